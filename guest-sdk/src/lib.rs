@@ -1,0 +1,142 @@
+//! Write Warren actors in Rust.
+//!
+//! An actor component implements [`Actor`] and names it with [`actor!`]:
+//!
+//! ```ignore
+//! use warren_guest::prelude::*;
+//!
+//! struct Counter;
+//!
+//! impl Actor for Counter {
+//!     fn manifest() -> Manifest {
+//!         Manifest::new("counter").with_type(ActorType::new("counter").actions(["add", "get"]))
+//!     }
+//!
+//!     fn handle(ctx: &Context, action: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
+//!         let total: i64 = state::get_json("total")?.unwrap_or(0);
+//!         let total = match action {
+//!             "add" => total + json::<i64>(payload)?,
+//!             "get" => total,
+//!             other => return Err(Error::NotFound(other.to_string())),
+//!         };
+//!         state::set_json("total", &total)?;
+//!         to_json(&total)
+//!     }
+//! }
+//!
+//! warren_guest::actor!(Counter);
+//! ```
+//!
+//! Build with `cargo build --target wasm32-wasip2 --release`; the `.wasm` it writes is a
+//! component ready for `warren deploy`.
+
+/// The raw bindings generated from `wit/actor.wit`. Most actors never need them.
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "warren-actor",
+        pub_export_macro: true,
+        export_macro_name: "__export_warren_actor",
+        default_bindings_module: "warren_guest::bindings",
+    });
+}
+
+mod manifest;
+pub mod state;
+
+pub use bindings::warren::actor::types::{
+    ActorKind, ActorRef, Context, Error, Fired, Manifest, Trigger,
+};
+pub use manifest::ActorType;
+
+/// The behaviour of an actor component.
+pub trait Actor {
+    /// The actor types this component provides, with their settings.
+    fn manifest() -> Manifest;
+
+    /// Run one turn: `action` with its `payload`. State written through [`state`] during
+    /// the turn is committed only if this returns `Ok`.
+    fn handle(ctx: &Context, action: &str, payload: &[u8]) -> Result<Vec<u8>, Error>;
+}
+
+/// Calls and casts to other actors of the same tenant.
+pub mod actors {
+    use crate::bindings::warren::actor::actors as raw;
+    use crate::{ActorRef, Error};
+
+    /// A reference to actor `id` of `actor_type`.
+    pub fn actor(actor_type: &str, id: &str) -> ActorRef {
+        ActorRef {
+            actor_type: actor_type.to_string(),
+            id: id.to_string(),
+        }
+    }
+
+    /// Run `action` on `target` and wait for its reply.
+    pub fn call(target: &ActorRef, action: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
+        raw::call(target, action, payload)
+    }
+
+    /// Send `action` to `target` once this turn has committed; do not wait for it.
+    pub fn cast(target: &ActorRef, action: &str, payload: &[u8]) -> Result<(), Error> {
+        raw::cast(target, action, payload)
+    }
+}
+
+/// Decode a JSON payload, mapping a bad one to [`Error::InvalidArgument`].
+pub fn json<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(payload)
+        .map_err(|e| Error::InvalidArgument(format!("payload is not the expected JSON: {e}")))
+}
+
+/// Encode a reply as JSON.
+pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value).map_err(|e| Error::Failed(format!("cannot encode reply: {e}")))
+}
+
+/// The names an actor module usually needs.
+pub mod prelude {
+    pub use crate::{
+        Actor, ActorKind, ActorRef, ActorType, Context, Error, Manifest, Trigger, actors, json,
+        state, to_json,
+    };
+}
+
+#[doc(hidden)]
+pub fn __describe<A: Actor>() -> Manifest {
+    A::manifest()
+}
+
+#[doc(hidden)]
+pub fn __handle<A: Actor>(
+    ctx: Context,
+    action: String,
+    payload: Vec<u8>,
+) -> Result<Vec<u8>, Error> {
+    A::handle(&ctx, &action, &payload)
+}
+
+/// Export `$ty` (which implements [`Actor`]) as this component's actor.
+#[macro_export]
+macro_rules! actor {
+    ($ty:ty) => {
+        struct __WarrenExport;
+
+        impl $crate::bindings::exports::warren::actor::actor::Guest for __WarrenExport {
+            fn describe() -> $crate::Manifest {
+                $crate::__describe::<$ty>()
+            }
+
+            fn handle_action(
+                ctx: $crate::Context,
+                action: ::std::string::String,
+                payload: ::std::vec::Vec<u8>,
+            ) -> ::std::result::Result<::std::vec::Vec<u8>, $crate::Error> {
+                $crate::__handle::<$ty>(ctx, action, payload)
+            }
+        }
+
+        $crate::bindings::__export_warren_actor!(__WarrenExport with_types_in $crate::bindings);
+    };
+}

@@ -1,0 +1,9 @@
+//! Warren: a host for virtual actors written as WebAssembly components.
+//!
+//! The crate mirrors the design: [`runtime`] is the core every protocol calls, [`wasm`]
+//! runs components, [`store`] keeps state, and [`api`] holds the protocol adapters.
+
+pub mod api;
+pub mod runtime;
+pub mod store;
+pub mod wasm;

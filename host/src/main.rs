@@ -1,0 +1,53 @@
+//! The `warren` command: run the host, or talk to a running one.
+
+mod cli;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// Warren hosts virtual actors written as WebAssembly components.
+#[derive(Parser)]
+#[command(name = "warren", version, about)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the host.
+    Serve(serve::ServeArgs),
+    /// Upload a component to a running host.
+    Deploy(cli::DeployArgs),
+    /// List the components of a tenant.
+    Components(cli::Target),
+    /// Remove a component and its actor types.
+    Remove(cli::RemoveArgs),
+    /// List the active actors of a tenant.
+    Actors(cli::Target),
+    /// Invoke an action on an actor and print the reply.
+    Invoke(cli::InvokeArgs),
+    /// Read an actor's state.
+    State {
+        #[command(subcommand)]
+        command: cli::StateCommand,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match args.command {
+            Command::Serve(a) => serve::run(a).await,
+            Command::Deploy(a) => cli::deploy(a).await,
+            Command::Components(t) => cli::components(t).await,
+            Command::Remove(a) => cli::remove(a).await,
+            Command::Actors(t) => cli::actors(t).await,
+            Command::Invoke(a) => cli::invoke(a).await,
+            Command::State { command } => cli::state(command).await,
+        }
+    })
+}

@@ -1,0 +1,101 @@
+//! What a backend says it provides: actor types and their settings, protocol-neutral.
+//! One manifest feeds every protocol's discovery (Dapr config, Spawn registration, OPACA).
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::ids::check_name;
+
+/// How actors of a type are addressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActorKind {
+    Named,
+    Unnamed,
+    Pooled,
+}
+
+/// One action of an actor type.
+#[derive(Clone, Debug, Serialize)]
+pub struct ActionSpec {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// JSON parameter model, when declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<serde_json::Value>,
+    /// JSON result model, when declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+}
+
+/// An action run on a fixed period while an actor is active.
+#[derive(Clone, Debug, Serialize)]
+pub struct TimerActionSpec {
+    pub action: String,
+    pub period_ms: u64,
+}
+
+/// An actor type and its settings.
+#[derive(Clone, Debug, Serialize)]
+pub struct ActorTypeSpec {
+    pub name: String,
+    pub kind: ActorKind,
+    #[serde(skip_serializing_if = "Option::is_none", with = "opt_millis")]
+    pub idle_timeout: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reentrancy_depth: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "opt_millis")]
+    pub snapshot_interval: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activate_action: Option<String>,
+    pub timer_actions: Vec<TimerActionSpec>,
+    pub channels: Vec<String>,
+    pub actions: Vec<ActionSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A component's (or app's) description of itself.
+#[derive(Clone, Debug, Serialize)]
+pub struct Manifest {
+    pub name: String,
+    pub version: String,
+    pub actor_types: Vec<ActorTypeSpec>,
+}
+
+impl Manifest {
+    /// Check that the manifest is usable: named, at least one type, valid and unique names.
+    pub fn validate(&self) -> Result<(), String> {
+        check_name("component name", &self.name)?;
+        if self.actor_types.is_empty() {
+            return Err("the component's manifest declares no actor types".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for t in &self.actor_types {
+            check_name("actor type", &t.name)?;
+            if !seen.insert(t.name.as_str()) {
+                return Err(format!("actor type {:?} is declared twice", t.name));
+            }
+            if t.timer_actions.iter().any(|a| a.period_ms == 0) {
+                return Err(format!(
+                    "actor type {:?} has a timer action with period 0",
+                    t.name
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+mod opt_millis {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_u64(d.as_millis() as u64),
+            None => s.serialize_none(),
+        }
+    }
+}

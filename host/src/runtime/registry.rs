@@ -1,0 +1,144 @@
+//! Which components each tenant has deployed and which actor types they provide.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+
+use super::manifest::{ActorTypeSpec, Manifest};
+use crate::wasm::WasmComponent;
+
+/// Who runs the turns of an actor type.
+pub enum Backend {
+    Wasm(Arc<WasmComponent>),
+}
+
+/// A hosted actor type.
+pub struct ActorTypeEntry {
+    pub spec: ActorTypeSpec,
+    /// The component that provides it.
+    pub component: String,
+    pub backend: Backend,
+}
+
+/// A deployed component, as the admin API lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ComponentInfo {
+    pub tenant: String,
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    pub size: usize,
+    pub actor_types: Vec<String>,
+    pub deployed_at: u64,
+}
+
+#[derive(Default)]
+struct TenantEntries {
+    components: HashMap<String, ComponentInfo>,
+    types: HashMap<String, Arc<ActorTypeEntry>>,
+}
+
+/// Components and actor types of every tenant.
+#[derive(Default)]
+pub struct Registry {
+    tenants: RwLock<HashMap<String, TenantEntries>>,
+}
+
+/// Why a component cannot be registered.
+#[derive(Debug, thiserror::Error)]
+#[error("actor type {actor_type:?} is already provided by component {component:?}")]
+pub struct TypeConflict {
+    pub actor_type: String,
+    pub component: String,
+}
+
+impl Registry {
+    /// The entry of a hosted actor type.
+    pub fn actor_type(&self, tenant: &str, actor_type: &str) -> Option<Arc<ActorTypeEntry>> {
+        let tenants = self.tenants.read().unwrap_or_else(|p| p.into_inner());
+        tenants.get(tenant)?.types.get(actor_type).cloned()
+    }
+
+    /// Check that `manifest` can be registered as component `name` of `tenant` (which it
+    /// may replace) without taking another component's actor type.
+    pub fn check(&self, tenant: &str, name: &str, manifest: &Manifest) -> Result<(), TypeConflict> {
+        let tenants = self.tenants.read().unwrap_or_else(|p| p.into_inner());
+        let Some(entries) = tenants.get(tenant) else {
+            return Ok(());
+        };
+        for t in &manifest.actor_types {
+            if let Some(existing) = entries.types.get(&t.name)
+                && existing.component != name
+            {
+                return Err(TypeConflict {
+                    actor_type: t.name.clone(),
+                    component: existing.component.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Register (or replace) a component and its actor types.
+    pub fn insert(
+        &self,
+        info: ComponentInfo,
+        manifest: Manifest,
+        backend: impl Fn() -> Backend,
+    ) -> Result<(), TypeConflict> {
+        self.check(&info.tenant, &info.name, &manifest)?;
+        let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
+        let entries = tenants.entry(info.tenant.clone()).or_default();
+        entries.types.retain(|_, t| t.component != info.name);
+        for spec in manifest.actor_types {
+            let entry = ActorTypeEntry {
+                spec,
+                component: info.name.clone(),
+                backend: backend(),
+            };
+            entries
+                .types
+                .insert(entry.spec.name.clone(), Arc::new(entry));
+        }
+        entries.components.insert(info.name.clone(), info);
+        Ok(())
+    }
+
+    /// Unregister a component and its actor types; returns whether it was there.
+    pub fn remove(&self, tenant: &str, name: &str) -> bool {
+        let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
+        let Some(entries) = tenants.get_mut(tenant) else {
+            return false;
+        };
+        entries.types.retain(|_, t| t.component != name);
+        entries.components.remove(name).is_some()
+    }
+
+    /// The components of a tenant, sorted by name.
+    pub fn components(&self, tenant: &str) -> Vec<ComponentInfo> {
+        let tenants = self.tenants.read().unwrap_or_else(|p| p.into_inner());
+        let mut list: Vec<_> = tenants
+            .get(tenant)
+            .map(|e| e.components.values().cloned().collect())
+            .unwrap_or_default();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
+    }
+
+    /// The actor types of a tenant with their component, sorted by name.
+    pub fn actor_types(&self, tenant: &str) -> Vec<(ActorTypeSpec, String)> {
+        let tenants = self.tenants.read().unwrap_or_else(|p| p.into_inner());
+        let mut list: Vec<_> = tenants
+            .get(tenant)
+            .map(|e| {
+                e.types
+                    .values()
+                    .map(|t| (t.spec.clone(), t.component.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        list.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        list
+    }
+}

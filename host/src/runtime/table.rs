@@ -1,0 +1,116 @@
+//! The actor table: which actors are active, their turn locks, and idle deactivation.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use tokio::sync::Mutex;
+
+use super::ActorId;
+
+/// One active actor.
+pub struct ActorSlot {
+    /// The turn lock. tokio's mutex is fair, so waiting turns run in FIFO order.
+    pub turn: Mutex<()>,
+    idle_timeout: Duration,
+    /// Milliseconds since the table's epoch when the last turn ended.
+    last_active_ms: AtomicU64,
+}
+
+/// All active actors of the process.
+pub struct ActorTable {
+    slots: DashMap<ActorId, Arc<ActorSlot>>,
+    epoch: Instant,
+}
+
+impl ActorTable {
+    pub fn new() -> Self {
+        ActorTable {
+            slots: DashMap::new(),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The slot of `actor`, activating it if needed. Returns whether it was just activated.
+    pub fn activate(&self, actor: &ActorId, idle_timeout: Duration) -> (Arc<ActorSlot>, bool) {
+        if let Some(slot) = self.slots.get(actor) {
+            return (slot.clone(), false);
+        }
+        let mut created = false;
+        let slot = self
+            .slots
+            .entry(actor.clone())
+            .or_insert_with(|| {
+                created = true;
+                Arc::new(ActorSlot {
+                    turn: Mutex::new(()),
+                    idle_timeout,
+                    last_active_ms: AtomicU64::new(self.now_ms()),
+                })
+            })
+            .clone();
+        (slot, created)
+    }
+
+    /// Record that a turn of `slot` just ended.
+    pub fn touch(&self, slot: &ActorSlot) {
+        slot.last_active_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Whether `actor` is active.
+    pub fn is_active(&self, actor: &ActorId) -> bool {
+        self.slots.contains_key(actor)
+    }
+
+    /// How many actors are active.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The active actors matching `filter`.
+    pub fn active(&self, filter: impl Fn(&ActorId) -> bool) -> Vec<ActorId> {
+        self.slots
+            .iter()
+            .filter(|e| filter(e.key()))
+            .map(|e| e.key().clone())
+            .collect()
+    }
+
+    /// Deactivate every actor idle past its timeout that nobody holds or waits for.
+    /// Returns the deactivated actors.
+    pub fn sweep(&self) -> Vec<ActorId> {
+        let now = self.now_ms();
+        let idle: Vec<ActorId> = self
+            .slots
+            .iter()
+            .filter(|e| {
+                let slot = e.value();
+                now.saturating_sub(slot.last_active_ms.load(Ordering::Relaxed))
+                    >= slot.idle_timeout.as_millis() as u64
+            })
+            .map(|e| e.key().clone())
+            .collect();
+        idle.into_iter()
+            .filter(|actor| {
+                // Under the shard lock nobody can clone the slot, so a strong count of 1
+                // means no turn holds or awaits it.
+                self.slots
+                    .remove_if(actor, |_, slot| {
+                        Arc::strong_count(slot) == 1 && slot.turn.try_lock().is_ok()
+                    })
+                    .is_some()
+            })
+            .collect()
+    }
+}
+
+impl Default for ActorTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}

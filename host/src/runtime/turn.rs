@@ -1,0 +1,77 @@
+//! A turn's view of its actor's state: reads see staged writes; writes stay staged until
+//! the turn succeeds.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{ActorId, Invocation};
+use crate::store::{StateChange, StateStore, StoreError};
+
+/// State staged by one turn, plus the casts it sends if it commits.
+pub struct TurnState {
+    actor: ActorId,
+    store: Arc<dyn StateStore>,
+    staged: BTreeMap<String, Option<Vec<u8>>>,
+    casts: Vec<Invocation>,
+}
+
+impl TurnState {
+    /// An empty turn of `actor`.
+    pub fn new(actor: ActorId, store: Arc<dyn StateStore>) -> Self {
+        TurnState {
+            actor,
+            store,
+            staged: BTreeMap::new(),
+            casts: Vec::new(),
+        }
+    }
+
+    /// The actor this turn runs for.
+    pub fn actor(&self) -> &ActorId {
+        &self.actor
+    }
+
+    /// The value of `key` as this turn sees it.
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.staged.get(key) {
+            Some(staged) => Ok(staged.clone()),
+            None => self.store.get(&self.actor, key),
+        }
+    }
+
+    /// Stage a write.
+    pub fn set(&mut self, key: String, value: Vec<u8>) {
+        self.staged.insert(key, Some(value));
+    }
+
+    /// Stage a removal.
+    pub fn delete(&mut self, key: String) {
+        self.staged.insert(key, None);
+    }
+
+    /// Keys starting with `prefix` as this turn sees them, sorted.
+    pub fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys: std::collections::BTreeSet<String> =
+            self.store.keys(&self.actor, prefix)?.into_iter().collect();
+        for (key, value) in self.staged.range(prefix.to_string()..) {
+            if !key.starts_with(prefix) {
+                break;
+            }
+            match value {
+                Some(_) => keys.insert(key.clone()),
+                None => keys.remove(key),
+            };
+        }
+        Ok(keys.into_iter().collect())
+    }
+
+    /// Queue a cast to send once this turn has committed.
+    pub fn push_cast(&mut self, invocation: Invocation) {
+        self.casts.push(invocation);
+    }
+
+    /// The staged changes and queued casts, consuming the turn.
+    pub fn into_parts(self) -> (Vec<StateChange>, Vec<Invocation>) {
+        (self.staged.into_iter().collect(), self.casts)
+    }
+}

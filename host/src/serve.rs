@@ -1,0 +1,128 @@
+//! `warren serve`: open the store, build the engine, load components, serve HTTP.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use warren_host::runtime::{DEFAULT_TENANT, Runtime, RuntimeConfig};
+use warren_host::store::{Durability, SledStore, StateStore};
+use warren_host::wasm::{WasmConfig, WasmEngine, sha256_hex};
+
+/// Options of `warren serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Where state, components and compiled artifacts live.
+    #[arg(long, default_value = "./warren-data", env = "WARREN_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Address of the HTTP listener (Dapr actor API and admin API).
+    #[arg(long, default_value = "127.0.0.1:3500", env = "WARREN_HTTP")]
+    http: SocketAddr,
+    /// Deploy this component into the default tenant at start (repeatable).
+    #[arg(long = "deploy", value_name = "FILE.wasm")]
+    deploy: Vec<PathBuf>,
+    /// `sync`: a turn is acknowledged once on disk; `relaxed`: flushed periodically.
+    #[arg(long, value_enum, default_value = "sync")]
+    durability: Durability,
+    /// Deactivate an actor after this long without a turn (e.g. `60m`, `30s`).
+    #[arg(long, default_value = "60m", value_parser = humantime::parse_duration)]
+    idle_timeout: Duration,
+    /// Wall-clock deadline of a request, including the turns it waits for.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    turn_timeout: Duration,
+    /// Wasm instances that may exist at once.
+    #[arg(long, default_value_t = 1000)]
+    max_instances: u32,
+    /// Linear memory limit of one Wasm instance, in MiB.
+    #[arg(long, default_value_t = 64)]
+    max_memory_mib: usize,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    let store = SledStore::open(&args.data_dir.join("store"), args.durability)
+        .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
+    let wasm = WasmEngine::new(
+        WasmConfig {
+            max_instances: args.max_instances,
+            max_memory_bytes: args.max_memory_mib << 20,
+        },
+        &args.data_dir.join("artifacts"),
+    )?;
+    let runtime = Runtime::new(
+        RuntimeConfig {
+            idle_timeout: args.idle_timeout,
+            turn_timeout: args.turn_timeout,
+        },
+        store.clone() as Arc<dyn StateStore>,
+        wasm,
+    );
+    runtime.load_stored_components().await?;
+    for path in &args.deploy {
+        deploy_file(&runtime, path).await?;
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.http)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.http))?;
+    tracing::info!(
+        http = %listener.local_addr()?,
+        data_dir = %args.data_dir.display(),
+        durability = ?store.durability(),
+        "warren is serving"
+    );
+    axum::serve(listener, warren_host::api::router(runtime.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    store.flush().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Deploy a file named on the command line, unless the same bytes already run under the
+/// same name (the usual case on a restart).
+async fn deploy_file(runtime: &Runtime, path: &PathBuf) -> anyhow::Result<()> {
+    let wasm = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let sha = sha256_hex(&wasm);
+    if let Some(c) = runtime
+        .components(DEFAULT_TENANT)
+        .into_iter()
+        .find(|c| c.sha256 == sha)
+    {
+        tracing::info!(path = %path.display(), name = %c.name, "already deployed");
+        return Ok(());
+    }
+    let info = runtime
+        .deploy(DEFAULT_TENANT, None, wasm)
+        .await
+        .with_context(|| format!("cannot deploy {}", path.display()))?;
+    tracing::info!(path = %path.display(), name = %info.name, types = ?info.actor_types, "deployed from the command line");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

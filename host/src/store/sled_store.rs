@@ -1,0 +1,218 @@
+//! The embedded default store: one sled database in the data dir, a state tree per tenant.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::{Batch, Db, Transactional, Tree};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{ComponentRecord, Durability, StateChange, StateStore, StoreError, StoreFuture};
+use crate::runtime::ActorId;
+
+/// Separates the parts of a state key. Actor types and ids may not contain NUL.
+const SEP: u8 = 0;
+
+/// A commit waiting for the group flush.
+struct PendingCommit {
+    tree: Tree,
+    batch: Batch,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// [`StateStore`] on sled.
+pub struct SledStore {
+    db: Db,
+    components: Tree,
+    component_wasm: Tree,
+    durability: Durability,
+    /// Present in `sync` mode: the queue of the group-commit task.
+    committer: Option<mpsc::UnboundedSender<PendingCommit>>,
+}
+
+impl SledStore {
+    /// Open (or create) the store under `dir`. Must run inside a tokio runtime in `sync` mode,
+    /// which starts the group-commit task.
+    pub fn open(dir: &Path, durability: Durability) -> Result<Arc<Self>, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(Some(200))
+            .open()?;
+        let components = db.open_tree("components")?;
+        let component_wasm = db.open_tree("component_wasm")?;
+        let committer = (durability == Durability::Sync).then(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(group_commit(db.clone(), rx));
+            tx
+        });
+        Ok(Arc::new(SledStore {
+            db,
+            components,
+            component_wasm,
+            durability,
+            committer,
+        }))
+    }
+
+    /// The durability mode this store was opened with.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    fn state_tree(&self, tenant: &str) -> Result<Tree, StoreError> {
+        Ok(self.db.open_tree(format!("state/{tenant}"))?)
+    }
+}
+
+/// The key prefix of every state key of `actor`.
+fn actor_prefix(actor: &ActorId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(actor.actor_type.len() + actor.id.len() + 2);
+    k.extend_from_slice(actor.actor_type.as_bytes());
+    k.push(SEP);
+    k.extend_from_slice(actor.id.as_bytes());
+    k.push(SEP);
+    k
+}
+
+fn state_key(actor: &ActorId, key: &str) -> Vec<u8> {
+    let mut k = actor_prefix(actor);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+fn component_key(tenant: &str, name: &str) -> Vec<u8> {
+    let mut k = tenant.as_bytes().to_vec();
+    k.push(SEP);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// Apply queued commits, then make them durable with one flush for the whole group.
+async fn group_commit(db: Db, mut rx: mpsc::UnboundedReceiver<PendingCommit>) {
+    let mut group = Vec::new();
+    while rx.recv_many(&mut group, 4096).await > 0 {
+        let mut acks = Vec::with_capacity(group.len());
+        for pending in group.drain(..) {
+            let applied = pending
+                .tree
+                .apply_batch(pending.batch)
+                .map_err(StoreError::from);
+            acks.push((pending.done, applied));
+        }
+        let flushed = db.flush_async().await.map(|_| ()).map_err(StoreError::from);
+        for (done, applied) in acks {
+            let outcome = applied.and_then(|()| flushed.clone());
+            // The turn may have been abandoned (caller gone); nothing to tell then.
+            let _ = done.send(outcome);
+        }
+    }
+}
+
+impl StateStore for SledStore {
+    fn get(&self, actor: &ActorId, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let tree = self.state_tree(&actor.tenant)?;
+        Ok(tree.get(state_key(actor, key))?.map(|v| v.to_vec()))
+    }
+
+    fn keys(&self, actor: &ActorId, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let tree = self.state_tree(&actor.tenant)?;
+        let base = actor_prefix(actor);
+        let skip = base.len();
+        tree.scan_prefix(state_key(actor, prefix))
+            .keys()
+            .map(|k| {
+                let k = k?;
+                String::from_utf8(k[skip..].to_vec())
+                    .map_err(|_| StoreError::Corrupt("state key is not UTF-8".into()))
+            })
+            .collect()
+    }
+
+    fn commit(&self, actor: &ActorId, changes: Vec<StateChange>) -> StoreFuture<'_, ()> {
+        let tree = match self.state_tree(&actor.tenant) {
+            Ok(t) => t,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        let mut batch = Batch::default();
+        for (key, value) in &changes {
+            match value {
+                Some(v) => batch.insert(state_key(actor, key), v.as_slice()),
+                None => batch.remove(state_key(actor, key)),
+            }
+        }
+        match &self.committer {
+            None => {
+                let applied = tree.apply_batch(batch).map_err(StoreError::from);
+                Box::pin(async move { applied })
+            }
+            Some(queue) => {
+                let (done, wait) = oneshot::channel();
+                let sent = queue.send(PendingCommit { tree, batch, done });
+                Box::pin(async move {
+                    sent.map_err(|_| StoreError::Closed)?;
+                    wait.await.map_err(|_| StoreError::Closed)?
+                })
+            }
+        }
+    }
+
+    fn put_component(&self, record: &ComponentRecord, wasm: &[u8]) -> StoreFuture<'_, ()> {
+        let key = component_key(&record.tenant, &record.name);
+        let json = match serde_json::to_vec(record) {
+            Ok(j) => j,
+            Err(e) => return Box::pin(async move { Err(StoreError::Corrupt(e.to_string())) }),
+        };
+        let wasm = wasm.to_vec();
+        Box::pin(async move {
+            (&self.components, &self.component_wasm)
+                .transaction(|(records, bytes)| {
+                    records.insert(key.as_slice(), json.as_slice())?;
+                    bytes.insert(key.as_slice(), wasm.as_slice())?;
+                    Ok::<_, ConflictableTransactionError<()>>(())
+                })
+                .map_err(|e: TransactionError<()>| StoreError::Io(format!("{e:?}")))?;
+            self.db.flush_async().await?;
+            Ok(())
+        })
+    }
+
+    fn components(&self) -> Result<Vec<ComponentRecord>, StoreError> {
+        self.components
+            .iter()
+            .values()
+            .map(|v| {
+                let v = v?;
+                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    fn component_wasm(&self, tenant: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .component_wasm
+            .get(component_key(tenant, name))?
+            .map(|v| v.to_vec()))
+    }
+
+    fn remove_component(&self, tenant: &str, name: &str) -> StoreFuture<'_, bool> {
+        let key = component_key(tenant, name);
+        Box::pin(async move {
+            let existed = (&self.components, &self.component_wasm)
+                .transaction(|(records, bytes)| {
+                    let existed = records.remove(key.as_slice())?.is_some();
+                    bytes.remove(key.as_slice())?;
+                    Ok::<_, ConflictableTransactionError<()>>(existed)
+                })
+                .map_err(|e: TransactionError<()>| StoreError::Io(format!("{e:?}")))?;
+            self.db.flush_async().await?;
+            Ok(existed)
+        })
+    }
+
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            self.db.flush_async().await?;
+            Ok(())
+        })
+    }
+}

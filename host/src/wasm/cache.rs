@@ -1,0 +1,84 @@
+//! Compiled components cached on disk, so a restart serves without recompiling.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Counts of what the cache did, for the admin API and tests.
+#[derive(Default)]
+pub struct CacheStats {
+    pub compiles: AtomicU64,
+    pub hits: AtomicU64,
+}
+
+/// A directory of `.cwasm` files keyed by the `.wasm` hash and the engine's compatibility
+/// hash: a new wasmtime or a changed engine setting never loads a stale artifact.
+pub struct ArtifactCache {
+    dir: PathBuf,
+    engine_key: String,
+    pub stats: CacheStats,
+}
+
+impl ArtifactCache {
+    /// A cache in `dir` for artifacts compiled by `engine`.
+    pub fn new(dir: &Path, engine: &Engine) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        Ok(ArtifactCache {
+            dir: dir.to_path_buf(),
+            engine_key: format!("{:016x}", hasher.finish()),
+            stats: CacheStats::default(),
+        })
+    }
+
+    fn path(&self, sha256: &str) -> PathBuf {
+        self.dir.join(format!("{sha256}-{}.cwasm", self.engine_key))
+    }
+
+    /// The compiled component for `wasm`, from the cache or freshly compiled (and then
+    /// cached). Compilation errors are the caller's to report: the bytes are bad.
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        sha256: &str,
+    ) -> wasmtime::Result<Component> {
+        let path = self.path(sha256);
+        if path.exists() {
+            // SAFETY: the file was written by `Component::serialize` of an engine with the
+            // same compatibility hash, into the host's own data dir; `deserialize_file`
+            // still checks the header and rejects an incompatible artifact.
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(component) => {
+                    self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(component);
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "discarding unreadable artifact")
+                }
+            }
+        }
+        let component = Component::new(engine, wasm)?;
+        self.stats.compiles.fetch_add(1, Ordering::Relaxed);
+        match component.serialize() {
+            Ok(bytes) => {
+                if let Err(e) = write_atomically(&path, &bytes) {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot cache compiled artifact");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot serialize compiled artifact"),
+        }
+        Ok(component)
+    }
+}
+
+/// Write through a temporary file and rename, so a crash never leaves half an artifact.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}

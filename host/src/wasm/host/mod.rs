@@ -1,0 +1,52 @@
+//! The store data of one guest instance, and the host side of each WIT import.
+
+mod actors;
+mod state;
+
+use std::time::Instant;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::limits::MemoryLimiter;
+use crate::runtime::{ActorId, Runtime, TurnState};
+
+/// What a turn's guest can reach through its imports.
+pub struct TurnHost {
+    pub state: TurnState,
+    pub runtime: Runtime,
+    /// Call chain of the turn, including its own actor, for calls it makes.
+    pub chain: Vec<ActorId>,
+    pub reentrancy_id: Option<String>,
+    pub deadline: Instant,
+}
+
+/// Data of one wasmtime store: one guest instance for one turn (or one `describe`).
+pub struct HostState {
+    pub wasi: WasiCtx,
+    pub table: ResourceTable,
+    pub limiter: MemoryLimiter,
+    /// `None` while describing a component: no actor, no state.
+    pub turn: Option<TurnHost>,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl super::bindings::types::Host for HostState {}
+
+impl HostState {
+    /// The turn this instance runs, or a trap for a guest that uses actor imports
+    /// inside `describe`.
+    fn turn(&mut self) -> wasmtime::Result<&mut TurnHost> {
+        self.turn
+            .as_mut()
+            .ok_or_else(|| wasmtime::Error::msg("actor imports are not available in `describe`"))
+    }
+}

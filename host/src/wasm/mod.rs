@@ -1,0 +1,326 @@
+//! The Wasm backend: one engine, compiled components, a fresh sandboxed instance per turn.
+
+mod bindings;
+mod cache;
+mod host;
+mod limits;
+mod manifest;
+mod stdio;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::WasiCtxBuilder;
+
+use crate::runtime::manifest::Manifest;
+use crate::runtime::{ActorId, Invocation, InvokeError, Runtime, TurnState};
+use bindings::{WarrenActor, WarrenActorPre, types};
+use cache::ArtifactCache;
+use host::{HostState, TurnHost};
+use limits::MemoryLimiter;
+use stdio::GuestOutput;
+
+/// How often the epoch advances; a runaway guest is stopped within about this much of its
+/// deadline, and a long-running one yields to other tasks this often.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// How long `describe` may run at deployment.
+const DESCRIBE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Settings of the Wasm backend.
+#[derive(Clone, Debug)]
+pub struct WasmConfig {
+    /// Instances that may exist at once (pool size): concurrent turns plus waiting callers.
+    pub max_instances: u32,
+    /// Linear memory cap of one instance.
+    pub max_memory_bytes: usize,
+}
+
+impl Default for WasmConfig {
+    fn default() -> Self {
+        WasmConfig {
+            max_instances: 1000,
+            max_memory_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Why a `.wasm` was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("not a valid WebAssembly component: {0}")]
+    Invalid(String),
+    #[error("the component does not implement the warren:actor world: {0}")]
+    WrongWorld(String),
+    #[error("the component's `describe` failed: {0}")]
+    Describe(String),
+    #[error("the component's manifest is not acceptable: {0}")]
+    Manifest(String),
+}
+
+/// A compiled, linked component ready to instantiate.
+pub struct WasmComponent {
+    pre: WarrenActorPre<HostState>,
+    /// Hex SHA-256 of the `.wasm`.
+    pub sha256: String,
+    pub size: usize,
+}
+
+/// The wasmtime engine and everything shared by all components.
+pub struct WasmEngine {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: ArtifactCache,
+    config: WasmConfig,
+    instances: Arc<Semaphore>,
+}
+
+/// Hex SHA-256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl WasmEngine {
+    /// Build the engine (pooling allocator, copy-on-write images, epochs) and its linker;
+    /// compiled artifacts are cached in `cache_dir`.
+    pub fn new(config: WasmConfig, cache_dir: &Path) -> anyhow::Result<Arc<Self>> {
+        let n = config.max_instances.max(1);
+        let mut pool = PoolingAllocationConfig::new();
+        // A Rust wasip2 component has 3 core instances (the program and two adapter shims).
+        pool.total_component_instances(n)
+            .total_core_instances(4 * n)
+            .total_memories(n)
+            .total_tables(4 * n)
+            .total_stacks(n)
+            .max_memory_size(config.max_memory_bytes)
+            .linear_memory_keep_resident(1 << 20)
+            .table_keep_resident(64 << 10)
+            .pagemap_scan(wasmtime::Enabled::Auto);
+        let mut cfg = Config::new();
+        cfg.epoch_interruption(true)
+            .memory_init_cow(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&cfg)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        WarrenActor::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)?;
+
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("warren-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
+
+        let cache = ArtifactCache::new(cache_dir, &engine)?;
+        Ok(Arc::new(WasmEngine {
+            engine,
+            linker,
+            cache,
+            instances: Arc::new(Semaphore::new(n as usize)),
+            config,
+        }))
+    }
+
+    /// Components compiled since start, and artifacts loaded from the cache instead.
+    pub fn cache_counts(&self) -> (u64, u64) {
+        let s = &self.cache.stats;
+        (
+            s.compiles.load(Ordering::Relaxed),
+            s.hits.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Compile (or load from cache), link and describe a component. CPU-heavy: run it off
+    /// the async workers.
+    pub async fn load(
+        self: &Arc<Self>,
+        wasm: Arc<Vec<u8>>,
+    ) -> Result<(WasmComponent, Manifest), LoadError> {
+        let this = self.clone();
+        let bytes = wasm.clone();
+        let (component, sha256) = tokio::task::spawn_blocking(move || {
+            let sha256 = sha256_hex(&bytes);
+            this.cache
+                .load_or_compile(&this.engine, &bytes, &sha256)
+                .map(|c| (c, sha256))
+        })
+        .await
+        .map_err(|e| LoadError::Invalid(format!("compilation task failed: {e}")))?
+        .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let pre = self.prepare(&component)?;
+        let wasm_component = WasmComponent {
+            pre,
+            sha256,
+            size: wasm.len(),
+        };
+        let manifest = self.describe(&wasm_component).await?;
+        Ok((wasm_component, manifest))
+    }
+
+    fn prepare(&self, component: &Component) -> Result<WarrenActorPre<HostState>, LoadError> {
+        let instance_pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        WarrenActorPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))
+    }
+
+    /// A store for one instance, sandboxed: no files, no sockets, no environment;
+    /// output goes to `tracing` tagged with `label`.
+    fn store(&self, label: &str, turn: Option<TurnHost>, deadline: Instant) -> Store<HostState> {
+        let (stdout, stderr) = GuestOutput::pair(label);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout)
+            .stderr(stderr)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let mut store = Store::new(
+            &self.engine,
+            HostState {
+                wasi,
+                table: ResourceTable::new(),
+                limiter: MemoryLimiter::new(self.config.max_memory_bytes),
+                turn,
+            },
+        );
+        store.limiter(|s| &mut s.limiter);
+        // Yield to other tasks every tick; trap once the deadline has passed.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Error::msg("deadline exceeded"))
+            } else {
+                Ok(wasmtime::UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+
+    async fn describe(&self, component: &WasmComponent) -> Result<Manifest, LoadError> {
+        let deadline = Instant::now() + DESCRIBE_DEADLINE;
+        let mut store = self.store("describe", None, deadline);
+        let run = async {
+            let actor = component.pre.instantiate_async(&mut store).await?;
+            actor.warren_actor_actor().call_describe(&mut store).await
+        };
+        let manifest = tokio::time::timeout_at(deadline.into(), run)
+            .await
+            .map_err(|_| LoadError::Describe("did not return within 5 s".into()))?
+            .map_err(|e| LoadError::Describe(format!("{e:#}")))?;
+        manifest::from_wit(manifest).map_err(LoadError::Manifest)
+    }
+
+    /// Run one turn in a fresh instance. Returns the reply and the turn state (whose staged
+    /// writes the caller commits only on success).
+    pub async fn run_turn(
+        &self,
+        component: &WasmComponent,
+        runtime: Runtime,
+        state: TurnState,
+        invocation: &Invocation,
+    ) -> (Result<Vec<u8>, InvokeError>, Option<TurnState>) {
+        let actor = invocation.target.clone();
+        let action = invocation.action.clone();
+        let Ok(_permit) =
+            tokio::time::timeout_at(invocation.deadline.into(), self.instances.acquire()).await
+        else {
+            return (Err(InvokeError::Overloaded), None);
+        };
+        let mut chain = invocation.chain.clone();
+        chain.push(actor.clone());
+        let turn = TurnHost {
+            state,
+            runtime,
+            chain,
+            reentrancy_id: invocation.reentrancy_id.clone(),
+            deadline: invocation.deadline,
+        };
+        let mut store = self.store(&actor.to_string(), Some(turn), invocation.deadline);
+        let ctx = guest_context(invocation);
+        let run = async {
+            let instance = component.pre.instantiate_async(&mut store).await?;
+            instance
+                .warren_actor_actor()
+                .call_handle_action(&mut store, &ctx, &invocation.action, &invocation.payload)
+                .await
+        };
+        let outcome = tokio::time::timeout_at(invocation.deadline.into(), run).await;
+        let data = store.data_mut();
+        let state = data.turn.take().map(|t| t.state);
+        let result = match outcome {
+            Err(_elapsed) => Err(InvokeError::DeadlineExceeded { actor, action }),
+            Ok(Ok(Ok(reply))) => Ok(reply),
+            Ok(Ok(Err(guest_error))) => Err(from_guest_error(actor, action, guest_error)),
+            Ok(Err(_trap)) if data.limiter.memory_refused => Err(InvokeError::MemoryLimit {
+                actor,
+                action,
+                limit_bytes: self.config.max_memory_bytes as u64,
+            }),
+            Ok(Err(_trap)) if Instant::now() >= invocation.deadline => {
+                Err(InvokeError::DeadlineExceeded { actor, action })
+            }
+            Ok(Err(trap)) => Err(InvokeError::Trapped {
+                actor,
+                action,
+                message: format!("{trap:#}"),
+            }),
+        };
+        (result, state)
+    }
+}
+
+fn actor_ref(id: &ActorId) -> types::ActorRef {
+    types::ActorRef {
+        actor_type: id.actor_type.to_string(),
+        id: id.id.to_string(),
+    }
+}
+
+/// The WIT context of an invocation.
+fn guest_context(invocation: &Invocation) -> types::Context {
+    use crate::runtime::{CallMode, Trigger};
+    let trigger = match (&invocation.trigger, invocation.mode) {
+        (Trigger::Message, CallMode::Call) => types::Trigger::Call,
+        (Trigger::Message, CallMode::Cast) => types::Trigger::Cast,
+    };
+    types::Context {
+        target: actor_ref(&invocation.target),
+        caller: invocation.caller.as_ref().map(actor_ref),
+        trigger,
+        metadata: invocation.metadata.clone(),
+    }
+}
+
+fn from_guest_error(actor: ActorId, action: String, e: types::Error) -> InvokeError {
+    match e {
+        types::Error::NotFound(message) => InvokeError::ActionNotFound {
+            actor,
+            action,
+            message,
+        },
+        types::Error::InvalidArgument(message) => InvokeError::InvalidArgument {
+            actor,
+            action,
+            message,
+        },
+        types::Error::Failed(message) | types::Error::Unavailable(message) => InvokeError::Failed {
+            actor,
+            action,
+            message,
+        },
+    }
+}

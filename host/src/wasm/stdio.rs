@@ -1,0 +1,89 @@
+//! Guest stdout and stderr, sent to `tracing` with the actor's identity.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use tokio::io::AsyncWrite;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+
+/// Bytes of output one turn may log; the rest is dropped (and counted) so a chatty guest
+/// cannot flood the host's logs.
+const TURN_OUTPUT_BUDGET: usize = 16 * 1024;
+
+/// One of a turn's output streams.
+#[derive(Clone)]
+pub struct GuestOutput {
+    actor: Arc<str>,
+    stream: &'static str,
+    budget: Arc<AtomicUsize>,
+}
+
+impl GuestOutput {
+    /// The stdout and stderr of one turn of `actor`, sharing one budget.
+    pub fn pair(actor: &str) -> (GuestOutput, GuestOutput) {
+        let actor: Arc<str> = actor.into();
+        let budget = Arc::new(AtomicUsize::new(TURN_OUTPUT_BUDGET));
+        let out = GuestOutput {
+            actor: actor.clone(),
+            stream: "stdout",
+            budget: budget.clone(),
+        };
+        let err = GuestOutput {
+            actor,
+            stream: "stderr",
+            budget,
+        };
+        (out, err)
+    }
+
+    fn log(&self, bytes: &[u8]) {
+        let left = self.budget.load(Ordering::Relaxed);
+        if left == 0 {
+            return;
+        }
+        let take = bytes.len().min(left);
+        self.budget.fetch_sub(take, Ordering::Relaxed);
+        let text = String::from_utf8_lossy(&bytes[..take]);
+        let text = text.trim_end_matches('\n');
+        if !text.is_empty() {
+            tracing::info!(target: "warren::guest", actor = %self.actor, stream = self.stream, "{text}");
+        }
+        if take < bytes.len() {
+            tracing::warn!(target: "warren::guest", actor = %self.actor, "turn output over {TURN_OUTPUT_BUDGET} bytes; the rest is dropped");
+        }
+    }
+}
+
+impl IsTerminal for GuestOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestOutput {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl AsyncWrite for GuestOutput {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.log(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}

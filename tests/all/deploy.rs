@@ -1,0 +1,126 @@
+//! Component upload: bad uploads are refused and change nothing; the artifact cache works.
+
+use serde_json::Value;
+
+use crate::support::{Host, guest};
+
+#[tokio::test]
+async fn bad_uploads_are_refused_and_the_deployed_component_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path(), &[]);
+    let (status, info) = host.deploy(std::fs::read(guest("counter")).unwrap()).await;
+    assert_eq!(status, 201, "{info}");
+    assert_eq!(info["name"], "counter");
+    assert_eq!(info["actor_types"], serde_json::json!(["counter"]));
+    assert_eq!(host.invoke_ok("counter", "k", "add", "2").await, "2");
+
+    let (status, err) = host.deploy(b"this is not wasm".to_vec()).await;
+    assert_eq!(status, 400);
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("not a valid WebAssembly component"),
+        "{err}"
+    );
+
+    // A core module (the smallest valid one) is not a component.
+    let (status, err) = host.deploy(b"\0asm\x01\0\0\0".to_vec()).await;
+    assert_eq!(status, 400, "{err}");
+
+    // A real component of another world.
+    let (status, err) = host
+        .deploy(std::fs::read(guest("not-an-actor")).unwrap())
+        .await;
+    assert_eq!(status, 400);
+    let message = err["error"].as_str().unwrap();
+    assert!(
+        message.contains("does not implement the warren:actor world"),
+        "{message}"
+    );
+
+    let (status, err) = host.deploy(Vec::new()).await;
+    assert_eq!(status, 400, "{err}");
+
+    assert_eq!(host.invoke_ok("counter", "k", "add", "3").await, "5");
+    let components = host.get_json("/admin/v1/components").await;
+    assert_eq!(components.as_array().unwrap().len(), 1, "{components}");
+}
+
+#[tokio::test]
+async fn components_are_listed_replaced_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path(), &[]);
+    let (status, _) = host.deploy(std::fs::read(guest("counter")).unwrap()).await;
+    assert_eq!(status, 201);
+    let (status, _) = host.deploy(std::fs::read(guest("bank")).unwrap()).await;
+    assert_eq!(status, 201);
+    let types = host.get_json("/admin/v1/actor-types").await;
+    let names: Vec<&str> = types
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["account", "counter"]);
+    assert_eq!(types[0]["component"], "bank");
+
+    // The same actor type under another component name is a conflict.
+    let response = host
+        .client
+        .post(format!("{}/admin/v1/components?name=counter2", host.url))
+        .body(std::fs::read(guest("counter")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    let err: Value = response.json().await.unwrap();
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("already provided by component \"counter\""),
+        "{err}"
+    );
+
+    // Redeploying under the same name replaces it.
+    let (status, _) = host.deploy(std::fs::read(guest("counter")).unwrap()).await;
+    assert_eq!(status, 201);
+
+    let removed = host
+        .client
+        .delete(format!("{}/admin/v1/components/bank", host.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 204);
+    let again = host
+        .client
+        .delete(format!("{}/admin/v1/components/bank", host.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+    let (status, body) = host.invoke("account", "a", "balance", "").await;
+    assert_eq!(status, 500);
+    assert!(body.contains("not hosted"), "{body}");
+    let components = host.get_json("/admin/v1/components").await;
+    assert_eq!(components.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_restart_loads_components_from_the_artifact_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = Host::start(dir.path(), &[]);
+    let (status, _) = host.deploy(std::fs::read(guest("counter")).unwrap()).await;
+    assert_eq!(status, 201);
+    let stats = host.get_json("/admin/v1/stats").await;
+    assert_eq!(stats["components_compiled"], 1, "{stats}");
+
+    // The uploaded component is persisted and comes back without compiling.
+    host.restart();
+    let stats = host.get_json("/admin/v1/stats").await;
+    assert_eq!(stats["components_compiled"], 0, "{stats}");
+    assert_eq!(stats["artifact_cache_hits"], 1, "{stats}");
+    assert_eq!(host.invoke_ok("counter", "after", "add", "1").await, "1");
+}

@@ -1,0 +1,230 @@
+//! A real `warren` process on a free port with a temp data dir, and helpers to talk to it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The path of a guest component built by `scripts/build-guests.sh`.
+pub fn guest(name: &str) -> PathBuf {
+    let dir = std::env::var_os("WARREN_GUEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+            target.join("wasm32-wasip2/release")
+        });
+    // Cargo names a cdylib's file with underscores and a binary's as the package.
+    let path = [name.replace('-', "_"), name.to_string()]
+        .iter()
+        .map(|n| dir.join(format!("{n}.wasm")))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| dir.join(format!("{name}.wasm")));
+    assert!(
+        path.exists(),
+        "{} is missing: build the guests first with scripts/build-guests.sh",
+        path.display()
+    );
+    path
+}
+
+/// A running host. Killed when dropped.
+pub struct Host {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    data_dir: PathBuf,
+    args: Vec<String>,
+    log: Arc<Mutex<String>>,
+    pub client: reqwest::Client,
+}
+
+impl Host {
+    /// Start `warren serve` on a free port with `data_dir` and extra `args`.
+    pub fn start(data_dir: &Path, args: &[&str]) -> Host {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let (child, url, log) = spawn(data_dir, &args);
+        Host {
+            child,
+            url,
+            data_dir: data_dir.to_path_buf(),
+            args,
+            log,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Stop with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stop with SIGTERM and wait for a clean exit.
+    pub fn terminate(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = self.child.wait();
+    }
+
+    /// Kill and start again on the same data dir with the same arguments.
+    pub fn restart(&mut self) {
+        self.kill();
+        let (child, url, log) = spawn(&self.data_dir, &self.args);
+        self.child = child;
+        self.url = url;
+        self.log = log;
+    }
+
+    /// Everything the host logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// POST an actor method through the Dapr API; returns the status and body.
+    pub async fn invoke(
+        &self,
+        actor_type: &str,
+        id: &str,
+        method: &str,
+        body: &str,
+    ) -> (u16, String) {
+        let response = self
+            .client
+            .post(format!(
+                "{}/v1.0/actors/{actor_type}/{id}/method/{method}",
+                self.url
+            ))
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request failed");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    /// Invoke and expect 200; returns the body.
+    pub async fn invoke_ok(&self, actor_type: &str, id: &str, method: &str, body: &str) -> String {
+        let (status, text) = self.invoke(actor_type, id, method, body).await;
+        assert_eq!(
+            status, 200,
+            "{actor_type}/{id}.{method}({body}) failed: {text}"
+        );
+        text
+    }
+
+    /// GET a JSON document from the host.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap()
+    }
+
+    /// Upload a component through the admin API; returns the status and body.
+    pub async fn deploy(&self, wasm: Vec<u8>) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}/admin/v1/components", self.url))
+            .body(wasm)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn(data_dir: &Path, args: &[String]) -> (Child, String, Arc<Mutex<String>>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--http", "127.0.0.1:0"])
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("cannot start warren");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split("http=").nth(1)
+                && line.contains("warren is serving")
+                && let Some(tx) = tx.take()
+            {
+                let addr = addr
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let _ = tx.send(addr);
+            }
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    let started = Instant::now();
+    let addr = loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(addr) => break addr,
+            Err(_) => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "warren exited at start with {status}:\n{}",
+                        log.lock().unwrap()
+                    );
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(120),
+                    "warren did not start in time:\n{}",
+                    log.lock().unwrap()
+                );
+            }
+        }
+    };
+    (child, format!("http://{addr}"), log)
+}
+
+/// Poll `check` until it returns `Some`, for up to `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if start.elapsed() > timeout {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
