@@ -84,6 +84,48 @@ pub mod actors {
     }
 }
 
+/// Timers (die with the activation) and reminders (durable) of the current actor.
+///
+/// Times use Dapr's formats: `"5s"`, `"PT1M"`, `"R3/PT1S"`, RFC 3339 for due times and
+/// TTLs; an empty string means "now" (due time), "once" (period) or "never" (TTL). A
+/// firing runs the action named after the timer or reminder, with its data as payload.
+pub mod schedule {
+    use crate::Error;
+    use crate::bindings::warren::actor::actors as raw;
+
+    /// Start or replace a timer when this turn commits.
+    pub fn set_timer(
+        name: &str,
+        due_time: &str,
+        period: &str,
+        ttl: &str,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        raw::set_timer(name, due_time, period, ttl, data)
+    }
+
+    /// Stop a timer when this turn commits.
+    pub fn cancel_timer(name: &str) {
+        raw::cancel_timer(name)
+    }
+
+    /// Register or replace a reminder when this turn commits.
+    pub fn set_reminder(
+        name: &str,
+        due_time: &str,
+        period: &str,
+        ttl: &str,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        raw::set_reminder(name, due_time, period, ttl, data)
+    }
+
+    /// Delete a reminder when this turn commits.
+    pub fn cancel_reminder(name: &str) {
+        raw::cancel_reminder(name)
+    }
+}
+
 /// Decode a JSON payload, mapping a bad one to [`Error::InvalidArgument`].
 pub fn json<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(payload)
@@ -99,7 +141,7 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Error> {
 pub mod prelude {
     pub use crate::{
         Actor, ActorKind, ActorRef, ActorType, Context, Error, Manifest, Trigger, actors, json,
-        state, to_json,
+        schedule, state, to_json,
     };
 }
 

@@ -4,6 +4,7 @@
 //! runs components, [`store`] keeps state, and [`api`] holds the protocol adapters.
 
 pub mod api;
+pub mod backends;
 pub mod runtime;
 pub mod store;
 pub mod wasm;

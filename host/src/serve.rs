@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use warren_host::api::HttpConfig;
+use warren_host::backends::dapr_app::AppChannel;
 use warren_host::runtime::{DEFAULT_TENANT, Runtime, RuntimeConfig};
 use warren_host::store::{Durability, SledStore, StateStore};
 use warren_host::wasm::{WasmConfig, WasmEngine, sha256_hex};
@@ -37,6 +39,24 @@ pub struct ServeArgs {
     /// Linear memory limit of one Wasm instance, in MiB.
     #[arg(long, default_value_t = 64)]
     max_memory_mib: usize,
+    /// Overdue reminders (after downtime) fire at most this many per second.
+    #[arg(long, default_value_t = 500)]
+    reminder_backlog_rate: u32,
+    /// Require this token in the `dapr-api-token` header of every request.
+    #[arg(long, env = "DAPR_API_TOKEN", hide_env_values = true)]
+    api_token: Option<String>,
+    /// The app id reported to Dapr clients, and sent to an app-hosted actor app.
+    #[arg(long, default_value = "warren")]
+    app_id: String,
+    /// Host the actor types of the Dapr app listening on this port (app-callback mode).
+    #[arg(long)]
+    app_port: Option<u16>,
+    /// Address of that app.
+    #[arg(long, default_value = "127.0.0.1")]
+    app_address: String,
+    /// Token sent to the app as `dapr-api-token` on every callback.
+    #[arg(long, env = "APP_API_TOKEN", hide_env_values = true)]
+    app_api_token: Option<String>,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -62,6 +82,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         RuntimeConfig {
             idle_timeout: args.idle_timeout,
             turn_timeout: args.turn_timeout,
+            reminder_backlog_rate: args.reminder_backlog_rate,
         },
         store.clone() as Arc<dyn StateStore>,
         wasm,
@@ -69,6 +90,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.load_stored_components().await?;
     for path in &args.deploy {
         deploy_file(&runtime, path).await?;
+    }
+    let reminders = runtime.load_reminders()?;
+    if let Some(port) = args.app_port {
+        let url = format!("http://{}:{port}", args.app_address);
+        let app = AppChannel::new(&url, &args.app_id, args.app_api_token.clone())?;
+        tokio::spawn(connect_app(runtime.clone(), Arc::new(app)));
     }
 
     let listener = tokio::net::TcpListener::bind(args.http)
@@ -78,14 +105,44 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         http = %listener.local_addr()?,
         data_dir = %args.data_dir.display(),
         durability = ?store.durability(),
+        reminders,
         "warren is serving"
     );
-    axum::serve(listener, warren_host::api::router(runtime.clone()))
+    let http = HttpConfig {
+        api_token: args.api_token.clone(),
+        app_id: args.app_id.clone(),
+    };
+    axum::serve(listener, warren_host::api::router(runtime.clone(), http))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     store.flush().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Read the app's `/dapr/config` (retrying until the app is up) and host its actor types.
+async fn connect_app(runtime: Runtime, app: Arc<AppChannel>) {
+    let mut warned = false;
+    loop {
+        match app.manifest().await {
+            Ok(manifest) => {
+                match runtime.register_app(DEFAULT_TENANT, app.clone(), manifest) {
+                    Ok(info) => {
+                        tracing::info!(types = ?info.actor_types, "hosting the app's actor types")
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot host the app's actor types"),
+                }
+                return;
+            }
+            Err(e) => {
+                if !warned {
+                    tracing::warn!(error = %e, "app not ready; retrying");
+                    warned = true;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
 }
 
 /// Deploy a file named on the command line, unless the same bytes already run under the

@@ -12,11 +12,46 @@ pub enum CallMode {
     Cast,
 }
 
+/// A timer or reminder firing, as delivered to the actor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fired {
+    pub name: String,
+    /// Raw JSON as registered.
+    pub data: Vec<u8>,
+    /// The strings given at registration.
+    pub due_time: String,
+    pub period: String,
+    /// A timer's callback method, when it has one.
+    pub callback: Option<String>,
+}
+
 /// Why a turn runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Trigger {
     /// A message from a protocol adapter or another actor.
     Message,
+    Timer(Fired),
+    Reminder(Fired),
+}
+
+/// A successful turn's answer.
+#[derive(Clone, Debug, Default)]
+pub struct Reply {
+    pub data: Vec<u8>,
+    /// Content type, when the backend named one.
+    pub content_type: Option<String>,
+    /// The actor asked to stop the timer or reminder that triggered this turn.
+    pub cancel: bool,
+}
+
+impl Reply {
+    /// A plain reply.
+    pub fn data(data: Vec<u8>) -> Self {
+        Reply {
+            data,
+            ..Reply::default()
+        }
+    }
 }
 
 /// One message to one actor.
@@ -31,12 +66,11 @@ pub struct Invocation {
     pub caller: Option<ActorId>,
     pub mode: CallMode,
     pub trigger: Trigger,
-    /// Re-entrant call chains share this id (Dapr's `Dapr-Reentrancy-Id`).
+    /// The call chain this message belongs to (Dapr's `Dapr-Reentrancy-Id`). A message
+    /// without one starts a new chain.
     pub reentrancy_id: Option<String>,
     /// The turn fails with [`InvokeError::DeadlineExceeded`] if not done by then.
     pub deadline: Instant,
-    /// The actors whose turns are waiting on this call, outermost first.
-    pub chain: Vec<ActorId>,
 }
 
 impl Invocation {
@@ -52,7 +86,6 @@ impl Invocation {
             trigger: Trigger::Message,
             reentrancy_id: None,
             deadline,
-            chain: Vec::new(),
         }
     }
 }
@@ -100,8 +133,12 @@ pub enum InvokeError {
         "actor {actor} did not finish {action:?} before its deadline; its state changes were dropped"
     )]
     DeadlineExceeded { actor: ActorId, action: String },
-    #[error("call to {actor} would wait on itself: the call chain {chain} already holds its turn")]
-    CallCycle { actor: ActorId, chain: String },
+    #[error(
+        "call to {actor} would wait on itself: its call chain already holds the actor's turn and the type does not allow reentrancy"
+    )]
+    CallCycle { actor: ActorId },
+    #[error("call chain re-entered {actor} more than its maximum stack depth of {max}")]
+    StackDepth { actor: ActorId, max: u32 },
     #[error("the host is at its limit of concurrent instances")]
     Overloaded,
     #[error("storing the turn of {actor} failed: {source}")]

@@ -1,10 +1,15 @@
-//! The runtime core: tenants' actor types, the actor table, turns and state commit.
-//! Every protocol adapter calls [`Runtime`]; nothing else touches the store or an instance.
+//! The runtime core: tenants' actor types, the actor table, turns, timers, reminders and
+//! state commit. Every protocol adapter calls [`Runtime`]; nothing else touches the store
+//! or an instance.
 
+pub mod durations;
+mod execute;
+mod firing;
 mod ids;
 mod invocation;
 pub mod manifest;
 mod registry;
+pub mod scheduler;
 mod table;
 mod turn;
 
@@ -15,15 +20,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::backends::dapr_app::AppChannel;
 use crate::store::{StateChange, StateStore, StoreError};
 use crate::wasm::{LoadError, WasmEngine};
 
+pub use firing::ScheduleError;
 pub use ids::{ActorId, DEFAULT_TENANT, check_name};
-pub use invocation::{CallMode, Invocation, InvokeError, Trigger};
+pub use invocation::{CallMode, Fired, Invocation, InvokeError, Reply, Trigger};
 pub use registry::{ActorTypeEntry, Backend, ComponentInfo, TypeConflict};
-pub use turn::TurnState;
+pub use turn::{ScheduleOp, TurnState};
 
 use registry::Registry;
+use scheduler::Scheduler;
 use table::ActorTable;
 
 /// Settings of the runtime core.
@@ -33,6 +41,8 @@ pub struct RuntimeConfig {
     pub idle_timeout: Duration,
     /// Wall-clock budget of a request, including the turns it waits for.
     pub turn_timeout: Duration,
+    /// Overdue reminders (after downtime) fire at most this many per second.
+    pub reminder_backlog_rate: u32,
 }
 
 impl Default for RuntimeConfig {
@@ -40,6 +50,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             idle_timeout: Duration::from_secs(60 * 60),
             turn_timeout: Duration::from_secs(60),
+            reminder_backlog_rate: 500,
         }
     }
 }
@@ -80,6 +91,8 @@ struct Inner {
     wasm: Arc<WasmEngine>,
     registry: Registry,
     table: ActorTable,
+    scheduler: Scheduler,
+    backlog: firing::Backlog,
 }
 
 /// Handle to the runtime core. Cheap to clone.
@@ -87,7 +100,7 @@ struct Inner {
 pub struct Runtime(Arc<Inner>);
 
 /// The future of one invocation.
-pub type InvokeFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, InvokeError>> + Send>>;
+pub type InvokeFuture = Pin<Box<dyn Future<Output = Result<Reply, InvokeError>> + Send>>;
 
 fn unix_now() -> u64 {
     SystemTime::now()
@@ -97,29 +110,50 @@ fn unix_now() -> u64 {
 }
 
 impl Runtime {
-    /// A runtime over `store` and `wasm`; starts the idle sweeper.
+    /// A runtime over `store` and `wasm`; starts the idle sweeper and the timer loop.
     pub fn new(config: RuntimeConfig, store: Arc<dyn StateStore>, wasm: Arc<WasmEngine>) -> Self {
+        let config_rate = config.reminder_backlog_rate;
         let runtime = Runtime(Arc::new(Inner {
             config,
             store,
             wasm,
             registry: Registry::default(),
             table: ActorTable::new(),
+            scheduler: Scheduler::default(),
+            backlog: firing::Backlog::new(config_rate),
         }));
-        let weak = Arc::downgrade(&runtime.0);
-        let every = (runtime.0.config.idle_timeout / 4)
+        runtime.start_sweeper();
+        firing::start(&runtime);
+        runtime
+    }
+
+    fn start_sweeper(&self) {
+        let weak = Arc::downgrade(&self.0);
+        let every = (self.0.config.idle_timeout / 4)
             .clamp(Duration::from_millis(50), Duration::from_secs(5));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { break };
-                for actor in inner.table.sweep() {
-                    tracing::debug!(%actor, "deactivated after idle timeout");
+                let runtime = Runtime(inner);
+                for actor in runtime.0.table.sweep() {
+                    runtime.deactivated(actor);
                 }
             }
         });
-        runtime
+    }
+
+    /// An actor was deactivated: its timers die, and an app hosting it is told.
+    fn deactivated(&self, actor: ActorId) {
+        tracing::debug!(%actor, "deactivated after idle timeout");
+        self.0.scheduler.remove_timers(&actor);
+        if let Some(entry) = self.0.registry.actor_type(&actor.tenant, &actor.actor_type)
+            && let Backend::DaprApp(app) = &entry.backend
+        {
+            let app = app.clone();
+            tokio::spawn(async move { app.deactivate(&actor).await });
+        }
     }
 
     /// The deadline of a request arriving now.
@@ -135,15 +169,15 @@ impl Runtime {
                 tracing::warn!(tenant = %record.tenant, name = %record.name, "stored component has no bytes");
                 continue;
             };
-            match self
+            let loaded = self
                 .install(
                     &record.tenant,
                     Some(&record.name),
                     Arc::new(wasm),
                     record.deployed_at,
                 )
-                .await
-            {
+                .await;
+            match loaded {
                 Ok(info) => {
                     tracing::info!(tenant = %info.tenant, name = %info.name, types = ?info.actor_types, "component loaded")
                 }
@@ -202,11 +236,36 @@ impl Runtime {
             deployed_at,
             name,
         };
-        self.0.registry.check(tenant, &info.name, &manifest)?;
         let component = Arc::new(component);
         self.0
             .registry
             .insert(info.clone(), manifest, || Backend::Wasm(component.clone()))?;
+        Ok(info)
+    }
+
+    /// Host the actor types an external app declares (Dapr app-callback mode).
+    pub fn register_app(
+        &self,
+        tenant: &str,
+        app: Arc<AppChannel>,
+        manifest: manifest::Manifest,
+    ) -> Result<ComponentInfo, TypeConflict> {
+        let info = ComponentInfo {
+            tenant: tenant.to_string(),
+            name: manifest.name.clone(),
+            version: manifest.version.clone(),
+            sha256: String::new(),
+            size: 0,
+            actor_types: manifest
+                .actor_types
+                .iter()
+                .map(|t| t.name.clone())
+                .collect(),
+            deployed_at: unix_now(),
+        };
+        self.0
+            .registry
+            .insert(info.clone(), manifest, || Backend::DaprApp(app.clone()))?;
         Ok(info)
     }
 
@@ -225,6 +284,11 @@ impl Runtime {
     /// The actor types of a tenant, each with the component providing it.
     pub fn actor_types(&self, tenant: &str) -> Vec<(manifest::ActorTypeSpec, String)> {
         self.0.registry.actor_types(tenant)
+    }
+
+    /// Whether a tenant hosts an actor type.
+    pub fn hosts(&self, tenant: &str, actor_type: &str) -> bool {
+        self.0.registry.actor_type(tenant, actor_type).is_some()
     }
 
     /// The active actors of a tenant.
@@ -261,86 +325,5 @@ impl Runtime {
         }
         self.0.store.commit(actor, changes).await?;
         Ok(())
-    }
-
-    /// Deliver one invocation: take the actor's turn, run it, commit its state, send its
-    /// casts. The one path every protocol uses.
-    pub fn invoke(&self, invocation: Invocation) -> InvokeFuture {
-        let runtime = self.clone();
-        Box::pin(async move { runtime.run(invocation).await })
-    }
-
-    async fn run(&self, invocation: Invocation) -> Result<Vec<u8>, InvokeError> {
-        let target = invocation.target.clone();
-        let entry = self
-            .0
-            .registry
-            .actor_type(&target.tenant, &target.actor_type)
-            .ok_or_else(|| InvokeError::ActorTypeNotFound {
-                tenant: target.tenant.to_string(),
-                actor_type: target.actor_type.to_string(),
-            })?;
-        if invocation.chain.contains(&target) {
-            let chain: Vec<String> = invocation.chain.iter().map(ToString::to_string).collect();
-            return Err(InvokeError::CallCycle {
-                actor: target,
-                chain: chain.join(" -> "),
-            });
-        }
-        let idle = entry
-            .spec
-            .idle_timeout
-            .unwrap_or(self.0.config.idle_timeout);
-        let (slot, _activated) = self.0.table.activate(&target, idle);
-        let turn_lock = tokio::time::timeout_at(invocation.deadline.into(), slot.turn.lock()).await;
-        let Ok(_turn) = turn_lock else {
-            return Err(InvokeError::DeadlineExceeded {
-                actor: target,
-                action: invocation.action,
-            });
-        };
-        let result = self.run_turn(&entry, &invocation).await;
-        self.0.table.touch(&slot);
-        result
-    }
-
-    async fn run_turn(
-        &self,
-        entry: &ActorTypeEntry,
-        invocation: &Invocation,
-    ) -> Result<Vec<u8>, InvokeError> {
-        let state = TurnState::new(invocation.target.clone(), self.0.store.clone());
-        let (result, state) = match &entry.backend {
-            Backend::Wasm(component) => {
-                self.0
-                    .wasm
-                    .run_turn(component, self.clone(), state, invocation)
-                    .await
-            }
-        };
-        let reply = result?;
-        let Some(state) = state else { return Ok(reply) };
-        let (changes, casts) = state.into_parts();
-        if !changes.is_empty() {
-            self.0
-                .store
-                .commit(&invocation.target, changes)
-                .await
-                .map_err(|source| InvokeError::Store {
-                    actor: invocation.target.clone(),
-                    source,
-                })?;
-        }
-        for mut cast in casts {
-            cast.deadline = self.deadline();
-            let runtime = self.clone();
-            tokio::spawn(async move {
-                let target = cast.target.clone();
-                if let Err(e) = runtime.invoke(cast).await {
-                    tracing::warn!(%target, error = %e, "cast failed");
-                }
-            });
-        }
-        Ok(reply)
     }
 }

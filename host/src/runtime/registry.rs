@@ -6,11 +6,14 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 
 use super::manifest::{ActorTypeSpec, Manifest};
+use crate::backends::dapr_app::AppChannel;
 use crate::wasm::WasmComponent;
 
 /// Who runs the turns of an actor type.
 pub enum Backend {
     Wasm(Arc<WasmComponent>),
+    /// An HTTP app in Dapr's app-callback mode.
+    DaprApp(Arc<AppChannel>),
 }
 
 /// A hosted actor type.

@@ -13,9 +13,51 @@ use super::ActorId;
 pub struct ActorSlot {
     /// The turn lock. tokio's mutex is fair, so waiting turns run in FIFO order.
     pub turn: Mutex<()>,
+    /// The call chain holding the turn, and how many of its turns are nested in it.
+    holder: std::sync::Mutex<Option<(String, u32)>>,
     idle_timeout: Duration,
     /// Milliseconds since the table's epoch when the last turn ended.
     last_active_ms: AtomicU64,
+}
+
+/// Marks a turn of a call chain as running on an actor; undone on drop.
+pub struct ChainEntry<'a>(&'a ActorSlot);
+
+impl ActorSlot {
+    fn holder(&self) -> std::sync::MutexGuard<'_, Option<(String, u32)>> {
+        self.holder.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How deep `chain` is already inside this actor's turns, if it holds the turn.
+    pub fn chain_depth(&self, chain: &str) -> Option<u32> {
+        match &*self.holder() {
+            Some((id, depth)) if id == chain => Some(*depth),
+            _ => None,
+        }
+    }
+
+    /// Record one more turn of `chain` on this actor: the first after taking the turn
+    /// lock, further ones when the chain re-enters.
+    pub fn enter(&self, chain: &str) -> ChainEntry<'_> {
+        let mut holder = self.holder();
+        match &mut *holder {
+            Some((id, depth)) if id == chain => *depth += 1,
+            other => *other = Some((chain.to_string(), 1)),
+        }
+        ChainEntry(self)
+    }
+}
+
+impl Drop for ChainEntry<'_> {
+    fn drop(&mut self) {
+        let mut holder = self.0.holder();
+        if let Some((_, depth)) = &mut *holder {
+            *depth -= 1;
+            if *depth == 0 {
+                *holder = None;
+            }
+        }
+    }
 }
 
 /// All active actors of the process.
@@ -49,6 +91,7 @@ impl ActorTable {
                 created = true;
                 Arc::new(ActorSlot {
                     turn: Mutex::new(()),
+                    holder: std::sync::Mutex::new(None),
                     idle_timeout,
                     last_active_ms: AtomicU64::new(self.now_ms()),
                 })

@@ -4,14 +4,25 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::scheduler::Job;
 use super::{ActorId, Invocation};
 use crate::store::{StateChange, StateStore, StoreError};
 
-/// State staged by one turn, plus the casts it sends if it commits.
+/// A timer or reminder change staged by a turn.
+#[derive(Debug)]
+pub enum ScheduleOp {
+    SetTimer(Job),
+    CancelTimer(String),
+    SetReminder(Job),
+    CancelReminder(String),
+}
+
+/// State staged by one turn, plus the timers, reminders and casts it sets if it commits.
 pub struct TurnState {
     actor: ActorId,
     store: Arc<dyn StateStore>,
     staged: BTreeMap<String, Option<Vec<u8>>>,
+    schedule: Vec<ScheduleOp>,
     casts: Vec<Invocation>,
 }
 
@@ -22,6 +33,7 @@ impl TurnState {
             actor,
             store,
             staged: BTreeMap::new(),
+            schedule: Vec::new(),
             casts: Vec::new(),
         }
     }
@@ -70,8 +82,13 @@ impl TurnState {
         self.casts.push(invocation);
     }
 
-    /// The staged changes and queued casts, consuming the turn.
-    pub fn into_parts(self) -> (Vec<StateChange>, Vec<Invocation>) {
-        (self.staged.into_iter().collect(), self.casts)
+    /// Stage a timer or reminder change.
+    pub fn push_schedule(&mut self, op: ScheduleOp) {
+        self.schedule.push(op);
+    }
+
+    /// The staged changes, schedule changes and queued casts, consuming the turn.
+    pub fn into_parts(self) -> (Vec<StateChange>, Vec<ScheduleOp>, Vec<Invocation>) {
+        (self.staged.into_iter().collect(), self.schedule, self.casts)
     }
 }

@@ -80,6 +80,15 @@ pub trait StateStore: Send + Sync + 'static {
     /// Remove a stored component; returns whether it existed.
     fn remove_component(&self, tenant: &str, name: &str) -> StoreFuture<'_, bool>;
 
+    /// Store (or replace) a reminder of `actor`; durable per the store's [`Durability`].
+    fn put_reminder(&self, actor: &ActorId, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()>;
+
+    /// Delete a reminder of `actor`; durable per the store's [`Durability`].
+    fn delete_reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, ()>;
+
+    /// Every stored reminder: its actor, name and record.
+    fn reminders(&self) -> Result<Vec<(ActorId, String, Vec<u8>)>, StoreError>;
+
     /// Flush everything to disk (at shutdown).
     fn flush(&self) -> StoreFuture<'_, ()>;
 }

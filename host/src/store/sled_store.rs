@@ -25,6 +25,7 @@ pub struct SledStore {
     db: Db,
     components: Tree,
     component_wasm: Tree,
+    reminders: Tree,
     durability: Durability,
     /// Present in `sync` mode: the queue of the group-commit task.
     committer: Option<mpsc::UnboundedSender<PendingCommit>>,
@@ -40,6 +41,7 @@ impl SledStore {
             .open()?;
         let components = db.open_tree("components")?;
         let component_wasm = db.open_tree("component_wasm")?;
+        let reminders = db.open_tree("reminders")?;
         let committer = (durability == Durability::Sync).then(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(group_commit(db.clone(), rx));
@@ -49,6 +51,7 @@ impl SledStore {
             db,
             components,
             component_wasm,
+            reminders,
             durability,
             committer,
         }))
@@ -62,6 +65,33 @@ impl SledStore {
     fn state_tree(&self, tenant: &str) -> Result<Tree, StoreError> {
         Ok(self.db.open_tree(format!("state/{tenant}"))?)
     }
+
+    /// Apply `batch` to `tree`, durable per the store's mode: in `sync` through the
+    /// group-commit task, in `relaxed` at once.
+    fn apply(&self, tree: Tree, batch: Batch) -> StoreFuture<'_, ()> {
+        match &self.committer {
+            None => {
+                let applied = tree.apply_batch(batch).map_err(StoreError::from);
+                Box::pin(async move { applied })
+            }
+            Some(queue) => {
+                let (done, wait) = oneshot::channel();
+                let sent = queue.send(PendingCommit { tree, batch, done });
+                Box::pin(async move {
+                    sent.map_err(|_| StoreError::Closed)?;
+                    wait.await.map_err(|_| StoreError::Closed)?
+                })
+            }
+        }
+    }
+}
+
+/// Key of a reminder: tenant, actor type, actor id, name.
+fn reminder_key(actor: &ActorId, name: &str) -> Vec<u8> {
+    let mut k = actor.tenant.as_bytes().to_vec();
+    k.push(SEP);
+    k.extend_from_slice(&state_key(actor, name));
+    k
 }
 
 /// The key prefix of every state key of `actor`.
@@ -140,20 +170,41 @@ impl StateStore for SledStore {
                 None => batch.remove(state_key(actor, key)),
             }
         }
-        match &self.committer {
-            None => {
-                let applied = tree.apply_batch(batch).map_err(StoreError::from);
-                Box::pin(async move { applied })
-            }
-            Some(queue) => {
-                let (done, wait) = oneshot::channel();
-                let sent = queue.send(PendingCommit { tree, batch, done });
-                Box::pin(async move {
-                    sent.map_err(|_| StoreError::Closed)?;
-                    wait.await.map_err(|_| StoreError::Closed)?
-                })
-            }
-        }
+        self.apply(tree, batch)
+    }
+
+    fn put_reminder(&self, actor: &ActorId, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()> {
+        let mut batch = Batch::default();
+        batch.insert(reminder_key(actor, name), record);
+        self.apply(self.reminders.clone(), batch)
+    }
+
+    fn delete_reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, ()> {
+        let mut batch = Batch::default();
+        batch.remove(reminder_key(actor, name));
+        self.apply(self.reminders.clone(), batch)
+    }
+
+    fn reminders(&self) -> Result<Vec<(ActorId, String, Vec<u8>)>, StoreError> {
+        self.reminders
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                let corrupt = || StoreError::Corrupt("reminder key is malformed".into());
+                let text = std::str::from_utf8(&key).map_err(|_| corrupt())?;
+                let mut parts = text.splitn(4, SEP as char);
+                let (Some(tenant), Some(actor_type), Some(id), Some(name)) =
+                    (parts.next(), parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(corrupt());
+                };
+                Ok((
+                    ActorId::new(tenant, actor_type, id),
+                    name.to_string(),
+                    value.to_vec(),
+                ))
+            })
+            .collect()
     }
 
     fn put_component(&self, record: &ComponentRecord, wasm: &[u8]) -> StoreFuture<'_, ()> {

@@ -19,7 +19,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::runtime::manifest::Manifest;
-use crate::runtime::{ActorId, Invocation, InvokeError, Runtime, TurnState};
+use crate::runtime::{ActorId, Invocation, InvokeError, Reply, Runtime, TurnState};
 use bindings::{WarrenActor, WarrenActorPre, types};
 use cache::ArtifactCache;
 use host::{HostState, TurnHost};
@@ -232,7 +232,7 @@ impl WasmEngine {
         runtime: Runtime,
         state: TurnState,
         invocation: &Invocation,
-    ) -> (Result<Vec<u8>, InvokeError>, Option<TurnState>) {
+    ) -> (Result<Reply, InvokeError>, Option<TurnState>) {
         let actor = invocation.target.clone();
         let action = invocation.action.clone();
         let Ok(_permit) =
@@ -240,12 +240,9 @@ impl WasmEngine {
         else {
             return (Err(InvokeError::Overloaded), None);
         };
-        let mut chain = invocation.chain.clone();
-        chain.push(actor.clone());
         let turn = TurnHost {
             state,
             runtime,
-            chain,
             reentrancy_id: invocation.reentrancy_id.clone(),
             deadline: invocation.deadline,
         };
@@ -263,7 +260,7 @@ impl WasmEngine {
         let state = data.turn.take().map(|t| t.state);
         let result = match outcome {
             Err(_elapsed) => Err(InvokeError::DeadlineExceeded { actor, action }),
-            Ok(Ok(Ok(reply))) => Ok(reply),
+            Ok(Ok(Ok(reply))) => Ok(Reply::data(reply)),
             Ok(Ok(Err(guest_error))) => Err(from_guest_error(actor, action, guest_error)),
             Ok(Err(_trap)) if data.limiter.memory_refused => Err(InvokeError::MemoryLimit {
                 actor,
@@ -292,10 +289,16 @@ fn actor_ref(id: &ActorId) -> types::ActorRef {
 
 /// The WIT context of an invocation.
 fn guest_context(invocation: &Invocation) -> types::Context {
-    use crate::runtime::{CallMode, Trigger};
+    use crate::runtime::{CallMode, Fired, Trigger};
+    let fired = |f: &Fired| types::Fired {
+        name: f.name.clone(),
+        data: f.data.clone(),
+    };
     let trigger = match (&invocation.trigger, invocation.mode) {
         (Trigger::Message, CallMode::Call) => types::Trigger::Call,
         (Trigger::Message, CallMode::Cast) => types::Trigger::Cast,
+        (Trigger::Timer(f), _) => types::Trigger::Timer(fired(f)),
+        (Trigger::Reminder(f), _) => types::Trigger::Reminder(fired(f)),
     };
     types::Context {
         target: actor_ref(&invocation.target),

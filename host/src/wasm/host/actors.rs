@@ -1,7 +1,9 @@
-//! Host side of `warren:actor/actors`: messages to other actors, through the runtime core.
+//! Host side of `warren:actor/actors`: messages to other actors, timers and reminders,
+//! all through the runtime core.
 
 use super::HostState;
-use crate::runtime::{ActorId, CallMode, Invocation, InvokeError, Trigger, check_name};
+use crate::runtime::scheduler::{FailurePolicy, Job, JobKind, JobRequest};
+use crate::runtime::{ActorId, CallMode, Invocation, InvokeError, ScheduleOp, Trigger, check_name};
 use crate::wasm::bindings::types::{ActorRef, Error};
 use crate::wasm::bindings::warren::actor::actors::Host;
 
@@ -29,13 +31,12 @@ fn outgoing(
         caller: Some(me),
         mode,
         trigger: Trigger::Message,
-        reentrancy_id: turn.reentrancy_id.clone(),
-        deadline: turn.deadline,
-        // A cast does not wait, so it starts a chain of its own.
-        chain: match mode {
-            CallMode::Call => turn.chain.clone(),
-            CallMode::Cast => Vec::new(),
+        // A call continues this turn's chain; a cast does not wait, so it starts its own.
+        reentrancy_id: match mode {
+            CallMode::Call => turn.reentrancy_id.clone(),
+            CallMode::Cast => None,
         },
+        deadline: turn.deadline,
     }))
 }
 
@@ -49,10 +50,37 @@ fn to_guest_error(e: InvokeError) -> Error {
             Error::InvalidArgument(e.to_string())
         }
         InvokeError::CallCycle { .. }
+        | InvokeError::StackDepth { .. }
         | InvokeError::DeadlineExceeded { .. }
         | InvokeError::Overloaded => Error::Unavailable(e.to_string()),
         _ => Error::Failed(e.to_string()),
     }
+}
+
+/// Parse a guest's timer or reminder registration.
+fn job(
+    kind: JobKind,
+    name: &str,
+    due_time: &str,
+    period: &str,
+    ttl: &str,
+    data: Vec<u8>,
+) -> Result<Job, Error> {
+    check_name("name", name).map_err(Error::InvalidArgument)?;
+    Job::new(
+        JobRequest {
+            kind,
+            name,
+            due_time,
+            period,
+            ttl,
+            data,
+            callback: None,
+            failure_policy: FailurePolicy::default(),
+        },
+        chrono::Utc::now(),
+    )
+    .map_err(|e| Error::InvalidArgument(e.to_string()))
 }
 
 impl Host for HostState {
@@ -67,7 +95,11 @@ impl Host for HostState {
             Err(e) => return Ok(Err(e)),
         };
         let runtime = self.turn()?.runtime.clone();
-        Ok(runtime.invoke(invocation).await.map_err(to_guest_error))
+        Ok(runtime
+            .invoke(invocation)
+            .await
+            .map(|reply| reply.data)
+            .map_err(to_guest_error))
     }
 
     async fn cast(
@@ -82,5 +114,47 @@ impl Host for HostState {
         };
         self.turn()?.state.push_cast(invocation);
         Ok(Ok(()))
+    }
+
+    async fn set_timer(
+        &mut self,
+        name: String,
+        due_time: String,
+        period: String,
+        ttl: String,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let turn = self.turn()?;
+        Ok(job(JobKind::Timer, &name, &due_time, &period, &ttl, data)
+            .map(|job| turn.state.push_schedule(ScheduleOp::SetTimer(job))))
+    }
+
+    async fn cancel_timer(&mut self, name: String) -> wasmtime::Result<()> {
+        self.turn()?
+            .state
+            .push_schedule(ScheduleOp::CancelTimer(name));
+        Ok(())
+    }
+
+    async fn set_reminder(
+        &mut self,
+        name: String,
+        due_time: String,
+        period: String,
+        ttl: String,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let turn = self.turn()?;
+        Ok(
+            job(JobKind::Reminder, &name, &due_time, &period, &ttl, data)
+                .map(|job| turn.state.push_schedule(ScheduleOp::SetReminder(job))),
+        )
+    }
+
+    async fn cancel_reminder(&mut self, name: String) -> wasmtime::Result<()> {
+        self.turn()?
+            .state
+            .push_schedule(ScheduleOp::CancelReminder(name));
+        Ok(())
     }
 }

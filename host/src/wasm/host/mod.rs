@@ -9,14 +9,13 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::limits::MemoryLimiter;
-use crate::runtime::{ActorId, Runtime, TurnState};
+use crate::runtime::{Runtime, TurnState};
 
 /// What a turn's guest can reach through its imports.
 pub struct TurnHost {
     pub state: TurnState,
     pub runtime: Runtime,
-    /// Call chain of the turn, including its own actor, for calls it makes.
-    pub chain: Vec<ActorId>,
+    /// The call chain of the turn, passed on with the calls it makes.
     pub reentrancy_id: Option<String>,
     pub deadline: Instant,
 }

@@ -13,9 +13,20 @@ impl Actor for Hostile {
             .with_type(ActorType::new("sleeper").actions(["sleep"]))
             .with_type(ActorType::new("caller").actions(["call", "cast", "count"]))
             .with_type(ActorType::new("chatty").actions(["print"]))
+            .with_type(ActorType::new("ticker").actions(["arm", "disarm", "count", "last"]))
+            .with_type(
+                ActorType::new("echo")
+                    .reentrancy(32)
+                    .actions(["bounce", "recurse"]),
+            )
     }
 
-    fn handle(_ctx: &Context, action: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
+    fn handle(ctx: &Context, action: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
+        match ctx.target.actor_type.as_str() {
+            "ticker" => return ticker(ctx, action, payload),
+            "echo" => return echo(ctx, action, payload),
+            _ => {}
+        }
         match action {
             "spin" => {
                 // An endless loop the optimiser cannot remove.
@@ -72,6 +83,85 @@ impl Actor for Hostile {
             }
             other => Err(Error::NotFound(other.to_string())),
         }
+    }
+}
+
+/// Sets timers and reminders on request, and counts every firing by name.
+fn ticker(ctx: &Context, action: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
+    let field = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
+    match (action, &ctx.trigger) {
+        ("arm", Trigger::Call) => {
+            let req: serde_json::Value = json(payload)?;
+            let data = serde_json::to_vec(&req["data"]).unwrap_or_default();
+            let (name, due, period, ttl) = (
+                field(&req, "name"),
+                field(&req, "due"),
+                field(&req, "period"),
+                field(&req, "ttl"),
+            );
+            if field(&req, "kind") == "timer" {
+                schedule::set_timer(&name, &due, &period, &ttl, &data)?;
+            } else {
+                schedule::set_reminder(&name, &due, &period, &ttl, &data)?;
+            }
+            Ok(b"null".to_vec())
+        }
+        ("disarm", Trigger::Call) => {
+            let name: String = json(payload)?;
+            schedule::cancel_timer(&name);
+            schedule::cancel_reminder(&name);
+            Ok(b"null".to_vec())
+        }
+        ("count", Trigger::Call) => {
+            let name: String = json(payload)?;
+            to_json(&state::get_json::<i64>(&format!("count:{name}"))?.unwrap_or(0))
+        }
+        ("last", Trigger::Call) => {
+            let name: String = json(payload)?;
+            Ok(state::get(&format!("last:{name}")).unwrap_or_else(|| b"null".to_vec()))
+        }
+        (_, Trigger::Timer(fired) | Trigger::Reminder(fired)) => {
+            let kind = if matches!(ctx.trigger, Trigger::Timer(_)) {
+                "timer"
+            } else {
+                "reminder"
+            };
+            let key = format!("count:{action}");
+            let count = state::get_json::<i64>(&key)?.unwrap_or(0) + 1;
+            state::set_json(&key, &count)?;
+            let last = serde_json::json!({
+                "kind": kind,
+                "name": fired.name,
+                "data": String::from_utf8_lossy(&fired.data),
+                "payload": String::from_utf8_lossy(payload),
+            });
+            state::set_json(&format!("last:{action}"), &last)?;
+            Ok(Vec::new())
+        }
+        (other, _) => Err(Error::NotFound(other.to_string())),
+    }
+}
+
+/// A reentrant actor: `bounce` follows a path of echo actors, `recurse` calls itself.
+fn echo(ctx: &Context, action: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
+    match action {
+        "bounce" => {
+            let mut path: Vec<String> = json(payload)?;
+            if path.is_empty() {
+                return to_json(&format!("done at {}", ctx.target.id));
+            }
+            let next = path.remove(0);
+            actors::call(&actors::actor("echo", &next), "bounce", &to_json(&path)?)
+        }
+        "recurse" => {
+            let n: u32 = json(payload)?;
+            if n == 0 {
+                return to_json(&0);
+            }
+            let below: u32 = json(&actors::call(&ctx.target, "recurse", &to_json(&(n - 1))?)?)?;
+            to_json(&(below + 1))
+        }
+        other => Err(Error::NotFound(other.to_string())),
     }
 }
 

@@ -1,0 +1,128 @@
+//! Invoke, state and the active-ids extension.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{DaprError, actor_id, reserved};
+use crate::api::{Tenant, header_metadata};
+use crate::runtime::{Invocation, Runtime, StateError};
+
+pub async fn invoke(
+    State(runtime): State<Runtime>,
+    Path((actor_type, id, method)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, DaprError> {
+    let tenant = Tenant::default_tenant();
+    let target = actor_id(&tenant, &actor_type, &id)?;
+    let mut invocation = Invocation::call(target, &method, body.to_vec(), runtime.deadline());
+    invocation.reentrancy_id = headers
+        .get("dapr-reentrancy-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    invocation.metadata = header_metadata(&headers);
+    let reply = runtime.invoke(invocation).await?;
+    let content_type = reply
+        .content_type
+        .unwrap_or_else(|| "application/json".into());
+    Ok(([(header::CONTENT_TYPE, content_type)], reply.data).into_response())
+}
+
+pub async fn get_state(
+    State(runtime): State<Runtime>,
+    Path((actor_type, id, key)): Path<(String, String, String)>,
+) -> Result<Response, DaprError> {
+    let tenant = Tenant::default_tenant();
+    let actor = actor_id(&tenant, &actor_type, &id)?;
+    let value = runtime.get_state(&actor, &key).map_err(|e| {
+        DaprError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ERR_ACTOR_STATE_GET",
+            e.to_string(),
+        )
+    })?;
+    Ok(match value {
+        Some(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+/// One operation of a Dapr actor state transaction.
+#[derive(Deserialize)]
+struct Operation {
+    operation: String,
+    request: OperationRequest,
+}
+
+#[derive(Deserialize)]
+struct OperationRequest {
+    key: String,
+    #[serde(default)]
+    value: Option<serde_json::Value>,
+}
+
+pub async fn state_transaction(
+    State(runtime): State<Runtime>,
+    Path((actor_type, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, DaprError> {
+    let tenant = Tenant::default_tenant();
+    let actor = actor_id(&tenant, &actor_type, &id)?;
+    let operations: Vec<Operation> = serde_json::from_slice(&body).map_err(|e| {
+        DaprError::malformed(format!(
+            "state transaction body is not a JSON array of operations: {e}"
+        ))
+    })?;
+    let mut changes = Vec::with_capacity(operations.len());
+    for op in operations {
+        let value = match op.operation.as_str() {
+            "upsert" => {
+                let value = op.request.value.unwrap_or(serde_json::Value::Null);
+                Some(serde_json::to_vec(&value).map_err(|e| DaprError::malformed(e.to_string()))?)
+            }
+            "delete" => None,
+            other => {
+                return Err(DaprError::malformed(format!(
+                    "operation {other:?} is not supported: use \"upsert\" or \"delete\""
+                )));
+            }
+        };
+        changes.push((op.request.key, value));
+    }
+    runtime
+        .state_transaction(&actor, changes)
+        .await
+        .map_err(|e| match e {
+            StateError::NotActive(_) => DaprError::new(
+                StatusCode::BAD_REQUEST,
+                "ERR_ACTOR_INSTANCE_MISSING",
+                e.to_string(),
+            ),
+            StateError::Store(_) => DaprError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ERR_ACTOR_STATE_TRANSACTION_SAVE",
+                e.to_string(),
+            ),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Warren extension: the ids of the active actors of a type.
+pub async fn active_ids(
+    State(runtime): State<Runtime>,
+    Path(actor_type): Path<String>,
+) -> Result<Response, DaprError> {
+    reserved(&actor_type)?;
+    let tenant = Tenant::default_tenant();
+    let ids: Vec<String> = runtime
+        .active_actors(&tenant.0)
+        .into_iter()
+        .filter(|a| *a.actor_type == *actor_type)
+        .map(|a| a.id.to_string())
+        .collect();
+    Ok(Json(ids).into_response())
+}

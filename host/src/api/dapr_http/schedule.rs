@@ -1,0 +1,276 @@
+//! Timers and reminders over Dapr's HTTP API, plus Warren's listing extension.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use super::{DaprError, actor_id};
+use crate::api::Tenant;
+use crate::runtime::durations::parse_go;
+use crate::runtime::scheduler::{FailurePolicy, Job, JobKind, JobRequest};
+use crate::runtime::{ActorId, Runtime, ScheduleError, check_name};
+
+/// Body of a timer or reminder registration. Dapr's SDKs differ in spelling (the Python
+/// SDK sends `failurePolicy`, daprd declares `failure_policy`), so both are taken.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Registration {
+    due_time: Option<String>,
+    period: Option<String>,
+    ttl: Option<String>,
+    data: Option<Box<RawValue>>,
+    callback: Option<String>,
+    overwrite: Option<bool>,
+    #[serde(alias = "failure_policy")]
+    failure_policy: Option<PolicyBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PolicyBody {
+    drop: Option<Value>,
+    constant: Option<ConstantBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConstantBody {
+    interval: Option<String>,
+    #[serde(alias = "max_retries")]
+    max_retries: Option<u32>,
+}
+
+fn policy(body: Option<PolicyBody>) -> Result<FailurePolicy, DaprError> {
+    let Some(body) = body else {
+        return Ok(FailurePolicy::default());
+    };
+    if body.drop.is_some() {
+        return Ok(FailurePolicy::Drop);
+    }
+    let Some(constant) = body.constant else {
+        return Err(DaprError::malformed(
+            "failurePolicy must have `drop` or `constant`",
+        ));
+    };
+    let interval = match constant.interval.as_deref() {
+        None | Some("") => 0,
+        Some(text) => parse_go(text)
+            .ok_or_else(|| {
+                DaprError::malformed(format!("failurePolicy interval {text:?} is not a duration"))
+            })?
+            .as_millis() as u64,
+    };
+    Ok(FailurePolicy::Constant {
+        interval_ms: interval,
+        max_retries: constant.max_retries,
+    })
+}
+
+struct Parsed {
+    job: Job,
+    overwrite: bool,
+}
+
+fn parse(
+    kind: JobKind,
+    name: &str,
+    body: &[u8],
+    create_code: &'static str,
+) -> Result<Parsed, DaprError> {
+    check_name("name", name)
+        .map_err(|m| DaprError::new(StatusCode::BAD_REQUEST, "ERR_BAD_REQUEST", m))?;
+    let body: Registration = serde_json::from_slice(body)
+        .map_err(|e| DaprError::malformed(format!("registration body is not valid: {e}")))?;
+    let failure_policy = policy(body.failure_policy)?;
+    let job = Job::new(
+        JobRequest {
+            kind,
+            name,
+            due_time: body.due_time.as_deref().unwrap_or_default(),
+            period: body.period.as_deref().unwrap_or_default(),
+            ttl: body.ttl.as_deref().unwrap_or_default(),
+            data: body
+                .data
+                .map(|d| d.get().as_bytes().to_vec())
+                .unwrap_or_default(),
+            callback: body.callback,
+            failure_policy,
+        },
+        chrono::Utc::now(),
+    )
+    .map_err(|e| {
+        DaprError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            create_code,
+            e.to_string(),
+        )
+    })?;
+    Ok(Parsed {
+        job,
+        overwrite: body.overwrite.unwrap_or(true),
+    })
+}
+
+fn schedule_error(e: ScheduleError, code: &'static str) -> DaprError {
+    match e {
+        ScheduleError::NotHosted { .. } => DaprError::new(
+            StatusCode::FORBIDDEN,
+            "ERR_ACTOR_REMINDER_NON_HOSTED",
+            e.to_string(),
+        ),
+        ScheduleError::AlreadyExists { .. } => DaprError::new(
+            StatusCode::CONFLICT,
+            "ERR_ACTOR_REMINDER_ALREADY_EXISTS",
+            e.to_string(),
+        ),
+        ScheduleError::Duration(_) | ScheduleError::Store(_) => {
+            DaprError::new(StatusCode::INTERNAL_SERVER_ERROR, code, e.to_string())
+        }
+    }
+}
+
+fn target(actor_type: &str, id: &str) -> Result<ActorId, DaprError> {
+    actor_id(&Tenant::default_tenant(), actor_type, id)
+}
+
+pub async fn set_reminder(
+    State(runtime): State<Runtime>,
+    Path((actor_type, id, name)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, DaprError> {
+    let actor = target(&actor_type, &id)?;
+    let parsed = parse(JobKind::Reminder, &name, &body, "ERR_ACTOR_REMINDER_CREATE")?;
+    runtime
+        .set_reminder(&actor, parsed.job, parsed.overwrite)
+        .await
+        .map_err(|e| schedule_error(e, "ERR_ACTOR_REMINDER_CREATE"))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A job as Dapr's reminder read shows it, with Warren's extra fields.
+fn job_view(actor: &ActorId, job: &Job) -> Value {
+    let data = serde_json::from_slice::<Value>(&job.data).unwrap_or(Value::Null);
+    let at = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+    };
+    json!({
+        "actorID": &*actor.id,
+        "actorType": &*actor.actor_type,
+        "name": job.name,
+        "dueTime": job.due_time,
+        "period": job.period,
+        "ttl": job.expires_ms.and_then(at),
+        "data": data,
+        "callback": job.callback,
+        "nextDueTime": at(job.due_ms),
+        "remaining": job.remaining,
+    })
+}
+
+pub async fn get_reminder(
+    State(runtime): State<Runtime>,
+    Path((actor_type, id, name)): Path<(String, String, String)>,
+) -> Result<Response, DaprError> {
+    let actor = target(&actor_type, &id)?;
+    if !runtime.hosts(&actor.tenant, &actor.actor_type) {
+        return Err(schedule_error(
+            ScheduleError::NotHosted {
+                tenant: actor.tenant.to_string(),
+                actor_type,
+            },
+            "ERR_ACTOR_REMINDER_GET",
+        ));
+    }
+    match runtime.get_job(JobKind::Reminder, &actor, &name) {
+        Some(job) => Ok(Json(job_view(&actor, &job)).into_response()),
+        None => Err(DaprError::new(
+            StatusCode::NOT_FOUND,
+            "ERR_ACTOR_REMINDER_NOT_FOUND",
+            format!("actor {actor} has no reminder {name:?}"),
+        )),
+    }
+}
+
+pub async fn delete_reminder(
+    State(runtime): State<Runtime>,
+    Path((actor_type, id, name)): Path<(String, String, String)>,
+) -> Result<StatusCode, DaprError> {
+    let actor = target(&actor_type, &id)?;
+    if !runtime.hosts(&actor.tenant, &actor.actor_type) {
+        return Err(schedule_error(
+            ScheduleError::NotHosted {
+                tenant: actor.tenant.to_string(),
+                actor_type,
+            },
+            "ERR_ACTOR_REMINDER_DELETE",
+        ));
+    }
+    runtime
+        .delete_reminder(&actor, &name)
+        .await
+        .map_err(|e| schedule_error(e, "ERR_ACTOR_REMINDER_DELETE"))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn set_timer(
+    State(runtime): State<Runtime>,
+    Path((actor_type, id, name)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, DaprError> {
+    let actor = target(&actor_type, &id)?;
+    let parsed = parse(JobKind::Timer, &name, &body, "ERR_ACTOR_TIMER_CREATE")?;
+    runtime.set_timer(&actor, parsed.job).map_err(|e| {
+        DaprError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ERR_ACTOR_TIMER_CREATE",
+            e.to_string(),
+        )
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn delete_timer(
+    State(runtime): State<Runtime>,
+    Path((actor_type, id, name)): Path<(String, String, String)>,
+) -> Result<StatusCode, DaprError> {
+    let actor = target(&actor_type, &id)?;
+    runtime.delete_timer(&actor, &name);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list(
+    runtime: Runtime,
+    kind: JobKind,
+    actor_type: String,
+    id: String,
+) -> Result<Response, DaprError> {
+    let actor = target(&actor_type, &id)?;
+    let jobs: Vec<Value> = runtime
+        .list_jobs(kind, &actor)
+        .iter()
+        .map(|job| job_view(&actor, job))
+        .collect();
+    Ok(Json(jobs).into_response())
+}
+
+/// Warren extension: every reminder of an actor.
+pub async fn list_reminders(
+    State(runtime): State<Runtime>,
+    Path((actor_type, id)): Path<(String, String)>,
+) -> Result<Response, DaprError> {
+    list(runtime, JobKind::Reminder, actor_type, id).await
+}
+
+/// Warren extension: every timer of an actor's activation.
+pub async fn list_timers(
+    State(runtime): State<Runtime>,
+    Path((actor_type, id)): Path<(String, String)>,
+) -> Result<Response, DaprError> {
+    list(runtime, JobKind::Timer, actor_type, id).await
+}

@@ -1,0 +1,303 @@
+//! Dapr's app-callback mode: an ordinary HTTP app hosts actor types; Warren reads its
+//! `/dapr/config` and calls `PUT /actors/{type}/{id}/method/...` for each turn.
+
+use std::time::Duration;
+
+use reqwest::{StatusCode, Url};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::runtime::durations::parse_go;
+use crate::runtime::manifest::{ActorKind, ActorTypeSpec, Manifest};
+use crate::runtime::{ActorId, Fired, Invocation, InvokeError, Reply, Trigger};
+
+/// Dapr's default idle timeout for app-hosted actors.
+const DEFAULT_IDLE: Duration = Duration::from_secs(60 * 60);
+/// Dapr's default reentrancy depth.
+const DEFAULT_DEPTH: u32 = 32;
+
+/// Why talking to the app failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("app at {url} is unreachable: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("app's /dapr/config answered {status}")]
+    Status { status: u16 },
+    #[error("app's /dapr/config is not valid: {0}")]
+    Config(String),
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Reentrancy {
+    #[serde(default)]
+    enabled: bool,
+    max_stack_depth: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct EntityConfig {
+    #[serde(default)]
+    entities: Vec<String>,
+    actor_idle_timeout: Option<String>,
+    reentrancy: Option<Reentrancy>,
+}
+
+/// The subset of `/dapr/config` Warren uses; unknown and deprecated fields are ignored.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct AppConfig {
+    #[serde(default)]
+    entities: Vec<String>,
+    actor_idle_timeout: Option<String>,
+    reentrancy: Option<Reentrancy>,
+    #[serde(default)]
+    entities_config: Vec<EntityConfig>,
+}
+
+fn idle(text: Option<&String>) -> Option<Duration> {
+    // Like Dapr, an unparsable value falls back to the default.
+    text.and_then(|t| parse_go(t))
+}
+
+fn depth(r: Option<&Reentrancy>) -> Option<Option<u32>> {
+    r.map(|r| {
+        r.enabled
+            .then(|| r.max_stack_depth.unwrap_or(DEFAULT_DEPTH))
+    })
+}
+
+impl AppConfig {
+    fn manifest(&self, app_id: &str) -> Manifest {
+        let base_idle = idle(self.actor_idle_timeout.as_ref()).unwrap_or(DEFAULT_IDLE);
+        let base_depth = depth(self.reentrancy.as_ref()).flatten();
+        let actor_types = self
+            .entities
+            .iter()
+            .map(|name| {
+                let own = self
+                    .entities_config
+                    .iter()
+                    .find(|c| c.entities.contains(name));
+                ActorTypeSpec {
+                    name: name.clone(),
+                    kind: ActorKind::Named,
+                    idle_timeout: Some(
+                        own.and_then(|c| idle(c.actor_idle_timeout.as_ref()))
+                            .unwrap_or(base_idle),
+                    ),
+                    reentrancy_depth: own
+                        .and_then(|c| depth(c.reentrancy.as_ref()))
+                        .unwrap_or(base_depth),
+                    snapshot_interval: None,
+                    activate_action: None,
+                    timer_actions: Vec::new(),
+                    channels: Vec::new(),
+                    actions: Vec::new(),
+                    description: None,
+                }
+            })
+            .collect();
+        Manifest {
+            name: format!("app:{app_id}"),
+            version: String::new(),
+            actor_types,
+        }
+    }
+}
+
+/// An app Warren calls for the turns of its actor types.
+pub struct AppChannel {
+    base: Url,
+    app_id: String,
+    client: reqwest::Client,
+    /// Sent as `dapr-api-token` on every callback (Dapr's `APP_API_TOKEN`).
+    token: Option<String>,
+}
+
+/// A JSON value for a callback body: the raw JSON as registered, or a string if the bytes
+/// are not JSON (a Wasm guest may register any bytes).
+fn raw_json(data: &[u8]) -> Box<RawValue> {
+    if data.is_empty() {
+        return RawValue::from_string("null".into()).unwrap_or_default();
+    }
+    match std::str::from_utf8(data)
+        .ok()
+        .and_then(|s| RawValue::from_string(s.to_string()).ok())
+    {
+        Some(raw) => raw,
+        None => {
+            let text = serde_json::to_string(&String::from_utf8_lossy(data)).unwrap_or_default();
+            RawValue::from_string(text).unwrap_or_default()
+        }
+    }
+}
+
+impl AppChannel {
+    /// A channel to the app at `base` (e.g. `http://127.0.0.1:3000`).
+    pub fn new(base: &str, app_id: &str, token: Option<String>) -> Result<Self, AppError> {
+        let base =
+            Url::parse(base).map_err(|e| AppError::Config(format!("bad app URL {base:?}: {e}")))?;
+        Ok(AppChannel {
+            base,
+            app_id: app_id.to_string(),
+            client: reqwest::Client::new(),
+            token,
+        })
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    fn request(&self, method: reqwest::Method, url: Url) -> reqwest::RequestBuilder {
+        let mut request = self.client.request(method, url);
+        if let Some(token) = &self.token {
+            request = request.header("dapr-api-token", token);
+        }
+        request
+    }
+
+    /// Read the app's actor configuration.
+    pub async fn manifest(&self) -> Result<Manifest, AppError> {
+        let url = self.url(&["dapr", "config"]);
+        let response = self
+            .request(reqwest::Method::GET, url.clone())
+            .header("dapr-app-id", &self.app_id)
+            .send()
+            .await
+            .map_err(|e| AppError::Unreachable {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
+        if response.status() != StatusCode::OK {
+            return Err(AppError::Status {
+                status: response.status().as_u16(),
+            });
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| AppError::Config(e.to_string()))?;
+        let config: AppConfig =
+            serde_json::from_slice(&bytes).map_err(|e| AppError::Config(e.to_string()))?;
+        Ok(config.manifest(&self.app_id))
+    }
+
+    /// Run one turn in the app.
+    pub async fn run_turn(&self, invocation: &Invocation) -> Result<Reply, InvokeError> {
+        let actor = &invocation.target;
+        let failed = |message: String| InvokeError::Failed {
+            actor: actor.clone(),
+            action: invocation.action.clone(),
+            message,
+        };
+        let callback_body = |fired: &Fired, with_callback: bool| {
+            let mut body = serde_json::json!({
+                "data": raw_json(&fired.data),
+                "dueTime": fired.due_time,
+                "period": fired.period,
+            });
+            if with_callback {
+                body["callback"] = fired.callback.clone().unwrap_or_default().into();
+            }
+            serde_json::to_vec(&body).unwrap_or_default()
+        };
+        let base = ["actors", &actor.actor_type, &actor.id, "method"];
+        let (url, body, json) = match &invocation.trigger {
+            Trigger::Message => (
+                self.url(&[&base[..], &[invocation.action.as_str()]].concat()),
+                invocation.payload.clone(),
+                false,
+            ),
+            Trigger::Timer(fired) => (
+                self.url(&[&base[..], &["timer", fired.name.as_str()]].concat()),
+                callback_body(fired, true),
+                true,
+            ),
+            Trigger::Reminder(fired) => (
+                self.url(&[&base[..], &["remind", fired.name.as_str()]].concat()),
+                callback_body(fired, false),
+                true,
+            ),
+        };
+        let mut request = self.request(reqwest::Method::PUT, url).body(body);
+        for (name, value) in &invocation.metadata {
+            if is_forwarded(name) {
+                request = request.header(name.as_str(), value.as_str());
+            }
+        }
+        if json {
+            request = request.header("content-type", "application/json");
+        }
+        if let Some(chain) = &invocation.reentrancy_id {
+            request = request.header("Dapr-Reentrancy-Id", chain.as_str());
+        }
+        let timeout = invocation
+            .deadline
+            .saturating_duration_since(std::time::Instant::now());
+        let response = request
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| failed(format!("app unreachable: {e}")))?;
+        let status = response.status();
+        let cancel = response
+            .headers()
+            .get("X-DaprReminderCancel")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let data = response
+            .bytes()
+            .await
+            .map_err(|e| failed(format!("reading the app's reply: {e}")))?
+            .to_vec();
+        match status {
+            StatusCode::OK => Ok(Reply {
+                data,
+                content_type,
+                cancel,
+            }),
+            StatusCode::NOT_FOUND => Err(InvokeError::ActionNotFound {
+                actor: actor.clone(),
+                action: invocation.action.clone(),
+                message: String::from_utf8_lossy(&data).into_owned(),
+            }),
+            other => Err(failed(format!(
+                "app answered {other}: {}",
+                String::from_utf8_lossy(&data)
+            ))),
+        }
+    }
+
+    /// Tell the app an actor was deactivated.
+    pub async fn deactivate(&self, actor: &ActorId) {
+        let url = self.url(&["actors", &actor.actor_type, &actor.id]);
+        if let Err(e) = self.request(reqwest::Method::DELETE, url).send().await {
+            tracing::warn!(%actor, error = %e, "app did not take the deactivation");
+        }
+    }
+}
+
+/// Request headers passed on to the app with a method call.
+fn is_forwarded(name: &str) -> bool {
+    !matches!(
+        name,
+        "host"
+            | "content-length"
+            | "connection"
+            | "transfer-encoding"
+            | "dapr-api-token"
+            | "dapr-reentrancy-id"
+    )
+}

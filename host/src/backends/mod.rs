@@ -1,0 +1,4 @@
+//! Actor types implemented outside Warren: external apps that the runtime core calls for
+//! each turn, as it calls a Wasm instance.
+
+pub mod dapr_app;

@@ -1,0 +1,281 @@
+//! Timers and reminders as the runtime sees them: registration (checked, persisted) and
+//! firing (a turn like any other, taking the actor's turn lock).
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use super::durations::DurationError;
+use super::scheduler::{DueJob, Job, JobKind, now_ms};
+use super::{
+    ActorId, CallMode, Fired, Inner, Invocation, InvokeError, Runtime, ScheduleOp, Trigger,
+};
+use crate::store::StoreError;
+
+/// A firing this late is part of a backlog (after downtime) and is rate-limited.
+const BACKLOG_LATENESS_MS: i64 = 1000;
+
+/// How long to wait before retrying a reminder whose actor type is not hosted (yet).
+const UNHOSTED_RETRY_MS: i64 = 5000;
+
+/// Why a timer or reminder was not registered.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("actor type {actor_type:?} is not hosted in tenant {tenant:?}")]
+    NotHosted { tenant: String, actor_type: String },
+    #[error(transparent)]
+    Duration(#[from] DurationError),
+    #[error("reminder {name:?} of {actor} already exists")]
+    AlreadyExists { actor: ActorId, name: String },
+    #[error("storing the reminder failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Spaces out backlog firings to a fixed rate.
+pub(super) struct Backlog {
+    next_slot: tokio::sync::Mutex<Instant>,
+    interval: Duration,
+}
+
+impl Backlog {
+    pub(super) fn new(per_second: u32) -> Self {
+        Backlog {
+            next_slot: tokio::sync::Mutex::new(Instant::now()),
+            interval: Duration::from_secs(1) / per_second.max(1),
+        }
+    }
+
+    async fn wait_turn(&self) {
+        let slot = {
+            let mut next = self.next_slot.lock().await;
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot.into()).await;
+    }
+}
+
+impl Runtime {
+    fn check_hosted(&self, actor: &ActorId) -> Result<(), ScheduleError> {
+        if self.hosts(&actor.tenant, &actor.actor_type) {
+            Ok(())
+        } else {
+            Err(ScheduleError::NotHosted {
+                tenant: actor.tenant.to_string(),
+                actor_type: actor.actor_type.to_string(),
+            })
+        }
+    }
+
+    /// Register a reminder; with `overwrite` false an existing one is an error.
+    pub async fn set_reminder(
+        &self,
+        actor: &ActorId,
+        job: Job,
+        overwrite: bool,
+    ) -> Result<(), ScheduleError> {
+        self.check_hosted(actor)?;
+        if !overwrite
+            && self
+                .0
+                .scheduler
+                .get(JobKind::Reminder, actor, &job.name)
+                .is_some()
+        {
+            return Err(ScheduleError::AlreadyExists {
+                actor: actor.clone(),
+                name: job.name,
+            });
+        }
+        self.persist(actor, &job).await?;
+        self.0.scheduler.put(actor, job);
+        Ok(())
+    }
+
+    async fn persist(&self, actor: &ActorId, job: &Job) -> Result<(), StoreError> {
+        let record = serde_json::to_vec(job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.0.store.put_reminder(actor, &job.name, record).await
+    }
+
+    /// Delete a reminder; returns whether it existed.
+    pub async fn delete_reminder(
+        &self,
+        actor: &ActorId,
+        name: &str,
+    ) -> Result<bool, ScheduleError> {
+        let existed = self.0.scheduler.remove(JobKind::Reminder, actor, name);
+        self.0.store.delete_reminder(actor, name).await?;
+        Ok(existed)
+    }
+
+    /// A timer or reminder of an actor.
+    pub fn get_job(&self, kind: JobKind, actor: &ActorId, name: &str) -> Option<Job> {
+        self.0.scheduler.get(kind, actor, name)
+    }
+
+    /// The timers or reminders of an actor.
+    pub fn list_jobs(&self, kind: JobKind, actor: &ActorId) -> Vec<Job> {
+        self.0.scheduler.list(kind, actor)
+    }
+
+    /// Start a timer; it lives as long as the actor's activation (which this starts).
+    pub fn set_timer(&self, actor: &ActorId, job: Job) -> Result<(), ScheduleError> {
+        let entry = self
+            .0
+            .registry
+            .actor_type(&actor.tenant, &actor.actor_type)
+            .ok_or_else(|| ScheduleError::NotHosted {
+                tenant: actor.tenant.to_string(),
+                actor_type: actor.actor_type.to_string(),
+            })?;
+        let idle = entry
+            .spec
+            .idle_timeout
+            .unwrap_or(self.0.config.idle_timeout);
+        let (slot, _) = self.0.table.activate(actor, idle);
+        self.0.table.touch(&slot);
+        self.0.scheduler.put(actor, job);
+        Ok(())
+    }
+
+    /// Stop a timer; returns whether it existed.
+    pub fn delete_timer(&self, actor: &ActorId, name: &str) -> bool {
+        self.0.scheduler.remove(JobKind::Timer, actor, name)
+    }
+
+    /// Apply a timer or reminder change a turn staged, once the turn has committed.
+    pub(super) async fn apply_schedule_op(
+        &self,
+        actor: &ActorId,
+        op: ScheduleOp,
+    ) -> Result<(), ScheduleError> {
+        match op {
+            ScheduleOp::SetTimer(job) => self.set_timer(actor, job),
+            ScheduleOp::CancelTimer(name) => {
+                self.delete_timer(actor, &name);
+                Ok(())
+            }
+            ScheduleOp::SetReminder(job) => self.set_reminder(actor, job, true).await,
+            ScheduleOp::CancelReminder(name) => self.delete_reminder(actor, &name).await.map(drop),
+        }
+    }
+
+    /// Load the stored reminders (at start). Overdue ones fire once, at the backlog rate.
+    pub fn load_reminders(&self) -> Result<usize, StoreError> {
+        let mut loaded = 0;
+        for (actor, name, record) in self.0.store.reminders()? {
+            match serde_json::from_slice::<Job>(&record) {
+                Ok(job) => {
+                    self.0.scheduler.put(&actor, job);
+                    loaded += 1;
+                }
+                Err(e) => tracing::warn!(%actor, name, error = %e, "skipping unreadable reminder"),
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Run one firing as a turn, then schedule the next one (or end the job).
+    async fn fire(&self, due: DueJob) {
+        let job = &due.job;
+        let fired = Fired {
+            name: job.name.clone(),
+            data: job.data.clone(),
+            due_time: job.due_time.clone(),
+            period: job.period.clone(),
+            callback: job.callback.clone(),
+        };
+        let invocation = Invocation {
+            target: due.actor.clone(),
+            action: job.action().to_string(),
+            payload: job.data.clone(),
+            metadata: Vec::new(),
+            caller: None,
+            mode: CallMode::Call,
+            trigger: match job.kind {
+                JobKind::Timer => Trigger::Timer(fired),
+                JobKind::Reminder => Trigger::Reminder(fired),
+            },
+            reentrancy_id: None,
+            deadline: self.deadline(),
+        };
+        let result = self.invoke(invocation).await;
+        let now = now_ms();
+        let next = match result {
+            Ok(reply) if reply.cancel => None,
+            Ok(_) => job.clone().advanced(now),
+            Err(InvokeError::ActorTypeNotFound { .. }) if job.kind == JobKind::Reminder => {
+                // The type may come back (an app still starting, a component redeployed):
+                // keep the reminder and try again later.
+                let mut again = job.clone();
+                again.due_ms = now + UNHOSTED_RETRY_MS;
+                Some(again)
+            }
+            Err(e) => {
+                tracing::warn!(actor = %due.actor, name = %job.name, kind = ?job.kind, error = %e, "firing failed");
+                job.clone().failed(now)
+            }
+        };
+        let kind = job.kind;
+        let outcome = match next {
+            Some(next) => {
+                if self.0.scheduler.reschedule(&due, next.clone()) && kind == JobKind::Reminder {
+                    self.persist(&due.actor, &next).await
+                } else {
+                    Ok(())
+                }
+            }
+            None => {
+                if self.0.scheduler.finish(&due) && kind == JobKind::Reminder {
+                    self.0.store.delete_reminder(&due.actor, &job.name).await
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::error!(actor = %due.actor, name = %job.name, error = %e, "cannot store reminder progress");
+        }
+    }
+}
+
+/// Start the loop that pops due jobs and fires them.
+pub(super) fn start(runtime: &Runtime) {
+    let weak = Arc::downgrade(&runtime.0);
+    tokio::spawn(fire_loop(weak));
+}
+
+async fn fire_loop(weak: Weak<Inner>) {
+    loop {
+        let Some(inner) = weak.upgrade() else { break };
+        let runtime = Runtime(inner);
+        let now = now_ms();
+        let due = runtime.0.scheduler.pop_due(now, 10_000);
+        let popped = due.len();
+        for job in due {
+            let runtime = runtime.clone();
+            let late = now - job.job.due_ms > BACKLOG_LATENESS_MS;
+            tokio::spawn(async move {
+                if late {
+                    runtime.0.backlog.wait_turn().await;
+                }
+                runtime.fire(job).await;
+            });
+        }
+        if popped > 0 {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        let wait_ms = runtime
+            .0
+            .scheduler
+            .next_due()
+            .map(|due| (due - now).clamp(1, 1000))
+            .unwrap_or(1000);
+        let changed = runtime.0.scheduler.changed.notified();
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {},
+            () = changed => {},
+        }
+    }
+}
