@@ -4,7 +4,10 @@
 mod bank;
 mod cli;
 mod counter;
+mod dapr_sdk;
 mod dapr_state;
+mod dapr_turns;
 mod deploy;
+mod reminders;
 mod sandbox;
 mod support;

@@ -161,6 +161,18 @@ fn echo(ctx: &Context, action: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
             let below: u32 = json(&actors::call(&ctx.target, "recurse", &to_json(&(n - 1))?)?)?;
             to_json(&(below + 1))
         }
+        "hold" => {
+            // Nest `depth` more turns of this actor, then sleep `ms` at the bottom.
+            let req: serde_json::Value = json(payload)?;
+            let depth = req["depth"].as_u64().unwrap_or(0);
+            let ms = req["ms"].as_u64().unwrap_or(0);
+            if depth == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                return to_json(&"held");
+            }
+            let inner = serde_json::json!({"depth": depth - 1, "ms": ms});
+            actors::call(&ctx.target, "hold", &to_json(&inner)?)
+        }
         other => Err(Error::NotFound(other.to_string())),
     }
 }

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install the real client libraries the conformance tests drive (Dapr's Python and JS SDKs)
+# into target/conformance, once. Pinned versions; re-run is a no-op.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dir="${WARREN_CONFORMANCE_DIR:-${CARGO_TARGET_DIR:-target}/conformance}"
+mkdir -p "$dir"
+py_reqs="dapr==1.18.3 dapr-ext-fastapi==1.18.3 uvicorn==0.34.0"
+js_reqs="@dapr/dapr@3.18.0"
+
+if [ "$(cat "$dir/python.stamp" 2>/dev/null)" != "$py_reqs" ]; then
+    python3 -m venv "$dir/venv"
+    # shellcheck disable=SC2086
+    "$dir/venv/bin/pip" install --quiet --disable-pip-version-check $py_reqs
+    echo "$py_reqs" > "$dir/python.stamp"
+fi
+
+if [ "$(cat "$dir/js.stamp" 2>/dev/null)" != "$js_reqs" ]; then
+    mkdir -p "$dir/node"
+    (cd "$dir/node" && [ -f package.json ] || echo '{"name":"warren-conformance","private":true}' > package.json)
+    (cd "$dir/node" && npm install --silent --no-audit --no-fund "$js_reqs" >/dev/null)
+    echo "$js_reqs" > "$dir/js.stamp"
+fi
+echo "conformance clients ready in $dir"
