@@ -2,7 +2,7 @@
 //!
 //! An actor component implements [`Actor`] and names it with [`actor!`]:
 //!
-//! ```ignore
+//! ```no_run
 //! use warren_guest::prelude::*;
 //!
 //! struct Counter;

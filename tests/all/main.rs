@@ -1,6 +1,7 @@
 //! Warren's end-to-end tests: each starts real hosts on free ports with temp data dirs.
 //! One binary for all of them (see shared/STYLE.md).
 
+mod app_callback;
 mod bank;
 mod cli;
 mod counter;
