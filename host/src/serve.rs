@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use warren_host::api::HttpConfig;
+use warren_host::api::{AuthConfig, HttpConfig};
 use warren_host::backends::dapr_app::AppChannel;
+use warren_host::runtime::tenants::Limits;
 use warren_host::runtime::{DEFAULT_TENANT, Runtime, RuntimeConfig};
 use warren_host::store::{Durability, SledStore, StateStore};
 use warren_host::wasm::{WasmConfig, WasmEngine, sha256_hex};
@@ -30,13 +31,19 @@ pub struct ServeArgs {
     /// Deactivate an actor after this long without a turn (e.g. `60m`, `30s`).
     #[arg(long, default_value = "60m", value_parser = humantime::parse_duration)]
     idle_timeout: Duration,
-    /// Wall-clock deadline of a request, including the turns it waits for.
+    /// Default wall-clock deadline of a request, including the turns it waits for.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     turn_timeout: Duration,
+    /// Meter fuel so tenants can cap a turn's instructions (`fuel_per_turn`); slows guests.
+    #[arg(long)]
+    enable_fuel: bool,
+    /// Token for the admin API across all tenants. Without it the admin API is open.
+    #[arg(long, env = "WARREN_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
     /// Wasm instances that may exist at once.
     #[arg(long, default_value_t = 1000)]
     max_instances: u32,
-    /// Linear memory limit of one Wasm instance, in MiB.
+    /// Default linear memory limit of one Wasm instance, in MiB.
     #[arg(long, default_value_t = 64)]
     max_memory_mib: usize,
     /// Overdue reminders (after downtime) fire at most this many per second.
@@ -74,19 +81,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let wasm = WasmEngine::new(
         WasmConfig {
             max_instances: args.max_instances,
-            max_memory_bytes: args.max_memory_mib << 20,
+            fuel: args.enable_fuel,
+            ..WasmConfig::default()
         },
         &args.data_dir.join("artifacts"),
     )?;
     let runtime = Runtime::new(
         RuntimeConfig {
             idle_timeout: args.idle_timeout,
-            turn_timeout: args.turn_timeout,
             reminder_backlog_rate: args.reminder_backlog_rate,
+            limits: Limits {
+                max_memory_bytes: (args.max_memory_mib as u64) << 20,
+                turn_timeout_ms: args.turn_timeout.as_millis() as u64,
+                ..Limits::default()
+            },
         },
         store.clone() as Arc<dyn StateStore>,
         wasm,
     );
+    runtime.load_tenants().await?;
     runtime.load_stored_components().await?;
     for path in &args.deploy {
         deploy_file(&runtime, path).await?;
@@ -109,7 +122,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "warren is serving"
     );
     let http = HttpConfig {
-        api_token: args.api_token.clone(),
+        auth: AuthConfig {
+            admin_token: args.admin_token.clone(),
+            api_token: args.api_token.clone(),
+        },
         app_id: args.app_id.clone(),
     };
     axum::serve(listener, warren_host::api::router(runtime.clone(), http))

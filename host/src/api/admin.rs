@@ -1,4 +1,5 @@
-//! Warren's own admin API: deploy, list and remove components; inspect actors.
+//! Warren's own admin API: tenants and their tokens, components, actor inspection.
+//! The admin token reaches every tenant; a tenant's token reaches its own components.
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -9,7 +10,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::runtime::{DEFAULT_TENANT, DeployError, Runtime};
+use super::Access;
+use crate::runtime::tenants::LimitOverrides;
+use crate::runtime::{DeployError, Runtime, TenantError};
 
 /// Largest `.wasm` accepted by upload.
 const MAX_COMPONENT_BYTES: usize = 64 << 20;
@@ -28,7 +31,22 @@ impl From<DeployError> for AdminError {
         let status = match e {
             DeployError::Invalid(_) | DeployError::BadName(_) => StatusCode::BAD_REQUEST,
             DeployError::Conflict(_) => StatusCode::CONFLICT,
+            DeployError::NoTenant(_) => StatusCode::NOT_FOUND,
+            DeployError::TooMany { .. } => StatusCode::FORBIDDEN,
             DeployError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        AdminError(status, e.to_string())
+    }
+}
+
+impl From<TenantError> for AdminError {
+    fn from(e: TenantError) -> Self {
+        let status = match e {
+            TenantError::BadName(_) => StatusCode::BAD_REQUEST,
+            TenantError::Exists(_) => StatusCode::CONFLICT,
+            TenantError::NotFound(_) | TenantError::NoSuchToken { .. } => StatusCode::NOT_FOUND,
+            TenantError::DefaultTenant => StatusCode::FORBIDDEN,
+            TenantError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         AdminError(status, e.to_string())
     }
@@ -37,6 +55,22 @@ impl From<DeployError> for AdminError {
 /// The admin routes, under `/admin/v1`.
 pub fn router(runtime: Runtime) -> Router {
     Router::new()
+        .route("/admin/v1/tenants", get(list_tenants).post(create_tenant))
+        .route(
+            "/admin/v1/tenants/{tenant}",
+            get(get_tenant)
+                .patch(update_tenant)
+                .put(update_tenant)
+                .delete(delete_tenant),
+        )
+        .route(
+            "/admin/v1/tenants/{tenant}/tokens",
+            axum::routing::post(issue_token),
+        )
+        .route(
+            "/admin/v1/tenants/{tenant}/tokens/{id}",
+            delete(revoke_token),
+        )
         .route("/admin/v1/components", get(list_components).post(deploy))
         .route("/admin/v1/components/{name}", delete(remove))
         .route("/admin/v1/actor-types", get(actor_types))
@@ -49,53 +83,75 @@ pub fn router(runtime: Runtime) -> Router {
 /// Query parameters shared by the admin routes.
 #[derive(Deserialize)]
 struct Scope {
-    #[serde(default = "default_tenant")]
-    tenant: String,
+    /// The tenant to act in: the caller's own by default.
+    tenant: Option<String>,
     /// Component name on upload; defaults to the manifest's.
     name: Option<String>,
 }
 
-fn default_tenant() -> String {
-    DEFAULT_TENANT.to_string()
+impl Scope {
+    fn tenant(&self, access: &Access) -> Result<String, Response> {
+        access.scope(self.tenant.as_deref())
+    }
+}
+
+type AdminResult = Result<Response, Response>;
+
+fn admin_err(e: impl Into<AdminError>) -> Response {
+    e.into().into_response()
 }
 
 async fn deploy(
     State(runtime): State<Runtime>,
+    access: Access,
     Query(scope): Query<Scope>,
     body: Bytes,
-) -> Result<(StatusCode, Response), AdminError> {
+) -> AdminResult {
+    let tenant = scope.tenant(&access)?;
     if body.is_empty() {
         return Err(AdminError(
             StatusCode::BAD_REQUEST,
             "the request body must be the component's .wasm bytes".into(),
-        ));
+        )
+        .into_response());
     }
     let info = runtime
-        .deploy(&scope.tenant, scope.name.as_deref(), body.to_vec())
-        .await?;
-    Ok((StatusCode::CREATED, Json(info).into_response()))
+        .deploy(&tenant, scope.name.as_deref(), body.to_vec())
+        .await
+        .map_err(admin_err)?;
+    Ok((StatusCode::CREATED, Json(info)).into_response())
 }
 
-async fn list_components(State(runtime): State<Runtime>, Query(scope): Query<Scope>) -> Response {
-    Json(runtime.components(&scope.tenant)).into_response()
+async fn list_components(
+    State(runtime): State<Runtime>,
+    access: Access,
+    Query(scope): Query<Scope>,
+) -> AdminResult {
+    let tenant = scope.tenant(&access)?;
+    Ok(Json(runtime.components(&tenant)).into_response())
 }
 
 async fn remove(
     State(runtime): State<Runtime>,
+    access: Access,
     Path(name): Path<String>,
     Query(scope): Query<Scope>,
-) -> Result<StatusCode, AdminError> {
+) -> AdminResult {
+    let tenant = scope.tenant(&access)?;
     let existed = runtime
-        .remove_component(&scope.tenant, &name)
+        .remove_component(&tenant, &name)
         .await
-        .map_err(|e| AdminError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| {
+            AdminError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
+        })?;
     if existed {
-        Ok(StatusCode::NO_CONTENT)
+        Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(AdminError(
             StatusCode::NOT_FOUND,
-            format!("tenant {:?} has no component {name:?}", scope.tenant),
-        ))
+            format!("tenant {tenant:?} has no component {name:?}"),
+        )
+        .into_response())
     }
 }
 
@@ -107,24 +163,132 @@ struct ActorTypeView {
     spec: crate::runtime::manifest::ActorTypeSpec,
 }
 
-async fn actor_types(State(runtime): State<Runtime>, Query(scope): Query<Scope>) -> Response {
+async fn actor_types(
+    State(runtime): State<Runtime>,
+    access: Access,
+    Query(scope): Query<Scope>,
+) -> AdminResult {
+    let tenant = scope.tenant(&access)?;
     let list: Vec<ActorTypeView> = runtime
-        .actor_types(&scope.tenant)
+        .actor_types(&tenant)
         .into_iter()
         .map(|(spec, component)| ActorTypeView { component, spec })
         .collect();
-    Json(list).into_response()
+    Ok(Json(list).into_response())
 }
 
-async fn actors(State(runtime): State<Runtime>, Query(scope): Query<Scope>) -> Response {
+async fn actors(
+    State(runtime): State<Runtime>,
+    access: Access,
+    Query(scope): Query<Scope>,
+) -> AdminResult {
+    let tenant = scope.tenant(&access)?;
     let list: Vec<_> = runtime
-        .active_actors(&scope.tenant)
+        .active_actors(&tenant)
         .into_iter()
         .map(|a| json!({ "type": &*a.actor_type, "id": &*a.id }))
         .collect();
-    Json(list).into_response()
+    Ok(Json(list).into_response())
 }
 
-async fn stats(State(runtime): State<Runtime>) -> Response {
-    Json(runtime.stats()).into_response()
+async fn stats(State(runtime): State<Runtime>, access: Access) -> AdminResult {
+    access.require_admin()?;
+    Ok(Json(runtime.stats()).into_response())
+}
+
+/// Body of tenant creation: a name and optional limit overrides.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTenant {
+    name: String,
+    #[serde(default)]
+    limits: LimitOverrides,
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        AdminError(
+            StatusCode::BAD_REQUEST,
+            format!("request body is not valid: {e}"),
+        )
+        .into_response()
+    })
+}
+
+async fn list_tenants(State(runtime): State<Runtime>, access: Access) -> AdminResult {
+    access.require_admin()?;
+    Ok(Json(runtime.tenants()).into_response())
+}
+
+async fn create_tenant(State(runtime): State<Runtime>, access: Access, body: Bytes) -> AdminResult {
+    access.require_admin()?;
+    let new: NewTenant = json_body(&body)?;
+    let view = runtime
+        .create_tenant(&new.name, new.limits)
+        .await
+        .map_err(admin_err)?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+async fn get_tenant(
+    State(runtime): State<Runtime>,
+    access: Access,
+    Path(tenant): Path<String>,
+) -> AdminResult {
+    let tenant = access.scope(Some(&tenant))?;
+    Ok(Json(runtime.tenant_view(&tenant).map_err(admin_err)?).into_response())
+}
+
+async fn update_tenant(
+    State(runtime): State<Runtime>,
+    access: Access,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> AdminResult {
+    access.require_admin()?;
+    let limits: LimitOverrides = json_body(&body)?;
+    Ok(Json(
+        runtime
+            .update_tenant(&tenant, limits)
+            .await
+            .map_err(admin_err)?,
+    )
+    .into_response())
+}
+
+async fn delete_tenant(
+    State(runtime): State<Runtime>,
+    access: Access,
+    Path(tenant): Path<String>,
+) -> AdminResult {
+    access.require_admin()?;
+    runtime.delete_tenant(&tenant).await.map_err(admin_err)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn issue_token(
+    State(runtime): State<Runtime>,
+    access: Access,
+    Path(tenant): Path<String>,
+) -> AdminResult {
+    access.require_admin()?;
+    let (id, token) = runtime.issue_token(&tenant).await.map_err(admin_err)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": id, "token": token })),
+    )
+        .into_response())
+}
+
+async fn revoke_token(
+    State(runtime): State<Runtime>,
+    access: Access,
+    Path((tenant, id)): Path<(String, String)>,
+) -> AdminResult {
+    access.require_admin()?;
+    runtime
+        .revoke_token(&tenant, &id)
+        .await
+        .map_err(admin_err)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

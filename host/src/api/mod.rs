@@ -2,18 +2,18 @@
 //! nothing more.
 
 pub mod admin;
+pub mod auth;
 pub mod dapr_http;
 
 use axum::Router;
-use axum::extract::Request;
-use axum::http::StatusCode;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
+
+pub use auth::{Access, AuthConfig, Caller};
 
 use crate::runtime::{DEFAULT_TENANT, Runtime};
 
-/// The tenant a request acts for. Until tenant authentication exists, every caller is the
-/// `default` tenant; adapters take the tenant from here so that later changes stay here.
+/// The tenant a protocol request acts for, resolved from its token (see [`auth`]);
+/// handlers take it as an extractor.
 #[derive(Clone, Debug)]
 pub struct Tenant(pub String);
 
@@ -27,39 +27,20 @@ impl Tenant {
 /// Settings of the HTTP listener.
 #[derive(Clone, Debug, Default)]
 pub struct HttpConfig {
-    /// When set, every request but the health checks must carry it as `dapr-api-token`.
-    pub api_token: Option<String>,
+    pub auth: AuthConfig,
     /// The app id reported by `/v1.0/metadata`.
     pub app_id: String,
 }
 
-/// Every HTTP route Warren serves on its main listener.
+/// Every HTTP route Warren serves on its main listener, behind caller resolution.
 pub fn router(runtime: Runtime, config: HttpConfig) -> Router {
-    let routes = Router::new()
+    Router::new()
         .merge(dapr_http::router(runtime.clone(), config.app_id.clone()))
-        .merge(admin::router(runtime));
-    match config.api_token {
-        Some(token) => routes.layer(middleware::from_fn(move |req, next| {
-            check_token(token.clone(), req, next)
-        })),
-        None => routes,
-    }
-}
-
-/// Dapr's API token check: 401 `invalid api token` unless the header matches; the health
-/// checks are exempt.
-async fn check_token(token: String, request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    let exempt = path == "/v1.0/healthz" || path == "/v1.0/healthz/outbound";
-    let given = request
-        .headers()
-        .get("dapr-api-token")
-        .and_then(|v| v.to_str().ok());
-    if exempt || given == Some(token.as_str()) {
-        next.run(request).await
-    } else {
-        (StatusCode::UNAUTHORIZED, "invalid api token").into_response()
-    }
+        .merge(admin::router(runtime.clone()))
+        .layer(middleware::from_fn_with_state(
+            (runtime, config.auth),
+            auth::resolve,
+        ))
 }
 
 /// Request headers as invocation metadata: lower-case names, UTF-8 values only.

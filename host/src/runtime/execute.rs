@@ -1,18 +1,32 @@
-//! Running a turn: the turn lock, reentrancy, the backend call, and the commit.
+//! Running a turn: tenant limits, the turn lock, reentrancy, the backend call, and the
+//! commit.
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::table::ActorSlot;
+use super::tenants::Tenant;
 use super::{
-    ActorTypeEntry, Backend, Invocation, InvokeError, InvokeFuture, Reply, Runtime, TurnState,
+    ActorId, ActorTypeEntry, Backend, Invocation, InvokeError, InvokeFuture, LimitKind, Reply,
+    Runtime, TurnState,
 };
+use crate::store::{StateChange, StoreError};
 
 /// A fresh call-chain id for a message that does not belong to one.
 fn new_chain_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// Why a state commit was refused.
+pub(super) enum CommitError {
+    Quota(LimitKind, u64),
+    Store(StoreError),
+}
+
 impl Runtime {
-    /// Deliver one invocation: take the actor's turn (or re-enter it, for the same call
-    /// chain of a reentrant type), run it, commit its state, then apply its timers,
-    /// reminders and casts. The one path every protocol uses.
+    /// Deliver one invocation: check the tenant's limits, take the actor's turn (or re-enter
+    /// it, for the same call chain of a reentrant type), run it, commit its state, then
+    /// apply its timers, reminders and casts. The one path every protocol uses.
     pub fn invoke(&self, invocation: Invocation) -> InvokeFuture {
         let runtime = self.clone();
         Box::pin(async move { runtime.run(invocation).await })
@@ -20,6 +34,22 @@ impl Runtime {
 
     async fn run(&self, mut invocation: Invocation) -> Result<Reply, InvokeError> {
         let target = invocation.target.clone();
+        let tenant =
+            self.0
+                .tenants
+                .get(&target.tenant)
+                .ok_or_else(|| InvokeError::TenantNotFound {
+                    tenant: target.tenant.to_string(),
+                })?;
+        let limit = |kind, max| InvokeError::LimitExceeded {
+            tenant: target.tenant.to_string(),
+            actor: target.clone(),
+            kind,
+            max,
+        };
+        if invocation.payload.len() as u64 > tenant.limits.max_payload_bytes {
+            return Err(limit(LimitKind::Payload, tenant.limits.max_payload_bytes));
+        }
         let entry = self
             .0
             .registry
@@ -32,11 +62,7 @@ impl Runtime {
             .reentrancy_id
             .get_or_insert_with(new_chain_id)
             .clone();
-        let idle = entry
-            .spec
-            .idle_timeout
-            .unwrap_or(self.0.config.idle_timeout);
-        let (slot, _activated) = self.0.table.activate(&target, idle);
+        let slot = self.activate(&tenant, &entry, &target)?;
 
         if let Some(depth) = slot.chain_depth(&chain) {
             // This chain already holds the actor's turn: waiting for the lock would wait on
@@ -48,7 +74,7 @@ impl Runtime {
                 return Err(InvokeError::StackDepth { actor: target, max });
             }
             let _entry = slot.enter(&chain);
-            let result = self.run_turn(&entry, &invocation).await;
+            let result = self.run_turn(&tenant, &entry, &invocation).await;
             self.0.table.touch(&slot);
             return result;
         }
@@ -61,40 +87,92 @@ impl Runtime {
             });
         };
         let _entry = slot.enter(&chain);
-        let result = self.run_turn(&entry, &invocation).await;
+        let result = self.run_turn(&tenant, &entry, &invocation).await;
         self.0.table.touch(&slot);
         result
     }
 
+    /// The slot of `actor`, activating it within the tenant's limit of active actors.
+    pub(super) fn activate(
+        &self,
+        tenant: &Tenant,
+        entry: &ActorTypeEntry,
+        actor: &ActorId,
+    ) -> Result<Arc<ActorSlot>, InvokeError> {
+        let idle = entry
+            .spec
+            .idle_timeout
+            .unwrap_or(self.0.config.idle_timeout);
+        let (slot, activated) = self.0.table.activate(actor, idle);
+        if activated {
+            let max = tenant.limits.max_active_actors;
+            if tenant.active_actors.fetch_add(1, Ordering::AcqRel) >= max {
+                drop(slot);
+                if self.0.table.discard(actor) {
+                    tenant.active_actors.fetch_sub(1, Ordering::AcqRel);
+                }
+                return Err(InvokeError::LimitExceeded {
+                    tenant: actor.tenant.to_string(),
+                    actor: actor.clone(),
+                    kind: LimitKind::ActiveActors,
+                    max,
+                });
+            }
+        }
+        Ok(slot)
+    }
+
     async fn run_turn(
         &self,
+        tenant: &Arc<Tenant>,
         entry: &ActorTypeEntry,
         invocation: &Invocation,
     ) -> Result<Reply, InvokeError> {
+        let actor = &invocation.target;
+        let max_turns = tenant.limits.max_concurrent_turns;
+        let Some(_running) = Tenant::take(&tenant.running_turns, max_turns) else {
+            return Err(InvokeError::LimitExceeded {
+                tenant: actor.tenant.to_string(),
+                actor: actor.clone(),
+                kind: LimitKind::ConcurrentTurns,
+                max: max_turns,
+            });
+        };
         let (result, state) = match &entry.backend {
             Backend::Wasm(component) => {
-                let state = TurnState::new(invocation.target.clone(), self.0.store.clone());
+                let state = TurnState::new(actor.clone(), self.0.store.clone());
                 self.0
                     .wasm
-                    .run_turn(component, self.clone(), state, invocation)
+                    .run_turn(component, self.clone(), state, invocation, &tenant.limits)
                     .await
             }
             Backend::DaprApp(app) => (app.run_turn(invocation).await, None),
         };
         let reply = result?;
+        if reply.data.len() as u64 > tenant.limits.max_payload_bytes {
+            return Err(InvokeError::LimitExceeded {
+                tenant: actor.tenant.to_string(),
+                actor: actor.clone(),
+                kind: LimitKind::Reply,
+                max: tenant.limits.max_payload_bytes,
+            });
+        }
         let Some(state) = state else { return Ok(reply) };
-        let actor = &invocation.target;
         let (changes, schedule, casts) = state.into_parts();
-        if !changes.is_empty() {
-            self.0
-                .store
-                .commit(actor, changes)
-                .await
-                .map_err(|source| InvokeError::Store {
+        self.commit_state(tenant, actor, changes)
+            .await
+            .map_err(|e| match e {
+                CommitError::Quota(kind, max) => InvokeError::LimitExceeded {
+                    tenant: actor.tenant.to_string(),
+                    actor: actor.clone(),
+                    kind,
+                    max,
+                },
+                CommitError::Store(source) => InvokeError::Store {
                     actor: actor.clone(),
                     source,
-                })?;
-        }
+                },
+            })?;
         for op in schedule {
             if let Err(e) = self.apply_schedule_op(actor, op).await {
                 // The guest validated its arguments when it staged the op; what can fail
@@ -107,7 +185,7 @@ impl Runtime {
             }
         }
         for mut cast in casts {
-            cast.deadline = self.deadline();
+            cast.deadline = self.deadline(&cast.target.tenant);
             let runtime = self.clone();
             tokio::spawn(async move {
                 let target = cast.target.clone();
@@ -117,5 +195,52 @@ impl Runtime {
             });
         }
         Ok(reply)
+    }
+
+    /// Commit state changes of one actor within the tenant's state quotas.
+    pub(super) async fn commit_state(
+        &self,
+        tenant: &Tenant,
+        actor: &ActorId,
+        changes: Vec<StateChange>,
+    ) -> Result<(), CommitError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let store = &self.0.store;
+        let mut delta: i64 = 0;
+        for (key, value) in &changes {
+            let old = store.get(actor, key).map_err(CommitError::Store)?;
+            let size = |v: Option<&Vec<u8>>| v.map_or(0, |v| (key.len() + v.len()) as i64);
+            delta += size(value.as_ref()) - size(old.as_ref());
+        }
+        if delta > 0 {
+            let limits = &tenant.limits;
+            let actor_bytes = store.actor_state_size(actor).map_err(CommitError::Store)?;
+            if actor_bytes + delta as u64 > limits.max_state_bytes_per_actor {
+                return Err(CommitError::Quota(
+                    LimitKind::StatePerActor,
+                    limits.max_state_bytes_per_actor,
+                ));
+            }
+            if tenant.state_bytes.load(Ordering::Acquire) + delta as u64 > limits.max_state_bytes {
+                return Err(CommitError::Quota(
+                    LimitKind::StatePerTenant,
+                    limits.max_state_bytes,
+                ));
+            }
+        }
+        store
+            .commit(actor, changes)
+            .await
+            .map_err(CommitError::Store)?;
+        if delta >= 0 {
+            tenant.state_bytes.fetch_add(delta as u64, Ordering::AcqRel);
+        } else {
+            tenant
+                .state_bytes
+                .fetch_sub(delta.unsigned_abs(), Ordering::AcqRel);
+        }
+        Ok(())
     }
 }

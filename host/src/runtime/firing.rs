@@ -28,6 +28,8 @@ pub enum ScheduleError {
     AlreadyExists { actor: ActorId, name: String },
     #[error("storing the reminder failed: {0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Limit(String),
 }
 
 /// Spaces out backlog firings to a fixed rate.
@@ -120,19 +122,19 @@ impl Runtime {
 
     /// Start a timer; it lives as long as the actor's activation (which this starts).
     pub fn set_timer(&self, actor: &ActorId, job: Job) -> Result<(), ScheduleError> {
+        let not_hosted = || ScheduleError::NotHosted {
+            tenant: actor.tenant.to_string(),
+            actor_type: actor.actor_type.to_string(),
+        };
         let entry = self
             .0
             .registry
             .actor_type(&actor.tenant, &actor.actor_type)
-            .ok_or_else(|| ScheduleError::NotHosted {
-                tenant: actor.tenant.to_string(),
-                actor_type: actor.actor_type.to_string(),
-            })?;
-        let idle = entry
-            .spec
-            .idle_timeout
-            .unwrap_or(self.0.config.idle_timeout);
-        let (slot, _) = self.0.table.activate(actor, idle);
+            .ok_or_else(not_hosted)?;
+        let tenant = self.0.tenants.get(&actor.tenant).ok_or_else(not_hosted)?;
+        let slot = self
+            .activate(&tenant, &entry, actor)
+            .map_err(|e| ScheduleError::Limit(e.to_string()))?;
         self.0.table.touch(&slot);
         self.0.scheduler.put(actor, job);
         Ok(())
@@ -197,7 +199,7 @@ impl Runtime {
                 JobKind::Reminder => Trigger::Reminder(fired),
             },
             reentrancy_id: None,
-            deadline: self.deadline(),
+            deadline: self.deadline(&due.actor.tenant),
         };
         let result = self.invoke(invocation).await;
         let now = now_ms();

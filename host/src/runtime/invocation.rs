@@ -90,6 +90,30 @@ impl Invocation {
     }
 }
 
+/// Which tenant limit a request ran into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitKind {
+    ConcurrentTurns,
+    ActiveActors,
+    Payload,
+    Reply,
+    StatePerActor,
+    StatePerTenant,
+}
+
+impl std::fmt::Display for LimitKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LimitKind::ConcurrentTurns => "concurrent turns",
+            LimitKind::ActiveActors => "active actors",
+            LimitKind::Payload => "payload bytes",
+            LimitKind::Reply => "reply bytes",
+            LimitKind::StatePerActor => "state bytes per actor",
+            LimitKind::StatePerTenant => "state bytes",
+        })
+    }
+}
+
 /// Why an invocation failed. Each protocol maps these to its own codes.
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
@@ -141,6 +165,25 @@ pub enum InvokeError {
     StackDepth { actor: ActorId, max: u32 },
     #[error("the host is at its limit of concurrent instances")]
     Overloaded,
+    #[error("tenant {tenant:?} does not exist")]
+    TenantNotFound { tenant: String },
+    #[error(
+        "tenant {tenant:?} is at its limit of {max} {kind} (sending to {actor}); nothing was changed"
+    )]
+    LimitExceeded {
+        tenant: String,
+        actor: ActorId,
+        kind: LimitKind,
+        max: u64,
+    },
+    #[error(
+        "actor {actor} ran out of fuel ({fuel} units) in {action:?}; its state changes were dropped"
+    )]
+    FuelExhausted {
+        actor: ActorId,
+        action: String,
+        fuel: u64,
+    },
     #[error("storing the turn of {actor} failed: {source}")]
     Store {
         actor: ActorId,

@@ -11,6 +11,8 @@ pub mod manifest;
 mod registry;
 pub mod scheduler;
 mod table;
+mod tenancy;
+pub mod tenants;
 mod turn;
 
 use std::future::Future;
@@ -26,31 +28,50 @@ use crate::wasm::{LoadError, WasmEngine};
 
 pub use firing::ScheduleError;
 pub use ids::{ActorId, DEFAULT_TENANT, check_name};
+pub use invocation::LimitKind;
 pub use invocation::{CallMode, Fired, Invocation, InvokeError, Reply, Trigger};
 pub use registry::{ActorTypeEntry, Backend, ComponentInfo, TypeConflict};
+pub use tenancy::{TenantError, TenantView};
 pub use turn::{ScheduleOp, TurnState};
 
 use registry::Registry;
 use scheduler::Scheduler;
 use table::ActorTable;
+use tenants::{Limits, Tenants};
 
 /// Settings of the runtime core.
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
     /// Deactivate an actor after this long without a turn (unless its type says otherwise).
     pub idle_timeout: Duration,
-    /// Wall-clock budget of a request, including the turns it waits for.
-    pub turn_timeout: Duration,
     /// Overdue reminders (after downtime) fire at most this many per second.
     pub reminder_backlog_rate: u32,
+    /// Limits of a tenant that does not override them.
+    pub limits: Limits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_memory_bytes: 64 << 20,
+            turn_timeout_ms: 60_000,
+            fuel_per_turn: None,
+            max_concurrent_turns: 10_000,
+            max_active_actors: 10_000_000,
+            max_state_bytes_per_actor: 64 << 20,
+            max_state_bytes: 1 << 40,
+            max_components: 100,
+            max_payload_bytes: 4 << 20,
+        }
+    }
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             idle_timeout: Duration::from_secs(60 * 60),
-            turn_timeout: Duration::from_secs(60),
             reminder_backlog_rate: 500,
+            limits: Limits::default(),
         }
     }
 }
@@ -62,6 +83,10 @@ pub enum DeployError {
     Invalid(#[from] LoadError),
     #[error("invalid component name: {0}")]
     BadName(String),
+    #[error("tenant {0:?} does not exist")]
+    NoTenant(String),
+    #[error("tenant {tenant:?} is at its limit of {max} components")]
+    TooMany { tenant: String, max: u64 },
     #[error(transparent)]
     Conflict(#[from] TypeConflict),
     #[error(transparent)]
@@ -73,6 +98,12 @@ pub enum DeployError {
 pub enum StateError {
     #[error("actor {0} is not active")]
     NotActive(ActorId),
+    #[error("tenant {tenant:?} is at its limit of {max} {kind}; nothing was changed")]
+    Quota {
+        tenant: String,
+        kind: LimitKind,
+        max: u64,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -93,6 +124,7 @@ struct Inner {
     table: ActorTable,
     scheduler: Scheduler,
     backlog: firing::Backlog,
+    tenants: Tenants,
 }
 
 /// Handle to the runtime core. Cheap to clone.
@@ -102,7 +134,7 @@ pub struct Runtime(Arc<Inner>);
 /// The future of one invocation.
 pub type InvokeFuture = Pin<Box<dyn Future<Output = Result<Reply, InvokeError>> + Send>>;
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -121,6 +153,7 @@ impl Runtime {
             table: ActorTable::new(),
             scheduler: Scheduler::default(),
             backlog: firing::Backlog::new(config_rate),
+            tenants: Tenants::default(),
         }));
         runtime.start_sweeper();
         firing::start(&runtime);
@@ -148,6 +181,11 @@ impl Runtime {
     fn deactivated(&self, actor: ActorId) {
         tracing::debug!(%actor, "deactivated after idle timeout");
         self.0.scheduler.remove_timers(&actor);
+        if let Some(tenant) = self.0.tenants.get(&actor.tenant) {
+            tenant
+                .active_actors
+                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        }
         if let Some(entry) = self.0.registry.actor_type(&actor.tenant, &actor.actor_type)
             && let Backend::DaprApp(app) = &entry.backend
         {
@@ -156,9 +194,15 @@ impl Runtime {
         }
     }
 
-    /// The deadline of a request arriving now.
-    pub fn deadline(&self) -> Instant {
-        Instant::now() + self.0.config.turn_timeout
+    /// The deadline of a request of `tenant` arriving now.
+    pub fn deadline(&self, tenant: &str) -> Instant {
+        let ms = self
+            .0
+            .tenants
+            .get(tenant)
+            .map(|t| t.limits.turn_timeout_ms)
+            .unwrap_or(self.0.config.limits.turn_timeout_ms);
+        Instant::now() + Duration::from_millis(ms)
     }
 
     /// Load every component the store holds (at start). A component that no longer loads
@@ -221,8 +265,24 @@ impl Runtime {
         if let Some(name) = name {
             check_name("component name", name).map_err(DeployError::BadName)?;
         }
+        let limits = self
+            .0
+            .tenants
+            .get(tenant)
+            .ok_or_else(|| DeployError::NoTenant(tenant.to_string()))?
+            .limits
+            .clone();
         let (component, manifest) = self.0.wasm.load(wasm).await?;
         let name = name.unwrap_or(&manifest.name).to_string();
+        let existing = self.0.registry.components(tenant);
+        if existing.len() as u64 >= limits.max_components
+            && !existing.iter().any(|c| c.name == name)
+        {
+            return Err(DeployError::TooMany {
+                tenant: tenant.to_string(),
+                max: limits.max_components,
+            });
+        }
         let info = ComponentInfo {
             tenant: tenant.to_string(),
             version: manifest.version.clone(),
@@ -320,10 +380,19 @@ impl Runtime {
         actor: &ActorId,
         changes: Vec<StateChange>,
     ) -> Result<(), StateError> {
-        if !self.0.table.is_active(actor) {
-            return Err(StateError::NotActive(actor.clone()));
-        }
-        self.0.store.commit(actor, changes).await?;
-        Ok(())
+        let tenant = match self.0.tenants.get(&actor.tenant) {
+            Some(t) if self.0.table.is_active(actor) => t,
+            _ => return Err(StateError::NotActive(actor.clone())),
+        };
+        self.commit_state(&tenant, actor, changes)
+            .await
+            .map_err(|e| match e {
+                execute::CommitError::Quota(kind, max) => StateError::Quota {
+                    tenant: actor.tenant.to_string(),
+                    kind,
+                    max,
+                },
+                execute::CommitError::Store(e) => StateError::Store(e),
+            })
     }
 }

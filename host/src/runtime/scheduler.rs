@@ -265,6 +265,22 @@ impl Scheduler {
         }
     }
 
+    /// Drop every job of a tenant (it was deleted).
+    pub fn remove_tenant(&self, tenant: &str) {
+        let mut s = self.lock();
+        let keys: Vec<JobKey> = s
+            .jobs
+            .keys()
+            .filter(|(_, a, _)| &*a.tenant == tenant)
+            .cloned()
+            .collect();
+        for key in keys {
+            if let Some((job, seq)) = s.jobs.remove(&key) {
+                s.queue.remove(&(job.due_ms, seq, key));
+            }
+        }
+    }
+
     /// When the earliest waiting job is due.
     pub fn next_due(&self) -> Option<i64> {
         self.lock().queue.first().map(|(due, _, _)| *due)

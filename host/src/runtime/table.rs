@@ -124,6 +124,13 @@ impl ActorTable {
             .collect()
     }
 
+    /// Remove a just-activated actor nobody uses yet; returns whether it was removed.
+    pub fn discard(&self, actor: &ActorId) -> bool {
+        self.slots
+            .remove_if(actor, |_, slot| Arc::strong_count(slot) == 1)
+            .is_some()
+    }
+
     /// Deactivate every actor idle past its timeout that nobody holds or waits for.
     /// Returns the deactivated actors.
     pub fn sweep(&self) -> Vec<ActorId> {

@@ -89,6 +89,21 @@ pub trait StateStore: Send + Sync + 'static {
     /// Every stored reminder: its actor, name and record.
     fn reminders(&self) -> Result<Vec<(ActorId, String, Vec<u8>)>, StoreError>;
 
+    /// Bytes (keys plus values) of one actor's state.
+    fn actor_state_size(&self, actor: &ActorId) -> Result<u64, StoreError>;
+
+    /// Bytes (keys plus values) of a tenant's whole state.
+    fn tenant_state_size(&self, tenant: &str) -> Result<u64, StoreError>;
+
+    /// Store (or replace) a tenant's record, durably.
+    fn put_tenant(&self, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()>;
+
+    /// Every stored tenant record.
+    fn tenants(&self) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// Delete a tenant and everything it owns: state, reminders, components.
+    fn delete_tenant(&self, name: &str) -> StoreFuture<'_, ()>;
+
     /// Flush everything to disk (at shutdown).
     fn flush(&self) -> StoreFuture<'_, ()>;
 }

@@ -26,6 +26,7 @@ pub struct SledStore {
     components: Tree,
     component_wasm: Tree,
     reminders: Tree,
+    tenants: Tree,
     durability: Durability,
     /// Present in `sync` mode: the queue of the group-commit task.
     committer: Option<mpsc::UnboundedSender<PendingCommit>>,
@@ -42,6 +43,7 @@ impl SledStore {
         let components = db.open_tree("components")?;
         let component_wasm = db.open_tree("component_wasm")?;
         let reminders = db.open_tree("reminders")?;
+        let tenants = db.open_tree("tenants")?;
         let committer = (durability == Durability::Sync).then(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(group_commit(db.clone(), rx));
@@ -52,6 +54,7 @@ impl SledStore {
             components,
             component_wasm,
             reminders,
+            tenants,
             durability,
             committer,
         }))
@@ -205,6 +208,57 @@ impl StateStore for SledStore {
                 ))
             })
             .collect()
+    }
+
+    fn actor_state_size(&self, actor: &ActorId) -> Result<u64, StoreError> {
+        let tree = self.state_tree(&actor.tenant)?;
+        let skip = actor_prefix(actor).len() as u64;
+        tree.scan_prefix(actor_prefix(actor))
+            .try_fold(0, |sum, entry| {
+                let (k, v) = entry?;
+                Ok(sum + k.len() as u64 - skip + v.len() as u64)
+            })
+    }
+
+    fn tenant_state_size(&self, tenant: &str) -> Result<u64, StoreError> {
+        self.state_tree(tenant)?.iter().try_fold(0, |sum, entry| {
+            let (k, v) = entry?;
+            Ok(sum + (k.len() + v.len()) as u64)
+        })
+    }
+
+    fn put_tenant(&self, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()> {
+        let name = name.to_string();
+        Box::pin(async move {
+            self.tenants.insert(name.as_bytes(), record)?;
+            self.db.flush_async().await?;
+            Ok(())
+        })
+    }
+
+    fn tenants(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.tenants
+            .iter()
+            .values()
+            .map(|v| Ok(v?.to_vec()))
+            .collect()
+    }
+
+    fn delete_tenant(&self, name: &str) -> StoreFuture<'_, ()> {
+        let name = name.to_string();
+        Box::pin(async move {
+            let mut prefix = name.as_bytes().to_vec();
+            prefix.push(SEP);
+            for tree in [&self.reminders, &self.components, &self.component_wasm] {
+                for key in tree.scan_prefix(&prefix).keys() {
+                    tree.remove(key?)?;
+                }
+            }
+            self.db.drop_tree(format!("state/{name}"))?;
+            self.tenants.remove(name.as_bytes())?;
+            self.db.flush_async().await?;
+            Ok(())
+        })
     }
 
     fn put_component(&self, record: &ComponentRecord, wasm: &[u8]) -> StoreFuture<'_, ()> {

@@ -19,6 +19,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::runtime::manifest::Manifest;
+use crate::runtime::tenants::Limits;
 use crate::runtime::{ActorId, Invocation, InvokeError, Reply, Runtime, TurnState};
 use bindings::{WarrenActor, WarrenActorPre, types};
 use cache::ArtifactCache;
@@ -38,15 +39,18 @@ const DESCRIBE_DEADLINE: Duration = Duration::from_secs(5);
 pub struct WasmConfig {
     /// Instances that may exist at once (pool size): concurrent turns plus waiting callers.
     pub max_instances: u32,
-    /// Linear memory cap of one instance.
+    /// Largest linear memory any tenant may give an instance (the pool's slot size).
     pub max_memory_bytes: usize,
+    /// Meter fuel, so tenants can cap the instructions of a turn (costs 2-40% speed).
+    pub fuel: bool,
 }
 
 impl Default for WasmConfig {
     fn default() -> Self {
         WasmConfig {
             max_instances: 1000,
-            max_memory_bytes: 64 << 20,
+            max_memory_bytes: 4 << 30,
+            fuel: false,
         }
     }
 }
@@ -104,6 +108,7 @@ impl WasmEngine {
             .pagemap_scan(wasmtime::Enabled::Auto);
         let mut cfg = Config::new();
         cfg.epoch_interruption(true)
+            .consume_fuel(config.fuel)
             .memory_init_cow(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&cfg)?;
@@ -179,7 +184,14 @@ impl WasmEngine {
 
     /// A store for one instance, sandboxed: no files, no sockets, no environment;
     /// output goes to `tracing` tagged with `label`.
-    fn store(&self, label: &str, turn: Option<TurnHost>, deadline: Instant) -> Store<HostState> {
+    fn store(
+        &self,
+        label: &str,
+        turn: Option<TurnHost>,
+        deadline: Instant,
+        memory_bytes: usize,
+        fuel: Option<u64>,
+    ) -> Store<HostState> {
         let (stdout, stderr) = GuestOutput::pair(label);
         let wasi = WasiCtxBuilder::new()
             .stdout(stdout)
@@ -193,11 +205,15 @@ impl WasmEngine {
             HostState {
                 wasi,
                 table: ResourceTable::new(),
-                limiter: MemoryLimiter::new(self.config.max_memory_bytes),
+                limiter: MemoryLimiter::new(memory_bytes.min(self.config.max_memory_bytes)),
                 turn,
             },
         );
         store.limiter(|s| &mut s.limiter);
+        if self.config.fuel {
+            // Stores start without fuel; an unlimited tenant gets all there is.
+            let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
+        }
         // Yield to other tasks every tick; trap once the deadline has passed.
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
@@ -212,7 +228,7 @@ impl WasmEngine {
 
     async fn describe(&self, component: &WasmComponent) -> Result<Manifest, LoadError> {
         let deadline = Instant::now() + DESCRIBE_DEADLINE;
-        let mut store = self.store("describe", None, deadline);
+        let mut store = self.store("describe", None, deadline, 64 << 20, None);
         let run = async {
             let actor = component.pre.instantiate_async(&mut store).await?;
             actor.warren_actor_actor().call_describe(&mut store).await
@@ -232,6 +248,7 @@ impl WasmEngine {
         runtime: Runtime,
         state: TurnState,
         invocation: &Invocation,
+        limits: &Limits,
     ) -> (Result<Reply, InvokeError>, Option<TurnState>) {
         let actor = invocation.target.clone();
         let action = invocation.action.clone();
@@ -246,7 +263,14 @@ impl WasmEngine {
             reentrancy_id: invocation.reentrancy_id.clone(),
             deadline: invocation.deadline,
         };
-        let mut store = self.store(&actor.to_string(), Some(turn), invocation.deadline);
+        let memory = usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX);
+        let mut store = self.store(
+            &actor.to_string(),
+            Some(turn),
+            invocation.deadline,
+            memory,
+            limits.fuel_per_turn,
+        );
         let ctx = guest_context(invocation);
         let run = async {
             let instance = component.pre.instantiate_async(&mut store).await?;
@@ -265,8 +289,17 @@ impl WasmEngine {
             Ok(Err(_trap)) if data.limiter.memory_refused => Err(InvokeError::MemoryLimit {
                 actor,
                 action,
-                limit_bytes: self.config.max_memory_bytes as u64,
+                limit_bytes: data.limiter.max_memory_bytes as u64,
             }),
+            Ok(Err(trap))
+                if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::OutOfFuel) =>
+            {
+                Err(InvokeError::FuelExhausted {
+                    actor,
+                    action,
+                    fuel: limits.fuel_per_turn.unwrap_or(u64::MAX),
+                })
+            }
             Ok(Err(_trap)) if Instant::now() >= invocation.deadline => {
                 Err(InvokeError::DeadlineExceeded { actor, action })
             }

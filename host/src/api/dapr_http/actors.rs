@@ -7,19 +7,20 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{DaprError, actor_id, reserved};
+use super::{DaprError, actor_id, hosted, reserved};
 use crate::api::{Tenant, header_metadata};
 use crate::runtime::{Invocation, Runtime, StateError};
 
 pub async fn invoke(
     State(runtime): State<Runtime>,
+    tenant: Tenant,
     Path((actor_type, id, method)): Path<(String, String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, DaprError> {
-    let tenant = Tenant::default_tenant();
     let target = actor_id(&tenant, &actor_type, &id)?;
-    let mut invocation = Invocation::call(target, &method, body.to_vec(), runtime.deadline());
+    let deadline = runtime.deadline(&tenant.0);
+    let mut invocation = Invocation::call(target, &method, body.to_vec(), deadline);
     invocation.reentrancy_id = headers
         .get("dapr-reentrancy-id")
         .and_then(|v| v.to_str().ok())
@@ -34,10 +35,11 @@ pub async fn invoke(
 
 pub async fn get_state(
     State(runtime): State<Runtime>,
+    tenant: Tenant,
     Path((actor_type, id, key)): Path<(String, String, String)>,
 ) -> Result<Response, DaprError> {
-    let tenant = Tenant::default_tenant();
     let actor = actor_id(&tenant, &actor_type, &id)?;
+    hosted(&runtime, &actor)?;
     let value = runtime.get_state(&actor, &key).map_err(|e| {
         DaprError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -67,10 +69,10 @@ struct OperationRequest {
 
 pub async fn state_transaction(
     State(runtime): State<Runtime>,
+    tenant: Tenant,
     Path((actor_type, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<StatusCode, DaprError> {
-    let tenant = Tenant::default_tenant();
     let actor = actor_id(&tenant, &actor_type, &id)?;
     let operations: Vec<Operation> = serde_json::from_slice(&body).map_err(|e| {
         DaprError::malformed(format!(
@@ -102,6 +104,11 @@ pub async fn state_transaction(
                 "ERR_ACTOR_INSTANCE_MISSING",
                 e.to_string(),
             ),
+            StateError::Quota { .. } => DaprError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "ERR_TENANT_LIMIT",
+                e.to_string(),
+            ),
             StateError::Store(_) => DaprError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "ERR_ACTOR_STATE_TRANSACTION_SAVE",
@@ -114,10 +121,10 @@ pub async fn state_transaction(
 /// Warren extension: the ids of the active actors of a type.
 pub async fn active_ids(
     State(runtime): State<Runtime>,
+    tenant: Tenant,
     Path(actor_type): Path<String>,
 ) -> Result<Response, DaprError> {
     reserved(&actor_type)?;
-    let tenant = Tenant::default_tenant();
     let ids: Vec<String> = runtime
         .active_actors(&tenant.0)
         .into_iter()

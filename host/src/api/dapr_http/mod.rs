@@ -13,8 +13,8 @@ use serde_json::json;
 use super::Tenant;
 use crate::runtime::{ActorId, InvokeError, Runtime, check_name};
 
-/// Dapr's default maximum request body (4 MiB).
-const MAX_BODY: usize = 4 << 20;
+/// Largest request body read at all; each tenant's own payload limit is lower.
+const MAX_BODY: usize = 64 << 20;
 
 /// Dapr's error body with its HTTP status.
 pub struct DaprError {
@@ -46,8 +46,20 @@ impl IntoResponse for DaprError {
 
 impl From<InvokeError> for DaprError {
     fn from(e: InvokeError) -> Self {
+        use crate::runtime::LimitKind;
         let (status, code) = match e {
             InvokeError::BadRequest(_) => (StatusCode::BAD_REQUEST, "ERR_BAD_REQUEST"),
+            InvokeError::LimitExceeded { kind, .. } => match kind {
+                LimitKind::Payload | LimitKind::Reply => {
+                    (StatusCode::PAYLOAD_TOO_LARGE, "ERR_TENANT_LIMIT")
+                }
+                LimitKind::StatePerActor | LimitKind::StatePerTenant => {
+                    (StatusCode::INSUFFICIENT_STORAGE, "ERR_TENANT_LIMIT")
+                }
+                LimitKind::ConcurrentTurns | LimitKind::ActiveActors => {
+                    (StatusCode::TOO_MANY_REQUESTS, "ERR_TENANT_LIMIT")
+                }
+            },
             InvokeError::StackDepth { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "ERR_ACTOR_STACK_DEPTH")
             }
@@ -65,7 +77,7 @@ pub fn router(runtime: Runtime, app_id: String) -> Router {
         .route("/v1.0/healthz/outbound", get(healthz))
         .route(
             "/v1.0/metadata",
-            get(move |state| metadata(state, app_id.clone())),
+            get(move |state, tenant| metadata(state, tenant, app_id.clone())),
         )
         .route("/v1.0/actors/{actor_type}", get(actors::active_ids))
         .route(&format!("{ACTOR}/method/{{method}}"), any(actors::invoke))
@@ -98,8 +110,7 @@ async fn healthz() -> StatusCode {
 }
 
 /// Dapr's metadata document, with the hosted actor types and their active counts.
-async fn metadata(State(runtime): State<Runtime>, app_id: String) -> Response {
-    let tenant = Tenant::default_tenant();
+async fn metadata(State(runtime): State<Runtime>, tenant: Tenant, app_id: String) -> Response {
     let active = runtime.active_actors(&tenant.0);
     let counts: Vec<_> = runtime
         .actor_types(&tenant.0)
@@ -133,6 +144,22 @@ fn actor_id(tenant: &Tenant, actor_type: &str, actor_id: &str) -> Result<ActorId
         .map_err(|m| DaprError::new(StatusCode::BAD_REQUEST, "ERR_BAD_REQUEST", m))?;
     reserved(actor_type)?;
     Ok(ActorId::new(&tenant.0, actor_type, actor_id))
+}
+
+/// Refuse an actor whose type the caller's tenant does not host: a tenant never reads or
+/// writes actors of types it has not deployed (Warren's rule; Dapr does not check reads).
+fn hosted(runtime: &Runtime, actor: &ActorId) -> Result<(), DaprError> {
+    if runtime.hosts(&actor.tenant, &actor.actor_type) {
+        return Ok(());
+    }
+    Err(DaprError::new(
+        StatusCode::FORBIDDEN,
+        "ERR_ACTOR_TYPE_NOT_HOSTED",
+        format!(
+            "actor type {:?} is not hosted in tenant {:?}",
+            actor.actor_type, actor.tenant
+        ),
+    ))
 }
 
 /// Dapr reserves `dapr.internal.*` actor types for its workflows.

@@ -128,22 +128,28 @@ fn schedule_error(e: ScheduleError, code: &'static str) -> DaprError {
             "ERR_ACTOR_REMINDER_ALREADY_EXISTS",
             e.to_string(),
         ),
+        ScheduleError::Limit(_) => DaprError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "ERR_TENANT_LIMIT",
+            e.to_string(),
+        ),
         ScheduleError::Duration(_) | ScheduleError::Store(_) => {
             DaprError::new(StatusCode::INTERNAL_SERVER_ERROR, code, e.to_string())
         }
     }
 }
 
-fn target(actor_type: &str, id: &str) -> Result<ActorId, DaprError> {
-    actor_id(&Tenant::default_tenant(), actor_type, id)
+fn target(tenant: &Tenant, actor_type: &str, id: &str) -> Result<ActorId, DaprError> {
+    actor_id(tenant, actor_type, id)
 }
 
 pub async fn set_reminder(
     State(runtime): State<Runtime>,
+    tenant: Tenant,
     Path((actor_type, id, name)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<StatusCode, DaprError> {
-    let actor = target(&actor_type, &id)?;
+    let actor = target(&tenant, &actor_type, &id)?;
     let parsed = parse(JobKind::Reminder, &name, &body, "ERR_ACTOR_REMINDER_CREATE")?;
     runtime
         .set_reminder(&actor, parsed.job, parsed.overwrite)
@@ -175,9 +181,10 @@ fn job_view(actor: &ActorId, job: &Job) -> Value {
 
 pub async fn get_reminder(
     State(runtime): State<Runtime>,
+    tenant: Tenant,
     Path((actor_type, id, name)): Path<(String, String, String)>,
 ) -> Result<Response, DaprError> {
-    let actor = target(&actor_type, &id)?;
+    let actor = target(&tenant, &actor_type, &id)?;
     if !runtime.hosts(&actor.tenant, &actor.actor_type) {
         return Err(schedule_error(
             ScheduleError::NotHosted {
@@ -199,9 +206,10 @@ pub async fn get_reminder(
 
 pub async fn delete_reminder(
     State(runtime): State<Runtime>,
+    tenant: Tenant,
     Path((actor_type, id, name)): Path<(String, String, String)>,
 ) -> Result<StatusCode, DaprError> {
-    let actor = target(&actor_type, &id)?;
+    let actor = target(&tenant, &actor_type, &id)?;
     if !runtime.hosts(&actor.tenant, &actor.actor_type) {
         return Err(schedule_error(
             ScheduleError::NotHosted {
@@ -220,10 +228,11 @@ pub async fn delete_reminder(
 
 pub async fn set_timer(
     State(runtime): State<Runtime>,
+    tenant: Tenant,
     Path((actor_type, id, name)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<StatusCode, DaprError> {
-    let actor = target(&actor_type, &id)?;
+    let actor = target(&tenant, &actor_type, &id)?;
     let parsed = parse(JobKind::Timer, &name, &body, "ERR_ACTOR_TIMER_CREATE")?;
     runtime.set_timer(&actor, parsed.job).map_err(|e| {
         DaprError::new(
@@ -237,20 +246,24 @@ pub async fn set_timer(
 
 pub async fn delete_timer(
     State(runtime): State<Runtime>,
+    tenant: Tenant,
     Path((actor_type, id, name)): Path<(String, String, String)>,
 ) -> Result<StatusCode, DaprError> {
-    let actor = target(&actor_type, &id)?;
+    let actor = target(&tenant, &actor_type, &id)?;
+    super::hosted(&runtime, &actor)?;
     runtime.delete_timer(&actor, &name);
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list(
     runtime: Runtime,
+    tenant: Tenant,
     kind: JobKind,
     actor_type: String,
     id: String,
 ) -> Result<Response, DaprError> {
-    let actor = target(&actor_type, &id)?;
+    let actor = target(&tenant, &actor_type, &id)?;
+    super::hosted(&runtime, &actor)?;
     let jobs: Vec<Value> = runtime
         .list_jobs(kind, &actor)
         .iter()
@@ -262,15 +275,17 @@ async fn list(
 /// Warren extension: every reminder of an actor.
 pub async fn list_reminders(
     State(runtime): State<Runtime>,
+    tenant: Tenant,
     Path((actor_type, id)): Path<(String, String)>,
 ) -> Result<Response, DaprError> {
-    list(runtime, JobKind::Reminder, actor_type, id).await
+    list(runtime, tenant, JobKind::Reminder, actor_type, id).await
 }
 
 /// Warren extension: every timer of an actor's activation.
 pub async fn list_timers(
     State(runtime): State<Runtime>,
+    tenant: Tenant,
     Path((actor_type, id)): Path<(String, String)>,
 ) -> Result<Response, DaprError> {
-    list(runtime, JobKind::Timer, actor_type, id).await
+    list(runtime, tenant, JobKind::Timer, actor_type, id).await
 }

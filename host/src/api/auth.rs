@@ -1,0 +1,153 @@
+//! Who is calling: every request's token is resolved once, here, to the admin, one tenant,
+//! or an anonymous caller; protocol adapters then ask for the tenant they act in.
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::Tenant;
+use crate::runtime::{DEFAULT_TENANT, Runtime};
+
+/// Tokens configured on the host.
+#[derive(Clone, Debug, Default)]
+pub struct AuthConfig {
+    /// Grants the admin API, across tenants.
+    pub admin_token: Option<String>,
+    /// Dapr's `DAPR_API_TOKEN`: a token of the default tenant.
+    pub api_token: Option<String>,
+}
+
+/// The resolved caller of one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    Admin,
+    Tenant(String),
+    Anonymous,
+}
+
+/// The caller plus what an anonymous caller may do, attached to every request.
+#[derive(Clone, Debug)]
+pub struct Access {
+    pub caller: Caller,
+    /// No admin or API token is configured: anyone may use the admin API (the quick start).
+    admin_open: bool,
+    /// The default tenant needs no token.
+    default_open: bool,
+}
+
+/// A refused request: 401 for a missing or unknown token, 403 for a known token that
+/// reaches past its tenant. Dapr's plain-text body for the former.
+pub fn unauthorized() -> Response {
+    (StatusCode::UNAUTHORIZED, "invalid api token").into_response()
+}
+
+fn forbidden(message: String) -> Response {
+    let body = serde_json::json!({ "error": message, "errorCode": "ERR_TENANT_FORBIDDEN", "message": message });
+    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+}
+
+impl Access {
+    /// The tenant a protocol request acts in.
+    pub fn tenant(&self) -> Result<Tenant, Response> {
+        match &self.caller {
+            Caller::Tenant(name) => Ok(Tenant(name.clone())),
+            Caller::Anonymous if self.default_open => Ok(Tenant::default_tenant()),
+            _ => Err(unauthorized()),
+        }
+    }
+
+    /// The tenant an admin request acts in: `requested` if the caller may act there.
+    pub fn scope(&self, requested: Option<&str>) -> Result<String, Response> {
+        let requested = requested.unwrap_or_default();
+        match &self.caller {
+            Caller::Admin => Ok(non_empty(requested)),
+            Caller::Anonymous if self.admin_open => Ok(non_empty(requested)),
+            Caller::Tenant(own) if requested.is_empty() || requested == own => Ok(own.clone()),
+            Caller::Tenant(own) => Err(forbidden(format!(
+                "a token of tenant {own:?} cannot act on tenant {requested:?}"
+            ))),
+            Caller::Anonymous => Err(unauthorized()),
+        }
+    }
+
+    /// Succeeds for the admin (or anyone, when no admin token is set).
+    pub fn require_admin(&self) -> Result<(), Response> {
+        match &self.caller {
+            Caller::Admin => Ok(()),
+            Caller::Anonymous if self.admin_open => Ok(()),
+            Caller::Tenant(own) => Err(forbidden(format!(
+                "a token of tenant {own:?} cannot manage tenants"
+            ))),
+            Caller::Anonymous => Err(unauthorized()),
+        }
+    }
+}
+
+fn non_empty(tenant: &str) -> String {
+    if tenant.is_empty() {
+        DEFAULT_TENANT.to_string()
+    } else {
+        tenant.to_string()
+    }
+}
+
+/// The token a request carries: Dapr's header, or a bearer token.
+fn token(parts: &Parts) -> Option<&str> {
+    let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    header("dapr-api-token")
+        .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")))
+}
+
+/// Middleware: resolve the caller, or answer 401 for a token nobody issued.
+pub async fn resolve(
+    State((runtime, config)): State<(Runtime, AuthConfig)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    if path == "/v1.0/healthz" || path == "/v1.0/healthz/outbound" {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let caller = match token(&parts) {
+        None => Caller::Anonymous,
+        Some(t) if config.admin_token.as_deref() == Some(t) => Caller::Admin,
+        Some(t) => match runtime.tenant_for_token(t) {
+            Some(tenant) => Caller::Tenant(tenant),
+            None if config.api_token.as_deref() == Some(t) => Caller::Tenant(DEFAULT_TENANT.into()),
+            None => return unauthorized(),
+        },
+    };
+    let default_has_tokens = runtime
+        .tenant(DEFAULT_TENANT)
+        .is_some_and(|t| !t.record.tokens.is_empty());
+    let access = Access {
+        caller,
+        admin_open: config.admin_token.is_none() && config.api_token.is_none(),
+        default_open: config.api_token.is_none() && !default_has_tokens,
+    };
+    parts.extensions.insert(access);
+    next.run(Request::from_parts(parts, body)).await
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Access {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Access>()
+            .cloned()
+            .ok_or_else(unauthorized)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Tenant {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Access::from_request_parts(parts, state).await?.tenant()
+    }
+}

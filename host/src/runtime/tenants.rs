@@ -1,0 +1,230 @@
+//! Tenants: the unit of isolation. Each has hashed tokens, limits, and usage counters that
+//! the runtime core checks on the way into and out of every turn.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Effective limits of a tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Linear memory of one Wasm instance.
+    pub max_memory_bytes: u64,
+    /// Wall-clock deadline of a request, enforced inside guests by epochs.
+    pub turn_timeout_ms: u64,
+    /// Fuel (roughly, Wasm instructions) one turn may burn; needs `--enable-fuel`.
+    pub fuel_per_turn: Option<u64>,
+    /// Turns running at once.
+    pub max_concurrent_turns: u64,
+    pub max_active_actors: u64,
+    /// State of one actor, keys plus values.
+    pub max_state_bytes_per_actor: u64,
+    /// State of the whole tenant, keys plus values.
+    pub max_state_bytes: u64,
+    pub max_components: u64,
+    /// Request payload and reply size.
+    pub max_payload_bytes: u64,
+}
+
+/// Overrides of a tenant's limits; absent fields take the host's defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOverrides {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel_per_turn: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_turns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_active_actors: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_state_bytes_per_actor: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_state_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_components: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_payload_bytes: Option<u64>,
+}
+
+impl LimitOverrides {
+    /// `self` with every field `other` sets replaced.
+    pub fn merged(&self, other: &LimitOverrides) -> LimitOverrides {
+        macro_rules! pick {
+            ($($f:ident),*) => { LimitOverrides { $($f: other.$f.or(self.$f)),* } };
+        }
+        pick!(
+            max_memory_bytes,
+            turn_timeout_ms,
+            fuel_per_turn,
+            max_concurrent_turns,
+            max_active_actors,
+            max_state_bytes_per_actor,
+            max_state_bytes,
+            max_components,
+            max_payload_bytes
+        )
+    }
+
+    /// The effective limits over `defaults`.
+    pub fn apply(&self, defaults: &Limits) -> Limits {
+        Limits {
+            max_memory_bytes: self.max_memory_bytes.unwrap_or(defaults.max_memory_bytes),
+            turn_timeout_ms: self.turn_timeout_ms.unwrap_or(defaults.turn_timeout_ms),
+            fuel_per_turn: self.fuel_per_turn.or(defaults.fuel_per_turn),
+            max_concurrent_turns: self
+                .max_concurrent_turns
+                .unwrap_or(defaults.max_concurrent_turns),
+            max_active_actors: self.max_active_actors.unwrap_or(defaults.max_active_actors),
+            max_state_bytes_per_actor: self
+                .max_state_bytes_per_actor
+                .unwrap_or(defaults.max_state_bytes_per_actor),
+            max_state_bytes: self.max_state_bytes.unwrap_or(defaults.max_state_bytes),
+            max_components: self.max_components.unwrap_or(defaults.max_components),
+            max_payload_bytes: self.max_payload_bytes.unwrap_or(defaults.max_payload_bytes),
+        }
+    }
+}
+
+/// A token as stored: only its hash.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub id: String,
+    pub sha256: String,
+    pub created_at: u64,
+}
+
+/// A tenant as stored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TenantRecord {
+    pub name: String,
+    #[serde(default)]
+    pub limits: LimitOverrides,
+    #[serde(default)]
+    pub tokens: Vec<TokenRecord>,
+    pub created_at: u64,
+}
+
+/// Hex SHA-256 of a token.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A tenant with its live usage counters.
+pub struct Tenant {
+    pub record: TenantRecord,
+    pub limits: Limits,
+    pub running_turns: AtomicU64,
+    pub active_actors: AtomicU64,
+    pub state_bytes: AtomicU64,
+}
+
+impl Tenant {
+    /// A usage counter taken for as long as the guard lives, or `None` past `max`.
+    pub fn take(counter: &AtomicU64, max: u64) -> Option<Usage<'_>> {
+        let before = counter.fetch_add(1, Ordering::AcqRel);
+        if before >= max {
+            counter.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Usage(counter))
+    }
+}
+
+/// One unit of a usage counter; released on drop.
+pub struct Usage<'a>(&'a AtomicU64);
+
+impl Drop for Usage<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Every tenant, and the index from token hash to tenant.
+#[derive(Default)]
+pub struct Tenants {
+    by_name: RwLock<HashMap<String, Arc<Tenant>>>,
+    by_token: RwLock<HashMap<String, String>>,
+}
+
+impl Tenants {
+    /// A tenant by name.
+    pub fn get(&self, name: &str) -> Option<Arc<Tenant>> {
+        self.by_name
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// The tenant a token belongs to.
+    pub fn by_token(&self, token: &str) -> Option<String> {
+        let hash = token_hash(token);
+        self.by_token
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&hash)
+            .cloned()
+    }
+
+    /// Every tenant, sorted by name.
+    pub fn list(&self) -> Vec<Arc<Tenant>> {
+        let mut list: Vec<_> = self
+            .by_name
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        list.sort_by(|a, b| a.record.name.cmp(&b.record.name));
+        list
+    }
+
+    /// Add or replace a tenant, keeping the usage counters of the one it replaces.
+    pub fn put(&self, record: TenantRecord, defaults: &Limits, state_bytes: u64) -> Arc<Tenant> {
+        let mut by_name = self.by_name.write().unwrap_or_else(|p| p.into_inner());
+        let old = by_name.get(&record.name).cloned();
+        let counter = |f: fn(&Tenant) -> &AtomicU64, init: u64| {
+            AtomicU64::new(
+                old.as_deref()
+                    .map(|t| f(t).load(Ordering::Acquire))
+                    .unwrap_or(init),
+            )
+        };
+        let tenant = Arc::new(Tenant {
+            limits: record.limits.apply(defaults),
+            running_turns: counter(|t| &t.running_turns, 0),
+            active_actors: counter(|t| &t.active_actors, 0),
+            state_bytes: counter(|t| &t.state_bytes, state_bytes),
+            record,
+        });
+        let mut by_token = self.by_token.write().unwrap_or_else(|p| p.into_inner());
+        by_token.retain(|_, name| *name != tenant.record.name);
+        for token in &tenant.record.tokens {
+            by_token.insert(token.sha256.clone(), tenant.record.name.clone());
+        }
+        by_name.insert(tenant.record.name.clone(), tenant.clone());
+        tenant
+    }
+
+    /// Remove a tenant; returns it if it existed.
+    pub fn remove(&self, name: &str) -> Option<Arc<Tenant>> {
+        let removed = self
+            .by_name
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        self.by_token
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, n| n != name);
+        removed
+    }
+}
