@@ -10,9 +10,75 @@ pub struct Target {
     /// Base URL of the host.
     #[arg(long, default_value = "http://127.0.0.1:3500", env = "WARREN_URL")]
     url: String,
-    /// Tenant to act in.
-    #[arg(long, default_value = "default")]
-    tenant: String,
+    /// Tenant to act in (with the admin token; a tenant token implies its own, and without
+    /// a token it is `default`).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Admin or tenant token, sent as a bearer token.
+    #[arg(long, env = "WARREN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl Target {
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = reqwest::Client::new().request(method, format!("{}{path}", self.url));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// A request scoped to the tenant: the admin token needs `tenant=`, a tenant token not.
+    fn scoped(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.request(method, path);
+        match &self.tenant {
+            Some(tenant) => request.query(&[("tenant", tenant)]),
+            None => request,
+        }
+    }
+}
+
+#[derive(clap::Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant, optionally with limits as JSON (e.g. '{"max_components": 5}').
+    Create {
+        name: String,
+        #[arg(long)]
+        limits: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List tenants with their limits and usage.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Change some limits of a tenant (JSON object of limits).
+    Update {
+        name: String,
+        limits: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Delete a tenant with its components, state and reminders.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Issue a new token for a tenant; it is printed once and stored only hashed.
+    Token {
+        name: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Revoke a tenant's token by id.
+    Revoke {
+        name: String,
+        id: String,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 #[derive(clap::Args)]
@@ -82,72 +148,90 @@ async fn finish(response: reqwest::Response) -> anyhow::Result<()> {
 pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     let wasm = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let mut query = vec![("tenant", args.target.tenant.clone())];
-    if let Some(name) = args.name {
-        query.push(("name", name));
+    let mut request = args
+        .target
+        .scoped(reqwest::Method::POST, "/admin/v1/components");
+    if let Some(name) = &args.name {
+        request = request.query(&[("name", name)]);
     }
-    let response = reqwest::Client::new()
-        .post(format!("{}/admin/v1/components", args.target.url))
-        .query(&query)
-        .body(wasm)
-        .send()
-        .await?;
-    finish(response).await
+    finish(request.body(wasm).send().await?).await
 }
 
 pub async fn components(target: Target) -> anyhow::Result<()> {
-    let response = reqwest::Client::new()
-        .get(format!("{}/admin/v1/components", target.url))
-        .query(&[("tenant", &target.tenant)])
-        .send()
-        .await?;
-    finish(response).await
+    let request = target.scoped(reqwest::Method::GET, "/admin/v1/components");
+    finish(request.send().await?).await
 }
 
 pub async fn actors(target: Target) -> anyhow::Result<()> {
-    let response = reqwest::Client::new()
-        .get(format!("{}/admin/v1/actors", target.url))
-        .query(&[("tenant", &target.tenant)])
-        .send()
-        .await?;
-    finish(response).await
+    let request = target.scoped(reqwest::Method::GET, "/admin/v1/actors");
+    finish(request.send().await?).await
 }
 
 pub async fn remove(args: RemoveArgs) -> anyhow::Result<()> {
-    let response = reqwest::Client::new()
-        .delete(format!(
-            "{}/admin/v1/components/{}",
-            args.target.url, args.name
-        ))
-        .query(&[("tenant", &args.target.tenant)])
-        .send()
-        .await?;
-    finish(response).await
+    let path = format!("/admin/v1/components/{}", args.name);
+    let request = args.target.scoped(reqwest::Method::DELETE, &path);
+    finish(request.send().await?).await
+}
+
+fn limits_json(text: &str) -> anyhow::Result<serde_json::Value> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).with_context(|| format!("limits are not JSON: {text}"))?;
+    anyhow::ensure!(value.is_object(), "limits must be a JSON object");
+    Ok(value)
+}
+
+pub async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let request = match command {
+        TenantCommand::Create {
+            name,
+            limits,
+            target,
+        } => {
+            let limits = limits
+                .as_deref()
+                .map(limits_json)
+                .transpose()?
+                .unwrap_or_default();
+            let body = serde_json::json!({ "name": name, "limits": limits });
+            target
+                .request(Method::POST, "/admin/v1/tenants")
+                .json(&body)
+        }
+        TenantCommand::List { target } => target.request(Method::GET, "/admin/v1/tenants"),
+        TenantCommand::Update {
+            name,
+            limits,
+            target,
+        } => target
+            .request(Method::PATCH, &format!("/admin/v1/tenants/{name}"))
+            .json(&limits_json(&limits)?),
+        TenantCommand::Delete { name, target } => {
+            target.request(Method::DELETE, &format!("/admin/v1/tenants/{name}"))
+        }
+        TenantCommand::Token { name, target } => {
+            target.request(Method::POST, &format!("/admin/v1/tenants/{name}/tokens"))
+        }
+        TenantCommand::Revoke { name, id, target } => target.request(
+            Method::DELETE,
+            &format!("/admin/v1/tenants/{name}/tokens/{id}"),
+        ),
+    };
+    finish(request.send().await?).await
 }
 
 pub async fn invoke(args: InvokeArgs) -> anyhow::Result<()> {
     let (actor_type, id) = split_actor(&args.actor)?;
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{}/v1.0/actors/{actor_type}/{id}/method/{}",
-            args.target.url, args.action
-        ))
-        .body(args.data)
-        .send()
-        .await?;
-    finish(response).await
+    let path = format!("/v1.0/actors/{actor_type}/{id}/method/{}", args.action);
+    let request = args.target.request(reqwest::Method::POST, &path);
+    finish(request.body(args.data).send().await?).await
 }
 
 pub async fn state(command: StateCommand) -> anyhow::Result<()> {
     let StateCommand::Get { actor, key, target } = command;
     let (actor_type, id) = split_actor(&actor)?;
-    let response = reqwest::Client::new()
-        .get(format!(
-            "{}/v1.0/actors/{actor_type}/{id}/state/{key}",
-            target.url
-        ))
-        .send()
-        .await?;
+    let path = format!("/v1.0/actors/{actor_type}/{id}/state/{key}");
+    let response = target.request(reqwest::Method::GET, &path).send().await?;
     if response.status() == reqwest::StatusCode::NO_CONTENT {
         bail!("{actor} has no state key {key:?}");
     }

@@ -27,6 +27,11 @@ enum Command {
     Actors(cli::Target),
     /// Invoke an action on an actor and print the reply.
     Invoke(cli::InvokeArgs),
+    /// Manage tenants (admin token).
+    Tenant {
+        #[command(subcommand)]
+        command: cli::TenantCommand,
+    },
     /// Read an actor's state.
     State {
         #[command(subcommand)]
@@ -48,6 +53,7 @@ fn main() -> anyhow::Result<()> {
             Command::Actors(t) => cli::actors(t).await,
             Command::Invoke(a) => cli::invoke(a).await,
             Command::State { command } => cli::state(command).await,
+            Command::Tenant { command } => cli::tenant(command).await,
         }
     })
 }

@@ -12,3 +12,4 @@ mod deploy;
 mod reminders;
 mod sandbox;
 mod support;
+mod tenancy;

@@ -125,6 +125,10 @@ pub async fn active_ids(
     Path(actor_type): Path<String>,
 ) -> Result<Response, DaprError> {
     reserved(&actor_type)?;
+    if !runtime.hosts(&tenant.0, &actor_type) {
+        let actor = crate::runtime::ActorId::new(&tenant.0, &actor_type, "-");
+        hosted(&runtime, &actor)?;
+    }
     let ids: Vec<String> = runtime
         .active_actors(&tenant.0)
         .into_iter()

@@ -12,7 +12,9 @@ impl Actor for Hostile {
             .with_type(ActorType::new("trapper").actions(["write-then-trap", "write", "read"]))
             .with_type(ActorType::new("sleeper").actions(["sleep"]))
             .with_type(ActorType::new("caller").actions(["call", "cast", "count"]))
-            .with_type(ActorType::new("chatty").actions(["print"]))
+            .with_type(ActorType::new("chatty").actions(["print", "spam"]))
+            .with_type(ActorType::new("prober").actions(["probe"]))
+            .with_type(ActorType::new("glutton").actions(["overflow", "huge-reply", "fill"]))
             .with_type(ActorType::new("ticker").actions(["arm", "disarm", "count", "last"]))
             .with_type(
                 ActorType::new("echo")
@@ -75,6 +77,35 @@ impl Actor for Hostile {
                 }
             }
             "count" => to_json(&state::get_json::<i64>("casts")?.unwrap_or(0)),
+            "probe" => to_json(&probe()),
+            "overflow" => {
+                #[allow(unconditional_recursion)]
+                fn dive(n: u64) -> u64 {
+                    std::hint::black_box(dive(std::hint::black_box(n + 1))) + 1
+                }
+                to_json(&dive(0))
+            }
+            "huge-reply" => {
+                let mb: usize = json(payload)?;
+                Ok(vec![b'x'; mb << 20])
+            }
+            "fill" => {
+                // payload: {"key": "...", "bytes": n}
+                let req: serde_json::Value = json(payload)?;
+                let key = req["key"].as_str().unwrap_or("k").to_string();
+                let bytes = req["bytes"].as_u64().unwrap_or(0) as usize;
+                state::set(&key, &vec![b'.'; bytes]);
+                Ok(b"null".to_vec())
+            }
+            "spam" => {
+                let lines: u64 = json(payload)?;
+                for i in 0..lines {
+                    println!(
+                        "spam line {i} ................................................................"
+                    );
+                }
+                Ok(b"null".to_vec())
+            }
             "print" => {
                 let text = String::from_utf8_lossy(payload);
                 println!("{text}");
@@ -84,6 +115,41 @@ impl Actor for Hostile {
             other => Err(Error::NotFound(other.to_string())),
         }
     }
+}
+
+/// Tries everything the sandbox should refuse, and what it should allow.
+fn probe() -> serde_json::Value {
+    use std::hash::BuildHasher;
+    let read_root = std::fs::read_dir("/")
+        .map(|_| "allowed")
+        .unwrap_or("refused");
+    let read_file = std::fs::read("/etc/passwd")
+        .map(|_| "allowed")
+        .unwrap_or("refused");
+    let write_file = std::fs::write("escape.txt", b"x")
+        .map(|_| "allowed")
+        .unwrap_or("refused");
+    let tcp = std::net::TcpStream::connect("127.0.0.1:22")
+        .map(|_| "allowed")
+        .unwrap_or("refused");
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0")
+        .map(|_| "allowed")
+        .unwrap_or("refused");
+    let dns = std::net::ToSocketAddrs::to_socket_addrs("localhost:80")
+        .map(|_| "allowed")
+        .unwrap_or("refused");
+    let env: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+    let args: Vec<String> = std::env::args().collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let random = std::collections::hash_map::RandomState::new().hash_one(42u64);
+    serde_json::json!({
+        "read_dir": read_root, "read_file": read_file, "write_file": write_file,
+        "tcp": tcp, "udp": udp, "dns": dns,
+        "env": env, "args": args, "unix_time": now, "random": random.to_string(),
+    })
 }
 
 /// Sets timers and reminders on request, and counts every firing by name.
