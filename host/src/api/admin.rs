@@ -11,18 +11,33 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::Access;
+use super::auth::Denied;
 use crate::runtime::tenants::LimitOverrides;
 use crate::runtime::{DeployError, Runtime, TenantError};
 
 /// Largest `.wasm` accepted by upload.
 const MAX_COMPONENT_BYTES: usize = 64 << 20;
 
-/// An admin API error: a status and `{"error": message}`.
-pub struct AdminError(StatusCode, String);
+/// An admin API error: a status and `{"error": message}`, or an auth refusal.
+pub enum AdminError {
+    Status(StatusCode, String),
+    Denied(Denied),
+}
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        match self {
+            AdminError::Status(status, message) => {
+                (status, Json(json!({ "error": message }))).into_response()
+            }
+            AdminError::Denied(denied) => denied.into_response(),
+        }
+    }
+}
+
+impl From<Denied> for AdminError {
+    fn from(d: Denied) -> Self {
+        AdminError::Denied(d)
     }
 }
 
@@ -35,7 +50,7 @@ impl From<DeployError> for AdminError {
             DeployError::TooMany { .. } => StatusCode::FORBIDDEN,
             DeployError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        AdminError(status, e.to_string())
+        AdminError::Status(status, e.to_string())
     }
 }
 
@@ -48,7 +63,7 @@ impl From<TenantError> for AdminError {
             TenantError::DefaultTenant => StatusCode::FORBIDDEN,
             TenantError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        AdminError(status, e.to_string())
+        AdminError::Status(status, e.to_string())
     }
 }
 
@@ -90,16 +105,12 @@ struct Scope {
 }
 
 impl Scope {
-    fn tenant(&self, access: &Access) -> Result<String, Response> {
+    fn tenant(&self, access: &Access) -> Result<String, Denied> {
         access.scope(self.tenant.as_deref())
     }
 }
 
-type AdminResult = Result<Response, Response>;
-
-fn admin_err(e: impl Into<AdminError>) -> Response {
-    e.into().into_response()
-}
+type AdminResult = Result<Response, AdminError>;
 
 async fn deploy(
     State(runtime): State<Runtime>,
@@ -109,16 +120,14 @@ async fn deploy(
 ) -> AdminResult {
     let tenant = scope.tenant(&access)?;
     if body.is_empty() {
-        return Err(AdminError(
+        return Err(AdminError::Status(
             StatusCode::BAD_REQUEST,
             "the request body must be the component's .wasm bytes".into(),
-        )
-        .into_response());
+        ));
     }
     let info = runtime
         .deploy(&tenant, scope.name.as_deref(), body.to_vec())
-        .await
-        .map_err(admin_err)?;
+        .await?;
     Ok((StatusCode::CREATED, Json(info)).into_response())
 }
 
@@ -141,17 +150,14 @@ async fn remove(
     let existed = runtime
         .remove_component(&tenant, &name)
         .await
-        .map_err(|e| {
-            AdminError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
-        })?;
+        .map_err(|e| AdminError::Status(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     if existed {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
-        Err(AdminError(
+        Err(AdminError::Status(
             StatusCode::NOT_FOUND,
             format!("tenant {tenant:?} has no component {name:?}"),
-        )
-        .into_response())
+        ))
     }
 }
 
@@ -205,13 +211,12 @@ struct NewTenant {
     limits: LimitOverrides,
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
     serde_json::from_slice(body).map_err(|e| {
-        AdminError(
+        AdminError::Status(
             StatusCode::BAD_REQUEST,
             format!("request body is not valid: {e}"),
         )
-        .into_response()
     })
 }
 
@@ -223,10 +228,7 @@ async fn list_tenants(State(runtime): State<Runtime>, access: Access) -> AdminRe
 async fn create_tenant(State(runtime): State<Runtime>, access: Access, body: Bytes) -> AdminResult {
     access.require_admin()?;
     let new: NewTenant = json_body(&body)?;
-    let view = runtime
-        .create_tenant(&new.name, new.limits)
-        .await
-        .map_err(admin_err)?;
+    let view = runtime.create_tenant(&new.name, new.limits).await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
@@ -236,7 +238,7 @@ async fn get_tenant(
     Path(tenant): Path<String>,
 ) -> AdminResult {
     let tenant = access.scope(Some(&tenant))?;
-    Ok(Json(runtime.tenant_view(&tenant).map_err(admin_err)?).into_response())
+    Ok(Json(runtime.tenant_view(&tenant)?).into_response())
 }
 
 async fn update_tenant(
@@ -247,13 +249,7 @@ async fn update_tenant(
 ) -> AdminResult {
     access.require_admin()?;
     let limits: LimitOverrides = json_body(&body)?;
-    Ok(Json(
-        runtime
-            .update_tenant(&tenant, limits)
-            .await
-            .map_err(admin_err)?,
-    )
-    .into_response())
+    Ok(Json(runtime.update_tenant(&tenant, limits).await?).into_response())
 }
 
 async fn delete_tenant(
@@ -262,7 +258,7 @@ async fn delete_tenant(
     Path(tenant): Path<String>,
 ) -> AdminResult {
     access.require_admin()?;
-    runtime.delete_tenant(&tenant).await.map_err(admin_err)?;
+    runtime.delete_tenant(&tenant).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -272,7 +268,7 @@ async fn issue_token(
     Path(tenant): Path<String>,
 ) -> AdminResult {
     access.require_admin()?;
-    let (id, token) = runtime.issue_token(&tenant).await.map_err(admin_err)?;
+    let (id, token) = runtime.issue_token(&tenant).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "id": id, "token": token })),
@@ -286,9 +282,6 @@ async fn revoke_token(
     Path((tenant, id)): Path<(String, String)>,
 ) -> AdminResult {
     access.require_admin()?;
-    runtime
-        .revoke_token(&tenant, &id)
-        .await
-        .map_err(admin_err)?;
+    runtime.revoke_token(&tenant, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

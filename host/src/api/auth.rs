@@ -37,50 +37,61 @@ pub struct Access {
     default_open: bool,
 }
 
-/// A refused request: 401 for a missing or unknown token, 403 for a known token that
-/// reaches past its tenant. Dapr's plain-text body for the former.
-pub fn unauthorized() -> Response {
-    (StatusCode::UNAUTHORIZED, "invalid api token").into_response()
+/// A refused request: 401 for a missing or unknown token (with Dapr's plain-text body),
+/// 403 for a known token that reaches past its tenant.
+#[derive(Debug)]
+pub enum Denied {
+    Unauthorized,
+    Forbidden(String),
 }
 
-fn forbidden(message: String) -> Response {
-    let body = serde_json::json!({ "error": message, "errorCode": "ERR_TENANT_FORBIDDEN", "message": message });
-    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        match self {
+            Denied::Unauthorized => (StatusCode::UNAUTHORIZED, "invalid api token").into_response(),
+            Denied::Forbidden(message) => {
+                let body = serde_json::json!({
+                    "error": message, "errorCode": "ERR_TENANT_FORBIDDEN", "message": message
+                });
+                (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+            }
+        }
+    }
 }
 
 impl Access {
     /// The tenant a protocol request acts in.
-    pub fn tenant(&self) -> Result<Tenant, Response> {
+    pub fn tenant(&self) -> Result<Tenant, Denied> {
         match &self.caller {
             Caller::Tenant(name) => Ok(Tenant(name.clone())),
             Caller::Anonymous if self.default_open => Ok(Tenant::default_tenant()),
-            _ => Err(unauthorized()),
+            _ => Err(Denied::Unauthorized),
         }
     }
 
     /// The tenant an admin request acts in: `requested` if the caller may act there.
-    pub fn scope(&self, requested: Option<&str>) -> Result<String, Response> {
+    pub fn scope(&self, requested: Option<&str>) -> Result<String, Denied> {
         let requested = requested.unwrap_or_default();
         match &self.caller {
             Caller::Admin => Ok(non_empty(requested)),
             Caller::Anonymous if self.admin_open => Ok(non_empty(requested)),
             Caller::Tenant(own) if requested.is_empty() || requested == own => Ok(own.clone()),
-            Caller::Tenant(own) => Err(forbidden(format!(
+            Caller::Tenant(own) => Err(Denied::Forbidden(format!(
                 "a token of tenant {own:?} cannot act on tenant {requested:?}"
             ))),
-            Caller::Anonymous => Err(unauthorized()),
+            Caller::Anonymous => Err(Denied::Unauthorized),
         }
     }
 
     /// Succeeds for the admin (or anyone, when no admin token is set).
-    pub fn require_admin(&self) -> Result<(), Response> {
+    pub fn require_admin(&self) -> Result<(), Denied> {
         match &self.caller {
             Caller::Admin => Ok(()),
             Caller::Anonymous if self.admin_open => Ok(()),
-            Caller::Tenant(own) => Err(forbidden(format!(
+            Caller::Tenant(own) => Err(Denied::Forbidden(format!(
                 "a token of tenant {own:?} cannot manage tenants"
             ))),
-            Caller::Anonymous => Err(unauthorized()),
+            Caller::Anonymous => Err(Denied::Unauthorized),
         }
     }
 }
@@ -117,7 +128,7 @@ pub async fn resolve(
         Some(t) => match runtime.tenant_for_token(t) {
             Some(tenant) => Caller::Tenant(tenant),
             None if config.api_token.as_deref() == Some(t) => Caller::Tenant(DEFAULT_TENANT.into()),
-            None => return unauthorized(),
+            None => return Denied::Unauthorized.into_response(),
         },
     };
     let default_has_tokens = runtime
@@ -133,19 +144,19 @@ pub async fn resolve(
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Access {
-    type Rejection = Response;
+    type Rejection = Denied;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
             .get::<Access>()
             .cloned()
-            .ok_or_else(unauthorized)
+            .ok_or(Denied::Unauthorized)
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Tenant {
-    type Rejection = Response;
+    type Rejection = Denied;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         Access::from_request_parts(parts, state).await?.tenant()

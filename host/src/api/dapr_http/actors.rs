@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::{DaprError, actor_id, hosted, reserved};
 use crate::api::{Tenant, header_metadata};
 use crate::runtime::{Invocation, Runtime, StateError};
+use crate::store::StateChange;
 
 pub async fn invoke(
     State(runtime): State<Runtime>,
@@ -67,14 +68,9 @@ struct OperationRequest {
     value: Option<serde_json::Value>,
 }
 
-pub async fn state_transaction(
-    State(runtime): State<Runtime>,
-    tenant: Tenant,
-    Path((actor_type, id)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<StatusCode, DaprError> {
-    let actor = actor_id(&tenant, &actor_type, &id)?;
-    let operations: Vec<Operation> = serde_json::from_slice(&body).map_err(|e| {
+/// Parse a Dapr actor state transaction body into state changes.
+pub fn parse_transaction(body: &[u8]) -> Result<Vec<StateChange>, DaprError> {
+    let operations: Vec<Operation> = serde_json::from_slice(body).map_err(|e| {
         DaprError::malformed(format!(
             "state transaction body is not a JSON array of operations: {e}"
         ))
@@ -95,6 +91,17 @@ pub async fn state_transaction(
         };
         changes.push((op.request.key, value));
     }
+    Ok(changes)
+}
+
+pub async fn state_transaction(
+    State(runtime): State<Runtime>,
+    tenant: Tenant,
+    Path((actor_type, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, DaprError> {
+    let actor = actor_id(&tenant, &actor_type, &id)?;
+    let changes = parse_transaction(&body)?;
     runtime
         .state_transaction(&actor, changes)
         .await

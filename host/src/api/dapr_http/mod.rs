@@ -3,6 +3,9 @@
 mod actors;
 mod schedule;
 
+pub use actors::parse_transaction;
+pub use schedule::{Parsed as Registration, parse as parse_registration};
+
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -71,12 +71,14 @@ fn policy(body: Option<PolicyBody>) -> Result<FailurePolicy, DaprError> {
     })
 }
 
-struct Parsed {
-    job: Job,
-    overwrite: bool,
+/// A parsed timer or reminder registration.
+pub struct Parsed {
+    pub job: Job,
+    pub overwrite: bool,
 }
 
-fn parse(
+/// Parse a timer or reminder registration body as Dapr's HTTP API takes it.
+pub fn parse(
     kind: JobKind,
     name: &str,
     body: &[u8],
