@@ -130,11 +130,15 @@ async fn guest_output_is_logged_with_the_actor() {
     let host = hostile_host(dir.path(), &[]);
     host.invoke_ok("chatty", "c7", "print", "hello from the guest")
         .await;
-    let log = host.log();
-    let line = log
-        .lines()
-        .find(|l| l.contains("hello from the guest") && l.contains("stdout"))
-        .unwrap_or_else(|| panic!("guest output missing from the log:\n{log}"));
+    // The log is read from the host's stdout by another thread: give it a moment.
+    let line = crate::support::eventually(Duration::from_secs(5), || async {
+        host.log()
+            .lines()
+            .find(|l| l.contains("hello from the guest") && l.contains("stdout"))
+            .map(str::to_string)
+    })
+    .await
+    .unwrap_or_else(|| panic!("guest output missing from the log:\n{}", host.log()));
     assert!(line.contains("actor=chatty/c7"), "{line}");
 }
 
