@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Meter fuel so tenants can cap a turn's instructions (`fuel_per_turn`); slows guests.
     #[arg(long)]
     enable_fuel: bool,
+    /// Keep Wasm instances warm between turns instead of a fresh one per turn: faster, but
+    /// a guest's memory can then carry data from one actor's turn to the next.
+    #[arg(long)]
+    reuse_instances: bool,
     /// Token for the admin API across all tenants. Without it the admin API is open.
     #[arg(long, env = "WARREN_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -82,6 +86,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         WasmConfig {
             max_instances: args.max_instances,
             fuel: args.enable_fuel,
+            reuse_instances: args.reuse_instances,
             ..WasmConfig::default()
         },
         &args.data_dir.join("artifacts"),

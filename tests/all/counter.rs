@@ -121,3 +121,39 @@ async fn unknown_types_and_actions_get_dapr_errors() {
     assert_eq!(status, 500);
     assert!(body.contains("rejected the payload"), "{body}");
 }
+
+#[tokio::test]
+async fn reused_instances_keep_actors_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = guest("hostile");
+    let host = counter_host(
+        dir.path(),
+        &["--reuse-instances", "--deploy", hostile.to_str().unwrap()],
+    );
+    for i in 1..=5 {
+        assert_eq!(
+            host.invoke_ok("counter", "r1", "add", "1").await,
+            i.to_string()
+        );
+        assert_eq!(
+            host.invoke_ok("counter", "r2", "add", "10").await,
+            (i * 10).to_string()
+        );
+    }
+    // A trapped instance is not reused; the next turn gets a sound one.
+    host.invoke_ok("trapper", "t", "write", "ok").await;
+    let (status, _) = host.invoke("trapper", "t", "write-then-trap", "bad").await;
+    assert_eq!(status, 500);
+    assert_eq!(host.invoke_ok("trapper", "t", "read", "").await, "ok");
+    // Output of a reused instance is labelled with the actor of the current turn.
+    host.invoke_ok("chatty", "first", "print", "one").await;
+    host.invoke_ok("chatty", "second", "print", "two").await;
+    let found = crate::support::eventually(Duration::from_secs(5), || async {
+        host.log()
+            .lines()
+            .any(|l| l.contains("actor=chatty/second") && l.contains("two"))
+            .then_some(())
+    })
+    .await;
+    assert!(found.is_some(), "{}", host.log());
+}

@@ -11,9 +11,6 @@ use super::{
 };
 use crate::store::StoreError;
 
-/// A firing this late is part of a backlog (after downtime) and is rate-limited.
-const BACKLOG_LATENESS_MS: i64 = 1000;
-
 /// How long to wait before retrying a reminder whose actor type is not hosted (yet).
 const UNHOSTED_RETRY_MS: i64 = 5000;
 
@@ -30,6 +27,56 @@ pub enum ScheduleError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Limit(String),
+}
+
+/// Firings done and how late they started, in power-of-two millisecond buckets (bounded
+/// memory, good enough for percentiles of lateness).
+#[derive(Default)]
+pub(super) struct FiringStats {
+    fired: std::sync::atomic::AtomicU64,
+    /// Bucket i counts firings between 2^(i-1) and 2^i - 1 ms late (bucket 0: on time).
+    late: [std::sync::atomic::AtomicU64; 32],
+}
+
+/// A reading of the firing statistics.
+#[derive(Debug, serde::Serialize)]
+pub struct FiringSnapshot {
+    pub fired: u64,
+    /// Upper bounds, in milliseconds, of the p50 / p99 lateness bucket.
+    pub late_p50_ms: u64,
+    pub late_p99_ms: u64,
+}
+
+impl FiringStats {
+    fn record(&self, late_ms: i64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let late = late_ms.max(0) as u64;
+        let bucket = (u64::BITS - late.leading_zeros()) as usize;
+        self.late[bucket.min(31)].fetch_add(1, Relaxed);
+        self.fired.fetch_add(1, Relaxed);
+    }
+
+    pub(super) fn snapshot(&self) -> FiringSnapshot {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counts: Vec<u64> = self.late.iter().map(|c| c.load(Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        let quantile = |q: f64| {
+            let want = (total as f64 * q).ceil() as u64;
+            let mut seen = 0;
+            for (i, c) in counts.iter().enumerate() {
+                seen += c;
+                if seen >= want && *c > 0 {
+                    return (1u64 << i) - 1;
+                }
+            }
+            0
+        };
+        FiringSnapshot {
+            fired: self.fired.load(Relaxed),
+            late_p50_ms: quantile(0.5),
+            late_p99_ms: quantile(0.99),
+        }
+    }
 }
 
 /// Spaces out backlog firings to a fixed rate.
@@ -201,7 +248,9 @@ impl Runtime {
             reentrancy_id: None,
             deadline: self.deadline(&due.actor.tenant),
         };
+        let started = now_ms();
         let result = self.invoke(invocation).await;
+        self.0.firing_stats.record(started - job.due_ms);
         let now = now_ms();
         let next = match result {
             Ok(reply) if reply.cancel => None,
@@ -256,7 +305,9 @@ async fn fire_loop(weak: Weak<Inner>) {
         let popped = due.len();
         for job in due {
             let runtime = runtime.clone();
-            let late = now - job.job.due_ms > BACKLOG_LATENESS_MS;
+            // Due before this process started: missed during downtime, so part of the
+            // backlog that must not flood the actors. Lateness under load is not limited.
+            let late = job.job.due_ms < runtime.0.started_ms;
             tokio::spawn(async move {
                 if late {
                     runtime.0.backlog.wait_turn().await;

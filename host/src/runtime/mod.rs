@@ -114,6 +114,8 @@ pub struct Stats {
     pub active_actors: usize,
     pub components_compiled: u64,
     pub artifact_cache_hits: u64,
+    /// Timer and reminder firings, with their lateness.
+    pub firings: firing::FiringSnapshot,
 }
 
 struct Inner {
@@ -124,7 +126,10 @@ struct Inner {
     table: ActorTable,
     scheduler: Scheduler,
     backlog: firing::Backlog,
+    firing_stats: firing::FiringStats,
     tenants: Tenants,
+    /// When this runtime started, milliseconds since the Unix epoch.
+    started_ms: i64,
 }
 
 /// Handle to the runtime core. Cheap to clone.
@@ -153,7 +158,9 @@ impl Runtime {
             table: ActorTable::new(),
             scheduler: Scheduler::default(),
             backlog: firing::Backlog::new(config_rate),
+            firing_stats: firing::FiringStats::default(),
             tenants: Tenants::default(),
+            started_ms: scheduler::now_ms(),
         }));
         runtime.start_sweeper();
         firing::start(&runtime);
@@ -365,6 +372,7 @@ impl Runtime {
             active_actors: self.0.table.len(),
             components_compiled: compiles,
             artifact_cache_hits: hits,
+            firings: self.0.firing_stats.snapshot(),
         }
     }
 

@@ -30,6 +30,8 @@ pub struct SledStore {
     durability: Durability,
     /// Present in `sync` mode: the queue of the group-commit task.
     committer: Option<mpsc::UnboundedSender<PendingCommit>>,
+    /// Open state trees by tenant: sled's `open_tree` takes a global lock.
+    state_trees: dashmap::DashMap<String, Tree>,
 }
 
 impl SledStore {
@@ -57,6 +59,7 @@ impl SledStore {
             tenants,
             durability,
             committer,
+            state_trees: dashmap::DashMap::new(),
         }))
     }
 
@@ -66,7 +69,12 @@ impl SledStore {
     }
 
     fn state_tree(&self, tenant: &str) -> Result<Tree, StoreError> {
-        Ok(self.db.open_tree(format!("state/{tenant}"))?)
+        if let Some(tree) = self.state_trees.get(tenant) {
+            return Ok(tree.clone());
+        }
+        let tree = self.db.open_tree(format!("state/{tenant}"))?;
+        self.state_trees.insert(tenant.to_string(), tree.clone());
+        Ok(tree)
     }
 
     /// Apply `batch` to `tree`, durable per the store's mode: in `sync` through the
@@ -254,6 +262,7 @@ impl StateStore for SledStore {
                     tree.remove(key?)?;
                 }
             }
+            self.state_trees.remove(&name);
             self.db.drop_tree(format!("state/{name}"))?;
             self.tenants.remove(name.as_bytes())?;
             self.db.flush_async().await?;

@@ -43,6 +43,10 @@ pub struct WasmConfig {
     pub max_memory_bytes: usize,
     /// Meter fuel, so tenants can cap the instructions of a turn (costs 2-40% speed).
     pub fuel: bool,
+    /// Keep instances warm between turns instead of a fresh instance per turn. Faster, but
+    /// a guest's memory then outlives a turn and can carry data from one actor to the next
+    /// of the same component: only for components that are trusted on that point.
+    pub reuse_instances: bool,
 }
 
 impl Default for WasmConfig {
@@ -51,6 +55,7 @@ impl Default for WasmConfig {
             max_instances: 1000,
             max_memory_bytes: 4 << 30,
             fuel: false,
+            reuse_instances: false,
         }
     }
 }
@@ -68,9 +73,20 @@ pub enum LoadError {
     Manifest(String),
 }
 
+/// An instance kept between turns (with `reuse_instances`), holding its pool slot.
+struct Warm {
+    store: Store<HostState>,
+    instance: WarrenActor,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Warm instances kept per component at most.
+const WARM_PER_COMPONENT: usize = 64;
+
 /// A compiled, linked component ready to instantiate.
 pub struct WasmComponent {
     pre: WarrenActorPre<HostState>,
+    warm: std::sync::Mutex<Vec<Warm>>,
     /// Hex SHA-256 of the `.wasm`.
     pub sha256: String,
     pub size: usize,
@@ -167,6 +183,7 @@ impl WasmEngine {
         let pre = self.prepare(&component)?;
         let wasm_component = WasmComponent {
             pre,
+            warm: std::sync::Mutex::new(Vec::new()),
             sha256,
             size: wasm.len(),
         };
@@ -193,6 +210,7 @@ impl WasmEngine {
         fuel: Option<u64>,
     ) -> Store<HostState> {
         let (stdout, stderr) = GuestOutput::pair(label);
+        let output = stdout.clone();
         let wasi = WasiCtxBuilder::new()
             .stdout(stdout)
             .stderr(stderr)
@@ -207,6 +225,8 @@ impl WasmEngine {
                 table: ResourceTable::new(),
                 limiter: MemoryLimiter::new(memory_bytes.min(self.config.max_memory_bytes)),
                 turn,
+                deadline,
+                output,
             },
         );
         store.limiter(|s| &mut s.limiter);
@@ -216,8 +236,8 @@ impl WasmEngine {
         }
         // Yield to other tasks every tick; trap once the deadline has passed.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
                 Err(wasmtime::Error::msg("deadline exceeded"))
             } else {
                 Ok(wasmtime::UpdateDeadline::Yield(1))
@@ -252,10 +272,14 @@ impl WasmEngine {
     ) -> (Result<Reply, InvokeError>, Option<TurnState>) {
         let actor = invocation.target.clone();
         let action = invocation.action.clone();
-        let Ok(_permit) =
-            tokio::time::timeout_at(invocation.deadline.into(), self.instances.acquire()).await
-        else {
-            return (Err(InvokeError::Overloaded), None);
+        let warm = if self.config.reuse_instances {
+            component
+                .warm
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop()
+        } else {
+            None
         };
         let turn = TurnHost {
             state,
@@ -263,23 +287,61 @@ impl WasmEngine {
             reentrancy_id: invocation.reentrancy_id.clone(),
             deadline: invocation.deadline,
         };
-        let memory = usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX);
-        let mut store = self.store(
-            &actor.to_string(),
-            Some(turn),
-            invocation.deadline,
-            memory,
-            limits.fuel_per_turn,
-        );
+        let memory = usize::try_from(limits.max_memory_bytes)
+            .unwrap_or(usize::MAX)
+            .min(self.config.max_memory_bytes);
+        let (mut store, instance, slot) = match warm {
+            Some(w) => {
+                let mut store = w.store;
+                let data = store.data_mut();
+                data.turn = Some(turn);
+                data.deadline = invocation.deadline;
+                data.limiter = MemoryLimiter::new(memory);
+                data.output.relabel(&actor.to_string());
+                if self.config.fuel {
+                    let _ = store.set_fuel(limits.fuel_per_turn.unwrap_or(u64::MAX));
+                }
+                store.set_epoch_deadline(1);
+                (store, Some(w.instance), w._slot)
+            }
+            None => {
+                let acquired = tokio::time::timeout_at(
+                    invocation.deadline.into(),
+                    self.instances.clone().acquire_owned(),
+                )
+                .await;
+                let Ok(Ok(slot)) = acquired else {
+                    return (Err(InvokeError::Overloaded), None);
+                };
+                let store = self.store(
+                    &actor.to_string(),
+                    Some(turn),
+                    invocation.deadline,
+                    memory,
+                    limits.fuel_per_turn,
+                );
+                (store, None, slot)
+            }
+        };
         let ctx = guest_context(invocation);
         let run = async {
-            let instance = component.pre.instantiate_async(&mut store).await?;
-            instance
+            let instance = match instance {
+                Some(instance) => instance,
+                None => component.pre.instantiate_async(&mut store).await?,
+            };
+            let reply = instance
                 .warren_actor_actor()
                 .call_handle_action(&mut store, &ctx, &invocation.action, &invocation.payload)
-                .await
+                .await?;
+            Ok::<_, wasmtime::Error>((instance, reply))
         };
         let outcome = tokio::time::timeout_at(invocation.deadline.into(), run).await;
+        // Only an instance that finished its turn cleanly goes back to the pool.
+        let (outcome, keep) = match outcome {
+            Ok(Ok((instance, reply))) => (Ok(Ok(reply)), Some(instance)),
+            Ok(Err(trap)) => (Ok(Err(trap)), None),
+            Err(elapsed) => (Err(elapsed), None),
+        };
         let data = store.data_mut();
         let state = data.turn.take().map(|t| t.state);
         let result = match outcome {
@@ -309,6 +371,16 @@ impl WasmEngine {
                 message: format!("{trap:#}"),
             }),
         };
+        if let Some(instance) = keep.filter(|_| self.config.reuse_instances) {
+            let mut warm = component.warm.lock().unwrap_or_else(|p| p.into_inner());
+            if warm.len() < WARM_PER_COMPONENT {
+                warm.push(Warm {
+                    store,
+                    instance,
+                    _slot: slot,
+                });
+            }
+        }
         (result, state)
     }
 }

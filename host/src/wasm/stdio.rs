@@ -2,8 +2,8 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
@@ -17,7 +17,8 @@ const TURN_OUTPUT_BUDGET: usize = 16 * 1024;
 /// One of a turn's output streams.
 #[derive(Clone)]
 pub struct GuestOutput {
-    actor: Arc<str>,
+    /// The actor whose turn writes; changes when a reused instance serves another actor.
+    actor: Arc<Mutex<Arc<str>>>,
     stream: &'static str,
     budget: Arc<AtomicUsize>,
 }
@@ -25,7 +26,7 @@ pub struct GuestOutput {
 impl GuestOutput {
     /// The stdout and stderr of one turn of `actor`, sharing one budget.
     pub fn pair(actor: &str) -> (GuestOutput, GuestOutput) {
-        let actor: Arc<str> = actor.into();
+        let actor = Arc::new(Mutex::new(Arc::<str>::from(actor)));
         let budget = Arc::new(AtomicUsize::new(TURN_OUTPUT_BUDGET));
         let out = GuestOutput {
             actor: actor.clone(),
@@ -40,7 +41,14 @@ impl GuestOutput {
         (out, err)
     }
 
+    /// Start a new turn of `actor` on the same streams (a reused instance).
+    pub fn relabel(&self, actor: &str) {
+        *self.actor.lock().unwrap_or_else(|p| p.into_inner()) = actor.into();
+        self.budget.store(TURN_OUTPUT_BUDGET, Ordering::Relaxed);
+    }
+
     fn log(&self, bytes: &[u8]) {
+        let actor = self.actor.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let left = self.budget.load(Ordering::Relaxed);
         if left == 0 {
             return;
@@ -50,10 +58,10 @@ impl GuestOutput {
         let text = String::from_utf8_lossy(&bytes[..take]);
         let text = text.trim_end_matches('\n');
         if !text.is_empty() {
-            tracing::info!(target: "warren::guest", actor = %self.actor, stream = self.stream, "{text}");
+            tracing::info!(target: "warren::guest", actor = %actor, stream = self.stream, "{text}");
         }
         if take < bytes.len() {
-            tracing::warn!(target: "warren::guest", actor = %self.actor, "turn output over {TURN_OUTPUT_BUDGET} bytes; the rest is dropped");
+            tracing::warn!(target: "warren::guest", actor = %actor, "turn output over {TURN_OUTPUT_BUDGET} bytes; the rest is dropped");
         }
     }
 }

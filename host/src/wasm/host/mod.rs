@@ -9,6 +9,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::limits::MemoryLimiter;
+use super::stdio::GuestOutput;
 use crate::runtime::{Runtime, TurnState};
 
 /// What a turn's guest can reach through its imports.
@@ -27,6 +28,10 @@ pub struct HostState {
     pub limiter: MemoryLimiter,
     /// `None` while describing a component: no actor, no state.
     pub turn: Option<TurnHost>,
+    /// The current turn's deadline, read by the epoch callback.
+    pub deadline: Instant,
+    /// Handle to the guest's stdout (and stderr), to relabel a reused instance.
+    pub output: GuestOutput,
 }
 
 impl WasiView for HostState {

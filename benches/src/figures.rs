@@ -1,0 +1,661 @@
+//! The figures. In-process ones build the runtime core directly; HTTP ones start the
+//! `warren` binary and drive it with the load generator.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use warren_bench::load::{self, LoadSpec};
+use warren_bench::procs::{Warren, guest, rss_of};
+use warren_bench::stats::{Summary, fmt, histogram};
+use warren_host::runtime::scheduler::{FailurePolicy, Job, JobKind, JobRequest};
+use warren_host::runtime::tenants::Limits;
+use warren_host::runtime::{ActorId, Invocation, Runtime, RuntimeConfig, TurnState};
+use warren_host::store::{Durability, SledStore, StateStore};
+use warren_host::wasm::{WasmConfig, WasmEngine};
+
+/// An in-process runtime on a fresh store with the named guests deployed.
+async fn runtime(
+    dir: &Path,
+    durability: Durability,
+    guests: &[&str],
+) -> anyhow::Result<(Runtime, Arc<WasmEngine>)> {
+    runtime_with(dir, durability, guests, WasmConfig::default()).await
+}
+
+/// [`runtime`] with a Wasm engine configuration.
+async fn runtime_with(
+    dir: &Path,
+    durability: Durability,
+    guests: &[&str],
+    config: WasmConfig,
+) -> anyhow::Result<(Runtime, Arc<WasmEngine>)> {
+    let store = SledStore::open(&dir.join("store"), durability)?;
+    let wasm = WasmEngine::new(config, &dir.join("artifacts"))?;
+    let runtime = Runtime::new(
+        RuntimeConfig::default(),
+        store as Arc<dyn StateStore>,
+        wasm.clone(),
+    );
+    runtime.load_tenants().await?;
+    for g in guests {
+        runtime
+            .deploy("default", None, std::fs::read(guest(g))?)
+            .await?;
+    }
+    Ok((runtime, wasm))
+}
+
+/// Run `op(task)` from `tasks` tasks until `duration` passes; summarise latencies.
+async fn measure<F, Fut>(
+    name: &str,
+    tasks: usize,
+    duration: Duration,
+    op: F,
+) -> anyhow::Result<Summary>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let deadline = Instant::now() + duration;
+    let op = Arc::new(op);
+    measure_until(name, tasks, move |t| {
+        let op = op.clone();
+        async move {
+            if Instant::now() >= deadline {
+                None
+            } else {
+                Some(op(t).await)
+            }
+        }
+    })
+    .await
+}
+
+fn call(actor: ActorId, action: &str, payload: &[u8]) -> Invocation {
+    Invocation::call(
+        actor,
+        action,
+        payload.to_vec(),
+        Instant::now() + Duration::from_secs(30),
+    )
+}
+
+/// Figure 1: a warm Wasm actor doing nothing, in process.
+pub async fn invoke(duration: Duration) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (rt, wasm) = runtime(dir.path(), Durability::Relaxed, &["counter"]).await?;
+    let reuse_dir = tempfile::tempdir()?;
+    let reuse = WasmConfig {
+        reuse_instances: true,
+        ..WasmConfig::default()
+    };
+    let (warm_rt, _) =
+        runtime_with(reuse_dir.path(), Durability::Relaxed, &["counter"], reuse).await?;
+    let (component, _) = wasm
+        .load(Arc::new(std::fs::read(guest("counter"))?))
+        .await?;
+    let component = Arc::new(component);
+    let limits = Limits::default();
+    for tasks in [1, 2, 32] {
+        let floor = {
+            let (rt, wasm, component, limits) =
+                (rt.clone(), wasm.clone(), component.clone(), limits.clone());
+            measure(
+                &format!("floor: fresh instance + call, {tasks} task(s)"),
+                tasks,
+                duration,
+                move |t| {
+                    let (rt, wasm, component, limits) =
+                        (rt.clone(), wasm.clone(), component.clone(), limits.clone());
+                    async move {
+                        let actor = ActorId::new("default", "counter", &format!("f{t}"));
+                        let state = TurnState::new(actor.clone(), Arc::new(NoStore));
+                        let inv = call(actor, "get", b"");
+                        wasm.run_turn(&component, rt, state, &inv, &limits)
+                            .await
+                            .0
+                            .is_ok()
+                    }
+                },
+            )
+            .await?
+        };
+        floor.print(None);
+        let core = {
+            let rt = rt.clone();
+            measure(
+                &format!("runtime core invoke, fresh instance, {tasks} task(s)"),
+                tasks,
+                duration,
+                move |t| {
+                    let rt = rt.clone();
+                    async move {
+                        rt.invoke(call(
+                            ActorId::new("default", "counter", &format!("c{t}")),
+                            "get",
+                            b"",
+                        ))
+                        .await
+                        .is_ok()
+                    }
+                },
+            )
+            .await?
+        };
+        core.print(Some(&floor));
+        let warm = {
+            let rt = warm_rt.clone();
+            measure(
+                &format!("runtime core invoke, reused instance, {tasks} task(s)"),
+                tasks,
+                duration,
+                move |t| {
+                    let rt = rt.clone();
+                    async move {
+                        rt.invoke(call(
+                            ActorId::new("default", "counter", &format!("c{t}")),
+                            "get",
+                            b"",
+                        ))
+                        .await
+                        .is_ok()
+                    }
+                },
+            )
+            .await?
+        };
+        warm.print(Some(&core));
+    }
+    Ok(())
+}
+
+/// A store with nothing in it, so the floor measures the instance and not sled.
+struct NoStore;
+
+impl StateStore for NoStore {
+    fn get(&self, _: &ActorId, _: &str) -> Result<Option<Vec<u8>>, warren_host::store::StoreError> {
+        Ok(None)
+    }
+    fn keys(&self, _: &ActorId, _: &str) -> Result<Vec<String>, warren_host::store::StoreError> {
+        Ok(Vec::new())
+    }
+    fn commit(
+        &self,
+        _: &ActorId,
+        _: Vec<warren_host::store::StateChange>,
+    ) -> warren_host::store::StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+    fn put_component(
+        &self,
+        _: &warren_host::store::ComponentRecord,
+        _: &[u8],
+    ) -> warren_host::store::StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+    fn components(
+        &self,
+    ) -> Result<Vec<warren_host::store::ComponentRecord>, warren_host::store::StoreError> {
+        Ok(Vec::new())
+    }
+    fn component_wasm(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<Vec<u8>>, warren_host::store::StoreError> {
+        Ok(None)
+    }
+    fn remove_component(&self, _: &str, _: &str) -> warren_host::store::StoreFuture<'_, bool> {
+        Box::pin(async { Ok(false) })
+    }
+    fn put_reminder(
+        &self,
+        _: &ActorId,
+        _: &str,
+        _: Vec<u8>,
+    ) -> warren_host::store::StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+    fn delete_reminder(&self, _: &ActorId, _: &str) -> warren_host::store::StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+    fn reminders(&self) -> Result<Vec<(ActorId, String, Vec<u8>)>, warren_host::store::StoreError> {
+        Ok(Vec::new())
+    }
+    fn actor_state_size(&self, _: &ActorId) -> Result<u64, warren_host::store::StoreError> {
+        Ok(0)
+    }
+    fn tenant_state_size(&self, _: &str) -> Result<u64, warren_host::store::StoreError> {
+        Ok(0)
+    }
+    fn put_tenant(&self, _: &str, _: Vec<u8>) -> warren_host::store::StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+    fn tenants(&self) -> Result<Vec<Vec<u8>>, warren_host::store::StoreError> {
+        Ok(Vec::new())
+    }
+    fn delete_tenant(&self, _: &str) -> warren_host::store::StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+    fn flush(&self) -> warren_host::store::StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// The baseline for HTTP figures: an axum handler returning the bytes Warren returns.
+pub fn bare_server() -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let app = axum::Router::new()
+            .fallback(|| async { ([("content-type", "application/json")], "0") });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!("listening {}", listener.local_addr()?);
+        axum::serve(listener, app).await?;
+        Ok(())
+    })
+}
+
+/// Start this binary as a helper process and read the address it prints.
+fn helper(args: &[&str]) -> anyhow::Result<(std::process::Child, String)> {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let line = lines
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("helper exited"))??;
+    std::thread::spawn(move || for _ in lines {});
+    Ok((child, line.trim_start_matches("listening ").to_string()))
+}
+
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Figure 2: Dapr HTTP invoke vs a bare axum handler, same load generator.
+pub async fn http(duration: Duration) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let counter = guest("counter");
+    let warren = Warren::start(
+        dir.path(),
+        &[
+            "--deploy",
+            counter.to_str().unwrap_or_default(),
+            "--durability",
+            "relaxed",
+        ],
+    )?;
+    let (bare, bare_addr) = helper(&["bare-server"])?;
+    let _bare = Killed(bare);
+    let path = "/v1.0/actors/counter/c{c}/method/get";
+    let bare_sum = load::run(load::post(
+        "bare axum handler, 32 conns",
+        &bare_addr,
+        path,
+        "",
+        32,
+        duration,
+    ))
+    .await?;
+    bare_sum.print(None);
+    let warren_sum = load::run(load::post(
+        "warren Dapr invoke, 32 conns",
+        &warren.addr,
+        path,
+        "",
+        32,
+        duration,
+    ))
+    .await?;
+    warren_sum.print(Some(&bare_sum));
+    for (name, addr) in [
+        ("bare axum handler at 10k req/s", &bare_addr),
+        ("warren Dapr invoke at 10k req/s", &warren.addr),
+    ] {
+        let spec = LoadSpec {
+            rate: Some(10_000.0),
+            ..load::post(name, addr, path, "", 32, duration)
+        };
+        load::run(spec).await?.print(None);
+    }
+    Ok(())
+}
+
+/// A Dapr actor app (app-callback mode) with the counter's logic, keeping its state in
+/// Warren through the Dapr state API as a Dapr app does.
+pub fn counter_app(warren: String) -> anyhow::Result<()> {
+    use axum::extract::{Path as UrlPath, State};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let client = reqwest::Client::new();
+        let add = |State((client, warren)): State<(reqwest::Client, String)>,
+                   UrlPath((t, id)): UrlPath<(String, String)>,
+                   body: axum::body::Bytes| async move {
+            let base = format!("http://{warren}/v1.0/actors/{t}/{id}/state");
+            let current = client.get(format!("{base}/total")).send().await.ok();
+            let total: i64 = match current {
+                Some(r) if r.status() == 200 => r
+                    .text()
+                    .await
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0),
+                _ => 0,
+            };
+            let n: i64 = std::str::from_utf8(&body)
+                .ok()
+                .and_then(|b| b.trim().parse().ok())
+                .unwrap_or(0);
+            let total = total + n;
+            let ops = format!(
+                r#"[{{"operation":"upsert","request":{{"key":"total","value":{total}}}}}]"#
+            );
+            let _ = client.post(base).body(ops).send().await;
+            total.to_string()
+        };
+        let app = axum::Router::new()
+            .route(
+                "/dapr/config",
+                axum::routing::get(|| async {
+                    axum::Json(serde_json::json!({"entities": ["appcounter"]}))
+                }),
+            )
+            .route("/actors/{t}/{id}/method/add", axum::routing::put(add))
+            .with_state((client, warren));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!("listening {}", listener.local_addr()?);
+        axum::serve(listener, app).await?;
+        Ok(())
+    })
+}
+
+/// Figure 3: the counter as a Wasm actor vs as an app-hosted actor, same host and load.
+pub async fn app(duration: Duration) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let counter = guest("counter");
+    // Each side needs the other's address: fix Warren's port first.
+    let http = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .to_string();
+    let (app, app_addr) = helper(&["counter-app", &http])?;
+    let _app = Killed(app);
+    let app_port = app_addr.rsplit(':').next().unwrap_or_default().to_string();
+    let warren = Warren::start_at(
+        dir.path(),
+        &http,
+        &[
+            "--deploy",
+            counter.to_str().unwrap_or_default(),
+            "--durability",
+            "relaxed",
+            "--app-port",
+            &app_port,
+        ],
+    )?;
+    anyhow::ensure!(
+        wait_for_types(&warren.addr).await,
+        "the app's actor type was never hosted"
+    );
+    let hosted = load::run(load::post(
+        "app-hosted counter add, 16 conns",
+        &warren.addr,
+        "/v1.0/actors/appcounter/a{c}/method/add",
+        "1",
+        16,
+        duration,
+    ))
+    .await?;
+    hosted.print(None);
+    let wasm = load::run(load::post(
+        "wasm counter add, 16 conns",
+        &warren.addr,
+        "/v1.0/actors/counter/w{c}/method/add",
+        "1",
+        16,
+        duration,
+    ))
+    .await?;
+    wasm.print(Some(&hosted));
+    Ok(())
+}
+
+async fn wait_for_types(addr: &str) -> bool {
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::get(format!("http://{addr}/admin/v1/actor-types")).await
+            && let Ok(text) = r.text().await
+            && text.contains("appcounter")
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Figure 4: many distinct actors, each touched once with a small state.
+pub async fn activation(actors: u64) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (rt, _) = runtime(dir.path(), Durability::Relaxed, &["counter"]).await?;
+    let next = Arc::new(AtomicU64::new(0));
+    let begin = Instant::now();
+    let summary = {
+        let (rt, next) = (rt.clone(), next.clone());
+        measure_until(
+            &format!("activate {actors} actors (add 1 each), 64 tasks"),
+            64,
+            move |_| {
+                let (rt, next) = (rt.clone(), next.clone());
+                async move {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= actors {
+                        return None;
+                    }
+                    Some(
+                        rt.invoke(call(
+                            ActorId::new("default", "counter", &format!("a{i}")),
+                            "add",
+                            b"1",
+                        ))
+                        .await
+                        .is_ok(),
+                    )
+                }
+            },
+        )
+        .await?
+    };
+    summary.print(None);
+    println!(
+        "activation: {} active actors after {:?}; peak RSS {} MiB",
+        rt.stats().active_actors,
+        begin.elapsed(),
+        rss_of("/proc/self/status", "VmHWM:") >> 20
+    );
+    Ok(())
+}
+
+/// Run `op(task)` from `tasks` tasks until it returns `None`; `Some(ok)` is one operation.
+async fn measure_until<F, Fut>(name: &str, tasks: usize, op: F) -> anyhow::Result<Summary>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Option<bool>> + Send,
+{
+    let op = Arc::new(op);
+    let begin = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let op = op.clone();
+            tokio::spawn(async move {
+                let mut hist = histogram();
+                let mut errors = 0u64;
+                loop {
+                    let start = Instant::now();
+                    match op(t).await {
+                        None => break,
+                        Some(true) => {
+                            let _ = hist.record(start.elapsed().as_nanos().max(1) as u64);
+                        }
+                        Some(false) => errors += 1,
+                    }
+                }
+                (hist, errors)
+            })
+        })
+        .collect();
+    let mut hist = histogram();
+    let mut errors = 0;
+    for h in handles {
+        let (part, e) = h.await?;
+        hist.add(&part)?;
+        errors += e;
+    }
+    Ok(Summary::new(name, &hist, begin.elapsed(), errors))
+}
+
+/// Figure 5: register many reminders, fire them, and measure how late they fire.
+pub async fn reminders(count: u64) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (rt, _) = runtime(dir.path(), Durability::Relaxed, &["hostile"]).await?;
+    // Due times spread evenly over count/50k seconds starting 20 s from now (registration
+    // must be done by then): the schedule asks for 50k firings/s.
+    let spread_ms = (count * 1000 / 50_000).max(1);
+    let base = chrono::Utc::now() + chrono::Duration::seconds(20);
+    let next = Arc::new(AtomicU64::new(0));
+    let reg = {
+        let (rt, next) = (rt.clone(), next.clone());
+        measure_until(
+            &format!("register {count} reminders, 32 tasks"),
+            32,
+            move |_| {
+                let (rt, next) = (rt.clone(), next.clone());
+                async move {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count {
+                        return None;
+                    }
+                    let due = base + chrono::Duration::milliseconds((i * spread_ms / count) as i64);
+                    let due = due.to_rfc3339();
+                    let job = Job::new(
+                        JobRequest {
+                            kind: JobKind::Reminder,
+                            name: "tick",
+                            due_time: &due,
+                            period: "",
+                            ttl: "",
+                            data: b"1".to_vec(),
+                            callback: None,
+                            failure_policy: FailurePolicy::default(),
+                        },
+                        chrono::Utc::now(),
+                    )
+                    .ok()?;
+                    let actor = ActorId::new("default", "ticker", &format!("t{i}"));
+                    Some(rt.set_reminder(&actor, job, true).await.is_ok())
+                }
+            },
+        )
+        .await?
+    };
+    reg.print(None);
+    let until_base = (base - chrono::Utc::now()).to_std();
+    anyhow::ensure!(
+        until_base.is_ok(),
+        "registration took longer than the 20 s head start"
+    );
+    tokio::time::sleep(until_base.unwrap_or_default()).await;
+    let start = Instant::now();
+    while rt.stats().firings.fired < count && start.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = start.elapsed();
+    let stats = rt.stats().firings;
+    println!(
+        "reminders: {} of {count} fired in {} from the first due time (scheduled over {spread_ms} ms) = {:.0}/s; lateness p50 <= {} ms, p99 <= {} ms (power-of-two buckets)",
+        stats.fired,
+        fmt(took),
+        stats.fired as f64 / took.as_secs_f64(),
+        stats.late_p50_ms,
+        stats.late_p99_ms
+    );
+    Ok(())
+}
+
+/// Figure 6: durable turns with many concurrent actors, `sync` (group commit) vs `relaxed`.
+pub async fn durable(duration: Duration) -> anyhow::Result<()> {
+    let mut relaxed_sum = None;
+    for (name, durability) in [("relaxed", Durability::Relaxed), ("sync", Durability::Sync)] {
+        let dir = tempfile::tempdir()?;
+        let (rt, _) = runtime(dir.path(), durability, &["counter"]).await?;
+        let summary = measure(
+            &format!("durable turns (add), {name}, 64 actors"),
+            64,
+            duration,
+            move |t| {
+                let rt = rt.clone();
+                async move {
+                    rt.invoke(call(
+                        ActorId::new("default", "counter", &format!("d{t}")),
+                        "add",
+                        b"1",
+                    ))
+                    .await
+                    .is_ok()
+                }
+            },
+        )
+        .await?;
+        summary.print(relaxed_sum.as_ref());
+        relaxed_sum.get_or_insert(summary);
+    }
+    Ok(())
+}
+
+/// Figure 7: host start to first served request with a warm artifact cache; idle RSS.
+pub async fn startup() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let counter = guest("counter");
+    let args = ["--deploy", counter.to_str().unwrap_or_default()];
+    drop(Warren::start(dir.path(), &args)?); // compiles and caches
+    let mut firsts = Vec::new();
+    let mut rss = 0;
+    for _ in 0..5 {
+        let begin = Instant::now();
+        let warren = Warren::start(dir.path(), &args)?;
+        let url = format!("http://{}/v1.0/actors/counter/s/method/get", warren.addr);
+        let client = reqwest::Client::new();
+        while client
+            .post(&url)
+            .send()
+            .await
+            .map(|r| r.status() != 200)
+            .unwrap_or(true)
+        {}
+        firsts.push(begin.elapsed());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        rss = warren.rss();
+    }
+    firsts.sort();
+    println!(
+        "startup with a warm cache: spawn to first served invoke, median {} (min {}, max {}) over 5; idle RSS {} MiB",
+        fmt(firsts[2]),
+        fmt(firsts[0]),
+        fmt(firsts[4]),
+        rss >> 20
+    );
+    Ok(())
+}

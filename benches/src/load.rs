@@ -1,0 +1,123 @@
+//! An HTTP/1.1 load generator on hyper: N keep-alive connections, each a closed loop or a
+//! share of a fixed total rate. Latency at fixed rate counts from the intended send time,
+//! so a stalled server shows in the percentiles instead of slowing the generator.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+
+use crate::stats::{Summary, histogram};
+
+/// What to send, how.
+#[derive(Clone, Debug)]
+pub struct LoadSpec {
+    pub name: String,
+    /// `host:port`.
+    pub addr: String,
+    pub method: Method,
+    /// Path; `{c}` is replaced by the connection's index (one actor per connection).
+    pub path: String,
+    pub body: Bytes,
+    pub headers: Vec<(String, String)>,
+    pub connections: usize,
+    pub duration: Duration,
+    /// Total requests per second across connections; closed loop when `None`.
+    pub rate: Option<f64>,
+}
+
+async fn connection(
+    spec: LoadSpec,
+    index: usize,
+    deadline: Instant,
+) -> anyhow::Result<(hdrhistogram::Histogram<u64>, u64)> {
+    let stream = tokio::net::TcpStream::connect(&spec.addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let path = spec.path.replace("{c}", &index.to_string());
+    let mut hist = histogram();
+    let mut errors = 0;
+    let interval = spec
+        .rate
+        .map(|r| Duration::from_secs_f64(spec.connections as f64 / r));
+    let start = Instant::now()
+        + interval
+            .map(|i| i.mul_f64(index as f64 / spec.connections as f64))
+            .unwrap_or_default();
+    let mut sent: u32 = 0;
+    loop {
+        let intended = match interval {
+            Some(i) => {
+                let at = start + i * sent;
+                tokio::time::sleep_until(at.into()).await;
+                at
+            }
+            None => Instant::now(),
+        };
+        if intended >= deadline {
+            break;
+        }
+        sent += 1;
+        let mut request = Request::builder()
+            .method(spec.method.clone())
+            .uri(&path)
+            .header("host", &spec.addr);
+        for (k, v) in &spec.headers {
+            request = request.header(k, v);
+        }
+        let request = request.body(Full::new(spec.body.clone()))?;
+        sender.ready().await?;
+        let response = sender.send_request(request).await?;
+        let ok = response.status().is_success();
+        response.into_body().collect().await?;
+        let latency = intended.elapsed();
+        if ok {
+            hist.record(latency.as_nanos().max(1) as u64)?;
+        } else {
+            errors += 1;
+        }
+    }
+    Ok((hist, errors))
+}
+
+/// Run the load and summarise it.
+pub async fn run(spec: LoadSpec) -> anyhow::Result<Summary> {
+    let begin = Instant::now();
+    let deadline = begin + spec.duration;
+    let tasks: Vec<_> = (0..spec.connections)
+        .map(|i| tokio::spawn(connection(spec.clone(), i, deadline)))
+        .collect();
+    let mut hist = histogram();
+    let mut errors = 0;
+    for task in tasks {
+        let (h, e) = task.await??;
+        hist.add(&h)?;
+        errors += e;
+    }
+    Ok(Summary::new(&spec.name, &hist, begin.elapsed(), errors))
+}
+
+/// A plain POST spec with a JSON body.
+pub fn post(
+    name: &str,
+    addr: &str,
+    path: &str,
+    body: &'static str,
+    connections: usize,
+    duration: Duration,
+) -> LoadSpec {
+    LoadSpec {
+        name: name.to_string(),
+        addr: addr.to_string(),
+        method: Method::POST,
+        path: path.to_string(),
+        body: Bytes::from_static(body.as_bytes()),
+        headers: vec![("content-type".into(), "application/json".into())],
+        connections,
+        duration,
+        rate: None,
+    }
+}

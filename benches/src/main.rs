@@ -1,0 +1,74 @@
+//! `warren-bench`: every figure of benches/RESULTS.md, each printed with its baseline
+//! measured in the same run. `warren-bench [FIGURE...]` with figures `invoke`, `http`,
+//! `app`, `activation`, `reminders`, `durable`, `startup` (default: all).
+
+mod figures;
+
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Parser)]
+struct Args {
+    /// Figures to run (default: all).
+    figures: Vec<String>,
+    /// How long each measured configuration runs.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Distinct actors touched by the activation figure.
+    #[arg(long, default_value_t = 1_000_000)]
+    actors: u64,
+    /// Reminders registered by the reminder figure.
+    #[arg(long, default_value_t = 100_000)]
+    reminders: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut argv = std::env::args().skip(1);
+    // Helper processes this binary re-executes itself as.
+    match argv.next().as_deref() {
+        Some("bare-server") => return figures::bare_server(),
+        Some("counter-app") => return figures::counter_app(argv.next().unwrap_or_default()),
+        _ => {}
+    }
+    let args = Args::parse();
+    let all = [
+        "invoke",
+        "http",
+        "app",
+        "activation",
+        "reminders",
+        "durable",
+        "startup",
+    ];
+    let chosen: Vec<&str> = if args.figures.is_empty() {
+        all.to_vec()
+    } else {
+        args.figures.iter().map(String::as_str).collect()
+    };
+    println!(
+        "warren-bench on {} cores; each line: throughput, median (p50), p90, p99; ratios against the baseline measured in the same run",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    for figure in chosen {
+        println!("\n== {figure}");
+        rt.block_on(async {
+            match figure {
+                "invoke" => figures::invoke(args.duration).await,
+                "http" => figures::http(args.duration).await,
+                "app" => figures::app(args.duration).await,
+                "activation" => figures::activation(args.actors).await,
+                "reminders" => figures::reminders(args.reminders).await,
+                "durable" => figures::durable(args.duration).await,
+                "startup" => figures::startup().await,
+                other => anyhow::bail!("unknown figure {other:?}; known: {all:?}"),
+            }
+        })?;
+    }
+    Ok(())
+}

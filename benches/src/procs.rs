@@ -1,0 +1,99 @@
+//! Starting the `warren` binary for a benchmark, and reading memory use.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `warren` binary built next to this one (same target dir and profile).
+pub fn warren_binary() -> PathBuf {
+    let me = std::env::current_exe().expect("own path");
+    me.with_file_name("warren")
+}
+
+/// The guest `.wasm` files built by scripts/build-guests.sh.
+pub fn guest(name: &str) -> PathBuf {
+    let me = std::env::current_exe().expect("own path");
+    // target/release/warren-bench -> target/wasm32-wasip2/release/NAME.wasm
+    let target = me.parent().and_then(Path::parent).expect("target dir");
+    target
+        .join("wasm32-wasip2/release")
+        .join(format!("{name}.wasm"))
+}
+
+/// A running `warren serve`; killed on drop.
+pub struct Warren {
+    pub child: Child,
+    pub addr: String,
+    /// From spawn to the "serving" log line.
+    pub started_in: Duration,
+}
+
+impl Warren {
+    pub fn start(data_dir: &Path, args: &[&str]) -> anyhow::Result<Warren> {
+        Self::start_at(data_dir, "127.0.0.1:0", args)
+    }
+
+    /// Start listening on `http` (`host:port`).
+    pub fn start_at(data_dir: &Path, http: &str, args: &[&str]) -> anyhow::Result<Warren> {
+        let begin = Instant::now();
+        let mut child = Command::new(warren_binary())
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--http", http])
+            .args(args)
+            .env("RUST_LOG", "warn,warren::serve=info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let stdout = child.stdout.take().expect("piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("warren exited"))??;
+            if let Some(rest) = line.split("http=").nth(1) {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+            }
+        };
+        let started_in = begin.elapsed();
+        // Keep draining its output so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Warren {
+            child,
+            addr,
+            started_in,
+        })
+    }
+
+    /// Resident memory of the process now, in bytes.
+    pub fn rss(&self) -> u64 {
+        rss_of(&format!("/proc/{}/status", self.child.id()), "VmRSS:")
+    }
+}
+
+impl Drop for Warren {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `kB` field of a /proc status file, in bytes.
+pub fn rss_of(status_file: &str, field: &str) -> u64 {
+    std::fs::read_to_string(status_file)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
