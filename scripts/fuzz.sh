@@ -12,9 +12,9 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 for target in durations dapr_bodies component_upload; do
     log="$(mktemp)"
     # The component target compiles what it accepts: give it more memory and time per input.
-    cargo +nightly fuzz run "$target" -- -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=20 \
+    cargo +nightly fuzz run "$target" -- -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 \
         >"$log" 2>&1 || { tail -n 40 "$log"; echo "fuzz target $target FAILED"; exit 1; }
-    execs="$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -n 1)"
+    execs="$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -n 1 || true)"
     echo "fuzz $target: ${execs:-?} executions in ${seconds}s, no crash"
     rm -f "$log"
 done
