@@ -130,6 +130,7 @@ impl Runtime {
     ) -> Result<Reply, InvokeError> {
         let actor = &invocation.target;
         let max_turns = tenant.limits.max_concurrent_turns;
+        // A turn waiting on a call it made still counts: it holds an instance and its actor.
         let Some(_running) = Tenant::take(&tenant.running_turns, max_turns) else {
             return Err(InvokeError::LimitExceeded {
                 tenant: actor.tenant.to_string(),
