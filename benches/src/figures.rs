@@ -83,6 +83,25 @@ fn call(actor: ActorId, action: &str, payload: &[u8]) -> Invocation {
     )
 }
 
+/// Each task calls `action` on its own counter actor (`{prefix}{task}`) for `duration`.
+async fn counter_load(
+    rt: &Runtime,
+    name: &str,
+    tasks: usize,
+    duration: Duration,
+    (prefix, action, payload): (&'static str, &'static str, &'static [u8]),
+) -> anyhow::Result<Summary> {
+    let rt = rt.clone();
+    measure(name, tasks, duration, move |t| {
+        let rt = rt.clone();
+        async move {
+            let actor = ActorId::new("default", "counter", &format!("{prefix}{t}"));
+            rt.invoke(call(actor, action, payload)).await.is_ok()
+        }
+    })
+    .await
+}
+
 /// Figure 1: a warm Wasm actor doing nothing, in process.
 pub async fn invoke(duration: Duration) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -124,49 +143,23 @@ pub async fn invoke(duration: Duration) -> anyhow::Result<()> {
             .await?
         };
         floor.print(None);
-        let core = {
-            let rt = rt.clone();
-            measure(
-                &format!("runtime core invoke, fresh instance, {tasks} task(s)"),
-                tasks,
-                duration,
-                move |t| {
-                    let rt = rt.clone();
-                    async move {
-                        rt.invoke(call(
-                            ActorId::new("default", "counter", &format!("c{t}")),
-                            "get",
-                            b"",
-                        ))
-                        .await
-                        .is_ok()
-                    }
-                },
-            )
-            .await?
-        };
+        let core = counter_load(
+            &rt,
+            &format!("runtime core invoke, fresh instance, {tasks} task(s)"),
+            tasks,
+            duration,
+            ("c", "get", b""),
+        )
+        .await?;
         core.print(Some(&floor));
-        let warm = {
-            let rt = warm_rt.clone();
-            measure(
-                &format!("runtime core invoke, reused instance, {tasks} task(s)"),
-                tasks,
-                duration,
-                move |t| {
-                    let rt = rt.clone();
-                    async move {
-                        rt.invoke(call(
-                            ActorId::new("default", "counter", &format!("c{t}")),
-                            "get",
-                            b"",
-                        ))
-                        .await
-                        .is_ok()
-                    }
-                },
-            )
-            .await?
-        };
+        let warm = counter_load(
+            &warm_rt,
+            &format!("runtime core invoke, reused instance, {tasks} task(s)"),
+            tasks,
+            duration,
+            ("c", "get", b""),
+        )
+        .await?;
         warm.print(Some(&core));
     }
     Ok(())
@@ -601,22 +594,12 @@ pub async fn durable(duration: Duration) -> anyhow::Result<()> {
     for (name, durability) in [("relaxed", Durability::Relaxed), ("sync", Durability::Sync)] {
         let dir = tempfile::tempdir()?;
         let (rt, _) = runtime(dir.path(), durability, &["counter"]).await?;
-        let summary = measure(
+        let summary = counter_load(
+            &rt,
             &format!("durable turns (add), {name}, 64 actors"),
             64,
             duration,
-            move |t| {
-                let rt = rt.clone();
-                async move {
-                    rt.invoke(call(
-                        ActorId::new("default", "counter", &format!("d{t}")),
-                        "add",
-                        b"1",
-                    ))
-                    .await
-                    .is_ok()
-                }
-            },
+            ("d", "add", b"1"),
         )
         .await?;
         summary.print(relaxed_sum.as_ref());

@@ -2,20 +2,7 @@
 
 use serde_json::Value;
 
-use crate::support::{Host, guest};
-
-fn host(dir: &std::path::Path, extra: &[&str]) -> Host {
-    let hostile = guest("hostile");
-    let counter = guest("counter");
-    let mut args = vec![
-        "--deploy",
-        hostile.to_str().unwrap(),
-        "--deploy",
-        counter.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    Host::start(dir, &args)
-}
+use crate::sandbox::hostile_host as host;
 
 #[tokio::test]
 async fn reentrancy_allows_a_cycle_up_to_the_stack_depth() {

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::support::{Host, guest};
 
-fn hostile_host(dir: &std::path::Path, extra: &[&str]) -> Host {
+pub fn hostile_host(dir: &std::path::Path, extra: &[&str]) -> Host {
     let hostile = guest("hostile");
     let counter = guest("counter");
     let mut args = vec![

@@ -181,21 +181,29 @@ fn job_view(actor: &ActorId, job: &Job) -> Value {
     })
 }
 
+/// Dapr's 403 for a reminder of a type the caller's tenant does not host.
+fn reminder_hosted(
+    runtime: &Runtime,
+    actor: &ActorId,
+    code: &'static str,
+) -> Result<(), DaprError> {
+    if runtime.hosts(&actor.tenant, &actor.actor_type) {
+        return Ok(());
+    }
+    let e = ScheduleError::NotHosted {
+        tenant: actor.tenant.to_string(),
+        actor_type: actor.actor_type.to_string(),
+    };
+    Err(schedule_error(e, code))
+}
+
 pub async fn get_reminder(
     State(runtime): State<Runtime>,
     tenant: Tenant,
     Path((actor_type, id, name)): Path<(String, String, String)>,
 ) -> Result<Response, DaprError> {
     let actor = target(&tenant, &actor_type, &id)?;
-    if !runtime.hosts(&actor.tenant, &actor.actor_type) {
-        return Err(schedule_error(
-            ScheduleError::NotHosted {
-                tenant: actor.tenant.to_string(),
-                actor_type,
-            },
-            "ERR_ACTOR_REMINDER_GET",
-        ));
-    }
+    reminder_hosted(&runtime, &actor, "ERR_ACTOR_REMINDER_GET")?;
     match runtime.get_job(JobKind::Reminder, &actor, &name) {
         Some(job) => Ok(Json(job_view(&actor, &job)).into_response()),
         None => Err(DaprError::new(
@@ -212,15 +220,7 @@ pub async fn delete_reminder(
     Path((actor_type, id, name)): Path<(String, String, String)>,
 ) -> Result<StatusCode, DaprError> {
     let actor = target(&tenant, &actor_type, &id)?;
-    if !runtime.hosts(&actor.tenant, &actor.actor_type) {
-        return Err(schedule_error(
-            ScheduleError::NotHosted {
-                tenant: actor.tenant.to_string(),
-                actor_type,
-            },
-            "ERR_ACTOR_REMINDER_DELETE",
-        ));
-    }
+    reminder_hosted(&runtime, &actor, "ERR_ACTOR_REMINDER_DELETE")?;
     runtime
         .delete_reminder(&actor, &name)
         .await

@@ -83,6 +83,15 @@ fn job(
     .map_err(|e| Error::InvalidArgument(e.to_string()))
 }
 
+/// Stage a parsed timer or reminder change in the turn; a parse error goes to the guest.
+fn stage(
+    host: &mut HostState,
+    op: Result<ScheduleOp, Error>,
+) -> wasmtime::Result<Result<(), Error>> {
+    let turn = host.turn()?;
+    Ok(op.map(|op| turn.state.push_schedule(op)))
+}
+
 impl Host for HostState {
     async fn call(
         &mut self,
@@ -124,9 +133,8 @@ impl Host for HostState {
         ttl: String,
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let turn = self.turn()?;
-        Ok(job(JobKind::Timer, &name, &due_time, &period, &ttl, data)
-            .map(|job| turn.state.push_schedule(ScheduleOp::SetTimer(job))))
+        let job = job(JobKind::Timer, &name, &due_time, &period, &ttl, data);
+        stage(self, job.map(ScheduleOp::SetTimer))
     }
 
     async fn cancel_timer(&mut self, name: String) -> wasmtime::Result<()> {
@@ -144,11 +152,8 @@ impl Host for HostState {
         ttl: String,
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let turn = self.turn()?;
-        Ok(
-            job(JobKind::Reminder, &name, &due_time, &period, &ttl, data)
-                .map(|job| turn.state.push_schedule(ScheduleOp::SetReminder(job))),
-        )
+        let job = job(JobKind::Reminder, &name, &due_time, &period, &ttl, data);
+        stage(self, job.map(ScheduleOp::SetReminder))
     }
 
     async fn cancel_reminder(&mut self, name: String) -> wasmtime::Result<()> {
