@@ -181,10 +181,12 @@ async fn tenant_a_never_reaches_tenant_b() {
             !text.contains("\"balance\"") && text != "10",
             "{method} {path} leaked B's data: {text}"
         );
-        let (status, text) = host.call(method.clone(), &path, None, body.clone()).await;
+        // Refused before the body is read: send none, or the server may close the
+        // connection while a large upload is still being written (a broken pipe).
+        let (status, text) = host.call(method.clone(), &path, None, Vec::new()).await;
         assert_eq!(status, 401, "{method} {path} without a token: {text}");
         let (status, text) = host
-            .call(method.clone(), &path, Some("wt_forged"), body.clone())
+            .call(method.clone(), &path, Some("wt_forged"), Vec::new())
             .await;
         assert_eq!(
             (status, text.as_str()),
