@@ -22,6 +22,10 @@ pub struct ServeArgs {
     /// Address of the HTTP listener (Dapr actor API and admin API).
     #[arg(long, default_value = "127.0.0.1:3500", env = "WARREN_HTTP")]
     http: SocketAddr,
+    /// Address of the gRPC listener (Dapr's `dapr.proto.runtime.v1.Dapr` actor RPCs and the
+    /// actor streams).
+    #[arg(long, default_value = warren_host::grpc::DEFAULT_ADDR, env = "WARREN_GRPC")]
+    grpc: SocketAddr,
     /// Deploy this component into the default tenant at start (repeatable).
     #[arg(long = "deploy", value_name = "FILE.wasm")]
     deploy: Vec<PathBuf>,
@@ -119,8 +123,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.http)
         .await
         .with_context(|| format!("cannot listen on {}", args.http))?;
+    let grpc_listener = tokio::net::TcpListener::bind(args.grpc)
+        .await
+        .with_context(|| format!("cannot listen on {} for gRPC", args.grpc))?;
     tracing::info!(
         http = %listener.local_addr()?,
+        grpc = %grpc_listener.local_addr()?,
         data_dir = %args.data_dir.display(),
         durability = ?store.durability(),
         reminders,
@@ -133,9 +141,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         app_id: args.app_id.clone(),
     };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let grpc = tokio::spawn({
+        let serving = warren_host::grpc::serve(
+            runtime.clone(),
+            http.auth.clone(),
+            grpc_listener,
+            wait_for(stopped),
+        );
+        async move {
+            if let Err(e) = serving.await {
+                tracing::error!(error = %e, "the gRPC listener failed");
+            }
+        }
+    });
     axum::serve(listener, warren_host::api::router(runtime.clone(), http))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    let _ = stop.send(true);
+    // Open actor streams end with the process; the gRPC server does not wait for them.
+    let _ = tokio::time::timeout(Duration::from_secs(2), grpc).await;
     store.flush().await?;
     tracing::info!("stopped");
     Ok(())
@@ -185,6 +210,11 @@ async fn deploy_file(runtime: &Runtime, path: &PathBuf) -> anyhow::Result<()> {
         .with_context(|| format!("cannot deploy {}", path.display()))?;
     tracing::info!(path = %path.display(), name = %info.name, types = ?info.actor_types, "deployed from the command line");
     Ok(())
+}
+
+/// Resolves once `stopped` turns true (or its sender is gone).
+async fn wait_for(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
 }
 
 async fn shutdown_signal() {

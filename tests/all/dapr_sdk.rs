@@ -36,7 +36,7 @@ fn port_of(url: &str) -> String {
 }
 
 /// Run a client script to completion; it exits non-zero with its reason on a mismatch.
-fn run_client(mut command: Command, host: &Host) {
+pub fn run_client(mut command: Command, host: &Host) {
     let out = command
         .env("DAPR_HTTP_PORT", port_of(&host.url))
         .env("DAPR_RUNTIME_HOST", "127.0.0.1")
@@ -54,7 +54,7 @@ fn run_client(mut command: Command, host: &Host) {
     );
 }
 
-fn python(script: &str) -> Command {
+pub fn python(script: &str) -> Command {
     let mut c = Command::new(conformance_dir().join("venv/bin/python"));
     c.arg(script).current_dir(scripts("python"));
     c
@@ -94,7 +94,7 @@ async fn js_sdk_invokes_a_wasm_actor() {
 }
 
 /// A child process killed when dropped.
-struct App(Child);
+pub struct App(pub Child);
 
 impl Drop for App {
     fn drop(&mut self) {

@@ -6,6 +6,7 @@ mod bank;
 mod cli;
 mod counter;
 mod crash;
+mod dapr_grpc;
 mod dapr_sdk;
 mod dapr_state;
 mod dapr_turns;

@@ -37,6 +37,8 @@ pub struct Host {
     child: Child,
     /// `http://127.0.0.1:PORT`
     pub url: String,
+    /// `http://127.0.0.1:PORT` of the gRPC listener.
+    pub grpc_url: String,
     data_dir: PathBuf,
     args: Vec<String>,
     log: Arc<Mutex<String>>,
@@ -47,10 +49,11 @@ impl Host {
     /// Start `warren serve` on a free port with `data_dir` and extra `args`.
     pub fn start(data_dir: &Path, args: &[&str]) -> Host {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let (child, url, log) = spawn(data_dir, &args);
+        let (child, [url, grpc_url], log) = spawn(data_dir, &args);
         Host {
             child,
             url,
+            grpc_url,
             data_dir: data_dir.to_path_buf(),
             args,
             log,
@@ -74,9 +77,10 @@ impl Host {
     /// Kill and start again on the same data dir with the same arguments.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, url, log) = spawn(&self.data_dir, &self.args);
+        let (child, [url, grpc_url], log) = spawn(&self.data_dir, &self.args);
         self.child = child;
         self.url = url;
+        self.grpc_url = grpc_url;
         self.log = log;
     }
 
@@ -153,12 +157,22 @@ impl Drop for Host {
     }
 }
 
-fn spawn(data_dir: &Path, args: &[String]) -> (Child, String, Arc<Mutex<String>>) {
+/// The value of `name=` in a log line.
+fn log_field(line: &str, name: &str) -> String {
+    line.split(&format!(" {name}="))
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Start the host; returns it with the URLs of its HTTP and gRPC listeners.
+fn spawn(data_dir: &Path, args: &[String]) -> (Child, [String; 2], Arc<Mutex<String>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
         .arg("serve")
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--http", "127.0.0.1:0"])
+        .args(["--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"])
         .args(args)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
@@ -173,16 +187,10 @@ fn spawn(data_dir: &Path, args: &[String]) -> (Child, String, Arc<Mutex<String>>
     std::thread::spawn(move || {
         let mut tx = Some(tx);
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.split("http=").nth(1)
-                && line.contains("warren is serving")
+            if line.contains("warren is serving")
                 && let Some(tx) = tx.take()
             {
-                let addr = addr
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-                let _ = tx.send(addr);
+                let _ = tx.send([log_field(&line, "http"), log_field(&line, "grpc")]);
             }
             let mut log = sink.lock().unwrap();
             log.push_str(&line);
@@ -190,9 +198,9 @@ fn spawn(data_dir: &Path, args: &[String]) -> (Child, String, Arc<Mutex<String>>
         }
     });
     let started = Instant::now();
-    let addr = loop {
+    let [http, grpc] = loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(addr) => break addr,
+            Ok(addrs) => break addrs,
             Err(_) => {
                 if let Ok(Some(status)) = child.try_wait() {
                     panic!(
@@ -208,7 +216,11 @@ fn spawn(data_dir: &Path, args: &[String]) -> (Child, String, Arc<Mutex<String>>
             }
         }
     };
-    (child, format!("http://{addr}"), log)
+    (
+        child,
+        [format!("http://{http}"), format!("http://{grpc}")],
+        log,
+    )
 }
 
 /// Poll `check` until it returns `Some`, for up to `timeout`.

@@ -111,6 +111,32 @@ fn token(parts: &Parts) -> Option<&str> {
         .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")))
 }
 
+/// Resolve the caller presenting `token` (any protocol): the admin, a tenant, or an
+/// anonymous caller; a token nobody issued is refused.
+pub fn access(
+    runtime: &Runtime,
+    config: &AuthConfig,
+    token: Option<&str>,
+) -> Result<Access, Denied> {
+    let caller = match token {
+        None => Caller::Anonymous,
+        Some(t) if config.admin_token.as_deref() == Some(t) => Caller::Admin,
+        Some(t) => match runtime.tenant_for_token(t) {
+            Some(tenant) => Caller::Tenant(tenant),
+            None if config.api_token.as_deref() == Some(t) => Caller::Tenant(DEFAULT_TENANT.into()),
+            None => return Err(Denied::Unauthorized),
+        },
+    };
+    let default_has_tokens = runtime
+        .tenant(DEFAULT_TENANT)
+        .is_some_and(|t| !t.record.tokens.is_empty());
+    Ok(Access {
+        caller,
+        admin_open: config.admin_token.is_none() && config.api_token.is_none(),
+        default_open: config.api_token.is_none() && !default_has_tokens,
+    })
+}
+
 /// Middleware: resolve the caller, or answer 401 for a token nobody issued.
 pub async fn resolve(
     State((runtime, config)): State<(Runtime, AuthConfig)>,
@@ -122,22 +148,9 @@ pub async fn resolve(
     if path == "/v1.0/healthz" || path == "/v1.0/healthz/outbound" {
         return next.run(Request::from_parts(parts, body)).await;
     }
-    let caller = match token(&parts) {
-        None => Caller::Anonymous,
-        Some(t) if config.admin_token.as_deref() == Some(t) => Caller::Admin,
-        Some(t) => match runtime.tenant_for_token(t) {
-            Some(tenant) => Caller::Tenant(tenant),
-            None if config.api_token.as_deref() == Some(t) => Caller::Tenant(DEFAULT_TENANT.into()),
-            None => return Denied::Unauthorized.into_response(),
-        },
-    };
-    let default_has_tokens = runtime
-        .tenant(DEFAULT_TENANT)
-        .is_some_and(|t| !t.record.tokens.is_empty());
-    let access = Access {
-        caller,
-        admin_open: config.admin_token.is_none() && config.api_token.is_none(),
-        default_open: config.api_token.is_none() && !default_has_tokens,
+    let access = match access(&runtime, &config, token(&parts)) {
+        Ok(access) => access,
+        Err(denied) => return denied.into_response(),
     };
     parts.extensions.insert(access);
     next.run(Request::from_parts(parts, body)).await

@@ -8,13 +8,13 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::runtime::durations::parse_go;
-use crate::runtime::manifest::{ActorKind, ActorTypeSpec, Manifest};
+use crate::runtime::manifest::{ActorTypeSpec, Manifest};
 use crate::runtime::{ActorId, Fired, Invocation, InvokeError, Reply, Trigger};
 
 /// Dapr's default idle timeout for app-hosted actors.
-const DEFAULT_IDLE: Duration = Duration::from_secs(60 * 60);
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(60 * 60);
 /// Dapr's default reentrancy depth.
-const DEFAULT_DEPTH: u32 = 32;
+pub const DEFAULT_DEPTH: u32 = 32;
 
 /// Why talking to the app failed.
 #[derive(Debug, thiserror::Error)]
@@ -80,23 +80,13 @@ impl AppConfig {
                     .entities_config
                     .iter()
                     .find(|c| c.entities.contains(name));
-                ActorTypeSpec {
-                    name: name.clone(),
-                    kind: ActorKind::Named,
-                    idle_timeout: Some(
-                        own.and_then(|c| idle(c.actor_idle_timeout.as_ref()))
-                            .unwrap_or(base_idle),
-                    ),
-                    reentrancy_depth: own
-                        .and_then(|c| depth(c.reentrancy.as_ref()))
+                ActorTypeSpec::external(
+                    name,
+                    own.and_then(|c| idle(c.actor_idle_timeout.as_ref()))
+                        .unwrap_or(base_idle),
+                    own.and_then(|c| depth(c.reentrancy.as_ref()))
                         .unwrap_or(base_depth),
-                    snapshot_interval: None,
-                    activate_action: None,
-                    timer_actions: Vec::new(),
-                    channels: Vec::new(),
-                    actions: Vec::new(),
-                    description: None,
-                }
+                )
             })
             .collect();
         Manifest {
@@ -290,7 +280,7 @@ impl AppChannel {
 }
 
 /// Request headers passed on to the app with a method call.
-fn is_forwarded(name: &str) -> bool {
+pub fn is_forwarded(name: &str) -> bool {
     !matches!(
         name,
         "host"

@@ -2,3 +2,4 @@
 //! each turn, as it calls a Wasm instance.
 
 pub mod dapr_app;
+pub mod stream;

@@ -148,6 +148,7 @@ impl Runtime {
                     .await
             }
             Backend::DaprApp(app) => (app.run_turn(invocation).await, None),
+            Backend::Stream(host) => (host.run_turn(invocation).await, None),
         };
         let reply = result?;
         if reply.data.len() as u64 > tenant.limits.max_payload_bytes {

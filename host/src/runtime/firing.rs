@@ -167,6 +167,18 @@ impl Runtime {
         self.0.scheduler.list(kind, actor)
     }
 
+    /// The reminders of every actor of a type (or of one id), by actor and name.
+    pub fn type_reminders(
+        &self,
+        tenant: &str,
+        actor_type: &str,
+        id: Option<&str>,
+    ) -> Vec<(ActorId, Job)> {
+        self.0.scheduler.list_matching(JobKind::Reminder, |a| {
+            &*a.tenant == tenant && &*a.actor_type == actor_type && id.is_none_or(|id| &*a.id == id)
+        })
+    }
+
     /// Start a timer; it lives as long as the actor's activation (which this starts).
     pub fn set_timer(&self, actor: &ActorId, job: Job) -> Result<(), ScheduleError> {
         let not_hosted = || ScheduleError::NotHosted {
@@ -261,6 +273,11 @@ impl Runtime {
                 let mut again = job.clone();
                 again.due_ms = now + UNHOSTED_RETRY_MS;
                 Some(again)
+            }
+            Err(e @ InvokeError::ActionNotFound { .. }) => {
+                // Permanent (Dapr treats NotFound so): retrying this firing cannot help.
+                tracing::warn!(actor = %due.actor, name = %job.name, kind = ?job.kind, error = %e, "firing found no such action; not retried");
+                job.clone().advanced(now)
             }
             Err(e) => {
                 tracing::warn!(actor = %due.actor, name = %job.name, kind = ?job.kind, error = %e, "firing failed");

@@ -57,6 +57,24 @@ pub struct ActorTypeSpec {
     pub description: Option<String>,
 }
 
+impl ActorTypeSpec {
+    /// A named type hosted by an external process, which declares only Dapr's settings.
+    pub fn external(name: &str, idle_timeout: Duration, reentrancy_depth: Option<u32>) -> Self {
+        ActorTypeSpec {
+            name: name.to_string(),
+            kind: ActorKind::Named,
+            idle_timeout: Some(idle_timeout),
+            reentrancy_depth,
+            snapshot_interval: None,
+            activate_action: None,
+            timer_actions: Vec::new(),
+            channels: Vec::new(),
+            actions: Vec::new(),
+            description: None,
+        }
+    }
+}
+
 /// A component's (or app's) description of itself.
 #[derive(Clone, Debug, Serialize)]
 pub struct Manifest {

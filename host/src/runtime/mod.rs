@@ -23,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::backends::dapr_app::AppChannel;
+use crate::backends::stream::{StreamConnection, StreamHost};
 use crate::store::{StateChange, StateStore, StoreError};
 use crate::wasm::{LoadError, WasmEngine};
 
@@ -30,7 +31,7 @@ pub use firing::ScheduleError;
 pub use ids::{ActorId, DEFAULT_TENANT, check_name};
 pub use invocation::LimitKind;
 pub use invocation::{CallMode, Fired, Invocation, InvokeError, Reply, Trigger};
-pub use registry::{ActorTypeEntry, Backend, ComponentInfo, TypeConflict};
+pub use registry::{ActorTypeEntry, AttachError, Backend, ComponentInfo, TypeConflict};
 pub use tenancy::{TenantError, TenantView};
 pub use turn::{ScheduleOp, TurnState};
 
@@ -193,11 +194,20 @@ impl Runtime {
                 .active_actors
                 .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
         }
-        if let Some(entry) = self.0.registry.actor_type(&actor.tenant, &actor.actor_type)
-            && let Backend::DaprApp(app) = &entry.backend
-        {
-            let app = app.clone();
-            tokio::spawn(async move { app.deactivate(&actor).await });
+        let Some(entry) = self.0.registry.actor_type(&actor.tenant, &actor.actor_type) else {
+            return;
+        };
+        match &entry.backend {
+            Backend::DaprApp(app) => {
+                let app = app.clone();
+                tokio::spawn(async move { app.deactivate(&actor).await });
+            }
+            Backend::Stream(host) => {
+                let host = host.clone();
+                let deadline = self.deadline(&actor.tenant);
+                tokio::spawn(async move { host.deactivate(actor, deadline).await });
+            }
+            Backend::Wasm(_) => {}
         }
     }
 
@@ -334,6 +344,43 @@ impl Runtime {
             .registry
             .insert(info.clone(), manifest, || Backend::DaprApp(app.clone()))?;
         Ok(info)
+    }
+
+    /// Host `spec`'s type by a stream's `connection`, registering the type when no stream
+    /// hosts it yet; `accept` may refuse to join the streams already there.
+    pub fn attach_stream(
+        &self,
+        tenant: &str,
+        spec: manifest::ActorTypeSpec,
+        connection: Arc<StreamConnection>,
+        registration: Vec<u8>,
+        accept: impl FnOnce(&StreamHost) -> Result<(), String>,
+    ) -> Result<(), AttachError> {
+        check_name("actor type", &spec.name).map_err(AttachError::Refused)?;
+        if self.0.tenants.get(tenant).is_none() {
+            return Err(AttachError::Refused(format!(
+                "tenant {tenant:?} does not exist"
+            )));
+        }
+        let info = ComponentInfo {
+            tenant: tenant.to_string(),
+            name: registry::stream_component(&spec.name),
+            version: String::new(),
+            sha256: String::new(),
+            size: 0,
+            actor_types: vec![spec.name.clone()],
+            deployed_at: unix_now(),
+        };
+        self.0
+            .registry
+            .attach_stream(info, spec, connection, registration, accept)
+    }
+
+    /// A stream closed: it no longer hosts `actor_type`.
+    pub fn detach_stream(&self, tenant: &str, actor_type: &str, connection: u64) {
+        self.0
+            .registry
+            .detach_stream(tenant, actor_type, connection);
     }
 
     /// Remove a component and its actor types; returns whether it existed.

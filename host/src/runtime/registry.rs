@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::manifest::{ActorTypeSpec, Manifest};
 use crate::backends::dapr_app::AppChannel;
+use crate::backends::stream::{StreamConnection, StreamHost};
 use crate::wasm::WasmComponent;
 
 /// Who runs the turns of an actor type.
@@ -14,6 +15,8 @@ pub enum Backend {
     Wasm(Arc<WasmComponent>),
     /// An HTTP app in Dapr's app-callback mode.
     DaprApp(Arc<AppChannel>),
+    /// An external process that opened a stream to Warren.
+    Stream(Arc<StreamHost>),
 }
 
 /// A hosted actor type.
@@ -46,6 +49,20 @@ struct TenantEntries {
 #[derive(Default)]
 pub struct Registry {
     tenants: RwLock<HashMap<String, TenantEntries>>,
+}
+
+/// Why a stream cannot host an actor type.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error(transparent)]
+    Conflict(#[from] TypeConflict),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The component name under which streams host `actor_type`.
+pub fn stream_component(actor_type: &str) -> String {
+    format!("stream:{actor_type}")
 }
 
 /// Why a component cannot be registered.
@@ -116,6 +133,68 @@ impl Registry {
         };
         entries.types.retain(|_, t| t.component != name);
         entries.components.remove(name).is_some()
+    }
+
+    /// Add a stream's connection to the hosts of `spec`'s type, registering the type if no
+    /// stream hosts it yet. `accept` may refuse to join an existing host. Under the write
+    /// lock, so a type appears and disappears atomically with its streams.
+    pub fn attach_stream(
+        &self,
+        info: ComponentInfo,
+        spec: ActorTypeSpec,
+        connection: Arc<StreamConnection>,
+        registration: Vec<u8>,
+        accept: impl FnOnce(&StreamHost) -> Result<(), String>,
+    ) -> Result<(), AttachError> {
+        let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
+        let entries = tenants.entry(info.tenant.clone()).or_default();
+        if let Some(existing) = entries.types.get(&spec.name) {
+            return match &existing.backend {
+                Backend::Stream(host) if existing.component == info.name => {
+                    accept(host).map_err(AttachError::Refused)?;
+                    host.add(connection);
+                    Ok(())
+                }
+                _ => Err(TypeConflict {
+                    actor_type: spec.name.clone(),
+                    component: existing.component.clone(),
+                }
+                .into()),
+            };
+        }
+        let host = Arc::new(StreamHost::new(&spec.name, registration));
+        host.add(connection);
+        let entry = ActorTypeEntry {
+            spec,
+            component: info.name.clone(),
+            backend: Backend::Stream(host),
+        };
+        entries
+            .types
+            .insert(entry.spec.name.clone(), Arc::new(entry));
+        entries.components.insert(info.name.clone(), info);
+        Ok(())
+    }
+
+    /// Remove a stream's connection from the hosts of `actor_type`; the type goes when its
+    /// last stream does.
+    pub fn detach_stream(&self, tenant: &str, actor_type: &str, connection: u64) {
+        let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
+        let Some(entries) = tenants.get_mut(tenant) else {
+            return;
+        };
+        let component = stream_component(actor_type);
+        let empty = match entries.types.get(actor_type) {
+            Some(entry) if entry.component == component => match &entry.backend {
+                Backend::Stream(host) => host.remove(connection),
+                _ => false,
+            },
+            _ => false,
+        };
+        if empty {
+            entries.types.remove(actor_type);
+            entries.components.remove(&component);
+        }
     }
 
     /// The components of a tenant, sorted by name.

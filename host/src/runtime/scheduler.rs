@@ -238,14 +238,26 @@ impl Scheduler {
 
     /// The jobs of one kind of an actor, by name.
     pub fn list(&self, kind: JobKind, actor: &ActorId) -> Vec<Job> {
+        self.list_matching(kind, |a| a == actor)
+            .into_iter()
+            .map(|(_, job)| job)
+            .collect()
+    }
+
+    /// The jobs of one kind of the actors `filter` selects, by actor and name.
+    pub fn list_matching(
+        &self,
+        kind: JobKind,
+        filter: impl Fn(&ActorId) -> bool,
+    ) -> Vec<(ActorId, Job)> {
         let s = self.lock();
-        let mut jobs: Vec<Job> = s
+        let mut jobs: Vec<(ActorId, Job)> = s
             .jobs
             .iter()
-            .filter(|((k, a, _), _)| *k == kind && a == actor)
-            .map(|(_, (job, _))| job.clone())
+            .filter(|((k, a, _), _)| *k == kind && filter(a))
+            .map(|((_, a, _), (job, _))| (a.clone(), job.clone()))
             .collect();
-        jobs.sort_by(|a, b| a.name.cmp(&b.name));
+        jobs.sort_by(|a, b| (&a.0, &a.1.name).cmp(&(&b.0, &b.1.name)));
         jobs
     }
 

@@ -1,0 +1,99 @@
+//! Dapr's gRPC API: the actor RPCs of `dapr.proto.runtime.v1.Dapr`, its
+//! `SubscribeActorEventsAlpha1` callback stream, and the `dapr.proto.actors.v1.Actors`
+//! stream of Dapr's proposal. Translation only: every call goes to the runtime core.
+
+mod actor_api;
+mod actors_stream;
+mod callback_stream;
+mod dapr_service;
+pub mod proto;
+
+use tonic::{Code, Status};
+
+use crate::api::AuthConfig;
+use crate::api::auth;
+use crate::runtime::{AttachError, InvokeError, Runtime, ScheduleError};
+
+pub use actor_api::ActorApi;
+
+/// Largest message Warren reads or writes (tenants' own payload limits are lower).
+const MAX_MESSAGE: usize = 64 << 20;
+
+/// Serve the gRPC API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    runtime: Runtime,
+    auth: AuthConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let api = ActorApi::new(runtime, auth);
+    let dapr = proto::runtime::dapr_server::DaprServer::new(api.clone())
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    let actors = proto::actors::actors_server::ActorsServer::new(api)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    tonic::transport::Server::builder()
+        .add_service(dapr)
+        .add_service(actors)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+}
+
+/// The address `warren serve` listens on for gRPC unless told otherwise (Dapr's port).
+pub const DEFAULT_ADDR: &str = "127.0.0.1:50001";
+
+/// The tenant a gRPC call acts in, from its `dapr-api-token` (or bearer) metadata.
+fn tenant_of(
+    runtime: &Runtime,
+    config: &AuthConfig,
+    metadata: &tonic::metadata::MetadataMap,
+) -> Result<String, Status> {
+    let text = |name| metadata.get(name).and_then(|v| v.to_str().ok());
+    let token = text("dapr-api-token")
+        .or_else(|| text("authorization").and_then(|v| v.strip_prefix("Bearer ")));
+    let unauthenticated = || Status::unauthenticated("invalid api token");
+    auth::access(runtime, config, token)
+        .map_err(|_| unauthenticated())?
+        .tenant()
+        .map(|t| t.0)
+        .map_err(|_| unauthenticated())
+}
+
+/// The gRPC status of a failed invocation.
+pub fn invoke_status(e: InvokeError) -> Status {
+    let code = match &e {
+        InvokeError::BadRequest(_) | InvokeError::InvalidArgument { .. } => Code::InvalidArgument,
+        InvokeError::ActorTypeNotFound { .. }
+        | InvokeError::ActionNotFound { .. }
+        | InvokeError::TenantNotFound { .. } => Code::NotFound,
+        InvokeError::DeadlineExceeded { .. } => Code::DeadlineExceeded,
+        InvokeError::StackDepth { .. }
+        | InvokeError::LimitExceeded { .. }
+        | InvokeError::Overloaded => Code::ResourceExhausted,
+        InvokeError::CallCycle { .. } => Code::FailedPrecondition,
+        _ => Code::Internal,
+    };
+    Status::new(code, e.to_string())
+}
+
+/// The gRPC status of a refused timer or reminder operation.
+fn schedule_status(e: ScheduleError) -> Status {
+    let code = match &e {
+        ScheduleError::NotHosted { .. } => Code::PermissionDenied,
+        ScheduleError::AlreadyExists { .. } => Code::AlreadyExists,
+        ScheduleError::Limit(_) => Code::ResourceExhausted,
+        ScheduleError::Duration(_) => Code::InvalidArgument,
+        ScheduleError::Store(_) => Code::Internal,
+    };
+    Status::new(code, e.to_string())
+}
+
+/// The gRPC status of a stream that cannot host a type.
+fn attach_status(e: AttachError) -> Status {
+    match e {
+        AttachError::Conflict(c) => Status::already_exists(c.to_string()),
+        AttachError::Refused(message) => Status::failed_precondition(message),
+    }
+}
