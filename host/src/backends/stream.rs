@@ -15,7 +15,7 @@ use crate::runtime::{ActorId, Invocation, InvokeError, Reply};
 #[derive(Debug)]
 pub enum StreamRequest {
     /// Run a turn (a method call, a timer or a reminder).
-    Turn(Invocation),
+    Turn(Box<Invocation>),
     /// The actor went idle and was deactivated.
     Deactivate(ActorId),
 }
@@ -105,7 +105,7 @@ impl StreamHost {
         };
         let (reply, answer) = oneshot::channel();
         let call = StreamCall {
-            request: StreamRequest::Turn(invocation.clone()),
+            request: StreamRequest::Turn(Box::new(invocation.clone())),
             reply,
         };
         if !self.send(call) {

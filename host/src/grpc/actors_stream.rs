@@ -189,7 +189,7 @@ impl Session {
             StreamRequest::Turn(invocation) => {
                 let actor = invocation.target.clone();
                 let action = invocation.action.clone();
-                (actor, action, inbound(invocation))
+                (actor, action, inbound(*invocation))
             }
             StreamRequest::Deactivate(actor) => {
                 let response = Inbound::Deactivate(pb::ResponseProcessedResponseDeactivate {

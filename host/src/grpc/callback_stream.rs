@@ -189,7 +189,7 @@ impl Session {
             StreamRequest::Turn(invocation) => {
                 let actor = invocation.target.clone();
                 let action = invocation.action.clone();
-                (actor, action, callback(id.clone(), invocation))
+                (actor, action, callback(id.clone(), *invocation))
             }
             StreamRequest::Deactivate(actor) => {
                 let message = ResponseType::DeactivateRequest(
@@ -222,77 +222,64 @@ impl Session {
     /// Take one message of the app: an answer to a callback. A second initial request is a
     /// protocol error that ends the stream.
     fn answer(&mut self, message: pb::SubscribeActorEventsRequestAlpha1) -> Result<(), Status> {
-        let (id, result): (
-            String,
-            Box<dyn FnOnce(&Pending) -> Result<Reply, InvokeError>>,
-        ) = match message.request_type {
-            None => return Ok(()),
-            Some(RequestType::InitialRequest(_)) => {
+        let Some(answer) = message.request_type else {
+            return Ok(());
+        };
+        let id = match &answer {
+            RequestType::InitialRequest(_) => {
                 return Err(Status::invalid_argument(
                     "initial_request may only be the first message of the stream",
                 ));
             }
-            Some(RequestType::InvokeResponse(r)) => (
-                r.id,
-                Box::new(move |p: &Pending| {
-                    if r.error {
-                        return Err(InvokeError::Failed {
-                            actor: p.actor.clone(),
-                            action: p.action.clone(),
-                            message: String::from_utf8_lossy(&r.data).into_owned(),
-                        });
-                    }
-                    Ok(Reply {
-                        content_type: r.metadata.get("content-type").cloned(),
-                        data: r.data,
-                        cancel: false,
-                    })
-                }),
-            ),
-            Some(RequestType::ReminderResponse(r) | RequestType::TimerResponse(r)) => (
-                r.id,
-                Box::new(move |_: &Pending| {
-                    Ok(Reply {
-                        cancel: r.cancel,
-                        ..Reply::default()
-                    })
-                }),
-            ),
-            Some(RequestType::DeactivateResponse(r)) => {
-                (r.id, Box::new(|_: &Pending| Ok(Reply::default())))
-            }
-            Some(RequestType::RequestFailed(r)) => (
-                r.id,
-                Box::new(move |p: &Pending| {
-                    let (actor, action) = (p.actor.clone(), p.action.clone());
-                    Err(if r.code == NOT_FOUND {
-                        InvokeError::ActionNotFound {
-                            actor,
-                            action,
-                            message: r.message,
-                        }
-                    } else {
-                        InvokeError::Failed {
-                            actor,
-                            action,
-                            message: format!(
-                                "the app failed the request (gRPC code {}): {}",
-                                r.code, r.message
-                            ),
-                        }
-                    })
-                }),
-            ),
+            RequestType::InvokeResponse(r) => r.id.clone(),
+            RequestType::ReminderResponse(r) | RequestType::TimerResponse(r) => r.id.clone(),
+            RequestType::DeactivateResponse(r) => r.id.clone(),
+            RequestType::RequestFailed(r) => r.id.clone(),
         };
         match self.pending.remove(&id) {
             Some(pending) => {
-                let result = result(&pending);
+                let result = answer_result(&pending, answer);
                 // The caller may have given up (deadline); nothing to tell then.
                 let _ = pending.reply.send(result);
             }
             None => tracing::debug!(id, "answer to no pending callback (late or unknown)"),
         }
         Ok(())
+    }
+}
+
+/// What the app's answer means for the turn that sent the callback.
+fn answer_result(pending: &Pending, answer: RequestType) -> Result<Reply, InvokeError> {
+    let (actor, action) = (pending.actor.clone(), pending.action.clone());
+    match answer {
+        RequestType::InvokeResponse(r) if r.error => Err(InvokeError::Failed {
+            actor,
+            action,
+            message: String::from_utf8_lossy(&r.data).into_owned(),
+        }),
+        RequestType::InvokeResponse(r) => Ok(Reply {
+            content_type: r.metadata.get("content-type").cloned(),
+            data: r.data,
+            cancel: false,
+        }),
+        RequestType::ReminderResponse(r) | RequestType::TimerResponse(r) => Ok(Reply {
+            cancel: r.cancel,
+            ..Reply::default()
+        }),
+        RequestType::DeactivateResponse(_) | RequestType::InitialRequest(_) => Ok(Reply::default()),
+        RequestType::RequestFailed(r) if r.code == NOT_FOUND => Err(InvokeError::ActionNotFound {
+            actor,
+            action,
+            message: r.message,
+        }),
+        RequestType::RequestFailed(r) => Err(InvokeError::Failed {
+            actor,
+            action,
+            message: format!(
+                "the app failed the request (gRPC code {}): {}",
+                r.code, r.message
+            ),
+        }),
     }
 }
 
