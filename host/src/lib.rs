@@ -1,12 +1,10 @@
 //! Warren: a host for virtual actors written as WebAssembly components.
 //!
 //! The crate mirrors the design: [`runtime`] is the core every protocol calls, [`wasm`]
-//! runs components, [`store`] keeps state, and [`api`] and [`grpc`] hold the protocol
-//! adapters.
+//! runs components, [`store`] keeps state, and [`api`] holds the protocol adapters.
 
 pub mod api;
 pub mod backends;
-pub mod grpc;
 pub mod runtime;
 pub mod store;
 pub mod wasm;

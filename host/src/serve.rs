@@ -24,7 +24,7 @@ pub struct ServeArgs {
     http: SocketAddr,
     /// Address of the gRPC listener (Dapr's `dapr.proto.runtime.v1.Dapr` actor RPCs and the
     /// actor streams).
-    #[arg(long, default_value = warren_host::grpc::DEFAULT_ADDR, env = "WARREN_GRPC")]
+    #[arg(long, default_value = warren_host::api::dapr_grpc::DEFAULT_ADDR, env = "WARREN_GRPC")]
     grpc: SocketAddr,
     /// Deploy this component into the default tenant at start (repeatable).
     #[arg(long = "deploy", value_name = "FILE.wasm")]
@@ -143,7 +143,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let grpc = tokio::spawn({
-        let serving = warren_host::grpc::serve(
+        let serving = warren_host::api::dapr_grpc::serve(
             runtime.clone(),
             http.auth.clone(),
             grpc_listener,

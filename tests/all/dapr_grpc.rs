@@ -7,9 +7,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Streaming};
-use warren_host::grpc::proto::actors as pb;
-use warren_host::grpc::proto::actors::actors_client::ActorsClient;
-use warren_host::grpc::proto::runtime as rt;
+use warren_host::api::dapr_grpc::proto::actors as pb;
+use warren_host::api::dapr_grpc::proto::actors::actors_client::ActorsClient;
+use warren_host::api::dapr_grpc::proto::runtime as rt;
 
 use crate::dapr_sdk::{App, python, run_client};
 use crate::support::{Host, eventually, guest};

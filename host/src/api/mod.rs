@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod dapr_grpc;
 pub mod dapr_http;
 
 use axum::Router;
