@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::Stream;
 use prost::Message;
@@ -16,8 +15,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::proto::actors as pb;
 use super::proto::actors::actors_server::Actors;
-use super::{ActorApi, attach_status};
-use crate::backends::dapr_app::{DEFAULT_DEPTH, DEFAULT_IDLE, is_forwarded};
+use super::{ActorApi, attach_status, call_metadata, duration, stack_depth};
+use crate::backends::dapr_app::DEFAULT_IDLE;
 use crate::backends::stream::{StreamCall, StreamConnection, StreamRequest};
 use crate::runtime::manifest::ActorTypeSpec;
 use crate::runtime::{ActorId, InvokeError, Reply, Trigger};
@@ -52,16 +51,10 @@ impl Actors for ActorApi {
 }
 
 fn spec(initial: &pb::RequestInitial) -> ActorTypeSpec {
-    let idle = initial
-        .idle_timeout
-        .filter(|d| d.seconds >= 0 && d.nanos >= 0)
-        .map(|d| Duration::new(d.seconds as u64, d.nanos as u32))
-        .unwrap_or(DEFAULT_IDLE);
-    let depth = initial.reentrancy_config.map(|r| {
-        r.max_stack_depth
-            .and_then(|d| u32::try_from(d).ok())
-            .unwrap_or(DEFAULT_DEPTH)
-    });
+    let idle = duration(initial.idle_timeout).unwrap_or(DEFAULT_IDLE);
+    let depth = initial
+        .reentrancy_config
+        .map(|r| stack_depth(r.max_stack_depth));
     ActorTypeSpec::external(&initial.r#type, idle, depth)
 }
 
@@ -314,14 +307,11 @@ fn inbound(invocation: crate::runtime::Invocation) -> Inbound {
     let actor_id = invocation.target.id.to_string();
     match invocation.trigger {
         Trigger::Message => {
-            let mut metadata: HashMap<String, String> = invocation
-                .metadata
-                .into_iter()
-                .filter(|(name, _)| is_forwarded(name))
-                .collect();
-            if let Some(chain) = invocation.reentrancy_id {
-                metadata.insert("dapr-reentrancy-id".into(), chain);
-            }
+            let metadata = call_metadata(
+                invocation.metadata,
+                invocation.reentrancy_id,
+                "dapr-reentrancy-id",
+            );
             Inbound::InvokeActor(pb::ResponseProcessedResponseInvokeActor {
                 actor_id,
                 method: invocation.action,

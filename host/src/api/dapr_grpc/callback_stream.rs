@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::Stream;
 use tokio::sync::{mpsc, oneshot};
@@ -13,9 +12,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
 use super::actor_api::data_any;
-use super::attach_status;
 use super::proto::runtime as pb;
-use crate::backends::dapr_app::{DEFAULT_DEPTH, DEFAULT_IDLE, is_forwarded};
+use super::{attach_status, call_metadata, duration, stack_depth};
+use crate::backends::dapr_app::DEFAULT_IDLE;
 use crate::backends::stream::{StreamCall, StreamConnection, StreamRequest};
 use crate::runtime::manifest::ActorTypeSpec;
 use crate::runtime::{ActorId, InvokeError, Reply, Runtime, Trigger};
@@ -29,20 +28,8 @@ type EventStream =
 /// gRPC's NOT_FOUND: the app has no such actor or method; not retried.
 const NOT_FOUND: u32 = 5;
 
-fn duration(d: Option<prost_types::Duration>) -> Option<Duration> {
-    d.and_then(|d| {
-        (d.seconds >= 0 && d.nanos >= 0).then(|| Duration::new(d.seconds as u64, d.nanos as u32))
-    })
-}
-
 fn depth(r: Option<&pb::ActorReentrancyConfig>) -> Option<Option<u32>> {
-    r.map(|r| {
-        r.enabled.then(|| {
-            r.max_stack_depth
-                .and_then(|d| u32::try_from(d).ok())
-                .unwrap_or(DEFAULT_DEPTH)
-        })
-    })
+    r.map(|r| r.enabled.then(|| stack_depth(r.max_stack_depth)))
 }
 
 /// The types an initial request declares, each with its own settings or the stream's.
@@ -289,14 +276,11 @@ fn callback(id: String, invocation: crate::runtime::Invocation) -> ResponseType 
     let (actor_type, actor_id) = (actor.actor_type.to_string(), actor.id.to_string());
     match invocation.trigger {
         Trigger::Message => {
-            let mut metadata: HashMap<String, String> = invocation
-                .metadata
-                .into_iter()
-                .filter(|(name, _)| is_forwarded(name))
-                .collect();
-            if let Some(chain) = invocation.reentrancy_id {
-                metadata.insert("Dapr-Reentrancy-Id".into(), chain);
-            }
+            let metadata = call_metadata(
+                invocation.metadata,
+                invocation.reentrancy_id,
+                "Dapr-Reentrancy-Id",
+            );
             ResponseType::InvokeRequest(pb::SubscribeActorEventsResponseInvokeRequestAlpha1 {
                 id,
                 actor_type,

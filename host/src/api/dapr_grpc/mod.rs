@@ -8,10 +8,14 @@ mod callback_stream;
 mod dapr_service;
 pub mod proto;
 
+use std::collections::HashMap;
+use std::time::Duration;
+
 use tonic::{Code, Status};
 
 use crate::api::AuthConfig;
 use crate::api::auth;
+use crate::backends::dapr_app::{DEFAULT_DEPTH, is_forwarded};
 use crate::runtime::{AttachError, InvokeError, Runtime, ScheduleError};
 
 pub use actor_api::ActorApi;
@@ -96,4 +100,35 @@ fn attach_status(e: AttachError) -> Status {
         AttachError::Conflict(c) => Status::already_exists(c.to_string()),
         AttachError::Refused(message) => Status::failed_precondition(message),
     }
+}
+
+/// A protobuf duration as a std one; `None` when absent or negative.
+fn duration(d: Option<prost_types::Duration>) -> Option<Duration> {
+    d.and_then(|d| {
+        (d.seconds >= 0 && d.nanos >= 0).then(|| Duration::new(d.seconds as u64, d.nanos as u32))
+    })
+}
+
+/// A declared reentrancy stack depth, or Dapr's default when absent or negative.
+fn stack_depth(declared: Option<i32>) -> u32 {
+    declared
+        .and_then(|d| u32::try_from(d).ok())
+        .unwrap_or(DEFAULT_DEPTH)
+}
+
+/// The metadata a stream sends with a method call: the headers an app may see, plus the
+/// call chain under `reentrancy_key`.
+fn call_metadata(
+    metadata: Vec<(String, String)>,
+    reentrancy_id: Option<String>,
+    reentrancy_key: &str,
+) -> HashMap<String, String> {
+    let mut forwarded: HashMap<String, String> = metadata
+        .into_iter()
+        .filter(|(name, _)| is_forwarded(name))
+        .collect();
+    if let Some(chain) = reentrancy_id {
+        forwarded.insert(reentrancy_key.to_string(), chain);
+    }
+    forwarded
 }
