@@ -200,7 +200,8 @@ impl AppChannel {
         };
         let base = ["actors", &actor.actor_type, &actor.id, "method"];
         let (url, body, json) = match &invocation.trigger {
-            Trigger::Message => (
+            // Dapr has no broadcasts or activation hooks: both arrive as plain method calls.
+            Trigger::Message | Trigger::Broadcast(_) | Trigger::Activate => (
                 self.url(&[&base[..], &[invocation.action.as_str()]].concat()),
                 invocation.payload.clone(),
                 false,
@@ -257,6 +258,7 @@ impl AppChannel {
                 data,
                 content_type,
                 cancel,
+                ..Reply::default()
             }),
             StatusCode::NOT_FOUND => Err(InvokeError::ActionNotFound {
                 actor: actor.clone(),

@@ -10,6 +10,7 @@ use super::{
     ActorId, ActorTypeEntry, Backend, Invocation, InvokeError, InvokeFuture, LimitKind, Reply,
     Runtime, TurnState,
 };
+use super::turn::TurnParts;
 use crate::store::{StateChange, StoreError};
 
 /// A fresh call-chain id for a message that does not belong to one.
@@ -79,17 +80,29 @@ impl Runtime {
             return result;
         }
 
-        let turn_lock = tokio::time::timeout_at(invocation.deadline.into(), slot.turn.lock()).await;
-        let Ok(_turn) = turn_lock else {
-            return Err(InvokeError::DeadlineExceeded {
-                actor: target,
-                action: invocation.action,
-            });
+        let result = {
+            let turn_lock =
+                tokio::time::timeout_at(invocation.deadline.into(), slot.turn.lock()).await;
+            let Ok(_turn) = turn_lock else {
+                return Err(InvokeError::DeadlineExceeded {
+                    actor: target,
+                    action: invocation.action,
+                });
+            };
+            let _entry = slot.enter(&chain);
+            if slot.take_start() {
+                self.start_activation(&tenant, &entry, &target, &chain)
+                    .await;
+            }
+            let result = self.run_turn(&tenant, &entry, &invocation).await;
+            self.0.table.touch(&slot);
+            result
         };
-        let _entry = slot.enter(&chain);
-        let result = self.run_turn(&tenant, &entry, &invocation).await;
-        self.0.table.touch(&slot);
-        result
+        // The workflow runs after the actor's turn is over, so a pipe back to it can run.
+        match result {
+            Ok(reply) if !reply.workflow.is_empty() => self.follow(&invocation, reply).await,
+            other => other,
+        }
     }
 
     /// The slot of `actor`, activating it within the tenant's limit of active actors.
@@ -122,7 +135,7 @@ impl Runtime {
         Ok(slot)
     }
 
-    async fn run_turn(
+    pub(super) async fn run_turn(
         &self,
         tenant: &Arc<Tenant>,
         entry: &ActorTypeEntry,
@@ -160,7 +173,14 @@ impl Runtime {
             });
         }
         let Some(state) = state else { return Ok(reply) };
-        let (changes, schedule, casts) = state.into_parts();
+        let TurnParts {
+            changes,
+            schedule,
+            casts,
+            workflow,
+        } = state.into_parts();
+        let mut reply = reply;
+        reply.workflow = workflow;
         self.commit_state(tenant, actor, changes)
             .await
             .map_err(|e| match e {

@@ -5,7 +5,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::durations::DurationError;
-use super::scheduler::{DueJob, Job, JobKind, now_ms};
+use super::scheduler::{DueJob, FailurePolicy, Job, JobKind, JobRequest, now_ms};
 use super::{
     ActorId, CallMode, Fired, Inner, Invocation, InvokeError, Runtime, ScheduleOp, Trigger,
 };
@@ -139,6 +139,31 @@ impl Runtime {
         self.persist(actor, &job).await?;
         self.0.scheduler.put(actor, job);
         Ok(())
+    }
+
+    /// Deliver `invocation` at `at_ms` (Unix epoch milliseconds), durably: it is kept as a
+    /// one-shot reminder of its target, so it survives restarts. Its metadata is not kept.
+    pub async fn schedule_call(
+        &self,
+        invocation: Invocation,
+        at_ms: i64,
+    ) -> Result<(), ScheduleError> {
+        let due = chrono::DateTime::from_timestamp_millis(at_ms)
+            .unwrap_or_else(chrono::Utc::now)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let name = format!("scheduled-{}", uuid::Uuid::new_v4());
+        let request = JobRequest {
+            kind: JobKind::Reminder,
+            name: &name,
+            due_time: &due,
+            period: "",
+            ttl: "",
+            data: invocation.payload,
+            callback: Some(invocation.action),
+            failure_policy: FailurePolicy::default(),
+        };
+        let job = Job::new(request, chrono::Utc::now()).map_err(ScheduleError::from)?;
+        self.set_reminder(&invocation.target, job, false).await
     }
 
     async fn persist(&self, actor: &ActorId, job: &Job) -> Result<(), StoreError> {

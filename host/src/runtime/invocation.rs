@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use super::ActorId;
+use super::workflow::Workflow;
 use crate::store::StoreError;
 
 /// Whether the sender waits for the reply.
@@ -32,6 +33,10 @@ pub enum Trigger {
     Message,
     Timer(Fired),
     Reminder(Fired),
+    /// A message published to a channel the actor's type listens on (the channel name).
+    Broadcast(String),
+    /// The actor was just activated; the action is its type's activation hook.
+    Activate,
 }
 
 /// A successful turn's answer.
@@ -42,6 +47,8 @@ pub struct Reply {
     pub content_type: Option<String>,
     /// The actor asked to stop the timer or reminder that triggered this turn.
     pub cancel: bool,
+    /// What the runtime does after the turn: side effects, a broadcast, pipe or forward.
+    pub workflow: Workflow,
 }
 
 impl Reply {

@@ -37,6 +37,34 @@ pub struct TimerActionSpec {
     pub period_ms: u64,
 }
 
+/// A channel an actor type listens on, and the action its broadcasts run.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChannelSpec {
+    pub topic: String,
+    pub action: String,
+}
+
+impl ChannelSpec {
+    /// The action a broadcast runs when the subscription names none (Spawn's default).
+    pub const DEFAULT_ACTION: &'static str = "receive";
+
+    /// A subscription to `topic` running `action`, or [`Self::DEFAULT_ACTION`] if empty.
+    pub fn new(topic: &str, action: &str) -> Self {
+        let action = if action.is_empty() {
+            Self::DEFAULT_ACTION
+        } else {
+            action
+        };
+        ChannelSpec {
+            topic: topic.to_string(),
+            action: action.to_string(),
+        }
+    }
+}
+
+/// How many interchangeable instances serve a pooled type unless it says otherwise.
+pub const DEFAULT_POOL_SIZE: u32 = 8;
+
 /// An actor type and its settings.
 #[derive(Clone, Debug, Serialize)]
 pub struct ActorTypeSpec {
@@ -51,13 +79,21 @@ pub struct ActorTypeSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activate_action: Option<String>,
     pub timer_actions: Vec<TimerActionSpec>,
-    pub channels: Vec<String>,
+    pub channels: Vec<ChannelSpec>,
     pub actions: Vec<ActionSpec>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Instances of a pooled type ([`DEFAULT_POOL_SIZE`] when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool_size: Option<u32>,
 }
 
 impl ActorTypeSpec {
+    /// Whether the type declares `action`.
+    pub fn declares(&self, action: &str) -> bool {
+        self.actions.iter().any(|a| a.name == action)
+    }
+
     /// A named type hosted by an external process, which declares only Dapr's settings.
     pub fn external(name: &str, idle_timeout: Duration, reentrancy_depth: Option<u32>) -> Self {
         ActorTypeSpec {
@@ -71,6 +107,7 @@ impl ActorTypeSpec {
             channels: Vec::new(),
             actions: Vec::new(),
             description: None,
+            pool_size: None,
         }
     }
 }

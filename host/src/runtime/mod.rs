@@ -2,11 +2,14 @@
 //! state commit. Every protocol adapter calls [`Runtime`]; nothing else touches the store
 //! or an instance.
 
+mod addressing;
 pub mod durations;
 mod execute;
 mod firing;
+mod follow;
 mod ids;
 mod invocation;
+mod lifecycle;
 pub mod manifest;
 mod registry;
 pub mod scheduler;
@@ -14,6 +17,7 @@ mod table;
 mod tenancy;
 pub mod tenants;
 mod turn;
+pub mod workflow;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -131,6 +135,8 @@ struct Inner {
     tenants: Tenants,
     /// When this runtime started, milliseconds since the Unix epoch.
     started_ms: i64,
+    /// Round-robin position over the members of pooled types.
+    pool_cursor: std::sync::atomic::AtomicU64,
 }
 
 /// Handle to the runtime core. Cheap to clone.
@@ -162,6 +168,7 @@ impl Runtime {
             firing_stats: firing::FiringStats::default(),
             tenants: Tenants::default(),
             started_ms: scheduler::now_ms(),
+            pool_cursor: Default::default(),
         }));
         runtime.start_sweeper();
         firing::start(&runtime);

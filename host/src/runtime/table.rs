@@ -1,7 +1,7 @@
 //! The actor table: which actors are active, their turn locks, and idle deactivation.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -18,12 +18,19 @@ pub struct ActorSlot {
     idle_timeout: Duration,
     /// Milliseconds since the table's epoch when the last turn ended.
     last_active_ms: AtomicU64,
+    /// Whether the activation's start (hook, timer actions) has run.
+    started: AtomicBool,
 }
 
 /// Marks a turn of a call chain as running on an actor; undone on drop.
 pub struct ChainEntry<'a>(&'a ActorSlot);
 
 impl ActorSlot {
+    /// True exactly once per activation: for the turn that must start it.
+    pub fn take_start(&self) -> bool {
+        !self.started.swap(true, Ordering::AcqRel)
+    }
+
     fn holder(&self) -> std::sync::MutexGuard<'_, Option<(String, u32)>> {
         self.holder.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -94,6 +101,7 @@ impl ActorTable {
                     holder: std::sync::Mutex::new(None),
                     idle_timeout,
                     last_active_ms: AtomicU64::new(self.now_ms()),
+                    started: AtomicBool::new(false),
                 })
             })
             .clone();

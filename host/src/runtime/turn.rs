@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::scheduler::Job;
+use super::workflow::Workflow;
 use super::{ActorId, Invocation};
 use crate::store::{StateChange, StateStore, StoreError};
 
@@ -24,6 +25,15 @@ pub struct TurnState {
     staged: BTreeMap<String, Option<Vec<u8>>>,
     schedule: Vec<ScheduleOp>,
     casts: Vec<Invocation>,
+    workflow: Workflow,
+}
+
+/// What a finished turn hands to the runtime to commit and run.
+pub struct TurnParts {
+    pub changes: Vec<StateChange>,
+    pub schedule: Vec<ScheduleOp>,
+    pub casts: Vec<Invocation>,
+    pub workflow: Workflow,
 }
 
 impl TurnState {
@@ -35,6 +45,7 @@ impl TurnState {
             staged: BTreeMap::new(),
             schedule: Vec::new(),
             casts: Vec::new(),
+            workflow: Workflow::default(),
         }
     }
 
@@ -87,8 +98,18 @@ impl TurnState {
         self.schedule.push(op);
     }
 
-    /// The staged changes, schedule changes and queued casts, consuming the turn.
-    pub fn into_parts(self) -> (Vec<StateChange>, Vec<ScheduleOp>, Vec<Invocation>) {
-        (self.staged.into_iter().collect(), self.schedule, self.casts)
+    /// The workflow steps (broadcast, pipe, forward) the turn asks for once it commits.
+    pub fn workflow_mut(&mut self) -> &mut Workflow {
+        &mut self.workflow
+    }
+
+    /// Everything the turn staged, consuming it.
+    pub fn into_parts(self) -> TurnParts {
+        TurnParts {
+            changes: self.staged.into_iter().collect(),
+            schedule: self.schedule,
+            casts: self.casts,
+            workflow: self.workflow,
+        }
     }
 }

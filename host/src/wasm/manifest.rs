@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use super::bindings::types;
-use crate::runtime::manifest::{ActionSpec, ActorKind, ActorTypeSpec, Manifest, TimerActionSpec};
+use crate::runtime::manifest::{
+    ActionSpec, ActorKind, ActorTypeSpec, ChannelSpec, Manifest, TimerActionSpec,
+};
 
 /// Parse an optional JSON model string, naming where a bad one came from.
 fn json_model(what: &str, text: Option<String>) -> Result<Option<serde_json::Value>, String> {
@@ -43,9 +45,14 @@ pub fn from_wit(m: types::Manifest) -> Result<Manifest, String> {
                     period_ms: a.period_ms,
                 })
                 .collect(),
-            channels: t.channels,
+            channels: t
+                .channels
+                .iter()
+                .map(|topic| ChannelSpec::new(topic, ""))
+                .collect(),
             actions,
             description: t.description,
+            pool_size: None,
             name: t.name,
         });
     }

@@ -404,6 +404,8 @@ fn guest_context(invocation: &Invocation) -> types::Context {
         (Trigger::Message, CallMode::Cast) => types::Trigger::Cast,
         (Trigger::Timer(f), _) => types::Trigger::Timer(fired(f)),
         (Trigger::Reminder(f), _) => types::Trigger::Reminder(fired(f)),
+        (Trigger::Broadcast(channel), _) => types::Trigger::Broadcast(channel.clone()),
+        (Trigger::Activate, _) => types::Trigger::Activate,
     };
     types::Context {
         target: actor_ref(&invocation.target),

@@ -272,7 +272,7 @@ fn processed_result(pending: &Pending, response: Option<Processed>) -> Result<Re
         Some(Processed::InvokeActor(r)) => Ok(Reply {
             content_type: r.metadata.get("content-type").cloned(),
             data: r.data,
-            cancel: false,
+            ..Reply::default()
         }),
         Some(Processed::Reminder(r)) => Ok(Reply {
             cancel: r.cancel,
@@ -306,7 +306,8 @@ fn processed_result(pending: &Pending, response: Option<Processed>) -> Result<Re
 fn inbound(invocation: crate::runtime::Invocation) -> Inbound {
     let actor_id = invocation.target.id.to_string();
     match invocation.trigger {
-        Trigger::Message => {
+        // Dapr has no broadcasts or activation hooks: both arrive as plain method calls.
+        Trigger::Message | Trigger::Broadcast(_) | Trigger::Activate => {
             let metadata = call_metadata(
                 invocation.metadata,
                 invocation.reentrancy_id,

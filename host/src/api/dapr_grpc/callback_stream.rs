@@ -247,7 +247,7 @@ fn answer_result(pending: &Pending, answer: RequestType) -> Result<Reply, Invoke
         RequestType::InvokeResponse(r) => Ok(Reply {
             content_type: r.metadata.get("content-type").cloned(),
             data: r.data,
-            cancel: false,
+            ..Reply::default()
         }),
         RequestType::ReminderResponse(r) | RequestType::TimerResponse(r) => Ok(Reply {
             cancel: r.cancel,
@@ -275,7 +275,8 @@ fn callback(id: String, invocation: crate::runtime::Invocation) -> ResponseType 
     let actor = invocation.target;
     let (actor_type, actor_id) = (actor.actor_type.to_string(), actor.id.to_string());
     match invocation.trigger {
-        Trigger::Message => {
+        // Dapr has no broadcasts or activation hooks: both arrive as plain method calls.
+        Trigger::Message | Trigger::Broadcast(_) | Trigger::Activate => {
             let metadata = call_metadata(
                 invocation.metadata,
                 invocation.reentrancy_id,

@@ -1,0 +1,93 @@
+//! Names to actors, the way Spawn addresses them: a named type's singleton, instances
+//! spawned from a type (recorded durably, so a bare instance name finds its type), and the
+//! members of a pool.
+
+use std::sync::atomic::Ordering;
+
+use super::manifest::{ActorKind, DEFAULT_POOL_SIZE};
+use super::workflow::Address;
+use super::{ActorId, InvokeError, Runtime, check_name};
+use crate::store::StoreError;
+
+/// Where a tenant's spawned instances are recorded: instance name → type. The `$` keeps
+/// it apart from every real actor type.
+fn instances(tenant: &str) -> ActorId {
+    ActorId::new(tenant, "$spawned", "instances")
+}
+
+fn store_error(actor: ActorId) -> impl FnOnce(StoreError) -> InvokeError {
+    move |source| InvokeError::Store { actor, source }
+}
+
+impl Runtime {
+    /// Create instance `name` of actor type `parent` (Spawn's spawn of an unnamed actor).
+    /// Spawning an existing instance again is harmless.
+    pub async fn spawn_instance(
+        &self,
+        tenant: &str,
+        parent: &str,
+        name: &str,
+    ) -> Result<ActorId, InvokeError> {
+        check_name("actor id", name).map_err(InvokeError::BadRequest)?;
+        if !self.hosts(tenant, parent) {
+            return Err(InvokeError::ActorTypeNotFound {
+                tenant: tenant.to_string(),
+                actor_type: parent.to_string(),
+            });
+        }
+        let record = instances(tenant);
+        let known = self
+            .0
+            .store
+            .get(&record, name)
+            .map_err(store_error(record.clone()))?;
+        if known.as_deref() != Some(parent.as_bytes()) {
+            let change = vec![(name.to_string(), Some(parent.as_bytes().to_vec()))];
+            self.0
+                .store
+                .commit(&record, change)
+                .await
+                .map_err(store_error(record.clone()))?;
+        }
+        Ok(ActorId::new(tenant, parent, name))
+    }
+
+    /// The actor `address` names in `tenant`: an instance of its parent (spawned on the
+    /// fly), a spawned instance, a named type's singleton (id = type name), or a member of
+    /// a pooled type. An unnamed type cannot be called by its own name.
+    pub async fn resolve(&self, tenant: &str, address: &Address) -> Result<ActorId, InvokeError> {
+        let name = address.name.as_str();
+        if let Some(parent) = address.parent.as_deref().filter(|p| !p.is_empty()) {
+            return self.spawn_instance(tenant, parent, name).await;
+        }
+        let record = instances(tenant);
+        let spawned = self
+            .0
+            .store
+            .get(&record, name)
+            .map_err(store_error(record.clone()))?;
+        if let Some(parent) = spawned {
+            let parent = String::from_utf8_lossy(&parent);
+            if self.hosts(tenant, &parent) {
+                return Ok(ActorId::new(tenant, &parent, name));
+            }
+        }
+        let entry = self.0.registry.actor_type(tenant, name).ok_or_else(|| {
+            InvokeError::ActorTypeNotFound {
+                tenant: tenant.to_string(),
+                actor_type: name.to_string(),
+            }
+        })?;
+        match entry.spec.kind {
+            ActorKind::Named => Ok(ActorId::new(tenant, name, name)),
+            ActorKind::Pooled => {
+                let size = entry.spec.pool_size.unwrap_or(DEFAULT_POOL_SIZE).max(1);
+                let member = self.0.pool_cursor.fetch_add(1, Ordering::Relaxed) % size as u64;
+                Ok(ActorId::new(tenant, name, &format!("pool-{member}")))
+            }
+            ActorKind::Unnamed => Err(InvokeError::BadRequest(format!(
+                "actor {name:?} is an unnamed template: spawn an instance of it first, or name it as the parent (register_ref) of the instance to call"
+            ))),
+        }
+    }
+}
