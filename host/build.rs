@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "dapr_common.proto",
         "dapr_runtime.proto",
         "dapr_actors.proto",
+        "spawn.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed=proto/{file}");

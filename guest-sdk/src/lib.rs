@@ -126,6 +126,28 @@ pub mod schedule {
     }
 }
 
+/// Spawn's workflow steps for the current turn, run by the host after the turn commits.
+/// A side effect is an [`actors::cast`].
+pub mod workflow {
+    use crate::ActorRef;
+    use crate::bindings::warren::actor::workflow as raw;
+
+    /// Publish `payload` to every active actor listening on `channel`.
+    pub fn broadcast(channel: &str, payload: &[u8]) {
+        raw::broadcast(channel, payload)
+    }
+
+    /// After this turn, send its reply to `action` of `target`; the caller gets that reply.
+    pub fn pipe(target: &ActorRef, action: &str) {
+        raw::pipe(target, action)
+    }
+
+    /// After this turn, send its input to `action` of `target`; the caller gets that reply.
+    pub fn forward(target: &ActorRef, action: &str) {
+        raw::forward(target, action)
+    }
+}
+
 /// Decode a JSON payload, mapping a bad one to [`Error::InvalidArgument`].
 pub fn json<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(payload)
@@ -141,7 +163,7 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Error> {
 pub mod prelude {
     pub use crate::{
         Actor, ActorKind, ActorRef, ActorType, Context, Error, Manifest, Trigger, actors, json,
-        schedule, state, to_json,
+        schedule, state, to_json, workflow,
     };
 }
 

@@ -6,5 +6,6 @@
 pub mod api;
 pub mod backends;
 pub mod runtime;
+pub mod spawn_wire;
 pub mod store;
 pub mod wasm;

@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// Address of that app.
     #[arg(long, default_value = "127.0.0.1")]
     app_address: String,
+    /// Base URL of the Spawn SDK user function that Spawn registrations call back
+    /// (Spawn's `USER_FUNCTION_HOST`/`USER_FUNCTION_PORT`).
+    #[arg(long, env = "WARREN_SPAWN_USER_FUNCTION", default_value = warren_host::api::spawn::DEFAULT_USER_FUNCTION)]
+    spawn_user_function: String,
     /// Token sent to the app as `dapr-api-token` on every callback.
     #[arg(long, env = "APP_API_TOKEN", hide_env_values = true)]
     app_api_token: Option<String>,
@@ -140,6 +144,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             api_token: args.api_token.clone(),
         },
         app_id: args.app_id.clone(),
+        spawn_user_function: args.spawn_user_function.clone(),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let grpc = tokio::spawn({

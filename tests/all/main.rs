@@ -14,5 +14,7 @@ mod deploy;
 mod hostile;
 mod reminders;
 mod sandbox;
+mod spawn;
+mod spawn_harness;
 mod support;
 mod tenancy;

@@ -145,7 +145,8 @@ pub async fn resolve(
 ) -> Response {
     let (mut parts, body) = request.into_parts();
     let path = parts.uri.path();
-    if path == "/v1.0/healthz" || path == "/v1.0/healthz/outbound" {
+    let health = ["/v1.0/healthz", "/v1.0/healthz/outbound", "/health"];
+    if health.contains(&path) || path.starts_with("/health/") {
         return next.run(Request::from_parts(parts, body)).await;
     }
     let access = match access(&runtime, &config, token(&parts)) {

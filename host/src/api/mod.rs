@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod dapr_grpc;
 pub mod dapr_http;
+pub mod spawn;
 
 use axum::Router;
 use axum::middleware;
@@ -31,6 +32,8 @@ pub struct HttpConfig {
     pub auth: AuthConfig,
     /// The app id reported by `/v1.0/metadata`.
     pub app_id: String,
+    /// Base URL of the Spawn SDK user function that Spawn registrations call back.
+    pub spawn_user_function: String,
 }
 
 /// Every HTTP route Warren serves on its main listener, behind caller resolution.
@@ -38,6 +41,7 @@ pub fn router(runtime: Runtime, config: HttpConfig) -> Router {
     Router::new()
         .merge(dapr_http::router(runtime.clone(), config.app_id.clone()))
         .merge(admin::router(runtime.clone()))
+        .merge(spawn::router(runtime.clone(), config.spawn_user_function))
         .layer(middleware::from_fn_with_state(
             (runtime, config.auth),
             auth::resolve,

@@ -2,4 +2,5 @@
 //! each turn, as it calls a Wasm instance.
 
 pub mod dapr_app;
+pub mod spawn_sdk;
 pub mod stream;

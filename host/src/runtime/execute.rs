@@ -162,6 +162,7 @@ impl Runtime {
             }
             Backend::DaprApp(app) => (app.run_turn(invocation).await, None),
             Backend::Stream(host) => (host.run_turn(invocation).await, None),
+            Backend::SpawnSdk(app) => (app.run_turn(self, invocation).await, None),
         };
         let reply = result?;
         if reply.data.len() as u64 > tenant.limits.max_payload_bytes {

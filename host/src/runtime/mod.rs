@@ -27,6 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::backends::dapr_app::AppChannel;
+use crate::backends::spawn_sdk::SpawnApp;
 use crate::backends::stream::{StreamConnection, StreamHost};
 use crate::store::{StateChange, StateStore, StoreError};
 use crate::wasm::{LoadError, WasmEngine};
@@ -214,6 +215,10 @@ impl Runtime {
                 let deadline = self.deadline(&actor.tenant);
                 tokio::spawn(async move { host.deactivate(actor, deadline).await });
             }
+            Backend::SpawnSdk(app) => {
+                let (app, runtime) = (app.clone(), self.clone());
+                tokio::spawn(async move { app.deactivate(&runtime, &actor).await });
+            }
             Backend::Wasm(_) => {}
         }
     }
@@ -334,6 +339,28 @@ impl Runtime {
         app: Arc<AppChannel>,
         manifest: manifest::Manifest,
     ) -> Result<ComponentInfo, TypeConflict> {
+        self.register_external(tenant, manifest, || Backend::DaprApp(app.clone()))
+    }
+
+    /// Host the actor types a Spawn SDK registered, replacing what the same service
+    /// registered before, and start writing their state behind.
+    pub fn register_spawn_app(
+        &self,
+        tenant: &str,
+        app: Arc<SpawnApp>,
+        manifest: manifest::Manifest,
+    ) -> Result<ComponentInfo, TypeConflict> {
+        let info = self.register_external(tenant, manifest, || Backend::SpawnSdk(app.clone()))?;
+        app.start_snapshots(self.clone());
+        Ok(info)
+    }
+
+    fn register_external(
+        &self,
+        tenant: &str,
+        manifest: manifest::Manifest,
+        backend: impl Fn() -> Backend,
+    ) -> Result<ComponentInfo, TypeConflict> {
         let info = ComponentInfo {
             tenant: tenant.to_string(),
             name: manifest.name.clone(),
@@ -347,9 +374,7 @@ impl Runtime {
                 .collect(),
             deployed_at: unix_now(),
         };
-        self.0
-            .registry
-            .insert(info.clone(), manifest, || Backend::DaprApp(app.clone()))?;
+        self.0.registry.insert(info.clone(), manifest, backend)?;
         Ok(info)
     }
 
@@ -433,6 +458,45 @@ impl Runtime {
     /// Read one state key of an actor (committed state; no turn is taken).
     pub fn get_state(&self, actor: &ActorId, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.0.store.get(actor, key)
+    }
+
+    /// Make stored revision `revision` the current state of `actor` (Spawn's
+    /// `spawn?revision=N`). Revisions are kept for Spawn SDK actors, whose state Warren
+    /// writes behind; Wasm actors commit every turn and keep no revisions.
+    pub async fn restore_revision(&self, actor: &ActorId, revision: i64) -> Result<(), String> {
+        let entry = self
+            .0
+            .registry
+            .actor_type(&actor.tenant, &actor.actor_type)
+            .ok_or_else(|| format!("actor type {:?} is not hosted", actor.actor_type))?;
+        match &entry.backend {
+            Backend::SpawnSdk(app) => app.restore(self, actor, revision).await,
+            _ => Err(format!(
+                "actor {actor} keeps no revisions: only actors of a Spawn SDK do (a Wasm actor commits every turn)"
+            )),
+        }
+    }
+
+    /// Store state an external backend holds for `actor` (Spawn snapshots), within the
+    /// tenant's state quotas.
+    pub async fn write_backend_state(
+        &self,
+        actor: &ActorId,
+        changes: Vec<StateChange>,
+    ) -> Result<(), String> {
+        let tenant = self
+            .0
+            .tenants
+            .get(&actor.tenant)
+            .ok_or_else(|| format!("tenant {:?} does not exist", actor.tenant))?;
+        self.commit_state(&tenant, actor, changes)
+            .await
+            .map_err(|e| match e {
+                execute::CommitError::Quota(kind, max) => {
+                    format!("tenant {:?} is at its limit of {max} {kind}", actor.tenant)
+                }
+                execute::CommitError::Store(e) => e.to_string(),
+            })
     }
 
     /// Apply a state transaction from outside the actor's turns (Dapr's state API, which an

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::manifest::{ActorTypeSpec, Manifest};
 use crate::backends::dapr_app::AppChannel;
+use crate::backends::spawn_sdk::SpawnApp;
 use crate::backends::stream::{StreamConnection, StreamHost};
 use crate::wasm::WasmComponent;
 
@@ -17,6 +18,8 @@ pub enum Backend {
     DaprApp(Arc<AppChannel>),
     /// An external process that opened a stream to Warren.
     Stream(Arc<StreamHost>),
+    /// A Spawn SDK process, called back over HTTP.
+    SpawnSdk(Arc<SpawnApp>),
 }
 
 /// A hosted actor type.

@@ -2,6 +2,7 @@
 
 mod actors;
 mod state;
+mod workflow;
 
 use std::time::Instant;
 

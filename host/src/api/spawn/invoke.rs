@@ -1,0 +1,221 @@
+//! `POST .../actors/spawn` and `POST .../actors/{actor}/invoke`. Spawn routes on the body:
+//! the path's system and actor only fill in what the body leaves empty.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use prost::Message;
+use serde::Deserialize;
+
+use super::{SpawnState, proto, status, tenant};
+use crate::api::Access;
+use crate::runtime::workflow::Address;
+use crate::runtime::{ActorId, CallMode, Invocation, Trigger};
+use crate::spawn_wire::{json_type_url_of, payload_any, payload_bytes, pb};
+
+fn spawn_failed(message: String) -> Response {
+    let reply = pb::SpawnResponse {
+        status: Some(status(false, message)),
+    };
+    proto(StatusCode::INTERNAL_SERVER_ERROR, &reply)
+}
+
+#[derive(Deserialize)]
+pub(super) struct SpawnQuery {
+    revision: Option<i64>,
+}
+
+pub(super) async fn spawn(
+    State(state): State<SpawnState>,
+    access: Access,
+    Path(system): Path<String>,
+    Query(query): Query<SpawnQuery>,
+    body: Bytes,
+) -> Response {
+    let request = match pb::SpawnRequest::decode(body) {
+        Ok(r) => r,
+        Err(e) => return spawn_failed(format!("the body is not a Spawn SpawnRequest: {e}")),
+    };
+    let runtime = &state.runtime;
+    for id in request.actors {
+        let system = if id.system.is_empty() { &system } else { &id.system };
+        let tenant = match tenant(&access, system) {
+            Ok(t) => t,
+            Err(denied) => return denied.into_response(),
+        };
+        let address = Address {
+            name: id.name,
+            parent: Some(id.parent).filter(|p| !p.is_empty()),
+        };
+        let actor = match runtime.resolve(&tenant, &address).await {
+            Ok(actor) => actor,
+            Err(e) => return spawn_failed(e.to_string()),
+        };
+        if let Some(revision) = query.revision
+            && let Err(message) = runtime.restore_revision(&actor, revision).await
+        {
+            return spawn_failed(message);
+        }
+    }
+    let reply = pb::SpawnResponse {
+        status: Some(status(true, "Accepted")),
+    };
+    proto(StatusCode::OK, &reply)
+}
+
+/// An invocation's answer: the request's system and actor echoed, with the payload.
+fn answer(
+    request: &pb::InvocationRequest,
+    code: StatusCode,
+    ok: bool,
+    message: String,
+    payload: Option<pb::invocation_response::Payload>,
+) -> Response {
+    let reply = pb::InvocationResponse {
+        status: Some(status(ok, message)),
+        system: request.system.clone(),
+        actor: request.actor.clone(),
+        payload,
+    };
+    proto(code, &reply)
+}
+
+fn failed(request: &pb::InvocationRequest, message: String) -> Response {
+    answer(
+        request,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        false,
+        message,
+        None,
+    )
+}
+
+/// How long the caller waits: Spawn's `request-timeout` metadata (milliseconds), else
+/// the tenant's turn timeout.
+fn deadline(state: &SpawnState, tenant: &str, metadata: &HashMap<String, String>) -> Instant {
+    match metadata
+        .get("request-timeout")
+        .and_then(|ms| ms.trim().parse::<u64>().ok())
+    {
+        Some(ms) => Instant::now() + Duration::from_millis(ms),
+        None => state.runtime.deadline(tenant),
+    }
+}
+
+pub(super) async fn invoke(
+    State(state): State<SpawnState>,
+    access: Access,
+    Path((system, actor)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let request = match pb::InvocationRequest::decode(body) {
+        Ok(r) => r,
+        Err(e) => {
+            let reply = pb::InvocationResponse {
+                status: Some(status(
+                    false,
+                    format!("the body is not a Spawn InvocationRequest: {e}"),
+                )),
+                ..Default::default()
+            };
+            return proto(StatusCode::INTERNAL_SERVER_ERROR, &reply);
+        }
+    };
+    let system = request
+        .system
+        .as_ref()
+        .map(|s| s.name.clone())
+        .filter(|s| !s.is_empty())
+        .unwrap_or(system);
+    let tenant = match tenant(&access, &system) {
+        Ok(t) => t,
+        Err(denied) => return denied.into_response(),
+    };
+    let id = request
+        .actor
+        .as_ref()
+        .and_then(|a| a.id.clone())
+        .unwrap_or_default();
+    let address = Address {
+        name: if id.name.is_empty() { actor } else { id.name },
+        parent: [&request.register_ref, &id.parent]
+            .into_iter()
+            .find(|p| !p.is_empty())
+            .cloned(),
+    };
+    let runtime = &state.runtime;
+    let target = match runtime.resolve(&tenant, &address).await {
+        Ok(target) => target,
+        Err(e) => {
+            return failed(
+                &request,
+                format!("Actor {} not found on ActorSystem {system}: {e}", address.name),
+            );
+        }
+    };
+    let value = match &request.payload {
+        Some(pb::invocation_request::Payload::Value(any)) => Some(any),
+        _ => None,
+    };
+    let json_type_url = json_type_url_of(value).to_string();
+    let caller = request
+        .caller
+        .as_ref()
+        .filter(|c| !c.name.is_empty())
+        .map(|c| {
+            let actor_type = if c.parent.is_empty() { &c.name } else { &c.parent };
+            ActorId::new(&tenant, actor_type, &c.name)
+        });
+    let invocation = Invocation {
+        target,
+        action: request.action_name.clone(),
+        payload: payload_bytes(value),
+        metadata: request
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        caller,
+        mode: if request.r#async || request.scheduled_to > 0 {
+            CallMode::Cast
+        } else {
+            CallMode::Call
+        },
+        trigger: Trigger::Message,
+        reentrancy_id: None,
+        deadline: deadline(&state, &tenant, &request.metadata),
+    };
+    if request.scheduled_to > 0 {
+        return match runtime
+            .schedule_call(invocation, request.scheduled_to)
+            .await
+        {
+            Ok(()) => answer(&request, StatusCode::OK, true, "Accepted".into(), None),
+            Err(e) => failed(&request, format!("cannot schedule the invocation: {e}")),
+        };
+    }
+    if request.r#async {
+        let runtime = runtime.clone();
+        tokio::spawn(async move {
+            let target = invocation.target.clone();
+            if let Err(e) = runtime.invoke(invocation).await {
+                tracing::warn!(%target, error = %e, "asynchronous Spawn invocation failed");
+            }
+        });
+        return answer(&request, StatusCode::OK, true, "Accepted".into(), None);
+    }
+    match runtime.invoke(invocation).await {
+        Ok(reply) => {
+            let payload = match payload_any(&reply.data, &json_type_url) {
+                Some(any) => pb::invocation_response::Payload::Value(any),
+                None => pb::invocation_response::Payload::Noop(pb::Noop {}),
+            };
+            answer(&request, StatusCode::OK, true, "OK".into(), Some(payload))
+        }
+        Err(e) => failed(&request, e.to_string()),
+    }
+}

@@ -1,0 +1,74 @@
+//! The Spawn proxy protocol (eigr/spawn): binary protobuf over HTTP. An SDK registers its
+//! actor system here, spawns instances and invokes actors; a Spawn actor system is a
+//! Warren tenant. Translation only: addressing, state and workflows live in the runtime
+//! core and the Spawn SDK backend.
+
+mod invoke;
+mod registration;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use prost::Message;
+
+use super::Access;
+use super::auth::Denied;
+use crate::runtime::Runtime;
+use crate::spawn_wire::pb;
+
+/// Where Spawn SDKs listen unless told otherwise (Spawn's sidecar default port).
+pub const DEFAULT_USER_FUNCTION: &str = "http://127.0.0.1:8090";
+
+/// What the Spawn routes need.
+#[derive(Clone)]
+struct SpawnState {
+    runtime: Runtime,
+    /// Base URL of the SDK's user function that registrations call back.
+    user_function: String,
+}
+
+/// Spawn's routes, and its health checks.
+pub fn router(runtime: Runtime, user_function: String) -> Router {
+    Router::new()
+        .route("/api/v1/system", post(registration::register))
+        .route("/api/v1/system/{system}/actors/spawn", post(invoke::spawn))
+        .route(
+            "/api/v1/system/{system}/actors/{actor}/invoke",
+            post(invoke::invoke),
+        )
+        .route("/health", get(health))
+        .route("/health/liveness", get(health))
+        .route("/health/readiness", get(health))
+        .with_state(SpawnState {
+            runtime,
+            user_function,
+        })
+}
+
+async fn health() -> Response {
+    axum::Json(serde_json::json!({ "status": "up" })).into_response()
+}
+
+/// A protobuf reply, as Spawn sends them.
+fn proto(status: StatusCode, message: &impl Message) -> Response {
+    let mut response = (status, message.encode_to_vec()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    response
+}
+
+/// Spawn's request status.
+fn status(ok: bool, message: impl Into<String>) -> pb::RequestStatus {
+    pb::RequestStatus {
+        status: if ok { pb::Status::Ok } else { pb::Status::Error } as i32,
+        message: message.into(),
+    }
+}
+
+/// The tenant a request for actor system `system` acts in.
+fn tenant(access: &Access, system: &str) -> Result<String, Denied> {
+    access.scope(Some(system))
+}

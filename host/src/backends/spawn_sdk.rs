@@ -1,0 +1,426 @@
+//! Actors hosted by an external Spawn SDK process: Warren holds each actor's state and
+//! tags, and runs a turn as `POST {user function}/api/v1/actors/actions` with an
+//! `ActorInvocation`, reading the `ActorInvocationResponse` from the body.
+//!
+//! State is written behind, as Spawn does: an actor's changed state becomes a new stored
+//! revision every snapshot interval, at once when the SDK asks for a checkpoint, and when
+//! the actor is deactivated.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use prost::Message;
+use prost_types::Any;
+
+use crate::runtime::workflow::{Address, Effect, Publish, Route, RouteKind, Workflow};
+use crate::runtime::{ActorId, Invocation, InvokeError, Reply, Runtime};
+use crate::spawn_wire::{JSON_TYPE_URL, payload_any, payload_bytes, pb, spawn_id};
+
+/// Actions Spawn answers itself with the actor's state, unless the actor declares them.
+pub const GET_ACTIONS: [&str; 5] = ["get", "Get", "get_state", "getState", "GetState"];
+/// Spawn's snapshot interval when an actor names none.
+pub const DEFAULT_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(2);
+/// The store key of an actor's latest snapshot.
+const SNAPSHOT_KEY: &str = "spawn/snapshot";
+
+fn revision_key(revision: i64) -> String {
+    format!("spawn/revision/{revision:020}")
+}
+
+/// What Warren keeps of one actor type registered by the SDK.
+pub struct SdkActorType {
+    pub stateful: bool,
+    /// The state and tags a new actor starts with.
+    pub initial: pb::ActorState,
+    pub snapshot_interval: Duration,
+    /// Every action the SDK handles (declared, timer and channel actions).
+    pub actions: HashSet<String>,
+}
+
+/// One actor's state as Warren holds it between turns.
+struct Held {
+    state: Option<Any>,
+    tags: HashMap<String, String>,
+    /// The latest stored revision.
+    revision: i64,
+    /// The encoding of what was last stored (or loaded), to store only changes.
+    stored: Vec<u8>,
+    last_write: Instant,
+}
+
+impl Held {
+    fn actor_state(&self) -> pb::ActorState {
+        pb::ActorState {
+            tags: self.tags.clone(),
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// An SDK process that registered actor types of one system.
+pub struct SpawnApp {
+    url: String,
+    client: reqwest::Client,
+    types: HashMap<String, SdkActorType>,
+    held: DashMap<ActorId, Arc<Mutex<Held>>>,
+}
+
+/// Why one callback to the SDK produced no answer.
+fn describe(e: reqwest::Error) -> String {
+    if e.is_connect() {
+        format!("cannot connect: {e}")
+    } else {
+        e.to_string()
+    }
+}
+
+impl SpawnApp {
+    /// An SDK whose user function listens at `base` (e.g. `http://127.0.0.1:8090`).
+    pub fn new(base: &str, types: HashMap<String, SdkActorType>) -> Arc<Self> {
+        Arc::new(SpawnApp {
+            url: format!("{}/api/v1/actors/actions", base.trim_end_matches('/')),
+            client: reqwest::Client::new(),
+            types,
+            held: DashMap::new(),
+        })
+    }
+
+    /// Write changed state behind, every type's snapshot interval, for as long as the app
+    /// is registered.
+    pub fn start_snapshots(self: &Arc<Self>, runtime: Runtime) {
+        let every = self
+            .types
+            .values()
+            .map(|t| t.snapshot_interval)
+            .min()
+            .unwrap_or(DEFAULT_SNAPSHOT_INTERVAL)
+            .clamp(Duration::from_millis(20), Duration::from_secs(1));
+        let app: Weak<SpawnApp> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let Some(app) = app.upgrade() else { break };
+                let due: Vec<ActorId> = app
+                    .held
+                    .iter()
+                    .filter(|entry| {
+                        let interval = app
+                            .types
+                            .get(&*entry.key().actor_type)
+                            .map_or(DEFAULT_SNAPSHOT_INTERVAL, |t| t.snapshot_interval);
+                        let held = entry.value().lock().unwrap_or_else(|p| p.into_inner());
+                        held.last_write.elapsed() >= interval
+                    })
+                    .map(|entry| entry.key().clone())
+                    .collect();
+                for actor in due {
+                    app.write(&runtime, &actor).await;
+                }
+            }
+        });
+    }
+
+    /// The held state of `actor`, loading its latest snapshot (or the type's initial
+    /// state) on first use.
+    fn held(&self, runtime: &Runtime, actor: &ActorId) -> Result<Arc<Mutex<Held>>, InvokeError> {
+        if let Some(held) = self.held.get(actor) {
+            return Ok(held.clone());
+        }
+        let stored = runtime
+            .get_state(actor, SNAPSHOT_KEY)
+            .map_err(|source| InvokeError::Store {
+                actor: actor.clone(),
+                source,
+            })?;
+        let (revision, state) = match stored.as_deref().map(pb::Checkpoint::decode) {
+            Some(Ok(c)) => (c.revision.map_or(0, |r| r.value), c.state.unwrap_or_default()),
+            Some(Err(e)) => {
+                tracing::error!(%actor, error = %e, "stored Spawn snapshot is unreadable; starting from the initial state");
+                (0, self.initial(actor))
+            }
+            None => (0, self.initial(actor)),
+        };
+        let held = Held {
+            stored: state.encode_to_vec(),
+            state: state.state,
+            tags: state.tags,
+            revision,
+            last_write: Instant::now(),
+        };
+        Ok(self
+            .held
+            .entry(actor.clone())
+            .or_insert_with(|| Arc::new(Mutex::new(held)))
+            .clone())
+    }
+
+    fn initial(&self, actor: &ActorId) -> pb::ActorState {
+        self.types
+            .get(&*actor.actor_type)
+            .map(|t| t.initial.clone())
+            .unwrap_or_default()
+    }
+
+    fn stateful(&self, actor: &ActorId) -> bool {
+        self.types
+            .get(&*actor.actor_type)
+            .is_some_and(|t| t.stateful)
+    }
+
+    /// Store `actor`'s held state as a new revision if it changed since the last write.
+    async fn write(&self, runtime: &Runtime, actor: &ActorId) {
+        if let Err(e) = self.try_write(runtime, actor).await {
+            tracing::error!(%actor, error = %e, "writing a Spawn snapshot failed; will retry");
+        }
+    }
+
+    async fn try_write(&self, runtime: &Runtime, actor: &ActorId) -> Result<(), String> {
+        if !self.stateful(actor) {
+            return Ok(());
+        }
+        let Some(held) = self.held.get(actor).map(|h| h.clone()) else {
+            return Ok(());
+        };
+        let (encoded, revision) = {
+            let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+            held.last_write = Instant::now();
+            let state = held.actor_state().encode_to_vec();
+            if state == held.stored {
+                return Ok(());
+            }
+            let revision = held.revision + 1;
+            let checkpoint = pb::Checkpoint {
+                revision: Some(pb::Revision { value: revision }),
+                state: Some(held.actor_state()),
+            };
+            (checkpoint.encode_to_vec(), (revision, state))
+        };
+        let changes = vec![
+            (SNAPSHOT_KEY.to_string(), Some(encoded.clone())),
+            (revision_key(revision.0), Some(encoded)),
+        ];
+        runtime.write_backend_state(actor, changes).await?;
+        let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+        held.revision = revision.0;
+        held.stored = revision.1;
+        Ok(())
+    }
+
+    /// Make stored revision `revision` the actor's state again, stored as a new revision.
+    pub async fn restore(
+        &self,
+        runtime: &Runtime,
+        actor: &ActorId,
+        revision: i64,
+    ) -> Result<(), String> {
+        let stored = runtime
+            .get_state(actor, &revision_key(revision))
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("actor {actor} has no stored revision {revision}"))?;
+        let checkpoint = pb::Checkpoint::decode(&stored[..])
+            .map_err(|e| format!("revision {revision} of {actor} is unreadable: {e}"))?;
+        let state = checkpoint.state.unwrap_or_default();
+        let held = self.held(runtime, actor).map_err(|e| e.to_string())?;
+        {
+            let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+            held.state = state.state;
+            held.tags = state.tags;
+        }
+        self.try_write(runtime, actor).await
+    }
+
+    /// The actor was deactivated: store its state and forget it.
+    pub async fn deactivate(&self, runtime: &Runtime, actor: &ActorId) {
+        self.write(runtime, actor).await;
+        self.held.remove(actor);
+    }
+
+    /// Run one turn of `invocation` on the SDK.
+    pub async fn run_turn(
+        &self,
+        runtime: &Runtime,
+        invocation: &Invocation,
+    ) -> Result<Reply, InvokeError> {
+        let actor = &invocation.target;
+        let action = invocation.action.as_str();
+        let kind = self.types.get(&*actor.actor_type);
+        let handled = kind.is_some_and(|t| t.actions.contains(action));
+        let held = self.held(runtime, actor)?;
+        if !handled && GET_ACTIONS.contains(&action) {
+            let held = held.lock().unwrap_or_else(|p| p.into_inner());
+            return Ok(Reply::data(payload_bytes(held.state.as_ref())));
+        }
+        if !handled {
+            return Err(InvokeError::ActionNotFound {
+                actor: actor.clone(),
+                action: action.to_string(),
+                message: format!("Action [{action}] not found for Actor [{}]", actor.id),
+            });
+        }
+        let request = {
+            let held = held.lock().unwrap_or_else(|p| p.into_inner());
+            self.invocation(invocation, &held)
+        };
+        let response = self.call(invocation, request.encode_to_vec()).await?;
+        if let Some(context) = response.updated_context {
+            let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+            if context.state.is_some() {
+                held.state = context.state;
+            }
+            held.tags = context.tags;
+        }
+        if response.checkpoint {
+            self.try_write(runtime, actor)
+                .await
+                .map_err(|message| InvokeError::Failed {
+                    actor: actor.clone(),
+                    action: action.to_string(),
+                    message: format!("checkpoint failed: {message}"),
+                })?;
+        }
+        let data = match response.payload {
+            Some(pb::actor_invocation_response::Payload::Value(any)) => payload_bytes(Some(&any)),
+            _ => Vec::new(),
+        };
+        Ok(Reply {
+            data,
+            workflow: response.workflow.map(workflow).unwrap_or_default(),
+            ..Reply::default()
+        })
+    }
+
+    fn invocation(&self, invocation: &Invocation, held: &Held) -> pb::ActorInvocation {
+        let me = spawn_id(&invocation.target);
+        let caller = invocation.caller.as_ref().map(spawn_id);
+        let payload = match payload_any(&invocation.payload, JSON_TYPE_URL) {
+            Some(any) => pb::actor_invocation::Payload::Value(any),
+            None => pb::actor_invocation::Payload::Noop(pb::Noop {}),
+        };
+        pb::ActorInvocation {
+            actor: Some(me.clone()),
+            action_name: invocation.action.clone(),
+            current_context: Some(pb::Context {
+                state: held.state.clone(),
+                caller: caller.clone(),
+                self_: Some(me),
+                metadata: invocation.metadata.iter().cloned().collect(),
+                tags: held.tags.clone(),
+            }),
+            payload: Some(payload),
+            caller,
+        }
+    }
+
+    /// POST the invocation until the SDK answers with a readable response or the deadline
+    /// passes. Like Spawn, an empty or unreadable body counts as a failure and is retried.
+    async fn call(
+        &self,
+        invocation: &Invocation,
+        body: Vec<u8>,
+    ) -> Result<pb::ActorInvocationResponse, InvokeError> {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let failure = match self.post(body.clone(), invocation.deadline).await {
+                Ok(response) => return Ok(response),
+                Err(failure) => failure,
+            };
+            let now = Instant::now();
+            if now + backoff >= invocation.deadline {
+                return Err(InvokeError::Failed {
+                    actor: invocation.target.clone(),
+                    action: invocation.action.clone(),
+                    message: format!(
+                        "the Spawn user function at {} gave no usable answer before the deadline: {failure}",
+                        self.url
+                    ),
+                });
+            }
+            tracing::debug!(actor = %invocation.target, %failure, "Spawn user function failed; retrying");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    async fn post(
+        &self,
+        body: Vec<u8>,
+        deadline: Instant,
+    ) -> Result<pb::ActorInvocationResponse, String> {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let response = self
+            .client
+            .post(&self.url)
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .timeout(timeout.max(Duration::from_millis(1)))
+            .send()
+            .await
+            .map_err(describe)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(describe)?;
+        if bytes.is_empty() {
+            return Err(format!("empty body (HTTP {status})"));
+        }
+        pb::ActorInvocationResponse::decode(bytes)
+            .map_err(|e| format!("the body is not an ActorInvocationResponse (HTTP {status}): {e}"))
+    }
+}
+
+/// A Spawn workflow in the runtime's terms.
+fn workflow(w: pb::Workflow) -> Workflow {
+    let effects = w
+        .effects
+        .into_iter()
+        .filter_map(|e| e.request)
+        .map(|request| {
+            let id = request.actor.and_then(|a| a.id).unwrap_or_default();
+            let parent = Some(request.register_ref)
+                .filter(|r| !r.is_empty())
+                .or(Some(id.parent).filter(|p| !p.is_empty()));
+            let payload = match request.payload {
+                Some(pb::invocation_request::Payload::Value(any)) => payload_bytes(Some(&any)),
+                _ => Vec::new(),
+            };
+            Effect {
+                target: Address {
+                    name: id.name,
+                    parent,
+                },
+                action: request.action_name,
+                payload,
+                metadata: request.metadata.into_iter().collect(),
+            }
+        })
+        .collect();
+    let broadcast = w.broadcast.map(|b| Publish {
+        channel: b.channel_group,
+        payload: match b.payload {
+            Some(pb::broadcast::Payload::Value(any)) => payload_bytes(Some(&any)),
+            _ => Vec::new(),
+        },
+    });
+    let route = w.routing.map(|routing| {
+        let (kind, actor, action, register_ref) = match routing {
+            pb::workflow::Routing::Pipe(p) => (RouteKind::Pipe, p.actor, p.action_name, p.register_ref),
+            pb::workflow::Routing::Forward(f) => {
+                (RouteKind::Forward, f.actor, f.action_name, f.register_ref)
+            }
+        };
+        Route {
+            kind,
+            target: Address {
+                name: actor,
+                parent: Some(register_ref).filter(|r| !r.is_empty()),
+            },
+            action,
+        }
+    });
+    Workflow {
+        effects,
+        broadcast,
+        route,
+    }
+}

@@ -1,0 +1,34 @@
+//! Host side of `warren:actor/workflow`: Spawn's workflow steps, staged in the turn and
+//! run by the runtime core after it commits.
+
+use super::HostState;
+use crate::runtime::workflow::{Address, Publish, Route, RouteKind};
+use crate::wasm::bindings::types::ActorRef;
+use crate::wasm::bindings::warren::actor::workflow::Host;
+
+impl HostState {
+    fn route(&mut self, kind: RouteKind, target: ActorRef, action: String) -> wasmtime::Result<()> {
+        let route = Route {
+            kind,
+            target: Address::typed(&target.actor_type, &target.id),
+            action,
+        };
+        self.turn()?.state.workflow_mut().route = Some(route);
+        Ok(())
+    }
+}
+
+impl Host for HostState {
+    async fn broadcast(&mut self, channel: String, payload: Vec<u8>) -> wasmtime::Result<()> {
+        self.turn()?.state.workflow_mut().broadcast = Some(Publish { channel, payload });
+        Ok(())
+    }
+
+    async fn pipe(&mut self, target: ActorRef, action: String) -> wasmtime::Result<()> {
+        self.route(RouteKind::Pipe, target, action)
+    }
+
+    async fn forward(&mut self, target: ActorRef, action: String) -> wasmtime::Result<()> {
+        self.route(RouteKind::Forward, target, action)
+    }
+}
