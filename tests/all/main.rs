@@ -16,5 +16,6 @@ mod reminders;
 mod sandbox;
 mod spawn;
 mod spawn_harness;
+mod spawn_wasm;
 mod support;
 mod tenancy;

@@ -15,7 +15,7 @@ use prost::Message;
 use prost_types::Any;
 
 use crate::runtime::workflow::{Address, Effect, Publish, Route, RouteKind, Workflow};
-use crate::runtime::{ActorId, Invocation, InvokeError, Reply, Runtime};
+use crate::runtime::{ActorId, Invocation, InvokeError, Reply, Runtime, Trigger};
 use crate::spawn_wire::{JSON_TYPE_URL, payload_any, payload_bytes, pb, spawn_id};
 
 /// Actions Spawn answers itself with the actor's state, unless the actor declares them.
@@ -294,7 +294,11 @@ impl SpawnApp {
 
     fn invocation(&self, invocation: &Invocation, held: &Held) -> pb::ActorInvocation {
         let me = spawn_id(&invocation.target);
-        let caller = invocation.caller.as_ref().map(spawn_id);
+        // Spawn sends a timer action as a call from the actor to itself.
+        let caller = match invocation.trigger {
+            Trigger::Timer(_) => Some(me.clone()),
+            _ => invocation.caller.as_ref().map(spawn_id),
+        };
         let payload = match payload_any(&invocation.payload, JSON_TYPE_URL) {
             Some(any) => pb::actor_invocation::Payload::Value(any),
             None => pb::actor_invocation::Payload::Noop(pb::Noop {}),
