@@ -136,7 +136,10 @@ mod tests {
         let bytes = payload_bytes(Some(&custom));
         assert_eq!(payload_any(&bytes, JSON_TYPE_URL), Some(custom));
         assert_eq!(payload_any(b"", JSON_TYPE_URL), None);
-        assert_eq!(payload_any(b"5", JSON_TYPE_URL).unwrap().type_url, JSON_TYPE_URL);
+        assert_eq!(
+            payload_any(b"5", JSON_TYPE_URL).unwrap().type_url,
+            JSON_TYPE_URL
+        );
     }
 
     #[test]

@@ -30,10 +30,20 @@ async fn spawn_call(host: &Host, actor_type: &str, id: &str, action: &str, value
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activation_hook_and_timer_action_of_a_wasm_actor() {
     let (_dir, host) = newsroom().await;
-    assert_eq!(spawn_call(&host, "reader", "r1", "inits", "").await, json!(1));
-    assert_eq!(spawn_call(&host, "reader", "r1", "inits", "").await, json!(1));
+    assert_eq!(
+        spawn_call(&host, "reader", "r1", "inits", "").await,
+        json!(1)
+    );
+    assert_eq!(
+        spawn_call(&host, "reader", "r1", "inits", "").await,
+        json!(1)
+    );
     let ticked = eventually(Duration::from_secs(5), || async {
-        let ticks: i64 = host.invoke_ok("reader", "r1", "ticks", "").await.parse().ok()?;
+        let ticks: i64 = host
+            .invoke_ok("reader", "r1", "ticks", "")
+            .await
+            .parse()
+            .ok()?;
         (ticks >= 3).then_some(ticks)
     })
     .await;
@@ -46,7 +56,10 @@ async fn activation_hook_and_timer_action_of_a_wasm_actor() {
 async fn a_wasm_broadcast_reaches_every_active_subscriber() {
     let (_dir, host) = newsroom().await;
     for reader in ["r1", "r2"] {
-        assert_eq!(spawn_call(&host, "reader", reader, "heard", "").await, json!([]));
+        assert_eq!(
+            spawn_call(&host, "reader", reader, "heard", "").await,
+            json!([])
+        );
     }
     let echoed = spawn_call(&host, "editor", "e1", "publish", "\"extra!\"").await;
     assert_eq!(echoed, json!("extra!"));
@@ -66,7 +79,10 @@ async fn a_wasm_broadcast_reaches_every_active_subscriber() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wasm_actor_pipes_and_forwards_to_another() {
     let (_dir, host) = newsroom().await;
-    assert_eq!(spawn_call(&host, "editor", "e1", "pipe", "3").await, json!(6));
+    assert_eq!(
+        spawn_call(&host, "editor", "e1", "pipe", "3").await,
+        json!(6)
+    );
     assert_eq!(host.invoke_ok("editor", "e1", "forward", "4").await, "10");
     assert_eq!(host.invoke_ok("tally", "e1", "get", "").await, "10");
 }

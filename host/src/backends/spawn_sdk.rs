@@ -129,14 +129,18 @@ impl SpawnApp {
         if let Some(held) = self.held.get(actor) {
             return Ok(held.clone());
         }
-        let stored = runtime
-            .get_state(actor, SNAPSHOT_KEY)
-            .map_err(|source| InvokeError::Store {
-                actor: actor.clone(),
-                source,
-            })?;
+        let stored =
+            runtime
+                .get_state(actor, SNAPSHOT_KEY)
+                .map_err(|source| InvokeError::Store {
+                    actor: actor.clone(),
+                    source,
+                })?;
         let (revision, state) = match stored.as_deref().map(pb::Checkpoint::decode) {
-            Some(Ok(c)) => (c.revision.map_or(0, |r| r.value), c.state.unwrap_or_default()),
+            Some(Ok(c)) => (
+                c.revision.map_or(0, |r| r.value),
+                c.state.unwrap_or_default(),
+            ),
             Some(Err(e)) => {
                 tracing::error!(%actor, error = %e, "stored Spawn snapshot is unreadable; starting from the initial state");
                 (0, self.initial(actor))
@@ -408,7 +412,9 @@ fn workflow(w: pb::Workflow) -> Workflow {
     });
     let route = w.routing.map(|routing| {
         let (kind, actor, action, register_ref) = match routing {
-            pb::workflow::Routing::Pipe(p) => (RouteKind::Pipe, p.actor, p.action_name, p.register_ref),
+            pb::workflow::Routing::Pipe(p) => {
+                (RouteKind::Pipe, p.actor, p.action_name, p.register_ref)
+            }
             pb::workflow::Routing::Forward(f) => {
                 (RouteKind::Forward, f.actor, f.action_name, f.register_ref)
             }

@@ -6,11 +6,11 @@ use std::sync::atomic::Ordering;
 
 use super::table::ActorSlot;
 use super::tenants::Tenant;
+use super::turn::TurnParts;
 use super::{
     ActorId, ActorTypeEntry, Backend, Invocation, InvokeError, InvokeFuture, LimitKind, Reply,
     Runtime, TurnState,
 };
-use super::turn::TurnParts;
 use crate::store::{StateChange, StoreError};
 
 /// A fresh call-chain id for a message that does not belong to one.

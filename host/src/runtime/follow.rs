@@ -46,7 +46,12 @@ impl Runtime {
             });
         }
         if let Some(publish) = workflow.broadcast {
-            self.publish(&me.tenant, &publish.channel, publish.payload, Some(me.clone()));
+            self.publish(
+                &me.tenant,
+                &publish.channel,
+                publish.payload,
+                Some(me.clone()),
+            );
         }
         let Some(route) = workflow.route else {
             return Ok(reply);

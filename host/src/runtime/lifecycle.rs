@@ -33,7 +33,9 @@ impl Runtime {
             };
             match Job::new(request, Utc::now()) {
                 Ok(job) => self.0.scheduler.put(actor, job),
-                Err(e) => tracing::warn!(%actor, action = %timer.action, error = %e, "timer action not armed"),
+                Err(e) => {
+                    tracing::warn!(%actor, action = %timer.action, error = %e, "timer action not armed")
+                }
             }
         }
         let Some(hook) = &entry.spec.activate_action else {

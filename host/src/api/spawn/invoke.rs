@@ -42,7 +42,11 @@ pub(super) async fn spawn(
     };
     let runtime = &state.runtime;
     for id in request.actors {
-        let system = if id.system.is_empty() { &system } else { &id.system };
+        let system = if id.system.is_empty() {
+            &system
+        } else {
+            &id.system
+        };
         let tenant = match tenant(&access, system) {
             Ok(t) => t,
             Err(denied) => return denied.into_response(),
@@ -153,7 +157,10 @@ pub(super) async fn invoke(
         Err(e) => {
             return failed(
                 &request,
-                format!("Actor {} not found on ActorSystem {system}: {e}", address.name),
+                format!(
+                    "Actor {} not found on ActorSystem {system}: {e}",
+                    address.name
+                ),
             );
         }
     };
@@ -167,7 +174,11 @@ pub(super) async fn invoke(
         .as_ref()
         .filter(|c| !c.name.is_empty())
         .map(|c| {
-            let actor_type = if c.parent.is_empty() { &c.name } else { &c.parent };
+            let actor_type = if c.parent.is_empty() {
+                &c.name
+            } else {
+                &c.parent
+            };
             ActorId::new(&tenant, actor_type, &c.name)
         });
     let invocation = Invocation {

@@ -63,7 +63,11 @@ fn proto(status: StatusCode, message: &impl Message) -> Response {
 /// Spawn's request status.
 fn status(ok: bool, message: impl Into<String>) -> pb::RequestStatus {
     pb::RequestStatus {
-        status: if ok { pb::Status::Ok } else { pb::Status::Error } as i32,
+        status: if ok {
+            pb::Status::Ok
+        } else {
+            pb::Status::Error
+        } as i32,
         message: message.into(),
     }
 }

@@ -12,9 +12,7 @@ use prost::Message;
 use super::{SpawnState, proto, status, tenant};
 use crate::api::Access;
 use crate::backends::spawn_sdk::{DEFAULT_SNAPSHOT_INTERVAL, SdkActorType, SpawnApp};
-use crate::runtime::manifest::{
-    ActionSpec, ActorKind, ActorTypeSpec, Manifest, TimerActionSpec,
-};
+use crate::runtime::manifest::{ActionSpec, ActorKind, ActorTypeSpec, Manifest, TimerActionSpec};
 use crate::runtime::tenants::LimitOverrides;
 use crate::runtime::{ActorId, Runtime, check_name};
 use crate::spawn_wire::{channels, pb};
@@ -102,7 +100,9 @@ fn actor_type(name: &str, actor: pb::Actor) -> Result<(ActorTypeSpec, SdkActorTy
             })
             .collect(),
         description: None,
-        pool_size: u32::try_from(settings.max_pool_size).ok().filter(|n| *n > 0),
+        pool_size: u32::try_from(settings.max_pool_size)
+            .ok()
+            .filter(|n| *n > 0),
     };
     let sdk = SdkActorType {
         stateful: settings.stateful,
@@ -170,7 +170,9 @@ pub(super) async fn register(
     let warm: Vec<String> = manifest
         .actor_types
         .iter()
-        .filter(|t| t.kind == ActorKind::Named && sdk_types.get(&t.name).is_some_and(|s| s.stateful))
+        .filter(|t| {
+            t.kind == ActorKind::Named && sdk_types.get(&t.name).is_some_and(|s| s.stateful)
+        })
         .map(|t| t.name.clone())
         .collect();
     let app = SpawnApp::new(&state.user_function, sdk_types);
