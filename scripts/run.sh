@@ -9,4 +9,5 @@ target="${CARGO_TARGET_DIR:-target}"
 exec cargo run --release -p warren-host --bin warren -- serve \
     --deploy "$target/wasm32-wasip2/release/counter.wasm" \
     --deploy "$target/wasm32-wasip2/release/bank.wasm" \
+    --deploy "$target/wasm32-wasip2/release/newsroom.wasm" \
     "$@"

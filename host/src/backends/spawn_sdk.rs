@@ -236,10 +236,21 @@ impl SpawnApp {
         self.try_write(runtime, actor).await
     }
 
-    /// The actor was deactivated: store its state and forget it.
+    /// The actor was deactivated: store its state and forget it, unless a new message
+    /// activated it again meanwhile (it then keeps the state it holds).
     pub async fn deactivate(&self, runtime: &Runtime, actor: &ActorId) {
         self.write(runtime, actor).await;
-        self.held.remove(actor);
+        self.held.remove_if(actor, |_, _| !runtime.is_active(actor));
+    }
+
+    /// Take over the actors `previous` holds, when the same SDK registers again, so no
+    /// state waiting to be written is lost.
+    pub fn adopt(&self, previous: &SpawnApp) {
+        for entry in previous.held.iter() {
+            if self.types.contains_key(&*entry.key().actor_type) {
+                self.held.insert(entry.key().clone(), entry.value().clone());
+            }
+        }
     }
 
     /// Run one turn of `invocation` on the SDK.

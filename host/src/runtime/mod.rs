@@ -350,7 +350,22 @@ impl Runtime {
         app: Arc<SpawnApp>,
         manifest: manifest::Manifest,
     ) -> Result<ComponentInfo, TypeConflict> {
+        let previous = self
+            .0
+            .registry
+            .components(tenant)
+            .into_iter()
+            .find(|c| c.name == manifest.name)
+            .and_then(|c| c.actor_types.first().cloned())
+            .and_then(|t| self.0.registry.actor_type(tenant, &t))
+            .and_then(|entry| match &entry.backend {
+                Backend::SpawnSdk(previous) => Some(previous.clone()),
+                _ => None,
+            });
         let info = self.register_external(tenant, manifest, || Backend::SpawnSdk(app.clone()))?;
+        if let Some(previous) = previous {
+            app.adopt(&previous);
+        }
         app.start_snapshots(self.clone());
         Ok(info)
     }
@@ -435,6 +450,11 @@ impl Runtime {
     /// Whether a tenant hosts an actor type.
     pub fn hosts(&self, tenant: &str, actor_type: &str) -> bool {
         self.0.registry.actor_type(tenant, actor_type).is_some()
+    }
+
+    /// Whether `actor` is active.
+    pub fn is_active(&self, actor: &ActorId) -> bool {
+        self.0.table.is_active(actor)
     }
 
     /// The active actors of a tenant.
