@@ -16,6 +16,7 @@ mod reminders;
 mod sandbox;
 mod spawn;
 mod spawn_harness;
+mod spawn_semantics;
 mod spawn_wasm;
 mod support;
 mod tenancy;

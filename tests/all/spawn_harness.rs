@@ -25,8 +25,8 @@ pub const JSON_TYPE_URL: &str = "type.googleapis.com/eigr.functions.protocol.JSO
 pub const NAMED: i32 = 1;
 /// `Kind`: a template whose instances are spawned by name.
 pub const UNNAMED: i32 = 2;
-/// `Kind`: stateless and pooled (broken upstream, so not tested; listed for completeness).
-#[allow(dead_code)]
+/// `Kind`: stateless and pooled, invoked by the type's name with `pooled = true` (broken
+/// upstream; Warren spreads the calls over up to `max_pool_size` instances).
 pub const POOLED: i32 = 3;
 
 /// `Status`: success.
@@ -433,6 +433,33 @@ pub fn code(status: &Option<RequestStatus>) -> i32 {
     status.as_ref().map_or(0, |s| s.status)
 }
 
+/// A `map<string, string>` from pairs, for tags and metadata.
+pub fn string_map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// One length-delimited protobuf field (wire type 2): its key, the length, then `bytes`. For
+/// hand-building messages with fields the structs here do not have (unknown or removed ones);
+/// an embedded message is such a field holding the message's encoding.
+pub fn length_delimited(tag: u32, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 10);
+    put_varint((u64::from(tag) << 3) | 2, &mut out);
+    put_varint(bytes.len() as u64, &mut out);
+    out.extend_from_slice(bytes);
+    out
+}
+
+fn put_varint(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push(((n & 0x7f) as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
 /// Milliseconds since the Unix epoch, for `scheduled_to`.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -494,8 +521,35 @@ impl Actor {
         Actor::of_kind(UNNAMED, name, actions)
     }
 
+    /// A POOLED actor with these actions, served by up to `max_pool_size` instances.
+    pub fn pooled(name: &str, actions: &[&str], max_pool_size: i32) -> Actor {
+        let mut actor = Actor::of_kind(POOLED, name, actions);
+        actor.settings_mut().max_pool_size = max_pool_size;
+        actor
+    }
+
     fn settings_mut(&mut self) -> &mut ActorSettings {
         self.settings.get_or_insert_with(Default::default)
+    }
+
+    /// Declare `kind` (any number, even one the protocol does not define).
+    pub fn with_kind(mut self, kind: i32) -> Actor {
+        self.settings_mut().kind = kind;
+        self
+    }
+
+    /// Deactivate after `ms` milliseconds (instead of the harness's 60 s).
+    pub fn deactivate_after(mut self, ms: i64) -> Actor {
+        self.settings_mut().deactivation_strategy = Some(ActorDeactivationStrategy {
+            timeout: Some(TimeoutStrategy { timeout: ms }),
+        });
+        self
+    }
+
+    /// The tags the actor starts with (`ActorState.tags`).
+    pub fn with_tags(mut self, tags: &[(&str, &str)]) -> Actor {
+        self.state.get_or_insert_with(Default::default).tags = string_map(tags);
+        self
     }
 
     /// Stateful, with a write-behind snapshot every `snapshot_ms` milliseconds.
@@ -597,6 +651,18 @@ impl InvocationRequest {
         self
     }
 
+    /// Send these per-call metadata (headers), e.g. `request-timeout`.
+    pub fn with_metadata(mut self, pairs: &[(&str, &str)]) -> Self {
+        self.metadata.extend(string_map(pairs));
+        self
+    }
+
+    /// Address a POOLED actor (`pooled = true`).
+    pub fn pooled(mut self) -> Self {
+        self.pooled = true;
+        self
+    }
+
     fn target(&self) -> (&str, &str) {
         let system = self.system.as_ref().map_or("", |s| s.name.as_str());
         let actor = self
@@ -665,6 +731,22 @@ impl ActorInvocation {
     pub fn state(&self) -> Option<&Any> {
         self.current_context.as_ref().and_then(|c| c.state.as_ref())
     }
+
+    /// The per-call metadata Warren sent in `current_context` (empty when there is none).
+    pub fn metadata(&self) -> HashMap<String, String> {
+        self.current_context
+            .as_ref()
+            .map(|c| c.metadata.clone())
+            .unwrap_or_default()
+    }
+
+    /// The actor's tags Warren sent in `current_context` (empty when there are none).
+    pub fn tags(&self) -> HashMap<String, String> {
+        self.current_context
+            .as_ref()
+            .map(|c| c.tags.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// A reply to `call` that changes nothing: it names the actor and carries a Noop payload.
@@ -705,6 +787,14 @@ impl ActorInvocationResponse {
     /// Ask for the state to be written at once.
     pub fn checkpointed(mut self) -> Self {
         self.checkpoint = true;
+        self
+    }
+
+    /// Replace the actor's tags with exactly `tags` (`updated_context.tags`).
+    pub fn with_tags(mut self, tags: &[(&str, &str)]) -> Self {
+        self.updated_context
+            .get_or_insert_with(Default::default)
+            .tags = string_map(tags);
         self
     }
 }
@@ -748,8 +838,21 @@ pub async fn post_proto<M: Message + Default>(
     (status, message)
 }
 
-/// Register `actors` in `system` as an SDK does at start; asserts 200 and OK.
-pub async fn register(host: &Host, system: &str, actors: Vec<Actor>) -> RegistrationResponse {
+/// The `ServiceInfo` this harness registers with (an old SDK's protocol version, 1.1).
+pub fn service_info() -> ServiceInfo {
+    ServiceInfo {
+        service_name: "warren-spawn-tests".to_string(),
+        service_version: "0.1.0".to_string(),
+        service_runtime: "rust".to_string(),
+        support_library_name: "spawn_harness".to_string(),
+        support_library_version: "0.1.0".to_string(),
+        protocol_major_version: 1,
+        protocol_minor_version: 1,
+    }
+}
+
+/// The `RegistrationRequest` an SDK sends at start for `actors` in `system`.
+pub fn registration(system: &str, actors: Vec<Actor>) -> RegistrationRequest {
     let actors = actors
         .into_iter()
         .map(|mut actor| {
@@ -761,23 +864,27 @@ pub async fn register(host: &Host, system: &str, actors: Vec<Actor>) -> Registra
             (name, actor)
         })
         .collect();
-    let request = RegistrationRequest {
-        service_info: Some(ServiceInfo {
-            service_name: "warren-spawn-tests".to_string(),
-            service_version: "0.1.0".to_string(),
-            service_runtime: "rust".to_string(),
-            support_library_name: "spawn_harness".to_string(),
-            support_library_version: "0.1.0".to_string(),
-            protocol_major_version: 1,
-            protocol_minor_version: 1,
-        }),
+    RegistrationRequest {
+        service_info: Some(service_info()),
         actor_system: Some(ActorSystem {
             name: system.to_string(),
             registry: Some(Registry { actors }),
         }),
-    };
-    let (status, response) =
-        post_proto::<RegistrationResponse>(host, "/api/v1/system", &request).await;
+    }
+}
+
+/// Register `actors` in `system`; returns the status and the decoded reply, whatever they are.
+pub async fn try_register(
+    host: &Host,
+    system: &str,
+    actors: Vec<Actor>,
+) -> (u16, RegistrationResponse) {
+    post_proto(host, "/api/v1/system", &registration(system, actors)).await
+}
+
+/// Register `actors` in `system` as an SDK does at start; asserts 200 and OK.
+pub async fn register(host: &Host, system: &str, actors: Vec<Actor>) -> RegistrationResponse {
+    let (status, response) = try_register(host, system, actors).await;
     assert!(
         status == 200 && code(&response.status) == OK,
         "registering {system}: {status} {:?}",
@@ -821,7 +928,8 @@ pub async fn invoke_ok(host: &Host, request: &InvocationRequest) -> InvocationRe
 
 // ---- the user function ----
 
-type Handler = Arc<dyn Fn(&ActorInvocation) -> ActorInvocationResponse + Send + Sync>;
+/// Answers a call with an HTTP status and the raw body to send.
+type Handler = Arc<dyn Fn(&ActorInvocation) -> (u16, Vec<u8>) + Send + Sync>;
 type Calls = Arc<Mutex<Vec<ActorInvocation>>>;
 
 #[derive(Clone)]
@@ -844,6 +952,14 @@ impl UserFunction {
     /// Serve `handler` on a free port until dropped.
     pub fn start(
         handler: impl Fn(&ActorInvocation) -> ActorInvocationResponse + Send + Sync + 'static,
+    ) -> UserFunction {
+        UserFunction::start_raw(move |call: &ActorInvocation| (200, handler(call).encode_to_vec()))
+    }
+
+    /// Serve a `handler` that answers with an HTTP status and raw body bytes (empty, garbage,
+    /// or a hand-built message), on a free port until dropped.
+    pub fn start_raw(
+        handler: impl Fn(&ActorInvocation) -> (u16, Vec<u8>) + Send + Sync + 'static,
     ) -> UserFunction {
         let listener =
             std::net::TcpListener::bind("127.0.0.1:0").expect("cannot bind the user function");
@@ -949,7 +1065,7 @@ impl Drop for UserFunction {
     }
 }
 
-/// `POST /api/v1/actors/actions`: record the call and answer with the handler's reply.
+/// `POST /api/v1/actors/actions`: record the call and answer with the handler's status and body.
 async fn actions(State(served): State<Served>, body: Bytes) -> Response {
     let call = match ActorInvocation::decode(body) {
         Ok(call) => call,
@@ -964,9 +1080,10 @@ async fn actions(State(served): State<Served>, body: Bytes) -> Response {
     served.calls.lock().unwrap().push(call.clone());
     let handler = served.handler.clone();
     match tokio::task::spawn_blocking(move || (*handler)(&call)).await {
-        Ok(reply) => (
+        Ok((status, body)) => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             [(header::CONTENT_TYPE, "application/octet-stream")],
-            reply.encode_to_vec(),
+            body,
         )
             .into_response(),
         // The handler panicked: an empty body, as the Node SDK answers a failed handler.
