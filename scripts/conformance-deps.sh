@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install the real client libraries the conformance tests drive (Dapr's Python and JS SDKs)
-# into target/conformance, once. Pinned versions; re-run is a no-op.
+# Install the real client libraries the conformance tests drive (Dapr's Python and JS SDKs,
+# and OPACA's Python package) into target/conformance, once. Pinned versions; re-run is a
+# no-op.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +9,8 @@ dir="${WARREN_CONFORMANCE_DIR:-${CARGO_TARGET_DIR:-target}/conformance}"
 mkdir -p "$dir"
 py_reqs="dapr==1.18.3 dapr-ext-fastapi==1.18.3 uvicorn==0.34.0"
 js_reqs="@dapr/dapr@3.18.0"
+# OPACA's package, with the libraries it builds agent containers on pinned as tested.
+opaca_reqs="opaca==0.0.9 fastapi==0.165.0 starlette==1.10.0 pydantic==2.14.3 uvicorn==0.54.0 httpx==0.28.1"
 
 if [ "$(cat "$dir/python.stamp" 2>/dev/null)" != "$py_reqs" ]; then
     python3 -m venv "$dir/venv"
@@ -21,5 +24,13 @@ if [ "$(cat "$dir/js.stamp" 2>/dev/null)" != "$js_reqs" ]; then
     (cd "$dir/node" && [ -f package.json ] || echo '{"name":"warren-conformance","private":true}' > package.json)
     (cd "$dir/node" && npm install --silent --no-audit --no-fund "$js_reqs" >/dev/null)
     echo "$js_reqs" > "$dir/js.stamp"
+fi
+
+# A venv of its own: its FastAPI and pydantic needs differ from the Dapr SDK's.
+if [ "$(cat "$dir/opaca.stamp" 2>/dev/null)" != "$opaca_reqs" ]; then
+    python3 -m venv "$dir/opaca-venv"
+    # shellcheck disable=SC2086
+    "$dir/opaca-venv/bin/pip" install --quiet --disable-pip-version-check $opaca_reqs
+    echo "$opaca_reqs" > "$dir/opaca.stamp"
 fi
 echo "conformance clients ready in $dir"

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod backends;
+pub mod opaca;
 pub mod runtime;
 pub mod spawn_wire;
 pub mod store;

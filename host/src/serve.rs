@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use warren_host::api::{AuthConfig, HttpConfig};
 use warren_host::backends::dapr_app::AppChannel;
+use warren_host::opaca::{OpacaConfig, Platform};
 use warren_host::runtime::tenants::Limits;
 use warren_host::runtime::{DEFAULT_TENANT, Runtime, RuntimeConfig};
 use warren_host::store::{Durability, SledStore, StateStore};
@@ -76,6 +77,44 @@ pub struct ServeArgs {
     /// Token sent to the app as `dapr-api-token` on every callback.
     #[arg(long, env = "APP_API_TOKEN", hide_env_values = true)]
     app_api_token: Option<String>,
+    /// Address of the OPACA runtime-platform API.
+    #[arg(long, env = "WARREN_OPACA", default_value = warren_host::api::opaca::DEFAULT_ADDR)]
+    opaca: SocketAddr,
+    /// The OPACA platform's public base URL (OPACA's `PUBLIC_URL`); by default its
+    /// listener's address.
+    #[arg(long, env = "WARREN_OPACA_PUBLIC_URL")]
+    opaca_public_url: Option<String>,
+    /// Require a token on every OPACA route but `/login` (OPACA's `REQUIRE_AUTH`).
+    #[arg(long)]
+    opaca_require_auth: bool,
+    /// The OPACA platform admin's username.
+    #[arg(long, default_value = "admin")]
+    opaca_admin_user: String,
+    /// The OPACA platform admin's password.
+    #[arg(
+        long,
+        env = "WARREN_OPACA_ADMIN_PASSWORD",
+        default_value = "admin",
+        hide_env_values = true
+    )]
+    opaca_admin_password: String,
+    /// Secret that signs OPACA tokens; random per start when absent (tokens then die
+    /// with the process).
+    #[arg(long, env = "WARREN_OPACA_SECRET", hide_env_values = true)]
+    opaca_secret: Option<String>,
+    /// An OPACA image run as a process: `NAME=COMMAND` (the command runs with `sh -c`).
+    /// Repeatable.
+    #[arg(long = "opaca-image", value_parser = parse_image)]
+    opaca_images: Vec<(String, String)>,
+}
+
+fn parse_image(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, command)) if !name.trim().is_empty() && !command.trim().is_empty() => {
+            Ok((name.trim().to_string(), command.trim().to_string()))
+        }
+        _ => Err(format!("{text:?} is not NAME=COMMAND")),
+    }
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -130,9 +169,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let grpc_listener = tokio::net::TcpListener::bind(args.grpc)
         .await
         .with_context(|| format!("cannot listen on {} for gRPC", args.grpc))?;
+    let opaca_listener = tokio::net::TcpListener::bind(args.opaca)
+        .await
+        .with_context(|| format!("cannot listen on {} for OPACA", args.opaca))?;
+    let platform = Platform::new(
+        runtime.clone(),
+        OpacaConfig {
+            public_url: args.opaca_public_url.clone(),
+            require_auth: args.opaca_require_auth,
+            admin_user: args.opaca_admin_user.clone(),
+            admin_password: args.opaca_admin_password.clone(),
+            secret: args.opaca_secret.clone(),
+            images: args.opaca_images.iter().cloned().collect(),
+        },
+        format!("http://{}", opaca_listener.local_addr()?),
+    );
     tracing::info!(
         http = %listener.local_addr()?,
         grpc = %grpc_listener.local_addr()?,
+        opaca = %opaca_listener.local_addr()?,
         data_dir = %args.data_dir.display(),
         durability = ?store.durability(),
         reminders,
@@ -152,7 +207,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             runtime.clone(),
             http.auth.clone(),
             grpc_listener,
-            wait_for(stopped),
+            wait_for(stopped.clone()),
         );
         async move {
             if let Err(e) = serving.await {
@@ -160,10 +215,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     });
+    let opaca = tokio::spawn({
+        let serving = axum::serve(
+            opaca_listener,
+            warren_host::api::opaca::router(platform.clone()),
+        )
+        .with_graceful_shutdown(wait_for(stopped.clone()));
+        async move {
+            if let Err(e) = serving.await {
+                tracing::error!(error = %e, "the OPACA listener failed");
+            }
+        }
+    });
     axum::serve(listener, warren_host::api::router(runtime.clone(), http))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(2), opaca).await;
+    platform.stop_all().await;
+    runtime.shutdown().await;
     // Open actor streams end with the process; the gRPC server does not wait for them.
     let _ = tokio::time::timeout(Duration::from_secs(2), grpc).await;
     store.flush().await?;

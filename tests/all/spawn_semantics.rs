@@ -1,7 +1,8 @@
 //! Spawn semantics beyond the happy path, driven by the harness's own SDK (`spawn_harness`):
 //! per-call metadata against per-actor tags, retries of a failing user function, deactivation
-//! and re-activation, POOLED actors, lenient decoding of old and new SDKs' messages, refused
-//! registrations, and Warren's tokens on the Spawn routes.
+//! and re-activation, POOLED actors, lenient decoding of old and new SDKs' messages, instance
+//! names, the route hop limit, scheduled side effects, refused registrations, and Warren's
+//! tokens on the Spawn routes.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -402,11 +403,12 @@ async fn kind_zero_and_unknown_fields_are_accepted() {
 }
 
 /// Old SDKs put the subscribers' action in `Broadcast` field #2 (`action_name`, removed in
-/// v1.0.0-rc.30). A workflow broadcast still carrying it is read, the field skipped, and the
-/// broadcast delivered: the subscriber gets `receive` with the payload and the broadcaster as
-/// caller.
+/// v1.0.0-rc.30). A workflow broadcast carrying it (`breaking`) runs that action on a
+/// subscriber that named none (`reader`, subscribed with a plain topic string), instead of
+/// `receive`, with the payload and the broadcaster as caller; a subscriber whose channel
+/// names its own action (`clipper`, `clip`) keeps running that one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_old_broadcast_with_an_action_name_is_still_delivered() {
+async fn an_old_broadcast_with_an_action_name_runs_that_action() {
     let user_function = UserFunction::start_raw(|call: &ActorInvocation| {
         let mut body = reply(call).encode_to_vec();
         if call.action_name == "announce" {
@@ -414,7 +416,7 @@ async fn an_old_broadcast_with_an_action_name_is_still_delivered() {
             // as ActorInvocationResponse field 5.
             let broadcast = [
                 length_delimited(1, b"headlines"),
-                length_delimited(2, b"receive"),
+                length_delimited(2, b"breaking"),
                 length_delimited(3, &json_any("\"extra!\"").encode_to_vec()),
             ]
             .concat();
@@ -429,19 +431,188 @@ async fn an_old_broadcast_with_an_action_name_is_still_delivered() {
         "news",
         vec![
             Actor::named("anchor", &["announce"]),
-            Actor::named("reader", &["hello", "receive"]).subscribe(&["headlines"]),
+            Actor::named("reader", &["hello", "receive", "breaking"]).subscribe(&["headlines"]),
+            Actor::named("clipper", &["hello", "clip", "breaking"])
+                .subscribe_channels(&[("headlines", "clip")]),
         ],
     )
     .await;
-    // Broadcasts reach active actors: activate the subscriber.
-    invoke_ok(&host, &request("news", "reader", "hello")).await;
+    // Broadcasts reach active actors: activate the subscribers.
+    for name in ["reader", "clipper"] {
+        invoke_ok(&host, &request("news", name, "hello")).await;
+    }
 
     invoke_ok(&host, &request("news", "anchor", "announce")).await;
     let got = user_function
-        .wait_for("reader", "receive", 1, Duration::from_secs(10))
+        .wait_for("reader", "breaking", 1, Duration::from_secs(10))
         .await;
     assert_eq!(got[0].value, Some(json_any("\"extra!\"")), "{got:?}");
     assert_eq!(got[0].caller_name(), "anchor", "{got:?}");
+    let clipped = user_function
+        .wait_for("clipper", "clip", 1, Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        clipped[0].value,
+        Some(json_any("\"extra!\"")),
+        "{clipped:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(user_function.count("reader", "receive"), 0);
+    assert_eq!(user_function.count("clipper", "breaking"), 0);
+}
+
+/// `POST .../actors/spawn` for `actors`; returns the status and the reply, whatever they are.
+async fn try_spawn(host: &Host, system: &str, actors: Vec<ActorId>) -> (u16, SpawnResponse) {
+    let path = format!("/api/v1/system/{system}/actors/spawn");
+    post_proto(host, &path, &SpawnRequest { actors }).await
+}
+
+/// Asserts HTTP 500 with an ERROR status whose message mentions `word`.
+fn assert_refused(what: &str, status: u16, error: Option<RequestStatus>, word: &str) {
+    assert_eq!(status, 500, "{what}: {error:?}");
+    let error = error.unwrap_or_else(|| panic!("{what}: no status"));
+    assert_eq!(error.status, ERROR, "{what}: {error:?}");
+    assert!(
+        error.message.contains(word),
+        "{what}: the message should mention {word:?}: {error:?}"
+    );
+}
+
+/// An instance name names one actor of its system. Spawning an instance of the UNNAMED
+/// `worker` named `boss`, which is an actor type, is refused; so is spawning `w1` from
+/// `helper` once it is `worker`'s, by a SpawnRequest or by an invoke's `register_ref`: each
+/// with HTTP 500 and an ERROR status. `w1` stays `worker`'s instance, and `helper` is never
+/// called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_name_cannot_be_a_type_or_another_templates_instance() {
+    let user_function = UserFunction::start(reply);
+    let dir = tempfile::tempdir().unwrap();
+    let host = host_with(dir.path(), &user_function, &[]);
+    register(
+        &host,
+        "names",
+        vec![
+            Actor::unnamed("worker", &["hello"]),
+            Actor::unnamed("helper", &["hello"]),
+            Actor::named("boss", &["hello"]),
+        ],
+    )
+    .await;
+
+    let (status, response) = try_spawn(
+        &host,
+        "names",
+        vec![ActorId::instance("boss", "names", "worker")],
+    )
+    .await;
+    assert_refused("an instance named boss", status, response.status, "boss");
+
+    spawn_actors(
+        &host,
+        "names",
+        vec![ActorId::instance("w1", "names", "worker")],
+        None,
+    )
+    .await;
+    let (status, response) = try_spawn(
+        &host,
+        "names",
+        vec![ActorId::instance("w1", "names", "helper")],
+    )
+    .await;
+    assert_refused("w1 spawned from helper", status, response.status, "worker");
+    let (status, response) =
+        invoke(&host, &request("names", "w1", "hello").spawning("helper")).await;
+    assert_refused("w1 invoked as helper's", status, response.status, "worker");
+
+    invoke_ok(&host, &request("names", "w1", "hello")).await;
+    let hello = user_function.calls_to("w1", "hello").remove(0);
+    assert_eq!(
+        hello.actor,
+        Some(ActorId::instance("w1", "names", "worker")),
+        "{hello:?}"
+    );
+    assert_eq!(
+        user_function.count("helper", "hello"),
+        0,
+        "{:?}",
+        user_function.summary()
+    );
+}
+
+/// A workflow that routes back on itself ends: `echo.again` pipes to `echo.again` forever.
+/// After 32 routes the invoke fails with HTTP 500 and an ERROR status naming the limit, in
+/// well under 5 s; the user function saw the first call and the 32 routed ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipe_back_to_itself_stops_after_32_hops() {
+    let user_function = UserFunction::start(|call: &ActorInvocation| {
+        reply(call)
+            .with_value(json_any("1"))
+            .with_workflow(Workflow::pipe("echo", "again"))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let host = host_with(dir.path(), &user_function, &[]);
+    register(&host, "loop", vec![Actor::named("echo", &["again"])]).await;
+
+    let started = Instant::now();
+    let (status, response) = invoke(&host, &request("loop", "echo", "again")).await;
+    let took = started.elapsed();
+    assert_refused("a pipe to itself", status, response.status, "32");
+    assert!(took < Duration::from_secs(5), "the invoke took {took:?}");
+    assert_eq!(
+        user_function.count("echo", "again"),
+        33,
+        "{:?}",
+        user_function.summary()
+    );
+}
+
+/// A side effect with `scheduled_to` is a scheduled call: `front.later` asks for
+/// `back.note` 1.5 s ahead. The invoke answers at once; the note has not arrived 700 ms
+/// later, and arrives after that with its payload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_side_effect_with_scheduled_to_is_delivered_at_its_time() {
+    let user_function = UserFunction::start(|call: &ActorInvocation| {
+        if call.action_name == "later" {
+            reply(call).with_workflow(Workflow::effects(vec![
+                request("sched", "back", "note")
+                    .with_value(json_any("\"wake up\""))
+                    .scheduled_at(now_ms() + 1500),
+            ]))
+        } else {
+            reply(call)
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let host = host_with(dir.path(), &user_function, &[]);
+    register(
+        &host,
+        "sched",
+        vec![
+            Actor::named("front", &["later"]),
+            Actor::named("back", &["note"]),
+        ],
+    )
+    .await;
+
+    let started = tokio::time::Instant::now();
+    invoke_ok(&host, &request("sched", "front", "later")).await;
+    tokio::time::sleep_until(started + Duration::from_millis(700)).await;
+    assert_eq!(
+        user_function.count("back", "note"),
+        0,
+        "delivered early: {:?}",
+        user_function.summary()
+    );
+    let delivered = user_function
+        .wait_for("back", "note", 1, Duration::from_secs(10))
+        .await;
+    assert_eq!(delivered[0].value, Some(json_any("\"wake up\"")));
+    assert!(
+        started.elapsed() >= Duration::from_millis(1400),
+        "delivered after {:?}",
+        started.elapsed()
+    );
 }
 
 /// Registrations Warren cannot honour are refused with HTTP 500 and an ERROR status whose

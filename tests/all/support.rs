@@ -39,6 +39,8 @@ pub struct Host {
     pub url: String,
     /// `http://127.0.0.1:PORT` of the gRPC listener.
     pub grpc_url: String,
+    /// `http://127.0.0.1:PORT` of the OPACA runtime-platform listener.
+    pub opaca_url: String,
     data_dir: PathBuf,
     args: Vec<String>,
     log: Arc<Mutex<String>>,
@@ -49,11 +51,12 @@ impl Host {
     /// Start `warren serve` on a free port with `data_dir` and extra `args`.
     pub fn start(data_dir: &Path, args: &[&str]) -> Host {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let (child, [url, grpc_url], log) = spawn(data_dir, &args);
+        let (child, [url, grpc_url, opaca_url], log) = spawn(data_dir, &args);
         Host {
             child,
             url,
             grpc_url,
+            opaca_url,
             data_dir: data_dir.to_path_buf(),
             args,
             log,
@@ -77,10 +80,11 @@ impl Host {
     /// Kill and start again on the same data dir with the same arguments.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, [url, grpc_url], log) = spawn(&self.data_dir, &self.args);
+        let (child, [url, grpc_url, opaca_url], log) = spawn(&self.data_dir, &self.args);
         self.child = child;
         self.url = url;
         self.grpc_url = grpc_url;
+        self.opaca_url = opaca_url;
         self.log = log;
     }
 
@@ -166,13 +170,14 @@ fn log_field(line: &str, name: &str) -> String {
         .to_string()
 }
 
-/// Start the host; returns it with the URLs of its HTTP and gRPC listeners.
-fn spawn(data_dir: &Path, args: &[String]) -> (Child, [String; 2], Arc<Mutex<String>>) {
+/// Start the host; returns it with the URLs of its HTTP, gRPC and OPACA listeners.
+fn spawn(data_dir: &Path, args: &[String]) -> (Child, [String; 3], Arc<Mutex<String>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
         .arg("serve")
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"])
+        .args(["--opaca", "127.0.0.1:0"])
         .args(args)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
@@ -190,7 +195,7 @@ fn spawn(data_dir: &Path, args: &[String]) -> (Child, [String; 2], Arc<Mutex<Str
             if line.contains("warren is serving")
                 && let Some(tx) = tx.take()
             {
-                let _ = tx.send([log_field(&line, "http"), log_field(&line, "grpc")]);
+                let _ = tx.send(["http", "grpc", "opaca"].map(|name| log_field(&line, name)));
             }
             let mut log = sink.lock().unwrap();
             log.push_str(&line);
@@ -198,7 +203,7 @@ fn spawn(data_dir: &Path, args: &[String]) -> (Child, [String; 2], Arc<Mutex<Str
         }
     });
     let started = Instant::now();
-    let [http, grpc] = loop {
+    let [http, grpc, opaca] = loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(addrs) => break addrs,
             Err(_) => {
@@ -218,7 +223,7 @@ fn spawn(data_dir: &Path, args: &[String]) -> (Child, [String; 2], Arc<Mutex<Str
     };
     (
         child,
-        [format!("http://{http}"), format!("http://{grpc}")],
+        [http, grpc, opaca].map(|addr| format!("http://{addr}")),
         log,
     )
 }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod dapr_grpc;
 pub mod dapr_http;
+pub mod opaca;
 pub mod spawn;
 
 use axum::Router;

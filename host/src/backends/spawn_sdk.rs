@@ -3,8 +3,9 @@
 //! `ActorInvocation`, reading the `ActorInvocationResponse` from the body.
 //!
 //! State is written behind, as Spawn does: an actor's changed state becomes a new stored
-//! revision every snapshot interval, at once when the SDK asks for a checkpoint, and when
-//! the actor is deactivated.
+//! revision every snapshot interval, at once when the SDK asks for a checkpoint, when the
+//! actor is deactivated, and when the host shuts down. The last [`KEPT_REVISIONS`]
+//! revisions are kept.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
@@ -15,8 +16,9 @@ use prost::Message;
 use prost_types::Any;
 
 use crate::runtime::workflow::{Address, Effect, Publish, Route, RouteKind, Workflow};
-use crate::runtime::{ActorId, Invocation, InvokeError, Reply, Runtime, Trigger};
+use crate::runtime::{ActorId, Invocation, InvokeError, LimitKind, Reply, Runtime, Trigger};
 use crate::spawn_wire::{JSON_TYPE_URL, payload_any, payload_bytes, pb, spawn_id};
+use crate::store::StoreError;
 
 /// Actions Spawn answers itself with the actor's state, unless the actor declares them.
 pub const GET_ACTIONS: [&str; 5] = ["get", "Get", "get_state", "getState", "GetState"];
@@ -24,16 +26,53 @@ pub const GET_ACTIONS: [&str; 5] = ["get", "Get", "get_state", "getState", "GetS
 pub const DEFAULT_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(2);
 /// The store key of an actor's latest snapshot.
 const SNAPSHOT_KEY: &str = "spawn/snapshot";
+/// How many of an actor's latest revisions stay restorable; writing revision N deletes
+/// revision N - `KEPT_REVISIONS`, so an actor's history cannot grow without bound.
+pub const KEPT_REVISIONS: i64 = 100;
 
 fn revision_key(revision: i64) -> String {
     format!("spawn/revision/{revision:020}")
 }
 
+/// Why a snapshot was not written or a revision not restored.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("actor {actor} has no stored revision {revision}")]
+    NoRevision { actor: ActorId, revision: i64 },
+    #[error("revision {revision} of {actor} is unreadable: {source}")]
+    Unreadable {
+        actor: ActorId,
+        revision: i64,
+        #[source]
+        source: prost::DecodeError,
+    },
+    #[error("tenant {tenant:?} is at its limit of {max} {kind}; the snapshot was not written")]
+    Quota {
+        tenant: String,
+        kind: LimitKind,
+        max: u64,
+    },
+    #[error("tenant {tenant:?} does not exist")]
+    NoTenant { tenant: String },
+    #[error(
+        "actor {0} keeps no revisions: only actors of a Spawn SDK do (a Wasm actor commits every turn)"
+    )]
+    NotSpawnActor(ActorId),
+    /// The actor could not be activated to restore it.
+    #[error(transparent)]
+    Invoke(#[from] InvokeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// What Warren keeps of one actor type registered by the SDK.
 pub struct SdkActorType {
+    /// Whether the actor's state is written to the store (Spawn's `stateful`); the state of
+    /// other actors lives only as long as their activation.
     pub stateful: bool,
     /// The state and tags a new actor starts with.
     pub initial: pb::ActorState,
+    /// How often changed state is written behind (Spawn's snapshot timeout).
     pub snapshot_interval: Duration,
     /// Every action the SDK handles (declared, timer and channel actions).
     pub actions: HashSet<String>,
@@ -45,8 +84,10 @@ struct Held {
     tags: HashMap<String, String>,
     /// The latest stored revision.
     revision: i64,
-    /// The encoding of what was last stored (or loaded), to store only changes.
-    stored: Vec<u8>,
+    /// The state and tags last stored (or loaded). Compared by value, not by encoding: the
+    /// encoding of a protobuf map varies in order from one run to the next.
+    stored_state: Option<Any>,
+    stored_tags: HashMap<String, String>,
     last_write: Instant,
 }
 
@@ -57,6 +98,34 @@ impl Held {
             state: self.state.clone(),
         }
     }
+
+    /// Whether the state or tags differ from what was last stored.
+    fn changed(&self) -> bool {
+        self.state != self.stored_state || self.tags != self.stored_tags
+    }
+}
+
+/// One held actor, and the lock of its snapshot writes.
+struct HeldActor {
+    held: Mutex<Held>,
+    /// Held across a whole write (read the revision and state, store them, record what was
+    /// stored), so two writers (the snapshot loop, a checkpoint, a deactivation, a restore)
+    /// never store the same revision.
+    writing: tokio::sync::Mutex<()>,
+}
+
+impl HeldActor {
+    fn new(held: Held) -> Self {
+        HeldActor {
+            held: Mutex::new(held),
+            writing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The held state. Never kept across an `.await`.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// An SDK process that registered actor types of one system.
@@ -64,7 +133,7 @@ pub struct SpawnApp {
     url: String,
     client: reqwest::Client,
     types: HashMap<String, SdkActorType>,
-    held: DashMap<ActorId, Arc<Mutex<Held>>>,
+    held: DashMap<ActorId, Arc<HeldActor>>,
 }
 
 /// Why one callback to the SDK produced no answer.
@@ -111,13 +180,16 @@ impl SpawnApp {
                             .types
                             .get(&*entry.key().actor_type)
                             .map_or(DEFAULT_SNAPSHOT_INTERVAL, |t| t.snapshot_interval);
-                        let held = entry.value().lock().unwrap_or_else(|p| p.into_inner());
-                        held.last_write.elapsed() >= interval
+                        entry.value().lock().last_write.elapsed() >= interval
                     })
                     .map(|entry| entry.key().clone())
                     .collect();
                 for actor in due {
-                    app.write(&runtime, &actor).await;
+                    // An actor whose deactivation could not write its state is still held;
+                    // once written, it can go.
+                    if app.write(&runtime, &actor).await {
+                        app.forget_if_idle(&runtime, &actor);
+                    }
                 }
             }
         });
@@ -125,17 +197,11 @@ impl SpawnApp {
 
     /// The held state of `actor`, loading its latest snapshot (or the type's initial
     /// state) on first use.
-    fn held(&self, runtime: &Runtime, actor: &ActorId) -> Result<Arc<Mutex<Held>>, InvokeError> {
+    fn held(&self, runtime: &Runtime, actor: &ActorId) -> Result<Arc<HeldActor>, StoreError> {
         if let Some(held) = self.held.get(actor) {
             return Ok(held.clone());
         }
-        let stored =
-            runtime
-                .get_state(actor, SNAPSHOT_KEY)
-                .map_err(|source| InvokeError::Store {
-                    actor: actor.clone(),
-                    source,
-                })?;
+        let stored = runtime.get_state(actor, SNAPSHOT_KEY)?;
         let (revision, state) = match stored.as_deref().map(pb::Checkpoint::decode) {
             Some(Ok(c)) => (
                 c.revision.map_or(0, |r| r.value),
@@ -148,7 +214,8 @@ impl SpawnApp {
             None => (0, self.initial(actor)),
         };
         let held = Held {
-            stored: state.encode_to_vec(),
+            stored_state: state.state.clone(),
+            stored_tags: state.tags.clone(),
             state: state.state,
             tags: state.tags,
             revision,
@@ -157,7 +224,7 @@ impl SpawnApp {
         Ok(self
             .held
             .entry(actor.clone())
-            .or_insert_with(|| Arc::new(Mutex::new(held)))
+            .or_insert_with(|| Arc::new(HeldActor::new(held)))
             .clone())
     }
 
@@ -169,30 +236,50 @@ impl SpawnApp {
     }
 
     fn stateful(&self, actor: &ActorId) -> bool {
-        self.types
-            .get(&*actor.actor_type)
-            .is_some_and(|t| t.stateful)
+        self.is_stateful(&actor.actor_type)
+    }
+
+    /// Whether actors of `actor_type` are stateful (their state is written to the store).
+    pub fn is_stateful(&self, actor_type: &str) -> bool {
+        self.types.get(actor_type).is_some_and(|t| t.stateful)
     }
 
     /// Store `actor`'s held state as a new revision if it changed since the last write.
-    async fn write(&self, runtime: &Runtime, actor: &ActorId) {
-        if let Err(e) = self.try_write(runtime, actor).await {
-            tracing::error!(%actor, error = %e, "writing a Spawn snapshot failed; will retry");
+    /// Returns whether the held state is now stored; a failure is logged, and the snapshot
+    /// loop tries again.
+    async fn write(&self, runtime: &Runtime, actor: &ActorId) -> bool {
+        match self.try_write(runtime, actor).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(%actor, error = %e, "writing a Spawn snapshot failed; will retry");
+                false
+            }
         }
     }
 
-    async fn try_write(&self, runtime: &Runtime, actor: &ActorId) -> Result<(), String> {
-        if !self.stateful(actor) {
-            return Ok(());
-        }
+    async fn try_write(&self, runtime: &Runtime, actor: &ActorId) -> Result<(), SnapshotError> {
         let Some(held) = self.held.get(actor).map(|h| h.clone()) else {
             return Ok(());
         };
-        let (encoded, revision) = {
-            let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+        let _writing = held.writing.lock().await;
+        self.write_locked(runtime, actor, &held).await
+    }
+
+    /// Store `held` as a new revision if it changed since the last write. The caller holds
+    /// `held.writing`.
+    async fn write_locked(
+        &self,
+        runtime: &Runtime,
+        actor: &ActorId,
+        held: &HeldActor,
+    ) -> Result<(), SnapshotError> {
+        if !self.stateful(actor) {
+            return Ok(());
+        }
+        let (revision, state, tags, encoded) = {
+            let mut held = held.lock();
             held.last_write = Instant::now();
-            let state = held.actor_state().encode_to_vec();
-            if state == held.stored {
+            if !held.changed() {
                 return Ok(());
             }
             let revision = held.revision + 1;
@@ -200,55 +287,97 @@ impl SpawnApp {
                 revision: Some(pb::Revision { value: revision }),
                 state: Some(held.actor_state()),
             };
-            (checkpoint.encode_to_vec(), (revision, state))
+            (
+                revision,
+                held.state.clone(),
+                held.tags.clone(),
+                checkpoint.encode_to_vec(),
+            )
         };
-        let changes = vec![
+        let mut changes = vec![
             (SNAPSHOT_KEY.to_string(), Some(encoded.clone())),
-            (revision_key(revision.0), Some(encoded)),
+            (revision_key(revision), Some(encoded)),
         ];
+        let expired = revision - KEPT_REVISIONS;
+        if expired > 0 {
+            changes.push((revision_key(expired), None));
+        }
         runtime.write_backend_state(actor, changes).await?;
-        let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
-        held.revision = revision.0;
-        held.stored = revision.1;
+        // What was stored, not what is held now: a turn may have changed it meanwhile, and
+        // that change is still to be written.
+        let mut held = held.lock();
+        held.revision = revision;
+        held.stored_state = state;
+        held.stored_tags = tags;
         Ok(())
     }
 
     /// Make stored revision `revision` the actor's state again, stored as a new revision.
+    /// The caller holds the actor's turn, so no turn overwrites the restored state.
     pub async fn restore(
         &self,
         runtime: &Runtime,
         actor: &ActorId,
         revision: i64,
-    ) -> Result<(), String> {
+    ) -> Result<(), SnapshotError> {
         let stored = runtime
-            .get_state(actor, &revision_key(revision))
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("actor {actor} has no stored revision {revision}"))?;
-        let checkpoint = pb::Checkpoint::decode(&stored[..])
-            .map_err(|e| format!("revision {revision} of {actor} is unreadable: {e}"))?;
+            .get_state(actor, &revision_key(revision))?
+            .ok_or_else(|| SnapshotError::NoRevision {
+                actor: actor.clone(),
+                revision,
+            })?;
+        let checkpoint =
+            pb::Checkpoint::decode(&stored[..]).map_err(|source| SnapshotError::Unreadable {
+                actor: actor.clone(),
+                revision,
+                source,
+            })?;
         let state = checkpoint.state.unwrap_or_default();
-        let held = self.held(runtime, actor).map_err(|e| e.to_string())?;
+        let held = self.held(runtime, actor)?;
+        let _writing = held.writing.lock().await;
         {
-            let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+            let mut held = held.lock();
             held.state = state.state;
             held.tags = state.tags;
         }
-        self.try_write(runtime, actor).await
+        self.write_locked(runtime, actor, &held).await
     }
 
-    /// The actor was deactivated: store its state and forget it, unless a new message
-    /// activated it again meanwhile (it then keeps the state it holds).
+    /// The actor was deactivated: store its state and forget it. If the write failed, the
+    /// state stays held and the snapshot loop tries again.
     pub async fn deactivate(&self, runtime: &Runtime, actor: &ActorId) {
-        self.write(runtime, actor).await;
-        self.held.remove_if(actor, |_, _| !runtime.is_active(actor));
+        if self.write(runtime, actor).await {
+            self.forget_if_idle(runtime, actor);
+        }
+    }
+
+    /// Forget `actor`'s held state if the actor is not active and nothing of it is left to
+    /// write. A turn activates its actor before it reads the held state, so an inactive
+    /// actor's entry has no reader; one activated again keeps the state it holds.
+    fn forget_if_idle(&self, runtime: &Runtime, actor: &ActorId) {
+        let stateful = self.stateful(actor);
+        self.held.remove_if(actor, |_, held| {
+            !runtime.is_active(actor) && (!stateful || !held.lock().changed())
+        });
+    }
+
+    /// Store the changed state of every actor held (at shutdown, and for a registration
+    /// that was replaced). Failures are logged.
+    pub async fn write_all(&self, runtime: &Runtime) {
+        let actors: Vec<ActorId> = self.held.iter().map(|e| e.key().clone()).collect();
+        for actor in actors {
+            self.write(runtime, &actor).await;
+        }
     }
 
     /// Take over the actors `previous` holds, when the same SDK registers again, so no
-    /// state waiting to be written is lost.
+    /// state waiting to be written is lost and no turn loads an older snapshot.
     pub fn adopt(&self, previous: &SpawnApp) {
         for entry in previous.held.iter() {
             if self.types.contains_key(&*entry.key().actor_type) {
-                self.held.insert(entry.key().clone(), entry.value().clone());
+                self.held
+                    .entry(entry.key().clone())
+                    .or_insert_with(|| entry.value().clone());
             }
         }
     }
@@ -263,9 +392,14 @@ impl SpawnApp {
         let action = invocation.action.as_str();
         let kind = self.types.get(&*actor.actor_type);
         let handled = kind.is_some_and(|t| t.actions.contains(action));
-        let held = self.held(runtime, actor)?;
+        let held = self
+            .held(runtime, actor)
+            .map_err(|source| InvokeError::Store {
+                actor: actor.clone(),
+                source,
+            })?;
         if !handled && GET_ACTIONS.contains(&action) {
-            let held = held.lock().unwrap_or_else(|p| p.into_inner());
+            let held = held.lock();
             return Ok(Reply::data(payload_bytes(held.state.as_ref())));
         }
         if !handled {
@@ -276,12 +410,12 @@ impl SpawnApp {
             });
         }
         let request = {
-            let held = held.lock().unwrap_or_else(|p| p.into_inner());
+            let held = held.lock();
             self.invocation(invocation, &held)
         };
         let response = self.call(invocation, request.encode_to_vec()).await?;
         if let Some(context) = response.updated_context {
-            let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+            let mut held = held.lock();
             if context.state.is_some() {
                 held.state = context.state;
             }
@@ -290,10 +424,10 @@ impl SpawnApp {
         if response.checkpoint {
             self.try_write(runtime, actor)
                 .await
-                .map_err(|message| InvokeError::Failed {
+                .map_err(|e| InvokeError::Failed {
                     actor: actor.clone(),
                     action: action.to_string(),
-                    message: format!("checkpoint failed: {message}"),
+                    message: format!("checkpoint failed: {e}"),
                 })?;
         }
         let data = match response.payload {
@@ -411,6 +545,7 @@ fn workflow(w: pb::Workflow) -> Workflow {
                 action: request.action_name,
                 payload,
                 metadata: request.metadata.into_iter().collect(),
+                at_ms: Some(request.scheduled_to).filter(|at| *at > 0),
             }
         })
         .collect();
@@ -420,6 +555,8 @@ fn workflow(w: pb::Workflow) -> Workflow {
             Some(pb::broadcast::Payload::Value(any)) => payload_bytes(Some(&any)),
             _ => Vec::new(),
         },
+        // Old SDKs name the subscribers' action in the broadcast itself.
+        action: Some(b.action_name).filter(|a| !a.is_empty()),
     });
     let route = w.routing.map(|routing| {
         let (kind, actor, action, register_ref) = match routing {

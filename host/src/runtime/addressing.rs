@@ -21,7 +21,10 @@ fn store_error(actor: ActorId) -> impl FnOnce(StoreError) -> InvokeError {
 
 impl Runtime {
     /// Create instance `name` of actor type `parent` (Spawn's spawn of an unnamed actor).
-    /// Spawning an existing instance again is harmless.
+    /// Spawning an existing instance again is harmless. An instance name names one actor
+    /// of the system: it cannot be an actor type's name (a bare name would find the type),
+    /// nor an instance of another type. Any id names an actor of a named type (a Wasm
+    /// type addressed as type/id), so nothing is recorded for one.
     pub async fn spawn_instance(
         &self,
         tenant: &str,
@@ -29,11 +32,19 @@ impl Runtime {
         name: &str,
     ) -> Result<ActorId, InvokeError> {
         check_name("actor id", name).map_err(InvokeError::BadRequest)?;
-        if !self.hosts(tenant, parent) {
-            return Err(InvokeError::ActorTypeNotFound {
+        let entry = self.0.registry.actor_type(tenant, parent).ok_or_else(|| {
+            InvokeError::ActorTypeNotFound {
                 tenant: tenant.to_string(),
                 actor_type: parent.to_string(),
-            });
+            }
+        })?;
+        if entry.spec.kind == ActorKind::Named {
+            return Ok(ActorId::new(tenant, parent, name));
+        }
+        if self.hosts(tenant, name) {
+            return Err(InvokeError::BadRequest(format!(
+                "{name:?} is the name of an actor type; an instance of {parent:?} cannot be named so"
+            )));
         }
         let record = instances(tenant);
         let known = self
@@ -41,13 +52,22 @@ impl Runtime {
             .store
             .get(&record, name)
             .map_err(store_error(record.clone()))?;
-        if known.as_deref() != Some(parent.as_bytes()) {
-            let change = vec![(name.to_string(), Some(parent.as_bytes().to_vec()))];
-            self.0
-                .store
-                .commit(&record, change)
-                .await
-                .map_err(store_error(record.clone()))?;
+        match known {
+            Some(recorded) if recorded == parent.as_bytes() => {}
+            Some(recorded) => {
+                return Err(InvokeError::BadRequest(format!(
+                    "actor {name:?} is already an instance of {:?}; it cannot be spawned from {parent:?} too",
+                    String::from_utf8_lossy(&recorded)
+                )));
+            }
+            None => {
+                let change = vec![(name.to_string(), Some(parent.as_bytes().to_vec()))];
+                self.0
+                    .store
+                    .commit(&record, change)
+                    .await
+                    .map_err(store_error(record.clone()))?;
+            }
         }
         Ok(ActorId::new(tenant, parent, name))
     }

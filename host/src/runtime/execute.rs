@@ -33,6 +33,19 @@ impl Runtime {
         Box::pin(async move { runtime.run(invocation).await })
     }
 
+    /// Deliver `invocation` without waiting for it (fire and forget): a failure is only
+    /// logged.
+    pub fn cast(&self, invocation: Invocation) {
+        let runtime = self.clone();
+        tokio::spawn(async move {
+            let target = invocation.target.clone();
+            let action = invocation.action.clone();
+            if let Err(e) = runtime.invoke(invocation).await {
+                tracing::warn!(%target, %action, error = %e, "cast failed");
+            }
+        });
+    }
+
     async fn run(&self, mut invocation: Invocation) -> Result<Reply, InvokeError> {
         let target = invocation.target.clone();
         let tenant =
@@ -65,7 +78,7 @@ impl Runtime {
             .clone();
         let slot = self.activate(&tenant, &entry, &target)?;
 
-        if let Some(depth) = slot.chain_depth(&chain) {
+        let result = if let Some(depth) = slot.chain_depth(&chain) {
             // This chain already holds the actor's turn: waiting for the lock would wait on
             // ourselves. Re-enter if the type allows it, fail at once otherwise.
             let Some(max) = entry.spec.reentrancy_depth else {
@@ -77,10 +90,8 @@ impl Runtime {
             let _entry = slot.enter(&chain);
             let result = self.run_turn(&tenant, &entry, &invocation).await;
             self.0.table.touch(&slot);
-            return result;
-        }
-
-        let result = {
+            result
+        } else {
             let turn_lock =
                 tokio::time::timeout_at(invocation.deadline.into(), slot.turn.lock()).await;
             let Ok(_turn) = turn_lock else {
@@ -99,6 +110,8 @@ impl Runtime {
             result
         };
         // The workflow runs after the actor's turn is over, so a pipe back to it can run.
+        // (A re-entered turn's workflow runs while the outer turn still holds the actor; a
+        // route back to it re-enters in turn, within the type's stack depth.)
         match result {
             Ok(reply) if !reply.workflow.is_empty() => self.follow(&invocation, reply).await,
             other => other,

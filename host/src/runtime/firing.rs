@@ -284,6 +284,7 @@ impl Runtime {
             },
             reentrancy_id: None,
             deadline: self.deadline(&due.actor.tenant),
+            route_hops: 0,
         };
         let started = now_ms();
         let result = self.invoke(invocation).await;

@@ -1,8 +1,13 @@
 //! Running a turn's workflow once the turn is over: side effects, a broadcast to a
 //! channel's subscribers, and pipe or forward to the next actor.
 
-use super::workflow::RouteKind;
+use super::manifest::ChannelSpec;
+use super::workflow::{Publish, RouteKind};
 use super::{ActorId, CallMode, Invocation, InvokeError, Reply, Runtime, Trigger};
+
+/// How many times one request may be piped or forwarded. A chain of routes that comes
+/// back on itself (A pipes to B, B to A) would otherwise never answer.
+pub const MAX_ROUTE_HOPS: u32 = 32;
 
 impl Runtime {
     /// Run `reply`'s workflow for the turn `invocation` ran. With a pipe or forward, the
@@ -39,23 +44,29 @@ impl Runtime {
                     mode: CallMode::Cast,
                     trigger: Trigger::Message,
                     reentrancy_id: None,
+                    route_hops: 0,
                 };
-                if let Err(e) = runtime.invoke(cast).await {
+                if let Some(at_ms) = effect.at_ms {
+                    if let Err(e) = runtime.schedule_call(cast, at_ms).await {
+                        tracing::warn!(actor = %me, error = %e, "scheduling a side effect failed");
+                    }
+                } else if let Err(e) = runtime.invoke(cast).await {
                     tracing::warn!(actor = %me, error = %e, "side effect failed");
                 }
             });
         }
         if let Some(publish) = workflow.broadcast {
-            self.publish(
-                &me.tenant,
-                &publish.channel,
-                publish.payload,
-                Some(me.clone()),
-            );
+            self.publish(&me.tenant, publish, Some(me.clone()));
         }
         let Some(route) = workflow.route else {
             return Ok(reply);
         };
+        if invocation.route_hops >= MAX_ROUTE_HOPS {
+            return Err(InvokeError::BadRequest(format!(
+                "workflow routed more than {MAX_ROUTE_HOPS} times (pipe or forward); stopped at {me}, which routes to {:?} again",
+                route.target.name
+            )));
+        }
         let target = self.resolve(&me.tenant, &route.target).await?;
         let payload = match route.kind {
             RouteKind::Pipe => reply.data,
@@ -71,24 +82,25 @@ impl Runtime {
             trigger: Trigger::Message,
             reentrancy_id: invocation.reentrancy_id.clone(),
             deadline: invocation.deadline,
+            route_hops: invocation.route_hops + 1,
         };
         self.invoke(next).await
     }
 
-    /// Publish `payload` on `channel` of `tenant`: every active actor of every type that
-    /// listens on the channel gets its subscription's action, as a cast. Returns how many
-    /// actors it was sent to.
-    pub fn publish(
-        &self,
-        tenant: &str,
-        channel: &str,
-        payload: Vec<u8>,
-        caller: Option<ActorId>,
-    ) -> usize {
+    /// Publish `publish` in `tenant`: every active actor of every type that listens on its
+    /// channel gets its subscription's action, as a cast. A subscription that named no
+    /// action runs the action the broadcast names, if it names one (old Spawn SDKs do).
+    /// Returns how many actors it was sent to.
+    pub fn publish(&self, tenant: &str, publish: Publish, caller: Option<ActorId>) -> usize {
         let mut sent = 0;
         for (spec, _) in self.0.registry.actor_types(tenant) {
-            let Some(subscription) = spec.channels.iter().find(|c| c.topic == channel) else {
+            let Some(subscription) = spec.channels.iter().find(|c| c.topic == publish.channel)
+            else {
                 continue;
+            };
+            let action = match &publish.action {
+                Some(action) if subscription.action == ChannelSpec::DEFAULT_ACTION => action,
+                _ => &subscription.action,
             };
             let listeners = self
                 .0
@@ -97,14 +109,15 @@ impl Runtime {
             for actor in listeners {
                 let cast = Invocation {
                     target: actor,
-                    action: subscription.action.clone(),
-                    payload: payload.clone(),
+                    action: action.clone(),
+                    payload: publish.payload.clone(),
                     metadata: Vec::new(),
                     caller: caller.clone(),
                     mode: CallMode::Cast,
-                    trigger: Trigger::Broadcast(channel.to_string()),
+                    trigger: Trigger::Broadcast(publish.channel.clone()),
                     reentrancy_id: None,
                     deadline: self.deadline(tenant),
+                    route_hops: 0,
                 };
                 let runtime = self.clone();
                 tokio::spawn(async move {

@@ -78,6 +78,9 @@ pub struct Invocation {
     pub reentrancy_id: Option<String>,
     /// The turn fails with [`InvokeError::DeadlineExceeded`] if not done by then.
     pub deadline: Instant,
+    /// How many pipes and forwards led to this message (0 for one sent directly), so a
+    /// route chain that comes back on itself ends (see [`super::MAX_ROUTE_HOPS`]).
+    pub route_hops: u32,
 }
 
 impl Invocation {
@@ -93,6 +96,7 @@ impl Invocation {
             trigger: Trigger::Message,
             reentrancy_id: None,
             deadline,
+            route_hops: 0,
         }
     }
 }

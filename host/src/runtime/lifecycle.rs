@@ -1,5 +1,7 @@
-//! The start of an activation: its type's timer actions and activation hook.
+//! The start of an activation: its type's timer actions and activation hook; and work
+//! done holding an actor's turn outside any message (warming, restoring a revision).
 
+use std::future::Future;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -11,7 +13,7 @@ use super::{ActorId, ActorTypeEntry, CallMode, Invocation, InvokeError, Runtime,
 impl Runtime {
     /// Start a fresh activation, holding its turn: arm the type's timer actions and run its
     /// activation hook once. A failing hook is logged; the message that activated the
-    /// actor still runs, as in Spawn.
+    /// actor still runs, as in Spawn. The hook's workflow runs once the turn is released.
     pub(super) async fn start_activation(
         &self,
         tenant: &Arc<Tenant>,
@@ -51,15 +53,49 @@ impl Runtime {
             trigger: Trigger::Activate,
             reentrancy_id: Some(chain.to_string()),
             deadline: self.deadline(&actor.tenant),
+            route_hops: 0,
         };
-        if let Err(e) = self.run_turn(tenant, entry, &invocation).await {
-            tracing::warn!(%actor, action = %hook, error = %e, "activation hook failed");
+        let outcome = self.run_turn(tenant, entry, &invocation).await;
+        match outcome {
+            Ok(reply) if !reply.workflow.is_empty() => {
+                // Not awaited: the caller holds the actor's turn, which a pipe or forward
+                // back to this actor must wait for. A new call chain, so such a call is not
+                // taken for a re-entry of the turn still running.
+                let mut invocation = invocation;
+                invocation.reentrancy_id = None;
+                let runtime = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = runtime.follow(&invocation, reply).await {
+                        tracing::warn!(actor = %invocation.target, action = %invocation.action, error = %e, "activation hook's workflow failed");
+                    }
+                });
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(%actor, action = %hook, error = %e, "activation hook failed");
+            }
         }
     }
 
     /// Activate `actor` now, as its first message would, without sending it one (Spawn
     /// warms its named stateful actors at registration).
     pub async fn warm(&self, actor: &ActorId) -> Result<(), InvokeError> {
+        self.in_turn(actor, |_| async {}).await
+    }
+
+    /// Run `work` holding `actor`'s turn, outside any message: activate the actor as its
+    /// first message would, wait for its turn, run `work` with the type's entry, and start
+    /// the activation if it is new. `work` runs before the start, so an activation hook
+    /// sees what `work` did (a restored revision is what the actor starts from).
+    pub(super) async fn in_turn<T, F, Fut>(
+        &self,
+        actor: &ActorId,
+        work: F,
+    ) -> Result<T, InvokeError>
+    where
+        F: FnOnce(Arc<ActorTypeEntry>) -> Fut,
+        Fut: Future<Output = T>,
+    {
         let tenant =
             self.0
                 .tenants
@@ -77,12 +113,13 @@ impl Runtime {
             })?;
         let slot = self.activate(&tenant, &entry, actor)?;
         let _turn = slot.turn.lock().await;
+        let chain = uuid::Uuid::new_v4().to_string();
+        let _entry = slot.enter(&chain);
+        let done = work(entry.clone()).await;
         if slot.take_start() {
-            let chain = uuid::Uuid::new_v4().to_string();
-            let _entry = slot.enter(&chain);
             self.start_activation(&tenant, &entry, actor, &chain).await;
         }
         self.0.table.touch(&slot);
-        Ok(())
+        Ok(done)
     }
 }

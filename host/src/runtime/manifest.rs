@@ -40,7 +40,10 @@ pub struct TimerActionSpec {
 /// A channel an actor type listens on, and the action its broadcasts run.
 #[derive(Clone, Debug, Serialize)]
 pub struct ChannelSpec {
+    /// The channel's name (Spawn's topic).
     pub topic: String,
+    /// The action each broadcast on the channel runs ([`Self::DEFAULT_ACTION`] when the
+    /// subscriber named none).
     pub action: String,
 }
 

@@ -11,6 +11,7 @@ mod ids;
 mod invocation;
 mod lifecycle;
 pub mod manifest;
+mod records;
 mod registry;
 pub mod scheduler;
 mod table;
@@ -27,12 +28,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::backends::dapr_app::AppChannel;
-use crate::backends::spawn_sdk::SpawnApp;
+use crate::backends::spawn_sdk::{SnapshotError, SpawnApp};
 use crate::backends::stream::{StreamConnection, StreamHost};
 use crate::store::{StateChange, StateStore, StoreError};
 use crate::wasm::{LoadError, WasmEngine};
 
 pub use firing::ScheduleError;
+pub use follow::MAX_ROUTE_HOPS;
 pub use ids::{ActorId, DEFAULT_TENANT, check_name};
 pub use invocation::LimitKind;
 pub use invocation::{CallMode, Fired, Invocation, InvokeError, Reply, Trigger};
@@ -343,7 +345,8 @@ impl Runtime {
     }
 
     /// Host the actor types a Spawn SDK registered, replacing what the same service
-    /// registered before, and start writing their state behind.
+    /// registered before, and start writing their state behind. Like Spawn, its NAMED
+    /// stateful actors are then activated in the background.
     pub fn register_spawn_app(
         &self,
         tenant: &str,
@@ -362,12 +365,44 @@ impl Runtime {
                 Backend::SpawnSdk(previous) => Some(previous.clone()),
                 _ => None,
             });
-        let info = self.register_external(tenant, manifest, || Backend::SpawnSdk(app.clone()))?;
-        if let Some(previous) = previous {
-            app.adopt(&previous);
+        // Before the new app is reachable: its first turn must find the state the old one
+        // holds, not load an older snapshot.
+        if let Some(previous) = &previous {
+            app.adopt(previous);
         }
+        let warm: Vec<String> = manifest
+            .actor_types
+            .iter()
+            .filter(|t| t.kind == manifest::ActorKind::Named && app.is_stateful(&t.name))
+            .map(|t| t.name.clone())
+            .collect();
+        let info = self.register_external(tenant, manifest, || Backend::SpawnSdk(app.clone()))?;
         app.start_snapshots(self.clone());
+        if let Some(previous) = previous {
+            // The actors of types the new registration dropped were not adopted: write
+            // what they hold before the old app goes.
+            let runtime = self.clone();
+            tokio::spawn(async move { previous.write_all(&runtime).await });
+        }
+        for name in warm {
+            let runtime = self.clone();
+            let actor = ActorId::new(tenant, &name, &name);
+            tokio::spawn(async move {
+                if let Err(e) = runtime.warm(&actor).await {
+                    tracing::warn!(%actor, error = %e, "warming a Spawn actor failed");
+                }
+            });
+        }
         Ok(info)
+    }
+
+    /// Prepare for the process to stop, once no more requests come in: write the state
+    /// that backends hold behind (Spawn SDK actors') to the store. Call it before the
+    /// store's final flush.
+    pub async fn shutdown(&self) {
+        for app in self.0.registry.spawn_apps() {
+            app.write_all(self).await;
+        }
     }
 
     fn register_external(
@@ -482,19 +517,29 @@ impl Runtime {
 
     /// Make stored revision `revision` the current state of `actor` (Spawn's
     /// `spawn?revision=N`). Revisions are kept for Spawn SDK actors, whose state Warren
-    /// writes behind; Wasm actors commit every turn and keep no revisions.
-    pub async fn restore_revision(&self, actor: &ActorId, revision: i64) -> Result<(), String> {
-        let entry = self
-            .0
-            .registry
-            .actor_type(&actor.tenant, &actor.actor_type)
-            .ok_or_else(|| format!("actor type {:?} is not hosted", actor.actor_type))?;
-        match &entry.backend {
-            Backend::SpawnSdk(app) => app.restore(self, actor, revision).await,
-            _ => Err(format!(
-                "actor {actor} keeps no revisions: only actors of a Spawn SDK do (a Wasm actor commits every turn)"
-            )),
+    /// writes behind; Wasm actors commit every turn and keep no revisions. The restore
+    /// takes the actor's turn (activating it), so no turn running meanwhile can overwrite
+    /// the restored state with what it read before.
+    pub async fn restore_revision(
+        &self,
+        actor: &ActorId,
+        revision: i64,
+    ) -> Result<(), SnapshotError> {
+        // Refused before activating: a Wasm actor must not be woken for nothing. A type
+        // that is not hosted is reported by the activation.
+        if let Some(entry) = self.0.registry.actor_type(&actor.tenant, &actor.actor_type)
+            && !matches!(entry.backend, Backend::SpawnSdk(_))
+        {
+            return Err(SnapshotError::NotSpawnActor(actor.clone()));
         }
+        self.in_turn(actor, |entry| async move {
+            match &entry.backend {
+                Backend::SpawnSdk(app) => app.restore(self, actor, revision).await,
+                // Registered again by another backend meanwhile.
+                _ => Err(SnapshotError::NotSpawnActor(actor.clone())),
+            }
+        })
+        .await?
     }
 
     /// Store state an external backend holds for `actor` (Spawn snapshots), within the
@@ -503,19 +548,23 @@ impl Runtime {
         &self,
         actor: &ActorId,
         changes: Vec<StateChange>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SnapshotError> {
         let tenant = self
             .0
             .tenants
             .get(&actor.tenant)
-            .ok_or_else(|| format!("tenant {:?} does not exist", actor.tenant))?;
+            .ok_or_else(|| SnapshotError::NoTenant {
+                tenant: actor.tenant.to_string(),
+            })?;
         self.commit_state(&tenant, actor, changes)
             .await
             .map_err(|e| match e {
-                execute::CommitError::Quota(kind, max) => {
-                    format!("tenant {:?} is at its limit of {max} {kind}", actor.tenant)
-                }
-                execute::CommitError::Store(e) => e.to_string(),
+                execute::CommitError::Quota(kind, max) => SnapshotError::Quota {
+                    tenant: actor.tenant.to_string(),
+                    kind,
+                    max,
+                },
+                execute::CommitError::Store(e) => SnapshotError::Store(e),
             })
     }
 

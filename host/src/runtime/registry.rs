@@ -200,6 +200,20 @@ impl Registry {
         }
     }
 
+    /// Every Spawn SDK app registered, in any tenant, each once.
+    pub fn spawn_apps(&self) -> Vec<Arc<SpawnApp>> {
+        let tenants = self.tenants.read().unwrap_or_else(|p| p.into_inner());
+        let mut apps: Vec<Arc<SpawnApp>> = Vec::new();
+        for entry in tenants.values().flat_map(|e| e.types.values()) {
+            if let Backend::SpawnSdk(app) = &entry.backend
+                && !apps.iter().any(|known| Arc::ptr_eq(known, app))
+            {
+                apps.push(app.clone());
+            }
+        }
+        apps
+    }
+
     /// The components of a tenant, sorted by name.
     pub fn components(&self, tenant: &str) -> Vec<ComponentInfo> {
         let tenants = self.tenants.read().unwrap_or_else(|p| p.into_inner());

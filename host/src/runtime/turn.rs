@@ -30,9 +30,13 @@ pub struct TurnState {
 
 /// What a finished turn hands to the runtime to commit and run.
 pub struct TurnParts {
+    /// The state writes and removals to commit, by key.
     pub changes: Vec<StateChange>,
+    /// Timer and reminder changes, applied once the state is committed.
     pub schedule: Vec<ScheduleOp>,
+    /// Messages to send once the state is committed.
     pub casts: Vec<Invocation>,
+    /// Spawn's workflow (broadcast, pipe, forward), run after the turn.
     pub workflow: Workflow,
 }
 

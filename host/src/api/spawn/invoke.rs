@@ -9,12 +9,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use prost::Message;
-use serde::Deserialize;
 
 use super::{SpawnState, proto, status, tenant};
 use crate::api::Access;
 use crate::runtime::workflow::Address;
-use crate::runtime::{ActorId, CallMode, Invocation, Trigger};
+use crate::runtime::{ActorId, CallMode, Invocation, InvokeError, Trigger};
 use crate::spawn_wire::{json_type_url_of, payload_any, payload_bytes, pb};
 
 fn spawn_failed(message: String) -> Response {
@@ -24,18 +23,24 @@ fn spawn_failed(message: String) -> Response {
     proto(StatusCode::INTERNAL_SERVER_ERROR, &reply)
 }
 
-#[derive(Deserialize)]
-pub(super) struct SpawnQuery {
-    revision: Option<i64>,
-}
-
 pub(super) async fn spawn(
     State(state): State<SpawnState>,
     access: Access,
     Path(system): Path<String>,
-    Query(query): Query<SpawnQuery>,
+    Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
+    // Parsed here rather than by the extractor, so a bad value is answered in Spawn's
+    // protobuf like every other failure.
+    let revision = match query.get("revision") {
+        None => None,
+        Some(text) => match text.trim().parse::<i64>() {
+            Ok(revision) => Some(revision),
+            Err(e) => {
+                return spawn_failed(format!("?revision={text:?} is not a revision number: {e}"));
+            }
+        },
+    };
     let request = match pb::SpawnRequest::decode(body) {
         Ok(r) => r,
         Err(e) => return spawn_failed(format!("the body is not a Spawn SpawnRequest: {e}")),
@@ -59,10 +64,10 @@ pub(super) async fn spawn(
             Ok(actor) => actor,
             Err(e) => return spawn_failed(e.to_string()),
         };
-        if let Some(revision) = query.revision
-            && let Err(message) = runtime.restore_revision(&actor, revision).await
+        if let Some(revision) = revision
+            && let Err(e) = runtime.restore_revision(&actor, revision).await
         {
-            return spawn_failed(message);
+            return spawn_failed(e.to_string());
         }
     }
     let reply = pb::SpawnResponse {
@@ -98,16 +103,15 @@ fn failed(request: &pb::InvocationRequest, message: String) -> Response {
     )
 }
 
-/// How long the caller waits: Spawn's `request-timeout` metadata (milliseconds), else
-/// the tenant's turn timeout.
+/// How long the caller waits: Spawn's `request-timeout` metadata (milliseconds), within
+/// the tenant's turn timeout, which a caller may shorten but not extend.
 fn deadline(state: &SpawnState, tenant: &str, metadata: &HashMap<String, String>) -> Instant {
-    match metadata
+    let limit = state.runtime.deadline(tenant);
+    metadata
         .get("request-timeout")
         .and_then(|ms| ms.trim().parse::<u64>().ok())
-    {
-        Some(ms) => Instant::now() + Duration::from_millis(ms),
-        None => state.runtime.deadline(tenant),
-    }
+        .and_then(|ms| Instant::now().checked_add(Duration::from_millis(ms)))
+        .map_or(limit, |asked| asked.min(limit))
 }
 
 pub(super) async fn invoke(
@@ -154,7 +158,8 @@ pub(super) async fn invoke(
     let runtime = &state.runtime;
     let target = match runtime.resolve(&tenant, &address).await {
         Ok(target) => target,
-        Err(e) => {
+        // Spawn's own words when the name finds no actor; other refusals say why.
+        Err(e @ InvokeError::ActorTypeNotFound { .. }) => {
             return failed(
                 &request,
                 format!(
@@ -163,6 +168,7 @@ pub(super) async fn invoke(
                 ),
             );
         }
+        Err(e) => return failed(&request, e.to_string()),
     };
     let value = match &request.payload {
         Some(pb::invocation_request::Payload::Value(any)) => Some(any),
@@ -199,6 +205,7 @@ pub(super) async fn invoke(
         trigger: Trigger::Message,
         reentrancy_id: None,
         deadline: deadline(&state, &tenant, &request.metadata),
+        route_hops: 0,
     };
     if request.scheduled_to > 0 {
         return match runtime
@@ -210,13 +217,7 @@ pub(super) async fn invoke(
         };
     }
     if request.r#async {
-        let runtime = runtime.clone();
-        tokio::spawn(async move {
-            let target = invocation.target.clone();
-            if let Err(e) = runtime.invoke(invocation).await {
-                tracing::warn!(%target, error = %e, "asynchronous Spawn invocation failed");
-            }
-        });
+        runtime.cast(invocation);
         return answer(&request, StatusCode::OK, true, "Accepted".into(), None);
     }
     match runtime.invoke(invocation).await {
@@ -227,6 +228,8 @@ pub(super) async fn invoke(
             };
             answer(&request, StatusCode::OK, true, "OK".into(), Some(payload))
         }
+        // The backend's message is Spawn's own text ("Action [x] not found for Actor [y]").
+        Err(InvokeError::ActionNotFound { message, .. }) => failed(&request, message),
         Err(e) => failed(&request, e.to_string()),
     }
 }

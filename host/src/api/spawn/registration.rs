@@ -14,7 +14,7 @@ use crate::api::Access;
 use crate::backends::spawn_sdk::{DEFAULT_SNAPSHOT_INTERVAL, SdkActorType, SpawnApp};
 use crate::runtime::manifest::{ActionSpec, ActorKind, ActorTypeSpec, Manifest, TimerActionSpec};
 use crate::runtime::tenants::LimitOverrides;
-use crate::runtime::{ActorId, Runtime, check_name};
+use crate::runtime::{Runtime, check_name};
 use crate::spawn_wire::{channels, pb};
 
 /// Spawn's deactivation timeout when an actor names none.
@@ -167,29 +167,12 @@ pub(super) async fn register(
         version: service.service_version,
         actor_types: specs,
     };
-    let warm: Vec<String> = manifest
-        .actor_types
-        .iter()
-        .filter(|t| {
-            t.kind == ActorKind::Named && sdk_types.get(&t.name).is_some_and(|s| s.stateful)
-        })
-        .map(|t| t.name.clone())
-        .collect();
+    let actor_count = manifest.actor_types.len();
     let app = SpawnApp::new(&state.user_function, sdk_types);
     if let Err(e) = state.runtime.register_spawn_app(&tenant, app, manifest) {
         return refused(e.to_string());
     }
-    tracing::info!(system = %tenant, actors = warm.len(), "Spawn actor system registered");
-    // Like Spawn, named stateful actors start in the background once registered.
-    for name in warm {
-        let runtime = state.runtime.clone();
-        let actor = ActorId::new(&tenant, &name, &name);
-        tokio::spawn(async move {
-            if let Err(e) = runtime.warm(&actor).await {
-                tracing::warn!(%actor, error = %e, "warming a Spawn actor failed");
-            }
-        });
-    }
+    tracing::info!(system = %tenant, actors = actor_count, "Spawn actor system registered");
     let reply = pb::RegistrationResponse {
         status: Some(status(true, "Accepted")),
         proxy_info: Some(pb::ProxyInfo {

@@ -37,6 +37,7 @@ fn outgoing(
             CallMode::Cast => None,
         },
         deadline: turn.deadline,
+        route_hops: 0,
     }))
 }
 

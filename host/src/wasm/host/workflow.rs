@@ -20,7 +20,11 @@ impl HostState {
 
 impl Host for HostState {
     async fn broadcast(&mut self, channel: String, payload: Vec<u8>) -> wasmtime::Result<()> {
-        self.turn()?.state.workflow_mut().broadcast = Some(Publish { channel, payload });
+        self.turn()?.state.workflow_mut().broadcast = Some(Publish {
+            channel,
+            payload,
+            action: None,
+        });
         Ok(())
     }
 

@@ -1,0 +1,141 @@
+//! Who is calling (a token's user, container or platform; the admin when auth is off),
+//! the minimum role each route needs, and the CALL / SUCCESS / ERROR events of logged
+//! routes.
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::opaca::auth::Identity;
+use crate::opaca::model::{EventType, Role};
+use crate::opaca::{OpacaError, Platform};
+
+/// The minimum role of a route; `None` for the open ones.
+fn minimum_role(method: &Method, path: &str) -> Option<Role> {
+    let first = path.split('/').nth(1).unwrap_or_default();
+    let get = method == Method::GET;
+    match first {
+        "login" => None,
+        "v3" if path != "/v3/api-docs/actions" => None,
+        "v3" | "info" | "config" | "token" | "agents" | "subscribe" => Some(Role::Guest),
+        "containers" if get => Some(Role::Guest),
+        "containers"
+            if path.starts_with("/containers/login") || path.starts_with("/containers/logout") =>
+        {
+            Some(Role::User)
+        }
+        "containers" => Some(Role::Contributor),
+        "history" | "send" | "invoke" | "broadcast" | "stream" => Some(Role::User),
+        "connections" if get => Some(Role::User),
+        // A user may read itself; the handler checks the name.
+        "users" if get && path.len() > "/users/".len() => Some(Role::Guest),
+        _ => Some(Role::Admin),
+    }
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        "Unauthorized",
+    )
+        .into_response()
+}
+
+/// Resolve the caller and check the route's role; the handler gets the [`Identity`].
+pub async fn authenticate(
+    State(platform): State<Platform>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let verified = token.and_then(|t| platform.auth().verify(t));
+    let required = minimum_role(request.method(), request.uri().path());
+    let identity = match (verified, platform.config().require_auth) {
+        (Some(identity), _) => identity,
+        // With auth off, everyone acts as the admin (as in the reference platform).
+        (None, false) => platform.auth().admin(),
+        (None, true) if required.is_none() => platform.auth().admin(),
+        (None, true) => return unauthorized(),
+    };
+    if let Some(required) = required
+        && platform.config().require_auth
+        && !identity.has(required)
+    {
+        return super::error(OpacaError::new(
+            403,
+            format!(
+                "{} has role {:?}; this route needs {required:?}",
+                identity.name, identity.role
+            ),
+        ));
+    }
+    request.extensions_mut().insert(identity);
+    next.run(request).await
+}
+
+/// Whether calls of this route are recorded (the reference's list).
+fn logged(method: &Method, path: &str) -> bool {
+    let first = path.split('/').nth(1).unwrap_or_default();
+    match *method {
+        Method::POST => matches!(
+            first,
+            "users"
+                | "stream"
+                | "invoke"
+                | "send"
+                | "broadcast"
+                | "login"
+                | "containers"
+                | "connections"
+        ),
+        Method::PUT => matches!(first, "users" | "containers"),
+        Method::DELETE => matches!(first, "users" | "containers" | "connections"),
+        Method::GET => matches!(first, "stream" | "token"),
+        _ => false,
+    }
+}
+
+/// Record CALL before and SUCCESS or ERROR after each logged call.
+pub async fn history(State(platform): State<Platform>, request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    if !logged(&method, &path) {
+        return next.run(request).await;
+    }
+    let tenant = request
+        .extensions()
+        .get::<Identity>()
+        .map(|i| i.tenant.clone())
+        .unwrap_or_default();
+    let sender = request
+        .headers()
+        .get("sender-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let route = format!("{method} {path}");
+    let history = platform.history();
+    let call = history.record(&tenant, EventType::Call, |e| {
+        e.route = Some(route.clone());
+        e.sender_id = sender;
+    });
+    let response = next.run(request).await;
+    let status = response.status();
+    let outcome = if status.is_success() {
+        EventType::Success
+    } else {
+        EventType::Error
+    };
+    history.record(&tenant, outcome, |e| {
+        e.route = Some(route);
+        e.status_code = Some(status.as_u16());
+        e.related_id = Some(call);
+    });
+    response
+}

@@ -1,0 +1,290 @@
+//! OPACA's users and tokens: HS256 JWTs whose subject is a user, a container or a
+//! connected platform; the platform admin from the host's settings; users stored durably
+//! with BCrypt password hashes; each user acts in one Warren tenant.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::model::{Role, User};
+use crate::runtime::{DEFAULT_TENANT, Runtime};
+
+/// The record area users are stored in.
+const USERS: &str = "opaca-users";
+/// BCrypt cost: a login costs a few milliseconds, not a quarter second.
+const BCRYPT_COST: u32 = 10;
+
+/// Who a request acts as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The token's subject: a username, a container id or a platform URL.
+    pub name: String,
+    pub role: Role,
+    pub tenant: String,
+    /// For a container or platform token: the user it acts for.
+    pub owner: String,
+}
+
+impl Identity {
+    /// Whether this identity has at least `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.role >= role
+    }
+}
+
+/// Why a login or user change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("wrong username or password")]
+    BadCredentials,
+    #[error("user {0:?} already exists")]
+    Exists(String),
+    #[error("user {0:?} does not exist")]
+    NoUser(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("storing users failed: {0}")]
+    Store(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    exp: u64,
+}
+
+/// A stored user: the public part plus the password hash.
+#[derive(Clone, Serialize, Deserialize)]
+struct StoredUser {
+    user: User,
+    hash: String,
+}
+
+/// Tokens and users of the platform.
+pub struct Auth {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    admin: (String, String),
+    /// Containers' and platforms' subjects, which live as long as the process.
+    delegates: RwLock<HashMap<String, Identity>>,
+    runtime: Runtime,
+}
+
+fn now_secs() -> u64 {
+    crate::runtime::unix_now()
+}
+
+impl Auth {
+    /// Tokens signed with `secret`; `admin` is the platform admin's (user, password).
+    pub fn new(runtime: Runtime, secret: &[u8], admin: (String, String)) -> Self {
+        Auth {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            admin,
+            delegates: RwLock::new(HashMap::new()),
+            runtime,
+        }
+    }
+
+    /// The platform admin's identity (also who acts when auth is off).
+    pub fn admin(&self) -> Identity {
+        Identity {
+            name: self.admin.0.clone(),
+            role: Role::Admin,
+            tenant: DEFAULT_TENANT.to_string(),
+            owner: self.admin.0.clone(),
+        }
+    }
+
+    /// A token for `subject`, valid for `ttl`.
+    pub fn issue(&self, subject: &str, ttl: Duration) -> String {
+        let claims = Claims {
+            sub: subject.to_string(),
+            exp: now_secs() + ttl.as_secs(),
+        };
+        // Signing with an HMAC key cannot fail.
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .unwrap_or_default()
+    }
+
+    /// A token for a container or platform that acts for `identity`'s user.
+    pub fn delegate(
+        &self,
+        subject: &str,
+        identity: &Identity,
+        role: Role,
+        ttl: Duration,
+    ) -> String {
+        let delegate = Identity {
+            name: subject.to_string(),
+            role: role.min(identity.role),
+            tenant: identity.tenant.clone(),
+            owner: identity.owner.clone(),
+        };
+        self.delegates
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(subject.to_string(), delegate);
+        self.issue(subject, ttl)
+    }
+
+    /// Forget a container's or platform's token subject.
+    pub fn revoke(&self, subject: &str) {
+        self.delegates
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(subject);
+    }
+
+    /// Who a token names, if it is valid and its subject still exists.
+    pub fn verify(&self, token: &str) -> Option<Identity> {
+        let data = jsonwebtoken::decode::<Claims>(
+            token,
+            &self.decoding,
+            &Validation::new(Algorithm::HS256),
+        )
+        .ok()?;
+        let subject = data.claims.sub;
+        if subject == self.admin.0 {
+            return Some(self.admin());
+        }
+        if let Some(delegate) = self
+            .delegates
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&subject)
+        {
+            return Some(delegate.clone());
+        }
+        self.stored(&subject)
+            .ok()
+            .flatten()
+            .map(|s| identity(&s.user))
+    }
+
+    /// Check credentials; the identity they name.
+    pub fn login(&self, username: &str, password: &str) -> Result<Identity, AuthError> {
+        if username == self.admin.0 {
+            return if password == self.admin.1 {
+                Ok(self.admin())
+            } else {
+                Err(AuthError::BadCredentials)
+            };
+        }
+        let stored = self.stored(username)?.ok_or(AuthError::BadCredentials)?;
+        match bcrypt::verify(password, &stored.hash) {
+            Ok(true) => Ok(identity(&stored.user)),
+            _ => Err(AuthError::BadCredentials),
+        }
+    }
+
+    fn stored(&self, username: &str) -> Result<Option<StoredUser>, AuthError> {
+        let Some(bytes) = self
+            .runtime
+            .record(USERS, username)
+            .map_err(|e| AuthError::Store(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| AuthError::Store(format!("user {username:?} is unreadable: {e}")))
+    }
+
+    /// Every stored user (the admin from the settings is not listed).
+    pub fn users(&self) -> Result<Vec<User>, AuthError> {
+        let records = self
+            .runtime
+            .records(USERS)
+            .map_err(|e| AuthError::Store(e.to_string()))?;
+        Ok(records
+            .into_iter()
+            .filter_map(|(_, bytes)| serde_json::from_slice::<StoredUser>(&bytes).ok())
+            .map(|s| s.user)
+            .collect())
+    }
+
+    /// One user.
+    pub fn user(&self, username: &str) -> Result<User, AuthError> {
+        self.stored(username)?
+            .map(|s| s.user)
+            .ok_or_else(|| AuthError::NoUser(username.to_string()))
+    }
+
+    /// Create a user.
+    pub async fn create(&self, user: User) -> Result<User, AuthError> {
+        if user.username.is_empty() {
+            return Err(AuthError::Invalid("a user needs a username".into()));
+        }
+        if user.username == self.admin.0 || self.stored(&user.username)?.is_some() {
+            return Err(AuthError::Exists(user.username));
+        }
+        let password = user
+            .password
+            .clone()
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| AuthError::Invalid("a user needs a password".into()))?;
+        self.save(user, &password).await
+    }
+
+    /// Replace a user's role, privileges, tenant and (if given) password.
+    pub async fn update(&self, username: &str, mut user: User) -> Result<User, AuthError> {
+        let old = self
+            .stored(username)?
+            .ok_or_else(|| AuthError::NoUser(username.to_string()))?;
+        user.username = username.to_string();
+        match user.password.clone().filter(|p| !p.is_empty()) {
+            Some(password) => self.save(user, &password).await,
+            None => {
+                self.put(StoredUser {
+                    user,
+                    hash: old.hash,
+                })
+                .await
+            }
+        }
+    }
+
+    /// Delete a user; whether it existed.
+    pub async fn delete(&self, username: &str) -> Result<bool, AuthError> {
+        if self.stored(username)?.is_none() {
+            return Ok(false);
+        }
+        self.runtime
+            .put_record(USERS, username, None)
+            .await
+            .map_err(|e| AuthError::Store(e.to_string()))?;
+        Ok(true)
+    }
+
+    async fn save(&self, mut user: User, password: &str) -> Result<User, AuthError> {
+        let hash =
+            bcrypt::hash(password, BCRYPT_COST).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        user.password = None;
+        self.put(StoredUser { user, hash }).await
+    }
+
+    async fn put(&self, stored: StoredUser) -> Result<User, AuthError> {
+        let bytes = serde_json::to_vec(&stored).map_err(|e| AuthError::Store(e.to_string()))?;
+        self.runtime
+            .put_record(USERS, &stored.user.username, Some(bytes))
+            .await
+            .map_err(|e| AuthError::Store(e.to_string()))?;
+        Ok(stored.user)
+    }
+}
+
+fn identity(user: &User) -> Identity {
+    Identity {
+        name: user.username.clone(),
+        role: user.role,
+        tenant: user
+            .tenant
+            .clone()
+            .unwrap_or_else(|| DEFAULT_TENANT.to_string()),
+        owner: user.username.clone(),
+    }
+}

@@ -1,0 +1,183 @@
+//! Warren as an OPACA runtime platform: agent containers (Wasm components or child
+//! processes), their agents and actions, users and tokens, the event history, and
+//! connected platforms. The HTTP routes are in `api::opaca`; Wasm agents' turns go
+//! through the runtime core like every other protocol's.
+
+pub mod api_docs;
+pub mod auth;
+mod containers;
+pub mod history;
+pub mod model;
+mod peers;
+mod process;
+mod routing;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+pub use containers::{Container, ContainerKind};
+pub use routing::Target;
+
+use self::auth::Auth;
+use self::history::History;
+use self::model::ErrorResponse;
+use crate::runtime::Runtime;
+
+/// Settings of the OPACA platform.
+#[derive(Clone, Debug, Default)]
+pub struct OpacaConfig {
+    /// The base URL the platform gives containers and peers; by default its listener's.
+    pub public_url: Option<String>,
+    /// Require a token on every route but `/login` (OPACA's `REQUIRE_AUTH`).
+    pub require_auth: bool,
+    /// The platform admin's username and password.
+    pub admin_user: String,
+    pub admin_password: String,
+    /// The JWT signing secret; random per start when absent.
+    pub secret: Option<String>,
+    /// Images run as processes: image name → command.
+    pub images: BTreeMap<String, String>,
+}
+
+/// A failed OPACA request: its status, message and the downstream error behind it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct OpacaError {
+    pub status: u16,
+    pub message: String,
+    pub cause: Option<ErrorResponse>,
+}
+
+impl OpacaError {
+    /// An error with no downstream cause.
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        OpacaError {
+            status,
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// 502: a container or platform failed, with its answer as the cause.
+    pub fn downstream(message: impl Into<String>, cause: ErrorResponse) -> Self {
+        OpacaError {
+            status: 502,
+            message: message.into(),
+            cause: Some(cause),
+        }
+    }
+
+    /// The wire form.
+    pub fn response(&self) -> ErrorResponse {
+        ErrorResponse {
+            status_code: self.status,
+            message: self.message.clone(),
+            cause: self.cause.clone().map(Box::new),
+        }
+    }
+}
+
+/// The platform. Cheap to clone.
+#[derive(Clone)]
+pub struct Platform(Arc<Inner>);
+
+struct Inner {
+    runtime: Runtime,
+    config: OpacaConfig,
+    base_url: String,
+    platform_id: String,
+    running_since: String,
+    containers: RwLock<Vec<Arc<Container>>>,
+    auth: Auth,
+    history: History,
+    peers: peers::Peers,
+    client: reqwest::Client,
+}
+
+/// OPACA's date format, in UTC.
+pub fn timestamp() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+impl Platform {
+    /// A platform reachable at `base_url`, running its containers on `runtime`.
+    pub fn new(runtime: Runtime, config: OpacaConfig, base_url: String) -> Self {
+        let secret = config
+            .secret
+            .clone()
+            .map(String::into_bytes)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().as_bytes().repeat(2));
+        let auth = Auth::new(
+            runtime.clone(),
+            &secret,
+            (config.admin_user.clone(), config.admin_password.clone()),
+        );
+        Platform(Arc::new(Inner {
+            base_url: config.public_url.clone().unwrap_or(base_url),
+            runtime,
+            config,
+            platform_id: uuid::Uuid::new_v4().to_string(),
+            running_since: timestamp(),
+            containers: RwLock::new(Vec::new()),
+            auth,
+            history: History::default(),
+            peers: peers::Peers::default(),
+            client: reqwest::Client::new(),
+        }))
+    }
+
+    /// Users and tokens.
+    pub fn auth(&self) -> &Auth {
+        &self.0.auth
+    }
+
+    /// The event history.
+    pub fn history(&self) -> &History {
+        &self.0.history
+    }
+
+    /// The platform's settings.
+    pub fn config(&self) -> &OpacaConfig {
+        &self.0.config
+    }
+
+    /// The base URL containers and peers reach this platform at.
+    pub fn base_url(&self) -> &str {
+        &self.0.base_url
+    }
+
+    /// The runtime core.
+    pub fn runtime(&self) -> &Runtime {
+        &self.0.runtime
+    }
+
+    /// `/config`: the platform's settings as OPACA reports them.
+    pub fn settings(&self) -> serde_json::Value {
+        serde_json::json!({
+            "publicUrl": self.0.base_url,
+            "requireAuth": self.0.config.require_auth,
+            "containerEnvironment": "WARREN",
+            "platformEnvironment": "WARREN",
+            "sessionPolicy": "SHUTDOWN",
+            "eventHistorySize": history::HISTORY_SIZE,
+            "images": self.0.config.images.keys().collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl Platform {
+    /// `/info`: the platform as `identity` sees it.
+    pub fn info(&self, identity: &auth::Identity) -> model::RuntimePlatform {
+        model::RuntimePlatform {
+            platform_id: self.0.platform_id.clone(),
+            base_url: self.0.base_url.clone(),
+            containers: self.containers(identity).iter().map(|c| c.info()).collect(),
+            provides: self.provides(identity),
+            connections: self.connections(identity),
+            running_since: Some(self.0.running_since.clone()),
+        }
+    }
+}

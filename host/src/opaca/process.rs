@@ -1,0 +1,153 @@
+//! Agent containers run as child processes: an image the host's settings map to a command
+//! starts with OPACA's container environment on a free loopback port, and is polled on
+//! `/info` until it answers.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+use super::model::AgentContainer;
+
+/// A running process container.
+pub struct ProcessContainer {
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    pub port: u16,
+    child: tokio::sync::Mutex<Option<Child>>,
+}
+
+/// Why a process container did not come up.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot start {command:?}: {reason}")]
+    Spawn { command: String, reason: String },
+    #[error("the container exited with {0} before answering /info")]
+    Exited(String),
+    #[error("the container did not answer /info within {0:?}")]
+    Timeout(Duration),
+    #[error("the container's /info is not an AgentContainer: {0}")]
+    BadInfo(String),
+}
+
+/// A free loopback port (the container binds it right after).
+fn free_port() -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+impl ProcessContainer {
+    /// Start `command` (through `sh -c`) with `env`, and wait until its `/info` answers.
+    pub async fn start(
+        command: &str,
+        api_port: u16,
+        mut env: BTreeMap<String, String>,
+        client: &reqwest::Client,
+        timeout: Duration,
+    ) -> Result<(ProcessContainer, AgentContainer), StartError> {
+        let spawn_error = |reason: String| StartError::Spawn {
+            command: command.to_string(),
+            reason,
+        };
+        let port = free_port().map_err(|e| spawn_error(e.to_string()))?;
+        env.insert("PORT".into(), port.to_string());
+        env.insert("PORT_MAPPING".into(), format!("{api_port}:{port}"));
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec {command}"))
+            .envs(&env)
+            .stdin(std::process::Stdio::null())
+            // Its own process group, so stopping it stops whatever it started.
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| spawn_error(e.to_string()))?;
+        let container = ProcessContainer {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            child: tokio::sync::Mutex::new(Some(child)),
+        };
+        match container.wait_for_info(client, timeout).await {
+            Ok(info) => Ok((container, info)),
+            Err(e) => {
+                container.stop().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn wait_for_info(
+        &self,
+        client: &reqwest::Client,
+        timeout: Duration,
+    ) -> Result<AgentContainer, StartError> {
+        let until = Instant::now() + timeout;
+        loop {
+            if let Some(child) = self.child.lock().await.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(StartError::Exited(status.to_string()));
+            }
+            match self.info(client).await {
+                Ok(info) => return Ok(info),
+                Err(InfoError::Bad(e)) => return Err(StartError::BadInfo(e)),
+                Err(InfoError::Unreachable) if Instant::now() >= until => {
+                    return Err(StartError::Timeout(timeout));
+                }
+                Err(InfoError::Unreachable) => {}
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The container's current `/info`.
+    pub async fn info(&self, client: &reqwest::Client) -> Result<AgentContainer, InfoError> {
+        let response = client
+            .get(format!("{}/info", self.url))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|_| InfoError::Unreachable)?;
+        if !response.status().is_success() {
+            return Err(InfoError::Unreachable);
+        }
+        response
+            .json::<AgentContainer>()
+            .await
+            .map_err(|e| InfoError::Bad(e.to_string()))
+    }
+
+    /// Stop the process: SIGTERM, then SIGKILL if it lingers.
+    pub async fn stop(&self) {
+        let Some(mut child) = self.child.lock().await.take() else {
+            return;
+        };
+        let group = child.id().map(|pid| format!("-{pid}"));
+        if let Some(group) = &group {
+            // Ask politely first so the container can shut down cleanly.
+            let _ = Command::new("kill")
+                .args(["-TERM", "--", group])
+                .status()
+                .await;
+        }
+        if tokio::time::timeout(Duration::from_secs(3), child.wait())
+            .await
+            .is_err()
+        {
+            if let Some(group) = &group {
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", group])
+                    .status()
+                    .await;
+            }
+            let _ = child.kill().await;
+        }
+    }
+}
+
+/// Why `/info` could not be read.
+#[derive(Debug)]
+pub enum InfoError {
+    Unreachable,
+    Bad(String),
+}
