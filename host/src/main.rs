@@ -16,7 +16,7 @@ struct Args {
 #[derive(Subcommand)]
 enum Command {
     /// Run the host.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Upload a component to a running host.
     Deploy(cli::DeployArgs),
     /// List the components of a tenant.
@@ -46,7 +46,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         match args.command {
-            Command::Serve(a) => serve::run(a).await,
+            Command::Serve(a) => serve::run(*a).await,
             Command::Deploy(a) => cli::deploy(a).await,
             Command::Components(t) => cli::components(t).await,
             Command::Remove(a) => cli::remove(a).await,

@@ -104,6 +104,10 @@ impl Reply {
 
     #[track_caller]
     fn json(&self) -> Value {
+        // The reference answers send, broadcast and a few others with an empty body.
+        if self.text.is_empty() {
+            return Value::Null;
+        }
         serde_json::from_str(&self.text)
             .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {:?}", self.what, self.text))
     }
@@ -822,7 +826,11 @@ async fn opaca_client_and_roles_on_a_platform_requiring_login() {
     assert_eq!(seen["notify"], true, "{seen}");
     assert_eq!(seen["renewedToken"], json!({"parts": 3}), "{seen}");
     let history = events(&seen["history"]);
-    let call = newest(history, "CALL", "POST /invoke/Add/calculator");
+    // The first Add succeeded; the newest ran after the container was deleted.
+    let call = history
+        .iter()
+        .position(|e| e["eventType"] == "CALL" && e["route"] == "POST /invoke/Add/calculator")
+        .expect("no CALL of Add");
     assert_eq!(history[outcome(history, call)]["eventType"], "SUCCESS");
     let call = newest(history, "CALL", "POST /invoke/Fail/calculator");
     let error = &history[outcome(history, call)];

@@ -194,21 +194,35 @@ impl Auth {
             .map_err(|e| AuthError::Store(format!("user {username:?} is unreadable: {e}")))
     }
 
-    /// Every stored user (the admin from the settings is not listed).
+    /// The platform admin as a user.
+    fn admin_user(&self) -> User {
+        User {
+            username: self.admin.0.clone(),
+            password: None,
+            role: Role::Admin,
+            privileges: Vec::new(),
+            tenant: Some(DEFAULT_TENANT.to_string()),
+        }
+    }
+
+    /// Every user, the platform admin first.
     pub fn users(&self) -> Result<Vec<User>, AuthError> {
         let records = self
             .runtime
             .records(USERS)
             .map_err(|e| AuthError::Store(e.to_string()))?;
-        Ok(records
+        let stored = records
             .into_iter()
             .filter_map(|(_, bytes)| serde_json::from_slice::<StoredUser>(&bytes).ok())
-            .map(|s| s.user)
-            .collect())
+            .map(|s| s.user);
+        Ok(std::iter::once(self.admin_user()).chain(stored).collect())
     }
 
     /// One user.
     pub fn user(&self, username: &str) -> Result<User, AuthError> {
+        if username == self.admin.0 {
+            return Ok(self.admin_user());
+        }
         self.stored(username)?
             .map(|s| s.user)
             .ok_or_else(|| AuthError::NoUser(username.to_string()))
@@ -232,6 +246,11 @@ impl Auth {
 
     /// Replace a user's role, privileges, tenant and (if given) password.
     pub async fn update(&self, username: &str, mut user: User) -> Result<User, AuthError> {
+        if username == self.admin.0 {
+            return Err(AuthError::Invalid(
+                "the platform admin is set by the host's settings".into(),
+            ));
+        }
         let old = self
             .stored(username)?
             .ok_or_else(|| AuthError::NoUser(username.to_string()))?;
@@ -250,6 +269,11 @@ impl Auth {
 
     /// Delete a user; whether it existed.
     pub async fn delete(&self, username: &str) -> Result<bool, AuthError> {
+        if username == self.admin.0 {
+            return Err(AuthError::Invalid(
+                "the platform admin is set by the host's settings".into(),
+            ));
+        }
         if self.stored(username)?.is_none() {
             return Ok(false);
         }
@@ -261,6 +285,8 @@ impl Auth {
     }
 
     async fn save(&self, mut user: User, password: &str) -> Result<User, AuthError> {
+        user.tenant
+            .get_or_insert_with(|| DEFAULT_TENANT.to_string());
         let hash =
             bcrypt::hash(password, BCRYPT_COST).map_err(|e| AuthError::Invalid(e.to_string()))?;
         user.password = None;

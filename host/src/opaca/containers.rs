@@ -25,7 +25,7 @@ pub enum ContainerKind {
     Wasm {
         component: String,
     },
-    Process(ProcessContainer),
+    Process(Box<ProcessContainer>),
 }
 
 /// A running agent container.
@@ -267,7 +267,7 @@ impl Platform {
                 api_port_mapping: process.port,
                 extra_port_mappings: BTreeMap::new(),
             });
-            (ContainerKind::Process(process), info)
+            (ContainerKind::Process(Box::new(process)), info)
         } else {
             return Err(OpacaError::new(
                 404,

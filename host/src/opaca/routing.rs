@@ -67,9 +67,12 @@ impl Platform {
         bearer: Option<&str>,
         login: Option<&str>,
     ) -> Result<Value, OpacaError> {
+        let receiver = reqwest::Url::parse(url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| url.to_string());
         self.0.history.record(tenant, EventType::Forward, |e| {
             e.route = Some(format!("{method} {url}"));
-            e.receiver = Some(url.to_string());
+            e.receiver = Some(receiver);
         });
         let mut request = self
             .0
@@ -486,7 +489,7 @@ impl Platform {
                 .history
                 .record(&identity.tenant, EventType::Forward, |e| {
                     e.route = Some(format!("{mode} {url}"));
-                    e.receiver = Some(url.clone());
+                    e.receiver = Some(process.url.clone());
                 });
             let request = match &body {
                 Some(bytes) => self.0.client.post(&url).body(bytes.clone()),

@@ -193,12 +193,15 @@ fn check_schema_type(types: &Value, value: &Value, path: &Path<'_>) -> Result<()
     Err(format!("{path} must be {expected}, got {}", shown(value)))
 }
 
+/// A bound keyword, how to say it, and whether a value meets it.
+type Bound = (&'static str, &'static str, fn(f64, f64) -> bool);
+
 /// `minimum`, `maximum` and their draft-07 exclusive forms, for a numeric value.
 fn check_bounds(schema: &Map<String, Value>, value: &Value, path: &Path<'_>) -> Result<(), String> {
     let Some(number) = value.as_f64() else {
         return Ok(());
     };
-    let bounds: [(&str, &str, fn(f64, f64) -> bool); 4] = [
+    let bounds: [Bound; 4] = [
         ("minimum", "at least", |x, limit| x >= limit),
         ("maximum", "at most", |x, limit| x <= limit),
         ("exclusiveMinimum", "greater than", |x, limit| x > limit),

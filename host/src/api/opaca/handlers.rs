@@ -25,9 +25,8 @@ const RENEWED_TTL: Duration = Duration::from_secs(10 * 3600);
 /// How long `POST /containers` waits for a process container's `/info` by default.
 const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Response> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| unprocessable(format!("the body is not valid here: {e}")))
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("the body is not valid here: {e}"))
 }
 
 /// `containerId`, `forward` (default true) and the agent of a path.
@@ -125,7 +124,7 @@ pub async fn send(
 ) -> Response {
     let message: Message = match body(&bytes) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(m) => return unprocessable(m),
     };
     match p.send(&who, &agent, &target(&params, None), &message).await {
         Ok(()) => StatusCode::OK.into_response(),
@@ -142,7 +141,7 @@ pub async fn broadcast(
 ) -> Response {
     let message: Message = match body(&bytes) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(m) => return unprocessable(m),
     };
     p.broadcast(&who, &channel, &target(&params, None), &message)
         .await;
@@ -162,7 +161,7 @@ async fn invoke(
     } else {
         match body(&bytes) {
             Ok(a) => a,
-            Err(r) => return r,
+            Err(m) => return unprocessable(m),
         }
     };
     let target = target(&params, agent);
@@ -280,7 +279,7 @@ pub async fn start_container(
 ) -> Response {
     let request: PostAgentContainer = match body(&bytes) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(m) => return unprocessable(m),
     };
     match p
         .start_container(&who, request, start_timeout(&params))
@@ -299,7 +298,7 @@ pub async fn replace_container(
 ) -> Response {
     let request: PostAgentContainer = match body(&bytes) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(m) => return unprocessable(m),
     };
     match p
         .replace_container(&who, request, start_timeout(&params))
@@ -340,7 +339,7 @@ pub async fn container_login(
 ) -> Response {
     let login: Login = match body(&bytes) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(m) => return unprocessable(m),
     };
     match p.container_login(&who, &id, &login).await {
         Ok(token) => raw(token),
@@ -373,7 +372,7 @@ pub async fn connect(
 ) -> Response {
     let request: ConnectionRequest = match body(&bytes) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(m) => return unprocessable(m),
     };
     match p.connect(&who, request).await {
         Ok(new) => Json(new).into_response(),
@@ -388,7 +387,7 @@ pub async fn disconnect(
 ) -> Response {
     let request: ConnectionRequest = match body(&bytes) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(m) => return unprocessable(m),
     };
     match p.disconnect(&who, request).await {
         Ok(was) => Json(was).into_response(),
