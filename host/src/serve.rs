@@ -106,6 +106,17 @@ pub struct ServeArgs {
     /// Repeatable.
     #[arg(long = "opaca-image", value_parser = parse_image)]
     opaca_images: Vec<(String, String)>,
+    /// OPACA process containers that may run at once, across tenants.
+    #[arg(long, default_value_t = 16)]
+    opaca_max_processes: usize,
+}
+
+/// The URL a listener is reached at; a wildcard address means this host, on loopback.
+fn base_url(mut addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("http://{addr}")
 }
 
 fn parse_image(text: &str) -> Result<(String, String), String> {
@@ -181,9 +192,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             admin_password: args.opaca_admin_password.clone(),
             secret: args.opaca_secret.clone(),
             images: args.opaca_images.iter().cloned().collect(),
+            max_processes: args.opaca_max_processes,
         },
-        format!("http://{}", opaca_listener.local_addr()?),
+        base_url(opaca_listener.local_addr()?),
     );
+    if args.opaca_require_auth && args.opaca_admin_password == "admin" {
+        tracing::warn!(
+            "OPACA requires login, but its admin password is the default; set --opaca-admin-password"
+        );
+    }
     tracing::info!(
         http = %listener.local_addr()?,
         grpc = %grpc_listener.local_addr()?,

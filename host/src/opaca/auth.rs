@@ -3,7 +3,7 @@
 //! with BCrypt password hashes; each user acts in one Warren tenant.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -14,18 +14,23 @@ use crate::runtime::{DEFAULT_TENANT, Runtime};
 
 /// The record area users are stored in.
 const USERS: &str = "opaca-users";
-/// BCrypt cost: a login costs a few milliseconds, not a quarter second.
+/// BCrypt cost: tens of milliseconds per hash on a small machine, run off the async
+/// workers.
 const BCRYPT_COST: u32 = 10;
 
 /// Who a request acts as.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
-    /// The token's subject: a username, a container id or a platform URL.
+    /// The token's subject: a username, a container id or a platform's subject.
     pub name: String,
+    /// What it may do.
     pub role: Role,
+    /// The Warren tenant it acts in.
     pub tenant: String,
     /// For a container or platform token: the user it acts for.
     pub owner: String,
+    /// The configured platform admin: the one identity that reaches every tenant.
+    pub global: bool,
 }
 
 impl Identity {
@@ -48,6 +53,29 @@ pub enum AuthError {
     Invalid(String),
     #[error("storing users failed: {0}")]
     Store(String),
+    #[error("hashing the password failed: {0}")]
+    Hash(String),
+}
+
+/// A change to a user: absent fields keep their values.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserUpdate {
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub role: Option<Role>,
+    #[serde(default)]
+    pub privileges: Option<Vec<String>>,
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+/// A container's or platform's token subject: the user it acts for, and its role cap.
+#[derive(Clone, Debug)]
+struct Delegate {
+    owner: String,
+    cap: Role,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -69,7 +97,10 @@ pub struct Auth {
     decoding: DecodingKey,
     admin: (String, String),
     /// Containers' and platforms' subjects, which live as long as the process.
-    delegates: RwLock<HashMap<String, Identity>>,
+    delegates: RwLock<HashMap<String, Delegate>>,
+    /// A hash to check unknown users' passwords against, so a login takes as long
+    /// whether or not the user exists.
+    dummy_hash: Arc<OnceLock<String>>,
     runtime: Runtime,
 }
 
@@ -85,6 +116,7 @@ impl Auth {
             decoding: DecodingKey::from_secret(secret),
             admin,
             delegates: RwLock::new(HashMap::new()),
+            dummy_hash: Arc::default(),
             runtime,
         }
     }
@@ -96,6 +128,7 @@ impl Auth {
             role: Role::Admin,
             tenant: DEFAULT_TENANT.to_string(),
             owner: self.admin.0.clone(),
+            global: true,
         }
     }
 
@@ -110,7 +143,9 @@ impl Auth {
             .unwrap_or_default()
     }
 
-    /// A token for a container or platform that acts for `identity`'s user.
+    /// A token for a container or platform that acts for `identity`'s user, with at most
+    /// `role`. Its rights follow the user's: a demoted or deleted user's delegates lose
+    /// them too.
     pub fn delegate(
         &self,
         subject: &str,
@@ -118,11 +153,9 @@ impl Auth {
         role: Role,
         ttl: Duration,
     ) -> String {
-        let delegate = Identity {
-            name: subject.to_string(),
-            role: role.min(identity.role),
-            tenant: identity.tenant.clone(),
+        let delegate = Delegate {
             owner: identity.owner.clone(),
+            cap: role,
         };
         self.delegates
             .write()
@@ -148,25 +181,38 @@ impl Auth {
         )
         .ok()?;
         let subject = data.claims.sub;
-        if subject == self.admin.0 {
-            return Some(self.admin());
-        }
-        if let Some(delegate) = self
+        let delegate = self
             .delegates
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(&subject)
-        {
-            return Some(delegate.clone());
+            .cloned();
+        if let Some(delegate) = delegate {
+            let owner = self.user_identity(&delegate.owner)?;
+            return Some(Identity {
+                name: subject,
+                role: delegate.cap.min(owner.role),
+                tenant: owner.tenant,
+                owner: owner.owner,
+                global: false,
+            });
         }
-        self.stored(&subject)
+        self.user_identity(&subject)
+    }
+
+    /// The current identity of user `username`.
+    fn user_identity(&self, username: &str) -> Option<Identity> {
+        if username == self.admin.0 {
+            return Some(self.admin());
+        }
+        self.stored(username)
             .ok()
             .flatten()
             .map(|s| identity(&s.user))
     }
 
     /// Check credentials; the identity they name.
-    pub fn login(&self, username: &str, password: &str) -> Result<Identity, AuthError> {
+    pub async fn login(&self, username: &str, password: &str) -> Result<Identity, AuthError> {
         if username == self.admin.0 {
             return if password == self.admin.1 {
                 Ok(self.admin())
@@ -174,9 +220,26 @@ impl Auth {
                 Err(AuthError::BadCredentials)
             };
         }
-        let stored = self.stored(username)?.ok_or(AuthError::BadCredentials)?;
-        match bcrypt::verify(password, &stored.hash) {
-            Ok(true) => Ok(identity(&stored.user)),
+        let stored = self.stored(username)?;
+        let hash = stored.as_ref().map(|s| s.hash.clone());
+        let dummy = self.dummy_hash.clone();
+        let password = password.to_string();
+        let matches = tokio::task::spawn_blocking(move || {
+            let hash = hash.unwrap_or_else(|| {
+                dummy
+                    .get_or_init(|| {
+                        bcrypt::hash(uuid::Uuid::new_v4().to_string(), BCRYPT_COST)
+                            .unwrap_or_default()
+                    })
+                    .clone()
+            });
+            bcrypt::verify(password, &hash)
+        })
+        .await
+        .map_err(|e| AuthError::Hash(e.to_string()))?
+        .unwrap_or(false);
+        match stored {
+            Some(stored) if matches => Ok(identity(&stored.user)),
             _ => Err(AuthError::BadCredentials),
         }
     }
@@ -228,7 +291,7 @@ impl Auth {
             .ok_or_else(|| AuthError::NoUser(username.to_string()))
     }
 
-    /// Create a user.
+    /// Create a user (in tenant `default` unless it names one).
     pub async fn create(&self, user: User) -> Result<User, AuthError> {
         if user.username.is_empty() {
             return Err(AuthError::Invalid("a user needs a username".into()));
@@ -244,8 +307,8 @@ impl Auth {
         self.save(user, &password).await
     }
 
-    /// Replace a user's role, privileges, tenant and (if given) password.
-    pub async fn update(&self, username: &str, mut user: User) -> Result<User, AuthError> {
+    /// Change a user; absent fields keep their values.
+    pub async fn update(&self, username: &str, update: UserUpdate) -> Result<User, AuthError> {
         if username == self.admin.0 {
             return Err(AuthError::Invalid(
                 "the platform admin is set by the host's settings".into(),
@@ -254,8 +317,17 @@ impl Auth {
         let old = self
             .stored(username)?
             .ok_or_else(|| AuthError::NoUser(username.to_string()))?;
-        user.username = username.to_string();
-        match user.password.clone().filter(|p| !p.is_empty()) {
+        let mut user = old.user;
+        if let Some(role) = update.role {
+            user.role = role;
+        }
+        if let Some(privileges) = update.privileges {
+            user.privileges = privileges;
+        }
+        if let Some(tenant) = update.tenant {
+            user.tenant = Some(tenant);
+        }
+        match update.password.filter(|p| !p.is_empty()) {
             Some(password) => self.save(user, &password).await,
             None => {
                 self.put(StoredUser {
@@ -287,8 +359,11 @@ impl Auth {
     async fn save(&self, mut user: User, password: &str) -> Result<User, AuthError> {
         user.tenant
             .get_or_insert_with(|| DEFAULT_TENANT.to_string());
-        let hash =
-            bcrypt::hash(password, BCRYPT_COST).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let password = password.to_string();
+        let hash = tokio::task::spawn_blocking(move || bcrypt::hash(password, BCRYPT_COST))
+            .await
+            .map_err(|e| AuthError::Hash(e.to_string()))?
+            .map_err(|e| AuthError::Hash(e.to_string()))?;
         user.password = None;
         self.put(StoredUser { user, hash }).await
     }
@@ -312,5 +387,6 @@ fn identity(user: &User) -> Identity {
             .clone()
             .unwrap_or_else(|| DEFAULT_TENANT.to_string()),
         owner: user.username.clone(),
+        global: false,
     }
 }

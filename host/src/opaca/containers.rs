@@ -12,8 +12,9 @@ use super::model::{
     Action, AgentContainer, AgentContainerImage, AgentDescription, Connectivity, Parameter,
     PostAgentContainer, Role,
 };
-use super::process::{InfoError, ProcessContainer};
+use super::process::{InfoError, ProcessContainer, allowed_variable};
 use super::{OpacaError, Platform, timestamp};
+use crate::runtime::ActorId;
 use crate::runtime::manifest::ActorTypeSpec;
 
 /// How long a started container's token is valid (the reference's 24 h).
@@ -63,19 +64,23 @@ impl Container {
 
 /// An OPACA action from an action of an actor type's manifest.
 fn action(spec: &crate::runtime::manifest::ActionSpec) -> Action {
-    let parameters: BTreeMap<String, Parameter> = spec
-        .parameters
-        .clone()
-        .and_then(|p| serde_json::from_value(p).ok())
-        .unwrap_or_default();
+    // A model that is not OPACA's shape is logged and left out, so the action still shows.
+    fn model<T: serde::de::DeserializeOwned>(
+        action: &str,
+        what: &str,
+        value: &Option<serde_json::Value>,
+    ) -> Option<T> {
+        let value = value.clone()?;
+        serde_json::from_value(value)
+            .map_err(|e| tracing::warn!(action, error = %e, "the manifest's {what} model is not OPACA's"))
+            .ok()
+    }
     Action {
         name: spec.name.clone(),
         description: spec.description.clone(),
-        parameters,
-        result: spec
-            .result
-            .clone()
-            .and_then(|r| serde_json::from_value(r).ok()),
+        parameters: model::<BTreeMap<String, Parameter>>(&spec.name, "parameter", &spec.parameters)
+            .unwrap_or_default(),
+        result: model(&spec.name, "result", &spec.result),
     }
 }
 
@@ -135,6 +140,28 @@ fn public(
 }
 
 impl Platform {
+    /// The agents of component `component` of `tenant`: one per actor type.
+    fn wasm_agents(&self, tenant: &str, component: &str) -> Vec<AgentDescription> {
+        self.0
+            .runtime
+            .actor_types(tenant)
+            .into_iter()
+            .filter(|(_, from)| from == component)
+            .map(|(spec, _)| agent(&spec))
+            .collect()
+    }
+
+    /// How many process containers run now.
+    fn processes(&self) -> usize {
+        self.0
+            .containers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|c| matches!(c.kind, ContainerKind::Process(_)))
+            .count()
+    }
+
     /// The containers `identity` sees (its tenant's), in start order.
     pub fn containers(&self, identity: &Identity) -> Vec<Arc<Container>> {
         self.0
@@ -158,6 +185,7 @@ impl Platform {
             "config:container-env=WARREN".to_string(),
             "config:platform-env=WARREN".to_string(),
             format!("config:require-auth={}", self.0.config.require_auth),
+            "config:session-policy=SHUTDOWN".to_string(),
         ];
         for container in self.containers(identity) {
             let info = container.info();
@@ -212,12 +240,7 @@ impl Platform {
             .find(|c| c.name == image.image_name);
         let mut token = String::new();
         let (kind, info) = if let Some(component) = component {
-            let agents = runtime
-                .actor_types(&identity.tenant)
-                .into_iter()
-                .filter(|(_, from)| *from == component.name)
-                .map(|(spec, _)| agent(&spec))
-                .collect();
+            let agents = self.wasm_agents(&identity.tenant, &component.name);
             let info = AgentContainer {
                 container_id: id.clone(),
                 arguments: public(&image, &values),
@@ -234,6 +257,21 @@ impl Platform {
                 info,
             )
         } else if let Some(command) = self.0.config.images.get(&image.image_name) {
+            if let Some(bad) = values.keys().find(|name| !allowed_variable(name)) {
+                return Err(OpacaError::new(
+                    400,
+                    format!("parameter {bad:?} cannot be a variable of a process container"),
+                ));
+            }
+            if self.processes() >= self.0.config.max_processes {
+                return Err(OpacaError::new(
+                    503,
+                    format!(
+                        "the platform runs its limit of {} process containers",
+                        self.0.config.max_processes
+                    ),
+                ));
+            }
             if self.0.config.require_auth {
                 token = self
                     .0
@@ -256,10 +294,22 @@ impl Platform {
                 }
             };
             if info.container_id != id {
-                tracing::warn!(expected = %id, reported = %info.container_id, "container reports another id");
+                // Not the process Warren started (another listener took the port).
+                process.stop().await;
+                self.0.auth.revoke(&id);
+                return Err(OpacaError::new(
+                    502,
+                    format!(
+                        "the container on port {} reports id {:?}, not {id:?}",
+                        process.port, info.container_id
+                    ),
+                ));
             }
-            info.container_id = id.clone();
-            info.image = image.clone();
+            // The container's own image description (definitions, parameters) stands;
+            // only a missing name comes from the request.
+            if info.image.image_name.is_empty() {
+                info.image.image_name = image.image_name.clone();
+            }
             info.arguments = public(&image, &values);
             info.owner = Some(identity.owner.clone());
             info.connectivity = Some(Connectivity {
@@ -311,6 +361,8 @@ impl Platform {
         Ok(true)
     }
 
+    /// Forget a container: stop its process, or delete its Wasm agents' state (a
+    /// container id is never used again).
     async fn remove(&self, id: &str) {
         let removed = {
             let mut containers = self.0.containers.write().unwrap_or_else(|p| p.into_inner());
@@ -318,10 +370,17 @@ impl Platform {
             index.map(|i| containers.remove(i))
         };
         self.0.auth.revoke(id);
-        if let Some(container) = removed
-            && let ContainerKind::Process(process) = &container.kind
-        {
-            process.stop().await;
+        let Some(container) = removed else { return };
+        match &container.kind {
+            ContainerKind::Process(process) => process.stop().await,
+            ContainerKind::Wasm { .. } => {
+                for agent in container.info().agents {
+                    let actor = ActorId::new(&container.tenant, &agent.agent_id, id);
+                    if let Err(e) = self.0.runtime.delete_actor_state(&actor).await {
+                        tracing::warn!(%actor, error = %e, "state of a stopped container not deleted");
+                    }
+                }
+            }
         }
     }
 
@@ -371,14 +430,7 @@ impl Platform {
             .ok_or_else(|| OpacaError::new(404, format!("no container {id:?}")))?;
         match &container.kind {
             ContainerKind::Wasm { component } => {
-                let agents = self
-                    .0
-                    .runtime
-                    .actor_types(&container.tenant)
-                    .into_iter()
-                    .filter(|(_, from)| from == component)
-                    .map(|(spec, _)| agent(&spec))
-                    .collect::<Vec<_>>();
+                let agents = self.wasm_agents(&container.tenant, component);
                 if agents.is_empty() {
                     self.remove(id).await;
                     return Ok(false);

@@ -1,33 +1,35 @@
 //! The event history (`/history`) and the feed of successful calls that `/subscribe`
 //! websockets follow.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use tokio::sync::broadcast;
 
 use super::model::{Event, EventType};
 
-/// How many events `/history` keeps (the reference's `EVENT_HISTORY_SIZE`).
+/// How many events `/history` keeps per tenant (the reference's `EVENT_HISTORY_SIZE`).
 pub const HISTORY_SIZE: usize = 50;
 
 /// An event with the tenant it belongs to (not shown on the wire).
 #[derive(Clone, Debug)]
 pub struct TenantEvent {
+    /// The tenant whose request it records.
     pub tenant: String,
+    /// The event as `/history` shows it.
     pub event: Event,
 }
 
-/// Recent events, oldest first, and a feed of new SUCCESS events.
+/// Recent events of each tenant, oldest first, and a feed of new SUCCESS events.
 pub struct History {
-    events: Mutex<VecDeque<TenantEvent>>,
+    events: Mutex<HashMap<String, VecDeque<Event>>>,
     feed: broadcast::Sender<TenantEvent>,
 }
 
 impl Default for History {
     fn default() -> Self {
         History {
-            events: Mutex::new(VecDeque::with_capacity(HISTORY_SIZE)),
+            events: Mutex::new(HashMap::new()),
             feed: broadcast::channel(256).0,
         }
     }
@@ -53,30 +55,31 @@ impl History {
         };
         fill(&mut event);
         let id = event.id.clone();
-        let entry = TenantEvent {
-            tenant: tenant.to_string(),
-            event,
-        };
         if event_type == EventType::Success {
             // Nobody listening is fine.
-            let _ = self.feed.send(entry.clone());
+            let _ = self.feed.send(TenantEvent {
+                tenant: tenant.to_string(),
+                event: event.clone(),
+            });
         }
         let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        if events.len() == HISTORY_SIZE {
-            events.pop_front();
+        let ring = events.entry(tenant.to_string()).or_default();
+        if ring.len() == HISTORY_SIZE {
+            ring.pop_front();
         }
-        events.push_back(entry);
+        ring.push_back(event);
         id
     }
 
-    /// The events of `tenant` (all of them for `None`), oldest first.
+    /// The events of `tenant` (of every tenant for `None`), oldest first.
     pub fn list(&self, tenant: Option<&str>) -> Vec<Event> {
         let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        events
-            .iter()
-            .filter(|e| tenant.is_none_or(|t| e.tenant == t))
-            .map(|e| e.event.clone())
-            .collect()
+        let mut list: Vec<Event> = match tenant {
+            Some(t) => events.get(t).into_iter().flatten().cloned().collect(),
+            None => events.values().flatten().cloned().collect(),
+        };
+        list.sort_by_key(|e| e.timestamp);
+        list
     }
 
     /// Follow new SUCCESS events.

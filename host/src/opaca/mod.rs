@@ -8,6 +8,7 @@ pub mod auth;
 mod containers;
 pub mod history;
 pub mod model;
+mod outbound;
 mod peers;
 mod process;
 mod routing;
@@ -38,6 +39,8 @@ pub struct OpacaConfig {
     pub secret: Option<String>,
     /// Images run as processes: image name → command.
     pub images: BTreeMap<String, String>,
+    /// Process containers that may run at once, across tenants.
+    pub max_processes: usize,
 }
 
 /// A failed OPACA request: its status, message and the downstream error behind it.
@@ -125,7 +128,10 @@ impl Platform {
             auth,
             history: History::default(),
             peers: peers::Peers::default(),
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder()
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
         }))
     }
 

@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::auth::Identity;
 use super::model::{ConnectionRequest, ErrorResponse, Role, RuntimePlatform};
+use super::outbound::endpoint;
 use super::{OpacaError, Platform};
 
 /// How long the token this platform gives a peer is valid (the reference's 7 days).
@@ -24,6 +25,8 @@ pub struct Peer {
     pub token: Option<String>,
     /// The tenant whose requests it serves.
     pub tenant: String,
+    /// The subject of the token this platform gave it (connect-back only).
+    subject: String,
     info: RwLock<RuntimePlatform>,
     subscription: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -80,14 +83,14 @@ impl Platform {
             .collect()
     }
 
-    fn peer(&self, url: &str) -> Option<Arc<Peer>> {
+    fn peer(&self, tenant: &str, url: &str) -> Option<Arc<Peer>> {
         self.0
             .peers
             .0
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .find(|p| p.url == url)
+            .find(|p| p.url == url && p.tenant == tenant)
             .cloned()
     }
 
@@ -128,66 +131,69 @@ impl Platform {
     }
 
     /// Connect to another platform (and, with `connectBack`, have it connect back):
-    /// `false` if already connected or if the URL is this platform's own.
+    /// `false` if already connected or if the URL leads back to this platform.
     pub async fn connect(
         &self,
         identity: &Identity,
         request: ConnectionRequest,
     ) -> Result<bool, OpacaError> {
         let url = normalize(&request.url)?;
-        if url == self.0.base_url || self.peer(&url).is_some() {
+        let tenant = identity.tenant.as_str();
+        if url == self.0.base_url || self.peer(tenant, &url).is_some() {
             return Ok(false);
         }
         let token = request.token.filter(|t| !t.is_empty());
-        let info = self
-            .fetch_info(&identity.tenant, &url, token.as_deref())
-            .await?;
+        let info = self.fetch_info(tenant, &url, token.as_deref()).await?;
+        if info.platform_id == self.0.platform_id {
+            return Ok(false);
+        }
+        // Unique per tenant and peer, so two tenants' connections never share a token.
+        let subject = format!("platform:{tenant}:{url}");
         if request.connect_back {
             let back = self
                 .0
                 .auth
-                .delegate(&url, identity, Role::Contributor, PEER_TOKEN_TTL);
+                .delegate(&subject, identity, Role::Contributor, PEER_TOKEN_TTL);
             let body = ConnectionRequest {
                 url: self.0.base_url.clone(),
                 connect_back: false,
                 token: self.0.config.require_auth.then_some(back),
             };
+            let connections = endpoint(&url, &["connections"], &[] as &[(&str, &str)])?;
             let answer = self
                 .call(
-                    &identity.tenant,
+                    tenant,
                     Method::POST,
-                    &format!("{url}/connections"),
+                    &connections,
                     Some(&body),
                     token.as_deref(),
                     None,
                 )
                 .await;
             if let Err(e) = answer {
-                self.0.auth.revoke(&url);
+                self.0.auth.revoke(&subject);
                 return Err(e);
             }
-        } else if self.0.config.require_auth {
-            // The peer's calls arrive with the token it was given by its own connect.
-            self.0
-                .auth
-                .delegate(&url, identity, Role::Contributor, PEER_TOKEN_TTL);
         }
         let peer = Arc::new(Peer {
             url: url.clone(),
             token,
-            tenant: identity.tenant.clone(),
+            tenant: tenant.to_string(),
+            subject,
             info: RwLock::new(info),
             subscription: Mutex::new(None),
         });
+        {
+            // Check again under the lock: a concurrent connect may have won.
+            let mut peers = self.0.peers.0.write().unwrap_or_else(|p| p.into_inner());
+            if peers.iter().any(|p| p.url == url && p.tenant == tenant) {
+                return Ok(false);
+            }
+            peers.push(peer.clone());
+        }
         let task = tokio::spawn(follow(self.clone(), Arc::downgrade(&peer)));
         *peer.subscription.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
-        self.0
-            .peers
-            .0
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(peer);
-        tracing::info!(peer = %url, "connected to OPACA platform");
+        tracing::info!(peer = %url, %tenant, "connected to OPACA platform");
         Ok(true)
     }
 
@@ -199,7 +205,7 @@ impl Platform {
         request: ConnectionRequest,
     ) -> Result<bool, OpacaError> {
         let url = normalize(&request.url)?;
-        let Some(peer) = self.remove_peer(&url) else {
+        let Some(peer) = self.remove_peer(&identity.tenant, &url) else {
             return Ok(false);
         };
         if request.connect_back {
@@ -208,11 +214,12 @@ impl Platform {
                 connect_back: false,
                 token: None,
             };
+            let connections = endpoint(&url, &["connections"], &[] as &[(&str, &str)])?;
             if let Err(e) = self
                 .call(
                     &identity.tenant,
                     Method::DELETE,
-                    &format!("{url}/connections"),
+                    &connections,
                     Some(&body),
                     peer.token.as_deref(),
                     None,
@@ -225,30 +232,31 @@ impl Platform {
         Ok(true)
     }
 
-    fn remove_peer(&self, url: &str) -> Option<Arc<Peer>> {
+    fn remove_peer(&self, tenant: &str, url: &str) -> Option<Arc<Peer>> {
         let mut peers = self.0.peers.0.write().unwrap_or_else(|p| p.into_inner());
-        let index = peers.iter().position(|p| p.url == url)?;
-        self.0.auth.revoke(url);
-        Some(peers.remove(index))
+        let index = peers
+            .iter()
+            .position(|p| p.url == url && p.tenant == tenant)?;
+        let peer = peers.remove(index);
+        self.0.auth.revoke(&peer.subject);
+        Some(peer)
     }
 
-    /// Pull a peer's `/info` again: `false`, and the peer dropped, if it does not answer.
-    pub async fn refresh_peer(&self, url: &str) -> Result<bool, OpacaError> {
+    /// Pull a peer of `tenant` again: `false`, and the peer dropped, if it does not
+    /// answer.
+    pub async fn refresh_peer(&self, tenant: &str, url: &str) -> Result<bool, OpacaError> {
         let url = normalize(url)?;
         let peer = self
-            .peer(&url)
+            .peer(tenant, &url)
             .ok_or_else(|| OpacaError::new(404, format!("not connected to {url}")))?;
-        match self
-            .fetch_info(&peer.tenant, &url, peer.token.as_deref())
-            .await
-        {
+        match self.fetch_info(tenant, &url, peer.token.as_deref()).await {
             Ok(info) => {
                 *peer.info.write().unwrap_or_else(|p| p.into_inner()) = info;
                 Ok(true)
             }
             Err(e) => {
                 tracing::warn!(peer = %url, error = %e, "peer no longer answers; disconnected");
-                self.remove_peer(&url);
+                self.remove_peer(tenant, &url);
                 Ok(false)
             }
         }
@@ -262,17 +270,25 @@ async fn follow(platform: Platform, peer: std::sync::Weak<Peer>) {
         let Some(current) = peer.upgrade() else {
             return;
         };
-        let url = current.url.clone();
-        let token = current.token.clone();
+        let (url, tenant, token) = (
+            current.url.clone(),
+            current.tenant.clone(),
+            current.token.clone(),
+        );
         drop(current);
-        if let Err(e) = subscribe(&platform, &url, token.as_deref()).await {
+        if let Err(e) = subscribe(&platform, &tenant, &url, token.as_deref()).await {
             tracing::debug!(peer = %url, error = %e, "subscription to peer ended");
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
 
-async fn subscribe(platform: &Platform, url: &str, token: Option<&str>) -> Result<(), String> {
+async fn subscribe(
+    platform: &Platform,
+    tenant: &str,
+    url: &str,
+    token: Option<&str>,
+) -> Result<(), String> {
     let ws_url = format!("ws{}/subscribe", url.strip_prefix("http").unwrap_or(url));
     let mut request = ws_url.into_client_request().map_err(|e| e.to_string())?;
     if let Some(token) = token {
@@ -290,7 +306,7 @@ async fn subscribe(platform: &Platform, url: &str, token: Option<&str>) -> Resul
         let message = message.map_err(|e| e.to_string())?;
         if message.is_text() {
             platform
-                .refresh_peer(url)
+                .refresh_peer(tenant, url)
                 .await
                 .map_err(|e| e.to_string())?;
         }

@@ -9,11 +9,48 @@ use tokio::process::{Child, Command};
 
 use super::model::AgentContainer;
 
+/// What a container inherits from Warren's own environment: enough to find programs and
+/// run them, and none of Warren's secrets.
+const INHERITED: [&str; 4] = ["PATH", "HOME", "LANG", "TZ"];
+
+/// Whether an image parameter may become an environment variable of a process: a plain
+/// name that is neither one Warren sets nor one that changes how a loader, shell or
+/// interpreter starts (a container runs with Warren's user, not in a sandbox).
+pub fn allowed_variable(name: &str) -> bool {
+    const RESERVED: [&str; 9] = [
+        "CONTAINER_ID",
+        "PLATFORM_URL",
+        "TOKEN",
+        "OWNER",
+        "PORT",
+        "PORT_MAPPING",
+        "IFS",
+        "SHELLOPTS",
+        "BROWSER",
+    ];
+    const PREFIXES: [&str; 14] = [
+        "LD_", "DYLD_", "PYTHON", "BASH", "ENV", "PERL", "RUBY", "NODE_", "JAVA", "_JAVA", "JDK_",
+        "GCONV", "MALLOC", "PS4",
+    ];
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let upper = name.to_ascii_uppercase();
+    plain
+        && !RESERVED.contains(&upper.as_str())
+        && !INHERITED.contains(&upper.as_str())
+        && !PREFIXES.iter().any(|p| upper.starts_with(p))
+}
+
 /// A running process container.
 pub struct ProcessContainer {
     /// `http://127.0.0.1:PORT`
     pub url: String,
     pub port: u16,
+    /// The pid of the process group's leader.
+    pid: u32,
     child: tokio::sync::Mutex<Option<Child>>,
 }
 
@@ -52,9 +89,14 @@ impl ProcessContainer {
         let port = free_port().map_err(|e| spawn_error(e.to_string()))?;
         env.insert("PORT".into(), port.to_string());
         env.insert("PORT_MAPPING".into(), format!("{api_port}:{port}"));
-        let child = Command::new("sh")
+        let inherited = INHERITED
+            .iter()
+            .filter_map(|name| Some((*name, std::env::var(name).ok()?)));
+        let child = Command::new("/bin/sh")
             .arg("-c")
             .arg(format!("exec {command}"))
+            .env_clear()
+            .envs(inherited)
             .envs(&env)
             .stdin(std::process::Stdio::null())
             // Its own process group, so stopping it stops whatever it started.
@@ -65,6 +107,7 @@ impl ProcessContainer {
         let container = ProcessContainer {
             url: format!("http://127.0.0.1:{port}"),
             port,
+            pid: child.id().unwrap_or_default(),
             child: tokio::sync::Mutex::new(Some(child)),
         };
         match container.wait_for_info(client, timeout).await {
@@ -122,32 +165,35 @@ impl ProcessContainer {
         let Some(mut child) = self.child.lock().await.take() else {
             return;
         };
-        let group = child.id().map(|pid| format!("-{pid}"));
-        if let Some(group) = &group {
-            // Ask politely first so the container can shut down cleanly.
-            let _ = Command::new("kill")
-                .args(["-TERM", "--", group])
-                .status()
-                .await;
-        }
-        if tokio::time::timeout(Duration::from_secs(3), child.wait())
-            .await
-            .is_err()
-        {
-            if let Some(group) = &group {
+        // The group is the leader's pid, taken at spawn: the leader may be reaped already.
+        let group = format!("-{}", self.pid);
+        let signal = |name: &'static str| {
+            let group = group.clone();
+            async move {
+                // A group already gone is the usual case for the second signal.
                 let _ = Command::new("kill")
-                    .args(["-KILL", "--", group])
+                    .args([name, "--", &group])
+                    .stderr(std::process::Stdio::null())
                     .status()
                     .await;
             }
-            let _ = child.kill().await;
-        }
+        };
+        // Ask politely first so the container can shut down cleanly.
+        signal("-TERM").await;
+        let _ = tokio::time::timeout(Duration::from_secs(3), child.wait()).await;
+        // Whatever is left of the group (processes the container started) goes too.
+        signal("-KILL").await;
+        let _ = child.kill().await;
     }
 }
 
 /// Why `/info` could not be read.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum InfoError {
+    /// No answer, or not a success.
+    #[error("the container does not answer /info")]
     Unreachable,
+    /// An answer that is not an `AgentContainer`.
+    #[error("the container's /info is not an AgentContainer: {0}")]
     Bad(String),
 }

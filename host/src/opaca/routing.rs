@@ -6,12 +6,12 @@
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::auth::Identity;
 use super::containers::{Container, ContainerKind};
-use super::model::{AgentDescription, ErrorResponse, EventType, Message};
+use super::model::{AgentDescription, ErrorResponse, Message};
+use super::outbound::{Outbound, endpoint};
 use super::validate::validate_arguments;
 use super::{OpacaError, Platform};
 use crate::runtime::{ActorId, CallMode, Invocation, InvokeError, Trigger};
@@ -43,83 +43,19 @@ fn cause_of(e: &InvokeError) -> ErrorResponse {
     }
 }
 
-fn query(target: &Target, timeout: Option<Duration>) -> String {
-    let mut query = vec!["forward=false".to_string()];
+/// The query of a call onward: never forwarded again, same container, same timeout.
+fn query(target: &Target, timeout: Option<Duration>) -> Vec<(&'static str, String)> {
+    let mut query = vec![("forward", "false".to_string())];
     if let Some(container) = &target.container {
-        query.push(format!("containerId={container}"));
+        query.push(("containerId", container.clone()));
     }
     if let Some(timeout) = timeout {
-        query.push(format!("timeout={}", timeout.as_secs().max(1)));
+        query.push(("timeout", timeout.as_secs().max(1).to_string()));
     }
-    query.join("&")
+    query
 }
 
 impl Platform {
-    /// A call to a container or another platform, recorded as a FORWARD event. A 2xx
-    /// answer gives its JSON (`null` when empty); anything else is a 502 with the
-    /// answer as cause.
-    pub(super) async fn call<B: Serialize>(
-        &self,
-        tenant: &str,
-        method: Method,
-        url: &str,
-        body: Option<&B>,
-        bearer: Option<&str>,
-        login: Option<&str>,
-    ) -> Result<Value, OpacaError> {
-        let receiver = reqwest::Url::parse(url)
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_else(|_| url.to_string());
-        self.0.history.record(tenant, EventType::Forward, |e| {
-            e.route = Some(format!("{method} {url}"));
-            e.receiver = Some(receiver);
-        });
-        let mut request = self
-            .0
-            .client
-            .request(method, url)
-            .header("sender-id", &self.0.base_url);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        if let Some(token) = bearer.filter(|t| !t.is_empty()) {
-            request = request.bearer_auth(token);
-        }
-        if let Some(login) = login {
-            request = request.header("ContainerLoginToken", login);
-        }
-        let unreachable = |e: reqwest::Error| {
-            OpacaError::downstream(
-                format!("{url} is unreachable"),
-                ErrorResponse {
-                    status_code: 502,
-                    message: e.to_string(),
-                    cause: None,
-                },
-            )
-        };
-        let response = request.send().await.map_err(unreachable)?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(unreachable)?;
-        if status.is_success() {
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                return Ok(Value::Null);
-            }
-            return Ok(serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())));
-        }
-        let cause =
-            serde_json::from_slice::<ErrorResponse>(&bytes).unwrap_or_else(|_| ErrorResponse {
-                status_code: status.as_u16(),
-                message: String::from_utf8_lossy(&bytes).into_owned(),
-                cause: None,
-            });
-        Err(OpacaError::downstream(
-            format!("{url} answered {}", status.as_u16()),
-            cause,
-        ))
-    }
-
     /// The agents `identity` sees, with those of connected platforms if asked.
     pub fn agents(&self, identity: &Identity, include_connected: bool) -> Vec<AgentDescription> {
         let mut agents: Vec<AgentDescription> = self
@@ -192,12 +128,11 @@ impl Platform {
                             bad_arguments = Some(e);
                             continue;
                         }
-                        let url = format!(
-                            "{}/invoke/{action}/{}?{}",
-                            peer.url,
-                            agent.agent_id,
-                            query(target, timeout)
-                        );
+                        let url = endpoint(
+                            &peer.url,
+                            &["invoke", action, &agent.agent_id],
+                            &query(target, timeout),
+                        )?;
                         let called = self
                             .call(
                                 &identity.tenant,
@@ -243,10 +178,11 @@ impl Platform {
         match &container.kind {
             ContainerKind::Wasm { .. } => {
                 let runtime = &self.0.runtime;
-                let deadline = match timeout {
-                    Some(t) => Instant::now() + t,
-                    None => runtime.deadline(&container.tenant),
-                };
+                // A caller's timeout may shorten a turn, never lengthen it.
+                let limit = runtime.deadline(&container.tenant);
+                let deadline = timeout
+                    .and_then(|t| Instant::now().checked_add(t))
+                    .map_or(limit, |asked| asked.min(limit));
                 let payload = serde_json::to_vec(arguments).unwrap_or_default();
                 let invocation = Invocation::call(
                     ActorId::new(&container.tenant, agent, &container.id),
@@ -268,12 +204,11 @@ impl Platform {
                 }))
             }
             ContainerKind::Process(process) => {
-                let target = Target::default();
-                let url = format!(
-                    "{}/invoke/{action}/{agent}?{}",
-                    process.url,
-                    query(&target, timeout)
-                );
+                let url = endpoint(
+                    &process.url,
+                    &["invoke", action, agent],
+                    &query(&Target::default(), timeout),
+                )?;
                 let login = container.login_token(&identity.name);
                 self.call(
                     &identity.tenant,
@@ -318,7 +253,7 @@ impl Platform {
                 if !offers {
                     continue;
                 }
-                let url = format!("{}/send/{agent}?{}", peer.url, query(target, None));
+                let url = endpoint(&peer.url, &["send", agent], &query(target, None))?;
                 match self
                     .call(
                         &identity.tenant,
@@ -370,7 +305,7 @@ impl Platform {
                 })
             }
             ContainerKind::Process(process) => {
-                let url = format!("{}/send/{agent}?forward=false", process.url);
+                let url = endpoint(&process.url, &["send", agent], &[("forward", "false")])?;
                 self.call(
                     &identity.tenant,
                     Method::POST,
@@ -386,7 +321,8 @@ impl Platform {
     }
 
     /// Publish `message` on `channel` to every matching container and, when forwarding,
-    /// every connected platform. Failures are logged; a broadcast always succeeds.
+    /// every connected platform, all at once. Failures are logged; a broadcast always
+    /// succeeds.
     pub async fn broadcast(
         &self,
         identity: &Identity,
@@ -394,75 +330,77 @@ impl Platform {
         target: &Target,
         message: &Message,
     ) {
+        let mut calls = Vec::new();
         for container in self.matching(identity, target) {
             match &container.kind {
                 ContainerKind::Wasm { component } => {
-                    let payload = serde_json::to_vec(message).unwrap_or_default();
-                    let runtime = &self.0.runtime;
-                    for (spec, from) in runtime.actor_types(&container.tenant) {
-                        let Some(subscription) = spec.channels.iter().find(|c| c.topic == channel)
-                        else {
-                            continue;
-                        };
-                        if from != *component {
-                            continue;
-                        }
-                        let mut invocation = Invocation::call(
-                            ActorId::new(&container.tenant, &spec.name, &container.id),
-                            &subscription.action,
-                            payload.clone(),
-                            runtime.deadline(&container.tenant),
-                        );
-                        invocation.mode = CallMode::Cast;
-                        invocation.trigger = Trigger::Broadcast(channel.to_string());
-                        let runtime = runtime.clone();
-                        tokio::spawn(async move {
-                            let actor = invocation.target.clone();
-                            if let Err(e) = runtime.invoke(invocation).await {
-                                tracing::warn!(%actor, error = %e, "OPACA broadcast not taken");
-                            }
-                        });
-                    }
+                    self.broadcast_to_wasm(&container, component, channel, message)
                 }
                 ContainerKind::Process(process) => {
-                    let url = format!("{}/broadcast/{channel}?forward=false", process.url);
-                    if let Err(e) = self
-                        .call(
-                            &identity.tenant,
-                            Method::POST,
-                            &url,
-                            Some(message),
-                            Some(&container.token),
-                            None,
-                        )
-                        .await
-                    {
-                        tracing::warn!(container = %container.id, error = %e, "OPACA broadcast not taken");
+                    let forward = [("forward", "false")];
+                    if let Ok(url) = endpoint(&process.url, &["broadcast", channel], &forward) {
+                        calls.push((url, Some(container.token.clone())));
                     }
                 }
             }
         }
         if target.forward {
             for peer in self.peers_of(identity) {
-                let url = format!("{}/broadcast/{channel}?{}", peer.url, query(target, None));
-                if let Err(e) = self
-                    .call(
-                        &identity.tenant,
-                        Method::POST,
-                        &url,
-                        Some(message),
-                        peer.token.as_deref(),
-                        None,
-                    )
-                    .await
+                if let Ok(url) = endpoint(&peer.url, &["broadcast", channel], &query(target, None))
                 {
-                    tracing::warn!(peer = %peer.url, error = %e, "forwarded broadcast failed");
+                    calls.push((url, peer.token.clone()));
                 }
             }
         }
+        let sends = calls.iter().map(|(url, token)| async move {
+            let sent = self
+                .call(
+                    &identity.tenant,
+                    Method::POST,
+                    url,
+                    Some(message),
+                    token.as_deref(),
+                    None,
+                )
+                .await;
+            if let Err(e) = sent {
+                tracing::warn!(%url, error = %e, "OPACA broadcast not taken");
+            }
+        });
+        futures::future::join_all(sends).await;
     }
 
-    /// Read or write a stream of a process container's agent.
+    /// Cast a broadcast to the agents of a Wasm container listening on `channel`.
+    fn broadcast_to_wasm(
+        &self,
+        container: &Container,
+        component: &str,
+        channel: &str,
+        message: &Message,
+    ) {
+        let payload = serde_json::to_vec(message).unwrap_or_default();
+        let runtime = &self.0.runtime;
+        for (spec, from) in runtime.actor_types(&container.tenant) {
+            let Some(subscription) = spec.channels.iter().find(|c| c.topic == channel) else {
+                continue;
+            };
+            if from != component {
+                continue;
+            }
+            let mut invocation = Invocation::call(
+                ActorId::new(&container.tenant, &spec.name, &container.id),
+                &subscription.action,
+                payload.clone(),
+                runtime.deadline(&container.tenant),
+            );
+            invocation.mode = CallMode::Cast;
+            invocation.trigger = Trigger::Broadcast(channel.to_string());
+            runtime.cast(invocation);
+        }
+    }
+
+    /// Read (no `body`) or write a stream of an agent: a local process container's, or,
+    /// when forwarding, a connected platform's.
     pub async fn stream(
         &self,
         identity: &Identity,
@@ -470,58 +408,62 @@ impl Platform {
         target: &Target,
         body: Option<Vec<u8>>,
     ) -> Result<Vec<u8>, OpacaError> {
-        let mode = if body.is_some() { "POST" } else { "GET" };
+        let method = if body.is_some() {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        let offers = |agents: &[AgentDescription]| {
+            agents_of(agents, target)
+                .find(|a| a.streams.iter().any(|s| s.name == name))
+                .map(|a| a.agent_id.clone())
+        };
+        let mut found = None;
         for container in self.matching(identity, target) {
             let ContainerKind::Process(process) = &container.kind else {
                 continue;
             };
-            let info = container.info();
-            let Some(agent) =
-                agents_of(&info.agents, target).find(|a| a.streams.iter().any(|s| s.name == name))
-            else {
-                continue;
-            };
-            let url = format!(
-                "{}/stream/{name}/{}?forward=false",
-                process.url, agent.agent_id
-            );
-            self.0
-                .history
-                .record(&identity.tenant, EventType::Forward, |e| {
-                    e.route = Some(format!("{mode} {url}"));
-                    e.receiver = Some(process.url.clone());
-                });
-            let request = match &body {
-                Some(bytes) => self.0.client.post(&url).body(bytes.clone()),
-                None => self.0.client.get(&url),
-            };
-            let failed = |message: String| {
-                OpacaError::downstream(
-                    format!("stream {name:?} failed"),
-                    ErrorResponse {
-                        status_code: 502,
-                        message,
-                        cause: None,
-                    },
-                )
-            };
-            let response = request
-                .bearer_auth(&container.token)
-                .header("sender-id", &self.0.base_url)
-                .send()
-                .await
-                .map_err(|e| failed(e.to_string()))?;
-            let status = response.status();
-            let bytes = response.bytes().await.map_err(|e| failed(e.to_string()))?;
-            if !status.is_success() {
-                return Err(failed(format!("{url} answered {status}")));
+            if let Some(agent) = offers(&container.info().agents) {
+                let url = endpoint(
+                    &process.url,
+                    &["stream", name, &agent],
+                    &[("forward", "false")],
+                )?;
+                let login = container.login_token(&identity.name);
+                found = Some((url, Some(container.token.clone()), login));
+                break;
             }
-            return Ok(bytes.to_vec());
         }
-        Err(OpacaError::new(
-            404,
-            format!("no agent offers stream {name:?}{}", describe(target)),
-        ))
+        if found.is_none() && target.forward {
+            for peer in self.peers_of(identity) {
+                let agent = peer.info().containers.iter().find_map(|c| {
+                    let wanted = target
+                        .container
+                        .as_ref()
+                        .is_none_or(|id| *id == c.container_id);
+                    wanted.then(|| offers(&c.agents)).flatten()
+                });
+                if let Some(agent) = agent {
+                    let url = endpoint(&peer.url, &["stream", name, &agent], &query(target, None))?;
+                    found = Some((url, peer.token.clone(), None));
+                    break;
+                }
+            }
+        }
+        let Some((url, bearer, login)) = found else {
+            return Err(OpacaError::new(
+                404,
+                format!("no agent offers stream {name:?}{}", describe(target)),
+            ));
+        };
+        let request = Outbound {
+            tenant: &identity.tenant,
+            method,
+            url: &url,
+            bearer: bearer.as_deref(),
+            login: login.as_deref(),
+        };
+        self.send_outbound(request, None, body).await
     }
 
     /// The local containers a target may mean.

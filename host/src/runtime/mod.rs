@@ -568,6 +568,25 @@ impl Runtime {
             })
     }
 
+    /// Delete all state of `actor`, whose owner is gone for good (a stopped OPACA
+    /// container's agent).
+    pub async fn delete_actor_state(&self, actor: &ActorId) -> Result<(), StoreError> {
+        let keys = self.0.store.keys(actor, "")?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let Some(tenant) = self.0.tenants.get(&actor.tenant) else {
+            return Ok(());
+        };
+        let changes = keys.into_iter().map(|key| (key, None)).collect();
+        match self.commit_state(&tenant, actor, changes).await {
+            Ok(()) => Ok(()),
+            Err(execute::CommitError::Store(e)) => Err(e),
+            // Deleting only frees space.
+            Err(execute::CommitError::Quota(..)) => Ok(()),
+        }
+    }
+
     /// Apply a state transaction from outside the actor's turns (Dapr's state API, which an
     /// app calls while its turn runs). Like Dapr, only for an active actor.
     pub async fn state_transaction(

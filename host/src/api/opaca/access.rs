@@ -1,6 +1,6 @@
-//! Who is calling (a token's user, container or platform; the admin when auth is off),
-//! the minimum role each route needs, and the CALL / SUCCESS / ERROR events of logged
-//! routes.
+//! Who is calling (a token's user, container or platform; the admin when auth is off;
+//! an anonymous guest on the open routes), the minimum role each route needs, and the
+//! CALL / SUCCESS / ERROR events of logged routes.
 
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
@@ -34,6 +34,24 @@ fn minimum_role(method: &Method, path: &str) -> Option<Role> {
     }
 }
 
+/// Routes only the configured platform admin may call (with auth on): they make the host
+/// fetch URLs the caller chooses.
+fn platform_admin_only(method: &Method, path: &str) -> bool {
+    // Notify only pulls a peer the tenant already has, so a tenant's ADMIN may.
+    path == "/connections" && (method == Method::POST || method == Method::DELETE)
+}
+
+/// Who calls an open route without a valid token while auth is on.
+fn anonymous() -> Identity {
+    Identity {
+        name: "anonymous".into(),
+        role: Role::Guest,
+        tenant: String::new(),
+        owner: String::new(),
+        global: false,
+    }
+}
+
 fn unauthorized() -> Response {
     (
         StatusCode::UNAUTHORIZED,
@@ -57,25 +75,33 @@ pub async fn authenticate(
         .map(str::trim)
         .filter(|t| !t.is_empty());
     let verified = token.and_then(|t| platform.auth().verify(t));
-    let required = minimum_role(request.method(), request.uri().path());
-    let identity = match (verified, platform.config().require_auth) {
+    let (method, path) = (request.method(), request.uri().path());
+    let required = minimum_role(method, path);
+    let require_auth = platform.config().require_auth;
+    let identity = match (verified, require_auth) {
         (Some(identity), _) => identity,
         // With auth off, everyone acts as the admin (as in the reference platform).
         (None, false) => platform.auth().admin(),
-        (None, true) if required.is_none() => platform.auth().admin(),
+        (None, true) if required.is_none() => anonymous(),
         (None, true) => return unauthorized(),
     };
-    if let Some(required) = required
-        && platform.config().require_auth
-        && !identity.has(required)
-    {
-        return super::error(OpacaError::new(
-            403,
-            format!(
-                "{} has role {:?}; this route needs {required:?}",
-                identity.name, identity.role
-            ),
-        ));
+    if require_auth {
+        if let Some(required) = required
+            && !identity.has(required)
+        {
+            return OpacaError::new(
+                403,
+                format!(
+                    "{} has role {:?}; this route needs {required:?}",
+                    identity.name, identity.role
+                ),
+            )
+            .into_response();
+        }
+        if platform_admin_only(method, path) && !identity.global {
+            return OpacaError::new(403, "only the platform admin may change connections")
+                .into_response();
+        }
     }
     request.extensions_mut().insert(identity);
     next.run(request).await

@@ -7,15 +7,16 @@ use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{error, raw, unprocessable};
-use crate::opaca::auth::{AuthError, Identity};
+use super::{JsonBody, Raw, parse_json};
+use crate::opaca::auth::{AuthError, Identity, UserUpdate};
 use crate::opaca::model::{ConnectionRequest, Login, Message, PostAgentContainer, Role, User};
 use crate::opaca::{OpacaError, Platform, Target};
+use crate::runtime::DEFAULT_TENANT;
 
 type Params = Query<HashMap<String, String>>;
 
@@ -24,10 +25,6 @@ const LOGIN_TTL: Duration = Duration::from_secs(3600);
 const RENEWED_TTL: Duration = Duration::from_secs(10 * 3600);
 /// How long `POST /containers` waits for a process container's `/info` by default.
 const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, String> {
-    serde_json::from_slice(bytes).map_err(|e| format!("the body is not valid here: {e}"))
-}
 
 /// `containerId`, `forward` (default true) and the agent of a path.
 fn target(params: &HashMap<String, String>, agent: Option<String>) -> Target {
@@ -38,13 +35,14 @@ fn target(params: &HashMap<String, String>, agent: Option<String>) -> Target {
     }
 }
 
-/// `timeout` in seconds; absent or negative means none.
+/// `timeout` in seconds; absent, not positive or not a representable duration (NaN,
+/// infinite, too large) means none.
 fn timeout(params: &HashMap<String, String>) -> Option<Duration> {
     params
         .get("timeout")
-        .and_then(|t| t.parse::<f64>().ok())
+        .and_then(|t| t.trim().parse::<f64>().ok())
         .filter(|t| *t > 0.0)
-        .map(Duration::from_secs_f64)
+        .and_then(|t| Duration::try_from_secs_f64(t).ok())
 }
 
 /// A body that is a bare string, with or without JSON quotes.
@@ -54,56 +52,67 @@ fn bare(bytes: &Bytes) -> String {
         .unwrap_or_else(|_| text.trim().trim_matches('"').to_string())
 }
 
-fn auth_error(e: AuthError) -> Response {
-    let status = match e {
-        AuthError::BadCredentials => 403,
-        AuthError::Exists(_) => 409,
-        AuthError::NoUser(_) => 404,
-        AuthError::Invalid(_) => 400,
-        AuthError::Store(_) => 500,
-    };
-    error(OpacaError::new(status, e.to_string()))
+/// The tenant a user acts in (`default` when it names none).
+fn tenant_of(user: &User) -> &str {
+    user.tenant.as_deref().unwrap_or(DEFAULT_TENANT)
 }
 
-pub async fn info(State(p): State<Platform>, Extension(who): Extension<Identity>) -> Response {
-    Json(p.info(&who)).into_response()
+/// Whether `who` may see and manage users of `tenant`: the platform admin those of every
+/// tenant, everyone else those of its own.
+fn in_scope(who: &Identity, tenant: &str) -> bool {
+    who.global || who.tenant == tenant
 }
 
-pub async fn config(State(p): State<Platform>) -> Response {
-    Json(p.settings()).into_response()
+/// `GET /info`: the platform as the caller sees it.
+pub async fn info(
+    State(p): State<Platform>,
+    Extension(who): Extension<Identity>,
+) -> impl IntoResponse {
+    Json(p.info(&who))
 }
 
-pub async fn history(State(p): State<Platform>, Extension(who): Extension<Identity>) -> Response {
-    let tenant = (!who.has(Role::Admin)).then_some(who.tenant.as_str());
-    Json(p.history().list(tenant)).into_response()
+/// `GET /config`: the platform's settings.
+pub async fn config(State(p): State<Platform>) -> impl IntoResponse {
+    Json(p.settings())
 }
 
-pub async fn login(State(p): State<Platform>, bytes: Bytes) -> Response {
-    let Ok(login) = serde_json::from_slice::<Login>(&bytes) else {
-        return error(OpacaError::new(
-            400,
-            "a login needs a username and a password",
-        ));
-    };
-    match p.auth().login(&login.username, &login.password) {
-        Ok(identity) => raw(p.auth().issue(&identity.name, LOGIN_TTL)),
-        Err(e) => auth_error(e),
-    }
+/// `GET /history`: recent events of the caller's tenant (of all tenants for the
+/// platform admin).
+pub async fn history(
+    State(p): State<Platform>,
+    Extension(who): Extension<Identity>,
+) -> impl IntoResponse {
+    let tenant = (!who.global).then_some(who.tenant.as_str());
+    Json(p.history().list(tenant))
 }
 
-pub async fn token(State(p): State<Platform>, Extension(who): Extension<Identity>) -> Response {
-    raw(p.auth().issue(&who.name, RENEWED_TTL))
+/// `POST /login`: a token for a username and password; 400 without a JSON login.
+pub async fn login(
+    State(p): State<Platform>,
+    body: Result<JsonBody<Login>, OpacaError>,
+) -> Result<Raw, OpacaError> {
+    let JsonBody(login) =
+        body.map_err(|_| OpacaError::new(400, "a login needs a username and a password"))?;
+    let identity = p.auth().login(&login.username, &login.password).await?;
+    Ok(Raw(p.auth().issue(&identity.name, LOGIN_TTL)))
 }
 
+/// `GET /token`: a fresh token for the caller.
+pub async fn token(State(p): State<Platform>, Extension(who): Extension<Identity>) -> Raw {
+    Raw(p.auth().issue(&who.name, RENEWED_TTL))
+}
+
+/// `GET /agents`: the agents the caller sees, with connected platforms' if asked.
 pub async fn agents(
     State(p): State<Platform>,
     Extension(who): Extension<Identity>,
     Query(params): Params,
-) -> Response {
+) -> impl IntoResponse {
     let connected = params.get("includeConnected").is_some_and(|v| v == "true");
-    Json(p.agents(&who, connected)).into_response()
+    Json(p.agents(&who, connected))
 }
 
+/// `GET /agents/{agent}`: one agent, or an empty 200 if there is none.
 pub async fn agent(
     State(p): State<Platform>,
     Extension(who): Extension<Identity>,
@@ -115,147 +124,107 @@ pub async fn agent(
     }
 }
 
+/// `POST /send/{agent}`: deliver a message to an agent.
 pub async fn send(
     State(p): State<Platform>,
     Extension(who): Extension<Identity>,
     Path(agent): Path<String>,
     Query(params): Params,
-    bytes: Bytes,
-) -> Response {
-    let message: Message = match body(&bytes) {
-        Ok(m) => m,
-        Err(m) => return unprocessable(m),
-    };
-    match p.send(&who, &agent, &target(&params, None), &message).await {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(e) => error(e),
-    }
+    JsonBody(message): JsonBody<Message>,
+) -> Result<StatusCode, OpacaError> {
+    p.send(&who, &agent, &target(&params, None), &message)
+        .await?;
+    Ok(StatusCode::OK)
 }
 
+/// `POST /broadcast/{channel}`: publish a message on a channel (always 200).
 pub async fn broadcast(
     State(p): State<Platform>,
     Extension(who): Extension<Identity>,
     Path(channel): Path<String>,
     Query(params): Params,
-    bytes: Bytes,
-) -> Response {
-    let message: Message = match body(&bytes) {
-        Ok(m) => m,
-        Err(m) => return unprocessable(m),
-    };
+    JsonBody(message): JsonBody<Message>,
+) -> StatusCode {
     p.broadcast(&who, &channel, &target(&params, None), &message)
         .await;
-    StatusCode::OK.into_response()
+    StatusCode::OK
 }
 
-async fn invoke(
-    p: Platform,
-    who: Identity,
+/// The path of `/invoke/{action}` and `/invoke/{action}/{agent}`.
+#[derive(Debug, Deserialize)]
+pub struct InvokePath {
     action: String,
+    #[serde(default)]
     agent: Option<String>,
-    params: HashMap<String, String>,
+}
+
+/// `POST /invoke/{action}[/{agent}]`: run an action. An empty body means no arguments
+/// (whatever its content type); any other body must be a JSON object (415, 422).
+pub async fn invoke(
+    State(p): State<Platform>,
+    Extension(who): Extension<Identity>,
+    Path(path): Path<InvokePath>,
+    Query(params): Params,
+    headers: HeaderMap,
     bytes: Bytes,
-) -> Response {
+) -> Result<Json<Value>, OpacaError> {
     let arguments: Map<String, Value> = if bytes.iter().all(u8::is_ascii_whitespace) {
         Map::new()
     } else {
-        match body(&bytes) {
-            Ok(a) => a,
-            Err(m) => return unprocessable(m),
-        }
+        parse_json(&headers, &bytes)?
     };
-    let target = target(&params, agent);
-    match p
-        .invoke(&who, &action, &target, arguments, timeout(&params))
-        .await
-    {
-        Ok(result) => Json(result).into_response(),
-        Err(e) => error(e),
-    }
+    let target = target(&params, path.agent);
+    let result = p
+        .invoke(&who, &path.action, &target, arguments, timeout(&params))
+        .await?;
+    Ok(Json(result))
 }
 
-pub async fn invoke_any(
-    State(p): State<Platform>,
-    Extension(who): Extension<Identity>,
-    Path(action): Path<String>,
-    Query(params): Params,
-    bytes: Bytes,
-) -> Response {
-    invoke(p, who, action, None, params, bytes).await
-}
-
-pub async fn invoke_agent(
-    State(p): State<Platform>,
-    Extension(who): Extension<Identity>,
-    Path((action, agent)): Path<(String, String)>,
-    Query(params): Params,
-    bytes: Bytes,
-) -> Response {
-    invoke(p, who, action, Some(agent), params, bytes).await
-}
-
-async fn stream(
-    p: Platform,
-    who: Identity,
-    name: String,
+/// The path of `/stream/{stream}` and `/stream/{stream}/{agent}`.
+#[derive(Debug, Deserialize)]
+pub struct StreamPath {
+    stream: String,
+    #[serde(default)]
     agent: Option<String>,
-    params: HashMap<String, String>,
-    body: Option<Vec<u8>>,
-) -> Response {
-    let posted = body.is_some();
-    match p.stream(&who, &name, &target(&params, agent), body).await {
-        Ok(_) if posted => StatusCode::OK.into_response(),
-        Ok(bytes) => ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
-        Err(e) => error(e),
-    }
 }
 
-pub async fn stream_get_any(
-    State(p): State<Platform>,
-    Extension(who): Extension<Identity>,
-    Path(name): Path<String>,
-    Query(params): Params,
-) -> Response {
-    stream(p, who, name, None, params, None).await
-}
-
+/// `GET /stream/{stream}[/{agent}]`: read a stream as octets.
 pub async fn stream_get(
     State(p): State<Platform>,
     Extension(who): Extension<Identity>,
-    Path((name, agent)): Path<(String, String)>,
+    Path(path): Path<StreamPath>,
     Query(params): Params,
-) -> Response {
-    stream(p, who, name, Some(agent), params, None).await
+) -> Result<impl IntoResponse, OpacaError> {
+    let bytes = p
+        .stream(&who, &path.stream, &target(&params, path.agent), None)
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes))
 }
 
-pub async fn stream_post_any(
-    State(p): State<Platform>,
-    Extension(who): Extension<Identity>,
-    Path(name): Path<String>,
-    Query(params): Params,
-    bytes: Bytes,
-) -> Response {
-    stream(p, who, name, None, params, Some(bytes.to_vec())).await
-}
-
+/// `POST /stream/{stream}[/{agent}]`: write the raw body to a stream.
 pub async fn stream_post(
     State(p): State<Platform>,
     Extension(who): Extension<Identity>,
-    Path((name, agent)): Path<(String, String)>,
+    Path(path): Path<StreamPath>,
     Query(params): Params,
     bytes: Bytes,
-) -> Response {
-    stream(p, who, name, Some(agent), params, Some(bytes.to_vec())).await
+) -> Result<StatusCode, OpacaError> {
+    let target = target(&params, path.agent);
+    p.stream(&who, &path.stream, &target, Some(bytes.to_vec()))
+        .await?;
+    Ok(StatusCode::OK)
 }
 
+/// `GET /containers`: the containers the caller sees.
 pub async fn containers(
     State(p): State<Platform>,
     Extension(who): Extension<Identity>,
-) -> Response {
+) -> impl IntoResponse {
     let list: Vec<_> = p.containers(&who).iter().map(|c| c.info()).collect();
-    Json(list).into_response()
+    Json(list)
 }
 
+/// `GET /containers/{id}`: one container, or an empty 200 if there is none.
 pub async fn container(
     State(p): State<Platform>,
     Extension(who): Extension<Identity>,
@@ -267,206 +236,210 @@ pub async fn container(
     }
 }
 
+/// `timeout`, or the default wait for a new container.
 fn start_timeout(params: &HashMap<String, String>) -> Duration {
     timeout(params).unwrap_or(DEFAULT_START_TIMEOUT)
 }
 
+/// `POST /containers`: start a container; its id.
 pub async fn start_container(
     State(p): State<Platform>,
     Extension(who): Extension<Identity>,
     Query(params): Params,
-    bytes: Bytes,
-) -> Response {
-    let request: PostAgentContainer = match body(&bytes) {
-        Ok(r) => r,
-        Err(m) => return unprocessable(m),
-    };
-    match p
+    JsonBody(request): JsonBody<PostAgentContainer>,
+) -> Result<Raw, OpacaError> {
+    let id = p
         .start_container(&who, request, start_timeout(&params))
-        .await
-    {
-        Ok(id) => raw(id),
-        Err(e) => error(e),
-    }
+        .await?;
+    Ok(Raw(id))
 }
 
+/// `PUT /containers`: replace the one container of the image; the new id.
 pub async fn replace_container(
     State(p): State<Platform>,
     Extension(who): Extension<Identity>,
     Query(params): Params,
-    bytes: Bytes,
-) -> Response {
-    let request: PostAgentContainer = match body(&bytes) {
-        Ok(r) => r,
-        Err(m) => return unprocessable(m),
-    };
-    match p
+    JsonBody(request): JsonBody<PostAgentContainer>,
+) -> Result<Raw, OpacaError> {
+    let id = p
         .replace_container(&who, request, start_timeout(&params))
-        .await
-    {
-        Ok(id) => raw(id),
-        Err(e) => error(e),
-    }
+        .await?;
+    Ok(Raw(id))
 }
 
+/// `DELETE /containers/{id}`: stop a container; whether it existed.
 pub async fn stop_container(
     State(p): State<Platform>,
     Extension(who): Extension<Identity>,
     Path(id): Path<String>,
-) -> Response {
-    match p.stop_container(&who, &id).await {
-        Ok(stopped) => Json(stopped).into_response(),
-        Err(e) => error(e),
-    }
+) -> Result<Json<bool>, OpacaError> {
+    Ok(Json(p.stop_container(&who, &id).await?))
 }
 
+/// `POST /containers/notify`: pull a container's `/info` again (the body is its id).
 pub async fn notify_container(
     State(p): State<Platform>,
     Extension(who): Extension<Identity>,
     bytes: Bytes,
-) -> Response {
-    match p.refresh_container(&who, &bare(&bytes)).await {
-        Ok(fresh) => Json(fresh).into_response(),
-        Err(e) => error(e),
-    }
+) -> Result<Json<bool>, OpacaError> {
+    Ok(Json(p.refresh_container(&who, &bare(&bytes)).await?))
 }
 
+/// `POST /containers/login/{id}`: log the caller in to a container; its token.
 pub async fn container_login(
     State(p): State<Platform>,
     Extension(who): Extension<Identity>,
     Path(id): Path<String>,
-    bytes: Bytes,
-) -> Response {
-    let login: Login = match body(&bytes) {
-        Ok(l) => l,
-        Err(m) => return unprocessable(m),
-    };
-    match p.container_login(&who, &id, &login).await {
-        Ok(token) => raw(token),
-        Err(e) => error(e),
-    }
+    JsonBody(login): JsonBody<Login>,
+) -> Result<Raw, OpacaError> {
+    Ok(Raw(p.container_login(&who, &id, &login).await?))
 }
 
+/// `POST /containers/logout/{id}`: forget the caller's container login.
 pub async fn container_logout(
     State(p): State<Platform>,
     Extension(who): Extension<Identity>,
     Path(id): Path<String>,
-) -> Response {
-    match p.container_logout(&who, &id).await {
-        Ok(had) => Json(had).into_response(),
-        Err(e) => error(e),
-    }
+) -> Result<Json<bool>, OpacaError> {
+    Ok(Json(p.container_logout(&who, &id).await?))
 }
 
+/// `GET /connections`: the connected platforms' base URLs.
 pub async fn connections(
     State(p): State<Platform>,
     Extension(who): Extension<Identity>,
-) -> Response {
-    Json(p.connections(&who)).into_response()
+) -> impl IntoResponse {
+    Json(p.connections(&who))
 }
 
+/// `POST /connections`: connect to a platform (the platform admin only).
 pub async fn connect(
     State(p): State<Platform>,
     Extension(who): Extension<Identity>,
-    bytes: Bytes,
-) -> Response {
-    let request: ConnectionRequest = match body(&bytes) {
-        Ok(r) => r,
-        Err(m) => return unprocessable(m),
-    };
-    match p.connect(&who, request).await {
-        Ok(new) => Json(new).into_response(),
-        Err(e) => error(e),
-    }
+    JsonBody(request): JsonBody<ConnectionRequest>,
+) -> Result<Json<bool>, OpacaError> {
+    Ok(Json(p.connect(&who, request).await?))
 }
 
+/// `DELETE /connections`: disconnect from a platform (the platform admin only).
 pub async fn disconnect(
     State(p): State<Platform>,
     Extension(who): Extension<Identity>,
+    JsonBody(request): JsonBody<ConnectionRequest>,
+) -> Result<Json<bool>, OpacaError> {
+    Ok(Json(p.disconnect(&who, request).await?))
+}
+
+/// `POST /connections/notify`: pull a platform's `/info` again (the body is its URL;
+/// the platform admin only).
+pub async fn notify_connection(
+    State(p): State<Platform>,
+    Extension(who): Extension<Identity>,
     bytes: Bytes,
-) -> Response {
-    let request: ConnectionRequest = match body(&bytes) {
-        Ok(r) => r,
-        Err(m) => return unprocessable(m),
-    };
-    match p.disconnect(&who, request).await {
-        Ok(was) => Json(was).into_response(),
-        Err(e) => error(e),
-    }
+) -> Result<Json<bool>, OpacaError> {
+    Ok(Json(p.refresh_peer(&who.tenant, &bare(&bytes)).await?))
 }
 
-pub async fn notify_connection(State(p): State<Platform>, bytes: Bytes) -> Response {
-    match p.refresh_peer(&bare(&bytes)).await {
-        Ok(fresh) => Json(fresh).into_response(),
-        Err(e) => error(e),
-    }
+/// `GET /users`: the users of the caller's tenant (every user for the platform admin).
+pub async fn users(
+    State(p): State<Platform>,
+    Extension(who): Extension<Identity>,
+) -> Result<Json<Vec<User>>, OpacaError> {
+    let users: Vec<User> = p
+        .auth()
+        .users()?
+        .into_iter()
+        .filter(|u| in_scope(&who, tenant_of(u)))
+        .collect();
+    Ok(Json(users))
 }
 
-pub async fn users(State(p): State<Platform>) -> Response {
-    match p.auth().users() {
-        Ok(users) => Json(users).into_response(),
-        Err(e) => auth_error(e),
+/// `POST /users`: create a user, in the caller's tenant unless the body names one
+/// (another tenant only for the platform admin).
+pub async fn create_user(
+    State(p): State<Platform>,
+    Extension(who): Extension<Identity>,
+    JsonBody(mut user): JsonBody<User>,
+) -> Result<impl IntoResponse, OpacaError> {
+    let tenant: &str = user.tenant.get_or_insert_with(|| who.tenant.clone());
+    if !in_scope(&who, tenant) {
+        return Err(OpacaError::new(
+            403,
+            format!("{} may not create users in tenant {tenant:?}", who.name),
+        ));
     }
+    let user = p.auth().create(user).await?;
+    Ok((StatusCode::CREATED, Json(user)))
 }
 
-pub async fn create_user(State(p): State<Platform>, bytes: Bytes) -> Response {
-    let user: User = match serde_json::from_slice(&bytes) {
-        Ok(u) => u,
-        Err(e) => return error(OpacaError::new(400, format!("not a user: {e}"))),
-    };
-    match p.auth().create(user).await {
-        Ok(user) => (StatusCode::CREATED, Json(user)).into_response(),
-        Err(e) => auth_error(e),
-    }
-}
-
+/// `GET /users/{name}`: one user; others than the caller only for admins, and those of
+/// other tenants only for the platform admin (404 otherwise).
 pub async fn user(
     State(p): State<Platform>,
     Extension(who): Extension<Identity>,
     Path(name): Path<String>,
-) -> Response {
+) -> Result<Json<User>, OpacaError> {
     if who.name != name && !who.has(Role::Admin) && p.config().require_auth {
-        return error(OpacaError::new(403, "only admins may read other users"));
+        return Err(OpacaError::new(403, "only admins may read other users"));
     }
-    match p.auth().user(&name) {
-        Ok(user) => Json(user).into_response(),
-        Err(e) => auth_error(e),
+    let user = p.auth().user(&name)?;
+    if !in_scope(&who, tenant_of(&user)) {
+        return Err(AuthError::NoUser(name).into());
     }
+    Ok(Json(user))
 }
 
+/// `PUT /users/{name}`: change the given fields of a user of the caller's tenant (of any
+/// tenant, and into any tenant, for the platform admin).
 pub async fn update_user(
     State(p): State<Platform>,
+    Extension(who): Extension<Identity>,
     Path(name): Path<String>,
-    bytes: Bytes,
-) -> Response {
-    let user: User = match serde_json::from_slice(&bytes) {
-        Ok(u) => u,
-        Err(e) => return error(OpacaError::new(400, format!("not a user: {e}"))),
-    };
-    match p.auth().update(&name, user).await {
-        Ok(user) => Json(user).into_response(),
-        Err(e) => auth_error(e),
+    JsonBody(update): JsonBody<UserUpdate>,
+) -> Result<Json<User>, OpacaError> {
+    let old = p.auth().user(&name)?;
+    if !in_scope(&who, tenant_of(&old)) {
+        return Err(AuthError::NoUser(name).into());
     }
+    if let Some(tenant) = &update.tenant
+        && !in_scope(&who, tenant)
+    {
+        return Err(OpacaError::new(
+            403,
+            format!("{} may not move users to tenant {tenant:?}", who.name),
+        ));
+    }
+    Ok(Json(p.auth().update(&name, update).await?))
 }
 
-pub async fn delete_user(State(p): State<Platform>, Path(name): Path<String>) -> Response {
-    match p.auth().delete(&name).await {
-        Ok(true) => Json(true).into_response(),
-        Ok(false) => auth_error(AuthError::NoUser(name)),
-        Err(e) => auth_error(e),
+/// `DELETE /users/{name}`: delete a user of the caller's tenant (of any tenant for the
+/// platform admin).
+pub async fn delete_user(
+    State(p): State<Platform>,
+    Extension(who): Extension<Identity>,
+    Path(name): Path<String>,
+) -> Result<Json<bool>, OpacaError> {
+    let user = p.auth().user(&name)?;
+    if !in_scope(&who, tenant_of(&user)) {
+        return Err(AuthError::NoUser(name).into());
     }
+    if !p.auth().delete(&name).await? {
+        return Err(AuthError::NoUser(name).into());
+    }
+    Ok(Json(true))
 }
 
+/// `GET /v3/api-docs/actions`: an OpenAPI document of the actions the caller sees.
 pub async fn action_docs(
     State(p): State<Platform>,
     Extension(who): Extension<Identity>,
     Query(params): Params,
-) -> Response {
+) -> Result<impl IntoResponse, OpacaError> {
     if params
         .get("format")
         .is_some_and(|f| !f.eq_ignore_ascii_case("JSON"))
     {
-        return error(OpacaError::new(
+        return Err(OpacaError::new(
             400,
             "Warren writes the action docs as JSON only",
         ));
@@ -476,10 +449,9 @@ pub async fn action_docs(
         definitions.extend(container.info().image.definitions);
     }
     let agents = p.agents(&who, false);
-    Json(crate::opaca::api_docs::action_docs(
+    Ok(Json(crate::opaca::api_docs::action_docs(
         "OPACA actions",
         &agents,
         &definitions,
-    ))
-    .into_response()
+    )))
 }

@@ -7,12 +7,15 @@ mod handlers;
 mod subscribe;
 
 use axum::Router;
-use axum::http::{StatusCode, header};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
 
-use crate::opaca::model::ErrorResponse;
+use crate::opaca::auth::AuthError;
 use crate::opaca::{OpacaError, Platform};
 
 /// Where the OPACA API listens unless told otherwise (the reference platform's port).
@@ -31,12 +34,9 @@ pub fn router(platform: Platform) -> Router {
         .route("/agents/{agent}", get(agent))
         .route("/send/{agent}", post(send))
         .route("/broadcast/{channel}", post(broadcast))
-        .route("/invoke/{action}", post(invoke_any))
-        .route("/invoke/{action}/{agent}", post(invoke_agent))
-        .route(
-            "/stream/{stream}",
-            get(stream_get_any).post(stream_post_any),
-        )
+        .route("/invoke/{action}", post(invoke))
+        .route("/invoke/{action}/{agent}", post(invoke))
+        .route("/stream/{stream}", get(stream_get).post(stream_post))
         .route(
             "/stream/{stream}/{agent}",
             get(stream_get).post(stream_post),
@@ -72,23 +72,93 @@ pub fn router(platform: Platform) -> Router {
         .with_state(platform)
 }
 
-/// An `ErrorResponse` answer.
-fn error(e: OpacaError) -> Response {
-    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    (status, axum::Json(e.response())).into_response()
+/// An error answers with its status (502 if that is no HTTP status) and its
+/// `ErrorResponse` as JSON.
+impl IntoResponse for OpacaError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        (status, axum::Json(self.response())).into_response()
+    }
+}
+
+/// A failed login or user change as an HTTP error.
+impl From<AuthError> for OpacaError {
+    fn from(e: AuthError) -> Self {
+        let status = match e {
+            AuthError::BadCredentials => 403,
+            AuthError::Exists(_) => 409,
+            AuthError::NoUser(_) => 404,
+            AuthError::Invalid(_) => 400,
+            _ => 500,
+        };
+        OpacaError::new(status, e.to_string())
+    }
 }
 
 /// A bare string answer (tokens and container ids), as the reference sends them.
-fn raw(text: String) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain")], text).into_response()
+#[derive(Clone, Debug)]
+pub struct Raw(pub String);
+
+impl IntoResponse for Raw {
+    fn into_response(self) -> Response {
+        ([(header::CONTENT_TYPE, "text/plain")], self.0).into_response()
+    }
 }
 
-/// A request body that is not the JSON the route takes.
-fn unprocessable(message: String) -> Response {
-    let body = ErrorResponse {
-        status_code: 422,
-        message,
-        cause: None,
-    };
-    (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(body)).into_response()
+/// Whether the request says its body is JSON: `application/json`, in any case, with or
+/// without parameters such as `; charset=UTF-8`.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// 415: the body is not declared as JSON.
+fn not_json() -> OpacaError {
+    OpacaError::new(415, "the body must be JSON (content type application/json)")
+}
+
+/// 422: the body is not the JSON the route takes.
+fn unparsable(e: serde_json::Error) -> OpacaError {
+    OpacaError::new(422, format!("the body is not valid here: {e}"))
+}
+
+/// A JSON body: 415 unless the content type is `application/json`, 422 if it does not
+/// parse as `T`.
+fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Result<T, OpacaError> {
+    if !is_json(headers) {
+        return Err(not_json());
+    }
+    serde_json::from_slice(bytes).map_err(unparsable)
+}
+
+/// A JSON request body: 415 unless the content type is `application/json` (parameters
+/// such as `; charset=UTF-8` allowed), 422 if it does not parse as `T`. Requiring the
+/// content type also guards against cross-site requests: a browser cannot send
+/// `application/json` to another origin without a CORS preflight, which Warren never
+/// grants.
+#[derive(Clone, Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T, S> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = OpacaError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // Refuse before reading the body.
+        if !is_json(request.headers()) {
+            return Err(not_json());
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|e| OpacaError::new(e.status().as_u16(), e.body_text()))?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(unparsable)
+    }
 }

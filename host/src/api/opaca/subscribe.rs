@@ -10,11 +10,12 @@ use axum::response::Response;
 
 use crate::opaca::Platform;
 use crate::opaca::auth::Identity;
-use crate::opaca::model::{Event, Role};
+use crate::opaca::model::Event;
 
 /// How often the server pings (the reference's 10 s).
 const PING_EVERY: Duration = Duration::from_secs(10);
 
+/// `GET /subscribe`: upgrade to the websocket of successful calls.
 pub async fn subscribe(
     State(platform): State<Platform>,
     Extension(who): Extension<Identity>,
@@ -51,8 +52,8 @@ async fn follow(platform: Platform, who: Identity, mut socket: WebSocket) {
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(_) => return,
                 };
-                // A tenant sees its own calls; the admin sees all.
-                let mine = who.has(Role::Admin) || event.tenant == who.tenant;
+                // A tenant sees its own calls; the platform admin sees all.
+                let mine = who.global || event.tenant == who.tenant;
                 if !mine || !matches(&event.event, &topic) {
                     continue;
                 }

@@ -1,0 +1,165 @@
+//! Calls to containers and connected platforms: URLs built from encoded parts, the
+//! headers OPACA expects, a FORWARD event each, a time limit, and any failure turned
+//! into a 502 whose cause is the other side's answer.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, Url};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::model::{ErrorResponse, EventType};
+use super::{OpacaError, Platform};
+
+/// `base` + path `segments` (each percent-encoded, so a name can never add a path or a
+/// query) + `query` pairs.
+pub(super) fn endpoint<S: AsRef<str>>(
+    base: &str,
+    segments: &[&str],
+    query: &[(&str, S)],
+) -> Result<String, OpacaError> {
+    let mut url = Url::parse(base)
+        .map_err(|e| OpacaError::new(500, format!("bad base URL {base:?}: {e}")))?;
+    url.path_segments_mut()
+        .map_err(|()| OpacaError::new(500, format!("{base:?} cannot take a path")))?
+        .pop_if_empty()
+        .extend(segments);
+    if !query.is_empty() {
+        let mut pairs = url.query_pairs_mut();
+        for (name, value) in query {
+            pairs.append_pair(name, value.as_ref());
+        }
+    }
+    Ok(url.into())
+}
+
+/// One outbound request.
+pub(super) struct Outbound<'a> {
+    pub tenant: &'a str,
+    pub method: Method,
+    pub url: &'a str,
+    /// `Authorization: Bearer` for the other side.
+    pub bearer: Option<&'a str>,
+    /// A container-login token (`ContainerLoginToken`).
+    pub login: Option<&'a str>,
+}
+
+fn unreachable(url: &str, e: reqwest::Error) -> OpacaError {
+    OpacaError::downstream(
+        format!("{url} is unreachable"),
+        ErrorResponse {
+            status_code: 502,
+            message: e.to_string(),
+            cause: None,
+        },
+    )
+}
+
+impl Platform {
+    /// Send `request` with an optional JSON `body` or raw `bytes`; the answer's bytes if
+    /// it is a success, else a 502 with the answer as cause.
+    pub(super) async fn send_outbound(
+        &self,
+        request: Outbound<'_>,
+        body: Option<&(dyn erased::Json + Sync)>,
+        bytes: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, OpacaError> {
+        let Outbound {
+            tenant,
+            method,
+            url,
+            bearer,
+            login,
+        } = request;
+        let receiver = Url::parse(url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| url.to_string());
+        self.0.history.record(tenant, EventType::Forward, |e| {
+            e.route = Some(format!("{method} {url}"));
+            e.receiver = Some(receiver);
+        });
+        // Never longer than a turn of the tenant may take.
+        let limit = self
+            .0
+            .runtime
+            .deadline(tenant)
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        let mut builder = self
+            .0
+            .client
+            .request(method, url)
+            .timeout(limit)
+            .header("sender-id", &self.0.base_url);
+        if let Some(body) = body {
+            builder = builder
+                .header("content-type", "application/json; charset=UTF-8")
+                .body(body.to_json());
+        }
+        if let Some(bytes) = bytes {
+            builder = builder.body(bytes);
+        }
+        if let Some(token) = bearer.filter(|t| !t.is_empty()) {
+            builder = builder.bearer_auth(token);
+        }
+        if let Some(login) = login {
+            builder = builder.header("ContainerLoginToken", login);
+        }
+        let response = builder.send().await.map_err(|e| unreachable(url, e))?;
+        let status = response.status();
+        let answer = response.bytes().await.map_err(|e| unreachable(url, e))?;
+        if status.is_success() {
+            return Ok(answer.to_vec());
+        }
+        let cause =
+            serde_json::from_slice::<ErrorResponse>(&answer).unwrap_or_else(|_| ErrorResponse {
+                status_code: status.as_u16(),
+                message: String::from_utf8_lossy(&answer).into_owned(),
+                cause: None,
+            });
+        Err(OpacaError::downstream(
+            format!("{url} answered {}", status.as_u16()),
+            cause,
+        ))
+    }
+
+    /// A JSON call: the answer's JSON (`null` when empty, a string when not JSON).
+    pub(super) async fn call<B: Serialize + Sync>(
+        &self,
+        tenant: &str,
+        method: Method,
+        url: &str,
+        body: Option<&B>,
+        bearer: Option<&str>,
+        login: Option<&str>,
+    ) -> Result<Value, OpacaError> {
+        let request = Outbound {
+            tenant,
+            method,
+            url,
+            bearer,
+            login,
+        };
+        let body = body.map(|b| b as &(dyn erased::Json + Sync));
+        let bytes = self.send_outbound(request, body, None).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
+        }
+        Ok(serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())))
+    }
+}
+
+/// Serializing a body without making `send_outbound` generic.
+pub(super) mod erased {
+    /// A value that can be written as JSON.
+    pub trait Json {
+        fn to_json(&self) -> Vec<u8>;
+    }
+
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> Vec<u8> {
+            serde_json::to_vec(self).unwrap_or_default()
+        }
+    }
+}
