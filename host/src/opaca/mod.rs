@@ -32,8 +32,9 @@ pub struct OpacaConfig {
     pub public_url: Option<String>,
     /// Require a token on every route but `/login` (OPACA's `REQUIRE_AUTH`).
     pub require_auth: bool,
-    /// The platform admin's username and password.
+    /// The platform admin's username.
     pub admin_user: String,
+    /// The platform admin's password.
     pub admin_password: String,
     /// The JWT signing secret; random per start when absent.
     pub secret: Option<String>,
@@ -47,8 +48,11 @@ pub struct OpacaConfig {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct OpacaError {
+    /// The HTTP status to answer with.
     pub status: u16,
+    /// What went wrong, for the caller.
     pub message: String,
+    /// The answer of the container or platform that failed, if one did.
     pub cause: Option<ErrorResponse>,
 }
 
@@ -160,6 +164,18 @@ impl Platform {
         &self.0.runtime
     }
 
+    /// `/info`: the platform as `identity` sees it.
+    pub fn info(&self, identity: &auth::Identity) -> model::RuntimePlatform {
+        model::RuntimePlatform {
+            platform_id: self.0.platform_id.clone(),
+            base_url: self.0.base_url.clone(),
+            containers: self.containers(identity).iter().map(|c| c.info()).collect(),
+            provides: self.provides(identity),
+            connections: self.connections(identity),
+            running_since: Some(self.0.running_since.clone()),
+        }
+    }
+
     /// `/config`: the platform's settings as OPACA reports them.
     pub fn settings(&self) -> serde_json::Value {
         serde_json::json!({
@@ -171,19 +187,5 @@ impl Platform {
             "eventHistorySize": history::HISTORY_SIZE,
             "images": self.0.config.images.keys().collect::<Vec<_>>(),
         })
-    }
-}
-
-impl Platform {
-    /// `/info`: the platform as `identity` sees it.
-    pub fn info(&self, identity: &auth::Identity) -> model::RuntimePlatform {
-        model::RuntimePlatform {
-            platform_id: self.0.platform_id.clone(),
-            base_url: self.0.base_url.clone(),
-            containers: self.containers(identity).iter().map(|c| c.info()).collect(),
-            provides: self.provides(identity),
-            connections: self.connections(identity),
-            running_since: Some(self.0.running_since.clone()),
-        }
     }
 }

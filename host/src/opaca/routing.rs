@@ -19,7 +19,9 @@ use crate::runtime::{ActorId, CallMode, Invocation, InvokeError, Trigger};
 /// Which agents a request means.
 #[derive(Clone, Debug, Default)]
 pub struct Target {
+    /// Only this agent, when given.
     pub agent: Option<String>,
+    /// Only this container, when given.
     pub container: Option<String>,
     /// Whether connected platforms are asked too.
     pub forward: bool,
