@@ -1230,3 +1230,573 @@ async fn connected_platforms_forward_invocations_and_messages() {
     assert_eq!(count_agents(&connected, "calculator"), 0, "{connected}");
     assert_eq!(rp_b.post("/invoke/Add/calculator", add).await.ok(), 5);
 }
+
+/// Arguments of a platform that requires login, with `admin`/`admin-pw` as its admin.
+const REQUIRE_AUTH: [&str; 5] = [
+    "--opaca-require-auth",
+    "--opaca-admin-password",
+    "admin-pw",
+    "--opaca-secret",
+    "a-secret-of-at-least-32-bytes-for-hs256",
+];
+
+/// Create Warren tenant `name` through the admin API (open: no admin token is set).
+async fn create_tenant(host: &Host, name: &str) {
+    let body = json!({ "name": name }).to_string().into_bytes();
+    let (status, text) = host
+        .call(Method::POST, "/admin/v1/tenants", None, body)
+        .await;
+    assert_eq!(status, 201, "creating tenant {name}: {text}");
+}
+
+/// Deploy the calculator component into `tenant`.
+async fn deploy_calculator_into(host: &Host, tenant: &str) {
+    let wasm = std::fs::read(guest("calculator")).unwrap();
+    let path = format!("/admin/v1/components?tenant={tenant}");
+    let (status, text) = host.call(Method::POST, &path, None, wasm).await;
+    assert_eq!(
+        status, 201,
+        "deploying the calculator into {tenant}: {text}"
+    );
+}
+
+/// The usernames in a list of users, sorted.
+#[track_caller]
+fn usernames(users: &Value) -> Vec<&str> {
+    let mut names: Vec<&str> = users
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list of users: {users}"))
+        .iter()
+        .map(|u| {
+            u["username"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a user without a username: {u}"))
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// The ids in a list of `AgentContainer`s.
+#[track_caller]
+fn container_ids(containers: &Value) -> Vec<&str> {
+    containers
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list of containers: {containers}"))
+        .iter()
+        .filter_map(|c| c["containerId"].as_str())
+        .collect()
+}
+
+/// Whether `/history` has an event of `route`.
+fn has_route(history: &Value, route: &str) -> bool {
+    events(history).iter().any(|e| e["route"] == route)
+}
+
+impl Rp {
+    /// POST `body` without a content type.
+    async fn post_untyped(&self, path: &str, body: &str) -> Reply {
+        let what = format!("POST {path} (no content type)");
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .body(body.to_string());
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request failed");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        Reply { what, status, text }
+    }
+}
+
+/// An image run as a process like the Python agent, through `env`, which sets the agent's
+/// `greeting` (what GetEnv reports) to Warren's own RUST_LOG and NO_COLOR (the harness
+/// starts Warren with both) and whether PATH is set, as the container's shell sees them.
+const PROBE: &str = "py-env-probe";
+
+/// `--opaca-image` mapping the probe's image to its command.
+fn probe_image() -> String {
+    format!(
+        "{PROBE}=env \"greeting=${{RUST_LOG-unset}}/${{NO_COLOR-unset}}/${{PATH+path}}\" {} {}",
+        quoted(&opaca_python()),
+        quoted(&script("opaca_agent.py"))
+    )
+}
+
+/// OPACA users act in one Warren tenant: the platform admin creates ADMIN ann in
+/// `default` and ADMIN bob in `blue` (where the calculator is deployed too); bob neither
+/// lists (/containers, /agents, /info, /containers/{id}) nor reaches (invoke, send,
+/// containerId, DELETE) ann's container, and invoking finds nothing (404) until bob starts
+/// his own, which then answers and is the only one either sees of the other's; bob's
+/// broadcast stays in blue; each tenant's /history holds only its own calls while the
+/// platform admin's holds both; bob lists, reads and changes only blue users (ann is 404 to
+/// him, and he may not create or move users into `default`: 403), his users act in blue;
+/// neither ann nor bob, only the platform admin, may change connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opaca_users_of_one_tenant_never_reach_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path(), &REQUIRE_AUTH);
+    create_tenant(&host, "blue").await;
+    deploy_calculator(&host).await;
+    deploy_calculator_into(&host, "blue").await;
+    let anon = Rp::of(&host);
+    let admin = anon.with_token(&anon.login("admin", "admin-pw").await);
+
+    let created = admin
+        .post(
+            "/users",
+            json!({"username": "ann", "password": "ann-pw", "role": "ADMIN", "privileges": []}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "creating ann: {}", created.text);
+    assert_eq!(created.json()["tenant"], "default", "{}", created.text);
+    let created = admin
+        .post(
+            "/users",
+            json!({"username": "bob", "password": "bob-pw", "role": "ADMIN",
+                   "privileges": [], "tenant": "blue"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "creating bob: {}", created.text);
+    assert_eq!(created.json()["tenant"], "blue", "{}", created.text);
+    let ann = anon.with_token(&anon.login("ann", "ann-pw").await);
+    let bob = anon.with_token(&anon.login("bob", "bob-pw").await);
+
+    // Ann's container: invisible to bob, and out of his reach.
+    let anns = ann.start(calculator_container()).await;
+    assert_eq!(
+        ann.post("/invoke/Greet/calculator", json!({"name": "Ann"}))
+            .await
+            .ok(),
+        "Hi Ann"
+    );
+    assert_eq!(bob.get("/containers").await.ok(), json!([]));
+    assert_eq!(
+        count_agents(&bob.get("/agents").await.ok(), "calculator"),
+        0
+    );
+    assert_eq!(bob.get("/agents/calculator").await.ok(), Value::Null);
+    let info = bob.get("/info").await.ok();
+    assert_eq!(info["containers"], json!([]), "{info}");
+    assert_eq!(
+        bob.get(&format!("/containers/{anns}")).await.ok(),
+        Value::Null
+    );
+    let add = json!({"x": 2, "y": 3});
+    bob.post("/invoke/Add/calculator", add.clone())
+        .await
+        .error(404);
+    bob.post(
+        &format!("/invoke/Add/calculator?containerId={anns}"),
+        add.clone(),
+    )
+    .await
+    .error(404);
+    bob.post("/send/calculator", json!({"payload": "from bob"}))
+        .await
+        .error(404);
+    assert_eq!(bob.delete(&format!("/containers/{anns}")).await.ok(), false);
+    assert_eq!(ann.last_message(&anns).await, Value::Null);
+
+    // Bob's own container in blue.
+    let bobs = bob.start(calculator_container()).await;
+    assert_eq!(
+        bob.post("/invoke/Add/calculator", add.clone()).await.ok(),
+        5
+    );
+    let listed = bob.get("/containers").await.ok();
+    assert_eq!(container_ids(&listed), [bobs.as_str()], "{listed}");
+    let listed = ann.get("/containers").await.ok();
+    assert_eq!(container_ids(&listed), [anns.as_str()], "{listed}");
+    assert_eq!(
+        count_agents(&bob.get("/agents").await.ok(), "calculator"),
+        1
+    );
+    bob.post(
+        &format!("/invoke/Add/calculator?containerId={anns}"),
+        add.clone(),
+    )
+    .await
+    .error(404);
+    ann.post(
+        &format!("/invoke/LastMessage/calculator?containerId={bobs}"),
+        json!({}),
+    )
+    .await
+    .error(404);
+
+    // History per tenant (ann never calls Add, bob never Greet).
+    let greet = "POST /invoke/Greet/calculator";
+    let add_route = "POST /invoke/Add/calculator";
+    let history = bob.get("/history").await.ok();
+    assert!(has_route(&history, add_route), "{history}");
+    assert!(
+        !has_route(&history, greet),
+        "ann's call in bob's history: {history}"
+    );
+    let history = ann.get("/history").await.ok();
+    assert!(has_route(&history, greet), "{history}");
+    assert!(
+        !has_route(&history, add_route),
+        "bob's call in ann's history: {history}"
+    );
+    let history = admin.get("/history").await.ok();
+    assert!(
+        has_route(&history, greet) && has_route(&history, add_route),
+        "the platform admin sees every tenant's history: {history}"
+    );
+
+    // Broadcasts.
+    bob.post("/broadcast/news", json!({"payload": "blue news"}))
+        .await
+        .ok();
+    bob.wait_last_message(&bobs, json!("blue news")).await;
+    assert_eq!(
+        ann.last_message(&anns).await,
+        Value::Null,
+        "bob's broadcast stays in blue"
+    );
+
+    // Users.
+    bob.get("/users/ann").await.error(404);
+    bob.get("/users/admin").await.error(404);
+    bob.put("/users/ann", json!({"role": "GUEST"}))
+        .await
+        .error(404);
+    bob.delete("/users/ann").await.error(404);
+    assert_eq!(admin.get("/users/ann").await.ok()["role"], "ADMIN");
+    bob.post(
+        "/users",
+        json!({"username": "carl", "password": "carl-pw", "role": "USER",
+               "privileges": [], "tenant": "default"}),
+    )
+    .await
+    .error(403);
+    admin.get("/users/carl").await.error(404);
+    let created = bob
+        .post(
+            "/users",
+            json!({"username": "cat", "password": "cat-pw", "role": "USER", "privileges": []}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "bob creating cat: {}", created.text);
+    assert_eq!(created.json()["tenant"], "blue", "{}", created.text);
+    bob.put("/users/cat", json!({"tenant": "default"}))
+        .await
+        .error(403);
+    assert_eq!(bob.get("/users/cat").await.ok()["tenant"], "blue");
+    let users = bob.get("/users").await.ok();
+    assert_eq!(usernames(&users), ["bob", "cat"], "{users}");
+    assert!(
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["tenant"] == "blue"),
+        "{users}"
+    );
+    let users = ann.get("/users").await.ok();
+    assert_eq!(usernames(&users), ["admin", "ann"], "{users}");
+    let users = admin.get("/users").await.ok();
+    assert_eq!(usernames(&users), ["admin", "ann", "bob", "cat"], "{users}");
+    let cat = anon.with_token(&anon.login("cat", "cat-pw").await);
+    assert_eq!(
+        cat.post("/invoke/Add/calculator", add.clone()).await.ok(),
+        5
+    );
+    let listed = cat.get("/containers").await.ok();
+    assert_eq!(container_ids(&listed), [bobs.as_str()], "{listed}");
+
+    // Connections: the platform admin's alone.
+    let elsewhere = json!({"url": "http://127.0.0.1:1"});
+    for (name, rp) in [("bob", &bob), ("ann", &ann)] {
+        let reply = rp.post("/connections", elsewhere.clone()).await;
+        assert_eq!(reply.status, 403, "{name}: {}", reply.text);
+        reply.error(403);
+        let reply = rp.delete_json("/connections", elsewhere.clone()).await;
+        assert_eq!(reply.status, 403, "{name}: {}", reply.text);
+        reply.error(403);
+    }
+    admin.post("/connections", elsewhere).await.error(502);
+
+    assert_eq!(bob.delete(&format!("/containers/{bobs}")).await.ok(), true);
+    assert_eq!(ann.delete(&format!("/containers/{anns}")).await.ok(), true);
+}
+
+/// PUT /users/{name} changes only the fields it is given: the platform admin puts just a
+/// new password for bob (ADMIN in tenant blue, with a privilege), and bob keeps his role,
+/// tenant and privileges, logs in with the new password and no longer with the old (403),
+/// and still acts in blue; putting just a role keeps the password and the tenant, and bob's
+/// token then has only the new role (403 on /users); an unknown user is 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_user_changes_only_the_fields_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path(), &REQUIRE_AUTH);
+    create_tenant(&host, "blue").await;
+    let anon = Rp::of(&host);
+    let admin = anon.with_token(&anon.login("admin", "admin-pw").await);
+    let created = admin
+        .post(
+            "/users",
+            json!({"username": "bob", "password": "bob-pw", "role": "ADMIN",
+                   "privileges": ["p1"], "tenant": "blue"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "creating bob: {}", created.text);
+
+    let updated = admin
+        .put("/users/bob", json!({"password": "new-pw"}))
+        .await
+        .ok();
+    for user in [updated, admin.get("/users/bob").await.ok()] {
+        assert_eq!(user["username"], "bob", "{user}");
+        assert_eq!(user["role"], "ADMIN", "{user}");
+        assert_eq!(user["tenant"], "blue", "{user}");
+        assert_eq!(user["privileges"], json!(["p1"]), "{user}");
+        assert!(!user.to_string().contains("new-pw"), "{user}");
+    }
+    anon.post("/login", json!({"username": "bob", "password": "bob-pw"}))
+        .await
+        .status_is(403);
+    let bob = anon.with_token(&anon.login("bob", "new-pw").await);
+    let users = bob.get("/users").await.ok();
+    assert_eq!(
+        usernames(&users),
+        ["bob"],
+        "bob still acts in blue: {users}"
+    );
+
+    let updated = admin.put("/users/bob", json!({"role": "USER"})).await.ok();
+    assert_eq!(updated["role"], "USER", "{updated}");
+    assert_eq!(updated["tenant"], "blue", "{updated}");
+    assert_eq!(updated["privileges"], json!(["p1"]), "{updated}");
+    anon.login("bob", "new-pw").await;
+    bob.get("/users").await.error(403);
+    assert_eq!(bob.get("/users/bob").await.ok()["role"], "USER");
+
+    admin
+        .put("/users/nobody", json!({"password": "x"}))
+        .await
+        .error(404);
+}
+
+/// Bodies of the JSON routes must say they are JSON: POST /containers with a valid
+/// container as `text/plain`, form data or no content type is 415 with an ErrorResponse
+/// and starts nothing; invoke with a JSON object as `text/plain` or without a content type
+/// is 415, while `application/json` answers in any case and with a charset; an empty body
+/// without a content type is no arguments (Add, which needs x and y, gives 400, LastMessage
+/// 200); send and broadcast as `text/plain` are 415 and deliver nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_routes_need_the_json_content_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path(), &[]);
+    deploy_calculator(&host).await;
+    let rp = Rp::of(&host);
+
+    let container = calculator_container().to_string();
+    for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+        let reply = rp.post_text("/containers", content_type, &container).await;
+        assert_eq!(reply.status, 415, "{content_type}: {}", reply.text);
+        reply.error(415);
+    }
+    rp.post_untyped("/containers", &container).await.error(415);
+    assert_eq!(rp.get("/containers").await.ok(), json!([]));
+    let id = rp.start(calculator_container()).await;
+    let listed = rp.get("/containers").await.ok();
+    assert_eq!(container_ids(&listed), [id.as_str()], "{listed}");
+
+    let args = r#"{"x": 1, "y": 2}"#;
+    rp.post_text("/invoke/Add/calculator", "text/plain", args)
+        .await
+        .error(415);
+    rp.post_untyped("/invoke/Add/calculator", args)
+        .await
+        .error(415);
+    for content_type in [
+        "application/json",
+        "application/json; charset=UTF-8",
+        "Application/JSON",
+    ] {
+        let reply = rp
+            .post_text("/invoke/Add/calculator", content_type, args)
+            .await;
+        assert_eq!(reply.ok(), 3, "{content_type}");
+    }
+    rp.post_untyped("/invoke/Add/calculator", "")
+        .await
+        .error(400);
+    assert_eq!(
+        rp.post_untyped("/invoke/LastMessage/calculator", "")
+            .await
+            .ok(),
+        Value::Null
+    );
+
+    rp.post_text("/send/calculator", "text/plain", r#"{"payload": "plain"}"#)
+        .await
+        .error(415);
+    rp.post_text("/broadcast/news", "text/plain", r#"{"payload": "plain"}"#)
+        .await
+        .error(415);
+    assert_eq!(rp.last_message(&id).await, Value::Null);
+    assert_eq!(rp.delete(&format!("/containers/{id}")).await.ok(), true);
+}
+
+/// A process container's image parameters become environment variables only if they
+/// cannot change how the process starts: a parameter given a value (an argument or a
+/// default) named LD_PRELOAD, PYTHONPATH, ld_preload, PATH, TOKEN, token, BASH_ENV,
+/// PYTHONSTARTUP or `not a name` is 400 naming it, and no container starts; and the
+/// container's environment has PATH but none of Warren's own (its RUST_LOG and NO_COLOR,
+/// which the harness sets, read by a command that runs the agent through `env`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_containers_refuse_loader_variables_and_get_a_clean_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(
+        dir.path(),
+        &[
+            "--opaca-image",
+            &sample_image(),
+            "--opaca-image",
+            &probe_image(),
+        ],
+    );
+    let rp = Rp::of(&host);
+
+    for name in [
+        "LD_PRELOAD",
+        "PYTHONPATH",
+        "ld_preload",
+        "PATH",
+        "TOKEN",
+        "token",
+        "BASH_ENV",
+        "not a name",
+    ] {
+        let mut arguments = serde_json::Map::new();
+        arguments.insert(name.to_string(), json!("/tmp/not-there.so"));
+        let mut request = sample_container(Value::Object(arguments));
+        request["image"]["parameters"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": name, "type": "string", "required": false,
+                         "confidential": false}));
+        let reply = rp.post("/containers", request).await;
+        assert_eq!(reply.status, 400, "parameter {name}: {}", reply.text);
+        let error = reply.error(400);
+        assert!(
+            error["message"].as_str().is_some_and(|m| m.contains(name)),
+            "the message names {name}: {error}"
+        );
+    }
+    let mut request = sample_container(json!({}));
+    request["image"]["parameters"].as_array_mut().unwrap().push(
+        json!({"name": "PYTHONSTARTUP", "type": "string", "required": false,
+                     "confidential": false, "defaultValue": "/tmp/startup.py"}),
+    );
+    let reply = rp.post("/containers", request).await;
+    let error = reply.error(400);
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("PYTHONSTARTUP")),
+        "{error}"
+    );
+    assert_eq!(
+        rp.get("/containers").await.ok(),
+        json!([]),
+        "no container started"
+    );
+    rp.post("/invoke/GetEnv/sample-agent", json!({}))
+        .await
+        .error(404);
+
+    // Warren's environment stays with Warren.
+    let probe = rp
+        .start(json!({
+            "image": {"imageName": PROBE, "apiPort": 8082, "parameters": []},
+            "arguments": {},
+        }))
+        .await;
+    let env = rp.post("/invoke/GetEnv/sample-agent", json!({})).await.ok();
+    assert_eq!(env["containerId"], probe.as_str(), "{env}");
+    assert_eq!(
+        env["greeting"], "unset/unset/path",
+        "RUST_LOG/NO_COLOR/PATH as the container saw them: {env}"
+    );
+    assert_eq!(env["tokenSet"], false, "{env}");
+    assert_eq!(env["secretSet"], false, "{env}");
+    let port: u16 = env["port"]
+        .as_str()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no PORT: {env}"));
+    assert_eq!(rp.delete(&format!("/containers/{probe}")).await.ok(), true);
+    let gone = eventually(Duration::from_secs(10), || async move {
+        (!listening(port).await).then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "the deleted container still listens on {port}"
+    );
+}
+
+/// A `timeout` that is no usable duration (infinite, NaN, beyond what a duration holds,
+/// negative, zero, not a number, empty) means none: POST /containers still starts a
+/// container, and invoke with valid arguments answers 200 with the sum, with and without
+/// `containerId`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_timeouts_mean_no_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path(), &[]);
+    deploy_calculator(&host).await;
+    let rp = Rp::of(&host);
+
+    let mut ids = Vec::new();
+    for timeout in ["inf", "1e20"] {
+        let reply = rp
+            .post(
+                &format!("/containers?timeout={timeout}"),
+                calculator_container(),
+            )
+            .await;
+        reply.status_is(200);
+        assert!(!reply.text.is_empty(), "{}", reply.what);
+        ids.push(reply.text);
+    }
+    assert_eq!(count_agents(&rp.get("/agents").await.ok(), "calculator"), 2);
+
+    for timeout in [
+        "inf",
+        "1e20",
+        "-inf",
+        "NaN",
+        "1e308",
+        "18446744073709551616",
+        "1e15",
+        "-1",
+        "0",
+        "soon",
+        "",
+    ] {
+        let add = json!({"x": 20, "y": 22});
+        let path = format!("/invoke/Add/calculator?timeout={timeout}");
+        assert_eq!(
+            rp.post(&path, add.clone()).await.ok(),
+            42,
+            "timeout={timeout}"
+        );
+        for id in &ids {
+            let path = format!("/invoke/Add/calculator?containerId={id}&timeout={timeout}");
+            assert_eq!(
+                rp.post(&path, add.clone()).await.ok(),
+                42,
+                "timeout={timeout}"
+            );
+        }
+    }
+    for id in &ids {
+        assert_eq!(rp.delete(&format!("/containers/{id}")).await.ok(), true);
+    }
+}
