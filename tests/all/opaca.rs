@@ -1675,7 +1675,7 @@ async fn process_containers_refuse_loader_variables_and_get_a_clean_environment(
         "not a name",
     ] {
         let mut arguments = serde_json::Map::new();
-        arguments.insert(name.to_string(), json!("/tmp/not-there.so"));
+        arguments.insert(name.to_string(), json!("not-there.so"));
         let mut request = sample_container(Value::Object(arguments));
         request["image"]["parameters"]
             .as_array_mut()
@@ -1693,7 +1693,7 @@ async fn process_containers_refuse_loader_variables_and_get_a_clean_environment(
     let mut request = sample_container(json!({}));
     request["image"]["parameters"].as_array_mut().unwrap().push(
         json!({"name": "PYTHONSTARTUP", "type": "string", "required": false,
-                     "confidential": false, "defaultValue": "/tmp/startup.py"}),
+                     "confidential": false, "defaultValue": "startup.py"}),
     );
     let reply = rp.post("/containers", request).await;
     let error = reply.error(400);

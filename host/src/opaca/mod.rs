@@ -154,16 +154,6 @@ impl Platform {
         &self.0.config
     }
 
-    /// The base URL containers and peers reach this platform at.
-    pub fn base_url(&self) -> &str {
-        &self.0.base_url
-    }
-
-    /// The runtime core.
-    pub fn runtime(&self) -> &Runtime {
-        &self.0.runtime
-    }
-
     /// `/info`: the platform as `identity` sees it.
     pub fn info(&self, identity: &auth::Identity) -> model::RuntimePlatform {
         model::RuntimePlatform {

@@ -92,11 +92,6 @@ pub struct ActorTypeSpec {
 }
 
 impl ActorTypeSpec {
-    /// Whether the type declares `action`.
-    pub fn declares(&self, action: &str) -> bool {
-        self.actions.iter().any(|a| a.name == action)
-    }
-
     /// A named type hosted by an external process, which declares only Dapr's settings.
     pub fn external(name: &str, idle_timeout: Duration, reentrancy_depth: Option<u32>) -> Self {
         ActorTypeSpec {
