@@ -13,10 +13,13 @@ use crate::runtime::ActorId;
 /// Separates the parts of a state key. Actor types and ids may not contain NUL.
 const SEP: u8 = 0;
 
+/// Key-value writes to one tree: `Some` inserts, `None` removes.
+type Writes = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
 /// A commit waiting for the group flush.
 struct PendingCommit {
     tree: Tree,
-    batch: Batch,
+    writes: Writes,
     done: oneshot::Sender<Result<(), StoreError>>,
 }
 
@@ -77,17 +80,17 @@ impl SledStore {
         Ok(tree)
     }
 
-    /// Apply `batch` to `tree`, durable per the store's mode: in `sync` through the
-    /// group-commit task, in `relaxed` at once.
-    fn apply(&self, tree: Tree, batch: Batch) -> StoreFuture<'_, ()> {
+    /// Apply `writes` to `tree` atomically, durable per the store's mode: in `sync` through
+    /// the group-commit task, in `relaxed` at once.
+    fn apply(&self, tree: Tree, writes: Writes) -> StoreFuture<'_, ()> {
         match &self.committer {
             None => {
-                let applied = tree.apply_batch(batch).map_err(StoreError::from);
+                let applied = apply_now(&tree, writes);
                 Box::pin(async move { applied })
             }
             Some(queue) => {
                 let (done, wait) = oneshot::channel();
-                let sent = queue.send(PendingCommit { tree, batch, done });
+                let sent = queue.send(PendingCommit { tree, writes, done });
                 Box::pin(async move {
                     sent.map_err(|_| StoreError::Closed)?;
                     wait.await.map_err(|_| StoreError::Closed)?
@@ -95,6 +98,31 @@ impl SledStore {
             }
         }
     }
+}
+
+/// Apply writes to a tree. A single write goes through `insert`/`remove`: sled's
+/// `apply_batch` takes a process-wide write lock that stalls every other reader and writer
+/// of every tree, so it is kept for the writes that must be atomic together.
+fn apply_now(tree: &Tree, mut writes: Writes) -> Result<(), StoreError> {
+    if writes.is_empty() {
+        return Ok(());
+    }
+    if writes.len() == 1 {
+        let (key, value) = writes.pop().expect("one write");
+        match value {
+            Some(v) => tree.insert(key, v)?,
+            None => tree.remove(key)?,
+        };
+        return Ok(());
+    }
+    let mut batch = Batch::default();
+    for (key, value) in writes {
+        match value {
+            Some(v) => batch.insert(key, v),
+            None => batch.remove(key),
+        }
+    }
+    Ok(tree.apply_batch(batch)?)
 }
 
 /// Key of a reminder: tenant, actor type, actor id, name.
@@ -128,23 +156,34 @@ fn component_key(tenant: &str, name: &str) -> Vec<u8> {
     k
 }
 
-/// Apply queued commits, then make them durable with one flush for the whole group.
+/// Apply queued commits, then make them durable with one flush for the whole group. The
+/// group's writes to each tree are merged into one atomic batch, in arrival order (a later
+/// write of a key wins), so a group costs one batch per tree, not one per commit.
 async fn group_commit(db: Db, mut rx: mpsc::UnboundedReceiver<PendingCommit>) {
     let mut group = Vec::new();
     while rx.recv_many(&mut group, 4096).await > 0 {
-        let mut acks = Vec::with_capacity(group.len());
+        let mut by_tree: Vec<(Tree, Writes, Vec<oneshot::Sender<_>>)> = Vec::new();
         for pending in group.drain(..) {
-            let applied = pending
-                .tree
-                .apply_batch(pending.batch)
-                .map_err(StoreError::from);
-            acks.push((pending.done, applied));
+            let name = pending.tree.name();
+            match by_tree.iter_mut().find(|(tree, ..)| tree.name() == name) {
+                Some((_, writes, dones)) => {
+                    writes.extend(pending.writes);
+                    dones.push(pending.done);
+                }
+                None => by_tree.push((pending.tree, pending.writes, vec![pending.done])),
+            }
+        }
+        let mut acks = Vec::with_capacity(by_tree.len());
+        for (tree, writes, dones) in by_tree {
+            acks.push((dones, apply_now(&tree, writes)));
         }
         let flushed = db.flush_async().await.map(|_| ()).map_err(StoreError::from);
-        for (done, applied) in acks {
+        for (dones, applied) in acks {
             let outcome = applied.and_then(|()| flushed.clone());
-            // The turn may have been abandoned (caller gone); nothing to tell then.
-            let _ = done.send(outcome);
+            for done in dones {
+                // The turn may have been abandoned (caller gone); nothing to tell then.
+                let _ = done.send(outcome.clone());
+            }
         }
     }
 }
@@ -174,26 +213,21 @@ impl StateStore for SledStore {
             Ok(t) => t,
             Err(e) => return Box::pin(async move { Err(e) }),
         };
-        let mut batch = Batch::default();
-        for (key, value) in &changes {
-            match value {
-                Some(v) => batch.insert(state_key(actor, key), v.as_slice()),
-                None => batch.remove(state_key(actor, key)),
-            }
-        }
-        self.apply(tree, batch)
+        let writes = changes
+            .into_iter()
+            .map(|(key, value)| (state_key(actor, &key), value))
+            .collect();
+        self.apply(tree, writes)
     }
 
     fn put_reminder(&self, actor: &ActorId, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()> {
-        let mut batch = Batch::default();
-        batch.insert(reminder_key(actor, name), record);
-        self.apply(self.reminders.clone(), batch)
+        let writes = vec![(reminder_key(actor, name), Some(record))];
+        self.apply(self.reminders.clone(), writes)
     }
 
     fn delete_reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, ()> {
-        let mut batch = Batch::default();
-        batch.remove(reminder_key(actor, name));
-        self.apply(self.reminders.clone(), batch)
+        let writes = vec![(reminder_key(actor, name), None)];
+        self.apply(self.reminders.clone(), writes)
     }
 
     fn reminders(&self) -> Result<Vec<(ActorId, String, Vec<u8>)>, StoreError> {
