@@ -1,6 +1,7 @@
 //! Durable storage: actor state, deployed components. The runtime core depends on the
 //! [`StateStore`] trait only; [`SledStore`] is the embedded default.
 
+mod intents;
 mod sled_store;
 
 use std::future::Future;

@@ -4,17 +4,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::{Batch, Db, Transactional, Tree};
+use sled::{Db, Transactional, Tree};
 use tokio::sync::{mpsc, oneshot};
 
+use super::intents::{IntentLog, Writes};
 use super::{ComponentRecord, Durability, StateChange, StateStore, StoreError, StoreFuture};
 use crate::runtime::ActorId;
 
 /// Separates the parts of a state key. Actor types and ids may not contain NUL.
 const SEP: u8 = 0;
-
-/// Key-value writes to one tree: `Some` inserts, `None` removes.
-type Writes = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
 /// A commit waiting for the group flush.
 struct PendingCommit {
@@ -31,6 +29,8 @@ pub struct SledStore {
     reminders: Tree,
     tenants: Tree,
     durability: Durability,
+    /// Crash-atomic application of several writes.
+    intents: Arc<IntentLog>,
     /// Present in `sync` mode: the queue of the group-commit task.
     committer: Option<mpsc::UnboundedSender<PendingCommit>>,
     /// Open state trees by tenant: sled's `open_tree` takes a global lock.
@@ -38,8 +38,8 @@ pub struct SledStore {
 }
 
 impl SledStore {
-    /// Open (or create) the store under `dir`. Must run inside a tokio runtime in `sync` mode,
-    /// which starts the group-commit task.
+    /// Open (or create) the store under `dir`, finishing any commit a crash interrupted.
+    /// Must run inside a tokio runtime in `sync` mode, which starts the group-commit task.
     pub fn open(dir: &Path, durability: Durability) -> Result<Arc<Self>, StoreError> {
         let db = sled::Config::new()
             .path(dir)
@@ -49,9 +49,10 @@ impl SledStore {
         let component_wasm = db.open_tree("component_wasm")?;
         let reminders = db.open_tree("reminders")?;
         let tenants = db.open_tree("tenants")?;
+        let intents = Arc::new(IntentLog::open(&db)?);
         let committer = (durability == Durability::Sync).then(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(group_commit(db.clone(), rx));
+            tokio::spawn(group_commit(db.clone(), intents.clone(), rx));
             tx
         });
         Ok(Arc::new(SledStore {
@@ -61,6 +62,7 @@ impl SledStore {
             reminders,
             tenants,
             durability,
+            intents,
             committer,
             state_trees: dashmap::DashMap::new(),
         }))
@@ -85,7 +87,7 @@ impl SledStore {
     fn apply(&self, tree: Tree, writes: Writes) -> StoreFuture<'_, ()> {
         match &self.committer {
             None => {
-                let applied = apply_now(&tree, writes);
+                let applied = self.intents.apply(&tree, writes);
                 Box::pin(async move { applied })
             }
             Some(queue) => {
@@ -98,31 +100,6 @@ impl SledStore {
             }
         }
     }
-}
-
-/// Apply writes to a tree. A single write goes through `insert`/`remove`: sled's
-/// `apply_batch` takes a process-wide write lock that stalls every other reader and writer
-/// of every tree, so it is kept for the writes that must be atomic together.
-fn apply_now(tree: &Tree, mut writes: Writes) -> Result<(), StoreError> {
-    if writes.is_empty() {
-        return Ok(());
-    }
-    if writes.len() == 1 {
-        let (key, value) = writes.pop().expect("one write");
-        match value {
-            Some(v) => tree.insert(key, v)?,
-            None => tree.remove(key)?,
-        };
-        return Ok(());
-    }
-    let mut batch = Batch::default();
-    for (key, value) in writes {
-        match value {
-            Some(v) => batch.insert(key, v),
-            None => batch.remove(key),
-        }
-    }
-    Ok(tree.apply_batch(batch)?)
 }
 
 /// Key of a reminder: tenant, actor type, actor id, name.
@@ -157,9 +134,12 @@ fn component_key(tenant: &str, name: &str) -> Vec<u8> {
 }
 
 /// Apply queued commits, then make them durable with one flush for the whole group. The
-/// group's writes to each tree are merged into one atomic batch, in arrival order (a later
-/// write of a key wins), so a group costs one batch per tree, not one per commit.
-async fn group_commit(db: Db, mut rx: mpsc::UnboundedReceiver<PendingCommit>) {
+/// group's writes to each tree are applied as one atomic change set, in arrival order.
+async fn group_commit(
+    db: Db,
+    intents: Arc<IntentLog>,
+    mut rx: mpsc::UnboundedReceiver<PendingCommit>,
+) {
     let mut group = Vec::new();
     while rx.recv_many(&mut group, 4096).await > 0 {
         let mut by_tree: Vec<(Tree, Writes, Vec<oneshot::Sender<_>>)> = Vec::new();
@@ -175,7 +155,7 @@ async fn group_commit(db: Db, mut rx: mpsc::UnboundedReceiver<PendingCommit>) {
         }
         let mut acks = Vec::with_capacity(by_tree.len());
         for (tree, writes, dones) in by_tree {
-            acks.push((dones, apply_now(&tree, writes)));
+            acks.push((dones, intents.apply(&tree, writes)));
         }
         let flushed = db.flush_async().await.map(|_| ()).map_err(StoreError::from);
         for (dones, applied) in acks {
