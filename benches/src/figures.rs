@@ -105,10 +105,17 @@ async fn counter_load(
 /// Figure 1: a warm Wasm actor doing nothing, in process.
 pub async fn invoke(duration: Duration) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let (rt, wasm) = runtime(dir.path(), Durability::Relaxed, &["counter"]).await?;
+    let fresh = WasmConfig {
+        pinned_instances: 0,
+        ..WasmConfig::default()
+    };
+    let (rt, wasm) = runtime_with(dir.path(), Durability::Relaxed, &["counter"], fresh).await?;
+    let kept_dir = tempfile::tempdir()?;
+    let (kept_rt, _) = runtime(kept_dir.path(), Durability::Relaxed, &["counter"]).await?;
     let reuse_dir = tempfile::tempdir()?;
     let reuse = WasmConfig {
         reuse_instances: true,
+        pinned_instances: 0,
         ..WasmConfig::default()
     };
     let (warm_rt, _) =
@@ -133,7 +140,7 @@ pub async fn invoke(duration: Duration) -> anyhow::Result<()> {
                         let actor = ActorId::new("default", "counter", &format!("f{t}"));
                         let state = TurnState::new(actor.clone(), Arc::new(NoStore));
                         let inv = call(actor, "get", b"");
-                        wasm.run_turn(&component, rt, state, &inv, &limits)
+                        wasm.run_turn(&component, rt, state, &inv, &limits, None)
                             .await
                             .0
                             .is_ok()
@@ -152,9 +159,18 @@ pub async fn invoke(duration: Duration) -> anyhow::Result<()> {
         )
         .await?;
         core.print(Some(&floor));
+        let kept = counter_load(
+            &kept_rt,
+            &format!("runtime core invoke, instance kept per actor, {tasks} task(s)"),
+            tasks,
+            duration,
+            ("c", "get", b""),
+        )
+        .await?;
+        kept.print(Some(&core));
         let warm = counter_load(
             &warm_rt,
-            &format!("runtime core invoke, reused instance, {tasks} task(s)"),
+            &format!("runtime core invoke, instance reused across actors, {tasks} task(s)"),
             tasks,
             duration,
             ("c", "get", b""),
@@ -314,6 +330,29 @@ pub async fn http(duration: Duration) -> anyhow::Result<()> {
     ))
     .await?;
     warren_sum.print(Some(&bare_sum));
+    let fresh_dir = tempfile::tempdir()?;
+    let fresh = Warren::start(
+        fresh_dir.path(),
+        &[
+            "--deploy",
+            counter.to_str().unwrap_or_default(),
+            "--durability",
+            "relaxed",
+            "--pinned-instances",
+            "0",
+        ],
+    )?;
+    load::run(load::post(
+        "warren Dapr invoke, fresh instance per turn, 32 conns",
+        &fresh.addr,
+        path,
+        "",
+        32,
+        duration,
+    ))
+    .await?
+    .print(Some(&bare_sum));
+    drop(fresh);
     for (name, addr) in [
         ("bare axum handler at 10k req/s", &bare_addr),
         ("warren Dapr invoke at 10k req/s", &warren.addr),

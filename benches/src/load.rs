@@ -1,6 +1,9 @@
 //! An HTTP/1.1 load generator on hyper: N keep-alive connections, each a closed loop or a
-//! share of a fixed total rate. Latency at fixed rate counts from the intended send time,
-//! so a stalled server shows in the percentiles instead of slowing the generator.
+//! share of a fixed total rate. At fixed rate, a request held back because the server had
+//! not answered the previous one yet counts from its intended send time, so a stalled
+//! server shows in the percentiles instead of slowing the generator; one sent late only
+//! because the generator's timer woke late (tokio's timer has 1 ms resolution) counts from
+//! when it was sent.
 
 use std::time::{Duration, Instant};
 
@@ -48,14 +51,18 @@ async fn connection(
             .map(|i| i.mul_f64(index as f64 / spec.connections as f64))
             .unwrap_or_default();
     let mut sent: u32 = 0;
+    let mut free_at = Instant::now();
     loop {
-        let intended = match interval {
+        let (intended, from) = match interval {
             Some(i) => {
                 let at = start + i * sent;
                 tokio::time::sleep_until(at.into()).await;
-                at
+                (at, if free_at > at { at } else { Instant::now() })
             }
-            None => Instant::now(),
+            None => {
+                let now = Instant::now();
+                (now, now)
+            }
         };
         if intended >= deadline {
             break;
@@ -73,7 +80,8 @@ async fn connection(
         let response = sender.send_request(request).await?;
         let ok = response.status().is_success();
         response.into_body().collect().await?;
-        let latency = intended.elapsed();
+        free_at = Instant::now();
+        let latency = free_at - from;
         if ok {
             hist.record(latency.as_nanos().max(1) as u64)?;
         } else {

@@ -41,7 +41,14 @@ impl Warren {
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--http", http, "--grpc", "127.0.0.1:0"])
+            .args([
+                "--http",
+                http,
+                "--grpc",
+                "127.0.0.1:0",
+                "--opaca",
+                "127.0.0.1:0",
+            ])
             .args(args)
             .env("RUST_LOG", "warn,warren::serve=info")
             .stdout(Stdio::piped())

@@ -46,6 +46,11 @@ pub struct ServeArgs {
     /// a guest's memory can then carry data from one actor's turn to the next.
     #[arg(long)]
     reuse_instances: bool,
+    /// Active actors that may keep their Wasm instance between their own turns (at most half
+    /// of --max-instances). A kept instance serves only its actor; 0 gives every turn a
+    /// fresh instance.
+    #[arg(long, default_value_t = 500)]
+    pinned_instances: usize,
     /// Token for the admin API across all tenants. Without it the admin API is open.
     #[arg(long, env = "WARREN_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -145,6 +150,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             max_instances: args.max_instances,
             fuel: args.enable_fuel,
             reuse_instances: args.reuse_instances,
+            pinned_instances: args.pinned_instances,
             ..WasmConfig::default()
         },
         &args.data_dir.join("artifacts"),

@@ -123,6 +123,50 @@ async fn unknown_types_and_actions_get_dapr_errors() {
 }
 
 #[tokio::test]
+async fn an_actor_keeps_its_own_instance_and_nobody_elses() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = guest("hostile");
+    let deploy = ["--deploy", hostile.to_str().unwrap()];
+    let mut args = deploy.to_vec();
+    args.extend(["--idle-timeout", "300ms"]);
+    let host = counter_host(dir.path(), &args);
+    let turns = |id: &'static str| {
+        let host = &host;
+        async move { host.invoke_ok("prober", id, "turns", "").await }
+    };
+    // Between its own turns an actor keeps its instance (guest statics survive)...
+    assert_eq!(turns("a").await, "1");
+    assert_eq!(turns("a").await, "2");
+    // ...which no other actor ever runs in.
+    assert_eq!(turns("b").await, "1");
+    assert_eq!(turns("a").await, "3");
+    // A trap discards it.
+    let (status, _) = host.invoke("prober", "a", "trap", "").await;
+    assert_eq!(status, 500);
+    assert_eq!(turns("a").await, "1");
+    // So does deactivation.
+    let idle = crate::support::eventually(Duration::from_secs(5), || async {
+        let active = host.get_json("/admin/v1/actors").await;
+        active.as_array().unwrap().is_empty().then_some(())
+    })
+    .await;
+    assert!(
+        idle.is_some(),
+        "actors still active after their idle timeout"
+    );
+    assert_eq!(turns("b").await, "1");
+    drop(host);
+
+    // With no kept instances every turn is fresh.
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = deploy.to_vec();
+    args.extend(["--pinned-instances", "0"]);
+    let host = counter_host(dir.path(), &args);
+    assert_eq!(host.invoke_ok("prober", "a", "turns", "").await, "1");
+    assert_eq!(host.invoke_ok("prober", "a", "turns", "").await, "1");
+}
+
+#[tokio::test]
 async fn reused_instances_keep_actors_apart() {
     let dir = tempfile::tempdir().unwrap();
     let hostile = guest("hostile");

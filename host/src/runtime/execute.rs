@@ -168,9 +168,18 @@ impl Runtime {
         let (result, state) = match &entry.backend {
             Backend::Wasm(component) => {
                 let state = TurnState::new(actor.clone(), self.0.store.clone());
+                let slot = self.0.table.slot(actor);
+                let cache = slot.as_ref().map(|s| &s.cache);
                 self.0
                     .wasm
-                    .run_turn(component, self.clone(), state, invocation, &tenant.limits)
+                    .run_turn(
+                        component,
+                        self.clone(),
+                        state,
+                        invocation,
+                        &tenant.limits,
+                        cache,
+                    )
                     .await
             }
             Backend::DaprApp(app) => (app.run_turn(invocation).await, None),

@@ -39,6 +39,7 @@ pub use ids::{ActorId, DEFAULT_TENANT, check_name};
 pub use invocation::LimitKind;
 pub use invocation::{CallMode, Fired, Invocation, InvokeError, Reply, Trigger};
 pub use registry::{ActorTypeEntry, AttachError, Backend, ComponentInfo, TypeConflict};
+pub use table::ActivationCache;
 pub use tenancy::{TenantError, TenantView};
 pub use turn::{ScheduleOp, TurnState};
 

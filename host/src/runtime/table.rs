@@ -1,5 +1,6 @@
 //! The actor table: which actors are active, their turn locks, and idle deactivation.
 
+use std::any::Any;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -8,6 +9,23 @@ use dashmap::DashMap;
 use tokio::sync::Mutex;
 
 use super::ActorId;
+
+/// A backend's object kept for an activation's next turn (the Wasm backend keeps the
+/// actor's instance here); dropped with the activation.
+#[derive(Default)]
+pub struct ActivationCache(std::sync::Mutex<Option<Box<dyn Any + Send>>>);
+
+impl ActivationCache {
+    /// Take the kept object out, for the turn now running.
+    pub fn take(&self) -> Option<Box<dyn Any + Send>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Keep `object` for the next turn (replacing one a re-entered turn kept meanwhile).
+    pub fn put(&self, object: Box<dyn Any + Send>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(object);
+    }
+}
 
 /// One active actor.
 pub struct ActorSlot {
@@ -20,6 +38,8 @@ pub struct ActorSlot {
     last_active_ms: AtomicU64,
     /// Whether the activation's start (hook, timer actions) has run.
     started: AtomicBool,
+    /// What the actor's backend keeps between its turns.
+    pub cache: ActivationCache,
 }
 
 /// Marks a turn of a call chain as running on an actor; undone on drop.
@@ -102,10 +122,16 @@ impl ActorTable {
                     idle_timeout,
                     last_active_ms: AtomicU64::new(self.now_ms()),
                     started: AtomicBool::new(false),
+                    cache: ActivationCache::default(),
                 })
             })
             .clone();
         (slot, created)
+    }
+
+    /// The slot of `actor` if it is active.
+    pub fn slot(&self, actor: &ActorId) -> Option<Arc<ActorSlot>> {
+        self.slots.get(actor).map(|s| s.clone())
     }
 
     /// Record that a turn of `slot` just ended.

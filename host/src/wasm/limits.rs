@@ -7,6 +7,8 @@ use wasmtime::ResourceLimiter;
 pub struct MemoryLimiter {
     pub max_memory_bytes: usize,
     pub memory_refused: bool,
+    /// The size the instance's linear memory has grown to.
+    pub memory_bytes: usize,
 }
 
 impl MemoryLimiter {
@@ -14,7 +16,14 @@ impl MemoryLimiter {
         MemoryLimiter {
             max_memory_bytes,
             memory_refused: false,
+            memory_bytes: 0,
         }
+    }
+
+    /// Start a new turn on a kept instance, under the tenant's current limit.
+    pub fn reset(&mut self, max_memory_bytes: usize) {
+        self.max_memory_bytes = max_memory_bytes;
+        self.memory_refused = false;
     }
 }
 
@@ -29,6 +38,7 @@ impl ResourceLimiter for MemoryLimiter {
             self.memory_refused = true;
             return Ok(false);
         }
+        self.memory_bytes = self.memory_bytes.max(desired);
         Ok(true)
     }
 

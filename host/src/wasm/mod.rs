@@ -9,7 +9,7 @@ mod stdio;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -20,7 +20,9 @@ use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::runtime::manifest::Manifest;
 use crate::runtime::tenants::Limits;
-use crate::runtime::{ActorId, Invocation, InvokeError, Reply, Runtime, TurnState};
+use crate::runtime::{
+    ActivationCache, ActorId, Invocation, InvokeError, Reply, Runtime, TurnState,
+};
 use bindings::{WarrenActor, WarrenActorPre, types};
 use cache::ArtifactCache;
 use host::{HostState, TurnHost};
@@ -47,6 +49,10 @@ pub struct WasmConfig {
     /// a guest's memory then outlives a turn and can carry data from one actor to the next
     /// of the same component: only for components that are trusted on that point.
     pub reuse_instances: bool,
+    /// Active actors that may keep their instance between their own turns. An instance
+    /// kept so serves only its actor, so no data crosses actors; 0 gives every turn a
+    /// fresh instance. Each kept instance holds a slot of `max_instances`.
+    pub pinned_instances: usize,
 }
 
 impl Default for WasmConfig {
@@ -56,6 +62,7 @@ impl Default for WasmConfig {
             max_memory_bytes: 4 << 30,
             fuel: false,
             reuse_instances: false,
+            pinned_instances: 500,
         }
     }
 }
@@ -83,6 +90,24 @@ struct Warm {
 /// Warm instances kept per component at most.
 const WARM_PER_COMPONENT: usize = 64;
 
+/// An instance whose linear memory grew past this is not kept for its actor: idle actors
+/// must not pin much memory.
+const PIN_MAX_MEMORY: usize = 8 << 20;
+
+/// An instance kept for its actor's next turn, counted while it is kept.
+struct Pinned {
+    warm: Option<Warm>,
+    /// Hex SHA-256 of its component: a redeployed type must not run the old code.
+    sha256: String,
+    count: Arc<AtomicUsize>,
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// A compiled, linked component ready to instantiate.
 pub struct WasmComponent {
     pre: WarrenActorPre<HostState>,
@@ -99,6 +124,8 @@ pub struct WasmEngine {
     cache: ArtifactCache,
     config: WasmConfig,
     instances: Arc<Semaphore>,
+    /// Instances kept for their actors now.
+    pinned: Arc<AtomicUsize>,
 }
 
 /// Hex SHA-256 of some bytes.
@@ -150,7 +177,12 @@ impl WasmEngine {
             linker,
             cache,
             instances: Arc::new(Semaphore::new(n as usize)),
-            config,
+            // Kept instances never take more than half the pool from fresh turns.
+            config: WasmConfig {
+                pinned_instances: config.pinned_instances.min(n as usize / 2),
+                ..config
+            },
+            pinned: Arc::new(AtomicUsize::new(0)),
         }))
     }
 
@@ -260,8 +292,9 @@ impl WasmEngine {
         manifest::from_wit(manifest).map_err(LoadError::Manifest)
     }
 
-    /// Run one turn in a fresh instance. Returns the reply and the turn state (whose staged
-    /// writes the caller commits only on success).
+    /// Run one turn: in the instance kept in the actor's `cache` by its last turn, else in
+    /// a fresh one (or a warm one, with `reuse_instances`). Returns the reply and the turn
+    /// state (whose staged writes the caller commits only on success).
     pub async fn run_turn(
         &self,
         component: &WasmComponent,
@@ -269,10 +302,18 @@ impl WasmEngine {
         state: TurnState,
         invocation: &Invocation,
         limits: &Limits,
+        cache: Option<&ActivationCache>,
     ) -> (Result<Reply, InvokeError>, Option<TurnState>) {
         let actor = invocation.target.clone();
         let action = invocation.action.clone();
-        let warm = if self.config.reuse_instances {
+        let pinned = cache
+            .and_then(ActivationCache::take)
+            .and_then(|kept| kept.downcast::<Pinned>().ok())
+            .filter(|p| p.sha256 == component.sha256)
+            .and_then(|mut p| p.warm.take());
+        let warm = if pinned.is_some() {
+            pinned
+        } else if self.config.reuse_instances {
             component
                 .warm
                 .lock()
@@ -296,7 +337,7 @@ impl WasmEngine {
                 let data = store.data_mut();
                 data.turn = Some(turn);
                 data.deadline = invocation.deadline;
-                data.limiter = MemoryLimiter::new(memory);
+                data.limiter.reset(memory);
                 data.output.relabel(&actor.to_string());
                 if self.config.fuel {
                     let _ = store.set_fuel(limits.fuel_per_turn.unwrap_or(u64::MAX));
@@ -371,14 +412,33 @@ impl WasmEngine {
                 message: format!("{trap:#}"),
             }),
         };
-        if let Some(instance) = keep.filter(|_| self.config.reuse_instances) {
-            let mut warm = component.warm.lock().unwrap_or_else(|p| p.into_inner());
-            if warm.len() < WARM_PER_COMPONENT {
-                warm.push(Warm {
-                    store,
-                    instance,
-                    _slot: slot,
-                });
+        let Some(instance) = keep else {
+            return (result, state);
+        };
+        let warm = Warm {
+            store,
+            instance,
+            _slot: slot,
+        };
+        let small = warm.store.data().limiter.memory_bytes <= PIN_MAX_MEMORY;
+        if let Some(cache) = cache.filter(|_| small)
+            && self.pinned.fetch_add(1, Ordering::AcqRel) < self.config.pinned_instances
+        {
+            cache.put(Box::new(Pinned {
+                warm: Some(warm),
+                sha256: component.sha256.clone(),
+                count: self.pinned.clone(),
+            }));
+        } else {
+            if cache.is_some() && small {
+                // Over the cap: undo the reservation above.
+                self.pinned.fetch_sub(1, Ordering::AcqRel);
+            }
+            if self.config.reuse_instances {
+                let mut pool = component.warm.lock().unwrap_or_else(|p| p.into_inner());
+                if pool.len() < WARM_PER_COMPONENT {
+                    pool.push(warm);
+                }
             }
         }
         (result, state)

@@ -13,7 +13,7 @@ impl Actor for Hostile {
             .with_type(ActorType::new("sleeper").actions(["sleep"]))
             .with_type(ActorType::new("caller").actions(["call", "cast", "count"]))
             .with_type(ActorType::new("chatty").actions(["print", "spam"]))
-            .with_type(ActorType::new("prober").actions(["probe"]))
+            .with_type(ActorType::new("prober").actions(["probe", "turns", "trap"]))
             .with_type(ActorType::new("glutton").actions(["overflow", "huge-reply", "fill"]))
             .with_type(ActorType::new("ticker").actions(["arm", "disarm", "count", "last"]))
             .with_type(
@@ -78,6 +78,12 @@ impl Actor for Hostile {
             }
             "count" => to_json(&state::get_json::<i64>("casts")?.unwrap_or(0)),
             "probe" => to_json(&probe()),
+            // Turns this instance has served: shows whether an instance outlives a turn.
+            "turns" => {
+                static TURNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                to_json(&(TURNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1))
+            }
+            "trap" => panic!("trapping on request"),
             "overflow" => {
                 #[allow(unconditional_recursion)]
                 fn dive(n: u64) -> u64 {
