@@ -1,4 +1,4 @@
-//! The Wasm backend: one engine, compiled components, a fresh sandboxed instance per turn.
+//! The Wasm backend: one engine, compiled components, sandboxed instances that each serve one actor.
 
 mod bindings;
 mod cache;
