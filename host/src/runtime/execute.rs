@@ -13,9 +13,15 @@ use super::{
 };
 use crate::store::{StateChange, StoreError};
 
-/// A fresh call-chain id for a message that does not belong to one.
+/// A fresh call-chain id for a message that does not belong to one: UUID-shaped, unique
+/// within the process (a random prefix drawn once, then a counter). A v4 UUID per message
+/// cost a `getrandom` system call on every invocation.
 fn new_chain_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    use std::sync::LazyLock;
+    use std::sync::atomic::AtomicU64;
+    static PREFIX: LazyLock<u64> = LazyLock::new(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    uuid::Uuid::from_u64_pair(*PREFIX, NEXT.fetch_add(1, Ordering::Relaxed)).to_string()
 }
 
 /// Why a state commit was refused.
