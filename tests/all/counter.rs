@@ -140,9 +140,17 @@ async fn an_actor_keeps_its_own_instance_and_nobody_elses() {
     // ...which no other actor ever runs in.
     assert_eq!(turns("b").await, "1");
     assert_eq!(turns("a").await, "3");
-    // A trap discards it.
+    // A failed turn discards it: a trap, an error from the action, a reply over the limit.
     let (status, _) = host.invoke("prober", "a", "trap", "").await;
     assert_eq!(status, 500);
+    assert_eq!(turns("a").await, "1");
+    assert_eq!(turns("a").await, "2");
+    let (status, _) = host.invoke("prober", "a", "fail", "").await;
+    assert_eq!(status, 500);
+    assert_eq!(turns("a").await, "1");
+    assert_eq!(turns("a").await, "2");
+    let (status, _) = host.invoke("prober", "a", "huge-reply", "5").await;
+    assert_eq!(status, 413);
     assert_eq!(turns("a").await, "1");
     // So does deactivation.
     let idle = crate::support::eventually(Duration::from_secs(5), || async {

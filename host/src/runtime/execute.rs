@@ -13,15 +13,19 @@ use super::{
 };
 use crate::store::{StateChange, StoreError};
 
-/// A fresh call-chain id for a message that does not belong to one: UUID-shaped, unique
-/// within the process (a random prefix drawn once, then a counter). A v4 UUID per message
-/// cost a `getrandom` system call on every invocation.
+/// A fresh call-chain id for a message that does not belong to one: UUID-shaped and
+/// unguessable (a caller who could guess another chain's id could re-enter an actor that
+/// chain holds). A counter hashed with SipHash under a random key drawn once: a v4 UUID
+/// per message cost a `getrandom` system call on every invocation.
 fn new_chain_id() -> String {
+    use std::hash::{BuildHasher, RandomState};
     use std::sync::LazyLock;
     use std::sync::atomic::AtomicU64;
-    static PREFIX: LazyLock<u64> = LazyLock::new(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    static KEYS: LazyLock<(RandomState, RandomState)> =
+        LazyLock::new(|| (RandomState::new(), RandomState::new()));
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    uuid::Uuid::from_u64_pair(*PREFIX, NEXT.fetch_add(1, Ordering::Relaxed)).to_string()
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    uuid::Uuid::from_u64_pair(KEYS.0.hash_one(n), KEYS.1.hash_one(n)).to_string()
 }
 
 /// Why a state commit was refused.
@@ -171,10 +175,11 @@ impl Runtime {
                 max: max_turns,
             });
         };
+        let mut slot = None;
         let (result, state) = match &entry.backend {
             Backend::Wasm(component) => {
                 let state = TurnState::new(actor.clone(), self.0.store.clone());
-                let slot = self.0.table.slot(actor);
+                slot = self.0.table.slot(actor);
                 let cache = slot.as_ref().map(|s| &s.cache);
                 self.0
                     .wasm
@@ -192,6 +197,26 @@ impl Runtime {
             Backend::Stream(host) => (host.run_turn(invocation).await, None),
             Backend::SpawnSdk(app) => (app.run_turn(self, invocation).await, None),
         };
+        let finished = self.finish_turn(tenant, invocation, result, state).await;
+        if finished.is_err()
+            && let Some(slot) = slot
+        {
+            // The turn's writes were dropped: an instance it kept may hold memory that
+            // disagrees with the stored state.
+            drop(slot.cache.take());
+        }
+        finished
+    }
+
+    /// Check a backend's reply and commit the turn's staged state, timers and casts.
+    async fn finish_turn(
+        &self,
+        tenant: &Arc<Tenant>,
+        invocation: &Invocation,
+        result: Result<Reply, InvokeError>,
+        state: Option<TurnState>,
+    ) -> Result<Reply, InvokeError> {
+        let actor = &invocation.target;
         let reply = result?;
         if reply.data.len() as u64 > tenant.limits.max_payload_bytes {
             return Err(InvokeError::LimitExceeded {

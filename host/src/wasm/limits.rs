@@ -7,7 +7,7 @@ use wasmtime::ResourceLimiter;
 pub struct MemoryLimiter {
     pub max_memory_bytes: usize,
     pub memory_refused: bool,
-    /// The size the instance's linear memory has grown to.
+    /// The size the instance's linear memories have grown to, together.
     pub memory_bytes: usize,
 }
 
@@ -30,7 +30,7 @@ impl MemoryLimiter {
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -38,7 +38,7 @@ impl ResourceLimiter for MemoryLimiter {
             self.memory_refused = true;
             return Ok(false);
         }
-        self.memory_bytes = self.memory_bytes.max(desired);
+        self.memory_bytes += desired.saturating_sub(current);
         Ok(true)
     }
 

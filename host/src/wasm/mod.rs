@@ -306,11 +306,21 @@ impl WasmEngine {
     ) -> (Result<Reply, InvokeError>, Option<TurnState>) {
         let actor = invocation.target.clone();
         let action = invocation.action.clone();
-        let pinned = cache
+        let memory = usize::try_from(limits.max_memory_bytes)
+            .unwrap_or(usize::MAX)
+            .min(self.config.max_memory_bytes);
+        // The actor's kept instance, if it is still of this component and within the
+        // tenant's memory limit. Its place under the cap stays reserved for this turn.
+        let mut reservation = cache
             .and_then(ActivationCache::take)
             .and_then(|kept| kept.downcast::<Pinned>().ok())
             .filter(|p| p.sha256 == component.sha256)
-            .and_then(|mut p| p.warm.take());
+            .filter(|p| {
+                p.warm
+                    .as_ref()
+                    .is_some_and(|w| w.store.data().limiter.memory_bytes <= memory)
+            });
+        let pinned = reservation.as_mut().and_then(|p| p.warm.take());
         let warm = if pinned.is_some() {
             pinned
         } else if self.config.reuse_instances {
@@ -328,9 +338,6 @@ impl WasmEngine {
             reentrancy_id: invocation.reentrancy_id.clone(),
             deadline: invocation.deadline,
         };
-        let memory = usize::try_from(limits.max_memory_bytes)
-            .unwrap_or(usize::MAX)
-            .min(self.config.max_memory_bytes);
         let (mut store, instance, slot) = match warm {
             Some(w) => {
                 let mut store = w.store;
@@ -420,28 +427,44 @@ impl WasmEngine {
             instance,
             _slot: slot,
         };
-        let small = warm.store.data().limiter.memory_bytes <= PIN_MAX_MEMORY;
-        if let Some(cache) = cache.filter(|_| small)
-            && self.pinned.fetch_add(1, Ordering::AcqRel) < self.config.pinned_instances
-        {
-            cache.put(Box::new(Pinned {
-                warm: Some(warm),
-                sha256: component.sha256.clone(),
-                count: self.pinned.clone(),
-            }));
-        } else {
-            if cache.is_some() && small {
-                // Over the cap: undo the reservation above.
-                self.pinned.fetch_sub(1, Ordering::AcqRel);
-            }
-            if self.config.reuse_instances {
-                let mut pool = component.warm.lock().unwrap_or_else(|p| p.into_inner());
-                if pool.len() < WARM_PER_COMPONENT {
-                    pool.push(warm);
+        // Kept for the actor only after a turn that succeeded (a failed turn's writes are
+        // dropped, so its memory may disagree with the stored state), never grew past the
+        // limit, and stayed small.
+        let limiter = &warm.store.data().limiter;
+        let keepable =
+            result.is_ok() && !limiter.memory_refused && limiter.memory_bytes <= PIN_MAX_MEMORY;
+        match cache.filter(|_| keepable) {
+            Some(cache) => {
+                if let Some(mut kept) = reservation {
+                    kept.warm = Some(warm);
+                    cache.put(kept);
+                } else if self.pinned.fetch_add(1, Ordering::AcqRel) < self.config.pinned_instances
+                {
+                    cache.put(Box::new(Pinned {
+                        warm: Some(warm),
+                        sha256: component.sha256.clone(),
+                        count: self.pinned.clone(),
+                    }));
+                } else {
+                    // Over the cap: undo the reservation just taken.
+                    self.pinned.fetch_sub(1, Ordering::AcqRel);
+                    self.return_warm(component, warm);
                 }
             }
+            None => self.return_warm(component, warm),
         }
         (result, state)
+    }
+
+    /// Give an instance that finished its turn cleanly to its component's warm pool (with
+    /// `reuse_instances`), or drop it.
+    fn return_warm(&self, component: &WasmComponent, warm: Warm) {
+        if self.config.reuse_instances {
+            let mut pool = component.warm.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < WARM_PER_COMPONENT {
+                pool.push(warm);
+            }
+        }
     }
 }
 

@@ -13,7 +13,13 @@ impl Actor for Hostile {
             .with_type(ActorType::new("sleeper").actions(["sleep"]))
             .with_type(ActorType::new("caller").actions(["call", "cast", "count"]))
             .with_type(ActorType::new("chatty").actions(["print", "spam"]))
-            .with_type(ActorType::new("prober").actions(["probe", "turns", "trap"]))
+            .with_type(ActorType::new("prober").actions([
+                "probe",
+                "turns",
+                "trap",
+                "fail",
+                "huge-reply",
+            ]))
             .with_type(ActorType::new("glutton").actions(["overflow", "huge-reply", "fill"]))
             .with_type(ActorType::new("ticker").actions(["arm", "disarm", "count", "last"]))
             .with_type(
@@ -84,6 +90,7 @@ impl Actor for Hostile {
                 to_json(&(TURNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1))
             }
             "trap" => panic!("trapping on request"),
+            "fail" => Err(Error::Failed("failing on request".into())),
             "overflow" => {
                 #[allow(unconditional_recursion)]
                 fn dive(n: u64) -> u64 {
