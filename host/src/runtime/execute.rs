@@ -17,7 +17,7 @@ use crate::store::{StateChange, StoreError};
 /// unguessable (a caller who could guess another chain's id could re-enter an actor that
 /// chain holds). A counter hashed with SipHash under a random key drawn once: a v4 UUID
 /// per message cost a `getrandom` system call on every invocation.
-fn new_chain_id() -> String {
+pub(super) fn new_chain_id() -> String {
     use std::hash::{BuildHasher, RandomState};
     use std::sync::LazyLock;
     use std::sync::atomic::AtomicU64;
@@ -98,7 +98,7 @@ impl Runtime {
                 return Err(InvokeError::StackDepth { actor: target, max });
             }
             let _entry = slot.enter(&chain);
-            let result = self.run_turn(&tenant, &entry, &invocation).await;
+            let result = self.run_turn(&tenant, &entry, &slot, &invocation).await;
             self.0.table.touch(&slot);
             result
         } else {
@@ -112,10 +112,10 @@ impl Runtime {
             };
             let _entry = slot.enter(&chain);
             if slot.take_start() {
-                self.start_activation(&tenant, &entry, &target, &chain)
+                self.start_activation(&tenant, &entry, &slot, &target, &chain)
                     .await;
             }
-            let result = self.run_turn(&tenant, &entry, &invocation).await;
+            let result = self.run_turn(&tenant, &entry, &slot, &invocation).await;
             self.0.table.touch(&slot);
             result
         };
@@ -158,10 +158,12 @@ impl Runtime {
         Ok(slot)
     }
 
+    /// Run one turn of `invocation` on the actor of `slot`, whose turn the caller holds.
     pub(super) async fn run_turn(
         &self,
         tenant: &Arc<Tenant>,
         entry: &ActorTypeEntry,
+        slot: &ActorSlot,
         invocation: &Invocation,
     ) -> Result<Reply, InvokeError> {
         let actor = &invocation.target;
@@ -175,12 +177,9 @@ impl Runtime {
                 max: max_turns,
             });
         };
-        let mut slot = None;
         let (result, state) = match &entry.backend {
             Backend::Wasm(component) => {
                 let state = TurnState::new(actor.clone(), self.0.store.clone());
-                slot = self.0.table.slot(actor);
-                let cache = slot.as_ref().map(|s| &s.cache);
                 self.0
                     .wasm
                     .run_turn(
@@ -189,7 +188,7 @@ impl Runtime {
                         state,
                         invocation,
                         &tenant.limits,
-                        cache,
+                        Some(&slot.cache),
                     )
                     .await
             }
@@ -198,9 +197,7 @@ impl Runtime {
             Backend::SpawnSdk(app) => (app.run_turn(self, invocation).await, None),
         };
         let finished = self.finish_turn(tenant, invocation, result, state).await;
-        if finished.is_err()
-            && let Some(slot) = slot
-        {
+        if finished.is_err() {
             // The turn's writes were dropped: an instance it kept may hold memory that
             // disagrees with the stored state.
             drop(slot.cache.take());

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
+use super::execute::new_chain_id;
 use super::scheduler::{FailurePolicy, Job, JobKind, JobRequest};
+use super::table::ActorSlot;
 use super::tenants::Tenant;
 use super::{ActorId, ActorTypeEntry, CallMode, Invocation, InvokeError, Runtime, Trigger};
 
@@ -18,6 +20,7 @@ impl Runtime {
         &self,
         tenant: &Arc<Tenant>,
         entry: &ActorTypeEntry,
+        slot: &ActorSlot,
         actor: &ActorId,
         chain: &str,
     ) {
@@ -55,7 +58,7 @@ impl Runtime {
             deadline: self.deadline(&actor.tenant),
             route_hops: 0,
         };
-        let outcome = self.run_turn(tenant, entry, &invocation).await;
+        let outcome = self.run_turn(tenant, entry, slot, &invocation).await;
         match outcome {
             Ok(reply) if !reply.workflow.is_empty() => {
                 // Not awaited: the caller holds the actor's turn, which a pipe or forward
@@ -113,11 +116,12 @@ impl Runtime {
             })?;
         let slot = self.activate(&tenant, &entry, actor)?;
         let _turn = slot.turn.lock().await;
-        let chain = uuid::Uuid::new_v4().to_string();
+        let chain = new_chain_id();
         let _entry = slot.enter(&chain);
         let done = work(entry.clone()).await;
         if slot.take_start() {
-            self.start_activation(&tenant, &entry, actor, &chain).await;
+            self.start_activation(&tenant, &entry, &slot, actor, &chain)
+                .await;
         }
         self.0.table.touch(&slot);
         Ok(done)

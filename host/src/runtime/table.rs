@@ -129,11 +129,6 @@ impl ActorTable {
         (slot, created)
     }
 
-    /// The slot of `actor` if it is active.
-    pub fn slot(&self, actor: &ActorId) -> Option<Arc<ActorSlot>> {
-        self.slots.get(actor).map(|s| s.clone())
-    }
-
     /// Record that a turn of `slot` just ended.
     pub fn touch(&self, slot: &ActorSlot) {
         slot.last_active_ms.store(self.now_ms(), Ordering::Relaxed);
