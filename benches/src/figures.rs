@@ -159,24 +159,16 @@ pub async fn invoke(duration: Duration) -> anyhow::Result<()> {
         )
         .await?;
         core.print(Some(&floor));
-        let kept = counter_load(
-            &kept_rt,
-            &format!("runtime core invoke, instance kept per actor, {tasks} task(s)"),
-            tasks,
-            duration,
-            ("c", "get", b""),
-        )
-        .await?;
-        kept.print(Some(&core));
-        let warm = counter_load(
-            &warm_rt,
-            &format!("runtime core invoke, instance reused across actors, {tasks} task(s)"),
-            tasks,
-            duration,
-            ("c", "get", b""),
-        )
-        .await?;
-        warm.print(Some(&core));
+        // Each against the fresh instance.
+        for (runtime, instance) in [
+            (&kept_rt, "instance kept per actor"),
+            (&warm_rt, "instance reused across actors"),
+        ] {
+            let name = format!("runtime core invoke, {instance}, {tasks} task(s)");
+            counter_load(runtime, &name, tasks, duration, ("c", "get", b""))
+                .await?
+                .print(Some(&core));
+        }
     }
     Ok(())
 }

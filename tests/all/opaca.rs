@@ -47,13 +47,18 @@ fn quoted(path: &Path) -> String {
 /// The image name of the Python agent container.
 const SAMPLE: &str = "py-sample";
 
-/// `--opaca-image` mapping the Python agent's image to its command.
-fn sample_image() -> String {
+/// The shell command that runs the Python agent.
+fn agent_command() -> String {
     format!(
-        "{SAMPLE}={} {}",
+        "{} {}",
         quoted(&opaca_python()),
         quoted(&script("opaca_agent.py"))
     )
+}
+
+/// `--opaca-image` mapping the Python agent's image to its command.
+fn sample_image() -> String {
+    format!("{SAMPLE}={}", agent_command())
 }
 
 /// A `PostAgentContainer` for the Python agent: `greeting` has a default, `secret` is
@@ -1319,9 +1324,8 @@ const PROBE: &str = "py-env-probe";
 /// `--opaca-image` mapping the probe's image to its command.
 fn probe_image() -> String {
     format!(
-        "{PROBE}=env \"greeting=${{RUST_LOG-unset}}/${{NO_COLOR-unset}}/${{PATH+path}}\" {} {}",
-        quoted(&opaca_python()),
-        quoted(&script("opaca_agent.py"))
+        "{PROBE}=env \"greeting=${{RUST_LOG-unset}}/${{NO_COLOR-unset}}/${{PATH+path}}\" {}",
+        agent_command()
     )
 }
 
