@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use hyper::Method;
 use warren_bench::load::{self, LoadSpec};
 use warren_bench::procs::{Warren, guest, rss_of};
 use warren_bench::stats::{Summary, fmt, histogram};
@@ -322,6 +323,21 @@ pub async fn http(duration: Duration) -> anyhow::Result<()> {
     ))
     .await?;
     warren_sum.print(Some(&bare_sum));
+    // Warren's HTTP path without a turn (auth, routing, extractors, one sled read): what
+    // the turn adds is the difference to the invoke line.
+    load::run(LoadSpec {
+        method: Method::GET,
+        ..load::post(
+            "warren Dapr state GET (no turn), 32 conns",
+            &warren.addr,
+            "/v1.0/actors/counter/c{c}/state/total",
+            "",
+            32,
+            duration,
+        )
+    })
+    .await?
+    .print(Some(&bare_sum));
     let fresh_dir = tempfile::tempdir()?;
     let fresh = Warren::start(
         fresh_dir.path(),
@@ -455,6 +471,43 @@ pub async fn app(duration: Duration) -> anyhow::Result<()> {
     ))
     .await?;
     wasm.print(Some(&hosted));
+    // One connection: latency without queueing. The hop every request pays (load
+    // generator -> Warren -> reply, auth and routing) is measured as a state GET, which
+    // runs no turn; subtracting it leaves the callback of each side.
+    let one = |name: &str, method: Method, path: &str, body: &'static str| LoadSpec {
+        method,
+        ..load::post(name, &warren.addr, path, body, 1, duration)
+    };
+    let hop = load::run(one(
+        "warren state GET (the hop, no turn), 1 conn",
+        Method::GET,
+        "/v1.0/actors/counter/w0/state/total",
+        "",
+    ))
+    .await?;
+    hop.print(None);
+    let hosted = load::run(one(
+        "app-hosted counter add, 1 conn",
+        Method::POST,
+        "/v1.0/actors/appcounter/a0/method/add",
+        "1",
+    ))
+    .await?;
+    hosted.print(Some(&hop));
+    let wasm = load::run(one(
+        "wasm counter add, 1 conn",
+        Method::POST,
+        "/v1.0/actors/counter/w0/method/add",
+        "1",
+    ))
+    .await?;
+    wasm.print(Some(&hosted));
+    let callback = |s: &Summary| s.p50.saturating_sub(hop.p50);
+    let (app_cb, wasm_cb) = (callback(&hosted), callback(&wasm));
+    println!(
+        "callback alone (p50 minus the hop's p50): app-hosted {app_cb:?}, wasm {wasm_cb:?}: wasm x{:.1} lower",
+        app_cb.as_secs_f64() / wasm_cb.as_secs_f64().max(1e-9)
+    );
     Ok(())
 }
 
