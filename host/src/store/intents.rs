@@ -20,7 +20,7 @@
 //! step 3, so such sets apply one after the other, as `apply_batch` used to.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use sled::{Db, Tree};
 
@@ -37,6 +37,11 @@ pub(super) struct IntentLog {
     intents: Tree,
     next: AtomicU64,
     stripes: [Mutex<()>; STRIPES],
+    /// Set when a change set failed half-way (see [`IntentLog::apply`]).
+    halted: AtomicBool,
+    /// Tests make state writes fail with this.
+    #[cfg(test)]
+    failing_writes: AtomicBool,
 }
 
 impl IntentLog {
@@ -62,37 +67,68 @@ impl IntentLog {
             intents,
             next: AtomicU64::new(0),
             stripes: std::array::from_fn(|_| Mutex::new(())),
+            halted: AtomicBool::new(false),
+            #[cfg(test)]
+            failing_writes: AtomicBool::new(false),
         })
     }
 
     /// Apply `writes` to `tree`, atomically with respect to crashes and to other change
     /// sets of the same `stripe` (a hash of the writing actor).
+    ///
+    /// If a write fails after the intent was recorded, the change set is in doubt: the next
+    /// start finishes it. Any later write could then be overwritten by that replay, so the
+    /// log refuses every write from then on ([`StoreError::Halted`]) until a restart.
     pub(super) fn apply(
         &self,
         tree: &Tree,
         mut writes: Writes,
         stripe: u64,
     ) -> Result<(), StoreError> {
+        if self.halted.load(Ordering::Acquire) {
+            return Err(StoreError::Halted);
+        }
         match writes.len() {
             0 => Ok(()),
             1 => {
                 let (key, value) = writes.pop().expect("one write");
-                write_one(tree, key, value)
+                self.write_one(tree, key, value)
             }
             _ => {
-                // Big-endian, so replay after a crash follows the order of the commits.
-                let _serial = self.stripes[stripe as usize % STRIPES]
+                let _serial = self.stripes[(stripe % STRIPES as u64) as usize]
                     .lock()
                     .unwrap_or_else(|p| p.into_inner());
+                // Big-endian, so replay after a crash follows the order of the commits.
                 let id = self.next.fetch_add(1, Ordering::Relaxed).to_be_bytes();
                 self.intents.insert(id, encode(&tree.name(), &writes))?;
-                for (key, value) in writes {
-                    write_one(tree, key, value)?;
+                let finished = writes
+                    .into_iter()
+                    .try_for_each(|(key, value)| self.write_one(tree, key, value))
+                    .and_then(|()| Ok(self.intents.remove(id).map(drop)?));
+                if let Err(e) = &finished {
+                    self.halted.store(true, Ordering::Release);
+                    tracing::error!(
+                        error = %e,
+                        "a commit failed after its intent was recorded: writes are refused \
+                         until a restart finishes it"
+                    );
                 }
-                self.intents.remove(id)?;
-                Ok(())
+                finished
             }
         }
+    }
+
+    fn write_one(
+        &self,
+        tree: &Tree,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        #[cfg(test)]
+        if self.failing_writes.load(Ordering::Relaxed) {
+            return Err(StoreError::Io("injected write failure".into()));
+        }
+        write_one(tree, key, value)
     }
 }
 
@@ -205,5 +241,41 @@ mod tests {
         assert_eq!(tree.get("c").unwrap().as_deref(), Some(&b"3"[..]));
         assert_eq!(tree.get("a").unwrap(), None);
         assert!(log.intents.is_empty());
+    }
+
+    #[test]
+    fn a_commit_failing_half_way_halts_writes_until_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let log = IntentLog::open(&db).unwrap();
+            let tree = db.open_tree("state/t").unwrap();
+            log.failing_writes.store(true, Ordering::Relaxed);
+            let writes = vec![
+                (b"a".to_vec(), Some(b"1".to_vec())),
+                (b"b".to_vec(), Some(b"1".to_vec())),
+            ];
+            assert!(matches!(
+                log.apply(&tree, writes, 0),
+                Err(StoreError::Io(_))
+            ));
+            log.failing_writes.store(false, Ordering::Relaxed);
+            // A later write to the same key would be overwritten by the replay: refused.
+            let later = vec![(b"a".to_vec(), Some(b"2".to_vec()))];
+            assert!(matches!(
+                log.apply(&tree, later, 0),
+                Err(StoreError::Halted)
+            ));
+            db.flush().unwrap();
+        }
+        // The restart finishes the change set in doubt and accepts writes again.
+        let db = sled::open(dir.path()).unwrap();
+        let log = IntentLog::open(&db).unwrap();
+        let tree = db.open_tree("state/t").unwrap();
+        assert_eq!(tree.get("a").unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(tree.get("b").unwrap().as_deref(), Some(&b"1"[..]));
+        let later = vec![(b"a".to_vec(), Some(b"2".to_vec()))];
+        log.apply(&tree, later, 0).unwrap();
+        assert_eq!(tree.get("a").unwrap().as_deref(), Some(&b"2"[..]));
     }
 }

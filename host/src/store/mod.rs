@@ -46,6 +46,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store is shutting down")]
     Closed,
+    #[error(
+        "an earlier commit failed half-way; writes are refused until Warren restarts and finishes it"
+    )]
+    Halted,
 }
 
 impl From<sled::Error> for StoreError {
