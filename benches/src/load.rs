@@ -129,3 +129,12 @@ pub fn post(
         rate: None,
     }
 }
+
+/// A GET spec: no body, no content type.
+pub fn get(name: &str, addr: &str, path: &str, connections: usize, duration: Duration) -> LoadSpec {
+    LoadSpec {
+        method: Method::GET,
+        headers: Vec::new(),
+        ..post(name, addr, path, "", connections, duration)
+    }
+}

@@ -21,9 +21,10 @@ BUCKETS = [
     ("socket reads", ("recvfrom", "__libc_recv")),
     ("HTTP parse", ("Http1Transaction>::parse",)),
     ("handler: extractors and response", ("Handler<(M",)),
-    ("auth middleware", ("from_fn",)),
+    ("auth middleware", ("middleware::from_fn",)),
     ("routing", ("Router<S>::call_with_state", "RouteFuture", "Oneshot")),
     ("hyper dispatch and encoding", ("UpgradeableConnection",)),
+    # Every worker stack has tokio frames: this takes whatever the buckets above did not.
     ("tokio scheduler and I/O driver", ("tokio::runtime",)),
 ]
 
