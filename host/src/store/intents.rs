@@ -73,8 +73,8 @@ impl IntentLog {
         })
     }
 
-    /// Apply `writes` to `tree`, atomically with respect to crashes and to other change
-    /// sets of the same `stripe` (a hash of the writing actor).
+    /// Apply `writes` to `tree`, atomically with respect to crashes, and one after the
+    /// other with the writes of the same `stripe` (a hash of the writing actor).
     ///
     /// If a write fails after the intent was recorded, the change set is in doubt: the next
     /// start finishes it. Any later write could then be overwritten by that replay, so the
@@ -85,19 +85,23 @@ impl IntentLog {
         mut writes: Writes,
         stripe: u64,
     ) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let _serial = self.stripes[(stripe % STRIPES as u64) as usize]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // Checked under the lock, so no write of this actor slips past a change set that
+        // fails while it waits.
         if self.halted.load(Ordering::Acquire) {
             return Err(StoreError::Halted);
         }
         match writes.len() {
-            0 => Ok(()),
             1 => {
                 let (key, value) = writes.pop().expect("one write");
                 self.write_one(tree, key, value)
             }
             _ => {
-                let _serial = self.stripes[(stripe % STRIPES as u64) as usize]
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
                 // Big-endian, so replay after a crash follows the order of the commits.
                 let id = self.next.fetch_add(1, Ordering::Relaxed).to_be_bytes();
                 self.intents.insert(id, encode(&tree.name(), &writes))?;
