@@ -16,8 +16,8 @@
 //! runtime serializes an actor's turns, so its own reads never do.
 //!
 //! Two change sets of one actor can still race: the Dapr state transaction API writes
-//! outside the turn lock. Each change set holds its actor's stripe lock from step 1 to
-//! step 3, so such sets apply one after the other, as `apply_batch` used to.
+//! outside the turn lock. Every write of an actor holds its stripe lock (a change set from
+//! step 1 to step 3), so such sets apply one after the other, as `apply_batch` used to.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -108,7 +108,7 @@ impl IntentLog {
                 let finished = writes
                     .into_iter()
                     .try_for_each(|(key, value)| self.write_one(tree, key, value))
-                    .and_then(|()| Ok(self.intents.remove(id).map(drop)?));
+                    .and_then(|()| self.intents.remove(id).map(drop).map_err(StoreError::from));
                 if let Err(e) = &finished {
                     self.halted.store(true, Ordering::Release);
                     tracing::error!(
