@@ -4,6 +4,10 @@
 
 mod figures;
 
+// The same allocator as the `warren` binary, so in-process figures measure what it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Duration;
 
 use clap::Parser;
@@ -29,6 +33,7 @@ fn main() -> anyhow::Result<()> {
     match argv.next().as_deref() {
         Some("bare-server") => return figures::bare_server(),
         Some("counter-app") => return figures::counter_app(argv.next().unwrap_or_default()),
+        Some("reminder-pass") => return figures::reminder_pass_process(argv),
         _ => {}
     }
     let args = Args::parse();
