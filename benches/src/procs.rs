@@ -11,14 +11,15 @@ pub fn warren_binary() -> PathBuf {
     me.with_file_name("warren")
 }
 
-/// The guest `.wasm` files built by scripts/build-guests.sh.
+/// The guest `.wasm` files built by scripts/build-guests.sh, found from this executable:
+/// target/release/warren-bench, or target/release/deps/NAME-HASH for a criterion bench.
 pub fn guest(name: &str) -> PathBuf {
     let me = std::env::current_exe().expect("own path");
-    // target/release/warren-bench -> target/wasm32-wasip2/release/NAME.wasm
-    let target = me.parent().and_then(Path::parent).expect("target dir");
-    target
-        .join("wasm32-wasip2/release")
-        .join(format!("{name}.wasm"))
+    let file = Path::new("wasm32-wasip2/release").join(format!("{name}.wasm"));
+    me.ancestors()
+        .map(|dir| dir.join(&file))
+        .find(|path| path.exists())
+        .unwrap_or(file)
 }
 
 /// A running `warren serve`; killed on drop.

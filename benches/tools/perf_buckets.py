@@ -1,19 +1,26 @@
 #!/usr/bin/env python3
-"""CPU per request of `warren serve`, by bucket, from `perf script` call stacks.
+"""CPU per request (or per reminder firing), by bucket, from `perf script` call stacks.
 
-Usage (figure 2 of benches/RESULTS.md):
+Figure 2 of benches/RESULTS.md (`warren serve` under the load generator):
   perf record -F 1000 --call-graph dwarf,32768 -p PID -o run.data -- sleep 5 &
   target/release/loadgen --addr ... --path ... -c 32 -d 5s     # note its n=REQUESTS
   perf script -i run.data -F comm,tid,ip,sym > run.stacks
   benches/tools/perf_buckets.py run.stacks REQUESTS [more.stacks REQUESTS ...]
 
-At -F 1000 each sample stands for 1 ms of CPU. A stack goes to the first bucket that
-matches any of its frames, in the order below.
-"""
-import collections
-import sys
+Figure 5 (one reminder pass; `--time` keeps the samples from the first due time T on,
+seen in `perf script -F time` as the second burst of samples after registration's):
+  perf record -F 500 --call-graph dwarf,32768 -o run.data -- \
+      target/release/warren-bench reminder-pass 100000 50000 fresh
+  perf script -i run.data --time T, -F comm,tid,ip,sym > run.stacks
+  benches/tools/perf_buckets.py --set firing --hz 500 run.stacks 100000
 
-BUCKETS = [
+Each sample stands for 1000/HZ ms of CPU. A stack goes to the first bucket that matches
+any of its frames, in the order of the set.
+"""
+import argparse
+import collections
+
+HTTP_BUCKETS = [
     ("turn: guest code and host calls on the fiber",
      ("fiber_start", "HostFn", "Func::call_raw", "add_to_linker")),
     ("turn: runtime core around the guest", ("Runtime>::invoke",)),
@@ -27,6 +34,28 @@ BUCKETS = [
     # Every worker stack has tokio frames: this takes whatever the buckets above did not.
     ("tokio scheduler and I/O driver", ("tokio::runtime",)),
 ]
+
+
+# Call stacks that go through a wasmtime fiber often unwind only part of the way: those
+# land in the rows that match their leaf frames (sled, wasmtime) without their callers.
+FIRING_BUCKETS = [
+    ("fresh instance: instantiate, store and WASI context, drop",
+     ("instantiate_async", "WasmEngine::store", "drop_in_place<warren_host::wasm::Warm>",
+      "PoolingInstanceAllocator", "StoreOpaque>::drop")),
+    ("reminder record deleted after the firing", ("delete_reminder",)),
+    ("commit: intent record, the keys, intent removal",
+     ("IntentLog::apply", "StateStore>::commit")),
+    ("quota check's reads (old values, actor's state size)", ("commit_state",)),
+    ("guest's state read", ("TurnState::get",)),
+    ("guest code and wasmtime's call", ("fiber_start", "HostFn", "Func::call_raw")),
+    ("runtime core otherwise", ("Runtime>::invoke", "Runtime>::run")),
+    ("firing loop and schedule", ("fire_loop", "Scheduler")),
+    ("sled, caller not unwound", ("sled::",)),
+    ("wasmtime, caller not unwound", ("wasmtime",)),
+    ("tokio scheduler", ("tokio::runtime",)),
+]
+
+SETS = {"http": HTTP_BUCKETS, "firing": FIRING_BUCKETS}
 
 
 def stacks(path):
@@ -47,30 +76,37 @@ def stacks(path):
         yield current
 
 
-def bucket(frames):
-    for name, needles in BUCKETS:
+def bucket(frames, buckets):
+    for name, needles in buckets:
         if any(n in f for f in frames for n in needles):
             return name
     # wasmtime's JIT code has no symbols: a short unknown stack is guest code.
-    if frames and frames[-1] == "[unknown]" and len(frames) < 3:
-        return BUCKETS[0][0]
+    if buckets is HTTP_BUCKETS and frames and frames[-1] == "[unknown]" and len(frames) < 3:
+        return buckets[0][0]
     return "other"
 
 
-def main(args):
-    if len(args) < 2 or len(args) % 2:
-        sys.exit(__doc__)
+def main():
+    parser = argparse.ArgumentParser(usage=__doc__)
+    parser.add_argument("--set", choices=SETS, default="http")
+    parser.add_argument("--hz", type=float, default=1000.0, help="perf record's -F")
+    parser.add_argument("runs", nargs="+", help="STACKS COUNT pairs")
+    args = parser.parse_args()
+    if len(args.runs) % 2:
+        parser.error("give each stacks file with its count of requests or firings")
+    buckets = SETS[args.set]
+    us_per_sample = 1e6 / args.hz
     runs = []
-    for path, requests in zip(args[::2], args[1::2]):
-        counts = collections.Counter(bucket(s) for s in stacks(path))
-        per_request = {k: v * 1000.0 / int(requests) for k, v in counts.items()}
-        per_request["total"] = sum(counts.values()) * 1000.0 / int(requests)
-        runs.append((path, per_request))
-    names = [b[0] for b in BUCKETS] + ["other", "total"]
-    print(f"{'bucket (µs of CPU per request)':46}" + "".join(f"{p[-24:]:>26}" for p, _ in runs))
+    for path, count in zip(args.runs[::2], args.runs[1::2]):
+        counts = collections.Counter(bucket(s, buckets) for s in stacks(path))
+        each = {k: v * us_per_sample / int(count) for k, v in counts.items()}
+        each["total"] = sum(counts.values()) * us_per_sample / int(count)
+        runs.append((path, each))
+    names = [b[0] for b in buckets] + ["other", "total"]
+    print(f"{'bucket (µs of CPU each)':56}" + "".join(f"{p[-24:]:>26}" for p, _ in runs))
     for name in names:
-        print(f"{name:46}" + "".join(f"{r.get(name, 0.0):26.1f}" for _, r in runs))
+        print(f"{name:56}" + "".join(f"{r.get(name, 0.0):26.1f}" for _, r in runs))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()
