@@ -3,6 +3,7 @@
 //! many tasks, HTTP and processes are in `warren-bench` (see benches/RESULTS.md).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use warren_bench::inproc::{NoStore, call, runtime_with};
@@ -17,7 +18,7 @@ use warren_host::wasm::WasmConfig;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn turns(c: &mut Criterion) {
-    let tokio = tokio::runtime::Builder::new_multi_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
@@ -28,22 +29,17 @@ fn turns(c: &mut Criterion) {
         reuse_instances: reuse,
         ..WasmConfig::default()
     };
-    let setup = |name: &str, config| {
+    let setup = |name: &str, durability, config| {
         let path = dir.path().join(name);
-        tokio
-            .block_on(runtime_with(
-                &path,
-                Durability::Relaxed,
-                &["counter"],
-                config,
-            ))
+        rt.block_on(runtime_with(&path, durability, &["counter"], config))
             .expect("runtime with the counter guest (run scripts/build-guests.sh)")
     };
-    let (fresh, wasm) = setup("fresh", config(0, false));
-    let (kept, _) = setup("kept", WasmConfig::default());
-    let (reused, _) = setup("reused", config(0, true));
+    let (fresh, wasm) = setup("fresh", Durability::Relaxed, config(0, false));
+    let (kept, _) = setup("kept", Durability::Relaxed, WasmConfig::default());
+    let (reused, _) = setup("reused", Durability::Relaxed, config(0, true));
+    let (synced, _) = setup("sync", Durability::Sync, WasmConfig::default());
     let bytes = std::fs::read(guest("counter")).expect("counter.wasm");
-    let (component, _) = tokio
+    let (component, _) = rt
         .block_on(wasm.load(Arc::new(bytes)))
         .expect("counter loads");
     let limits = Limits::default();
@@ -51,7 +47,7 @@ fn turns(c: &mut Criterion) {
     let mut group = c.benchmark_group("figure 1: turn of a Wasm actor doing nothing");
     // The floor: a fresh instance and the call, without the runtime core or sled.
     group.bench_function("floor: fresh instance + call", |b| {
-        b.to_async(&tokio).iter(|| async {
+        b.to_async(&rt).iter(|| async {
             let actor = ActorId::new("default", "counter", "floor");
             let state = TurnState::new(actor.clone(), Arc::new(NoStore));
             let invocation = call(actor, "get", b"");
@@ -61,15 +57,43 @@ fn turns(c: &mut Criterion) {
             result.expect("the floor's turn runs")
         })
     });
-    for (name, rt) in [
+    for (name, runtime) in [
         ("runtime core, fresh instance", &fresh),
         ("runtime core, instance kept per actor", &kept),
         ("runtime core, instance reused across actors", &reused),
     ] {
         group.bench_function(name, |b| {
-            b.to_async(&tokio).iter(|| async {
+            b.to_async(&rt).iter(|| async {
                 let actor = ActorId::new("default", "counter", "c");
-                rt.invoke(call(actor, "get", b"")).await.expect("invoke")
+                runtime
+                    .invoke(call(actor, "get", b""))
+                    .await
+                    .expect("invoke")
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("figure 4: activation of a new actor (add 1)");
+    let next = AtomicU64::new(0);
+    group.bench_function("fresh actor, default instances", |b| {
+        b.to_async(&rt).iter(|| async {
+            let id = format!("a{}", next.fetch_add(1, Ordering::Relaxed));
+            let actor = ActorId::new("default", "counter", &id);
+            kept.invoke(call(actor, "add", b"1")).await.expect("invoke")
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("figure 6: durable turn (add 1), one actor");
+    for (name, runtime) in [("relaxed", &kept), ("sync", &synced)] {
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| async {
+                let actor = ActorId::new("default", "counter", "durable");
+                runtime
+                    .invoke(call(actor, "add", b"1"))
+                    .await
+                    .expect("invoke")
             })
         });
     }

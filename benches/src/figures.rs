@@ -504,7 +504,7 @@ pub async fn reminders(count: u64) -> anyhow::Result<()> {
     let me = std::env::current_exe()?;
     for (count, per_second, instances) in [
         (count, 50_000, "fresh"),
-        (count / 5, 10_000, "fresh"),
+        ((count / 5).max(1), 10_000, "fresh"),
         (count, 50_000, "reuse"),
     ] {
         let status = tokio::process::Command::new(&me)
@@ -529,9 +529,18 @@ pub fn reminder_pass_process(mut args: impl Iterator<Item = String>) -> anyhow::
             .ok_or_else(|| anyhow::anyhow!("reminder-pass needs {what}"))
     };
     let (count, per_second) = (number("a count")?, number("a rate")?);
-    let config = WasmConfig {
-        reuse_instances: args.next().as_deref() == Some("reuse"),
-        ..WasmConfig::default()
+    anyhow::ensure!(
+        count > 0 && per_second > 0,
+        "reminder-pass needs a count and a rate above 0"
+    );
+    let config = match args.next().as_deref() {
+        Some("fresh") => WasmConfig::default(),
+        Some("reuse") => WasmConfig {
+            reuse_instances: true,
+            pinned_instances: 0,
+            ..WasmConfig::default()
+        },
+        other => anyhow::bail!("reminder-pass needs `fresh` or `reuse`, not {other:?}"),
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

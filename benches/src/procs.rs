@@ -16,10 +16,17 @@ pub fn warren_binary() -> PathBuf {
 pub fn guest(name: &str) -> PathBuf {
     let me = std::env::current_exe().expect("own path");
     let file = Path::new("wasm32-wasip2/release").join(format!("{name}.wasm"));
-    me.ancestors()
+    let found = me
+        .ancestors()
         .map(|dir| dir.join(&file))
-        .find(|path| path.exists())
-        .unwrap_or(file)
+        .find(|p| p.exists());
+    // Not built yet: name the usual place, so the error says where it was looked for.
+    found.unwrap_or_else(|| {
+        me.parent()
+            .and_then(Path::parent)
+            .unwrap_or(&me)
+            .join(&file)
+    })
 }
 
 /// A running `warren serve`; killed on drop.

@@ -55,7 +55,11 @@ FIRING_BUCKETS = [
     ("tokio scheduler", ("tokio::runtime",)),
 ]
 
-SETS = {"http": HTTP_BUCKETS, "firing": FIRING_BUCKETS}
+# Each set with the bucket that takes short stacks of unsymbolised JIT code (guest code).
+SETS = {
+    "http": (HTTP_BUCKETS, HTTP_BUCKETS[0][0]),
+    "firing": (FIRING_BUCKETS, "guest code and wasmtime's call"),
+}
 
 
 def stacks(path):
@@ -76,13 +80,13 @@ def stacks(path):
         yield current
 
 
-def bucket(frames, buckets):
+def bucket(frames, buckets, guest):
     for name, needles in buckets:
         if any(n in f for f in frames for n in needles):
             return name
     # wasmtime's JIT code has no symbols: a short unknown stack is guest code.
-    if buckets is HTTP_BUCKETS and frames and frames[-1] == "[unknown]" and len(frames) < 3:
-        return buckets[0][0]
+    if frames and frames[-1] == "[unknown]" and len(frames) < 3:
+        return guest
     return "other"
 
 
@@ -94,11 +98,13 @@ def main():
     args = parser.parse_args()
     if len(args.runs) % 2:
         parser.error("give each stacks file with its count of requests or firings")
-    buckets = SETS[args.set]
+    buckets, guest = SETS[args.set]
     us_per_sample = 1e6 / args.hz
     runs = []
     for path, count in zip(args.runs[::2], args.runs[1::2]):
-        counts = collections.Counter(bucket(s, buckets) for s in stacks(path))
+        if not count.isdigit() or int(count) == 0:
+            parser.error(f"{count!r} is not a count of requests or firings")
+        counts = collections.Counter(bucket(s, buckets, guest) for s in stacks(path))
         each = {k: v * us_per_sample / int(count) for k, v in counts.items()}
         each["total"] = sum(counts.values()) * us_per_sample / int(count)
         runs.append((path, each))
