@@ -1,15 +1,18 @@
-//! Criterion benches of figure 1: one turn of a warm Wasm actor doing nothing (`get`), in
-//! process. `cargo bench -p warren-bench` after scripts/build-guests.sh; the figures with
-//! many tasks, HTTP and processes are in `warren-bench` (see benches/RESULTS.md).
+//! Criterion benches of the in-process figures, one call at a time: figure 1 (a turn of a
+//! Wasm actor doing nothing), figure 4 (activating a new actor) and figure 6 (a durable
+//! turn, relaxed and sync). `cargo bench -p warren-bench` after scripts/build-guests.sh.
+//! Throughput with many tasks, HTTP, reminders and processes are in `warren-bench` (see
+//! benches/RESULTS.md).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use warren_bench::inproc::{NoStore, call, runtime_with};
 use warren_bench::procs::guest;
 use warren_host::runtime::tenants::Limits;
-use warren_host::runtime::{ActorId, TurnState};
+use warren_host::runtime::{ActorId, Runtime, TurnState};
 use warren_host::store::Durability;
 use warren_host::wasm::WasmConfig;
 
@@ -62,15 +65,7 @@ fn turns(c: &mut Criterion) {
         ("runtime core, instance kept per actor", &kept),
         ("runtime core, instance reused across actors", &reused),
     ] {
-        group.bench_function(name, |b| {
-            b.to_async(&rt).iter(|| async {
-                let actor = ActorId::new("default", "counter", "c");
-                runtime
-                    .invoke(call(actor, "get", b""))
-                    .await
-                    .expect("invoke")
-            })
-        });
+        bench_invoke(&mut group, &rt, name, runtime, ("c", "get", b""));
     }
     group.finish();
 
@@ -87,17 +82,28 @@ fn turns(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("figure 6: durable turn (add 1), one actor");
     for (name, runtime) in [("relaxed", &kept), ("sync", &synced)] {
-        group.bench_function(name, |b| {
-            b.to_async(&rt).iter(|| async {
-                let actor = ActorId::new("default", "counter", "durable");
-                runtime
-                    .invoke(call(actor, "add", b"1"))
-                    .await
-                    .expect("invoke")
-            })
-        });
+        bench_invoke(&mut group, &rt, name, runtime, ("durable", "add", b"1"));
     }
     group.finish();
+}
+
+/// One bench of `runtime.invoke`: `action` with `payload` on the counter actor `id`.
+fn bench_invoke(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    runtime: &Runtime,
+    (id, action, payload): (&str, &str, &[u8]),
+) {
+    group.bench_function(name, |b| {
+        b.to_async(rt).iter(|| async {
+            let actor = ActorId::new("default", "counter", id);
+            runtime
+                .invoke(call(actor, action, payload))
+                .await
+                .expect("invoke")
+        })
+    });
 }
 
 criterion_group!(benches, turns);

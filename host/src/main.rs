@@ -4,8 +4,9 @@ mod cli;
 mod serve;
 
 // sled copies tree nodes on every write and a fresh instance allocates its store and WASI
-// context: glibc's malloc and free were about a quarter of the reminder profile, and mimalloc nearly doubled
-// the firing rate. Built without transparent huge pages, which tripled idle RSS.
+// context: glibc's malloc and free were about a quarter of the reminder profile, and
+// mimalloc nearly doubled the firing rate. Built without transparent huge pages, which
+// tripled idle RSS.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
