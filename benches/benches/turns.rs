@@ -43,7 +43,7 @@ fn turns(c: &mut Criterion) {
     let (synced, _) = setup("sync", Durability::Sync, WasmConfig::default());
     let bytes = std::fs::read(guest("counter")).expect("counter.wasm");
     let (component, _) = rt
-        .block_on(wasm.load(Arc::new(bytes)))
+        .block_on(wasm.load_component(Arc::new(bytes)))
         .expect("counter loads");
     let limits = Limits::default();
 

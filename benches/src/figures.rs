@@ -80,7 +80,7 @@ pub async fn invoke(duration: Duration) -> anyhow::Result<()> {
     let (warm_rt, _) =
         runtime_with(reuse_dir.path(), Durability::Relaxed, &["counter"], reuse).await?;
     let (component, _) = wasm
-        .load(Arc::new(std::fs::read(guest("counter"))?))
+        .load_component(Arc::new(std::fs::read(guest("counter"))?))
         .await?;
     let component = Arc::new(component);
     let limits = Limits::default();

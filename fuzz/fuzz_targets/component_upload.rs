@@ -26,5 +26,5 @@ fn fixture() -> &'static Fixture {
 
 fuzz_target!(|wasm: &[u8]| {
     let f = fixture();
-    let _ = f.rt.block_on(f.engine.load(Arc::new(wasm.to_vec())));
+    let _ = f.rt.block_on(f.engine.load_component(Arc::new(wasm.to_vec())));
 });

@@ -5,8 +5,11 @@
 
 pub mod api;
 pub mod backends;
-pub mod opaca;
 pub mod runtime;
-pub mod spawn_wire;
 pub mod store;
+pub mod types;
 pub mod wasm;
+pub mod wire;
+
+#[cfg(test)]
+mod layering;

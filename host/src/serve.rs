@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use warren_host::api::opaca::platform::{OpacaConfig, Platform};
 use warren_host::api::{AuthConfig, HttpConfig};
 use warren_host::backends::dapr_app::AppChannel;
-use warren_host::opaca::{OpacaConfig, Platform};
 use warren_host::runtime::tenants::Limits;
 use warren_host::runtime::{DEFAULT_TENANT, Runtime, RuntimeConfig};
 use warren_host::store::{Durability, SledStore, StateStore};
@@ -270,7 +270,7 @@ async fn connect_app(runtime: Runtime, app: Arc<AppChannel>) {
     loop {
         match app.manifest().await {
             Ok(manifest) => {
-                match runtime.register_app(DEFAULT_TENANT, app.clone(), manifest) {
+                match runtime.register_external(DEFAULT_TENANT, manifest, app.clone()) {
                     Ok(info) => {
                         tracing::info!(types = ?info.actor_types, "hosting the app's actor types")
                     }

@@ -166,7 +166,7 @@ async fn remove(
 struct ActorTypeView {
     component: String,
     #[serde(flatten)]
-    spec: crate::runtime::manifest::ActorTypeSpec,
+    spec: crate::types::manifest::ActorTypeSpec,
 }
 
 async fn actor_types(

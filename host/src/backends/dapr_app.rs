@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use reqwest::{StatusCode, Url};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::runtime::durations::parse_go;
-use crate::runtime::manifest::{ActorTypeSpec, Manifest};
-use crate::runtime::{ActorId, Fired, Invocation, InvokeError, Reply, Trigger};
+use crate::runtime::{ActorBackend, BackendFuture, Runtime, Turn, TurnOutcome};
+use crate::types::manifest::{ActorTypeSpec, Manifest};
+use crate::types::{ActorId, Fired, Invocation, InvokeError, Reply, Trigger};
 
 /// Dapr's default idle timeout for app-hosted actors.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(60 * 60);
@@ -27,40 +28,60 @@ pub enum AppError {
     Config(String),
 }
 
+/// Dapr's reentrancy setting, of an app or of some of its types.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct Reentrancy {
+pub struct Reentrancy {
+    /// Whether a call chain may re-enter an actor it already holds.
     #[serde(default)]
-    enabled: bool,
-    max_stack_depth: Option<u32>,
+    pub enabled: bool,
+    /// How long a chain may grow; Dapr's default when absent.
+    pub max_stack_depth: Option<u32>,
 }
 
+/// Settings for the actor types in `entities`, in place of the app's own; the fields mean
+/// what [`AppConfig`]'s of the same names mean.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct EntityConfig {
+pub struct EntityConfig {
     #[serde(default)]
-    entities: Vec<String>,
-    actor_idle_timeout: Option<String>,
-    reentrancy: Option<Reentrancy>,
+    pub entities: Vec<String>,
+    #[serde(default, deserialize_with = "go_duration")]
+    pub actor_idle_timeout: Option<Duration>,
+    pub reentrancy: Option<Reentrancy>,
 }
 
-/// The subset of `/dapr/config` Warren uses; unknown and deprecated fields are ignored.
+/// The actor part of a Dapr app's configuration: the types it hosts and their settings.
+/// An app declares it in `/dapr/config` (JSON, read here) or in the initial request of
+/// `SubscribeActorEventsAlpha1` (protobuf, translated by the gRPC API); [`actor_types`]
+/// reads it for both, so a type gets the same settings whichever way it was declared.
+/// Unknown and deprecated fields are ignored.
+///
+/// [`actor_types`]: AppConfig::actor_types
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct AppConfig {
+pub struct AppConfig {
+    /// The actor types the app hosts.
     #[serde(default)]
-    entities: Vec<String>,
-    actor_idle_timeout: Option<String>,
-    reentrancy: Option<Reentrancy>,
+    pub entities: Vec<String>,
+    /// The app's idle timeout; `None` when absent or unparsable (Dapr's default applies).
+    #[serde(default, deserialize_with = "go_duration")]
+    pub actor_idle_timeout: Option<Duration>,
+    /// The app's reentrancy; `None` when absent (no reentrancy).
+    pub reentrancy: Option<Reentrancy>,
+    /// Settings for some types in place of the app's.
     #[serde(default)]
-    entities_config: Vec<EntityConfig>,
+    pub entities_config: Vec<EntityConfig>,
 }
 
-fn idle(text: Option<&String>) -> Option<Duration> {
-    // Like Dapr, an unparsable value falls back to the default.
-    text.and_then(|t| parse_go(t))
+/// A Go duration string as a duration. Like Dapr, an unparsable one counts as absent, so
+/// the default applies.
+fn go_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    let text: Option<String> = Option::deserialize(deserializer)?;
+    Ok(text.and_then(|t| parse_go(&t)))
 }
 
+/// The reentrancy depth a setting allows: `None` when absent, `Some(None)` when disabled.
 fn depth(r: Option<&Reentrancy>) -> Option<Option<u32>> {
     r.map(|r| {
         r.enabled
@@ -69,11 +90,12 @@ fn depth(r: Option<&Reentrancy>) -> Option<Option<u32>> {
 }
 
 impl AppConfig {
-    fn manifest(&self, app_id: &str) -> Manifest {
-        let base_idle = idle(self.actor_idle_timeout.as_ref()).unwrap_or(DEFAULT_IDLE);
+    /// The types in `entities`, each with the settings of the first `entities_config`
+    /// entry naming it, or else the app's, or else Dapr's defaults.
+    pub fn actor_types(&self) -> Vec<ActorTypeSpec> {
+        let base_idle = self.actor_idle_timeout.unwrap_or(DEFAULT_IDLE);
         let base_depth = depth(self.reentrancy.as_ref()).flatten();
-        let actor_types = self
-            .entities
+        self.entities
             .iter()
             .map(|name| {
                 let own = self
@@ -82,17 +104,19 @@ impl AppConfig {
                     .find(|c| c.entities.contains(name));
                 ActorTypeSpec::external(
                     name,
-                    own.and_then(|c| idle(c.actor_idle_timeout.as_ref()))
-                        .unwrap_or(base_idle),
+                    own.and_then(|c| c.actor_idle_timeout).unwrap_or(base_idle),
                     own.and_then(|c| depth(c.reentrancy.as_ref()))
                         .unwrap_or(base_depth),
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    fn manifest(&self, app_id: &str) -> Manifest {
         Manifest {
             name: format!("app:{app_id}"),
             version: String::new(),
-            actor_types,
+            actor_types: self.actor_types(),
         }
     }
 }
@@ -278,6 +302,20 @@ impl AppChannel {
         if let Err(e) = self.request(reqwest::Method::DELETE, url).send().await {
             tracing::warn!(%actor, error = %e, "app did not take the deactivation");
         }
+    }
+}
+
+impl ActorBackend for AppChannel {
+    fn run_turn<'a>(&'a self, turn: Turn<'a>) -> BackendFuture<'a, TurnOutcome> {
+        Box::pin(async move { TurnOutcome::unstaged(self.run_turn(turn.invocation).await) })
+    }
+
+    fn deactivated(self: std::sync::Arc<Self>, _runtime: &Runtime, actor: ActorId) {
+        tokio::spawn(async move { self.deactivate(&actor).await });
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 

@@ -2,5 +2,6 @@
 //! each turn, as it calls a Wasm instance.
 
 pub mod dapr_app;
+pub mod opaca_process;
 pub mod spawn_sdk;
 pub mod stream;

@@ -15,10 +15,12 @@ use dashmap::DashMap;
 use prost::Message;
 use prost_types::Any;
 
-use crate::runtime::workflow::{Address, Effect, Publish, Route, RouteKind, Workflow};
-use crate::runtime::{ActorId, Invocation, InvokeError, LimitKind, Reply, Runtime, Trigger};
-use crate::spawn_wire::{JSON_TYPE_URL, payload_any, payload_bytes, pb, spawn_id};
-use crate::store::StoreError;
+use crate::runtime::{
+    ActorBackend, BackendFuture, HeldStateError, Runtime, StateError, Turn, TurnOutcome,
+};
+use crate::types::manifest::{ActorKind, Manifest};
+use crate::types::{ActorId, Invocation, InvokeError, Reply, Trigger};
+use crate::wire::spawn::{JSON_TYPE_URL, payload_any, payload_bytes, pb, spawn_id, workflow_of};
 
 /// Actions Spawn answers itself with the actor's state, unless the actor declares them.
 pub const GET_ACTIONS: [&str; 5] = ["get", "Get", "get_state", "getState", "GetState"];
@@ -32,37 +34,6 @@ pub const KEPT_REVISIONS: i64 = 100;
 
 fn revision_key(revision: i64) -> String {
     format!("spawn/revision/{revision:020}")
-}
-
-/// Why a snapshot was not written or a revision not restored.
-#[derive(Debug, thiserror::Error)]
-pub enum SnapshotError {
-    #[error("actor {actor} has no stored revision {revision}")]
-    NoRevision { actor: ActorId, revision: i64 },
-    #[error("revision {revision} of {actor} is unreadable: {source}")]
-    Unreadable {
-        actor: ActorId,
-        revision: i64,
-        #[source]
-        source: prost::DecodeError,
-    },
-    #[error("tenant {tenant:?} is at its limit of {max} {kind}; the snapshot was not written")]
-    Quota {
-        tenant: String,
-        kind: LimitKind,
-        max: u64,
-    },
-    #[error("tenant {tenant:?} does not exist")]
-    NoTenant { tenant: String },
-    #[error(
-        "actor {0} keeps no revisions: only actors of a Spawn SDK do (a Wasm actor commits every turn)"
-    )]
-    NotSpawnActor(ActorId),
-    /// The actor could not be activated to restore it.
-    #[error(transparent)]
-    Invoke(#[from] InvokeError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// What Warren keeps of one actor type registered by the SDK.
@@ -197,11 +168,11 @@ impl SpawnApp {
 
     /// The held state of `actor`, loading its latest snapshot (or the type's initial
     /// state) on first use.
-    fn held(&self, runtime: &Runtime, actor: &ActorId) -> Result<Arc<HeldActor>, StoreError> {
+    fn held(&self, runtime: &Runtime, actor: &ActorId) -> Result<Arc<HeldActor>, InvokeError> {
         if let Some(held) = self.held.get(actor) {
             return Ok(held.clone());
         }
-        let stored = runtime.get_state(actor, SNAPSHOT_KEY)?;
+        let stored = stored(runtime, actor, SNAPSHOT_KEY)?;
         let (revision, state) = match stored.as_deref().map(pb::Checkpoint::decode) {
             Some(Ok(c)) => (
                 c.revision.map_or(0, |r| r.value),
@@ -257,7 +228,7 @@ impl SpawnApp {
         }
     }
 
-    async fn try_write(&self, runtime: &Runtime, actor: &ActorId) -> Result<(), SnapshotError> {
+    async fn try_write(&self, runtime: &Runtime, actor: &ActorId) -> Result<(), HeldStateError> {
         let Some(held) = self.held.get(actor).map(|h| h.clone()) else {
             return Ok(());
         };
@@ -272,7 +243,7 @@ impl SpawnApp {
         runtime: &Runtime,
         actor: &ActorId,
         held: &HeldActor,
-    ) -> Result<(), SnapshotError> {
+    ) -> Result<(), HeldStateError> {
         if !self.stateful(actor) {
             return Ok(());
         }
@@ -302,7 +273,7 @@ impl SpawnApp {
         if expired > 0 {
             changes.push((revision_key(expired), None));
         }
-        runtime.write_backend_state(actor, changes).await?;
+        runtime.store_held_state(actor, changes).await?;
         // What was stored, not what is held now: a turn may have changed it meanwhile, and
         // that change is still to be written.
         let mut held = held.lock();
@@ -319,18 +290,18 @@ impl SpawnApp {
         runtime: &Runtime,
         actor: &ActorId,
         revision: i64,
-    ) -> Result<(), SnapshotError> {
-        let stored = runtime
-            .get_state(actor, &revision_key(revision))?
-            .ok_or_else(|| SnapshotError::NoRevision {
+    ) -> Result<(), HeldStateError> {
+        let stored = stored(runtime, actor, &revision_key(revision))?.ok_or_else(|| {
+            HeldStateError::NoRevision {
                 actor: actor.clone(),
                 revision,
-            })?;
+            }
+        })?;
         let checkpoint =
-            pb::Checkpoint::decode(&stored[..]).map_err(|source| SnapshotError::Unreadable {
+            pb::Checkpoint::decode(&stored[..]).map_err(|e| HeldStateError::Unreadable {
                 actor: actor.clone(),
                 revision,
-                source,
+                message: e.to_string(),
             })?;
         let state = checkpoint.state.unwrap_or_default();
         let held = self.held(runtime, actor)?;
@@ -392,12 +363,7 @@ impl SpawnApp {
         let action = invocation.action.as_str();
         let kind = self.types.get(&*actor.actor_type);
         let handled = kind.is_some_and(|t| t.actions.contains(action));
-        let held = self
-            .held(runtime, actor)
-            .map_err(|source| InvokeError::Store {
-                actor: actor.clone(),
-                source,
-            })?;
+        let held = self.held(runtime, actor)?;
         if !handled && GET_ACTIONS.contains(&action) {
             let held = held.lock();
             return Ok(Reply::data(payload_bytes(held.state.as_ref())));
@@ -436,7 +402,7 @@ impl SpawnApp {
         };
         Ok(Reply {
             data,
-            workflow: response.workflow.map(workflow).unwrap_or_default(),
+            workflow: response.workflow.map(workflow_of).unwrap_or_default(),
             ..Reply::default()
         })
     }
@@ -522,63 +488,87 @@ impl SpawnApp {
     }
 }
 
-/// A Spawn workflow in the runtime's terms.
-fn workflow(w: pb::Workflow) -> Workflow {
-    let effects = w
-        .effects
-        .into_iter()
-        .filter_map(|e| e.request)
-        .map(|request| {
-            let id = request.actor.and_then(|a| a.id).unwrap_or_default();
-            let parent = Some(request.register_ref)
-                .filter(|r| !r.is_empty())
-                .or(Some(id.parent).filter(|p| !p.is_empty()));
-            let payload = match request.payload {
-                Some(pb::invocation_request::Payload::Value(any)) => payload_bytes(Some(&any)),
-                _ => Vec::new(),
-            };
-            Effect {
-                target: Address {
-                    name: id.name,
-                    parent,
-                },
-                action: request.action_name,
-                payload,
-                metadata: request.metadata.into_iter().collect(),
-                at_ms: Some(request.scheduled_to).filter(|at| *at > 0),
-            }
-        })
-        .collect();
-    let broadcast = w.broadcast.map(|b| Publish {
-        channel: b.channel_group,
-        payload: match b.payload {
-            Some(pb::broadcast::Payload::Value(any)) => payload_bytes(Some(&any)),
-            _ => Vec::new(),
+/// A committed state key of `actor`, as a turn's error.
+fn stored(runtime: &Runtime, actor: &ActorId, key: &str) -> Result<Option<Vec<u8>>, InvokeError> {
+    runtime.get_state(actor, key).map_err(|e| match e {
+        StateError::Store(source) => InvokeError::Store {
+            actor: actor.clone(),
+            source,
         },
-        // Old SDKs name the subscribers' action in the broadcast itself.
-        action: Some(b.action_name).filter(|a| !a.is_empty()),
-    });
-    let route = w.routing.map(|routing| {
-        let (kind, actor, action, register_ref) = match routing {
-            pb::workflow::Routing::Pipe(p) => {
-                (RouteKind::Pipe, p.actor, p.action_name, p.register_ref)
-            }
-            pb::workflow::Routing::Forward(f) => {
-                (RouteKind::Forward, f.actor, f.action_name, f.register_ref)
-            }
-        };
-        Route {
-            kind,
-            target: Address {
-                name: actor,
-                parent: Some(register_ref).filter(|r| !r.is_empty()),
-            },
-            action,
+        _ => InvokeError::ActorTypeNotFound {
+            tenant: actor.tenant.to_string(),
+            actor_type: actor.actor_type.to_string(),
+        },
+    })
+}
+
+impl ActorBackend for SpawnApp {
+    fn run_turn<'a>(&'a self, turn: Turn<'a>) -> BackendFuture<'a, TurnOutcome> {
+        Box::pin(async move {
+            TurnOutcome::unstaged(self.run_turn(turn.runtime, turn.invocation).await)
+        })
+    }
+
+    fn deactivated(self: Arc<Self>, runtime: &Runtime, actor: ActorId) {
+        let runtime = runtime.clone();
+        tokio::spawn(async move { self.deactivate(&runtime, &actor).await });
+    }
+
+    /// Before the new registration is reachable: its first turn must find the state the
+    /// old one holds, not load an older snapshot.
+    fn replaces(&self, previous: &dyn ActorBackend) {
+        if let Some(previous) = previous.as_any().downcast_ref::<SpawnApp>() {
+            self.adopt(previous);
         }
-    });
-    Workflow {
-        effects,
-        broadcast,
-        route,
+    }
+
+    /// Start writing state behind; write what the replaced registration still holds (the
+    /// actors of types the new one dropped were not adopted); and, like Spawn, activate
+    /// the NAMED stateful actors in the background.
+    fn registered(
+        self: Arc<Self>,
+        runtime: &Runtime,
+        tenant: &str,
+        manifest: &Manifest,
+        previous: Option<Arc<dyn ActorBackend>>,
+    ) {
+        self.start_snapshots(runtime.clone());
+        if let Some(previous) = previous {
+            let runtime = runtime.clone();
+            tokio::spawn(async move { previous.flush_held_state(&runtime).await });
+        }
+        for spec in &manifest.actor_types {
+            if spec.kind != ActorKind::Named || !self.is_stateful(&spec.name) {
+                continue;
+            }
+            let runtime = runtime.clone();
+            let actor = ActorId::new(tenant, &spec.name, &spec.name);
+            tokio::spawn(async move {
+                if let Err(e) = runtime.warm(&actor).await {
+                    tracing::warn!(%actor, error = %e, "warming a Spawn actor failed");
+                }
+            });
+        }
+    }
+
+    fn restore_revision<'a>(
+        &'a self,
+        runtime: &'a Runtime,
+        actor: &'a ActorId,
+        revision: i64,
+    ) -> BackendFuture<'a, Result<(), HeldStateError>> {
+        Box::pin(self.restore(runtime, actor, revision))
+    }
+
+    fn keeps_revisions(&self) -> bool {
+        true
+    }
+
+    fn flush_held_state<'a>(&'a self, runtime: &'a Runtime) -> BackendFuture<'a, ()> {
+        Box::pin(self.write_all(runtime))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::runtime::{ActorId, Invocation, InvokeError, Reply};
+use crate::runtime::{ActorBackend, BackendFuture, Runtime, Turn, TurnOutcome};
+use crate::types::{ActorId, Invocation, InvokeError, Reply};
 
 /// What Warren asks of the process at the other end of a stream.
 #[derive(Debug)]
@@ -43,6 +44,54 @@ impl StreamConnection {
         let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
         (StreamConnection { id, sender }, receiver)
     }
+}
+
+/// The component name under which streams host `actor_type`.
+pub fn stream_component(actor_type: &str) -> String {
+    format!("stream:{actor_type}")
+}
+
+/// Host `spec`'s type by a stream's `connection`, registering the type when no stream
+/// hosts it yet; `accept` may refuse to join the streams already there.
+pub fn attach(
+    runtime: &Runtime,
+    tenant: &str,
+    spec: crate::types::manifest::ActorTypeSpec,
+    connection: Arc<StreamConnection>,
+    registration: Vec<u8>,
+    accept: impl FnOnce(&StreamHost) -> Result<(), String>,
+) -> Result<(), crate::runtime::AttachError> {
+    let component = stream_component(&spec.name);
+    let actor_type = spec.name.clone();
+    runtime.attach(tenant, &component, spec, |existing| match existing {
+        Some(backend) => {
+            let host = backend
+                .as_any()
+                .downcast_ref::<StreamHost>()
+                .ok_or_else(|| format!("actor type {actor_type:?} is not hosted by streams"))?;
+            accept(host)?;
+            host.add(connection);
+            Ok(backend.clone())
+        }
+        None => {
+            let host = StreamHost::new(&actor_type, registration);
+            host.add(connection);
+            Ok(Arc::new(host))
+        }
+    })
+}
+
+/// A stream closed: it no longer hosts `actor_type`.
+pub fn detach(runtime: &Runtime, tenant: &str, actor_type: &str, connection: u64) {
+    runtime.detach(
+        tenant,
+        actor_type,
+        &stream_component(actor_type),
+        |backend| match backend.as_any().downcast_ref::<StreamHost>() {
+            Some(host) => host.remove(connection),
+            None => false,
+        },
+    );
 }
 
 /// The streams hosting one actor type of one tenant, oldest first. New work goes to the
@@ -140,5 +189,20 @@ impl StreamHost {
         {
             tracing::warn!(%actor, error = %e, "stream did not take the deactivation");
         }
+    }
+}
+
+impl ActorBackend for StreamHost {
+    fn run_turn<'a>(&'a self, turn: Turn<'a>) -> BackendFuture<'a, TurnOutcome> {
+        Box::pin(async move { TurnOutcome::unstaged(self.run_turn(turn.invocation).await) })
+    }
+
+    fn deactivated(self: Arc<Self>, runtime: &Runtime, actor: ActorId) {
+        let deadline = runtime.deadline(&actor.tenant);
+        tokio::spawn(async move { self.deactivate(actor, deadline).await });
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }

@@ -4,10 +4,10 @@
 
 use std::sync::atomic::Ordering;
 
-use super::manifest::{ActorKind, DEFAULT_POOL_SIZE};
-use super::workflow::Address;
 use super::{ActorId, InvokeError, Runtime, check_name};
 use crate::store::StoreError;
+use crate::types::manifest::{ActorKind, DEFAULT_POOL_SIZE};
+use crate::types::workflow::Address;
 
 /// Where a tenant's spawned instances are recorded: instance name → type. The `$` keeps
 /// it apart from every real actor type.

@@ -4,14 +4,12 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::backend::{Turn, TurnOutcome};
 use super::table::ActorSlot;
 use super::tenants::Tenant;
 use super::turn::TurnParts;
-use super::{
-    ActorId, ActorTypeEntry, Backend, Invocation, InvokeError, InvokeFuture, LimitKind, Reply,
-    Runtime, TurnState,
-};
-use crate::store::{StateChange, StoreError};
+use super::{ActorTypeEntry, InvokeFuture, Runtime, TurnState};
+use crate::types::{ActorId, Invocation, InvokeError, LimitKind, Reply, StateChange, StoreError};
 
 /// A fresh call-chain id for a message that does not belong to one: UUID-shaped and
 /// unguessable (a caller who could guess another chain's id could re-enter an actor that
@@ -177,26 +175,15 @@ impl Runtime {
                 max: max_turns,
             });
         };
-        let (result, state) = match &entry.backend {
-            Backend::Wasm(component) => {
-                let state = TurnState::new(actor.clone(), self.0.store.clone());
-                self.0
-                    .wasm
-                    .run_turn(
-                        component,
-                        self.clone(),
-                        state,
-                        invocation,
-                        &tenant.limits,
-                        Some(&slot.cache),
-                    )
-                    .await
-            }
-            Backend::DaprApp(app) => (app.run_turn(invocation).await, None),
-            Backend::Stream(host) => (host.run_turn(invocation).await, None),
-            Backend::SpawnSdk(app) => (app.run_turn(self, invocation).await, None),
+        let turn = Turn {
+            runtime: self,
+            invocation,
+            limits: &tenant.limits,
+            cache: &slot.cache,
+            state: TurnState::new(actor.clone(), self.0.store.clone()),
         };
-        let finished = self.finish_turn(tenant, invocation, result, state).await;
+        let TurnOutcome { result, staged } = entry.backend.run_turn(turn).await;
+        let finished = self.finish_turn(tenant, invocation, result, staged).await;
         if finished.is_err() {
             // The turn's writes were dropped: an instance it kept may hold memory that
             // disagrees with the stored state.

@@ -105,7 +105,9 @@ impl Backlog {
 }
 
 impl Runtime {
-    fn check_hosted(&self, actor: &ActorId) -> Result<(), ScheduleError> {
+    /// The scheduling side of the hosting rule: no timer or reminder of a type the tenant
+    /// does not host is set, read, listed or deleted.
+    fn schedulable(&self, actor: &ActorId) -> Result<(), ScheduleError> {
         if self.hosts(&actor.tenant, &actor.actor_type) {
             Ok(())
         } else {
@@ -123,7 +125,7 @@ impl Runtime {
         job: Job,
         overwrite: bool,
     ) -> Result<(), ScheduleError> {
-        self.check_hosted(actor)?;
+        self.schedulable(actor)?;
         if !overwrite
             && self
                 .0
@@ -177,19 +179,27 @@ impl Runtime {
         actor: &ActorId,
         name: &str,
     ) -> Result<bool, ScheduleError> {
+        self.schedulable(actor)?;
         let existed = self.0.scheduler.remove(JobKind::Reminder, actor, name);
         self.0.store.delete_reminder(actor, name).await?;
         Ok(existed)
     }
 
     /// A timer or reminder of an actor.
-    pub fn get_job(&self, kind: JobKind, actor: &ActorId, name: &str) -> Option<Job> {
-        self.0.scheduler.get(kind, actor, name)
+    pub fn get_job(
+        &self,
+        kind: JobKind,
+        actor: &ActorId,
+        name: &str,
+    ) -> Result<Option<Job>, ScheduleError> {
+        self.schedulable(actor)?;
+        Ok(self.0.scheduler.get(kind, actor, name))
     }
 
     /// The timers or reminders of an actor.
-    pub fn list_jobs(&self, kind: JobKind, actor: &ActorId) -> Vec<Job> {
-        self.0.scheduler.list(kind, actor)
+    pub fn list_jobs(&self, kind: JobKind, actor: &ActorId) -> Result<Vec<Job>, ScheduleError> {
+        self.schedulable(actor)?;
+        Ok(self.0.scheduler.list(kind, actor))
     }
 
     /// The reminders of every actor of a type (or of one id), by actor and name.
@@ -198,10 +208,11 @@ impl Runtime {
         tenant: &str,
         actor_type: &str,
         id: Option<&str>,
-    ) -> Vec<(ActorId, Job)> {
-        self.0.scheduler.list_matching(JobKind::Reminder, |a| {
+    ) -> Result<Vec<(ActorId, Job)>, ScheduleError> {
+        self.schedulable(&ActorId::new(tenant, actor_type, "-"))?;
+        Ok(self.0.scheduler.list_matching(JobKind::Reminder, |a| {
             &*a.tenant == tenant && &*a.actor_type == actor_type && id.is_none_or(|id| &*a.id == id)
-        })
+        }))
     }
 
     /// Start a timer; it lives as long as the actor's activation (which this starts).
@@ -225,8 +236,9 @@ impl Runtime {
     }
 
     /// Stop a timer; returns whether it existed.
-    pub fn delete_timer(&self, actor: &ActorId, name: &str) -> bool {
-        self.0.scheduler.remove(JobKind::Timer, actor, name)
+    pub fn delete_timer(&self, actor: &ActorId, name: &str) -> Result<bool, ScheduleError> {
+        self.schedulable(actor)?;
+        Ok(self.0.scheduler.remove(JobKind::Timer, actor, name))
     }
 
     /// Apply a timer or reminder change a turn staged, once the turn has committed.
@@ -237,10 +249,7 @@ impl Runtime {
     ) -> Result<(), ScheduleError> {
         match op {
             ScheduleOp::SetTimer(job) => self.set_timer(actor, job),
-            ScheduleOp::CancelTimer(name) => {
-                self.delete_timer(actor, &name);
-                Ok(())
-            }
+            ScheduleOp::CancelTimer(name) => self.delete_timer(actor, &name).map(drop),
             ScheduleOp::SetReminder(job) => self.set_reminder(actor, job, true).await,
             ScheduleOp::CancelReminder(name) => self.delete_reminder(actor, &name).await.map(drop),
         }

@@ -1,9 +1,9 @@
 //! Running a turn's workflow once the turn is over: side effects, a broadcast to a
 //! channel's subscribers, and pipe or forward to the next actor.
 
-use super::manifest::ChannelSpec;
-use super::workflow::{Publish, RouteKind};
 use super::{ActorId, CallMode, Invocation, InvokeError, Reply, Runtime, Trigger};
+use crate::types::manifest::ChannelSpec;
+use crate::types::workflow::{Publish, RouteKind};
 
 /// How many times one request may be piped or forwarded. A chain of routes that comes
 /// back on itself (A pipes to B, B to A) would otherwise never answer.

@@ -5,29 +5,16 @@ use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
-use super::manifest::{ActorTypeSpec, Manifest};
-use crate::backends::dapr_app::AppChannel;
-use crate::backends::spawn_sdk::SpawnApp;
-use crate::backends::stream::{StreamConnection, StreamHost};
-use crate::wasm::WasmComponent;
-
-/// Who runs the turns of an actor type.
-pub enum Backend {
-    Wasm(Arc<WasmComponent>),
-    /// An HTTP app in Dapr's app-callback mode.
-    DaprApp(Arc<AppChannel>),
-    /// An external process that opened a stream to Warren.
-    Stream(Arc<StreamHost>),
-    /// A Spawn SDK process, called back over HTTP.
-    SpawnSdk(Arc<SpawnApp>),
-}
+use super::backend::ActorBackend;
+use crate::types::manifest::{ActorTypeSpec, Manifest};
 
 /// A hosted actor type.
 pub struct ActorTypeEntry {
     pub spec: ActorTypeSpec,
     /// The component that provides it.
     pub component: String,
-    pub backend: Backend,
+    /// Who runs its turns.
+    pub backend: Arc<dyn ActorBackend>,
 }
 
 /// A deployed component, as the admin API lists it.
@@ -40,6 +27,21 @@ pub struct ComponentInfo {
     pub size: usize,
     pub actor_types: Vec<String>,
     pub deployed_at: u64,
+}
+
+impl ComponentInfo {
+    /// A component registered from outside (an app, a stream, an SDK), with no bytes.
+    pub fn external(tenant: &str, name: &str, version: &str, actor_types: Vec<String>) -> Self {
+        ComponentInfo {
+            tenant: tenant.to_string(),
+            name: name.to_string(),
+            version: version.to_string(),
+            sha256: String::new(),
+            size: 0,
+            actor_types,
+            deployed_at: super::unix_now(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -61,11 +63,6 @@ pub enum AttachError {
     Conflict(#[from] TypeConflict),
     #[error("{0}")]
     Refused(String),
-}
-
-/// The component name under which streams host `actor_type`.
-pub fn stream_component(actor_type: &str) -> String {
-    format!("stream:{actor_type}")
 }
 
 /// Why a component cannot be registered.
@@ -108,7 +105,7 @@ impl Registry {
         &self,
         info: ComponentInfo,
         manifest: Manifest,
-        backend: impl Fn() -> Backend,
+        backend: Arc<dyn ActorBackend>,
     ) -> Result<(), TypeConflict> {
         self.check(&info.tenant, &info.name, &manifest)?;
         let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
@@ -118,7 +115,7 @@ impl Registry {
             let entry = ActorTypeEntry {
                 spec,
                 component: info.name.clone(),
-                backend: backend(),
+                backend: backend.clone(),
             };
             entries
                 .types
@@ -138,80 +135,92 @@ impl Registry {
         entries.components.remove(name).is_some()
     }
 
-    /// Add a stream's connection to the hosts of `spec`'s type, registering the type if no
-    /// stream hosts it yet. `accept` may refuse to join an existing host. Under the write
-    /// lock, so a type appears and disappears atomically with its streams.
-    pub fn attach_stream(
+    /// Host `spec`'s type by component `info.name` through `join`, which is given the
+    /// backend already hosting the type for that component (if any) and returns the one to
+    /// host it with (the same, joined, or a new one), or why it refuses. Another
+    /// component's type is a conflict. Under the write lock, so a type appears and
+    /// disappears atomically with the connections behind it.
+    pub fn attach(
         &self,
         info: ComponentInfo,
         spec: ActorTypeSpec,
-        connection: Arc<StreamConnection>,
-        registration: Vec<u8>,
-        accept: impl FnOnce(&StreamHost) -> Result<(), String>,
+        join: impl FnOnce(Option<&Arc<dyn ActorBackend>>) -> Result<Arc<dyn ActorBackend>, String>,
     ) -> Result<(), AttachError> {
         let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
         let entries = tenants.entry(info.tenant.clone()).or_default();
-        if let Some(existing) = entries.types.get(&spec.name) {
-            return match &existing.backend {
-                Backend::Stream(host) if existing.component == info.name => {
-                    accept(host).map_err(AttachError::Refused)?;
-                    host.add(connection);
-                    Ok(())
-                }
-                _ => Err(TypeConflict {
-                    actor_type: spec.name.clone(),
-                    component: existing.component.clone(),
-                }
-                .into()),
-            };
+        let existing = entries.types.get(&spec.name).map(|e| e.backend.clone());
+        if let Some(entry) = entries.types.get(&spec.name)
+            && entry.component != info.name
+        {
+            return Err(TypeConflict {
+                actor_type: spec.name.clone(),
+                component: entry.component.clone(),
+            }
+            .into());
         }
-        let host = Arc::new(StreamHost::new(&spec.name, registration));
-        host.add(connection);
+        let backend = join(existing.as_ref()).map_err(AttachError::Refused)?;
+        if existing.is_some_and(|e| Arc::ptr_eq(&e, &backend)) {
+            return Ok(());
+        }
         let entry = ActorTypeEntry {
             spec,
             component: info.name.clone(),
-            backend: Backend::Stream(host),
+            backend,
         };
         entries
             .types
             .insert(entry.spec.name.clone(), Arc::new(entry));
-        entries.components.insert(info.name.clone(), info);
+        entries.components.entry(info.name.clone()).or_insert(info);
         Ok(())
     }
 
-    /// Remove a stream's connection from the hosts of `actor_type`; the type goes when its
-    /// last stream does.
-    pub fn detach_stream(&self, tenant: &str, actor_type: &str, connection: u64) {
+    /// Let `leave` take a connection out of the backend hosting `actor_type` for
+    /// `component`; the type (and its component) goes when `leave` says none is left.
+    pub fn detach(
+        &self,
+        tenant: &str,
+        actor_type: &str,
+        component: &str,
+        leave: impl FnOnce(&dyn ActorBackend) -> bool,
+    ) {
         let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
         let Some(entries) = tenants.get_mut(tenant) else {
             return;
         };
-        let component = stream_component(actor_type);
         let empty = match entries.types.get(actor_type) {
-            Some(entry) if entry.component == component => match &entry.backend {
-                Backend::Stream(host) => host.remove(connection),
-                _ => false,
-            },
+            Some(entry) if entry.component == component => leave(entry.backend.as_ref()),
             _ => false,
         };
         if empty {
             entries.types.remove(actor_type);
-            entries.components.remove(&component);
+            entries.components.remove(component);
         }
     }
 
-    /// Every Spawn SDK app registered, in any tenant, each once.
-    pub fn spawn_apps(&self) -> Vec<Arc<SpawnApp>> {
+    /// Every backend registered, in any tenant, each once.
+    pub fn backends(&self) -> Vec<Arc<dyn ActorBackend>> {
         let tenants = self.tenants.read().unwrap_or_else(|p| p.into_inner());
-        let mut apps: Vec<Arc<SpawnApp>> = Vec::new();
+        let mut backends: Vec<Arc<dyn ActorBackend>> = Vec::new();
         for entry in tenants.values().flat_map(|e| e.types.values()) {
-            if let Backend::SpawnSdk(app) = &entry.backend
-                && !apps.iter().any(|known| Arc::ptr_eq(known, app))
+            if !backends
+                .iter()
+                .any(|known| Arc::ptr_eq(known, &entry.backend))
             {
-                apps.push(app.clone());
+                backends.push(entry.backend.clone());
             }
         }
-        apps
+        backends
+    }
+
+    /// The backend hosting the types of component `name`, if it is registered.
+    pub fn component_backend(&self, tenant: &str, name: &str) -> Option<Arc<dyn ActorBackend>> {
+        let tenants = self.tenants.read().unwrap_or_else(|p| p.into_inner());
+        tenants
+            .get(tenant)?
+            .types
+            .values()
+            .find(|t| t.component == name)
+            .map(|t| t.backend.clone())
     }
 
     /// The components of a tenant, sorted by name.

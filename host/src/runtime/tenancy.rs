@@ -133,6 +133,23 @@ impl Runtime {
         Ok(TenantView::of(&tenant))
     }
 
+    /// Make sure tenant `name` exists: one that does is taken as it is; a missing one is
+    /// created with the host's default limits when `may_create` (the caller may manage
+    /// tenants), and refused otherwise. A concurrent creation of the same tenant is fine.
+    pub async fn ensure_tenant(&self, name: &str, may_create: bool) -> Result<(), TenantError> {
+        if self.0.tenants.get(name).is_some() {
+            return Ok(());
+        }
+        if !may_create {
+            return Err(TenantError::NotFound(name.to_string()));
+        }
+        match self.create_tenant(name, LimitOverrides::default()).await {
+            Ok(_) | Err(TenantError::Exists(_)) => Ok(()),
+            Err(_) if self.0.tenants.get(name).is_some() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Change some of a tenant's limits.
     pub async fn update_tenant(
         &self,

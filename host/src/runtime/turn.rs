@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::scheduler::Job;
-use super::workflow::Workflow;
 use super::{ActorId, Invocation};
 use crate::store::{StateChange, StateStore, StoreError};
+use crate::types::workflow::Workflow;
 
 /// A timer or reminder change staged by a turn.
 #[derive(Debug)]

@@ -9,7 +9,8 @@ use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::ActorId;
+use crate::types::ActorId;
+pub use crate::types::{StateChange, StoreError};
 
 pub use sled_store::SledStore;
 
@@ -23,9 +24,6 @@ pub enum Durability {
     Relaxed,
 }
 
-/// One staged change to an actor's state: `Some` writes the value, `None` deletes the key.
-pub type StateChange = (String, Option<Vec<u8>>);
-
 /// A deployed component as the store keeps it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ComponentRecord {
@@ -35,21 +33,6 @@ pub struct ComponentRecord {
     pub sha256: String,
     /// Seconds since the Unix epoch.
     pub deployed_at: u64,
-}
-
-/// Errors of the storage layer.
-#[derive(Clone, Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("storage I/O failed: {0}")]
-    Io(String),
-    #[error("stored record is corrupt: {0}")]
-    Corrupt(String),
-    #[error("the store is shutting down")]
-    Closed,
-    #[error(
-        "an earlier commit failed half-way; writes are refused until Warren restarts and finishes it"
-    )]
-    Halted,
 }
 
 impl From<sled::Error> for StoreError {

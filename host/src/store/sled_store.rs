@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::intents::{IntentLog, Writes};
 use super::{ComponentRecord, Durability, StateChange, StateStore, StoreError, StoreFuture};
-use crate::runtime::ActorId;
+use crate::types::ActorId;
 
 /// Separates the parts of a state key. Actor types and ids may not contain NUL.
 const SEP: u8 = 0;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::bindings::types;
-use crate::runtime::manifest::{
+use crate::types::manifest::{
     ActionSpec, ActorKind, ActorTypeSpec, ChannelSpec, Manifest, TimerActionSpec,
 };
 

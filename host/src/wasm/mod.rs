@@ -18,11 +18,13 @@ use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 
-use crate::runtime::manifest::Manifest;
 use crate::runtime::tenants::Limits;
 use crate::runtime::{
-    ActivationCache, ActorId, Invocation, InvokeError, Reply, Runtime, TurnState,
+    ActivationCache, ActorBackend, BackendFuture, ComponentLoader, LoadError, LoadedComponent,
+    Runtime, Turn, TurnOutcome, TurnState,
 };
+use crate::types::manifest::Manifest;
+use crate::types::{ActorId, Invocation, InvokeError, Reply};
 use bindings::{WarrenActor, WarrenActorPre, types};
 use cache::ArtifactCache;
 use host::{HostState, TurnHost};
@@ -67,19 +69,6 @@ impl Default for WasmConfig {
     }
 }
 
-/// Why a `.wasm` was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("not a valid WebAssembly component: {0}")]
-    Invalid(String),
-    #[error("the component does not implement the warren:actor world: {0}")]
-    WrongWorld(String),
-    #[error("the component's `describe` failed: {0}")]
-    Describe(String),
-    #[error("the component's manifest is not acceptable: {0}")]
-    Manifest(String),
-}
-
 /// An instance kept between turns (with `reuse_instances`), holding its pool slot.
 struct Warm {
     store: Store<HostState>,
@@ -108,8 +97,9 @@ impl Drop for Pinned {
     }
 }
 
-/// A compiled, linked component ready to instantiate.
+/// A compiled, linked component ready to instantiate: the backend of its actor types.
 pub struct WasmComponent {
+    engine: Arc<WasmEngine>,
     pre: WarrenActorPre<HostState>,
     warm: std::sync::Mutex<Vec<Warm>>,
     /// Hex SHA-256 of the `.wasm`.
@@ -197,7 +187,7 @@ impl WasmEngine {
 
     /// Compile (or load from cache), link and describe a component. CPU-heavy: run it off
     /// the async workers.
-    pub async fn load(
+    pub async fn load_component(
         self: &Arc<Self>,
         wasm: Arc<Vec<u8>>,
     ) -> Result<(WasmComponent, Manifest), LoadError> {
@@ -214,6 +204,7 @@ impl WasmEngine {
         .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         let pre = self.prepare(&component)?;
         let wasm_component = WasmComponent {
+            engine: self.clone(),
             pre,
             warm: std::sync::Mutex::new(Vec::new()),
             sha256,
@@ -468,6 +459,50 @@ impl WasmEngine {
     }
 }
 
+impl ComponentLoader for WasmEngine {
+    fn load(
+        self: Arc<Self>,
+        wasm: Arc<Vec<u8>>,
+    ) -> BackendFuture<'static, Result<LoadedComponent, LoadError>> {
+        Box::pin(async move {
+            let (component, manifest) = self.load_component(wasm).await?;
+            Ok(LoadedComponent {
+                sha256: component.sha256.clone(),
+                size: component.size,
+                backend: Arc::new(component),
+                manifest,
+            })
+        })
+    }
+
+    fn cache_counts(&self) -> (u64, u64) {
+        WasmEngine::cache_counts(self)
+    }
+}
+
+impl ActorBackend for WasmComponent {
+    fn run_turn<'a>(&'a self, turn: Turn<'a>) -> BackendFuture<'a, TurnOutcome> {
+        Box::pin(async move {
+            let (result, staged) = self
+                .engine
+                .run_turn(
+                    self,
+                    turn.runtime.clone(),
+                    turn.state,
+                    turn.invocation,
+                    turn.limits,
+                    Some(turn.cache),
+                )
+                .await;
+            TurnOutcome { result, staged }
+        })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 fn actor_ref(id: &ActorId) -> types::ActorRef {
     types::ActorRef {
         actor_type: id.actor_type.to_string(),
@@ -477,7 +512,7 @@ fn actor_ref(id: &ActorId) -> types::ActorRef {
 
 /// The WIT context of an invocation.
 fn guest_context(invocation: &Invocation) -> types::Context {
-    use crate::runtime::{CallMode, Fired, Trigger};
+    use crate::types::{CallMode, Fired, Trigger};
     let fired = |f: &Fired| types::Fired {
         name: f.name.clone(),
         data: f.data.clone(),

@@ -11,7 +11,7 @@ use super::{invoke_status, schedule_status, tenant_of};
 use crate::api::AuthConfig;
 use crate::runtime::scheduler::{FailurePolicy, Job, JobKind, JobRequest};
 use crate::runtime::{ActorId, Invocation, Runtime, StateError, check_name};
-use crate::store::StateChange;
+use crate::types::StateChange;
 
 /// Type URL of `google.protobuf.BytesValue`, in which Dapr wraps a reminder's data.
 const BYTES_VALUE_URL: &str = "type.googleapis.com/google.protobuf.BytesValue";
@@ -80,6 +80,7 @@ fn failure_policy(policy: Option<JobFailurePolicy>) -> Result<FailurePolicy, Sta
 
 fn state_status(e: StateError) -> Status {
     match e {
+        StateError::NotHosted { .. } => Status::permission_denied(e.to_string()),
         StateError::NotActive(_) => Status::failed_precondition(e.to_string()),
         StateError::Quota { .. } => Status::resource_exhausted(e.to_string()),
         StateError::Store(_) => Status::internal(e.to_string()),
@@ -109,17 +110,6 @@ impl ActorApi {
     /// The tenant of a call, from its metadata.
     pub(super) fn tenant(&self, metadata: &tonic::metadata::MetadataMap) -> Result<String, Status> {
         tenant_of(&self.runtime, &self.auth, metadata)
-    }
-
-    /// An actor of a type the tenant hosts (a tenant never touches other types).
-    fn hosted(&self, tenant: &str, actor_type: &str, id: &str) -> Result<ActorId, Status> {
-        let actor = target(tenant, actor_type, id)?;
-        if !self.runtime.hosts(tenant, actor_type) {
-            return Err(Status::permission_denied(format!(
-                "actor type {actor_type:?} is not hosted in tenant {tenant:?}"
-            )));
-        }
-        Ok(actor)
     }
 
     pub async fn invoke_actor(
@@ -152,11 +142,11 @@ impl ActorApi {
         tenant: &str,
         req: pb::GetActorStateRequest,
     ) -> Result<pb::GetActorStateResponse, Status> {
-        let actor = self.hosted(tenant, &req.actor_type, &req.actor_id)?;
+        let actor = target(tenant, &req.actor_type, &req.actor_id)?;
         let data = self
             .runtime
             .get_state(&actor, &req.key)
-            .map_err(|e| Status::internal(e.to_string()))?;
+            .map_err(state_status)?;
         Ok(pb::GetActorStateResponse {
             data: data.unwrap_or_default(),
             metadata: Default::default(),
@@ -218,8 +208,10 @@ impl ActorApi {
         tenant: &str,
         req: pb::UnregisterActorTimerRequest,
     ) -> Result<(), Status> {
-        let actor = self.hosted(tenant, &req.actor_type, &req.actor_id)?;
-        self.runtime.delete_timer(&actor, &req.name);
+        let actor = target(tenant, &req.actor_type, &req.actor_id)?;
+        self.runtime
+            .delete_timer(&actor, &req.name)
+            .map_err(schedule_status)?;
         Ok(())
     }
 
@@ -255,7 +247,7 @@ impl ActorApi {
         tenant: &str,
         req: pb::UnregisterActorReminderRequest,
     ) -> Result<(), Status> {
-        let actor = self.hosted(tenant, &req.actor_type, &req.actor_id)?;
+        let actor = target(tenant, &req.actor_type, &req.actor_id)?;
         self.runtime
             .delete_reminder(&actor, &req.name)
             .await
@@ -268,10 +260,11 @@ impl ActorApi {
         tenant: &str,
         req: pb::GetActorReminderRequest,
     ) -> Result<pb::GetActorReminderResponse, Status> {
-        let actor = self.hosted(tenant, &req.actor_type, &req.actor_id)?;
+        let actor = target(tenant, &req.actor_type, &req.actor_id)?;
         let job = self
             .runtime
             .get_job(JobKind::Reminder, &actor, &req.name)
+            .map_err(schedule_status)?
             .ok_or_else(|| {
                 Status::not_found(format!("actor {actor} has no reminder {:?}", req.name))
             })?;
@@ -291,7 +284,7 @@ impl ActorApi {
         tenant: &str,
         req: pb::ListActorRemindersRequest,
     ) -> Result<pb::ListActorRemindersResponse, Status> {
-        self.hosted(
+        target(
             tenant,
             &req.actor_type,
             req.actor_id.as_deref().unwrap_or("-"),
@@ -299,6 +292,7 @@ impl ActorApi {
         let reminders = self
             .runtime
             .type_reminders(tenant, &req.actor_type, req.actor_id.as_deref())
+            .map_err(schedule_status)?
             .into_iter()
             .map(|(actor, job)| pb::NamedActorReminder {
                 reminder: Some(reminder_view(&actor, &job)),
@@ -313,15 +307,16 @@ impl ActorApi {
         tenant: &str,
         req: pb::UnregisterActorRemindersByTypeRequest,
     ) -> Result<(), Status> {
-        self.hosted(
+        target(
             tenant,
             &req.actor_type,
             req.actor_id.as_deref().unwrap_or("-"),
         )?;
-        for (actor, job) in
-            self.runtime
-                .type_reminders(tenant, &req.actor_type, req.actor_id.as_deref())
-        {
+        let reminders = self
+            .runtime
+            .type_reminders(tenant, &req.actor_type, req.actor_id.as_deref())
+            .map_err(schedule_status)?;
+        for (actor, job) in reminders {
             self.runtime
                 .delete_reminder(&actor, &job.name)
                 .await

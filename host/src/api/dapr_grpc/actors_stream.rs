@@ -3,23 +3,19 @@
 //! calls (numbered by `uid` from 1, each exactly one more than the last) and answers every
 //! message Warren sends it with a `processed` reply carrying that message's `uid`.
 
-use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::Stream;
 use prost::Message;
-use tokio::sync::{mpsc, oneshot};
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::proto::actors as pb;
 use super::proto::actors::actors_server::Actors;
+use super::session::{self, Decoded, Outbound, Outbox, StreamProtocol};
 use super::{ActorApi, attach_status, call_metadata, duration, stack_depth};
 use crate::backends::dapr_app::DEFAULT_IDLE;
-use crate::backends::stream::{StreamCall, StreamConnection, StreamRequest};
-use crate::runtime::manifest::ActorTypeSpec;
+use crate::backends::stream::{self, StreamConnection, StreamRequest};
 use crate::runtime::{ActorId, InvokeError, Reply, Trigger};
+use crate::types::manifest::ActorTypeSpec;
 
 use pb::request::ActorRequestType;
 use pb::request_api::Api as RequestApi;
@@ -28,11 +24,9 @@ use pb::response::ActorResponseType;
 use pb::response_api::Api as ResponseApi;
 use pb::response_processed_response::Response as Inbound;
 
-type ResponseStream = Pin<Box<dyn Stream<Item = Result<pb::Response, Status>> + Send>>;
-type Out = mpsc::Sender<Result<pb::Response, Status>>;
+type ResponseStream = Outbound<pb::Response>;
 
-/// gRPC's NOT_FOUND and UNIMPLEMENTED codes.
-const NOT_FOUND: u32 = 5;
+/// gRPC's UNIMPLEMENTED code.
 const UNIMPLEMENTED: u32 = 12;
 
 #[tonic::async_trait]
@@ -63,10 +57,7 @@ async fn open(
     tenant: String,
     mut inbound: Streaming<pb::Request>,
 ) -> Result<ResponseStream, Status> {
-    let first = inbound
-        .message()
-        .await?
-        .ok_or_else(|| Status::invalid_argument("the stream closed before its initial message"))?;
+    let first = session::first(&mut inbound, "initial message").await?;
     let Some(ActorRequestType::Initial(initial)) = first.actor_request_type else {
         return Err(Status::invalid_argument(
             "the first message of the stream must be `initial`",
@@ -81,140 +72,87 @@ async fn open(
     let registration = initial.encode_to_vec();
     let (connection, calls) = StreamConnection::new();
     let connection = Arc::new(connection);
-    api.runtime
-        .attach_stream(
-            &tenant,
-            spec(&initial),
-            connection.clone(),
-            registration.clone(),
-            |host| {
-                if host.registration == registration {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "a stream already hosts actor type {actor_type:?} with a different \
+    stream::attach(
+        &api.runtime,
+        &tenant,
+        spec(&initial),
+        connection.clone(),
+        registration.clone(),
+        |host| {
+            if host.registration == registration {
+                Ok(())
+            } else {
+                Err(format!(
+                    "a stream already hosts actor type {actor_type:?} with a different \
                          initial message; every stream of a type must send the same one"
-                    ))
-                }
-            },
-        )
-        .map_err(attach_status)?;
+                ))
+            }
+        },
+    )
+    .map_err(attach_status)?;
     tracing::info!(%tenant, %actor_type, stream = connection.id, "actor type hosted over Actors/Stream");
-    let (out, receiver) = mpsc::channel(64);
     let ack = pb::Response {
         actor_response_type: Some(ActorResponseType::Initial(pb::ResponseInitial {})),
     };
-    // The channel is new and has room: this cannot block.
-    let _ = out.send(Ok(ack)).await;
-    let session = Session {
+    let protocol = ActorsProtocol {
         api: api.clone(),
         tenant: tenant.clone(),
-        out,
-        pending: HashMap::new(),
-        next_uid: 0,
         expected_uid: 1,
     };
-    tokio::spawn(async move {
-        session.serve(inbound, calls).await;
-        api.runtime
-            .detach_stream(&tenant, &actor_type, connection.id);
-        tracing::info!(%tenant, %actor_type, stream = connection.id, "Actors/Stream closed");
-    });
-    Ok(Box::pin(ReceiverStream::new(receiver)))
+    Ok(session::start(
+        protocol,
+        tenant.clone(),
+        ack,
+        inbound,
+        calls,
+        move || {
+            stream::detach(&api.runtime, &tenant, &actor_type, connection.id);
+            tracing::info!(%tenant, %actor_type, stream = connection.id, "Actors/Stream closed");
+        },
+    ))
 }
 
-/// A message sent to the client and not yet processed.
-struct Pending {
-    reply: oneshot::Sender<Result<Reply, InvokeError>>,
-    actor: ActorId,
-    action: String,
-}
-
-struct Session {
+/// The translation of `Actors/Stream`: Warren's messages are `processed` ones numbered by
+/// `uid`, and the client's API calls must come numbered in sequence.
+struct ActorsProtocol {
     api: ActorApi,
     tenant: String,
-    out: Out,
-    pending: HashMap<u64, Pending>,
-    next_uid: u64,
     expected_uid: u64,
 }
 
-impl Session {
-    /// Serve the stream until either side closes or the client breaks a rule; a broken
-    /// rule ends the stream with INVALID_ARGUMENT. Messages still unprocessed then fail.
-    async fn serve(
-        mut self,
-        mut inbound: Streaming<pb::Request>,
-        mut calls: mpsc::UnboundedReceiver<StreamCall>,
-    ) {
-        loop {
-            tokio::select! {
-                call = calls.recv() => {
-                    let Some(call) = call else { break };
-                    if !self.send(call).await {
-                        break;
-                    }
-                }
-                message = inbound.message() => match message {
-                    Ok(Some(message)) => {
-                        if let Err(status) = self.take(message) {
-                            tracing::warn!(tenant = %self.tenant, %status, "ending Actors/Stream");
-                            let _ = self.out.send(Err(status)).await;
-                            break;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(status) => {
-                        tracing::debug!(%status, "Actors/Stream ended");
-                        break;
-                    }
-                },
-                () = self.out.closed() => break,
-            }
-        }
+impl StreamProtocol for ActorsProtocol {
+    type In = pb::Request;
+    type Out = pb::Response;
+    type Id = u64;
+    type Answer = Option<Processed>;
+    type Request = pb::RequestRequest;
+
+    const NAME: &'static str = "Actors/Stream";
+
+    fn id(serial: u64) -> u64 {
+        serial
     }
 
-    /// Send one message for the client to process; false when the client is gone.
-    async fn send(&mut self, call: StreamCall) -> bool {
-        self.next_uid += 1;
-        let uid = self.next_uid;
-        let (actor, action, response) = match call.request {
-            StreamRequest::Turn(invocation) => {
-                let actor = invocation.target.clone();
-                let action = invocation.action.clone();
-                (actor, action, inbound(*invocation))
-            }
+    fn encode(uid: u64, request: StreamRequest) -> pb::Response {
+        let response = match request {
+            StreamRequest::Turn(invocation) => inbound(*invocation),
             StreamRequest::Deactivate(actor) => {
-                let response = Inbound::Deactivate(pb::ResponseProcessedResponseDeactivate {
+                Inbound::Deactivate(pb::ResponseProcessedResponseDeactivate {
                     actor_id: actor.id.to_string(),
-                });
-                (actor, "deactivate".into(), response)
+                })
             }
         };
-        let message = pb::Response {
+        pb::Response {
             actor_response_type: Some(ActorResponseType::Processed(pb::ResponseProcessed {
                 uid,
                 response: Some(pb::ResponseProcessedResponse {
                     response: Some(response),
                 }),
             })),
-        };
-        if self.out.send(Ok(message)).await.is_err() {
-            return false;
         }
-        self.pending.insert(
-            uid,
-            Pending {
-                reply: call.reply,
-                actor,
-                action,
-            },
-        );
-        true
     }
 
-    /// Take one client message: an API call, or the answer to one of Warren's messages.
-    fn take(&mut self, message: pb::Request) -> Result<(), Status> {
+    fn decode(&mut self, message: pb::Request) -> Result<Decoded<Self>, Status> {
         match message.actor_request_type {
             None => Err(Status::invalid_argument("empty message")),
             Some(ActorRequestType::Initial(_)) => Err(Status::invalid_argument(
@@ -228,77 +166,72 @@ impl Session {
                     )));
                 }
                 self.expected_uid += 1;
-                let (api, tenant, out) = (self.api.clone(), self.tenant.clone(), self.out.clone());
-                tokio::spawn(async move {
-                    let response = call_api(&api, &tenant, request.request).await;
-                    let (api, error) = match response {
-                        Ok(api) => (Some(pb::ResponseApi { api: Some(api) }), None),
-                        Err(failure) => (None, Some(failure)),
-                    };
-                    let message = pb::Response {
-                        actor_response_type: Some(ActorResponseType::Response(
-                            pb::ResponseResponse {
-                                uid: request.uid,
-                                api,
-                                error,
-                            },
-                        )),
-                    };
-                    let _ = out.send(Ok(message)).await;
-                });
-                Ok(())
+                Ok(Decoded::Request(request))
             }
-            Some(ActorRequestType::Processed(processed)) => {
-                let pending = self.pending.remove(&processed.uid).ok_or_else(|| {
-                    Status::invalid_argument(format!(
-                        "processed uid {} answers no message Warren sent",
-                        processed.uid
-                    ))
-                })?;
-                let result =
-                    processed_result(&pending, processed.response.and_then(|r| r.response));
-                // The caller may have given up (deadline); nothing to tell then.
-                let _ = pending.reply.send(result);
-                Ok(())
-            }
+            Some(ActorRequestType::Processed(processed)) => Ok(Decoded::Answer(
+                processed.uid,
+                processed.response.and_then(|r| r.response),
+            )),
         }
     }
-}
 
-/// What a `processed` reply means for the turn that sent the message.
-fn processed_result(pending: &Pending, response: Option<Processed>) -> Result<Reply, InvokeError> {
-    let (actor, action) = (pending.actor.clone(), pending.action.clone());
-    match response {
-        Some(Processed::InvokeActor(r)) => Ok(Reply {
-            content_type: r.metadata.get("content-type").cloned(),
-            data: r.data,
-            ..Reply::default()
-        }),
-        Some(Processed::Reminder(r)) => Ok(Reply {
-            cancel: r.cancel,
-            ..Reply::default()
-        }),
-        Some(Processed::Timer(_) | Processed::PubsubMessage(_) | Processed::Deactivate(_)) => {
-            Ok(Reply::default())
+    fn result(
+        response: Option<Processed>,
+        actor: ActorId,
+        action: String,
+    ) -> Result<Reply, InvokeError> {
+        match response {
+            Some(Processed::InvokeActor(r)) => Ok(Reply {
+                content_type: r.metadata.get("content-type").cloned(),
+                data: r.data,
+                ..Reply::default()
+            }),
+            Some(Processed::Reminder(r)) => Ok(Reply {
+                cancel: r.cancel,
+                ..Reply::default()
+            }),
+            Some(Processed::Timer(_) | Processed::PubsubMessage(_) | Processed::Deactivate(_)) => {
+                Ok(Reply::default())
+            }
+            Some(Processed::Failed(f)) => Err(session::failure(
+                f.code,
+                f.message,
+                actor,
+                action,
+                "the client failed the message",
+            )),
+            None => Err(InvokeError::Failed {
+                actor,
+                action,
+                message: "the client's processed reply carried no response".into(),
+            }),
         }
-        Some(Processed::Failed(f)) if f.code == NOT_FOUND => Err(InvokeError::ActionNotFound {
-            actor,
-            action,
-            message: f.message,
-        }),
-        Some(Processed::Failed(f)) => Err(InvokeError::Failed {
-            actor,
-            action,
-            message: format!(
-                "the client failed the message (gRPC code {}): {}",
-                f.code, f.message
-            ),
-        }),
-        None => Err(InvokeError::Failed {
-            actor,
-            action,
-            message: "the client's processed reply carried no response".into(),
-        }),
+    }
+
+    fn unexpected(uid: u64) -> Result<(), Status> {
+        Err(Status::invalid_argument(format!(
+            "processed uid {uid} answers no message Warren sent"
+        )))
+    }
+
+    /// Run the API call on the runtime in a task of its own, so the stream goes on.
+    fn serve(&mut self, request: pb::RequestRequest, out: &Outbox<pb::Response>) {
+        let (api, tenant, out) = (self.api.clone(), self.tenant.clone(), out.clone());
+        tokio::spawn(async move {
+            let response = call_api(&api, &tenant, request.request).await;
+            let (api, error) = match response {
+                Ok(api) => (Some(pb::ResponseApi { api: Some(api) }), None),
+                Err(failure) => (None, Some(failure)),
+            };
+            let message = pb::Response {
+                actor_response_type: Some(ActorResponseType::Response(pb::ResponseResponse {
+                    uid: request.uid,
+                    api,
+                    error,
+                })),
+            };
+            let _ = out.send(Ok(message)).await;
+        });
     }
 }
 

@@ -2,63 +2,61 @@
 //! types it hosts, and answers invoke, reminder, timer and deactivate callbacks by string
 //! id. Its API calls (state, reminders, ...) stay the unary RPCs.
 
-use std::collections::HashMap;
-use std::pin::Pin;
+use std::convert::Infallible;
 use std::sync::Arc;
 
-use futures::Stream;
-use tokio::sync::{mpsc, oneshot};
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
 use super::actor_api::data_any;
 use super::proto::runtime as pb;
-use super::{attach_status, call_metadata, duration, stack_depth};
-use crate::backends::dapr_app::DEFAULT_IDLE;
-use crate::backends::stream::{StreamCall, StreamConnection, StreamRequest};
-use crate::runtime::manifest::ActorTypeSpec;
+use super::session::{self, Decoded, Outbound, Outbox, StreamProtocol};
+use super::{attach_status, call_metadata, duration};
+use crate::backends::dapr_app::{AppConfig, EntityConfig, Reentrancy};
+use crate::backends::stream::{self, StreamConnection, StreamRequest};
 use crate::runtime::{ActorId, InvokeError, Reply, Runtime, Trigger};
+use crate::types::manifest::ActorTypeSpec;
 
 use pb::subscribe_actor_events_request_alpha1::RequestType;
 use pb::subscribe_actor_events_response_alpha1::ResponseType;
 
-type EventStream =
-    Pin<Box<dyn Stream<Item = Result<pb::SubscribeActorEventsResponseAlpha1, Status>> + Send>>;
+type EventStream = Outbound<pb::SubscribeActorEventsResponseAlpha1>;
 
-/// gRPC's NOT_FOUND: the app has no such actor or method; not retried.
-const NOT_FOUND: u32 = 5;
-
-fn depth(r: Option<&pb::ActorReentrancyConfig>) -> Option<Option<u32>> {
-    r.map(|r| r.enabled.then(|| stack_depth(r.max_stack_depth)))
+/// The reentrancy setting of an initial request; a negative depth counts as absent.
+fn reentrancy(r: &pb::ActorReentrancyConfig) -> Reentrancy {
+    Reentrancy {
+        enabled: r.enabled,
+        max_stack_depth: r.max_stack_depth.and_then(|d| u32::try_from(d).ok()),
+    }
 }
 
-/// The types an initial request declares, each with its own settings or the stream's.
+/// The types an initial request declares, each with its own settings or the stream's: the
+/// request is Dapr's app configuration in protobuf, read as `/dapr/config` is. A type named
+/// only in `entities_config` is declared too.
 fn specs(initial: &pb::SubscribeActorEventsRequestInitialAlpha1) -> Vec<ActorTypeSpec> {
-    let base_idle = duration(initial.actor_idle_timeout).unwrap_or(DEFAULT_IDLE);
-    let base_depth = depth(initial.reentrancy.as_ref()).flatten();
-    let mut names: Vec<&String> = initial
+    let mut entities: Vec<String> = initial
         .entities
         .iter()
         .chain(initial.entities_config.iter().flat_map(|c| &c.entities))
+        .cloned()
         .collect();
-    names.sort();
-    names.dedup();
-    names
-        .into_iter()
-        .map(|name| {
-            let own = initial
-                .entities_config
-                .iter()
-                .find(|c| c.entities.contains(name));
-            ActorTypeSpec::external(
-                name,
-                own.and_then(|c| duration(c.actor_idle_timeout))
-                    .unwrap_or(base_idle),
-                own.and_then(|c| depth(c.reentrancy.as_ref()))
-                    .unwrap_or(base_depth),
-            )
+    entities.sort();
+    entities.dedup();
+    let entities_config = initial
+        .entities_config
+        .iter()
+        .map(|c| EntityConfig {
+            entities: c.entities.clone(),
+            actor_idle_timeout: duration(c.actor_idle_timeout),
+            reentrancy: c.reentrancy.as_ref().map(reentrancy),
         })
-        .collect()
+        .collect();
+    let config = AppConfig {
+        entities,
+        actor_idle_timeout: duration(initial.actor_idle_timeout),
+        reentrancy: initial.reentrancy.as_ref().map(reentrancy),
+        entities_config,
+    };
+    config.actor_types()
 }
 
 /// Accept a stream: read its initial request, host its types, and serve it.
@@ -67,10 +65,7 @@ pub async fn open(
     tenant: String,
     mut inbound: Streaming<pb::SubscribeActorEventsRequestAlpha1>,
 ) -> Result<EventStream, Status> {
-    let first = inbound
-        .message()
-        .await?
-        .ok_or_else(|| Status::invalid_argument("the stream closed before its initial request"))?;
+    let first = session::first(&mut inbound, "initial request").await?;
     let Some(RequestType::InitialRequest(initial)) = first.request_type else {
         return Err(Status::invalid_argument(
             "the first message of the stream must be initial_request",
@@ -87,130 +82,83 @@ pub async fn open(
     let mut types: Vec<String> = Vec::new();
     for spec in specs {
         let name = spec.name.clone();
-        if let Err(e) =
-            runtime.attach_stream(&tenant, spec, connection.clone(), Vec::new(), |_| Ok(()))
-        {
+        if let Err(e) = stream::attach(
+            &runtime,
+            &tenant,
+            spec,
+            connection.clone(),
+            Vec::new(),
+            |_| Ok(()),
+        ) {
             for t in &types {
-                runtime.detach_stream(&tenant, t, connection.id);
+                stream::detach(&runtime, &tenant, t, connection.id);
             }
             return Err(attach_status(e));
         }
         types.push(name);
     }
     tracing::info!(%tenant, ?types, stream = connection.id, "actor types hosted over SubscribeActorEventsAlpha1");
-    let (out, receiver) = mpsc::channel(64);
     let ack = pb::SubscribeActorEventsResponseAlpha1 {
         response_type: Some(ResponseType::InitialResponse(
             pb::SubscribeActorEventsResponseInitialAlpha1 {},
         )),
     };
-    // The channel is new and has room: this cannot block.
-    let _ = out.send(Ok(ack)).await;
-    let session = Session {
-        out,
-        pending: HashMap::new(),
-        next_id: 0,
-    };
-    tokio::spawn(async move {
-        session.serve(inbound, calls).await;
-        for t in &types {
-            runtime.detach_stream(&tenant, t, connection.id);
-        }
-        tracing::info!(%tenant, ?types, stream = connection.id, "actor event stream closed");
-    });
-    Ok(Box::pin(ReceiverStream::new(receiver)))
+    Ok(session::start(
+        EventsProtocol,
+        tenant.clone(),
+        ack,
+        inbound,
+        calls,
+        move || {
+            for t in &types {
+                stream::detach(&runtime, &tenant, t, connection.id);
+            }
+            tracing::info!(%tenant, ?types, stream = connection.id, "actor event stream closed");
+        },
+    ))
 }
 
-/// A callback sent and not yet answered.
-struct Pending {
-    reply: oneshot::Sender<Result<Reply, InvokeError>>,
-    actor: ActorId,
-    action: String,
-}
+/// The translation of `SubscribeActorEventsAlpha1`: a callback per call, answered by its
+/// string id. The app makes no requests on the stream.
+struct EventsProtocol;
 
-struct Session {
-    out: mpsc::Sender<Result<pb::SubscribeActorEventsResponseAlpha1, Status>>,
-    pending: HashMap<String, Pending>,
-    next_id: u64,
-}
+impl StreamProtocol for EventsProtocol {
+    type In = pb::SubscribeActorEventsRequestAlpha1;
+    type Out = pb::SubscribeActorEventsResponseAlpha1;
+    type Id = String;
+    type Answer = RequestType;
+    type Request = Infallible;
 
-impl Session {
-    /// Pass calls to the app and its answers back, until either side closes. Calls still
-    /// pending then fail: their reply channels drop with the session.
-    async fn serve(
-        mut self,
-        mut inbound: Streaming<pb::SubscribeActorEventsRequestAlpha1>,
-        mut calls: mpsc::UnboundedReceiver<StreamCall>,
-    ) {
-        loop {
-            tokio::select! {
-                call = calls.recv() => {
-                    let Some(call) = call else { break };
-                    if !self.send(call).await {
-                        break;
-                    }
-                }
-                message = inbound.message() => match message {
-                    Ok(Some(message)) => {
-                        if let Err(status) = self.answer(message) {
-                            let _ = self.out.send(Err(status)).await;
-                            break;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(status) => {
-                        tracing::debug!(%status, "actor event stream ended");
-                        break;
-                    }
+    const NAME: &'static str = "actor event stream";
+
+    fn id(serial: u64) -> String {
+        serial.to_string()
+    }
+
+    fn encode(id: String, request: StreamRequest) -> pb::SubscribeActorEventsResponseAlpha1 {
+        let message = match request {
+            StreamRequest::Turn(invocation) => callback(id, *invocation),
+            StreamRequest::Deactivate(actor) => ResponseType::DeactivateRequest(
+                pb::SubscribeActorEventsResponseDeactivateRequestAlpha1 {
+                    id,
+                    actor_type: actor.actor_type.to_string(),
+                    actor_id: actor.id.to_string(),
                 },
-                () = self.out.closed() => break,
-            }
-        }
-    }
-
-    /// Send one callback; false when the app is gone.
-    async fn send(&mut self, call: StreamCall) -> bool {
-        self.next_id += 1;
-        let id = self.next_id.to_string();
-        let (actor, action, message) = match call.request {
-            StreamRequest::Turn(invocation) => {
-                let actor = invocation.target.clone();
-                let action = invocation.action.clone();
-                (actor, action, callback(id.clone(), *invocation))
-            }
-            StreamRequest::Deactivate(actor) => {
-                let message = ResponseType::DeactivateRequest(
-                    pb::SubscribeActorEventsResponseDeactivateRequestAlpha1 {
-                        id: id.clone(),
-                        actor_type: actor.actor_type.to_string(),
-                        actor_id: actor.id.to_string(),
-                    },
-                );
-                (actor, "deactivate".into(), message)
-            }
+            ),
         };
-        let message = pb::SubscribeActorEventsResponseAlpha1 {
+        pb::SubscribeActorEventsResponseAlpha1 {
             response_type: Some(message),
-        };
-        if self.out.send(Ok(message)).await.is_err() {
-            return false;
         }
-        self.pending.insert(
-            id,
-            Pending {
-                reply: call.reply,
-                actor,
-                action,
-            },
-        );
-        true
     }
 
-    /// Take one message of the app: an answer to a callback. A second initial request is a
-    /// protocol error that ends the stream.
-    fn answer(&mut self, message: pb::SubscribeActorEventsRequestAlpha1) -> Result<(), Status> {
+    /// Every message of the app answers a callback; a second initial request is a protocol
+    /// error that ends the stream, and an empty message is ignored.
+    fn decode(
+        &mut self,
+        message: pb::SubscribeActorEventsRequestAlpha1,
+    ) -> Result<Decoded<Self>, Status> {
         let Some(answer) = message.request_type else {
-            return Ok(());
+            return Ok(Decoded::Ignored);
         };
         let id = match &answer {
             RequestType::InitialRequest(_) => {
@@ -223,50 +171,47 @@ impl Session {
             RequestType::DeactivateResponse(r) => r.id.clone(),
             RequestType::RequestFailed(r) => r.id.clone(),
         };
-        match self.pending.remove(&id) {
-            Some(pending) => {
-                let result = answer_result(&pending, answer);
-                // The caller may have given up (deadline); nothing to tell then.
-                let _ = pending.reply.send(result);
+        Ok(Decoded::Answer(id, answer))
+    }
+
+    fn result(answer: RequestType, actor: ActorId, action: String) -> Result<Reply, InvokeError> {
+        match answer {
+            RequestType::InvokeResponse(r) if r.error => Err(InvokeError::Failed {
+                actor,
+                action,
+                message: String::from_utf8_lossy(&r.data).into_owned(),
+            }),
+            RequestType::InvokeResponse(r) => Ok(Reply {
+                content_type: r.metadata.get("content-type").cloned(),
+                data: r.data,
+                ..Reply::default()
+            }),
+            RequestType::ReminderResponse(r) | RequestType::TimerResponse(r) => Ok(Reply {
+                cancel: r.cancel,
+                ..Reply::default()
+            }),
+            RequestType::DeactivateResponse(_) | RequestType::InitialRequest(_) => {
+                Ok(Reply::default())
             }
-            None => tracing::debug!(id, "answer to no pending callback (late or unknown)"),
+            RequestType::RequestFailed(r) => Err(session::failure(
+                r.code,
+                r.message,
+                actor,
+                action,
+                "the app failed the request",
+            )),
         }
+    }
+
+    /// An answer to no pending callback (a second answer, or an id Warren never sent) is
+    /// logged and ignored: no reason to end the stream.
+    fn unexpected(id: String) -> Result<(), Status> {
+        tracing::debug!(id, "answer to no pending callback (late or unknown)");
         Ok(())
     }
-}
 
-/// What the app's answer means for the turn that sent the callback.
-fn answer_result(pending: &Pending, answer: RequestType) -> Result<Reply, InvokeError> {
-    let (actor, action) = (pending.actor.clone(), pending.action.clone());
-    match answer {
-        RequestType::InvokeResponse(r) if r.error => Err(InvokeError::Failed {
-            actor,
-            action,
-            message: String::from_utf8_lossy(&r.data).into_owned(),
-        }),
-        RequestType::InvokeResponse(r) => Ok(Reply {
-            content_type: r.metadata.get("content-type").cloned(),
-            data: r.data,
-            ..Reply::default()
-        }),
-        RequestType::ReminderResponse(r) | RequestType::TimerResponse(r) => Ok(Reply {
-            cancel: r.cancel,
-            ..Reply::default()
-        }),
-        RequestType::DeactivateResponse(_) | RequestType::InitialRequest(_) => Ok(Reply::default()),
-        RequestType::RequestFailed(r) if r.code == NOT_FOUND => Err(InvokeError::ActionNotFound {
-            actor,
-            action,
-            message: r.message,
-        }),
-        RequestType::RequestFailed(r) => Err(InvokeError::Failed {
-            actor,
-            action,
-            message: format!(
-                "the app failed the request (gRPC code {}): {}",
-                r.code, r.message
-            ),
-        }),
+    fn serve(&mut self, request: Infallible, _out: &Outbox<Self::Out>) {
+        match request {}
     }
 }
 

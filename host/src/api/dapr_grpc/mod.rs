@@ -7,6 +7,7 @@ mod actors_stream;
 mod callback_stream;
 mod dapr_service;
 pub mod proto;
+mod session;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -7,10 +7,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{DaprError, actor_id, hosted, reserved};
+use super::{DaprError, actor_id, not_hosted, reserved};
 use crate::api::{Tenant, header_metadata};
 use crate::runtime::{Invocation, Runtime, StateError};
-use crate::store::StateChange;
+use crate::types::StateChange;
 
 pub async fn invoke(
     State(runtime): State<Runtime>,
@@ -40,13 +40,13 @@ pub async fn get_state(
     Path((actor_type, id, key)): Path<(String, String, String)>,
 ) -> Result<Response, DaprError> {
     let actor = actor_id(&tenant, &actor_type, &id)?;
-    hosted(&runtime, &actor)?;
-    let value = runtime.get_state(&actor, &key).map_err(|e| {
-        DaprError::new(
+    let value = runtime.get_state(&actor, &key).map_err(|e| match e {
+        StateError::NotHosted { .. } => not_hosted(e.to_string()),
+        _ => DaprError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "ERR_ACTOR_STATE_GET",
             e.to_string(),
-        )
+        ),
     })?;
     Ok(match value {
         Some(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
@@ -106,6 +106,7 @@ pub async fn state_transaction(
         .state_transaction(&actor, changes)
         .await
         .map_err(|e| match e {
+            StateError::NotHosted { .. } => not_hosted(e.to_string()),
             StateError::NotActive(_) => DaprError::new(
                 StatusCode::BAD_REQUEST,
                 "ERR_ACTOR_INSTANCE_MISSING",
@@ -132,15 +133,8 @@ pub async fn active_ids(
     Path(actor_type): Path<String>,
 ) -> Result<Response, DaprError> {
     reserved(&actor_type)?;
-    if !runtime.hosts(&tenant.0, &actor_type) {
-        let actor = crate::runtime::ActorId::new(&tenant.0, &actor_type, "-");
-        hosted(&runtime, &actor)?;
-    }
-    let ids: Vec<String> = runtime
-        .active_actors(&tenant.0)
-        .into_iter()
-        .filter(|a| *a.actor_type == *actor_type)
-        .map(|a| a.id.to_string())
-        .collect();
+    let ids = runtime
+        .active_ids(&tenant.0, &actor_type)
+        .map_err(|e| not_hosted(e.to_string()))?;
     Ok(Json(ids).into_response())
 }

@@ -149,20 +149,10 @@ fn actor_id(tenant: &Tenant, actor_type: &str, actor_id: &str) -> Result<ActorId
     Ok(ActorId::new(&tenant.0, actor_type, actor_id))
 }
 
-/// Refuse an actor whose type the caller's tenant does not host: a tenant never reads or
-/// writes actors of types it has not deployed (Warren's rule; Dapr does not check reads).
-fn hosted(runtime: &Runtime, actor: &ActorId) -> Result<(), DaprError> {
-    if runtime.hosts(&actor.tenant, &actor.actor_type) {
-        return Ok(());
-    }
-    Err(DaprError::new(
-        StatusCode::FORBIDDEN,
-        "ERR_ACTOR_TYPE_NOT_HOSTED",
-        format!(
-            "actor type {:?} is not hosted in tenant {:?}",
-            actor.actor_type, actor.tenant
-        ),
-    ))
+/// Dapr's 403 for an actor whose type the caller's tenant does not host (the runtime
+/// refuses them; Dapr itself does not check reads).
+fn not_hosted(message: String) -> DaprError {
+    DaprError::new(StatusCode::FORBIDDEN, "ERR_ACTOR_TYPE_NOT_HOSTED", message)
 }
 
 /// Dapr reserves `dapr.internal.*` actor types for its workflows.

@@ -181,30 +181,16 @@ fn job_view(actor: &ActorId, job: &Job) -> Value {
     })
 }
 
-/// Dapr's 403 for a reminder of a type the caller's tenant does not host.
-fn reminder_hosted(
-    runtime: &Runtime,
-    actor: &ActorId,
-    code: &'static str,
-) -> Result<(), DaprError> {
-    if runtime.hosts(&actor.tenant, &actor.actor_type) {
-        return Ok(());
-    }
-    let e = ScheduleError::NotHosted {
-        tenant: actor.tenant.to_string(),
-        actor_type: actor.actor_type.to_string(),
-    };
-    Err(schedule_error(e, code))
-}
-
 pub async fn get_reminder(
     State(runtime): State<Runtime>,
     tenant: Tenant,
     Path((actor_type, id, name)): Path<(String, String, String)>,
 ) -> Result<Response, DaprError> {
     let actor = target(&tenant, &actor_type, &id)?;
-    reminder_hosted(&runtime, &actor, "ERR_ACTOR_REMINDER_GET")?;
-    match runtime.get_job(JobKind::Reminder, &actor, &name) {
+    let job = runtime
+        .get_job(JobKind::Reminder, &actor, &name)
+        .map_err(|e| schedule_error(e, "ERR_ACTOR_REMINDER_GET"))?;
+    match job {
         Some(job) => Ok(Json(job_view(&actor, &job)).into_response()),
         None => Err(DaprError::new(
             StatusCode::NOT_FOUND,
@@ -220,7 +206,6 @@ pub async fn delete_reminder(
     Path((actor_type, id, name)): Path<(String, String, String)>,
 ) -> Result<StatusCode, DaprError> {
     let actor = target(&tenant, &actor_type, &id)?;
-    reminder_hosted(&runtime, &actor, "ERR_ACTOR_REMINDER_DELETE")?;
     runtime
         .delete_reminder(&actor, &name)
         .await
@@ -252,8 +237,9 @@ pub async fn delete_timer(
     Path((actor_type, id, name)): Path<(String, String, String)>,
 ) -> Result<StatusCode, DaprError> {
     let actor = target(&tenant, &actor_type, &id)?;
-    super::hosted(&runtime, &actor)?;
-    runtime.delete_timer(&actor, &name);
+    runtime
+        .delete_timer(&actor, &name)
+        .map_err(|e| super::not_hosted(e.to_string()))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -265,9 +251,9 @@ async fn list(
     id: String,
 ) -> Result<Response, DaprError> {
     let actor = target(&tenant, &actor_type, &id)?;
-    super::hosted(&runtime, &actor)?;
     let jobs: Vec<Value> = runtime
         .list_jobs(kind, &actor)
+        .map_err(|e| super::not_hosted(e.to_string()))?
         .iter()
         .map(|job| job_view(&actor, job))
         .collect();

@@ -7,9 +7,9 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::opaca::auth::Identity;
-use crate::opaca::model::{EventType, Role};
-use crate::opaca::{OpacaError, Platform};
+use super::platform::auth::Identity;
+use super::platform::model::{EventType, Role};
+use super::platform::{OpacaError, Platform};
 
 /// The minimum role of a route; `None` for the open ones.
 fn minimum_role(method: &Method, path: &str) -> Option<Role> {

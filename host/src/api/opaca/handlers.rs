@@ -12,10 +12,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::platform::auth::{AuthError, Identity, UserUpdate};
+use super::platform::model::{ConnectionRequest, Login, Message, PostAgentContainer, Role, User};
+use super::platform::{OpacaError, Platform, Target};
 use super::{JsonBody, Raw, parse_json};
-use crate::opaca::auth::{AuthError, Identity, UserUpdate};
-use crate::opaca::model::{ConnectionRequest, Login, Message, PostAgentContainer, Role, User};
-use crate::opaca::{OpacaError, Platform, Target};
 use crate::runtime::DEFAULT_TENANT;
 
 type Params = Query<HashMap<String, String>>;
@@ -449,7 +449,7 @@ pub async fn action_docs(
         definitions.extend(container.info().image.definitions);
     }
     let agents = p.agents(&who, false);
-    Ok(Json(crate::opaca::api_docs::action_docs(
+    Ok(Json(super::platform::api_docs::action_docs(
         "OPACA actions",
         &agents,
         &definitions,

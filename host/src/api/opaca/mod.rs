@@ -1,9 +1,11 @@
-//! The OPACA runtime-platform API on its own listener (its paths sit at the root).
-//! Translation only: the platform (`crate::opaca`) finds agents and runs containers, and
-//! Wasm agents' turns go through the runtime core.
+//! The OPACA runtime-platform API on its own listener (its paths sit at the root). The
+//! routes translate; [`platform`] holds what OPACA itself defines (agent containers, users
+//! and tokens, the event history, connected platforms), and every agent's turn, of a Wasm
+//! container or a process container, goes through the runtime core.
 
 mod access;
 mod handlers;
+pub mod platform;
 mod subscribe;
 
 use axum::Router;
@@ -15,8 +17,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 
-use crate::opaca::auth::AuthError;
-use crate::opaca::{OpacaError, Platform};
+use platform::auth::AuthError;
+use platform::{OpacaError, Platform};
 
 /// Where the OPACA API listens unless told otherwise (the reference platform's port).
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";

@@ -8,9 +8,9 @@ use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 
-use crate::opaca::Platform;
-use crate::opaca::auth::Identity;
-use crate::opaca::model::Event;
+use super::platform::Platform;
+use super::platform::auth::Identity;
+use super::platform::model::Event;
 
 /// How often the server pings (the reference's 10 s).
 const PING_EVERY: Duration = Duration::from_secs(10);

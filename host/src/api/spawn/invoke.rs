@@ -12,9 +12,9 @@ use prost::Message;
 
 use super::{SpawnState, proto, status, tenant};
 use crate::api::Access;
-use crate::runtime::workflow::Address;
 use crate::runtime::{ActorId, CallMode, Invocation, InvokeError, Trigger};
-use crate::spawn_wire::{json_type_url_of, payload_any, payload_bytes, pb};
+use crate::types::workflow::Address;
+use crate::wire::spawn::{json_type_url_of, payload_any, payload_bytes, pb};
 
 fn spawn_failed(message: String) -> Response {
     let reply = pb::SpawnResponse {
@@ -106,12 +106,11 @@ fn failed(request: &pb::InvocationRequest, message: String) -> Response {
 /// How long the caller waits: Spawn's `request-timeout` metadata (milliseconds), within
 /// the tenant's turn timeout, which a caller may shorten but not extend.
 fn deadline(state: &SpawnState, tenant: &str, metadata: &HashMap<String, String>) -> Instant {
-    let limit = state.runtime.deadline(tenant);
-    metadata
+    let asked = metadata
         .get("request-timeout")
         .and_then(|ms| ms.trim().parse::<u64>().ok())
-        .and_then(|ms| Instant::now().checked_add(Duration::from_millis(ms)))
-        .map_or(limit, |asked| asked.min(limit))
+        .map(Duration::from_millis);
+    state.runtime.deadline_within(tenant, asked)
 }
 
 pub(super) async fn invoke(

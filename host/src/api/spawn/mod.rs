@@ -15,7 +15,7 @@ use prost::Message;
 use super::Access;
 use super::auth::Denied;
 use crate::runtime::Runtime;
-use crate::spawn_wire::pb;
+use crate::wire::spawn::pb;
 
 /// Where Spawn SDKs listen unless told otherwise (Spawn's sidecar default port).
 pub const DEFAULT_USER_FUNCTION: &str = "http://127.0.0.1:8090";

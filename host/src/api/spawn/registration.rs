@@ -12,10 +12,9 @@ use prost::Message;
 use super::{SpawnState, proto, status, tenant};
 use crate::api::Access;
 use crate::backends::spawn_sdk::{DEFAULT_SNAPSHOT_INTERVAL, SdkActorType, SpawnApp};
-use crate::runtime::manifest::{ActionSpec, ActorKind, ActorTypeSpec, Manifest, TimerActionSpec};
-use crate::runtime::tenants::LimitOverrides;
-use crate::runtime::{Runtime, check_name};
-use crate::spawn_wire::{channels, pb};
+use crate::runtime::{Runtime, TenantError, check_name};
+use crate::types::manifest::{ActionSpec, ActorKind, ActorTypeSpec, Manifest, TimerActionSpec};
+use crate::wire::spawn::{channels, pb};
 
 /// Spawn's deactivation timeout when an actor names none.
 const DEFAULT_DEACTIVATION: Duration = Duration::from_secs(10);
@@ -115,18 +114,16 @@ fn actor_type(name: &str, actor: pb::Actor) -> Result<(ActorTypeSpec, SdkActorTy
 
 /// Make sure the system's tenant exists: a caller who may manage tenants creates it.
 async fn ensure_tenant(runtime: &Runtime, access: &Access, name: &str) -> Result<(), String> {
-    if runtime.tenant(name).is_some() {
-        return Ok(());
-    }
-    access
-        .require_admin()
-        .map_err(|_| format!("actor system {name:?} is not a tenant of this host"))?;
-    match runtime.create_tenant(name, LimitOverrides::default()).await {
-        Ok(_) => Ok(()),
-        // Created meanwhile by a concurrent registration.
-        Err(_) if runtime.tenant(name).is_some() => Ok(()),
-        Err(e) => Err(e.to_string()),
-    }
+    let may_create = access.require_admin().is_ok();
+    runtime
+        .ensure_tenant(name, may_create)
+        .await
+        .map_err(|e| match e {
+            TenantError::NotFound(_) => {
+                format!("actor system {name:?} is not a tenant of this host")
+            }
+            other => other.to_string(),
+        })
 }
 
 pub(super) async fn register(
@@ -169,7 +166,7 @@ pub(super) async fn register(
     };
     let actor_count = manifest.actor_types.len();
     let app = SpawnApp::new(&state.user_function, sdk_types);
-    if let Err(e) = state.runtime.register_spawn_app(&tenant, app, manifest) {
+    if let Err(e) = state.runtime.register_external(&tenant, manifest, app) {
         return refused(e.to_string());
     }
     tracing::info!(system = %tenant, actors = actor_count, "Spawn actor system registered");

@@ -4,7 +4,7 @@ use super::HostState;
 use crate::wasm::bindings::warren::actor::state::Host;
 
 /// A store failure is not the guest's to handle: it traps the turn, which drops its writes.
-fn trap(e: crate::store::StoreError) -> wasmtime::Error {
+fn trap(e: crate::types::StoreError) -> wasmtime::Error {
     wasmtime::Error::msg(format!("state store failed: {e}"))
 }
 

@@ -2,7 +2,7 @@
 //! run by the runtime core after it commits.
 
 use super::HostState;
-use crate::runtime::workflow::{Address, Publish, Route, RouteKind};
+use crate::types::workflow::{Address, Publish, Route, RouteKind};
 use crate::wasm::bindings::types::ActorRef;
 use crate::wasm::bindings::warren::actor::workflow::Host;
 

@@ -10,27 +10,16 @@ use serde_json::Value;
 
 use super::model::{ErrorResponse, EventType};
 use super::{OpacaError, Platform};
+use crate::backends::opaca_process;
 
-/// `base` + path `segments` (each percent-encoded, so a name can never add a path or a
-/// query) + `query` pairs.
+/// `base` + path `segments` (each percent-encoded) + `query` pairs; see
+/// [`opaca_process::endpoint`].
 pub(super) fn endpoint<S: AsRef<str>>(
     base: &str,
     segments: &[&str],
     query: &[(&str, S)],
 ) -> Result<String, OpacaError> {
-    let mut url = Url::parse(base)
-        .map_err(|e| OpacaError::new(500, format!("bad base URL {base:?}: {e}")))?;
-    url.path_segments_mut()
-        .map_err(|()| OpacaError::new(500, format!("{base:?} cannot take a path")))?
-        .pop_if_empty()
-        .extend(segments);
-    if !query.is_empty() {
-        let mut pairs = url.query_pairs_mut();
-        for (name, value) in query {
-            pairs.append_pair(name, value.as_ref());
-        }
-    }
-    Ok(url.into())
+    opaca_process::endpoint(base, segments, query).map_err(|e| OpacaError::new(500, e))
 }
 
 /// One outbound request.

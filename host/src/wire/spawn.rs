@@ -8,8 +8,9 @@
 use prost::Message;
 use prost_types::Any;
 
-use crate::runtime::ActorId;
-use crate::runtime::manifest::ChannelSpec;
+use crate::types::ActorId;
+use crate::types::manifest::ChannelSpec;
+use crate::types::workflow::{Address, Effect, Publish, Route, RouteKind, Workflow};
 
 /// The generated messages of `proto/spawn.proto`.
 #[allow(missing_docs, clippy::all)]
@@ -109,6 +110,67 @@ pub fn spawn_id(actor: &ActorId) -> pb::ActorId {
         } else {
             actor.actor_type.to_string()
         },
+    }
+}
+
+/// A Spawn workflow in the runtime's terms.
+pub fn workflow_of(w: pb::Workflow) -> Workflow {
+    let effects = w
+        .effects
+        .into_iter()
+        .filter_map(|e| e.request)
+        .map(|request| {
+            let id = request.actor.and_then(|a| a.id).unwrap_or_default();
+            let parent = Some(request.register_ref)
+                .filter(|r| !r.is_empty())
+                .or(Some(id.parent).filter(|p| !p.is_empty()));
+            let payload = match request.payload {
+                Some(pb::invocation_request::Payload::Value(any)) => payload_bytes(Some(&any)),
+                _ => Vec::new(),
+            };
+            Effect {
+                target: Address {
+                    name: id.name,
+                    parent,
+                },
+                action: request.action_name,
+                payload,
+                metadata: request.metadata.into_iter().collect(),
+                at_ms: Some(request.scheduled_to).filter(|at| *at > 0),
+            }
+        })
+        .collect();
+    let broadcast = w.broadcast.map(|b| Publish {
+        channel: b.channel_group,
+        payload: match b.payload {
+            Some(pb::broadcast::Payload::Value(any)) => payload_bytes(Some(&any)),
+            _ => Vec::new(),
+        },
+        // Old SDKs name the subscribers' action in the broadcast itself.
+        action: Some(b.action_name).filter(|a| !a.is_empty()),
+    });
+    let route = w.routing.map(|routing| {
+        let (kind, actor, action, register_ref) = match routing {
+            pb::workflow::Routing::Pipe(p) => {
+                (RouteKind::Pipe, p.actor, p.action_name, p.register_ref)
+            }
+            pb::workflow::Routing::Forward(f) => {
+                (RouteKind::Forward, f.actor, f.action_name, f.register_ref)
+            }
+        };
+        Route {
+            kind,
+            target: Address {
+                name: actor,
+                parent: Some(register_ref).filter(|r| !r.is_empty()),
+            },
+            action,
+        }
+    });
+    Workflow {
+        effects,
+        broadcast,
+        route,
     }
 }
 

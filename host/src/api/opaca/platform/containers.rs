@@ -9,13 +9,14 @@ use reqwest::Method;
 
 use super::auth::Identity;
 use super::model::{
-    Action, AgentContainer, AgentContainerImage, AgentDescription, Connectivity, Parameter,
-    PostAgentContainer, Role,
+    Action, AgentContainer, AgentContainerImage, AgentDescription, Connectivity, EventType,
+    Parameter, PostAgentContainer, Role,
 };
 use super::process::{InfoError, ProcessContainer, allowed_variable};
 use super::{OpacaError, Platform, timestamp};
-use crate::runtime::ActorId;
-use crate::runtime::manifest::ActorTypeSpec;
+use crate::backends::opaca_process::{self, CallObserver, ProcessAgents, agents_type};
+use crate::types::ActorId;
+use crate::types::manifest::ActorTypeSpec;
 
 /// How long a started container's token is valid (the reference's 24 h).
 const CONTAINER_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -63,7 +64,7 @@ impl Container {
 }
 
 /// An OPACA action from an action of an actor type's manifest.
-fn action(spec: &crate::runtime::manifest::ActionSpec) -> Action {
+fn action(spec: &crate::types::manifest::ActionSpec) -> Action {
     // A model that is not OPACA's shape is logged and left out, so the action still shows.
     fn model<T: serde::de::DeserializeOwned>(
         action: &str,
@@ -317,6 +318,24 @@ impl Platform {
                 api_port_mapping: process.port,
                 extra_port_mappings: BTreeMap::new(),
             });
+            // Its agents' turns go through the runtime like every actor's.
+            let agents = ProcessAgents::new(
+                &process.url,
+                &token,
+                &self.0.base_url,
+                self.0.client.clone(),
+                self.forward_observer(),
+            );
+            let registered = runtime.register_external(
+                &identity.tenant,
+                opaca_process::component(&id),
+                Arc::new(agents),
+            );
+            if let Err(e) = registered {
+                process.stop().await;
+                self.0.auth.revoke(&id);
+                return Err(OpacaError::new(500, e.to_string()));
+            }
             (ContainerKind::Process(Box::new(process)), info)
         } else {
             return Err(OpacaError::new(
@@ -372,7 +391,18 @@ impl Platform {
         self.0.auth.revoke(id);
         let Some(container) = removed else { return };
         match &container.kind {
-            ContainerKind::Process(process) => process.stop().await,
+            ContainerKind::Process(process) => {
+                let name = agents_type(id);
+                if let Err(e) = self
+                    .0
+                    .runtime
+                    .remove_component(&container.tenant, &name)
+                    .await
+                {
+                    tracing::warn!(container = %id, error = %e, "agents of a stopped container not removed");
+                }
+                process.stop().await;
+            }
             ContainerKind::Wasm { .. } => {
                 for agent in container.info().agents {
                     let actor = ActorId::new(&container.tenant, &agent.agent_id, id);
@@ -527,6 +557,19 @@ impl Platform {
                 .await;
         }
         Ok(token.is_some())
+    }
+
+    /// Records a FORWARD event for each call a process container's agents get.
+    fn forward_observer(&self) -> CallObserver {
+        let platform = Arc::downgrade(&self.0);
+        Arc::new(move |tenant: &str, route: &str, receiver: &str| {
+            if let Some(platform) = platform.upgrade() {
+                platform.history.record(tenant, EventType::Forward, |e| {
+                    e.route = Some(route.to_string());
+                    e.receiver = Some(receiver.to_string());
+                });
+            }
+        })
     }
 
     /// Stop every container (at shutdown).

@@ -3,8 +3,8 @@
 use std::time::Instant;
 
 use super::ActorId;
+use super::state::StoreError;
 use super::workflow::Workflow;
-use crate::store::StoreError;
 
 /// Whether the sender waits for the reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,7 +79,7 @@ pub struct Invocation {
     /// The turn fails with [`InvokeError::DeadlineExceeded`] if not done by then.
     pub deadline: Instant,
     /// How many pipes and forwards led to this message (0 for one sent directly), so a
-    /// route chain that comes back on itself ends (see [`super::MAX_ROUTE_HOPS`]).
+    /// route chain that comes back on itself ends (the runtime cuts such a chain).
     pub route_hops: u32,
 }
 
@@ -194,6 +194,18 @@ pub enum InvokeError {
         actor: ActorId,
         action: String,
         fuel: u64,
+    },
+    /// An external backend's process answered with an error of its own protocol; `body`
+    /// is its answer, for the adapter of that protocol to pass on as the cause.
+    #[error(
+        "the host of {actor} answered {status} in {action:?}: {}",
+        String::from_utf8_lossy(body)
+    )]
+    Downstream {
+        actor: ActorId,
+        action: String,
+        status: u16,
+        body: Vec<u8>,
     },
     #[error("storing the turn of {actor} failed: {source}")]
     Store {

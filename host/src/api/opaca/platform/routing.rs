@@ -3,7 +3,7 @@
 //! and broadcast reach every match. Every outbound call carries `forward=false`, so
 //! forwarding is one hop.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Map, Value};
@@ -14,7 +14,8 @@ use super::model::{AgentDescription, ErrorResponse, Message};
 use super::outbound::{Outbound, endpoint};
 use super::validate::validate_arguments;
 use super::{OpacaError, Platform};
-use crate::runtime::{ActorId, CallMode, Invocation, InvokeError, Trigger};
+use crate::backends::opaca_process;
+use crate::types::{ActorId, CallMode, Invocation, InvokeError, Trigger};
 
 /// Which agents a request means.
 #[derive(Clone, Debug, Default)]
@@ -30,8 +31,16 @@ pub struct Target {
 /// The action a message to a Wasm agent runs.
 const RECEIVE: &str = "receive";
 
-/// A runtime error as the cause of a 502.
+/// A runtime error as the cause of a 502: a process container's own answer when it gave
+/// one.
 fn cause_of(e: &InvokeError) -> ErrorResponse {
+    if let InvokeError::Downstream { status, body, .. } = e {
+        return serde_json::from_slice::<ErrorResponse>(body).unwrap_or_else(|_| ErrorResponse {
+            status_code: *status,
+            message: String::from_utf8_lossy(body).into_owned(),
+            cause: None,
+        });
+    }
     let status_code = match e {
         InvokeError::ActionNotFound { .. } | InvokeError::ActorTypeNotFound { .. } => 404,
         InvokeError::BadRequest(_) | InvokeError::InvalidArgument { .. } => 400,
@@ -177,52 +186,38 @@ impl Platform {
         arguments: &Map<String, Value>,
         timeout: Option<Duration>,
     ) -> Result<Value, OpacaError> {
-        match &container.kind {
-            ContainerKind::Wasm { .. } => {
-                let runtime = &self.0.runtime;
-                // A caller's timeout may shorten a turn, never lengthen it.
-                let limit = runtime.deadline(&container.tenant);
-                let deadline = timeout
-                    .and_then(|t| Instant::now().checked_add(t))
-                    .map_or(limit, |asked| asked.min(limit));
-                let payload = serde_json::to_vec(arguments).unwrap_or_default();
-                let invocation = Invocation::call(
-                    ActorId::new(&container.tenant, agent, &container.id),
-                    action,
-                    payload,
-                    deadline,
-                );
-                let reply = runtime.invoke(invocation).await.map_err(|e| {
-                    OpacaError::downstream(
-                        format!("agent {agent:?} failed in {action:?}"),
-                        cause_of(&e),
-                    )
-                })?;
-                if reply.data.is_empty() {
-                    return Ok(Value::Null);
-                }
-                Ok(serde_json::from_slice(&reply.data).unwrap_or_else(|_| {
-                    Value::String(String::from_utf8_lossy(&reply.data).into_owned())
-                }))
+        let runtime = &self.0.runtime;
+        let payload = serde_json::to_vec(arguments).unwrap_or_default();
+        let mut invocation = Invocation::call(
+            agent_actor(container, agent),
+            action,
+            payload,
+            runtime.deadline_within(&container.tenant, timeout),
+        );
+        if let ContainerKind::Process(_) = &container.kind {
+            if let Some(timeout) = timeout {
+                let secs = timeout.as_secs().max(1).to_string();
+                invocation
+                    .metadata
+                    .push((opaca_process::TIMEOUT.into(), secs));
             }
-            ContainerKind::Process(process) => {
-                let url = endpoint(
-                    &process.url,
-                    &["invoke", action, agent],
-                    &query(&Target::default(), timeout),
-                )?;
-                let login = container.login_token(&identity.name);
-                self.call(
-                    &identity.tenant,
-                    Method::POST,
-                    &url,
-                    Some(arguments),
-                    Some(&container.token),
-                    login.as_deref(),
-                )
-                .await
+            if let Some(login) = container.login_token(&identity.name) {
+                invocation
+                    .metadata
+                    .push((opaca_process::LOGIN_TOKEN.into(), login));
             }
         }
+        let reply = runtime.invoke(invocation).await.map_err(|e| {
+            OpacaError::downstream(
+                format!("agent {agent:?} failed in {action:?}"),
+                cause_of(&e),
+            )
+        })?;
+        if reply.data.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
+        }
+        Ok(serde_json::from_slice(&reply.data)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&reply.data).into_owned())))
     }
 
     /// Deliver `message` to every agent named `agent`.
@@ -238,7 +233,7 @@ impl Platform {
             if !container.info().agents.iter().any(|a| a.agent_id == agent) {
                 continue;
             }
-            match self.send_in(identity, &container, agent, message).await {
+            match self.send_in(&container, agent, message).await {
                 Ok(()) => delivered = true,
                 Err(e) => failure = Some(e),
             }
@@ -284,42 +279,29 @@ impl Platform {
 
     async fn send_in(
         &self,
-        identity: &Identity,
         container: &Container,
         agent: &str,
         message: &Message,
     ) -> Result<(), OpacaError> {
-        match &container.kind {
-            ContainerKind::Wasm { .. } => {
-                let runtime = &self.0.runtime;
-                let mut invocation = Invocation::call(
-                    ActorId::new(&container.tenant, agent, &container.id),
-                    RECEIVE,
-                    serde_json::to_vec(message).unwrap_or_default(),
-                    runtime.deadline(&container.tenant),
-                );
-                invocation.mode = CallMode::Cast;
-                runtime.invoke(invocation).await.map(drop).map_err(|e| {
-                    OpacaError::downstream(
-                        format!("agent {agent:?} did not take the message"),
-                        cause_of(&e),
-                    )
-                })
-            }
-            ContainerKind::Process(process) => {
-                let url = endpoint(&process.url, &["send", agent], &[("forward", "false")])?;
-                self.call(
-                    &identity.tenant,
-                    Method::POST,
-                    &url,
-                    Some(message),
-                    Some(&container.token),
-                    None,
-                )
-                .await
-                .map(drop)
-            }
+        let runtime = &self.0.runtime;
+        let mut invocation = Invocation::call(
+            agent_actor(container, agent),
+            RECEIVE,
+            serde_json::to_vec(message).unwrap_or_default(),
+            runtime.deadline(&container.tenant),
+        );
+        invocation.mode = CallMode::Cast;
+        if let ContainerKind::Process(_) = &container.kind {
+            invocation
+                .metadata
+                .push((opaca_process::DELIVERY.into(), opaca_process::SEND.into()));
         }
+        runtime.invoke(invocation).await.map(drop).map_err(|e| {
+            OpacaError::downstream(
+                format!("agent {agent:?} did not take the message"),
+                cause_of(&e),
+            )
+        })
     }
 
     /// Publish `message` on `channel` to every matching container and, when forwarding,
@@ -474,6 +456,20 @@ impl Platform {
             .into_iter()
             .filter(|c| target.container.as_ref().is_none_or(|id| *id == c.id))
             .collect()
+    }
+}
+
+/// The actor that is `agent` of `container`: of a Wasm container, the agent's actor type
+/// with the container's id; of a process container, the container's agents type with the
+/// agent's id.
+fn agent_actor(container: &Container, agent: &str) -> ActorId {
+    match &container.kind {
+        ContainerKind::Wasm { .. } => ActorId::new(&container.tenant, agent, &container.id),
+        ContainerKind::Process(_) => ActorId::new(
+            &container.tenant,
+            &opaca_process::agents_type(&container.id),
+            agent,
+        ),
     }
 }
 

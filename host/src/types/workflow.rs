@@ -2,7 +2,7 @@
 //! broadcast to a channel, pipe, forward), available to every backend.
 
 /// An actor as a workflow names it: an instance `name`, of type `parent` when given, else
-/// resolved as Spawn resolves names (see [`super::Runtime::resolve`]).
+/// resolved as Spawn resolves names (the runtime's `resolve`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Address {
     /// The actor's name: its id, or a named type's name, or a spawned instance's name.

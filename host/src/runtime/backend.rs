@@ -1,0 +1,169 @@
+//! The seam between the runtime core and whatever runs an actor type's turns: a Wasm
+//! component, an app called back over HTTP, a process holding a stream open. The core
+//! names none of them; each implements [`ActorBackend`] and is registered as a trait
+//! object.
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::tenants::Limits;
+use super::{ActivationCache, Runtime, TurnState};
+use crate::types::manifest::Manifest;
+use crate::types::{ActorId, Invocation, InvokeError, LimitKind, Reply, StoreError};
+
+/// A boxed future of a backend method.
+pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One turn, as the core hands it to a backend. The core holds the actor's turn (or the
+/// chain re-entering it) for as long as the backend runs it.
+pub struct Turn<'a> {
+    /// The runtime, for the calls, casts and timers a turn makes.
+    pub runtime: &'a Runtime,
+    pub invocation: &'a Invocation,
+    /// The limits of the actor's tenant.
+    pub limits: &'a Limits,
+    /// What the backend kept for this activation after its last turn.
+    pub cache: &'a ActivationCache,
+    /// The turn's view of the actor's committed state, for a backend whose turns stage
+    /// their writes for the core to commit.
+    pub state: TurnState,
+}
+
+/// What a backend answers for one turn.
+pub struct TurnOutcome {
+    pub result: Result<Reply, InvokeError>,
+    /// The turn's staged state, timers, casts and workflow, which the core commits when
+    /// the turn succeeded; `None` for a backend that keeps its actors' state itself.
+    pub staged: Option<TurnState>,
+}
+
+impl TurnOutcome {
+    /// The outcome of a backend that stages nothing with the core.
+    pub fn unstaged(result: Result<Reply, InvokeError>) -> Self {
+        TurnOutcome {
+            result,
+            staged: None,
+        }
+    }
+}
+
+/// Why a backend could not restore, or store, the state it holds for an actor.
+#[derive(Debug, thiserror::Error)]
+pub enum HeldStateError {
+    #[error(
+        "actor {0} keeps no revisions: only actors whose state is written behind (those of a Spawn SDK) do; a Wasm actor commits every turn"
+    )]
+    NoRevisions(ActorId),
+    #[error("actor {actor} has no stored revision {revision}")]
+    NoRevision { actor: ActorId, revision: i64 },
+    #[error("revision {revision} of {actor} is unreadable: {message}")]
+    Unreadable {
+        actor: ActorId,
+        revision: i64,
+        message: String,
+    },
+    #[error("tenant {tenant:?} is at its limit of {max} {kind}; the snapshot was not written")]
+    Quota {
+        tenant: String,
+        kind: LimitKind,
+        max: u64,
+    },
+    #[error("tenant {tenant:?} does not exist")]
+    NoTenant { tenant: String },
+    /// The actor could not be activated to restore it.
+    #[error(transparent)]
+    Invoke(#[from] InvokeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Whatever runs the turns of one or more actor types.
+///
+/// Only [`ActorBackend::run_turn`] is required; the other methods are hooks with no-op
+/// defaults, for backends that talk to a process that must hear about deactivations or
+/// that hold actor state between turns and write it behind.
+pub trait ActorBackend: Send + Sync + 'static {
+    /// Run one turn.
+    fn run_turn<'a>(&'a self, turn: Turn<'a>) -> BackendFuture<'a, TurnOutcome>;
+
+    /// `actor` was deactivated after its idle timeout. Called off the sweeper; a backend
+    /// that must tell someone spawns the work.
+    fn deactivated(self: Arc<Self>, _runtime: &Runtime, _actor: ActorId) {}
+
+    /// This backend is about to host the component `previous` hosts until now; called
+    /// before it is reachable, so it can take over what `previous` holds.
+    fn replaces(&self, _previous: &dyn ActorBackend) {}
+
+    /// The types of `manifest` are now hosted by this backend in `tenant`, in place of
+    /// `previous` (the backend that hosted the same component before, if any).
+    fn registered(
+        self: Arc<Self>,
+        _runtime: &Runtime,
+        _tenant: &str,
+        _manifest: &Manifest,
+        _previous: Option<Arc<dyn ActorBackend>>,
+    ) {
+    }
+
+    /// Make stored revision `revision` the state of `actor`. The caller holds the actor's
+    /// turn. Only backends that write state behind keep revisions.
+    fn restore_revision<'a>(
+        &'a self,
+        _runtime: &'a Runtime,
+        actor: &'a ActorId,
+        _revision: i64,
+    ) -> BackendFuture<'a, Result<(), HeldStateError>> {
+        Box::pin(async move { Err(HeldStateError::NoRevisions(actor.clone())) })
+    }
+
+    /// Whether this backend keeps stored revisions of its actors' state.
+    fn keeps_revisions(&self) -> bool {
+        false
+    }
+
+    /// Write the state this backend holds behind to the store (at shutdown).
+    fn flush_held_state<'a>(&'a self, _runtime: &'a Runtime) -> BackendFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    /// The backend as [`Any`], for the adapter that registered it to find its own kind
+    /// again (a stream joining the streams of a type, an SDK registering again).
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// A backend that loads deployed components: compiles the bytes, checks them, and reads
+/// the manifest they describe themselves with.
+pub trait ComponentLoader: Send + Sync + 'static {
+    /// Load a component's bytes into a backend for its actor types.
+    fn load(
+        self: Arc<Self>,
+        wasm: Arc<Vec<u8>>,
+    ) -> BackendFuture<'static, Result<LoadedComponent, LoadError>>;
+
+    /// Components compiled since start, and artifacts loaded from the cache instead.
+    fn cache_counts(&self) -> (u64, u64);
+}
+
+/// A component loaded and described, ready to register.
+pub struct LoadedComponent {
+    pub backend: Arc<dyn ActorBackend>,
+    pub manifest: Manifest,
+    /// Hex SHA-256 of the bytes.
+    pub sha256: String,
+    pub size: usize,
+}
+
+/// Why a `.wasm` was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("not a valid WebAssembly component: {0}")]
+    Invalid(String),
+    #[error("the component does not implement the warren:actor world: {0}")]
+    WrongWorld(String),
+    #[error("the component's `describe` failed: {0}")]
+    Describe(String),
+    #[error("the component's manifest is not acceptable: {0}")]
+    Manifest(String),
+}

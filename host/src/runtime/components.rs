@@ -1,0 +1,204 @@
+//! Components and actor types: deploying and loading Wasm components, registering the
+//! types external backends host, and removing them.
+
+use std::sync::Arc;
+
+use super::backend::{ActorBackend, LoadError, LoadedComponent};
+use super::{AttachError, ComponentInfo, Runtime, TypeConflict, unix_now};
+use crate::types::manifest;
+use crate::types::{StoreError, check_name};
+
+/// Why a component was not deployed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Invalid(#[from] LoadError),
+    #[error("invalid component name: {0}")]
+    BadName(String),
+    #[error("tenant {0:?} does not exist")]
+    NoTenant(String),
+    #[error("tenant {tenant:?} is at its limit of {max} components")]
+    TooMany { tenant: String, max: u64 },
+    #[error(transparent)]
+    Conflict(#[from] TypeConflict),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Runtime {
+    /// Load every component the store holds (at start). A component that no longer loads
+    /// is logged and skipped, so one bad artifact cannot keep the host down.
+    pub async fn load_stored_components(&self) -> Result<(), StoreError> {
+        for record in self.0.store.components()? {
+            let Some(wasm) = self.0.store.component_wasm(&record.tenant, &record.name)? else {
+                tracing::warn!(tenant = %record.tenant, name = %record.name, "stored component has no bytes");
+                continue;
+            };
+            let loaded = self
+                .install(
+                    &record.tenant,
+                    Some(&record.name),
+                    Arc::new(wasm),
+                    record.deployed_at,
+                )
+                .await;
+            match loaded {
+                Ok(info) => {
+                    tracing::info!(tenant = %info.tenant, name = %info.name, types = ?info.actor_types, "component loaded")
+                }
+                Err(e) => {
+                    tracing::error!(tenant = %record.tenant, name = %record.name, error = %e, "stored component failed to load")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deploy a component into `tenant`, named `name` or else by its manifest. Replaces a
+    /// component of the same name; refuses a bad `.wasm` without touching what runs.
+    pub async fn deploy(
+        &self,
+        tenant: &str,
+        name: Option<&str>,
+        wasm: Vec<u8>,
+    ) -> Result<ComponentInfo, DeployError> {
+        let wasm = Arc::new(wasm);
+        let info = self.install(tenant, name, wasm.clone(), unix_now()).await?;
+        let record = crate::store::ComponentRecord {
+            tenant: info.tenant.clone(),
+            name: info.name.clone(),
+            sha256: info.sha256.clone(),
+            deployed_at: info.deployed_at,
+        };
+        self.0.store.put_component(&record, &wasm).await?;
+        tracing::info!(tenant, name = %info.name, types = ?info.actor_types, "component deployed");
+        Ok(info)
+    }
+
+    async fn install(
+        &self,
+        tenant: &str,
+        name: Option<&str>,
+        wasm: Arc<Vec<u8>>,
+        deployed_at: u64,
+    ) -> Result<ComponentInfo, DeployError> {
+        check_name("tenant", tenant).map_err(DeployError::BadName)?;
+        if let Some(name) = name {
+            check_name("component name", name).map_err(DeployError::BadName)?;
+        }
+        let limits = self
+            .0
+            .tenants
+            .get(tenant)
+            .ok_or_else(|| DeployError::NoTenant(tenant.to_string()))?
+            .limits
+            .clone();
+        let LoadedComponent {
+            backend,
+            manifest,
+            sha256,
+            size,
+        } = self.0.loader.clone().load(wasm).await?;
+        let name = name.unwrap_or(&manifest.name).to_string();
+        let existing = self.0.registry.components(tenant);
+        if existing.len() as u64 >= limits.max_components
+            && !existing.iter().any(|c| c.name == name)
+        {
+            return Err(DeployError::TooMany {
+                tenant: tenant.to_string(),
+                max: limits.max_components,
+            });
+        }
+        let info = ComponentInfo {
+            tenant: tenant.to_string(),
+            version: manifest.version.clone(),
+            sha256,
+            size,
+            actor_types: manifest
+                .actor_types
+                .iter()
+                .map(|t| t.name.clone())
+                .collect(),
+            deployed_at,
+            name,
+        };
+        self.0.registry.insert(info.clone(), manifest, backend)?;
+        Ok(info)
+    }
+
+    /// Prepare for the process to stop, once no more requests come in: every backend
+    /// writes the state it holds behind to the store. Call it before the store's final
+    /// flush.
+    pub async fn shutdown(&self) {
+        for backend in self.0.registry.backends() {
+            backend.flush_held_state(self).await;
+        }
+    }
+
+    /// Host the actor types of `manifest` by an external `backend` (an app that called
+    /// in, or one Warren calls back), as component `manifest.name` of `tenant`, replacing
+    /// what the same component registered before. The replaced backend is handed to the
+    /// new one before the new one is reachable, and again once it is.
+    pub fn register_external(
+        &self,
+        tenant: &str,
+        manifest: manifest::Manifest,
+        backend: Arc<dyn ActorBackend>,
+    ) -> Result<ComponentInfo, TypeConflict> {
+        self.0.registry.check(tenant, &manifest.name, &manifest)?;
+        let previous = self.0.registry.component_backend(tenant, &manifest.name);
+        if let Some(previous) = &previous {
+            backend.replaces(previous.as_ref());
+        }
+        let types = manifest
+            .actor_types
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
+        let info = ComponentInfo::external(tenant, &manifest.name, &manifest.version, types);
+        self.0
+            .registry
+            .insert(info.clone(), manifest.clone(), backend.clone())?;
+        backend.registered(self, tenant, &manifest, previous);
+        Ok(info)
+    }
+
+    /// Host `spec`'s type by component `component` of `tenant` through `join`, which gets
+    /// the backend already hosting it for that component (if any) and returns the one to
+    /// host it with, or why it refuses (a stream joining the streams of a type).
+    pub fn attach(
+        &self,
+        tenant: &str,
+        component: &str,
+        spec: manifest::ActorTypeSpec,
+        join: impl FnOnce(Option<&Arc<dyn ActorBackend>>) -> Result<Arc<dyn ActorBackend>, String>,
+    ) -> Result<(), AttachError> {
+        check_name("actor type", &spec.name).map_err(AttachError::Refused)?;
+        if self.0.tenants.get(tenant).is_none() {
+            return Err(AttachError::Refused(format!(
+                "tenant {tenant:?} does not exist"
+            )));
+        }
+        let info = ComponentInfo::external(tenant, component, "", vec![spec.name.clone()]);
+        self.0.registry.attach(info, spec, join)
+    }
+
+    /// Let `leave` take a connection out of the backend hosting `actor_type` for
+    /// `component`; the type goes when `leave` says none is left.
+    pub fn detach(
+        &self,
+        tenant: &str,
+        actor_type: &str,
+        component: &str,
+        leave: impl FnOnce(&dyn ActorBackend) -> bool,
+    ) {
+        self.0.registry.detach(tenant, actor_type, component, leave);
+    }
+
+    /// Remove a component and its actor types; returns whether it existed.
+    pub async fn remove_component(&self, tenant: &str, name: &str) -> Result<bool, StoreError> {
+        let stored = self.0.store.remove_component(tenant, name).await?;
+        let registered = self.0.registry.remove(tenant, name);
+        Ok(stored || registered)
+    }
+}
