@@ -44,6 +44,7 @@ async fn python_agent_container_runs_as_a_process() {
     unknown_images_and_missing_parameters_are_refused(&rp).await;
     let (id, container) = a_container_starts_and_hides_its_secret(&rp).await;
     double_is_invoked_with_checked_arguments(&rp, &id).await;
+    the_agent_runs_as_an_actor(&host, &id).await;
     let port = the_container_gets_its_environment(&rp, &host, &id, &container).await;
     messages_reach_the_agent(&rp).await;
     notify_takes_the_id_quoted_or_not(&rp, &id).await;
@@ -158,6 +159,13 @@ async fn double_is_invoked_with_checked_arguments(rp: &Rp, id: &str) {
         "the AC's answer is the cause: {}",
         failed.text
     );
+}
+
+/// The invocations above ran as turns of the runtime core: the agent is an active actor
+/// of its container's agents type, like a Wasm agent is of its own type.
+async fn the_agent_runs_as_an_actor(host: &Host, id: &str) {
+    let active = host.get_json(&format!("/v1.0/actors/opaca:{id}")).await;
+    assert_eq!(active, json!(["sample-agent"]), "active agents of {id}");
 }
 
 /// The container's environment, as GetEnv reports it; the port it listens on.
