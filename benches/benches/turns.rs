@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
-use warren_bench::inproc::{NoStore, call, runtime_with};
+use warren_bench::inproc::{call, empty_state, runtime_with};
 use warren_bench::procs::guest;
 use warren_host::runtime::tenants::Limits;
 use warren_host::runtime::{ActorId, Runtime, TurnState};
@@ -52,7 +52,7 @@ fn turns(c: &mut Criterion) {
     group.bench_function("floor: fresh instance + call", |b| {
         b.to_async(&rt).iter(|| async {
             let actor = ActorId::new("default", "counter", "floor");
-            let state = TurnState::new(actor.clone(), Arc::new(NoStore));
+            let state = TurnState::new(actor.clone(), empty_state());
             let invocation = call(actor, "get", b"");
             let (result, _) = wasm
                 .run_turn(&component, fresh.clone(), state, &invocation, &limits, None)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use warren_bench::inproc::{NoStore, call, runtime, runtime_with};
+use warren_bench::inproc::{call, empty_state, runtime, runtime_with};
 use warren_bench::load::{self, LoadSpec};
 use warren_bench::procs::{Warren, guest, rss_of};
 use warren_bench::stats::{Summary, fmt, histogram};
@@ -97,7 +97,7 @@ pub async fn invoke(duration: Duration) -> anyhow::Result<()> {
                         (rt.clone(), wasm.clone(), component.clone(), limits.clone());
                     async move {
                         let actor = ActorId::new("default", "counter", &format!("f{t}"));
-                        let state = TurnState::new(actor.clone(), Arc::new(NoStore));
+                        let state = TurnState::new(actor.clone(), empty_state());
                         let inv = call(actor, "get", b"");
                         wasm.run_turn(&component, rt, state, &inv, &limits, None)
                             .await

@@ -173,7 +173,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for path in &args.deploy {
         deploy_file(&runtime, path).await?;
     }
-    let reminders = runtime.load_reminders()?;
+    let reminders = runtime.load_reminders().await?;
     if let Some(port) = args.app_port {
         let url = format!("http://{}:{port}", args.app_address);
         let app = AppChannel::new(&url, &args.app_id, args.app_api_token.clone())?;

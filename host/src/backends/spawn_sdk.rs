@@ -168,11 +168,15 @@ impl SpawnApp {
 
     /// The held state of `actor`, loading its latest snapshot (or the type's initial
     /// state) on first use.
-    fn held(&self, runtime: &Runtime, actor: &ActorId) -> Result<Arc<HeldActor>, InvokeError> {
+    async fn held(
+        &self,
+        runtime: &Runtime,
+        actor: &ActorId,
+    ) -> Result<Arc<HeldActor>, InvokeError> {
         if let Some(held) = self.held.get(actor) {
             return Ok(held.clone());
         }
-        let stored = stored(runtime, actor, SNAPSHOT_KEY)?;
+        let stored = stored(runtime, actor, SNAPSHOT_KEY).await?;
         let (revision, state) = match stored.as_deref().map(pb::Checkpoint::decode) {
             Some(Ok(c)) => (
                 c.revision.map_or(0, |r| r.value),
@@ -291,12 +295,12 @@ impl SpawnApp {
         actor: &ActorId,
         revision: i64,
     ) -> Result<(), HeldStateError> {
-        let stored = stored(runtime, actor, &revision_key(revision))?.ok_or_else(|| {
-            HeldStateError::NoRevision {
+        let stored = stored(runtime, actor, &revision_key(revision))
+            .await?
+            .ok_or_else(|| HeldStateError::NoRevision {
                 actor: actor.clone(),
                 revision,
-            }
-        })?;
+            })?;
         let checkpoint =
             pb::Checkpoint::decode(&stored[..]).map_err(|e| HeldStateError::Unreadable {
                 actor: actor.clone(),
@@ -304,7 +308,7 @@ impl SpawnApp {
                 message: e.to_string(),
             })?;
         let state = checkpoint.state.unwrap_or_default();
-        let held = self.held(runtime, actor)?;
+        let held = self.held(runtime, actor).await?;
         let _writing = held.writing.lock().await;
         {
             let mut held = held.lock();
@@ -363,7 +367,7 @@ impl SpawnApp {
         let action = invocation.action.as_str();
         let kind = self.types.get(&*actor.actor_type);
         let handled = kind.is_some_and(|t| t.actions.contains(action));
-        let held = self.held(runtime, actor)?;
+        let held = self.held(runtime, actor).await?;
         if !handled && GET_ACTIONS.contains(&action) {
             let held = held.lock();
             return Ok(Reply::data(payload_bytes(held.state.as_ref())));
@@ -489,8 +493,12 @@ impl SpawnApp {
 }
 
 /// A committed state key of `actor`, as a turn's error.
-fn stored(runtime: &Runtime, actor: &ActorId, key: &str) -> Result<Option<Vec<u8>>, InvokeError> {
-    runtime.get_state(actor, key).map_err(|e| match e {
+async fn stored(
+    runtime: &Runtime,
+    actor: &ActorId,
+    key: &str,
+) -> Result<Option<Vec<u8>>, InvokeError> {
+    runtime.get_state(actor, key).await.map_err(|e| match e {
         StateError::Store(source) => InvokeError::Store {
             actor: actor.clone(),
             source,

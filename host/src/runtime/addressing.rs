@@ -9,11 +9,17 @@ use crate::store::StoreError;
 use crate::types::manifest::{ActorKind, DEFAULT_POOL_SIZE};
 use crate::types::workflow::Address;
 
-/// Where a tenant's spawned instances are recorded: instance name → type. The `$` keeps
-/// it apart from every real actor type.
-fn instances(tenant: &str) -> ActorId {
-    ActorId::new(tenant, "$spawned", "instances")
+/// Where a tenant's spawned instance `name` is recorded: a record of its own whose
+/// [`PARENT`] key holds its type (one small record per instance, so neither a spawn nor a
+/// lookup touches the others). The `$` keeps it apart from every real actor type.
+pub(crate) fn instance(tenant: &str, name: &str) -> ActorId {
+    ActorId::new(tenant, SPAWNED, name)
 }
+
+/// The pseudo actor type of spawned instances' records.
+pub(crate) const SPAWNED: &str = "$spawned";
+/// The key of an instance's record that names its type.
+pub(crate) const PARENT: &str = "parent";
 
 fn store_error(actor: ActorId) -> impl FnOnce(StoreError) -> InvokeError {
     move |source| InvokeError::Store { actor, source }
@@ -46,27 +52,30 @@ impl Runtime {
                 "{name:?} is the name of an actor type; an instance of {parent:?} cannot be named so"
             )));
         }
-        let record = instances(tenant);
-        let known = self
-            .0
-            .store
-            .get(&record, name)
-            .map_err(store_error(record.clone()))?;
-        match known {
-            Some(recorded) if recorded == parent.as_bytes() => {}
-            Some(recorded) => {
-                return Err(InvokeError::BadRequest(format!(
-                    "actor {name:?} is already an instance of {:?}; it cannot be spawned from {parent:?} too",
-                    String::from_utf8_lossy(&recorded)
-                )));
-            }
-            None => {
-                let change = vec![(name.to_string(), Some(parent.as_bytes().to_vec()))];
-                self.0
-                    .store
-                    .commit(&record, change)
-                    .await
-                    .map_err(store_error(record.clone()))?;
+        let record = instance(tenant, name);
+        let store = &self.0.store;
+        // Twice at most: a concurrent spawn of the same name moves the version once.
+        for _ in 0..2 {
+            let known = store
+                .load(&record)
+                .await
+                .map_err(store_error(record.clone()))?;
+            match known.entries.get(PARENT) {
+                Some(recorded) if recorded == parent.as_bytes() => break,
+                Some(recorded) => {
+                    return Err(InvokeError::BadRequest(format!(
+                        "actor {name:?} is already an instance of {:?}; it cannot be spawned from {parent:?} too",
+                        String::from_utf8_lossy(recorded)
+                    )));
+                }
+                None => {
+                    let change = vec![(PARENT.to_string(), Some(parent.as_bytes().to_vec()))];
+                    match store.commit(&record, known.version, change).await {
+                        Ok(_) => break,
+                        Err(StoreError::Conflict { .. }) => continue,
+                        Err(e) => return Err(store_error(record)(e)),
+                    }
+                }
             }
         }
         Ok(ActorId::new(tenant, parent, name))
@@ -80,14 +89,15 @@ impl Runtime {
         if let Some(parent) = address.parent.as_deref().filter(|p| !p.is_empty()) {
             return self.spawn_instance(tenant, parent, name).await;
         }
-        let record = instances(tenant);
+        let record = instance(tenant, name);
         let spawned = self
             .0
             .store
-            .get(&record, name)
+            .load(&record)
+            .await
             .map_err(store_error(record.clone()))?;
-        if let Some(parent) = spawned {
-            let parent = String::from_utf8_lossy(&parent);
+        if let Some(parent) = spawned.entries.get(PARENT) {
+            let parent = String::from_utf8_lossy(parent);
             if self.hosts(tenant, &parent) {
                 return Ok(ActorId::new(tenant, &parent, name));
             }

@@ -29,8 +29,13 @@ impl Runtime {
     /// Load every component the store holds (at start). A component that no longer loads
     /// is logged and skipped, so one bad artifact cannot keep the host down.
     pub async fn load_stored_components(&self) -> Result<(), StoreError> {
-        for record in self.0.store.components()? {
-            let Some(wasm) = self.0.store.component_wasm(&record.tenant, &record.name)? else {
+        for record in self.0.store.components().await? {
+            let Some(wasm) = self
+                .0
+                .store
+                .component_wasm(&record.tenant, &record.name)
+                .await?
+            else {
                 tracing::warn!(tenant = %record.tenant, name = %record.name, "stored component has no bytes");
                 continue;
             };

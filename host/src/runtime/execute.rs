@@ -9,6 +9,7 @@ use super::table::ActorSlot;
 use super::tenants::Tenant;
 use super::turn::TurnParts;
 use super::{ActorTypeEntry, InvokeFuture, Runtime, TurnState};
+use crate::store::ActorRecord;
 use crate::types::{ActorId, Invocation, InvokeError, LimitKind, Reply, StateChange, StoreError};
 
 /// A fresh call-chain id for a message that does not belong to one: UUID-shaped and
@@ -175,12 +176,21 @@ impl Runtime {
                 max: max_turns,
             });
         };
+        let committed = match self.held_record(slot, actor).await {
+            Ok(record) => record,
+            Err(source) => {
+                return Err(InvokeError::Store {
+                    actor: actor.clone(),
+                    source,
+                });
+            }
+        };
         let turn = Turn {
             runtime: self,
             invocation,
             limits: &tenant.limits,
             cache: &slot.cache,
-            state: TurnState::new(actor.clone(), self.0.store.clone()),
+            state: TurnState::new(actor.clone(), committed),
         };
         let TurnOutcome { result, staged } = entry.backend.run_turn(turn).await;
         let finished = self.finish_turn(tenant, invocation, result, staged).await;
@@ -257,7 +267,24 @@ impl Runtime {
         Ok(reply)
     }
 
-    /// Commit state changes of one actor within the tenant's state quotas.
+    /// The committed state of the actor of `slot`, loading it on its first use.
+    pub(super) async fn held_record(
+        &self,
+        slot: &ActorSlot,
+        actor: &ActorId,
+    ) -> Result<Arc<ActorRecord>, StoreError> {
+        let mut held = slot.record.lock().await;
+        if let Some(record) = &*held {
+            return Ok(record.clone());
+        }
+        let record = Arc::new(self.0.store.load(actor).await?);
+        *held = Some(record.clone());
+        Ok(record)
+    }
+
+    /// Commit state changes of one actor within the tenant's state quotas, as one
+    /// versioned write on the state its activation holds (or, for an actor not active,
+    /// on its stored state). An actor's commits run one after the other.
     pub(super) async fn commit_state(
         &self,
         tenant: &Tenant,
@@ -268,38 +295,77 @@ impl Runtime {
             return Ok(());
         }
         let store = &self.0.store;
-        let mut delta: i64 = 0;
-        for (key, value) in &changes {
-            let old = store.get(actor, key).map_err(CommitError::Store)?;
-            let size = |v: Option<&Vec<u8>>| v.map_or(0, |v| (key.len() + v.len()) as i64);
-            delta += size(value.as_ref()) - size(old.as_ref());
-        }
-        if delta > 0 {
-            let limits = &tenant.limits;
-            let actor_bytes = store.actor_state_size(actor).map_err(CommitError::Store)?;
-            if actor_bytes + delta as u64 > limits.max_state_bytes_per_actor {
-                return Err(CommitError::Quota(
-                    LimitKind::StatePerActor,
-                    limits.max_state_bytes_per_actor,
-                ));
+        let slot = self.0.table.get(actor);
+        let mut held = match &slot {
+            Some(slot) => Some(slot.record.lock().await),
+            None => None,
+        };
+        let mut current = match held.as_deref() {
+            Some(Some(record)) => record.clone(),
+            _ => Arc::new(store.load(actor).await.map_err(CommitError::Store)?),
+        };
+        // A version that moved under this host's own feet (a write to an actor that was
+        // not active, racing its activation) is taken as a reload and one more try: the
+        // changes apply to the newest state, key by key, as they always have.
+        let mut tries = 2;
+        loop {
+            tries -= 1;
+            let delta = current.size_delta(&changes);
+            self.check_quota(tenant, current.size(), delta)?;
+            let mut next = (*current).clone();
+            next.apply(changes.clone());
+            match store.commit(actor, current.version, changes.clone()).await {
+                Ok(version) => {
+                    next.version = version;
+                    if let Some(held) = held.as_mut() {
+                        **held = Some(Arc::new(next));
+                    }
+                    if delta >= 0 {
+                        tenant.state_bytes.fetch_add(delta as u64, Ordering::AcqRel);
+                    } else {
+                        tenant
+                            .state_bytes
+                            .fetch_sub(delta.unsigned_abs(), Ordering::AcqRel);
+                    }
+                    return Ok(());
+                }
+                Err(StoreError::Conflict { .. }) if tries > 0 => {
+                    current = Arc::new(store.load(actor).await.map_err(CommitError::Store)?);
+                }
+                Err(e) => {
+                    // What is held may be behind the store now: load it again next time.
+                    if let Some(held) = held.as_mut() {
+                        **held = None;
+                    }
+                    return Err(CommitError::Store(e));
+                }
             }
-            if tenant.state_bytes.load(Ordering::Acquire) + delta as u64 > limits.max_state_bytes {
-                return Err(CommitError::Quota(
-                    LimitKind::StatePerTenant,
-                    limits.max_state_bytes,
-                ));
-            }
         }
-        store
-            .commit(actor, changes)
-            .await
-            .map_err(CommitError::Store)?;
-        if delta >= 0 {
-            tenant.state_bytes.fetch_add(delta as u64, Ordering::AcqRel);
-        } else {
-            tenant
-                .state_bytes
-                .fetch_sub(delta.unsigned_abs(), Ordering::AcqRel);
+    }
+
+    /// Refuse a change of `delta` bytes to an actor holding `actor_bytes` that would pass
+    /// the tenant's state quotas. Shrinking is always allowed.
+    fn check_quota(
+        &self,
+        tenant: &Tenant,
+        actor_bytes: u64,
+        delta: i64,
+    ) -> Result<(), CommitError> {
+        if delta <= 0 {
+            return Ok(());
+        }
+        let limits = &tenant.limits;
+        if actor_bytes + delta as u64 > limits.max_state_bytes_per_actor {
+            return Err(CommitError::Quota(
+                LimitKind::StatePerActor,
+                limits.max_state_bytes_per_actor,
+            ));
+        }
+        if tenant.state_bytes.load(Ordering::Acquire) + delta as u64 > limits.max_state_bytes {
+            return Err(CommitError::Quota(
+                LimitKind::StatePerTenant,
+                limits.max_state_bytes,
+            ));
         }
         Ok(())
     }

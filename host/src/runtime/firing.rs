@@ -256,9 +256,9 @@ impl Runtime {
     }
 
     /// Load the stored reminders (at start). Overdue ones fire once, at the backlog rate.
-    pub fn load_reminders(&self) -> Result<usize, StoreError> {
+    pub async fn load_reminders(&self) -> Result<usize, StoreError> {
         let mut loaded = 0;
-        for (actor, name, record) in self.0.store.reminders()? {
+        for (actor, name, record) in self.0.store.reminders().await? {
             match serde_json::from_slice::<Job>(&record) {
                 Ok(job) => {
                     self.0.scheduler.put(&actor, job);

@@ -113,6 +113,8 @@ struct Inner {
     started_ms: i64,
     /// Round-robin position over the members of pooled types.
     pool_cursor: std::sync::atomic::AtomicU64,
+    /// Serializes writes of host-wide records (`records.rs`).
+    record_writes: tokio::sync::Mutex<()>,
 }
 
 /// Handle to the runtime core. Cheap to clone.
@@ -150,6 +152,7 @@ impl Runtime {
             tenants: Tenants::default(),
             started_ms: scheduler::now_ms(),
             pool_cursor: Default::default(),
+            record_writes: tokio::sync::Mutex::new(()),
         }));
         runtime.start_sweeper();
         firing::start(&runtime);

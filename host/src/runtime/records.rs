@@ -11,20 +11,15 @@ fn area_id(area: &str) -> ActorId {
 
 impl Runtime {
     /// Record `key` of `area`.
-    pub fn record(&self, area: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.0.store.get(&area_id(area), key)
+    pub async fn record(&self, area: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut record = self.0.store.load(&area_id(area)).await?;
+        Ok(record.entries.remove(key))
     }
 
     /// Every record of `area`, sorted by key.
-    pub fn records(&self, area: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let id = area_id(area);
-        let mut all = Vec::new();
-        for key in self.0.store.keys(&id, "")? {
-            if let Some(value) = self.0.store.get(&id, &key)? {
-                all.push((key, value));
-            }
-        }
-        Ok(all)
+    pub async fn records(&self, area: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let record = self.0.store.load(&area_id(area)).await?;
+        Ok(record.entries.into_iter().collect())
     }
 
     /// Write (or, with `None`, delete) record `key` of `area`, durably.
@@ -34,9 +29,14 @@ impl Runtime {
         key: &str,
         value: Option<Vec<u8>>,
     ) -> Result<(), StoreError> {
+        // Writers of one area take turns, so no write is lost to a moved version.
+        let _writing = self.0.record_writes.lock().await;
+        let id = area_id(area);
+        let version = self.0.store.load(&id).await?.version;
         self.0
             .store
-            .commit(&area_id(area), vec![(key.to_string(), value)])
+            .commit(&id, version, vec![(key.to_string(), value)])
             .await
+            .map(drop)
     }
 }

@@ -1,8 +1,11 @@
 //! Actor state seen from outside a turn: reads, transactions of an active actor, state a
 //! backend writes behind, and the rule that a tenant only touches the types it hosts.
 
+use std::sync::Arc;
+
 use super::backend::HeldStateError;
 use super::{Runtime, execute};
+use crate::store::ActorRecord;
 use crate::types::{ActorId, LimitKind, StateChange, StoreError};
 
 /// Why a state transaction from outside a turn was refused.
@@ -53,9 +56,21 @@ impl Runtime {
 
     /// Read one state key of an actor of a hosted type (committed state; no turn is
     /// taken).
-    pub fn get_state(&self, actor: &ActorId, key: &str) -> Result<Option<Vec<u8>>, StateError> {
+    pub async fn get_state(
+        &self,
+        actor: &ActorId,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StateError> {
         self.check_hosted(actor)?;
-        Ok(self.0.store.get(actor, key)?)
+        Ok(self.committed(actor).await?.entries.get(key).cloned())
+    }
+
+    /// The committed state of `actor`: what its activation holds, else what is stored.
+    pub(super) async fn committed(&self, actor: &ActorId) -> Result<Arc<ActorRecord>, StoreError> {
+        match self.0.table.get(actor) {
+            Some(slot) => self.held_record(&slot, actor).await,
+            None => Ok(Arc::new(self.0.store.load(actor).await?)),
+        }
     }
 
     /// Make stored revision `revision` the current state of `actor` (Spawn's
@@ -110,7 +125,13 @@ impl Runtime {
     /// Delete all state of `actor`, whose owner is gone for good (a stopped OPACA
     /// container's agent).
     pub async fn delete_actor_state(&self, actor: &ActorId) -> Result<(), StoreError> {
-        let keys = self.0.store.keys(actor, "")?;
+        let keys: Vec<String> = self
+            .committed(actor)
+            .await?
+            .entries
+            .keys()
+            .cloned()
+            .collect();
         if keys.is_empty() {
             return Ok(());
         }

@@ -9,6 +9,7 @@ use dashmap::DashMap;
 use tokio::sync::Mutex;
 
 use super::ActorId;
+use crate::store::ActorRecord;
 
 /// A backend's object kept for an activation's next turn (the Wasm backend keeps the
 /// actor's instance here); dropped with the activation.
@@ -40,6 +41,9 @@ pub struct ActorSlot {
     started: AtomicBool,
     /// What the actor's backend keeps between its turns.
     pub cache: ActivationCache,
+    /// The actor's committed state, loaded at its first turn (or read) and replaced by
+    /// each commit; the lock also makes an actor's commits one after the other.
+    pub record: tokio::sync::Mutex<Option<Arc<ActorRecord>>>,
 }
 
 /// Marks a turn of a call chain as running on an actor; undone on drop.
@@ -123,10 +127,16 @@ impl ActorTable {
                     last_active_ms: AtomicU64::new(self.now_ms()),
                     started: AtomicBool::new(false),
                     cache: ActivationCache::default(),
+                    record: tokio::sync::Mutex::new(None),
                 })
             })
             .clone();
         (slot, created)
+    }
+
+    /// The slot of `actor` if it is active, without activating it.
+    pub fn get(&self, actor: &ActorId) -> Option<Arc<ActorSlot>> {
+        self.slots.get(actor).map(|s| s.clone())
     }
 
     /// Record that a turn of `slot` just ended.

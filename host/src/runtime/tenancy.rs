@@ -53,10 +53,10 @@ impl TenantView {
 impl Runtime {
     /// Load the stored tenants (at start), creating the default tenant if missing.
     pub async fn load_tenants(&self) -> Result<(), StoreError> {
-        for bytes in self.0.store.tenants()? {
+        for bytes in self.0.store.tenants().await? {
             match serde_json::from_slice::<TenantRecord>(&bytes) {
                 Ok(record) => {
-                    let size = self.0.store.tenant_state_size(&record.name)?;
+                    let size = self.0.store.tenant_state_size(&record.name).await?;
                     self.0.tenants.put(record, &self.0.config.limits, size);
                 }
                 Err(e) => tracing::error!(error = %e, "skipping unreadable tenant record"),
@@ -79,7 +79,7 @@ impl Runtime {
         self.0.store.put_tenant(&record.name, bytes).await?;
         let size = match self.0.tenants.get(&record.name) {
             Some(_) => 0,
-            None => self.0.store.tenant_state_size(&record.name)?,
+            None => self.0.store.tenant_state_size(&record.name).await?,
         };
         Ok(self.0.tenants.put(record, &self.0.config.limits, size))
     }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use super::scheduler::Job;
 use super::{ActorId, Invocation};
-use crate::store::{StateChange, StateStore, StoreError};
+use crate::store::ActorRecord;
 use crate::types::workflow::Workflow;
+use crate::types::{StateChange, StoreError};
 
 /// A timer or reminder change staged by a turn.
 #[derive(Debug)]
@@ -21,7 +22,8 @@ pub enum ScheduleOp {
 /// State staged by one turn, plus the timers, reminders and casts it sets if it commits.
 pub struct TurnState {
     actor: ActorId,
-    store: Arc<dyn StateStore>,
+    /// The committed state the turn started from.
+    committed: Arc<ActorRecord>,
     staged: BTreeMap<String, Option<Vec<u8>>>,
     schedule: Vec<ScheduleOp>,
     casts: Vec<Invocation>,
@@ -41,11 +43,11 @@ pub struct TurnParts {
 }
 
 impl TurnState {
-    /// An empty turn of `actor`.
-    pub fn new(actor: ActorId, store: Arc<dyn StateStore>) -> Self {
+    /// An empty turn of `actor`, whose committed state is `committed`.
+    pub fn new(actor: ActorId, committed: Arc<ActorRecord>) -> Self {
         TurnState {
             actor,
-            store,
+            committed,
             staged: BTreeMap::new(),
             schedule: Vec::new(),
             casts: Vec::new(),
@@ -62,7 +64,7 @@ impl TurnState {
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         match self.staged.get(key) {
             Some(staged) => Ok(staged.clone()),
-            None => self.store.get(&self.actor, key),
+            None => Ok(self.committed.entries.get(key).cloned()),
         }
     }
 
@@ -79,7 +81,7 @@ impl TurnState {
     /// Keys starting with `prefix` as this turn sees them, sorted.
     pub fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let mut keys: std::collections::BTreeSet<String> =
-            self.store.keys(&self.actor, prefix)?.into_iter().collect();
+            self.committed.keys_with_prefix(prefix).cloned().collect();
         for (key, value) in self.staged.range(prefix.to_string()..) {
             if !key.starts_with(prefix) {
                 break;

@@ -1,8 +1,14 @@
-//! Durable storage: actor state, deployed components. The runtime core depends on the
-//! [`StateStore`] trait only; [`SledStore`] is the embedded default.
+//! Durable storage: actor state, reminders, tenants, deployed components. The runtime
+//! core depends on the [`StateStore`] trait only; [`SledStore`] is the embedded default
+//! and [`MemoryStore`] serves tests without a disk. Every implementation passes the one
+//! shared suite in `suite.rs`.
 
-mod intents;
+mod legacy;
+mod memory;
+mod record;
 mod sled_store;
+#[cfg(test)]
+mod suite;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::types::ActorId;
 pub use crate::types::{StateChange, StoreError};
 
+pub use memory::MemoryStore;
+pub use record::ActorRecord;
 pub use sled_store::SledStore;
 
 /// When a commit is acknowledged.
@@ -44,26 +52,35 @@ impl From<sled::Error> for StoreError {
 /// A boxed future, for the trait's asynchronous methods.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-/// What the runtime core needs from storage.
+/// What the runtime core needs from storage. Its unit is the actor: an actor's state is
+/// loaded whole, with a version, and a turn commits as one versioned write of it.
 pub trait StateStore: Send + Sync + 'static {
-    /// The value of one state key of an actor.
-    fn get(&self, actor: &ActorId, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every state key of `actor` and the version of its last commit (an empty record at
+    /// version 0 for an actor never written).
+    fn load(&self, actor: &ActorId) -> StoreFuture<'_, ActorRecord>;
 
-    /// The state keys of an actor that start with `prefix`, sorted.
-    fn keys(&self, actor: &ActorId, prefix: &str) -> Result<Vec<String>, StoreError>;
+    /// Apply `changes` to `actor`'s state as one atomic write, if its version is still
+    /// `expected_version`; resolves with the new version once durable per the store's
+    /// [`Durability`]. A version that moved is [`StoreError::Conflict`], and nothing is
+    /// written.
+    fn commit(
+        &self,
+        actor: &ActorId,
+        expected_version: u64,
+        changes: Vec<StateChange>,
+    ) -> StoreFuture<'_, u64>;
 
-    /// Apply a turn's changes to one actor atomically; resolves when durable per the
-    /// store's [`Durability`].
-    fn commit(&self, actor: &ActorId, changes: Vec<StateChange>) -> StoreFuture<'_, ()>;
+    /// Bytes (keys plus values) of a tenant's whole state, from counters the commits keep.
+    fn tenant_state_size(&self, tenant: &str) -> StoreFuture<'_, u64>;
 
     /// Store a deployed component and its bytes, replacing one of the same name.
     fn put_component(&self, record: &ComponentRecord, wasm: &[u8]) -> StoreFuture<'_, ()>;
 
     /// Every stored component of every tenant.
-    fn components(&self) -> Result<Vec<ComponentRecord>, StoreError>;
+    fn components(&self) -> StoreFuture<'_, Vec<ComponentRecord>>;
 
     /// The `.wasm` bytes of a stored component.
-    fn component_wasm(&self, tenant: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn component_wasm(&self, tenant: &str, name: &str) -> StoreFuture<'_, Option<Vec<u8>>>;
 
     /// Remove a stored component; returns whether it existed.
     fn remove_component(&self, tenant: &str, name: &str) -> StoreFuture<'_, bool>;
@@ -75,19 +92,13 @@ pub trait StateStore: Send + Sync + 'static {
     fn delete_reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, ()>;
 
     /// Every stored reminder: its actor, name and record.
-    fn reminders(&self) -> Result<Vec<(ActorId, String, Vec<u8>)>, StoreError>;
-
-    /// Bytes (keys plus values) of one actor's state.
-    fn actor_state_size(&self, actor: &ActorId) -> Result<u64, StoreError>;
-
-    /// Bytes (keys plus values) of a tenant's whole state.
-    fn tenant_state_size(&self, tenant: &str) -> Result<u64, StoreError>;
+    fn reminders(&self) -> StoreFuture<'_, Vec<(ActorId, String, Vec<u8>)>>;
 
     /// Store (or replace) a tenant's record, durably.
     fn put_tenant(&self, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()>;
 
     /// Every stored tenant record.
-    fn tenants(&self) -> Result<Vec<Vec<u8>>, StoreError>;
+    fn tenants(&self) -> StoreFuture<'_, Vec<Vec<u8>>>;
 
     /// Delete a tenant and everything it owns: state, reminders, components.
     fn delete_tenant(&self, name: &str) -> StoreFuture<'_, ()>;

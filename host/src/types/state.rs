@@ -10,10 +10,10 @@ pub enum StoreError {
     Io(String),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
+    /// Optimistic concurrency: the actor's state was committed by someone else since it
+    /// was loaded.
+    #[error("the actor's state moved: expected version {expected}, found {found}")]
+    Conflict { expected: u64, found: u64 },
     #[error("the store is shutting down")]
     Closed,
-    #[error(
-        "an earlier commit failed half-way; writes are refused until Warren restarts and finishes it"
-    )]
-    Halted,
 }

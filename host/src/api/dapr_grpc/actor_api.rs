@@ -146,6 +146,7 @@ impl ActorApi {
         let data = self
             .runtime
             .get_state(&actor, &req.key)
+            .await
             .map_err(state_status)?;
         Ok(pb::GetActorStateResponse {
             data: data.unwrap_or_default(),

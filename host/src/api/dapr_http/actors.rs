@@ -40,7 +40,7 @@ pub async fn get_state(
     Path((actor_type, id, key)): Path<(String, String, String)>,
 ) -> Result<Response, DaprError> {
     let actor = actor_id(&tenant, &actor_type, &id)?;
-    let value = runtime.get_state(&actor, &key).map_err(|e| match e {
+    let value = runtime.get_state(&actor, &key).await.map_err(|e| match e {
         StateError::NotHosted { .. } => not_hosted(e.to_string()),
         _ => DaprError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

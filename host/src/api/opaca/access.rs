@@ -74,7 +74,11 @@ pub async fn authenticate(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty());
-    let verified = token.and_then(|t| platform.auth().verify(t));
+    let token = token.map(str::to_string);
+    let verified = match token {
+        Some(t) => platform.auth().verify(&t).await,
+        None => None,
+    };
     let (method, path) = (request.method(), request.uri().path());
     let required = minimum_role(method, path);
     let require_auth = platform.config().require_auth;

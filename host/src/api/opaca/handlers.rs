@@ -347,7 +347,8 @@ pub async fn users(
 ) -> Result<Json<Vec<User>>, OpacaError> {
     let users: Vec<User> = p
         .auth()
-        .users()?
+        .users()
+        .await?
         .into_iter()
         .filter(|u| in_scope(&who, tenant_of(u)))
         .collect();
@@ -382,7 +383,7 @@ pub async fn user(
     if who.name != name && !who.has(Role::Admin) && p.config().require_auth {
         return Err(OpacaError::new(403, "only admins may read other users"));
     }
-    let user = p.auth().user(&name)?;
+    let user = p.auth().user(&name).await?;
     if !in_scope(&who, tenant_of(&user)) {
         return Err(AuthError::NoUser(name).into());
     }
@@ -397,7 +398,7 @@ pub async fn update_user(
     Path(name): Path<String>,
     JsonBody(update): JsonBody<UserUpdate>,
 ) -> Result<Json<User>, OpacaError> {
-    let old = p.auth().user(&name)?;
+    let old = p.auth().user(&name).await?;
     if !in_scope(&who, tenant_of(&old)) {
         return Err(AuthError::NoUser(name).into());
     }
@@ -419,7 +420,7 @@ pub async fn delete_user(
     Extension(who): Extension<Identity>,
     Path(name): Path<String>,
 ) -> Result<Json<bool>, OpacaError> {
-    let user = p.auth().user(&name)?;
+    let user = p.auth().user(&name).await?;
     if !in_scope(&who, tenant_of(&user)) {
         return Err(AuthError::NoUser(name).into());
     }

@@ -173,7 +173,7 @@ impl Auth {
     }
 
     /// Who a token names, if it is valid and its subject still exists.
-    pub fn verify(&self, token: &str) -> Option<Identity> {
+    pub async fn verify(&self, token: &str) -> Option<Identity> {
         let data = jsonwebtoken::decode::<Claims>(
             token,
             &self.decoding,
@@ -188,7 +188,7 @@ impl Auth {
             .get(&subject)
             .cloned();
         if let Some(delegate) = delegate {
-            let owner = self.user_identity(&delegate.owner)?;
+            let owner = self.user_identity(&delegate.owner).await?;
             return Some(Identity {
                 name: subject,
                 role: delegate.cap.min(owner.role),
@@ -197,15 +197,16 @@ impl Auth {
                 global: false,
             });
         }
-        self.user_identity(&subject)
+        self.user_identity(&subject).await
     }
 
     /// The current identity of user `username`.
-    fn user_identity(&self, username: &str) -> Option<Identity> {
+    async fn user_identity(&self, username: &str) -> Option<Identity> {
         if username == self.admin.0 {
             return Some(self.admin());
         }
         self.stored(username)
+            .await
             .ok()
             .flatten()
             .map(|s| identity(&s.user))
@@ -220,7 +221,7 @@ impl Auth {
                 Err(AuthError::BadCredentials)
             };
         }
-        let stored = self.stored(username)?;
+        let stored = self.stored(username).await?;
         let hash = stored.as_ref().map(|s| s.hash.clone());
         let dummy = self.dummy_hash.clone();
         let password = password.to_string();
@@ -244,10 +245,11 @@ impl Auth {
         }
     }
 
-    fn stored(&self, username: &str) -> Result<Option<StoredUser>, AuthError> {
+    async fn stored(&self, username: &str) -> Result<Option<StoredUser>, AuthError> {
         let Some(bytes) = self
             .runtime
             .record(USERS, username)
+            .await
             .map_err(|e| AuthError::Store(e.to_string()))?
         else {
             return Ok(None);
@@ -269,10 +271,11 @@ impl Auth {
     }
 
     /// Every user, the platform admin first.
-    pub fn users(&self) -> Result<Vec<User>, AuthError> {
+    pub async fn users(&self) -> Result<Vec<User>, AuthError> {
         let records = self
             .runtime
             .records(USERS)
+            .await
             .map_err(|e| AuthError::Store(e.to_string()))?;
         let stored = records
             .into_iter()
@@ -282,11 +285,12 @@ impl Auth {
     }
 
     /// One user.
-    pub fn user(&self, username: &str) -> Result<User, AuthError> {
+    pub async fn user(&self, username: &str) -> Result<User, AuthError> {
         if username == self.admin.0 {
             return Ok(self.admin_user());
         }
-        self.stored(username)?
+        self.stored(username)
+            .await?
             .map(|s| s.user)
             .ok_or_else(|| AuthError::NoUser(username.to_string()))
     }
@@ -296,7 +300,7 @@ impl Auth {
         if user.username.is_empty() {
             return Err(AuthError::Invalid("a user needs a username".into()));
         }
-        if user.username == self.admin.0 || self.stored(&user.username)?.is_some() {
+        if user.username == self.admin.0 || self.stored(&user.username).await?.is_some() {
             return Err(AuthError::Exists(user.username));
         }
         let password = user
@@ -315,7 +319,8 @@ impl Auth {
             ));
         }
         let old = self
-            .stored(username)?
+            .stored(username)
+            .await?
             .ok_or_else(|| AuthError::NoUser(username.to_string()))?;
         let mut user = old.user;
         if let Some(role) = update.role {
@@ -346,7 +351,7 @@ impl Auth {
                 "the platform admin is set by the host's settings".into(),
             ));
         }
-        if self.stored(username)?.is_none() {
+        if self.stored(username).await?.is_none() {
             return Ok(false);
         }
         self.runtime

@@ -1,0 +1,159 @@
+//! A store that keeps everything in memory: for tests of the runtime core without a disk,
+//! and the proof that the core needs nothing of sled. It passes the same suite as the
+//! sled store. Nothing survives the process.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use super::record::ActorRecord;
+use super::{ComponentRecord, StateChange, StateStore, StoreError, StoreFuture};
+use crate::types::ActorId;
+
+#[derive(Default)]
+struct Data {
+    actors: HashMap<ActorId, ActorRecord>,
+    tenant_bytes: HashMap<String, u64>,
+    reminders: BTreeMap<(ActorId, String), Vec<u8>>,
+    tenants: BTreeMap<String, Vec<u8>>,
+    components: BTreeMap<(String, String), (ComponentRecord, Vec<u8>)>,
+}
+
+/// [`StateStore`] in memory.
+#[derive(Default)]
+pub struct MemoryStore {
+    data: Mutex<Data>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Data) -> T) -> T {
+        f(&mut self.data.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// A future that is ready at once.
+fn ready<'a, T: Send + 'a>(value: Result<T, StoreError>) -> StoreFuture<'a, T> {
+    Box::pin(async move { value })
+}
+
+impl StateStore for MemoryStore {
+    fn load(&self, actor: &ActorId) -> StoreFuture<'_, ActorRecord> {
+        ready(Ok(
+            self.with(|d| d.actors.get(actor).cloned().unwrap_or_default())
+        ))
+    }
+
+    fn commit(
+        &self,
+        actor: &ActorId,
+        expected_version: u64,
+        changes: Vec<StateChange>,
+    ) -> StoreFuture<'_, u64> {
+        ready(self.with(|d| {
+            let record = d.actors.entry(actor.clone()).or_default();
+            if record.version != expected_version {
+                return Err(StoreError::Conflict {
+                    expected: expected_version,
+                    found: record.version,
+                });
+            }
+            let delta = record.size_delta(&changes);
+            record.apply(changes);
+            record.version += 1;
+            let version = record.version;
+            let bytes = d.tenant_bytes.entry(actor.tenant.to_string()).or_default();
+            *bytes = bytes.saturating_add_signed(delta);
+            Ok(version)
+        }))
+    }
+
+    fn tenant_state_size(&self, tenant: &str) -> StoreFuture<'_, u64> {
+        ready(Ok(
+            self.with(|d| d.tenant_bytes.get(tenant).copied().unwrap_or(0))
+        ))
+    }
+
+    fn put_component(&self, record: &ComponentRecord, wasm: &[u8]) -> StoreFuture<'_, ()> {
+        let key = (record.tenant.clone(), record.name.clone());
+        let value = (record.clone(), wasm.to_vec());
+        self.with(|d| {
+            d.components.insert(key, value);
+        });
+        ready(Ok(()))
+    }
+
+    fn components(&self) -> StoreFuture<'_, Vec<ComponentRecord>> {
+        ready(Ok(self.with(|d| {
+            d.components.values().map(|(r, _)| r.clone()).collect()
+        })))
+    }
+
+    fn component_wasm(&self, tenant: &str, name: &str) -> StoreFuture<'_, Option<Vec<u8>>> {
+        let key = (tenant.to_string(), name.to_string());
+        ready(Ok(
+            self.with(|d| d.components.get(&key).map(|(_, w)| w.clone()))
+        ))
+    }
+
+    fn remove_component(&self, tenant: &str, name: &str) -> StoreFuture<'_, bool> {
+        let key = (tenant.to_string(), name.to_string());
+        ready(Ok(self.with(|d| d.components.remove(&key).is_some())))
+    }
+
+    fn put_reminder(&self, actor: &ActorId, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()> {
+        let key = (actor.clone(), name.to_string());
+        self.with(|d| {
+            d.reminders.insert(key, record);
+        });
+        ready(Ok(()))
+    }
+
+    fn delete_reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, ()> {
+        let key = (actor.clone(), name.to_string());
+        self.with(|d| {
+            d.reminders.remove(&key);
+        });
+        ready(Ok(()))
+    }
+
+    fn reminders(&self) -> StoreFuture<'_, Vec<(ActorId, String, Vec<u8>)>> {
+        ready(Ok(self.with(|d| {
+            d.reminders
+                .iter()
+                .map(|((a, n), r)| (a.clone(), n.clone(), r.clone()))
+                .collect()
+        })))
+    }
+
+    fn put_tenant(&self, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()> {
+        let name = name.to_string();
+        self.with(|d| {
+            d.tenants.insert(name, record);
+        });
+        ready(Ok(()))
+    }
+
+    fn tenants(&self) -> StoreFuture<'_, Vec<Vec<u8>>> {
+        ready(Ok(self.with(|d| d.tenants.values().cloned().collect())))
+    }
+
+    fn delete_tenant(&self, name: &str) -> StoreFuture<'_, ()> {
+        let name = name.to_string();
+        self.with(|d| {
+            d.actors.retain(|a, _| *a.tenant != *name);
+            d.reminders.retain(|(a, _), _| *a.tenant != *name);
+            d.components.retain(|(t, _), _| *t != name);
+            d.tenant_bytes.remove(&name);
+            d.tenants.remove(&name);
+        });
+        ready(Ok(()))
+    }
+
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        ready(Ok(()))
+    }
+}

@@ -1,0 +1,192 @@
+//! An actor's state as one record: every key with its value, and a version that grows
+//! with each commit. The encoding is Warren's own (a record is read and written whole on
+//! every load and commit, so it is kept plain and fast).
+
+use std::collections::BTreeMap;
+
+use crate::types::{StateChange, StoreError};
+
+/// The first byte of an encoded record: the layout of what follows.
+const FORMAT: u8 = 2;
+
+/// An actor's stored state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ActorRecord {
+    /// The version of the last commit; 0 for an actor never written.
+    pub version: u64,
+    /// Every state key with its value.
+    pub entries: BTreeMap<String, Vec<u8>>,
+}
+
+/// The bytes a key and its value count for against quotas.
+fn entry_size(key: &str, value: &[u8]) -> u64 {
+    (key.len() + value.len()) as u64
+}
+
+impl ActorRecord {
+    /// Bytes (keys plus values) of the state.
+    pub fn size(&self) -> u64 {
+        self.entries.iter().map(|(k, v)| entry_size(k, v)).sum()
+    }
+
+    /// How many bytes the state grows (or shrinks, negative) by applying `changes`.
+    pub fn size_delta(&self, changes: &[StateChange]) -> i64 {
+        let mut delta = 0i64;
+        let mut seen = std::collections::HashMap::new();
+        for (key, value) in changes {
+            // A key changed twice in one set counts from its last value.
+            let before = seen
+                .get(key.as_str())
+                .cloned()
+                .unwrap_or_else(|| self.entries.get(key).map(|v| entry_size(key, v)));
+            let after = value.as_ref().map(|v| entry_size(key, v));
+            delta += after.unwrap_or(0) as i64 - before.unwrap_or(0) as i64;
+            seen.insert(key.as_str(), after);
+        }
+        delta
+    }
+
+    /// Apply `changes` in order: `Some` writes a key, `None` deletes it.
+    pub fn apply(&mut self, changes: Vec<StateChange>) {
+        for (key, value) in changes {
+            match value {
+                Some(value) => {
+                    self.entries.insert(key, value);
+                }
+                None => {
+                    self.entries.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// The keys starting with `prefix`, in order.
+    pub fn keys_with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a String> {
+        self.entries
+            .range(prefix.to_string()..)
+            .map(|(k, _)| k)
+            .take_while(move |k| k.starts_with(prefix))
+    }
+
+    /// The stored form: format byte, version (`u64`), entry count (`u32`), then each key
+    /// and value with a `u32` length, all little-endian.
+    pub fn encode(&self) -> Vec<u8> {
+        let body: usize = self
+            .entries
+            .iter()
+            .map(|(k, v)| 8 + k.len() + v.len())
+            .sum();
+        let mut out = Vec::with_capacity(13 + body);
+        out.push(FORMAT);
+        out.extend_from_slice(&self.version.to_le_bytes());
+        out.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
+        for (key, value) in &self.entries {
+            put(&mut out, key.as_bytes());
+            put(&mut out, value);
+        }
+        out
+    }
+
+    /// Read a stored record back.
+    pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("actor record: {what}"));
+        let mut rest = bytes;
+        match take(&mut rest, 1) {
+            Some([FORMAT]) => {}
+            Some(other) => return Err(corrupt(&format!("unknown format {other:?}"))),
+            None => return Err(corrupt("empty")),
+        }
+        let version = take(&mut rest, 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+            .ok_or_else(|| corrupt("truncated version"))?;
+        let count = take(&mut rest, 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(|| corrupt("truncated count"))?;
+        let mut entries = BTreeMap::new();
+        for _ in 0..count {
+            let key = field(&mut rest).ok_or_else(|| corrupt("truncated key"))?;
+            let key = String::from_utf8(key.to_vec()).map_err(|_| corrupt("key is not UTF-8"))?;
+            let value = field(&mut rest).ok_or_else(|| corrupt("truncated value"))?;
+            entries.insert(key, value.to_vec());
+        }
+        if !rest.is_empty() {
+            return Err(corrupt("trailing bytes"));
+        }
+        Ok(ActorRecord { version, entries })
+    }
+}
+
+fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    let (head, tail) = rest.split_at_checked(n)?;
+    *rest = tail;
+    Some(head)
+}
+
+fn field<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let len = u32::from_le_bytes(take(rest, 4)?.try_into().ok()?) as usize;
+    take(rest, len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(pairs: &[(&str, &str)], version: u64) -> ActorRecord {
+        ActorRecord {
+            version,
+            entries: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_refuse_damage() {
+        for r in [
+            ActorRecord::default(),
+            record(&[("a", "1"), ("", ""), ("é", "x")], 7),
+        ] {
+            let bytes = r.encode();
+            assert_eq!(ActorRecord::decode(&bytes).unwrap(), r);
+            for cut in 0..bytes.len() {
+                assert!(ActorRecord::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(ActorRecord::decode(&longer).is_err());
+        }
+        assert!(ActorRecord::decode(&[1, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn size_deltas_follow_the_changes_in_order() {
+        let r = record(&[("ab", "123")], 1);
+        assert_eq!(r.size(), 5);
+        let set = |k: &str, v: &str| (k.to_string(), Some(v.as_bytes().to_vec()));
+        let del = |k: &str| (k.to_string(), None);
+        assert_eq!(r.size_delta(&[set("ab", "1")]), -2);
+        assert_eq!(r.size_delta(&[del("ab")]), -5);
+        assert_eq!(r.size_delta(&[set("c", "xy")]), 3);
+        assert_eq!(
+            r.size_delta(&[set("c", "xy"), set("c", "x"), del("ab")]),
+            -3
+        );
+        assert_eq!(r.size_delta(&[del("missing")]), 0);
+        let mut applied = r.clone();
+        applied.apply(vec![set("c", "xy"), set("c", "x"), del("ab")]);
+        assert_eq!(applied.size() as i64, r.size() as i64 - 3);
+        let keys: Vec<_> = record(&[("a/1", ""), ("a/2", ""), ("b", "")], 0)
+            .keys_with_prefix("a/")
+            .cloned()
+            .collect();
+        assert_eq!(keys, ["a/1", "a/2"]);
+    }
+}
