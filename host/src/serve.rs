@@ -63,6 +63,9 @@ pub struct ServeArgs {
     /// Overdue reminders (after downtime) fire at most this many per second.
     #[arg(long, default_value_t = 500)]
     reminder_backlog_rate: u32,
+    /// Timer and reminder firings that may run as turns at once; more wait their turn.
+    #[arg(long, default_value_t = 1000)]
+    max_firing_turns: usize,
     /// Require this token in the `dapr-api-token` header of every request.
     #[arg(long, env = "DAPR_API_TOKEN", hide_env_values = true)]
     api_token: Option<String>,
@@ -159,6 +162,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         RuntimeConfig {
             idle_timeout: args.idle_timeout,
             reminder_backlog_rate: args.reminder_backlog_rate,
+            max_firing_turns: args.max_firing_turns,
             limits: Limits {
                 max_memory_bytes: (args.max_memory_mib as u64) << 20,
                 turn_timeout_ms: args.turn_timeout.as_millis() as u64,

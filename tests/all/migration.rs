@@ -22,7 +22,7 @@ fn key(parts: &[&str]) -> Vec<u8> {
 /// with `u32` little-endian lengths.
 fn intent(tree: &str, writes: &[(&[u8], &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut put = |bytes: &[u8], out: &mut Vec<u8>| {
+    let put = |bytes: &[u8], out: &mut Vec<u8>| {
         out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
         out.extend_from_slice(bytes);
     };

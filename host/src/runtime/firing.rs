@@ -356,6 +356,10 @@ async fn fire_loop(weak: Weak<Inner>) {
         let due = runtime.0.scheduler.pop_due(now, 10_000);
         let popped = due.len();
         for job in due {
+            // At the cap, the rest wait here, in due order.
+            let Ok(slot) = runtime.0.firing_slots.clone().acquire_owned().await else {
+                return;
+            };
             let runtime = runtime.clone();
             // Due before this process started: missed during downtime, so part of the
             // backlog that must not flood the actors. Lateness under load is not limited.
@@ -365,6 +369,7 @@ async fn fire_loop(weak: Weak<Inner>) {
                     runtime.0.backlog.wait_turn().await;
                 }
                 runtime.fire(job).await;
+                drop(slot);
             });
         }
         if popped > 0 {

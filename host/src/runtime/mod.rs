@@ -19,6 +19,9 @@ mod tenancy;
 pub mod tenants;
 mod turn;
 
+#[cfg(test)]
+mod tests;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -58,6 +61,9 @@ pub struct RuntimeConfig {
     pub idle_timeout: Duration,
     /// Overdue reminders (after downtime) fire at most this many per second.
     pub reminder_backlog_rate: u32,
+    /// Timer and reminder firings running as turns at once; a burst of due reminders
+    /// queues behind them instead of becoming thousands of concurrent turns.
+    pub max_firing_turns: usize,
     /// Limits of a tenant that does not override them.
     pub limits: Limits,
 }
@@ -83,6 +89,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             idle_timeout: Duration::from_secs(60 * 60),
             reminder_backlog_rate: 500,
+            max_firing_turns: 1000,
             limits: Limits::default(),
         }
     }
@@ -107,6 +114,8 @@ struct Inner {
     table: ActorTable,
     scheduler: Scheduler,
     backlog: firing::Backlog,
+    /// Permits for firings in flight (`max_firing_turns`).
+    firing_slots: Arc<tokio::sync::Semaphore>,
     firing_stats: firing::FiringStats,
     tenants: Tenants,
     /// When this runtime started, milliseconds since the Unix epoch.
@@ -140,6 +149,7 @@ impl Runtime {
         loader: Arc<dyn ComponentLoader>,
     ) -> Self {
         let config_rate = config.reminder_backlog_rate;
+        let firing_slots = config.max_firing_turns.max(1);
         let runtime = Runtime(Arc::new(Inner {
             config,
             store,
@@ -148,6 +158,7 @@ impl Runtime {
             table: ActorTable::new(),
             scheduler: Scheduler::default(),
             backlog: firing::Backlog::new(config_rate),
+            firing_slots: Arc::new(tokio::sync::Semaphore::new(firing_slots)),
             firing_stats: firing::FiringStats::default(),
             tenants: Tenants::default(),
             started_ms: scheduler::now_ms(),

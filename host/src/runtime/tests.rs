@@ -1,0 +1,178 @@
+//! Tests of the runtime core on the in-memory store, with a backend written here: the
+//! core needs no disk, no Wasm and no protocol to keep its promises.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use super::scheduler::{FailurePolicy, Job, JobKind, JobRequest};
+use super::*;
+use crate::store::{MemoryStore, StateStore};
+use crate::types::manifest::{ActorTypeSpec, Manifest};
+
+/// A backend whose actions say what a turn does: `set` stages `k=v` pairs from the
+/// payload, `fail` stages a write and then fails, `slow` takes 20 ms.
+#[derive(Default)]
+struct Scripted {
+    running: AtomicUsize,
+    most_running: AtomicUsize,
+    turns: AtomicUsize,
+}
+
+impl ActorBackend for Scripted {
+    fn run_turn<'a>(&'a self, mut turn: Turn<'a>) -> BackendFuture<'a, TurnOutcome> {
+        Box::pin(async move {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_running.fetch_max(now, Ordering::SeqCst);
+            let invocation = turn.invocation;
+            let result = match invocation.action.as_str() {
+                "set" => {
+                    let text = String::from_utf8_lossy(&invocation.payload).into_owned();
+                    for pair in text.split(',') {
+                        if let Some((k, v)) = pair.split_once('=') {
+                            turn.state.set(k.to_string(), v.as_bytes().to_vec());
+                        }
+                    }
+                    Ok(Reply::default())
+                }
+                "fail" => {
+                    turn.state.set("c".into(), b"3".to_vec());
+                    Err(InvokeError::Failed {
+                        actor: invocation.target.clone(),
+                        action: "fail".into(),
+                        message: "asked to".into(),
+                    })
+                }
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Ok(Reply::default())
+                }
+            };
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            self.turns.fetch_add(1, Ordering::SeqCst);
+            TurnOutcome {
+                result,
+                staged: Some(turn.state),
+            }
+        })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// This runtime deploys no components.
+struct NoComponents;
+
+impl ComponentLoader for NoComponents {
+    fn load(
+        self: Arc<Self>,
+        _: Arc<Vec<u8>>,
+    ) -> BackendFuture<'static, Result<LoadedComponent, LoadError>> {
+        Box::pin(async { Err(LoadError::Invalid("no components here".into())) })
+    }
+
+    fn cache_counts(&self) -> (u64, u64) {
+        (0, 0)
+    }
+}
+
+/// A runtime on a memory store, hosting type `scripted` by a [`Scripted`] backend.
+async fn runtime(config: RuntimeConfig) -> (Runtime, Arc<MemoryStore>, Arc<Scripted>) {
+    let store = Arc::new(MemoryStore::new());
+    let runtime = Runtime::new(config, store.clone(), Arc::new(NoComponents));
+    runtime.load_tenants().await.unwrap();
+    let backend = Arc::new(Scripted::default());
+    let manifest = Manifest {
+        name: "scripted".into(),
+        version: String::new(),
+        actor_types: vec![ActorTypeSpec::external(
+            "scripted",
+            Duration::from_secs(60),
+            None,
+        )],
+    };
+    runtime
+        .register_external(DEFAULT_TENANT, manifest, backend.clone())
+        .unwrap();
+    (runtime, store, backend)
+}
+
+fn call(id: &str, action: &str, payload: &str) -> Invocation {
+    Invocation::call(
+        ActorId::new(DEFAULT_TENANT, "scripted", id),
+        action,
+        payload.as_bytes().to_vec(),
+        Instant::now() + Duration::from_secs(10),
+    )
+}
+
+#[tokio::test]
+async fn a_turn_commits_all_its_writes_as_one_version_or_none() {
+    let (runtime, store, _) = runtime(RuntimeConfig::default()).await;
+    let actor = ActorId::new(DEFAULT_TENANT, "scripted", "a");
+    runtime.invoke(call("a", "set", "a=1,b=2")).await.unwrap();
+    let record = store.load(&actor).await.unwrap();
+    assert_eq!(record.version, 1);
+    assert_eq!(record.entries.len(), 2);
+
+    assert!(runtime.invoke(call("a", "fail", "")).await.is_err());
+    let record = store.load(&actor).await.unwrap();
+    assert_eq!(record.version, 1, "a failed turn commits nothing");
+    assert!(!record.entries.contains_key("c"));
+    assert_eq!(
+        runtime.get_state(&actor, "b").await.unwrap(),
+        Some(b"2".to_vec())
+    );
+}
+
+#[tokio::test]
+async fn a_turn_on_a_version_moved_elsewhere_reloads_and_keeps_both_writes() {
+    let (runtime, store, _) = runtime(RuntimeConfig::default()).await;
+    let actor = ActorId::new(DEFAULT_TENANT, "scripted", "a");
+    runtime.invoke(call("a", "set", "a=1")).await.unwrap();
+    // Another writer moves the version under the activation's held record.
+    let outside = vec![("x".to_string(), Some(b"9".to_vec()))];
+    store.commit(&actor, 1, outside).await.unwrap();
+    runtime.invoke(call("a", "set", "a=2")).await.unwrap();
+    let record = store.load(&actor).await.unwrap();
+    assert_eq!(record.version, 3);
+    assert_eq!(record.entries["a"], b"2");
+    assert_eq!(record.entries["x"], b"9");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn due_reminders_queue_behind_the_cap_of_firings_in_flight() {
+    let config = RuntimeConfig {
+        max_firing_turns: 3,
+        ..RuntimeConfig::default()
+    };
+    let (runtime, _, backend) = runtime(config).await;
+    let count = 30;
+    for i in 0..count {
+        let job = Job::new(
+            JobRequest {
+                kind: JobKind::Reminder,
+                name: "wake",
+                due_time: "0s",
+                period: "",
+                ttl: "",
+                data: Vec::new(),
+                callback: None,
+                failure_policy: FailurePolicy::default(),
+            },
+            chrono::Utc::now(),
+        )
+        .unwrap();
+        let actor = ActorId::new(DEFAULT_TENANT, "scripted", &format!("r{i}"));
+        runtime.set_reminder(&actor, job, true).await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while backend.turns.load(Ordering::SeqCst) < count && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(backend.turns.load(Ordering::SeqCst), count);
+    let most = backend.most_running.load(Ordering::SeqCst);
+    assert!(most <= 3, "{most} firings ran at once");
+}
