@@ -9,7 +9,7 @@ use super::scheduler::{DueJob, FailurePolicy, Job, JobKind, JobRequest, now_ms};
 use super::{
     ActorId, CallMode, Fired, Inner, Invocation, InvokeError, Runtime, ScheduleOp, Trigger,
 };
-use crate::store::StoreError;
+use crate::store::{StoreError, StoredReminder};
 
 /// How long to wait before retrying a reminder whose actor type is not hosted (yet).
 const UNHOSTED_RETRY_MS: i64 = 5000;
@@ -126,20 +126,19 @@ impl Runtime {
         overwrite: bool,
     ) -> Result<(), ScheduleError> {
         self.schedulable(actor)?;
-        if !overwrite
-            && self
-                .0
-                .scheduler
-                .get(JobKind::Reminder, actor, &job.name)
-                .is_some()
-        {
+        if !overwrite && self.0.store.reminder(actor, &job.name).await?.is_some() {
             return Err(ScheduleError::AlreadyExists {
                 actor: actor.clone(),
                 name: job.name,
             });
         }
         self.persist(actor, &job).await?;
-        self.0.scheduler.put(actor, job);
+        // In memory only while it is due within the window; later, the window reads it.
+        if job.due_ms <= window_end() {
+            self.0.scheduler.put(actor, job);
+        } else {
+            self.0.scheduler.remove(JobKind::Reminder, actor, &job.name);
+        }
         Ok(())
     }
 
@@ -170,7 +169,10 @@ impl Runtime {
 
     async fn persist(&self, actor: &ActorId, job: &Job) -> Result<(), StoreError> {
         let record = serde_json::to_vec(job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.0.store.put_reminder(actor, &job.name, record).await
+        self.0
+            .store
+            .put_reminder(actor, &job.name, job.due_ms, record)
+            .await
     }
 
     /// Delete a reminder; returns whether it existed.
@@ -180,39 +182,58 @@ impl Runtime {
         name: &str,
     ) -> Result<bool, ScheduleError> {
         self.schedulable(actor)?;
-        let existed = self.0.scheduler.remove(JobKind::Reminder, actor, name);
-        self.0.store.delete_reminder(actor, name).await?;
+        let existed = self.0.store.delete_reminder(actor, name).await?;
+        self.0.scheduler.remove(JobKind::Reminder, actor, name);
         Ok(existed)
     }
 
-    /// A timer or reminder of an actor.
-    pub fn get_job(
+    /// A timer or reminder of an actor. Reminders are read from the store, which holds
+    /// them all; memory holds only the ones due soon.
+    pub async fn get_job(
         &self,
         kind: JobKind,
         actor: &ActorId,
         name: &str,
     ) -> Result<Option<Job>, ScheduleError> {
         self.schedulable(actor)?;
-        Ok(self.0.scheduler.get(kind, actor, name))
+        if kind == JobKind::Timer {
+            return Ok(self.0.scheduler.get(kind, actor, name));
+        }
+        let stored = self.0.store.reminder(actor, name).await?;
+        Ok(stored.and_then(|r| decode_job(&r)))
     }
 
     /// The timers or reminders of an actor.
-    pub fn list_jobs(&self, kind: JobKind, actor: &ActorId) -> Result<Vec<Job>, ScheduleError> {
+    pub async fn list_jobs(
+        &self,
+        kind: JobKind,
+        actor: &ActorId,
+    ) -> Result<Vec<Job>, ScheduleError> {
         self.schedulable(actor)?;
-        Ok(self.0.scheduler.list(kind, actor))
+        if kind == JobKind::Timer {
+            return Ok(self.0.scheduler.list(kind, actor));
+        }
+        let stored = self
+            .0
+            .store
+            .actor_reminders(&actor.tenant, &actor.actor_type, Some(&actor.id))
+            .await?;
+        Ok(stored.iter().filter_map(decode_job).collect())
     }
 
     /// The reminders of every actor of a type (or of one id), by actor and name.
-    pub fn type_reminders(
+    pub async fn type_reminders(
         &self,
         tenant: &str,
         actor_type: &str,
         id: Option<&str>,
     ) -> Result<Vec<(ActorId, Job)>, ScheduleError> {
         self.schedulable(&ActorId::new(tenant, actor_type, "-"))?;
-        Ok(self.0.scheduler.list_matching(JobKind::Reminder, |a| {
-            &*a.tenant == tenant && &*a.actor_type == actor_type && id.is_none_or(|id| &*a.id == id)
-        }))
+        let stored = self.0.store.actor_reminders(tenant, actor_type, id).await?;
+        Ok(stored
+            .iter()
+            .filter_map(|r| Some((r.actor.clone(), decode_job(r)?)))
+            .collect())
     }
 
     /// Start a timer; it lives as long as the actor's activation (which this starts).
@@ -255,17 +276,36 @@ impl Runtime {
         }
     }
 
-    /// Load the stored reminders (at start). Overdue ones fire once, at the backlog rate.
+    /// Read the stored reminders due within the window into memory (at start, then
+    /// every [`WINDOW_EVERY`]); how many were added. Overdue ones fire once, at the backlog
+    /// rate. Memory holds at most [`MAX_LOADED`] reminders read so; the rest wait in the
+    /// store, in due order, for the next read.
     pub async fn load_reminders(&self) -> Result<usize, StoreError> {
+        let mut cursor = self.0.reminder_cursor.lock().await;
+        let room = MAX_LOADED.saturating_sub(self.0.scheduler.count(JobKind::Reminder));
+        if room == 0 {
+            return Ok(0);
+        }
+        let due = self
+            .0
+            .store
+            .reminders_due(cursor.clone(), window_end(), room.min(WINDOW_BATCH))
+            .await?;
         let mut loaded = 0;
-        for (actor, name, record) in self.0.store.reminders().await? {
-            match serde_json::from_slice::<Job>(&record) {
-                Ok(job) => {
-                    self.0.scheduler.put(&actor, job);
-                    loaded += 1;
+        for stored in &due {
+            match decode_job(stored) {
+                Some(job) => {
+                    if self.0.scheduler.put_if_absent(&stored.actor, job) {
+                        loaded += 1;
+                    }
                 }
-                Err(e) => tracing::warn!(%actor, name, error = %e, "skipping unreadable reminder"),
+                None => {
+                    tracing::warn!(actor = %stored.actor, name = %stored.name, "skipping unreadable reminder")
+                }
             }
+        }
+        if let Some(last) = due.last() {
+            *cursor = Some(last.cursor());
         }
         Ok(loaded)
     }
@@ -273,6 +313,11 @@ impl Runtime {
     /// Run one firing as a turn, then schedule the next one (or end the job).
     async fn fire(&self, due: DueJob) {
         let job = &due.job;
+        if job.kind == JobKind::Reminder && !self.still_stored(&due).await {
+            // Deleted or moved in the store since memory read it: not this firing.
+            self.0.scheduler.finish(&due);
+            return;
+        }
         let fired = Fired {
             name: job.name.clone(),
             data: job.data.clone(),
@@ -319,33 +364,92 @@ impl Runtime {
                 job.clone().failed(now)
             }
         };
-        let kind = job.kind;
+        if job.kind == JobKind::Timer {
+            match next {
+                Some(next) => self.0.scheduler.reschedule(&due, next),
+                None => self.0.scheduler.finish(&due),
+            };
+            return;
+        }
+        // A reminder replaced or deleted while it fired is left to its new registration.
+        if !self.0.scheduler.is_current(&due) {
+            return;
+        }
+        // The store first: memory never holds a due time the store does not.
         let outcome = match next {
-            Some(next) => {
-                if self.0.scheduler.reschedule(&due, next.clone()) && kind == JobKind::Reminder {
-                    self.persist(&due.actor, &next).await
+            Some(next) => self.persist(&due.actor, &next).await.map(|()| {
+                if next.due_ms <= window_end() {
+                    self.0.scheduler.reschedule(&due, next);
                 } else {
-                    Ok(())
+                    self.0.scheduler.finish(&due);
                 }
-            }
-            None => {
-                if self.0.scheduler.finish(&due) && kind == JobKind::Reminder {
-                    self.0.store.delete_reminder(&due.actor, &job.name).await
-                } else {
-                    Ok(())
-                }
-            }
+            }),
+            None => self
+                .0
+                .store
+                .delete_reminder(&due.actor, &job.name)
+                .await
+                .map(|_| {
+                    self.0.scheduler.finish(&due);
+                }),
         };
         if let Err(e) = outcome {
-            tracing::error!(actor = %due.actor, name = %job.name, error = %e, "cannot store reminder progress");
+            // The store still holds the firing's own due time: read the window again from
+            // the start, so the reminder fires again (at least once, never lost).
+            tracing::error!(actor = %due.actor, name = %job.name, error = %e, "cannot store reminder progress; it will fire again");
+            self.0.scheduler.finish(&due);
+            *self.0.reminder_cursor.lock().await = None;
         }
     }
 }
 
-/// Start the loop that pops due jobs and fires them.
+impl Runtime {
+    /// Whether the reminder `due` fires for is still stored with the same due time.
+    async fn still_stored(&self, due: &DueJob) -> bool {
+        match self.0.store.reminder(&due.actor, &due.job.name).await {
+            Ok(Some(stored)) => stored.due_ms == due.job.due_ms,
+            Ok(None) => false,
+            // A read that fails must not drop a reminder: fire, and let the commit tell.
+            Err(_) => true,
+        }
+    }
+}
+
+/// How far ahead of now reminders are read into memory.
+const WINDOW_MS: i64 = 30_000;
+/// How often the window is read again.
+pub const WINDOW_EVERY: Duration = Duration::from_millis(500);
+/// Reminders read per window read at most.
+const WINDOW_BATCH: usize = 10_000;
+/// Reminders held in memory by window reads at most (a burst of due reminders waits in
+/// the store, in due order).
+pub const MAX_LOADED: usize = 100_000;
+
+/// The end of the window that starts now.
+fn window_end() -> i64 {
+    now_ms() + WINDOW_MS
+}
+
+/// A stored reminder's job, if its record reads.
+fn decode_job(stored: &StoredReminder) -> Option<Job> {
+    serde_json::from_slice(&stored.record).ok()
+}
+
+/// Start the loop that pops due jobs and fires them, and the one that reads reminders
+/// into memory as they come due.
 pub(super) fn start(runtime: &Runtime) {
     let weak = Arc::downgrade(&runtime.0);
-    tokio::spawn(fire_loop(weak));
+    tokio::spawn(fire_loop(weak.clone()));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(WINDOW_EVERY);
+        loop {
+            tick.tick().await;
+            let Some(inner) = weak.upgrade() else { break };
+            if let Err(e) = Runtime(inner).load_reminders().await {
+                tracing::error!(error = %e, "reading due reminders failed; will retry");
+            }
+        }
+    });
 }
 
 async fn fire_loop(weak: Weak<Inner>) {

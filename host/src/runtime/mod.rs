@@ -122,6 +122,8 @@ struct Inner {
     started_ms: i64,
     /// Round-robin position over the members of pooled types.
     pool_cursor: std::sync::atomic::AtomicU64,
+    /// Where the last read of due reminders stopped (`firing.rs`).
+    reminder_cursor: tokio::sync::Mutex<Option<crate::store::ReminderCursor>>,
     /// Serializes writes of host-wide records (`records.rs`).
     record_writes: tokio::sync::Mutex<()>,
 }
@@ -164,6 +166,7 @@ impl Runtime {
             started_ms: scheduler::now_ms(),
             pool_cursor: Default::default(),
             record_writes: tokio::sync::Mutex::new(()),
+            reminder_cursor: tokio::sync::Mutex::new(None),
         }));
         runtime.start_sweeper();
         firing::start(&runtime);

@@ -216,6 +216,32 @@ impl Scheduler {
         self.changed.notify_one();
     }
 
+    /// Add a job unless one of its kind, actor and name is there (waiting or firing);
+    /// whether it was added.
+    pub fn put_if_absent(&self, actor: &ActorId, job: Job) -> bool {
+        let key = (job.kind, actor.clone(), job.name.clone());
+        if self.lock().jobs.contains_key(&key) {
+            return false;
+        }
+        self.put(actor, job);
+        true
+    }
+
+    /// How many jobs of `kind` are held.
+    pub fn count(&self, kind: JobKind) -> usize {
+        self.lock()
+            .jobs
+            .keys()
+            .filter(|(k, _, _)| *k == kind)
+            .count()
+    }
+
+    /// Whether `fired` is still the current registration of its job.
+    pub fn is_current(&self, fired: &DueJob) -> bool {
+        let key = (fired.job.kind, fired.actor.clone(), fired.job.name.clone());
+        matches!(self.lock().jobs.get(&key), Some((_, seq)) if *seq == fired.seq)
+    }
+
     /// Remove a job; returns whether it existed.
     pub fn remove(&self, kind: JobKind, actor: &ActorId, name: &str) -> bool {
         let mut s = self.lock();

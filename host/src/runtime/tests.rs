@@ -151,20 +151,7 @@ async fn due_reminders_queue_behind_the_cap_of_firings_in_flight() {
     let (runtime, _, backend) = runtime(config).await;
     let count = 30;
     for i in 0..count {
-        let job = Job::new(
-            JobRequest {
-                kind: JobKind::Reminder,
-                name: "wake",
-                due_time: "0s",
-                period: "",
-                ttl: "",
-                data: Vec::new(),
-                callback: None,
-                failure_policy: FailurePolicy::default(),
-            },
-            chrono::Utc::now(),
-        )
-        .unwrap();
+        let job = reminder("wake", "0s");
         let actor = ActorId::new(DEFAULT_TENANT, "scripted", &format!("r{i}"));
         runtime.set_reminder(&actor, job, true).await.unwrap();
     }
@@ -175,4 +162,88 @@ async fn due_reminders_queue_behind_the_cap_of_firings_in_flight() {
     assert_eq!(backend.turns.load(Ordering::SeqCst), count);
     let most = backend.most_running.load(Ordering::SeqCst);
     assert!(most <= 3, "{most} firings ran at once");
+}
+
+fn reminder(name: &str, due_time: &str) -> Job {
+    Job::new(
+        JobRequest {
+            kind: JobKind::Reminder,
+            name,
+            due_time,
+            period: "",
+            ttl: "",
+            data: Vec::new(),
+            callback: None,
+            failure_policy: FailurePolicy::default(),
+        },
+        chrono::Utc::now(),
+    )
+    .unwrap()
+}
+
+/// Reminders due later than the window stay in the store only: none of them costs
+/// memory, each reads back through the API, and one due now still fires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reminders_due_later_stay_in_the_store_until_their_window() {
+    let (runtime, store, backend) = runtime(RuntimeConfig::default()).await;
+    for i in 0..500 {
+        let actor = ActorId::new(DEFAULT_TENANT, "scripted", &format!("later{i}"));
+        runtime
+            .set_reminder(&actor, reminder("wake", "1h"), true)
+            .await
+            .unwrap();
+    }
+    let now = ActorId::new(DEFAULT_TENANT, "scripted", "now");
+    runtime
+        .set_reminder(&now, reminder("wake", "0s"), true)
+        .await
+        .unwrap();
+    let later = ActorId::new(DEFAULT_TENANT, "scripted", "later7");
+    let job = runtime
+        .get_job(JobKind::Reminder, &later, "wake")
+        .await
+        .unwrap();
+    assert!(job.is_some(), "a reminder due later reads from the store");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while backend.turns.load(Ordering::SeqCst) < 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(backend.turns.load(Ordering::SeqCst), 1, "the due one fired");
+    runtime.load_reminders().await.unwrap();
+    assert_eq!(
+        runtime.0.scheduler.count(JobKind::Reminder),
+        0,
+        "none of the later ones is held in memory"
+    );
+    // The fired one-shot reminder is gone from the store too.
+    assert!(store.reminder(&now, "wake").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .actor_reminders(DEFAULT_TENANT, "scripted", None)
+            .await
+            .unwrap()
+            .len(),
+        500
+    );
+}
+
+/// Reminders a store holds when the runtime starts are read as they come due and fire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_reminders_fire_after_a_start() {
+    let (runtime, store, backend) = runtime(RuntimeConfig::default()).await;
+    for i in 0..20 {
+        let actor = ActorId::new(DEFAULT_TENANT, "scripted", &format!("s{i}"));
+        let job = reminder("wake", "0s");
+        let record = serde_json::to_vec(&job).unwrap();
+        store
+            .put_reminder(&actor, "wake", job.due_ms, record)
+            .await
+            .unwrap();
+    }
+    runtime.load_reminders().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while backend.turns.load(Ordering::SeqCst) < 20 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(backend.turns.load(Ordering::SeqCst), 20);
 }

@@ -140,6 +140,60 @@ fn finish_intents(db: &Db) -> Result<usize, StoreError> {
     Ok(replayed)
 }
 
+/// The `meta` key present once every reminder carries its due time and is indexed by it.
+const REMINDERS_INDEXED: &[u8] = b"reminders-indexed";
+
+/// Give every reminder of the first layout (its value the bare JSON record the runtime
+/// wrote, `due_ms` in it) the due time in front of its value and an entry in the due-time
+/// index. Repeatable: a value already converted is recognised and only indexed.
+pub(super) fn index_reminders(db: &Db) -> Result<(), StoreError> {
+    let meta = db.open_tree("meta")?;
+    if meta.get(REMINDERS_INDEXED)?.is_some() {
+        return Ok(());
+    }
+    let reminders = db.open_tree("reminders")?;
+    let index = db.open_tree("reminders_due")?;
+    let mut indexed = 0;
+    for entry in reminders.iter() {
+        let (key, value) = entry?;
+        let due_of = |json: &[u8]| {
+            serde_json::from_slice::<serde_json::Value>(json)
+                .ok()
+                .and_then(|v| v.get("due_ms").and_then(serde_json::Value::as_i64))
+        };
+        let (due_ms, record) = match due_of(&value) {
+            Some(due) => (due, value.to_vec()),
+            None => match value
+                .split_at_checked(8)
+                .and_then(|(_, rest)| Some((due_of(rest)?, rest)))
+            {
+                Some((due, rest)) => (due, rest.to_vec()),
+                None => {
+                    tracing::warn!(key = %String::from_utf8_lossy(&key), "unreadable reminder left unindexed");
+                    continue;
+                }
+            },
+        };
+        let mut due_key = ((due_ms as u64) ^ (1 << 63)).to_be_bytes().to_vec();
+        due_key.extend_from_slice(&key);
+        index.insert(due_key, &[])?;
+        let mut converted = due_ms.to_be_bytes().to_vec();
+        converted.extend_from_slice(&record);
+        reminders.insert(&key, converted)?;
+        indexed += 1;
+    }
+    db.flush()?;
+    meta.insert(REMINDERS_INDEXED, &[1])?;
+    db.flush()?;
+    if indexed > 0 {
+        tracing::info!(
+            reminders = indexed,
+            "migrated reminders indexed by due time"
+        );
+    }
+    Ok(())
+}
+
 /// Key-value writes to one tree: `Some` inserts, `None` removes.
 type Writes = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
@@ -234,5 +288,35 @@ mod tests {
         );
         assert!(!migrate(&db, &actors).unwrap());
         assert_eq!(actors.len(), 2);
+    }
+
+    /// A first-layout reminder (bare JSON) gets its due time in front and an index entry,
+    /// once: a second run, even without the mark, changes nothing.
+    #[test]
+    fn first_layout_reminders_are_indexed_by_due_time_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let json = br#"{"kind":"Reminder","name":"r","due_ms":1234}"#;
+        db.open_tree("reminders")
+            .unwrap()
+            .insert(b"t\0x\0a\0r", json.as_slice())
+            .unwrap();
+        for _ in 0..2 {
+            index_reminders(&db).unwrap();
+            let value = db
+                .open_tree("reminders")
+                .unwrap()
+                .get(b"t\0x\0a\0r")
+                .unwrap();
+            let value = value.unwrap();
+            assert_eq!(&value[..8], 1234i64.to_be_bytes());
+            assert_eq!(&value[8..], json);
+            assert_eq!(db.open_tree("reminders_due").unwrap().len(), 1);
+            // As if a crash came before the mark: the next run meets converted values.
+            db.open_tree("meta")
+                .unwrap()
+                .remove(REMINDERS_INDEXED)
+                .unwrap();
+        }
     }
 }

@@ -2,18 +2,23 @@
 //! and the proof that the core needs nothing of sled. It passes the same suite as the
 //! sled store. Nothing survives the process.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use super::record::ActorRecord;
-use super::{ComponentRecord, StateChange, StateStore, StoreError, StoreFuture};
+use super::{
+    ComponentRecord, ReminderCursor, StateChange, StateStore, StoreError, StoreFuture,
+    StoredReminder,
+};
 use crate::types::ActorId;
 
 #[derive(Default)]
 struct Data {
     actors: HashMap<ActorId, ActorRecord>,
     tenant_bytes: HashMap<String, u64>,
-    reminders: BTreeMap<(ActorId, String), Vec<u8>>,
+    reminders: BTreeMap<(ActorId, String), (i64, Vec<u8>)>,
+    /// Reminders by due time.
+    due: BTreeSet<ReminderCursor>,
     tenants: BTreeMap<String, Vec<u8>>,
     components: BTreeMap<(String, String), (ComponentRecord, Vec<u8>)>,
 }
@@ -104,27 +109,97 @@ impl StateStore for MemoryStore {
         ready(Ok(self.with(|d| d.components.remove(&key).is_some())))
     }
 
-    fn put_reminder(&self, actor: &ActorId, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()> {
+    fn put_reminder(
+        &self,
+        actor: &ActorId,
+        name: &str,
+        due_ms: i64,
+        record: Vec<u8>,
+    ) -> StoreFuture<'_, ()> {
         let key = (actor.clone(), name.to_string());
         self.with(|d| {
-            d.reminders.insert(key, record);
+            if let Some((old, _)) = d.reminders.insert(key.clone(), (due_ms, record)) {
+                d.due.remove(&(old, key.0.clone(), key.1.clone()));
+            }
+            d.due.insert((due_ms, key.0, key.1));
         });
         ready(Ok(()))
     }
 
-    fn delete_reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, ()> {
+    fn delete_reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, bool> {
         let key = (actor.clone(), name.to_string());
-        self.with(|d| {
-            d.reminders.remove(&key);
-        });
-        ready(Ok(()))
+        ready(Ok(self.with(|d| match d.reminders.remove(&key) {
+            Some((due, _)) => {
+                d.due.remove(&(due, key.0, key.1));
+                true
+            }
+            None => false,
+        })))
     }
 
-    fn reminders(&self) -> StoreFuture<'_, Vec<(ActorId, String, Vec<u8>)>> {
+    fn reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, Option<StoredReminder>> {
+        let key = (actor.clone(), name.to_string());
+        ready(Ok(self.with(|d| {
+            d.reminders
+                .get(&key)
+                .map(|(due_ms, record)| StoredReminder {
+                    actor: key.0.clone(),
+                    name: key.1.clone(),
+                    due_ms: *due_ms,
+                    record: record.clone(),
+                })
+        })))
+    }
+
+    fn actor_reminders(
+        &self,
+        tenant: &str,
+        actor_type: &str,
+        id: Option<&str>,
+    ) -> StoreFuture<'_, Vec<StoredReminder>> {
         ready(Ok(self.with(|d| {
             d.reminders
                 .iter()
-                .map(|((a, n), r)| (a.clone(), n.clone(), r.clone()))
+                .filter(|((a, _), _)| {
+                    *a.tenant == *tenant
+                        && *a.actor_type == *actor_type
+                        && id.is_none_or(|id| *a.id == *id)
+                })
+                .map(|((actor, name), (due_ms, record))| StoredReminder {
+                    actor: actor.clone(),
+                    name: name.clone(),
+                    due_ms: *due_ms,
+                    record: record.clone(),
+                })
+                .collect()
+        })))
+    }
+
+    fn reminders_due(
+        &self,
+        after: Option<ReminderCursor>,
+        until_ms: i64,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<StoredReminder>> {
+        use std::ops::Bound;
+        ready(Ok(self.with(|d| {
+            let from = match after {
+                Some(cursor) => Bound::Excluded(cursor),
+                None => Bound::Unbounded,
+            };
+            d.due
+                .range((from, Bound::Unbounded))
+                .take_while(|(due, _, _)| *due <= until_ms)
+                .take(limit)
+                .filter_map(|(due_ms, actor, name)| {
+                    let (_, record) = d.reminders.get(&(actor.clone(), name.clone()))?;
+                    Some(StoredReminder {
+                        actor: actor.clone(),
+                        name: name.clone(),
+                        due_ms: *due_ms,
+                        record: record.clone(),
+                    })
+                })
                 .collect()
         })))
     }
@@ -146,6 +221,7 @@ impl StateStore for MemoryStore {
         self.with(|d| {
             d.actors.retain(|a, _| *a.tenant != *name);
             d.reminders.retain(|(a, _), _| *a.tenant != *name);
+            d.due.retain(|(_, a, _)| *a.tenant != *name);
             d.components.retain(|(t, _), _| *t != name);
             d.tenant_bytes.remove(&name);
             d.tenants.remove(&name);

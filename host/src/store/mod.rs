@@ -49,6 +49,27 @@ impl From<sled::Error> for StoreError {
     }
 }
 
+/// A stored reminder: whose, its name, when it is due and its record (the runtime's own
+/// encoding, opaque to the store).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredReminder {
+    pub actor: ActorId,
+    pub name: String,
+    /// Unix epoch milliseconds.
+    pub due_ms: i64,
+    pub record: Vec<u8>,
+}
+
+impl StoredReminder {
+    /// Where a read of due reminders that returned this one stopped.
+    pub fn cursor(&self) -> ReminderCursor {
+        (self.due_ms, self.actor.clone(), self.name.clone())
+    }
+}
+
+/// A position in the due order of reminders: due time, then actor, then name.
+pub type ReminderCursor = (i64, ActorId, String);
+
 /// A boxed future, for the trait's asynchronous methods.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
@@ -85,14 +106,40 @@ pub trait StateStore: Send + Sync + 'static {
     /// Remove a stored component; returns whether it existed.
     fn remove_component(&self, tenant: &str, name: &str) -> StoreFuture<'_, bool>;
 
-    /// Store (or replace) a reminder of `actor`; durable per the store's [`Durability`].
-    fn put_reminder(&self, actor: &ActorId, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()>;
+    /// Store (or replace) a reminder of `actor`, due at `due_ms` (Unix epoch milliseconds);
+    /// durable per the store's [`Durability`].
+    fn put_reminder(
+        &self,
+        actor: &ActorId,
+        name: &str,
+        due_ms: i64,
+        record: Vec<u8>,
+    ) -> StoreFuture<'_, ()>;
 
-    /// Delete a reminder of `actor`; durable per the store's [`Durability`].
-    fn delete_reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, ()>;
+    /// Delete a reminder of `actor`; whether it existed. Durable per [`Durability`].
+    fn delete_reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, bool>;
 
-    /// Every stored reminder: its actor, name and record.
-    fn reminders(&self) -> StoreFuture<'_, Vec<(ActorId, String, Vec<u8>)>>;
+    /// One stored reminder.
+    fn reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, Option<StoredReminder>>;
+
+    /// The reminders of the actors of `actor_type` in `tenant` (of actor `id` only, when
+    /// given), by actor and name.
+    fn actor_reminders(
+        &self,
+        tenant: &str,
+        actor_type: &str,
+        id: Option<&str>,
+    ) -> StoreFuture<'_, Vec<StoredReminder>>;
+
+    /// Up to `limit` reminders due at or before `until_ms`, in due order, starting after
+    /// `after` (the last one a previous read returned): how the runtime reads reminders in
+    /// windows as they come due, never all at once.
+    fn reminders_due(
+        &self,
+        after: Option<ReminderCursor>,
+        until_ms: i64,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<StoredReminder>>;
 
     /// Store (or replace) a tenant's record, durably.
     fn put_tenant(&self, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()>;

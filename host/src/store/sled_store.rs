@@ -19,7 +19,10 @@ use sled::{Db, Transactional, Tree};
 use tokio::sync::{mpsc, oneshot};
 
 use super::record::ActorRecord;
-use super::{ComponentRecord, Durability, StateChange, StateStore, StoreError, StoreFuture};
+use super::{
+    ComponentRecord, Durability, ReminderCursor, StateChange, StateStore, StoreError, StoreFuture,
+    StoredReminder,
+};
 use crate::types::ActorId;
 
 /// Separates the parts of a key. Tenants, actor types and ids may not contain NUL.
@@ -44,6 +47,8 @@ pub struct SledStore {
     components: Tree,
     component_wasm: Tree,
     reminders: Tree,
+    /// Reminders by due time (`due_key`), read in windows as they come due.
+    reminders_due: Tree,
     tenants: Tree,
     usage: Tree,
     meta: Tree,
@@ -69,6 +74,7 @@ impl SledStore {
         let meta = db.open_tree("meta")?;
         let usage = db.open_tree("usage")?;
         let migrated = super::legacy::migrate(&db, &actors)?;
+        super::legacy::index_reminders(&db)?;
         let tenant_bytes = DashMap::new();
         if !migrated && meta.get(CLEAN)?.is_some() {
             for entry in usage.iter() {
@@ -95,6 +101,7 @@ impl SledStore {
             components: db.open_tree("components")?,
             component_wasm: db.open_tree("component_wasm")?,
             reminders: db.open_tree("reminders")?,
+            reminders_due: db.open_tree("reminders_due")?,
             tenants: db.open_tree("tenants")?,
             marked_clean: AtomicBool::new(meta.get(CLEAN)?.is_some()),
             db,
@@ -172,6 +179,78 @@ impl SledStore {
         }
         Ok(record.version)
     }
+}
+
+impl SledStore {
+    /// Write a reminder and its due-time index entry. The new index entry goes first and
+    /// the old one last, so a crash at any point leaves the reminder findable by its due
+    /// time; an index entry left stale is dropped when a read meets it.
+    fn put_reminder_now(
+        &self,
+        actor: &ActorId,
+        name: &str,
+        due_ms: i64,
+        record: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let key = reminder_key(actor, name);
+        self.reminders_due.insert(due_key(due_ms, &key), &[])?;
+        let mut value = due_ms.to_be_bytes().to_vec();
+        value.extend_from_slice(&record);
+        let old = self.reminders.insert(&key, value)?;
+        if let Some(old) = old {
+            let (old_due, _) = split_reminder(&old)?;
+            if old_due != due_ms {
+                self.reminders_due.remove(due_key(old_due, &key))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The index key of a reminder: its due time (ordered as an unsigned big-endian number),
+/// then its key.
+fn due_key(due_ms: i64, reminder_key: &[u8]) -> Vec<u8> {
+    let mut k = ((due_ms as u64) ^ (1 << 63)).to_be_bytes().to_vec();
+    k.extend_from_slice(reminder_key);
+    k
+}
+
+fn split_due_key(index: &[u8]) -> Result<(i64, &[u8]), StoreError> {
+    let (due, key) = index
+        .split_at_checked(8)
+        .ok_or_else(|| StoreError::Corrupt("reminder index key is malformed".into()))?;
+    let due = u64::from_be_bytes(due.try_into().unwrap_or_default()) ^ (1 << 63);
+    Ok((due as i64, key))
+}
+
+/// A stored reminder value: its due time, then its record.
+fn split_reminder(value: &[u8]) -> Result<(i64, &[u8]), StoreError> {
+    let (due, record) = value
+        .split_at_checked(8)
+        .ok_or_else(|| StoreError::Corrupt("reminder value is malformed".into()))?;
+    Ok((
+        i64::from_be_bytes(due.try_into().unwrap_or_default()),
+        record,
+    ))
+}
+
+/// A reminder from its key and stored value.
+fn stored_reminder(key: &[u8], value: &[u8]) -> Result<StoredReminder, StoreError> {
+    let corrupt = || StoreError::Corrupt("reminder key is malformed".into());
+    let text = std::str::from_utf8(key).map_err(|_| corrupt())?;
+    let mut parts = text.splitn(4, SEP as char);
+    let (Some(tenant), Some(actor_type), Some(id), Some(name)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(corrupt());
+    };
+    let (due_ms, record) = split_reminder(value)?;
+    Ok(StoredReminder {
+        actor: ActorId::new(tenant, actor_type, id),
+        name: name.to_string(),
+        due_ms,
+        record: record.to_vec(),
+    })
 }
 
 /// State bytes per tenant, counted from every record.
@@ -263,43 +342,109 @@ impl StateStore for SledStore {
         Box::pin(async move { Ok(bytes) })
     }
 
-    fn put_reminder(&self, actor: &ActorId, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()> {
-        let written = self.reminders.insert(reminder_key(actor, name), record);
+    fn put_reminder(
+        &self,
+        actor: &ActorId,
+        name: &str,
+        due_ms: i64,
+        record: Vec<u8>,
+    ) -> StoreFuture<'_, ()> {
+        let written = self.put_reminder_now(actor, name, due_ms, record);
         Box::pin(async move {
             written?;
             self.durable().await
         })
     }
 
-    fn delete_reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, ()> {
-        let written = self.reminders.remove(reminder_key(actor, name));
+    fn delete_reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, bool> {
+        let key = reminder_key(actor, name);
+        let deleted = (|| -> Result<bool, StoreError> {
+            let Some(old) = self.reminders.remove(&key)? else {
+                return Ok(false);
+            };
+            let (due_ms, _) = split_reminder(&old)?;
+            self.reminders_due.remove(due_key(due_ms, &key))?;
+            Ok(true)
+        })();
         Box::pin(async move {
-            written?;
-            self.durable().await
+            let existed = deleted?;
+            self.durable().await?;
+            Ok(existed)
         })
     }
 
-    fn reminders(&self) -> StoreFuture<'_, Vec<(ActorId, String, Vec<u8>)>> {
+    fn reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, Option<StoredReminder>> {
+        let found = self.reminders.get(reminder_key(actor, name));
+        let (actor, name) = (actor.clone(), name.to_string());
+        Box::pin(async move {
+            let Some(value) = found? else { return Ok(None) };
+            let (due_ms, record) = split_reminder(&value)?;
+            Ok(Some(StoredReminder {
+                actor,
+                name,
+                due_ms,
+                record: record.to_vec(),
+            }))
+        })
+    }
+
+    fn actor_reminders(
+        &self,
+        tenant: &str,
+        actor_type: &str,
+        id: Option<&str>,
+    ) -> StoreFuture<'_, Vec<StoredReminder>> {
+        let mut prefix = component_key(tenant, actor_type);
+        prefix.push(SEP);
+        if let Some(id) = id {
+            prefix.extend_from_slice(id.as_bytes());
+            prefix.push(SEP);
+        }
         Box::pin(async move {
             self.reminders
-                .iter()
+                .scan_prefix(&prefix)
                 .map(|entry| {
                     let (key, value) = entry?;
-                    let corrupt = || StoreError::Corrupt("reminder key is malformed".into());
-                    let text = std::str::from_utf8(&key).map_err(|_| corrupt())?;
-                    let mut parts = text.splitn(4, SEP as char);
-                    let (Some(tenant), Some(actor_type), Some(id), Some(name)) =
-                        (parts.next(), parts.next(), parts.next(), parts.next())
-                    else {
-                        return Err(corrupt());
-                    };
-                    Ok((
-                        ActorId::new(tenant, actor_type, id),
-                        name.to_string(),
-                        value.to_vec(),
-                    ))
+                    stored_reminder(&key, &value)
                 })
                 .collect()
+        })
+    }
+
+    fn reminders_due(
+        &self,
+        after: Option<ReminderCursor>,
+        until_ms: i64,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<StoredReminder>> {
+        use std::ops::Bound;
+        Box::pin(async move {
+            let from = match &after {
+                Some((due_ms, actor, name)) => {
+                    Bound::Excluded(due_key(*due_ms, &reminder_key(actor, name)))
+                }
+                None => Bound::Unbounded,
+            };
+            let to = Bound::Included(due_key(until_ms, &[0xff]));
+            let mut due = Vec::new();
+            for entry in self.reminders_due.range::<Vec<u8>, _>((from, to)) {
+                if due.len() >= limit {
+                    break;
+                }
+                let (index, _) = entry?;
+                let (index_due, key) = split_due_key(&index)?;
+                // An index entry a crash left behind, or one the record moved away from.
+                let current = self.reminders.get(key)?;
+                match current {
+                    Some(value) if split_reminder(&value)?.0 == index_due => {
+                        due.push(stored_reminder(key, &value)?);
+                    }
+                    _ => {
+                        self.reminders_due.remove(&index)?;
+                    }
+                }
+            }
+            Ok(due)
         })
     }
 
@@ -327,6 +472,11 @@ impl StateStore for SledStore {
         Box::pin(async move {
             let mut prefix = name.as_bytes().to_vec();
             prefix.push(SEP);
+            for (key, value) in self.reminders.scan_prefix(&prefix).flatten() {
+                if let Ok((due_ms, _)) = split_reminder(&value) {
+                    self.reminders_due.remove(due_key(due_ms, &key))?;
+                }
+            }
             for tree in [
                 &self.actors,
                 &self.reminders,

@@ -108,18 +108,28 @@ async fn reminders_tenants_and_components_round_trip_and_go_with_their_tenant() 
     for (name, store, _dir) in stores() {
         let actor = ActorId::new("t", "x", "a");
         store
-            .put_reminder(&actor, "r1", b"one".to_vec())
+            .put_reminder(&actor, "r1", 10, b"one".to_vec())
             .await
             .unwrap();
         store
-            .put_reminder(&actor, "r2", b"two".to_vec())
+            .put_reminder(&actor, "r2", 20, b"two".to_vec())
             .await
             .unwrap();
-        store.delete_reminder(&actor, "r1").await.unwrap();
-        let reminders = store.reminders().await.unwrap();
+        assert!(store.delete_reminder(&actor, "r1").await.unwrap(), "{name}");
+        assert!(
+            !store.delete_reminder(&actor, "r1").await.unwrap(),
+            "{name}"
+        );
+        let listed = store.actor_reminders("t", "x", Some("a")).await.unwrap();
+        assert_eq!(listed.len(), 1, "{name}");
         assert_eq!(
-            reminders,
-            vec![(actor.clone(), "r2".into(), b"two".to_vec())],
+            (listed[0].name.as_str(), listed[0].due_ms),
+            ("r2", 20),
+            "{name}"
+        );
+        assert_eq!(listed[0].record, b"two", "{name}");
+        assert!(
+            store.reminder(&actor, "r1").await.unwrap().is_none(),
             "{name}"
         );
 
@@ -143,7 +153,22 @@ async fn reminders_tenants_and_components_round_trip_and_go_with_their_tenant() 
 
         store.commit(&actor, 0, vec![set("k", "v")]).await.unwrap();
         store.delete_tenant("t").await.unwrap();
-        assert!(store.reminders().await.unwrap().is_empty(), "{name}");
+        assert!(
+            store
+                .actor_reminders("t", "x", None)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+        assert!(
+            store
+                .reminders_due(None, i64::MAX, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
         assert!(store.tenants().await.unwrap().is_empty(), "{name}");
         assert!(store.components().await.unwrap().is_empty(), "{name}");
         assert_eq!(store.load(&actor).await.unwrap().entries.len(), 0, "{name}");
@@ -189,5 +214,39 @@ async fn racing_commits_of_one_actor_never_both_pass_the_check() {
         let record = store.load(&actor).await.unwrap();
         assert_eq!(record.entries["n"], won.to_string().as_bytes(), "{name}");
         assert_eq!(record.version, won, "{name}");
+    }
+}
+
+/// Reminders come back in due order, in windows that end at a time and hold at most a
+/// count, each read going on after the last; moving one moves it in that order.
+#[tokio::test]
+async fn reminders_are_read_in_due_order_window_by_window() {
+    for (name, store, _dir) in stores() {
+        for i in 0..10i64 {
+            let actor = ActorId::new("t", "x", &format!("a{}", 9 - i));
+            store
+                .put_reminder(&actor, "r", i * 100, vec![i as u8])
+                .await
+                .unwrap();
+        }
+        let first = store.reminders_due(None, 450, 3).await.unwrap();
+        let dues: Vec<i64> = first.iter().map(|r| r.due_ms).collect();
+        assert_eq!(dues, [0, 100, 200], "{name}");
+        let cursor = first.last().map(|r| r.cursor());
+        let next = store.reminders_due(cursor, 450, 3).await.unwrap();
+        let dues: Vec<i64> = next.iter().map(|r| r.due_ms).collect();
+        assert_eq!(dues, [300, 400], "{name}: the window ends at 450");
+        // Moving a reminder earlier takes it out of its old place.
+        let moved = ActorId::new("t", "x", "a0");
+        store.put_reminder(&moved, "r", 50, vec![9]).await.unwrap();
+        let all = store.reminders_due(None, i64::MAX, 100).await.unwrap();
+        let dues: Vec<i64> = all.iter().map(|r| r.due_ms).collect();
+        assert_eq!(
+            dues,
+            [0, 50, 100, 200, 300, 400, 500, 600, 700, 800],
+            "{name}"
+        );
+        let stored = store.reminder(&moved, "r").await.unwrap();
+        assert_eq!(stored.map(|r| r.due_ms), Some(50), "{name}");
     }
 }

@@ -265,6 +265,7 @@ impl ActorApi {
         let job = self
             .runtime
             .get_job(JobKind::Reminder, &actor, &req.name)
+            .await
             .map_err(schedule_status)?
             .ok_or_else(|| {
                 Status::not_found(format!("actor {actor} has no reminder {:?}", req.name))
@@ -293,6 +294,7 @@ impl ActorApi {
         let reminders = self
             .runtime
             .type_reminders(tenant, &req.actor_type, req.actor_id.as_deref())
+            .await
             .map_err(schedule_status)?
             .into_iter()
             .map(|(actor, job)| pb::NamedActorReminder {
@@ -316,6 +318,7 @@ impl ActorApi {
         let reminders = self
             .runtime
             .type_reminders(tenant, &req.actor_type, req.actor_id.as_deref())
+            .await
             .map_err(schedule_status)?;
         for (actor, job) in reminders {
             self.runtime

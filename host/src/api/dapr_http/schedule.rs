@@ -189,6 +189,7 @@ pub async fn get_reminder(
     let actor = target(&tenant, &actor_type, &id)?;
     let job = runtime
         .get_job(JobKind::Reminder, &actor, &name)
+        .await
         .map_err(|e| schedule_error(e, "ERR_ACTOR_REMINDER_GET"))?;
     match job {
         Some(job) => Ok(Json(job_view(&actor, &job)).into_response()),
@@ -253,6 +254,7 @@ async fn list(
     let actor = target(&tenant, &actor_type, &id)?;
     let jobs: Vec<Value> = runtime
         .list_jobs(kind, &actor)
+        .await
         .map_err(|e| super::not_hosted(e.to_string()))?
         .iter()
         .map(|job| job_view(&actor, job))
