@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use warren_host::runtime::{ActorId, Invocation, Runtime, RuntimeConfig};
+use warren_host::runtime::{ActorId, HeldRecord, Invocation, Runtime, RuntimeConfig};
 use warren_host::store::{ActorRecord, Durability, SledStore, StateStore};
 use warren_host::wasm::{WasmConfig, WasmEngine};
 
@@ -55,6 +55,6 @@ pub fn call(actor: ActorId, action: &str, payload: &[u8]) -> Invocation {
 
 /// An actor's state with nothing in it, so the floor measures the instance and not the
 /// store.
-pub fn empty_state() -> Arc<ActorRecord> {
-    Arc::new(ActorRecord::default())
+pub fn empty_state() -> Arc<HeldRecord> {
+    HeldRecord::loaded(ActorRecord::default())
 }

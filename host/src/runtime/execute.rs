@@ -176,21 +176,18 @@ impl Runtime {
                 max: max_turns,
             });
         };
-        let committed = match self.held_record(slot, actor).await {
-            Ok(record) => record,
-            Err(source) => {
-                return Err(InvokeError::Store {
-                    actor: actor.clone(),
-                    source,
-                });
-            }
-        };
+        if let Err(source) = self.held_record(slot, actor).await {
+            return Err(InvokeError::Store {
+                actor: actor.clone(),
+                source,
+            });
+        }
         let turn = Turn {
             runtime: self,
             invocation,
             limits: &tenant.limits,
             cache: &slot.cache,
-            state: TurnState::new(actor.clone(), committed),
+            state: TurnState::new(actor.clone(), slot.record.clone()),
         };
         let TurnOutcome { result, staged } = entry.backend.run_turn(turn).await;
         let finished = self.finish_turn(tenant, invocation, result, staged).await;
@@ -273,12 +270,16 @@ impl Runtime {
         slot: &ActorSlot,
         actor: &ActorId,
     ) -> Result<Arc<ActorRecord>, StoreError> {
-        let mut held = slot.record.lock().await;
-        if let Some(record) = &*held {
-            return Ok(record.clone());
+        if let Some(record) = slot.record.get() {
+            return Ok(record);
+        }
+        let _commits = slot.record.commits.lock().await;
+        // Loaded meanwhile by another turn or reader.
+        if let Some(record) = slot.record.get() {
+            return Ok(record);
         }
         let record = Arc::new(self.0.store.load(actor).await?);
-        *held = Some(record.clone());
+        slot.record.set(Some(record.clone()));
         Ok(record)
     }
 
@@ -296,13 +297,14 @@ impl Runtime {
         }
         let store = &self.0.store;
         let slot = self.0.table.get(actor);
-        let mut held = match &slot {
-            Some(slot) => Some(slot.record.lock().await),
+        let held = slot.as_ref().map(|s| s.record.clone());
+        let _commits = match &held {
+            Some(held) => Some(held.commits.lock().await),
             None => None,
         };
-        let mut current = match held.as_deref() {
-            Some(Some(record)) => record.clone(),
-            _ => Arc::new(store.load(actor).await.map_err(CommitError::Store)?),
+        let mut current = match held.as_ref().and_then(|h| h.get()) {
+            Some(record) => record,
+            None => Arc::new(store.load(actor).await.map_err(CommitError::Store)?),
         };
         // A version that moved under this host's own feet (a write to an actor that was
         // not active, racing its activation) is taken as a reload and one more try: the
@@ -312,13 +314,20 @@ impl Runtime {
             tries -= 1;
             let delta = current.size_delta(&changes);
             self.check_quota(tenant, current.size(), delta)?;
-            let mut next = (*current).clone();
-            next.apply(changes.clone());
             match store.commit(actor, current.version, changes.clone()).await {
                 Ok(version) => {
-                    next.version = version;
-                    if let Some(held) = held.as_mut() {
-                        **held = Some(Arc::new(next));
+                    if let Some(held) = &held {
+                        if held.get().is_some_and(|r| r.version == current.version) {
+                            // No other holder of the record, so it changes in place.
+                            drop(current);
+                            held.apply(changes, version);
+                        } else {
+                            // Reloaded for the retry: hold what the store now has.
+                            let mut next = (*current).clone();
+                            next.apply(changes);
+                            next.version = version;
+                            held.set(Some(Arc::new(next)));
+                        }
                     }
                     if delta >= 0 {
                         tenant.state_bytes.fetch_add(delta as u64, Ordering::AcqRel);
@@ -334,8 +343,8 @@ impl Runtime {
                 }
                 Err(e) => {
                     // What is held may be behind the store now: load it again next time.
-                    if let Some(held) = held.as_mut() {
-                        **held = None;
+                    if let Some(held) = &held {
+                        held.set(None);
                     }
                     return Err(CommitError::Store(e));
                 }

@@ -47,7 +47,7 @@ pub use registry::{ActorTypeEntry, AttachError, ComponentInfo, TypeConflict};
 pub use state::StateError;
 pub use table::ActivationCache;
 pub use tenancy::{TenantError, TenantView};
-pub use turn::{ScheduleOp, TurnState};
+pub use turn::{HeldRecord, ScheduleOp, TurnState};
 
 use registry::Registry;
 use scheduler::Scheduler;

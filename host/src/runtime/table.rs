@@ -9,7 +9,7 @@ use dashmap::DashMap;
 use tokio::sync::Mutex;
 
 use super::ActorId;
-use crate::store::ActorRecord;
+use super::turn::HeldRecord;
 
 /// A backend's object kept for an activation's next turn (the Wasm backend keeps the
 /// actor's instance here); dropped with the activation.
@@ -41,9 +41,9 @@ pub struct ActorSlot {
     started: AtomicBool,
     /// What the actor's backend keeps between its turns.
     pub cache: ActivationCache,
-    /// The actor's committed state, loaded at its first turn (or read) and replaced by
-    /// each commit; the lock also makes an actor's commits one after the other.
-    pub record: tokio::sync::Mutex<Option<Arc<ActorRecord>>>,
+    /// The actor's committed state, loaded at its first turn (or read), updated by each
+    /// commit.
+    pub record: Arc<HeldRecord>,
 }
 
 /// Marks a turn of a call chain as running on an actor; undone on drop.
@@ -127,7 +127,7 @@ impl ActorTable {
                     last_active_ms: AtomicU64::new(self.now_ms()),
                     started: AtomicBool::new(false),
                     cache: ActivationCache::default(),
-                    record: tokio::sync::Mutex::new(None),
+                    record: Arc::default(),
                 })
             })
             .clone();

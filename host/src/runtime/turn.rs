@@ -19,11 +19,53 @@ pub enum ScheduleOp {
     CancelReminder(String),
 }
 
+/// An actor's committed state as its activation holds it: loaded on first use, replaced
+/// by each commit. Turns read it live, so a turn that re-entered the actor and committed
+/// is seen by the turn it re-entered, as a store read would see it.
+#[derive(Default)]
+pub struct HeldRecord {
+    current: std::sync::Mutex<Option<Arc<ActorRecord>>>,
+    /// Held across a commit, so an actor's commits run one after the other.
+    pub(super) commits: tokio::sync::Mutex<()>,
+}
+
+impl HeldRecord {
+    /// A cell already holding `record` (for a turn run outside the actor table).
+    pub fn loaded(record: ActorRecord) -> Arc<Self> {
+        let held = HeldRecord::default();
+        held.set(Some(Arc::new(record)));
+        Arc::new(held)
+    }
+
+    /// The record, if loaded.
+    pub fn get(&self) -> Option<Arc<ActorRecord>> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replace the record (`None`: load it again on next use).
+    pub fn set(&self, record: Option<Arc<ActorRecord>>) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = record;
+    }
+
+    /// Apply a commit's `changes` at `version`, in place when no reader holds the record.
+    pub(super) fn apply(&self, changes: Vec<StateChange>, version: u64) {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(record) = current.as_mut() {
+            let record = Arc::make_mut(record);
+            record.apply(changes);
+            record.version = version;
+        }
+    }
+}
+
 /// State staged by one turn, plus the timers, reminders and casts it sets if it commits.
 pub struct TurnState {
     actor: ActorId,
-    /// The committed state the turn started from.
-    committed: Arc<ActorRecord>,
+    /// The actor's committed state, read live.
+    committed: Arc<HeldRecord>,
     staged: BTreeMap<String, Option<Vec<u8>>>,
     schedule: Vec<ScheduleOp>,
     casts: Vec<Invocation>,
@@ -43,8 +85,8 @@ pub struct TurnParts {
 }
 
 impl TurnState {
-    /// An empty turn of `actor`, whose committed state is `committed`.
-    pub fn new(actor: ActorId, committed: Arc<ActorRecord>) -> Self {
+    /// An empty turn of `actor`, whose committed state `committed` holds (loaded).
+    pub fn new(actor: ActorId, committed: Arc<HeldRecord>) -> Self {
         TurnState {
             actor,
             committed,
@@ -64,7 +106,10 @@ impl TurnState {
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         match self.staged.get(key) {
             Some(staged) => Ok(staged.clone()),
-            None => Ok(self.committed.entries.get(key).cloned()),
+            None => Ok(self
+                .committed
+                .get()
+                .and_then(|r| r.entries.get(key).cloned())),
         }
     }
 
@@ -80,8 +125,10 @@ impl TurnState {
 
     /// Keys starting with `prefix` as this turn sees them, sorted.
     pub fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let mut keys: std::collections::BTreeSet<String> =
-            self.committed.keys_with_prefix(prefix).cloned().collect();
+        let mut keys: std::collections::BTreeSet<String> = match self.committed.get() {
+            Some(record) => record.keys_with_prefix(prefix).cloned().collect(),
+            None => Default::default(),
+        };
         for (key, value) in self.staged.range(prefix.to_string()..) {
             if !key.starts_with(prefix) {
                 break;

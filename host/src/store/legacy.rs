@@ -80,7 +80,9 @@ fn migrate_tree(tenant: &str, tree: &Tree, actors: &Tree) -> Result<usize, Store
             key.extend_from_slice(state_key.as_bytes());
             let record = ActorRecord {
                 version: 1,
-                entries: [("parent".to_string(), value.to_vec())].into(),
+                entries: [("parent".to_string(), value.to_vec())]
+                    .into_iter()
+                    .collect(),
             };
             actors.insert(key, record.encode())?;
             written += 1;

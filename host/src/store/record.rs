@@ -2,8 +2,6 @@
 //! with each commit. The encoding is Warren's own (a record is read and written whole on
 //! every load and commit, so it is kept plain and fast).
 
-use std::collections::BTreeMap;
-
 use crate::types::{StateChange, StoreError};
 
 /// The first byte of an encoded record: the layout of what follows.
@@ -15,7 +13,95 @@ pub struct ActorRecord {
     /// The version of the last commit; 0 for an actor never written.
     pub version: u64,
     /// Every state key with its value.
-    pub entries: BTreeMap<String, Vec<u8>>,
+    pub entries: Entries,
+}
+
+/// An actor's keys and values, sorted by key. A sorted vector rather than a `BTreeMap`:
+/// most actors hold a few keys, and an active actor's record stays in memory, where a
+/// tree node would cost hundreds of bytes for one key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Entries(Vec<(String, Vec<u8>)>);
+
+impl Entries {
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&Vec<u8>> {
+        self.find(key).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Whether `key` has a value.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.find(key).is_ok()
+    }
+
+    /// Set `key` to `value`; the value it had.
+    pub fn insert(&mut self, key: String, value: Vec<u8>) -> Option<Vec<u8>> {
+        match self.find(&key) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                self.0.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
+    /// Delete `key`; the value it had.
+    pub fn remove(&mut self, key: &str) -> Option<Vec<u8>> {
+        self.find(key).ok().map(|i| self.0.remove(i).1)
+    }
+
+    /// How many keys there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is no key.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The keys, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    /// The keys and values, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Vec<u8>)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl std::ops::Index<&str> for Entries {
+    type Output = Vec<u8>;
+
+    fn index(&self, key: &str) -> &Vec<u8> {
+        match self.get(key) {
+            Some(value) => value,
+            None => panic!("no key {key:?}"),
+        }
+    }
+}
+
+impl IntoIterator for Entries {
+    type Item = (String, Vec<u8>);
+    type IntoIter = std::vec::IntoIter<(String, Vec<u8>)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl FromIterator<(String, Vec<u8>)> for Entries {
+    fn from_iter<I: IntoIterator<Item = (String, Vec<u8>)>>(iter: I) -> Self {
+        let mut entries = Entries::default();
+        for (k, v) in iter {
+            entries.insert(k, v);
+        }
+        entries
+    }
 }
 
 /// The bytes a key and its value count for against quotas.
@@ -62,8 +148,9 @@ impl ActorRecord {
 
     /// The keys starting with `prefix`, in order.
     pub fn keys_with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a String> {
-        self.entries
-            .range(prefix.to_string()..)
+        let start = self.entries.find(prefix).unwrap_or_else(|i| i);
+        self.entries.0[start..]
+            .iter()
             .map(|(k, _)| k)
             .take_while(move |k| k.starts_with(prefix))
     }
@@ -80,7 +167,7 @@ impl ActorRecord {
         out.push(FORMAT);
         out.extend_from_slice(&self.version.to_le_bytes());
         out.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
-        for (key, value) in &self.entries {
+        for (key, value) in self.entries.iter() {
             put(&mut out, key.as_bytes());
             put(&mut out, value);
         }
@@ -104,17 +191,24 @@ impl ActorRecord {
             .and_then(|b| b.try_into().ok())
             .map(u32::from_le_bytes)
             .ok_or_else(|| corrupt("truncated count"))?;
-        let mut entries = BTreeMap::new();
+        let mut entries = Vec::with_capacity((count as usize).min(rest.len() / 8));
         for _ in 0..count {
             let key = field(&mut rest).ok_or_else(|| corrupt("truncated key"))?;
             let key = String::from_utf8(key.to_vec()).map_err(|_| corrupt("key is not UTF-8"))?;
             let value = field(&mut rest).ok_or_else(|| corrupt("truncated value"))?;
-            entries.insert(key, value.to_vec());
+            entries.push((key, value.to_vec()));
         }
         if !rest.is_empty() {
             return Err(corrupt("trailing bytes"));
         }
-        Ok(ActorRecord { version, entries })
+        // Written in key order, so read back in key order; a record not so is damaged.
+        if entries.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(corrupt("keys out of order"));
+        }
+        Ok(ActorRecord {
+            version,
+            entries: Entries(entries),
+        })
     }
 }
 
