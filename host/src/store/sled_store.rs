@@ -53,13 +53,35 @@ pub struct SledStore {
     usage: Tree,
     meta: Tree,
     durability: Durability,
+    /// Commits of actor records, and the counters they keep.
+    writes: Arc<ActorWrites>,
+    /// Present in `sync` mode: the queue of the writer task, which applies the commits
+    /// waiting and makes them durable with one flush.
+    writer: Option<mpsc::UnboundedSender<Pending>>,
+}
+
+/// The commit of actor records: shared by the store (`relaxed`: commits apply on the
+/// caller's task) and its writer task (`sync`: commits apply in groups, one flush each).
+struct ActorWrites {
+    actors: Tree,
+    meta: Tree,
     stripes: [Mutex<()>; STRIPES],
     /// State bytes per tenant, kept by every commit.
     tenant_bytes: DashMap<String, AtomicU64>,
     /// Whether `meta` still says `usage` is current (cleared by the first commit).
     marked_clean: AtomicBool,
-    /// Present in `sync` mode: writes waiting for the next shared flush.
-    flusher: Option<mpsc::UnboundedSender<oneshot::Sender<Result<(), StoreError>>>>,
+}
+
+/// What the writer task of a `sync` store is asked to do before its next flush.
+enum Pending {
+    Commit {
+        actor: ActorId,
+        expected: u64,
+        changes: Vec<StateChange>,
+        done: oneshot::Sender<Result<u64, StoreError>>,
+    },
+    /// Only wait for the flush (of a reminder written on the caller's task).
+    Flush(oneshot::Sender<Result<(), StoreError>>),
 }
 
 impl SledStore {
@@ -92,9 +114,16 @@ impl SledStore {
                 tenant_bytes.insert(tenant, AtomicU64::new(bytes));
             }
         }
-        let flusher = (durability == Durability::Sync).then(|| {
+        let writes = Arc::new(ActorWrites {
+            marked_clean: AtomicBool::new(meta.get(CLEAN)?.is_some()),
+            actors: actors.clone(),
+            meta: meta.clone(),
+            stripes: std::array::from_fn(|_| Mutex::new(())),
+            tenant_bytes,
+        });
+        let writer = (durability == Durability::Sync).then(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(flush_loop(db.clone(), rx));
+            tokio::spawn(write_loop(db.clone(), writes.clone(), rx));
             tx
         });
         Ok(Arc::new(SledStore {
@@ -103,15 +132,13 @@ impl SledStore {
             reminders: db.open_tree("reminders")?,
             reminders_due: db.open_tree("reminders_due")?,
             tenants: db.open_tree("tenants")?,
-            marked_clean: AtomicBool::new(meta.get(CLEAN)?.is_some()),
             db,
             actors,
             usage,
             meta,
             durability,
-            stripes: std::array::from_fn(|_| Mutex::new(())),
-            tenant_bytes,
-            flusher,
+            writes,
+            writer,
         }))
     }
 
@@ -123,11 +150,11 @@ impl SledStore {
     /// Resolves once what was written before is durable per the store's mode: at the
     /// next shared flush in `sync`, at once in `relaxed`.
     fn durable(&self) -> StoreFuture<'_, ()> {
-        match &self.flusher {
+        match &self.writer {
             None => Box::pin(async { Ok(()) }),
             Some(queue) => {
                 let (done, wait) = oneshot::channel();
-                let sent = queue.send(done);
+                let sent = queue.send(Pending::Flush(done));
                 Box::pin(async move {
                     sent.map_err(|_| StoreError::Closed)?;
                     wait.await.map_err(|_| StoreError::Closed)?
@@ -135,9 +162,11 @@ impl SledStore {
             }
         }
     }
+}
 
+impl ActorWrites {
     /// Apply one commit under the actor's stripe; the new version.
-    fn commit_now(
+    fn commit(
         &self,
         actor: &ActorId,
         expected: u64,
@@ -268,16 +297,33 @@ fn count_usage(actors: &Tree) -> Result<HashMap<String, u64>, StoreError> {
 }
 
 /// Make writes durable in groups: every commit waiting when a flush starts shares it.
-async fn flush_loop(
-    db: Db,
-    mut rx: mpsc::UnboundedReceiver<oneshot::Sender<Result<(), StoreError>>>,
-) {
+/// The writer task of a `sync` store: apply every commit waiting, in arrival order, then
+/// make the whole group durable with one flush. One task writes, so commits do not
+/// contend with each other or with the flush.
+async fn write_loop(db: Db, writes: Arc<ActorWrites>, mut rx: mpsc::UnboundedReceiver<Pending>) {
     let mut group = Vec::new();
+    let mut applied = Vec::new();
     while rx.recv_many(&mut group, 4096).await > 0 {
+        for pending in group.drain(..) {
+            applied.push(match pending {
+                Pending::Commit {
+                    actor,
+                    expected,
+                    changes,
+                    done,
+                } => (Some(done), writes.commit(&actor, expected, changes), None),
+                Pending::Flush(done) => (None, Ok(0), Some(done)),
+            });
+        }
         let flushed = db.flush_async().await.map(drop).map_err(StoreError::from);
-        for done in group.drain(..) {
-            // The turn may have been abandoned (caller gone); nothing to tell then.
-            let _ = done.send(flushed.clone());
+        for (commit, result, flush) in applied.drain(..) {
+            // A turn may have been abandoned (caller gone); nothing to tell then.
+            if let Some(done) = commit {
+                let _ = done.send(result.and_then(|v| flushed.clone().map(|()| v)));
+            }
+            if let Some(done) = flush {
+                let _ = done.send(flushed.clone());
+            }
         }
     }
 }
@@ -326,16 +372,30 @@ impl StateStore for SledStore {
         expected_version: u64,
         changes: Vec<StateChange>,
     ) -> StoreFuture<'_, u64> {
-        let committed = self.commit_now(actor, expected_version, changes);
-        Box::pin(async move {
-            let version = committed?;
-            self.durable().await?;
-            Ok(version)
-        })
+        match &self.writer {
+            None => {
+                let committed = self.writes.commit(actor, expected_version, changes);
+                Box::pin(async move { committed })
+            }
+            Some(queue) => {
+                let (done, wait) = oneshot::channel();
+                let sent = queue.send(Pending::Commit {
+                    actor: actor.clone(),
+                    expected: expected_version,
+                    changes,
+                    done,
+                });
+                Box::pin(async move {
+                    sent.map_err(|_| StoreError::Closed)?;
+                    wait.await.map_err(|_| StoreError::Closed)?
+                })
+            }
+        }
     }
 
     fn tenant_state_size(&self, tenant: &str) -> StoreFuture<'_, u64> {
         let bytes = self
+            .writes
             .tenant_bytes
             .get(tenant)
             .map_or(0, |c| c.load(Ordering::Acquire));
@@ -487,7 +547,7 @@ impl StateStore for SledStore {
                     tree.remove(key?)?;
                 }
             }
-            self.tenant_bytes.remove(&name);
+            self.writes.tenant_bytes.remove(&name);
             self.usage.remove(name.as_bytes())?;
             self.tenants.remove(name.as_bytes())?;
             self.db.flush_async().await?;
@@ -551,7 +611,7 @@ impl StateStore for SledStore {
     /// Flush everything, with the tenants' counters marked current for the next start.
     fn flush(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            for entry in self.tenant_bytes.iter() {
+            for entry in self.writes.tenant_bytes.iter() {
                 let bytes = entry.value().load(Ordering::Acquire);
                 self.usage
                     .insert(entry.key().as_bytes(), &bytes.to_le_bytes())?;
@@ -559,7 +619,7 @@ impl StateStore for SledStore {
             self.db.flush_async().await?;
             // Only once the counters are on disk may they be marked current.
             self.meta.insert(CLEAN, &[1])?;
-            self.marked_clean.store(true, Ordering::Release);
+            self.writes.marked_clean.store(true, Ordering::Release);
             self.db.flush_async().await?;
             Ok(())
         })
