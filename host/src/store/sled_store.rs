@@ -24,6 +24,7 @@ use super::{
     StoredReminder,
 };
 use crate::types::ActorId;
+use reminders::{due_key, split_reminder, stored_reminder};
 
 /// Separates the parts of a key. Tenants, actor types and ids may not contain NUL.
 const SEP: u8 = 0;
@@ -39,6 +40,8 @@ const STRIPE_HASH: std::hash::BuildHasherDefault<std::hash::DefaultHasher> =
 /// The `meta` key present while `usage` matches the records (between a clean shutdown and
 /// the next commit).
 const CLEAN: &[u8] = b"usage-is-current";
+
+mod reminders;
 
 /// [`StateStore`] on sled.
 pub struct SledStore {
@@ -210,78 +213,6 @@ impl ActorWrites {
     }
 }
 
-impl SledStore {
-    /// Write a reminder and its due-time index entry. The new index entry goes first and
-    /// the old one last, so a crash at any point leaves the reminder findable by its due
-    /// time; an index entry left stale is dropped when a read meets it.
-    fn put_reminder_now(
-        &self,
-        actor: &ActorId,
-        name: &str,
-        due_ms: i64,
-        record: Vec<u8>,
-    ) -> Result<(), StoreError> {
-        let key = reminder_key(actor, name);
-        self.reminders_due.insert(due_key(due_ms, &key), &[])?;
-        let mut value = due_ms.to_be_bytes().to_vec();
-        value.extend_from_slice(&record);
-        let old = self.reminders.insert(&key, value)?;
-        if let Some(old) = old {
-            let (old_due, _) = split_reminder(&old)?;
-            if old_due != due_ms {
-                self.reminders_due.remove(due_key(old_due, &key))?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The index key of a reminder: its due time (ordered as an unsigned big-endian number),
-/// then its key.
-fn due_key(due_ms: i64, reminder_key: &[u8]) -> Vec<u8> {
-    let mut k = ((due_ms as u64) ^ (1 << 63)).to_be_bytes().to_vec();
-    k.extend_from_slice(reminder_key);
-    k
-}
-
-fn split_due_key(index: &[u8]) -> Result<(i64, &[u8]), StoreError> {
-    let (due, key) = index
-        .split_at_checked(8)
-        .ok_or_else(|| StoreError::Corrupt("reminder index key is malformed".into()))?;
-    let due = u64::from_be_bytes(due.try_into().unwrap_or_default()) ^ (1 << 63);
-    Ok((due as i64, key))
-}
-
-/// A stored reminder value: its due time, then its record.
-fn split_reminder(value: &[u8]) -> Result<(i64, &[u8]), StoreError> {
-    let (due, record) = value
-        .split_at_checked(8)
-        .ok_or_else(|| StoreError::Corrupt("reminder value is malformed".into()))?;
-    Ok((
-        i64::from_be_bytes(due.try_into().unwrap_or_default()),
-        record,
-    ))
-}
-
-/// A reminder from its key and stored value.
-fn stored_reminder(key: &[u8], value: &[u8]) -> Result<StoredReminder, StoreError> {
-    let corrupt = || StoreError::Corrupt("reminder key is malformed".into());
-    let text = std::str::from_utf8(key).map_err(|_| corrupt())?;
-    let mut parts = text.splitn(4, SEP as char);
-    let (Some(tenant), Some(actor_type), Some(id), Some(name)) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(corrupt());
-    };
-    let (due_ms, record) = split_reminder(value)?;
-    Ok(StoredReminder {
-        actor: ActorId::new(tenant, actor_type, id),
-        name: name.to_string(),
-        due_ms,
-        record: record.to_vec(),
-    })
-}
-
 /// State bytes per tenant, counted from every record.
 fn count_usage(actors: &Tree) -> Result<HashMap<String, u64>, StoreError> {
     let mut usage = HashMap::new();
@@ -417,15 +348,7 @@ impl StateStore for SledStore {
     }
 
     fn delete_reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, bool> {
-        let key = reminder_key(actor, name);
-        let deleted = (|| -> Result<bool, StoreError> {
-            let Some(old) = self.reminders.remove(&key)? else {
-                return Ok(false);
-            };
-            let (due_ms, _) = split_reminder(&old)?;
-            self.reminders_due.remove(due_key(due_ms, &key))?;
-            Ok(true)
-        })();
+        let deleted = self.delete_reminder_now(actor, name);
         Box::pin(async move {
             let existed = deleted?;
             self.durable().await?;
@@ -477,35 +400,8 @@ impl StateStore for SledStore {
         until_ms: i64,
         limit: usize,
     ) -> StoreFuture<'_, Vec<StoredReminder>> {
-        use std::ops::Bound;
-        Box::pin(async move {
-            let from = match &after {
-                Some((due_ms, actor, name)) => {
-                    Bound::Excluded(due_key(*due_ms, &reminder_key(actor, name)))
-                }
-                None => Bound::Unbounded,
-            };
-            let to = Bound::Included(due_key(until_ms, &[0xff]));
-            let mut due = Vec::new();
-            for entry in self.reminders_due.range::<Vec<u8>, _>((from, to)) {
-                if due.len() >= limit {
-                    break;
-                }
-                let (index, _) = entry?;
-                let (index_due, key) = split_due_key(&index)?;
-                // An index entry a crash left behind, or one the record moved away from.
-                let current = self.reminders.get(key)?;
-                match current {
-                    Some(value) if split_reminder(&value)?.0 == index_due => {
-                        due.push(stored_reminder(key, &value)?);
-                    }
-                    _ => {
-                        self.reminders_due.remove(&index)?;
-                    }
-                }
-            }
-            Ok(due)
-        })
+        let due = self.reminders_due_now(after, until_ms, limit);
+        Box::pin(async move { due })
     }
 
     fn put_tenant(&self, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()> {
