@@ -14,6 +14,13 @@ seen in `perf script -F time` as the second burst of samples after registration'
   perf script -i run.data --time T, -F comm,tid,ip,sym > run.stacks
   benches/tools/perf_buckets.py --set firing --hz 500 run.stacks 100000
 
+Figure 4 (the activations of one run, found with `perf script -F time` as the samples of
+the last N seconds it reports):
+  perf record -F 499 --call-graph dwarf,16384 -o run.data -- \
+      target/release/warren-bench activation --actors 300000
+  perf script -i run.data --time T1,T2 -F comm,tid,ip,sym > run.stacks
+  benches/tools/perf_buckets.py --set activation --hz 499 run.stacks ACTIVATIONS_IN_T1_T2
+
 Each sample stands for 1000/HZ ms of CPU. A stack goes to the first bucket that matches
 any of its frames, in the order of the set.
 """
@@ -55,10 +62,28 @@ FIRING_BUCKETS = [
     ("tokio scheduler", ("tokio::runtime",)),
 ]
 
+# Figure 4: a new actor's first turn (`add 1`), kept instance off (a fresh instance each).
+ACTIVATION_BUCKETS = [
+    ("fresh instance: instantiate, store and WASI context, drop",
+     ("instantiate_async", "WasmEngine::store", "drop_in_place<warren_host::wasm::Warm>",
+      "PoolingInstanceAllocator", "StoreOpaque>::drop")),
+    ("store: load the record at the first turn", ("held_record", "StateStore>::load")),
+    ("store: commit (record read, version check, write)", ("ActorWrites::commit",)),
+    ("runtime: commit around the store (quota, held record)", ("commit_state",)),
+    ("actor table: activation", ("ActorTable::activate", "Runtime>::activate")),
+    ("guest code and wasmtime's call", ("fiber_start", "HostFn", "Func::call_raw")),
+    ("runtime core otherwise", ("Runtime>::invoke", "Runtime>::run")),
+    ("sled, caller not unwound", ("sled::",)),
+    ("wasmtime, caller not unwound", ("wasmtime",)),
+    ("allocator", ("mi_", "_mi_")),
+    ("tokio scheduler", ("tokio::runtime",)),
+]
+
 # Each set with the bucket that takes short stacks of unsymbolised JIT code (guest code).
 SETS = {
     "http": (HTTP_BUCKETS, HTTP_BUCKETS[0][0]),
     "firing": (FIRING_BUCKETS, "guest code and wasmtime's call"),
+    "activation": (ACTIVATION_BUCKETS, "guest code and wasmtime's call"),
 }
 
 
