@@ -3,6 +3,7 @@
 //! components as containers, the package's `AsyncOpacaClient`, and a second Warren.
 
 mod auth_and_roles;
+mod bad_input;
 mod client;
 mod connections;
 mod process_containers;

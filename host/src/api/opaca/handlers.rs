@@ -26,23 +26,51 @@ const RENEWED_TTL: Duration = Duration::from_secs(10 * 3600);
 /// How long `POST /containers` waits for a process container's `/info` by default.
 const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `containerId`, `forward` (default true) and the agent of a path.
-fn target(params: &HashMap<String, String>, agent: Option<String>) -> Target {
-    Target {
+/// `containerId`, `forward` (default true) and the agent of a path. Like the reference's
+/// typed parameters, a `forward` that is no boolean is a 400.
+fn target(params: &HashMap<String, String>, agent: Option<String>) -> Result<Target, OpacaError> {
+    let forward = match params.get("forward").map(|f| f.trim().to_ascii_lowercase()) {
+        None => true,
+        Some(f) if f.is_empty() => true,
+        Some(f) if matches!(f.as_str(), "true" | "1" | "yes" | "on") => true,
+        Some(f) if matches!(f.as_str(), "false" | "0" | "no" | "off") => false,
+        Some(f) => {
+            return Err(OpacaError::new(
+                400,
+                format!("query parameter `forward` must be true or false, not {f:?}"),
+            ));
+        }
+    };
+    Ok(Target {
         agent,
         container: params.get("containerId").filter(|c| !c.is_empty()).cloned(),
-        forward: params.get("forward").is_none_or(|f| f != "false"),
-    }
+        forward,
+    })
 }
 
-/// `timeout` in seconds; absent, not positive or not a representable duration (NaN,
-/// infinite, too large) means none.
-fn timeout(params: &HashMap<String, String>) -> Option<Duration> {
-    params
+/// `timeout` in seconds; absent, empty, not positive or not a representable duration
+/// (infinite, too large) means none. One that is no number is a 400.
+fn timeout(params: &HashMap<String, String>) -> Result<Option<Duration>, OpacaError> {
+    let Some(text) = params
         .get("timeout")
-        .and_then(|t| t.trim().parse::<f64>().ok())
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+    else {
+        return Ok(None);
+    };
+    let seconds = text
+        .parse::<f64>()
+        .ok()
+        .filter(|t| !t.is_nan())
+        .ok_or_else(|| {
+            OpacaError::new(
+                400,
+                format!("query parameter `timeout` must be a number of seconds, not {text:?}"),
+            )
+        })?;
+    Ok(Some(seconds)
         .filter(|t| *t > 0.0)
-        .and_then(|t| Duration::try_from_secs_f64(t).ok())
+        .and_then(|t| Duration::try_from_secs_f64(t).ok()))
 }
 
 /// A body that is a bare string, with or without JSON quotes.
@@ -132,7 +160,7 @@ pub async fn send(
     Query(params): Params,
     JsonBody(message): JsonBody<Message>,
 ) -> Result<StatusCode, OpacaError> {
-    p.send(&who, &agent, &target(&params, None), &message)
+    p.send(&who, &agent, &target(&params, None)?, &message)
         .await?;
     Ok(StatusCode::OK)
 }
@@ -144,10 +172,10 @@ pub async fn broadcast(
     Path(channel): Path<String>,
     Query(params): Params,
     JsonBody(message): JsonBody<Message>,
-) -> StatusCode {
-    p.broadcast(&who, &channel, &target(&params, None), &message)
+) -> Result<StatusCode, OpacaError> {
+    p.broadcast(&who, &channel, &target(&params, None)?, &message)
         .await;
-    StatusCode::OK
+    Ok(StatusCode::OK)
 }
 
 /// The path of `/invoke/{action}` and `/invoke/{action}/{agent}`.
@@ -173,9 +201,9 @@ pub async fn invoke(
     } else {
         parse_json(&headers, &bytes)?
     };
-    let target = target(&params, path.agent);
+    let target = target(&params, path.agent)?;
     let result = p
-        .invoke(&who, &path.action, &target, arguments, timeout(&params))
+        .invoke(&who, &path.action, &target, arguments, timeout(&params)?)
         .await?;
     Ok(Json(result))
 }
@@ -196,7 +224,7 @@ pub async fn stream_get(
     Query(params): Params,
 ) -> Result<impl IntoResponse, OpacaError> {
     let bytes = p
-        .stream(&who, &path.stream, &target(&params, path.agent), None)
+        .stream(&who, &path.stream, &target(&params, path.agent)?, None)
         .await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes))
 }
@@ -209,7 +237,7 @@ pub async fn stream_post(
     Query(params): Params,
     bytes: Bytes,
 ) -> Result<StatusCode, OpacaError> {
-    let target = target(&params, path.agent);
+    let target = target(&params, path.agent)?;
     p.stream(&who, &path.stream, &target, Some(bytes.to_vec()))
         .await?;
     Ok(StatusCode::OK)
@@ -237,8 +265,8 @@ pub async fn container(
 }
 
 /// `timeout`, or the default wait for a new container.
-fn start_timeout(params: &HashMap<String, String>) -> Duration {
-    timeout(params).unwrap_or(DEFAULT_START_TIMEOUT)
+fn start_timeout(params: &HashMap<String, String>) -> Result<Duration, OpacaError> {
+    Ok(timeout(params)?.unwrap_or(DEFAULT_START_TIMEOUT))
 }
 
 /// `POST /containers`: start a container; its id.
@@ -249,7 +277,7 @@ pub async fn start_container(
     JsonBody(request): JsonBody<PostAgentContainer>,
 ) -> Result<Raw, OpacaError> {
     let id = p
-        .start_container(&who, request, start_timeout(&params))
+        .start_container(&who, request, start_timeout(&params)?)
         .await?;
     Ok(Raw(id))
 }
@@ -262,7 +290,7 @@ pub async fn replace_container(
     JsonBody(request): JsonBody<PostAgentContainer>,
 ) -> Result<Raw, OpacaError> {
     let id = p
-        .replace_container(&who, request, start_timeout(&params))
+        .replace_container(&who, request, start_timeout(&params)?)
         .await?;
     Ok(Raw(id))
 }

@@ -226,15 +226,50 @@ pub struct RuntimePlatform {
     pub running_since: Option<String>,
 }
 
-/// A message to an agent or a channel.
+/// A message to an agent or a channel. Read strictly, as the reference does: a JSON
+/// object with no field but these two (its own wrong-payload test expects 422).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[serde(
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    try_from = "MessageObject"
+)]
 pub struct Message {
     #[serde(default)]
     pub payload: Value,
     /// Left out when absent: the Python SDK refuses an explicit `null`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
+}
+
+/// A message as it must arrive: an object (serde would also take a struct from an array).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct MessageFields {
+    #[serde(default)]
+    payload: Value,
+    #[serde(default)]
+    reply_to: Option<String>,
+}
+
+/// Any JSON, checked to be an object of [`MessageFields`].
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct MessageObject(Value);
+
+impl TryFrom<MessageObject> for Message {
+    type Error = String;
+
+    fn try_from(value: MessageObject) -> Result<Self, String> {
+        if !value.0.is_object() {
+            return Err("a message is a JSON object with `payload` and `replyTo`".into());
+        }
+        let fields: MessageFields = serde_json::from_value(value.0).map_err(|e| e.to_string())?;
+        Ok(Message {
+            payload: fields.payload,
+            reply_to: fields.reply_to,
+        })
+    }
 }
 
 /// Credentials.

@@ -305,7 +305,8 @@ fn matches_type(name: &str, value: &Value) -> Option<bool> {
     Some(match name {
         "string" => value.is_string(),
         // Integral literals only: serde_json reads `5.0` as a float, and OPACA rejects it too.
-        "integer" => value.is_i64() || value.is_u64(),
+        // 32 bits, as the reference validates an `integer` (a Java `int`).
+        "integer" => value.as_i64().is_some_and(|v| i32::try_from(v).is_ok()),
         "number" => value.is_number(),
         "boolean" => value.is_boolean(),
         "null" => value.is_null(),

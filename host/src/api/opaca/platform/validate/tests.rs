@@ -24,12 +24,21 @@ fn check(action: &Action, args: Value, defs: &BTreeMap<String, Value>) -> Result
 }
 
 #[test]
-fn integer_accepts_only_integral_literals() {
+fn integer_accepts_only_integral_literals_of_32_bits() {
     let add = action(json!({ "x": { "type": "integer" } }));
     let none = BTreeMap::new();
     assert_eq!(check(&add, json!({ "x": 5 }), &none), Ok(()));
     assert_eq!(check(&add, json!({ "x": -5 }), &none), Ok(()));
-    assert_eq!(check(&add, json!({ "x": u64::MAX }), &none), Ok(()));
+    assert_eq!(check(&add, json!({ "x": i32::MAX }), &none), Ok(()));
+    assert_eq!(check(&add, json!({ "x": i32::MIN }), &none), Ok(()));
+    // The reference validates a Java `int`.
+    for big in [
+        json!(3_000_000_000u64),
+        json!(u64::MAX),
+        json!(i64::from(i32::MIN) - 1),
+    ] {
+        assert!(check(&add, json!({ "x": big }), &none).is_err(), "{big}");
+    }
     assert_eq!(
         check(&add, json!({ "x": 5.5 }), &none),
         Err(r#"parameter "x" must be an integer, got 5.5"#.to_string())
