@@ -179,7 +179,11 @@ async fn json_routes_need_the_json_content_type() {
     let rp = Rp::of(&host);
 
     let container = calculator_container().to_string();
-    for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/+json",
+    ] {
         let reply = rp.post_text("/containers", content_type, &container).await;
         assert_eq!(reply.status, 415, "{content_type}: {}", reply.text);
         reply.error(415);
@@ -201,6 +205,9 @@ async fn json_routes_need_the_json_content_type() {
         "application/json",
         "application/json; charset=UTF-8",
         "Application/JSON",
+        // Structured `+json` types, which the reference accepts too.
+        "application/vnd.api+json",
+        "application/merge-patch+json; charset=utf-8",
     ] {
         let reply = rp
             .post_text("/invoke/Add/calculator", content_type, args)

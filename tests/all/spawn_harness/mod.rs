@@ -26,5 +26,7 @@ pub const POOLED: i32 = 3;
 
 /// `Status`: success.
 pub const OK: i32 = 1;
+/// `Status`: no such actor.
+pub const ACTOR_NOT_FOUND: i32 = 2;
 /// `Status`: failure, with a message.
 pub const ERROR: i32 = 3;

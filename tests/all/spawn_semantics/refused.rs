@@ -1,5 +1,5 @@
-//! What Warren refuses with an error status: an instance name that is taken, and
-//! registrations it cannot honour.
+//! What Warren refuses with an error status: an actor the system does not have, an
+//! instance name that is taken, and registrations it cannot honour.
 
 use super::{assert_refused, host_with};
 use crate::spawn_harness::*;
@@ -9,6 +9,30 @@ use crate::support::Host;
 async fn try_spawn(host: &Host, system: &str, actors: Vec<ActorId>) -> (u16, SpawnResponse) {
     let path = format!("/api/v1/system/{system}/actors/spawn");
     post_proto(host, &path, &SpawnRequest { actors }).await
+}
+
+/// An actor the system does not have answers Spawn's ACTOR_NOT_FOUND; an instance of an
+/// UNNAMED type, invoked by its name alone, comes back with its type as `parent`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_actors_are_not_found_and_instances_name_their_type() {
+    let user_function = UserFunction::start(reply);
+    let dir = tempfile::tempdir().unwrap();
+    let host = host_with(dir.path(), &user_function, &[]);
+    register(&host, "found", vec![Actor::unnamed("worker", &["hello"])]).await;
+    let (status, response) = invoke(&host, &request("found", "nobody", "hello")).await;
+    assert_eq!(status, 500, "{response:?}");
+    assert_eq!(code(&response.status), ACTOR_NOT_FOUND, "{response:?}");
+
+    spawn_actors(
+        &host,
+        "found",
+        vec![ActorId::instance("w1", "found", "worker")],
+        None,
+    )
+    .await;
+    let response = invoke_ok(&host, &request("found", "w1", "hello")).await;
+    let id = response.actor.and_then(|a| a.id).expect("the actor echoed");
+    assert_eq!((id.name.as_str(), id.parent.as_str()), ("w1", "worker"));
 }
 
 /// An instance name names one actor of its system. Spawning an instance of the UNNAMED
@@ -110,7 +134,11 @@ async fn bad_registrations_are_refused_with_an_error_status() {
 
         let (status, response) = invoke(&host, &request("bad", &name, "hello")).await;
         assert_eq!(status, 500, "{name} was registered after all: {response:?}");
-        assert_eq!(code(&response.status), ERROR, "{name}: {response:?}");
+        assert_eq!(
+            code(&response.status),
+            ACTOR_NOT_FOUND,
+            "{name}: {response:?}"
+        );
     }
     assert!(
         user_function.calls().is_empty(),

@@ -114,7 +114,14 @@ fn is_json(headers: &HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+        .map(|media| media.trim().to_ascii_lowercase())
+        .is_some_and(|media| {
+            // `application/json`, or a structured `+json` type as the reference accepts.
+            media == "application/json"
+                || media
+                    .strip_prefix("application/")
+                    .is_some_and(|sub| sub.ends_with("+json") && sub.len() > "+json".len())
+        })
 }
 
 /// 415: the body is not declared as JSON.

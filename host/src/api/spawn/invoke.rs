@@ -14,7 +14,7 @@ use super::{SpawnState, proto, status, tenant};
 use crate::api::Access;
 use crate::runtime::{ActorId, CallMode, Invocation, InvokeError, Trigger};
 use crate::types::workflow::Address;
-use crate::wire::spawn::{json_type_url_of, payload_any, payload_bytes, pb};
+use crate::wire::spawn::{json_type_url_of, payload_any, payload_bytes, pb, spawn_id};
 
 fn spawn_failed(message: String) -> Response {
     let reply = pb::SpawnResponse {
@@ -119,7 +119,7 @@ pub(super) async fn invoke(
     Path((system, actor)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let request = match pb::InvocationRequest::decode(body) {
+    let mut request = match pb::InvocationRequest::decode(body) {
         Ok(r) => r,
         Err(e) => {
             let reply = pb::InvocationResponse {
@@ -157,18 +157,33 @@ pub(super) async fn invoke(
     let runtime = &state.runtime;
     let target = match runtime.resolve(&tenant, &address).await {
         Ok(target) => target,
-        // Spawn's own words when the name finds no actor; other refusals say why.
+        // Spawn's own status and words when the name finds no actor; other refusals say
+        // why.
         Err(e @ InvokeError::ActorTypeNotFound { .. }) => {
-            return failed(
-                &request,
-                format!(
-                    "Actor {} not found on ActorSystem {system}: {e}",
-                    address.name
-                ),
+            let message = format!(
+                "Actor {} not found on ActorSystem {system}: {e}",
+                address.name
             );
+            let reply = pb::InvocationResponse {
+                status: Some(pb::RequestStatus {
+                    status: pb::Status::ActorNotFound as i32,
+                    message,
+                }),
+                system: request.system.clone(),
+                actor: request.actor.clone(),
+                payload: None,
+            };
+            return proto(StatusCode::INTERNAL_SERVER_ERROR, &reply);
         }
         Err(e) => return failed(&request, e.to_string()),
     };
+    // The answer names the actor found: an instance of an UNNAMED type with its type as
+    // `parent`, as Spawn does, even when the request named it by its name alone.
+    if let Some(id) = request.actor.as_mut().and_then(|a| a.id.as_mut())
+        && id.parent.is_empty()
+    {
+        id.parent = spawn_id(&target).parent;
+    }
     let value = match &request.payload {
         Some(pb::invocation_request::Payload::Value(any)) => Some(any),
         _ => None,
