@@ -1,5 +1,5 @@
 //! App-callback mode against a small HTTP app written here: the exact callbacks Warren
-//! sends, the reminder cancel header, and the deactivation call.
+//! sends, the reminder cancel header, the activation and the deactivation calls.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -96,6 +96,26 @@ async fn deactivate(
     StatusCode::OK
 }
 
+async fn activate(State(calls): State<Calls>, Path((t, id)): Path<(String, String)>) -> StatusCode {
+    calls.push(format!("activate {t}/{id}"), Value::Null);
+    StatusCode::OK
+}
+
+/// An app like the older SDKs, which route the activation call.
+async fn start_app_routing_activation(calls: Calls) -> u16 {
+    let app = Router::new()
+        .route("/dapr/config", get(config))
+        .route("/actors/{t}/{id}/method/{m}", put(method))
+        .route("/actors/{t}/{id}", delete(deactivate).post(activate))
+        .with_state(calls);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    port
+}
+
+/// An app like the newer SDKs, which do not route the activation call (405 here): that is
+/// no error.
 async fn start_app(calls: Calls) -> u16 {
     let app = Router::new()
         .route("/dapr/config", get(config))
@@ -203,5 +223,43 @@ async fn warren_calls_the_app_as_daprd_does() {
     assert_eq!(
         (t["callback"].as_str(), &t["data"]),
         (Some("onTick"), &json!(7))
+    );
+}
+
+/// Each activation reaches an app that routes it as `POST /actors/{type}/{id}`, once and
+/// before the actor's first method call; a later call of the same activation sends none.
+#[tokio::test]
+async fn an_activation_is_sent_before_the_first_method_call() {
+    let calls = Calls::default();
+    let port = start_app_routing_activation(calls.clone())
+        .await
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path(), &["--app-port", &port]);
+    eventually(Duration::from_secs(10), || async {
+        let types = host.get_json("/admin/v1/actor-types").await;
+        (types.as_array().unwrap().len() == 1).then_some(())
+    })
+    .await
+    .expect("the app's actor types were never hosted");
+    host.invoke_ok("RustApp", "a1", "hello", "1").await;
+    host.invoke_ok("RustApp", "a1", "again", "2").await;
+    host.invoke_ok("RustApp", "b1", "hello", "3").await;
+    let order: Vec<String> = calls
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(what, _)| what.clone())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "activate RustApp/a1",
+            "method RustApp/a1/hello",
+            "method RustApp/a1/again",
+            "activate RustApp/b1",
+            "method RustApp/b1/hello",
+        ],
     );
 }

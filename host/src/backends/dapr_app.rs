@@ -296,6 +296,29 @@ impl AppChannel {
         }
     }
 
+    /// Tell the app an actor is being activated (`POST /actors/{type}/{id}`), before its
+    /// first method call. An app that does not route it (404 or 405: newer SDKs do not) is
+    /// fine; another failure is logged, and the activation goes on.
+    pub async fn activate(&self, actor: &ActorId, deadline: std::time::Instant) {
+        let url = self.url(&["actors", &actor.actor_type, &actor.id]);
+        let timeout = deadline
+            .saturating_duration_since(std::time::Instant::now())
+            .max(Duration::from_millis(1));
+        let sent = self
+            .request(reqwest::Method::POST, url)
+            .timeout(timeout)
+            .send()
+            .await;
+        match sent.map(|r| r.status()) {
+            Ok(status)
+                if status.is_success()
+                    || status == StatusCode::NOT_FOUND
+                    || status == StatusCode::METHOD_NOT_ALLOWED => {}
+            Ok(status) => tracing::warn!(%actor, %status, "app refused the activation"),
+            Err(e) => tracing::warn!(%actor, error = %e, "app did not take the activation"),
+        }
+    }
+
     /// Tell the app an actor was deactivated.
     pub async fn deactivate(&self, actor: &ActorId) {
         let url = self.url(&["actors", &actor.actor_type, &actor.id]);
@@ -308,6 +331,14 @@ impl AppChannel {
 impl ActorBackend for AppChannel {
     fn run_turn<'a>(&'a self, turn: Turn<'a>) -> BackendFuture<'a, TurnOutcome> {
         Box::pin(async move { TurnOutcome::unstaged(self.run_turn(turn.invocation).await) })
+    }
+
+    fn activating<'a>(&'a self, runtime: &'a Runtime, actor: &'a ActorId) -> BackendFuture<'a, ()> {
+        // No longer than a few seconds: the first message waits on it.
+        let deadline = runtime
+            .deadline(&actor.tenant)
+            .min(std::time::Instant::now() + Duration::from_secs(5));
+        Box::pin(self.activate(actor, deadline))
     }
 
     fn deactivated(self: std::sync::Arc<Self>, _runtime: &Runtime, actor: ActorId) {

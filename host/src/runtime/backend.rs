@@ -88,6 +88,16 @@ pub trait ActorBackend: Send + Sync + 'static {
     /// Run one turn.
     fn run_turn<'a>(&'a self, turn: Turn<'a>) -> BackendFuture<'a, TurnOutcome>;
 
+    /// `actor` is being activated: called once per activation, holding its turn, before
+    /// its first turn runs (Dapr's activation callback to an app).
+    fn activating<'a>(
+        &'a self,
+        _runtime: &'a Runtime,
+        _actor: &'a ActorId,
+    ) -> BackendFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
     /// `actor` was deactivated after its idle timeout. Called off the sweeper; a backend
     /// that must tell someone spawns the work.
     fn deactivated(self: Arc<Self>, _runtime: &Runtime, _actor: ActorId) {}

@@ -24,6 +24,7 @@ impl Runtime {
         actor: &ActorId,
         chain: &str,
     ) {
+        entry.backend.activating(self, actor).await;
         for timer in &entry.spec.timer_actions {
             let every = format!("{}ms", timer.period_ms);
             let request = JobRequest {
