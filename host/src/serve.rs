@@ -95,6 +95,10 @@ pub struct ServeArgs {
     /// Require a token on every OPACA route but `/login` (OPACA's `REQUIRE_AUTH`).
     #[arg(long)]
     opaca_require_auth: bool,
+    /// Answer CORS requests (preflights included) on the OPACA API from this origin, e.g.
+    /// `https://ui.example`; repeatable. Without one, no origin is granted.
+    #[arg(long = "opaca-cors-origin", value_name = "ORIGIN")]
+    opaca_cors_origins: Vec<String>,
     /// The OPACA platform admin's username.
     #[arg(long, default_value = "admin")]
     opaca_admin_user: String,
@@ -203,6 +207,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             secret: args.opaca_secret.clone(),
             images: args.opaca_images.iter().cloned().collect(),
             max_processes: args.opaca_max_processes,
+            cors_origins: args.opaca_cors_origins.clone(),
         },
         base_url(opaca_listener.local_addr()?),
     );

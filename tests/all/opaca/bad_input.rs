@@ -1,5 +1,6 @@
 //! Input the reference platform refuses, refused alike: a body that is no OPACA
-//! `Message`, an `integer` past 32 bits, query parameters that are not of their type.
+//! `Message`, an `integer` past 32 bits, query parameters that are not of their type; and
+//! CORS, off unless origins are configured.
 
 use serde_json::json;
 
@@ -61,4 +62,53 @@ async fn what_the_reference_refuses_is_refused() {
     ] {
         assert_eq!(rp.post(path, add(1)).await.ok(), 2, "{path}");
     }
+}
+
+/// A CORS preflight from `origin`: its status and the origin it was granted, if any.
+async fn preflight(host: &Host, origin: &str) -> (u16, Option<String>) {
+    let response = host
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/info", host.opaca_url))
+        .header("origin", origin)
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    let granted = response
+        .headers()
+        .get("access-control-allow-origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (response.status().as_u16(), granted)
+}
+
+#[tokio::test]
+async fn cors_is_off_by_default_and_grants_only_the_listed_origins() {
+    let dir = tempfile::tempdir().unwrap();
+    let off = Host::start(dir.path(), &[]);
+    let (status, granted) = preflight(&off, "http://ui.test").await;
+    assert_eq!((status, granted), (405, None), "CORS is off by default");
+    drop(off);
+
+    let dir = tempfile::tempdir().unwrap();
+    let on = Host::start(dir.path(), &["--opaca-cors-origin", "http://ui.test"]);
+    let (status, granted) = preflight(&on, "http://ui.test").await;
+    assert_eq!(status, 200);
+    assert_eq!(granted.as_deref(), Some("http://ui.test"));
+    let (_, granted) = preflight(&on, "http://elsewhere.test").await;
+    assert_eq!(granted, None, "an origin not listed is not granted");
+    let info = on
+        .client
+        .get(format!("{}/info", on.opaca_url))
+        .header("origin", "http://ui.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 200);
+    assert_eq!(
+        info.headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("http://ui.test")
+    );
 }

@@ -26,7 +26,7 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
 /// Every OPACA route, behind authentication, the role table and the event history.
 pub fn router(platform: Platform) -> Router {
     use handlers::*;
-    Router::new()
+    let router = Router::new()
         .route("/info", get(info))
         .route("/config", get(config))
         .route("/history", get(history))
@@ -71,7 +71,34 @@ pub fn router(platform: Platform) -> Router {
             platform.clone(),
             access::authenticate,
         ))
-        .with_state(platform)
+        .with_state(platform.clone());
+    // Outermost, so a preflight is answered before authentication.
+    match cors(&platform.config().cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// CORS for the configured origins; none when the list is empty (off: a preflight finds
+/// no route, as before the setting existed).
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+    let origins: Vec<axum::http::HeaderValue> = origins
+        .iter()
+        .filter_map(|o| {
+            o.parse()
+                .map_err(
+                    |_| tracing::warn!(origin = %o, "CORS origin is not a header value; ignored"),
+                )
+                .ok()
+        })
+        .collect();
+    (!origins.is_empty()).then(|| {
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods(Any)
+            .allow_headers(Any)
+    })
 }
 
 /// An error answers with its status (502 if that is no HTTP status) and its

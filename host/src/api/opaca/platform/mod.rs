@@ -42,6 +42,8 @@ pub struct OpacaConfig {
     pub images: BTreeMap<String, String>,
     /// Process containers that may run at once, across tenants.
     pub max_processes: usize,
+    /// Origins granted CORS on the OPACA API; none by default.
+    pub cors_origins: Vec<String>,
 }
 
 /// A failed OPACA request: its status, message and the downstream error behind it.
