@@ -16,7 +16,7 @@ use warren_host::store::Durability;
 use warren_host::wasm::WasmConfig;
 
 mod reminders;
-pub use reminders::{reminder_pass_process, reminders};
+pub use reminders::{reminder_pass_process, reminders, stored, stored_start_process};
 
 /// Run `op(task)` from `tasks` tasks until `duration` passes; summarise latencies.
 async fn measure<F, Fut>(

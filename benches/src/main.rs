@@ -25,6 +25,9 @@ struct Args {
     /// Reminders registered by the reminder figure.
     #[arg(long, default_value_t = 100_000)]
     reminders: u64,
+    /// Reminders stored before the start the stored figure measures.
+    #[arg(long, default_value_t = 1_000_000)]
+    stored_reminders: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,6 +37,7 @@ fn main() -> anyhow::Result<()> {
         Some("bare-server") => return figures::bare_server(),
         Some("counter-app") => return figures::counter_app(argv.next().unwrap_or_default()),
         Some("reminder-pass") => return figures::reminder_pass_process(argv),
+        Some("stored-start") => return figures::stored_start_process(argv),
         _ => {}
     }
     let args = Args::parse();
@@ -43,6 +47,7 @@ fn main() -> anyhow::Result<()> {
         "app",
         "activation",
         "reminders",
+        "stored",
         "durable",
         "startup",
     ];
@@ -69,6 +74,7 @@ fn main() -> anyhow::Result<()> {
                 "app" => figures::app(args.duration).await,
                 "activation" => figures::activation(args.actors).await,
                 "reminders" => figures::reminders(args.reminders).await,
+                "stored" => figures::stored(args.stored_reminders).await,
                 "durable" => figures::durable(args.duration).await,
                 "startup" => figures::startup().await,
                 other => anyhow::bail!("unknown figure {other:?}; known: {all:?}"),

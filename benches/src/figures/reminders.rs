@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use warren_bench::inproc::runtime_with;
+use warren_bench::procs::rss_of;
 use warren_bench::stats::fmt;
 use warren_host::runtime::ActorId;
 use warren_host::runtime::scheduler::{FailurePolicy, Job, JobKind, JobRequest};
-use warren_host::store::Durability;
+use warren_host::store::{Durability, SledStore, StateStore};
 use warren_host::wasm::WasmConfig;
 
 use super::measure_until;
@@ -138,4 +139,80 @@ async fn reminder_pass(count: u64, per_second: u64, config: WasmConfig) -> anyho
         stats.late_p99_ms
     );
     Ok(())
+}
+
+/// Figure 5's start: the RSS of a host that starts on `count` stored reminders due in an
+/// hour, against one that starts on an empty store, each in a process of its own.
+pub async fn stored(count: u64) -> anyhow::Result<()> {
+    let empty = tempfile::tempdir()?;
+    let full = tempfile::tempdir()?;
+    {
+        let store = SledStore::open(&full.path().join("store"), Durability::Relaxed)?;
+        let due = chrono::Utc::now() + chrono::Duration::hours(1);
+        let job = Job::new(
+            JobRequest {
+                kind: JobKind::Reminder,
+                name: "later",
+                due_time: &due.to_rfc3339(),
+                period: "",
+                ttl: "",
+                data: b"1".to_vec(),
+                callback: None,
+                failure_policy: FailurePolicy::default(),
+            },
+            chrono::Utc::now(),
+        )?;
+        let record = serde_json::to_vec(&job)?;
+        for i in 0..count {
+            let actor = ActorId::new("default", "ticker", &format!("t{i}"));
+            store
+                .put_reminder(&actor, "later", job.due_ms, record.clone())
+                .await?;
+        }
+        store.flush().await?;
+    }
+    let me = std::env::current_exe()?;
+    let mut rss = Vec::new();
+    for dir in [empty.path(), full.path()] {
+        let out = tokio::process::Command::new(&me)
+            .arg("stored-start")
+            .arg(dir)
+            .output()
+            .await?;
+        anyhow::ensure!(out.status.success(), "stored-start failed: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        rss.push(text.trim().parse::<u64>()?);
+    }
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    println!(
+        "start on {count} stored reminders due in 1 h: RSS {:.0} MiB; on an empty store: {:.0} MiB; +{:.0} MiB",
+        mib(rss[1]),
+        mib(rss[0]),
+        mib(rss[1].saturating_sub(rss[0]))
+    );
+    Ok(())
+}
+
+/// The helper process of [`stored`]: start on the store in `dir`, read the reminders due
+/// within the window, let the window loader run, and print the RSS in bytes.
+pub fn stored_start_process(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
+    let dir = args
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("stored-start needs a data dir"))?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let (rt, _) = runtime_with(
+                std::path::Path::new(&dir),
+                Durability::Relaxed,
+                &[],
+                WasmConfig::default(),
+            )
+            .await?;
+            rt.load_reminders().await?;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            println!("{}", rss_of("/proc/self/status", "VmRSS:"));
+            Ok(())
+        })
 }
