@@ -96,20 +96,7 @@ async fn reminder_pass(count: u64, per_second: u64, config: WasmConfig) -> anyho
                     }
                     let due = base + chrono::Duration::milliseconds((i * spread_ms / count) as i64);
                     let due = due.to_rfc3339();
-                    let job = Job::new(
-                        JobRequest {
-                            kind: JobKind::Reminder,
-                            name: "tick",
-                            due_time: &due,
-                            period: "",
-                            ttl: "",
-                            data: b"1".to_vec(),
-                            callback: None,
-                            failure_policy: FailurePolicy::default(),
-                        },
-                        chrono::Utc::now(),
-                    )
-                    .ok()?;
+                    let job = one_shot("tick", &due).ok()?;
                     let actor = ActorId::new("default", "ticker", &format!("t{i}"));
                     Some(rt.set_reminder(&actor, job, true).await.is_ok())
                 }
@@ -141,6 +128,21 @@ async fn reminder_pass(count: u64, per_second: u64, config: WasmConfig) -> anyho
     Ok(())
 }
 
+/// A one-shot reminder `name` due at `due` (RFC 3339), with data `1`.
+fn one_shot(name: &str, due: &str) -> anyhow::Result<Job> {
+    let request = JobRequest {
+        kind: JobKind::Reminder,
+        name,
+        due_time: due,
+        period: "",
+        ttl: "",
+        data: b"1".to_vec(),
+        callback: None,
+        failure_policy: FailurePolicy::default(),
+    };
+    Ok(Job::new(request, chrono::Utc::now())?)
+}
+
 /// Figure 5's start: the RSS of a host that starts on `count` stored reminders due in an
 /// hour, against one that starts on an empty store, each in a process of its own.
 pub async fn stored(count: u64) -> anyhow::Result<()> {
@@ -149,19 +151,7 @@ pub async fn stored(count: u64) -> anyhow::Result<()> {
     {
         let store = SledStore::open(&full.path().join("store"), Durability::Relaxed)?;
         let due = chrono::Utc::now() + chrono::Duration::hours(1);
-        let job = Job::new(
-            JobRequest {
-                kind: JobKind::Reminder,
-                name: "later",
-                due_time: &due.to_rfc3339(),
-                period: "",
-                ttl: "",
-                data: b"1".to_vec(),
-                callback: None,
-                failure_policy: FailurePolicy::default(),
-            },
-            chrono::Utc::now(),
-        )?;
+        let job = one_shot("later", &due.to_rfc3339())?;
         let record = serde_json::to_vec(&job)?;
         for i in 0..count {
             let actor = ActorId::new("default", "ticker", &format!("t{i}"));

@@ -15,6 +15,7 @@ use sled::{Db, Tree};
 
 use super::StoreError;
 use super::record::ActorRecord;
+use super::sled_store::{due_key, record_key, reminder_value};
 
 /// The prefix of the first layout's state trees.
 const STATE_TREE: &str = "state/";
@@ -64,20 +65,12 @@ fn migrate_tree(tenant: &str, tree: &Tree, actors: &Tree) -> Result<usize, Store
         else {
             return Err(corrupt());
         };
-        let mut actor_key = tenant.as_bytes().to_vec();
-        actor_key.push(0);
-        actor_key.extend_from_slice(actor_type);
-        actor_key.push(0);
-        actor_key.extend_from_slice(id);
+        let actor_key = record_key(tenant.as_bytes(), actor_type, id);
         let state_key = String::from_utf8(state_key.to_vec()).map_err(|_| corrupt())?;
         if actor_type == SPAWNED && id == SPAWNED_ID {
             // The first layout kept a tenant's spawned instances as keys of one record;
             // now each instance has a record of its own, `parent` naming its type.
-            let mut key = tenant.as_bytes().to_vec();
-            key.push(0);
-            key.extend_from_slice(SPAWNED);
-            key.push(0);
-            key.extend_from_slice(state_key.as_bytes());
+            let key = record_key(tenant.as_bytes(), SPAWNED, state_key.as_bytes());
             let record = ActorRecord {
                 version: 1,
                 entries: [("parent".to_string(), value.to_vec())]
@@ -176,12 +169,8 @@ pub(super) fn index_reminders(db: &Db) -> Result<(), StoreError> {
                 }
             },
         };
-        let mut due_key = ((due_ms as u64) ^ (1 << 63)).to_be_bytes().to_vec();
-        due_key.extend_from_slice(&key);
-        index.insert(due_key, &[])?;
-        let mut converted = due_ms.to_be_bytes().to_vec();
-        converted.extend_from_slice(&record);
-        reminders.insert(&key, converted)?;
+        index.insert(due_key(due_ms, &key), &[])?;
+        reminders.insert(&key, reminder_value(due_ms, &record))?;
         indexed += 1;
     }
     db.flush()?;

@@ -24,7 +24,8 @@ use super::{
     StoredReminder,
 };
 use crate::types::ActorId;
-use reminders::{due_key, split_reminder, stored_reminder};
+pub(super) use reminders::{due_key, reminder_value};
+use reminders::{split_reminder, stored_reminder};
 
 /// Separates the parts of a key. Tenants, actor types and ids may not contain NUL.
 const SEP: u8 = 0;
@@ -261,13 +262,21 @@ async fn write_loop(db: Db, writes: Arc<ActorWrites>, mut rx: mpsc::UnboundedRec
 
 /// Key of an actor's record: tenant, actor type, actor id.
 pub(super) fn actor_key(actor: &ActorId) -> Vec<u8> {
-    let mut k =
-        Vec::with_capacity(actor.tenant.len() + actor.actor_type.len() + actor.id.len() + 2);
-    k.extend_from_slice(actor.tenant.as_bytes());
+    record_key(
+        actor.tenant.as_bytes(),
+        actor.actor_type.as_bytes(),
+        actor.id.as_bytes(),
+    )
+}
+
+/// Key of an actor's record from its parts (also how the migration writes them).
+pub(super) fn record_key(tenant: &[u8], actor_type: &[u8], id: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(tenant.len() + actor_type.len() + id.len() + 2);
+    k.extend_from_slice(tenant);
     k.push(SEP);
-    k.extend_from_slice(actor.actor_type.as_bytes());
+    k.extend_from_slice(actor_type);
     k.push(SEP);
-    k.extend_from_slice(actor.id.as_bytes());
+    k.extend_from_slice(id);
     k
 }
 

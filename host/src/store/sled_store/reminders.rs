@@ -21,9 +21,9 @@ impl SledStore {
     ) -> Result<(), StoreError> {
         let key = reminder_key(actor, name);
         self.reminders_due.insert(due_key(due_ms, &key), &[])?;
-        let mut value = due_ms.to_be_bytes().to_vec();
-        value.extend_from_slice(&record);
-        let old = self.reminders.insert(&key, value)?;
+        let old = self
+            .reminders
+            .insert(&key, reminder_value(due_ms, &record))?;
         if let Some(old) = old {
             let (old_due, _) = split_reminder(&old)?;
             if old_due != due_ms {
@@ -86,7 +86,7 @@ impl SledStore {
 
 /// The index key of a reminder: its due time (ordered as an unsigned big-endian number),
 /// then its key.
-pub(super) fn due_key(due_ms: i64, reminder_key: &[u8]) -> Vec<u8> {
+pub(in crate::store) fn due_key(due_ms: i64, reminder_key: &[u8]) -> Vec<u8> {
     let mut k = ((due_ms as u64) ^ (1 << 63)).to_be_bytes().to_vec();
     k.extend_from_slice(reminder_key);
     k
@@ -98,6 +98,13 @@ fn split_due_key(index: &[u8]) -> Result<(i64, &[u8]), StoreError> {
         .ok_or_else(|| StoreError::Corrupt("reminder index key is malformed".into()))?;
     let due = u64::from_be_bytes(due.try_into().unwrap_or_default()) ^ (1 << 63);
     Ok((due as i64, key))
+}
+
+/// The stored value of a reminder: its due time, then its record.
+pub(in crate::store) fn reminder_value(due_ms: i64, record: &[u8]) -> Vec<u8> {
+    let mut value = due_ms.to_be_bytes().to_vec();
+    value.extend_from_slice(record);
+    value
 }
 
 /// A stored reminder value: its due time, then its record.
