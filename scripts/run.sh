@@ -11,4 +11,5 @@ exec cargo run --release -p warren-host --bin warren -- serve \
     --deploy "$target/wasm32-wasip2/release/bank.wasm" \
     --deploy "$target/wasm32-wasip2/release/newsroom.wasm" \
     --deploy "$target/wasm32-wasip2/release/calculator.wasm" \
+    --deploy "$target/wasm32-wasip2/release/assistant.wasm" \
     "$@"

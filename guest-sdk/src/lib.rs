@@ -148,6 +148,173 @@ pub mod workflow {
     }
 }
 
+/// OPACA's agent-to-platform calls, for an agent of an agent container: invoke an action
+/// wherever it lives, send a message to an agent, broadcast on a channel. The platform
+/// routes them as it would the same request from outside, with the agent acting as its
+/// container's user. Messages and broadcasts are sent only if the turn succeeds.
+///
+/// ```no_run
+/// use warren_guest::platform;
+///
+/// # fn turn() -> Result<(), warren_guest::Error> {
+/// // Whoever offers `Add`, here or on a connected platform.
+/// let sum: i64 = platform::invoke("Add", &serde_json::json!({"x": 1, "y": 2}))?;
+/// // Only local agents named `calculator`.
+/// let sum: i64 = platform::Route::new().agent("calculator").local().invoke("Add", &serde_json::json!({"x": sum, "y": 3}))?;
+/// platform::send("calculator", &sum)?;
+/// # Ok(())
+/// # }
+/// ```
+pub mod platform {
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    use crate::Error;
+    use crate::bindings::warren::actor::platform as raw;
+    pub use raw::PlatformError;
+
+    /// Where a platform call goes. By default: any agent, any container, and connected
+    /// platforms too (OPACA's `forward=true`).
+    #[derive(Clone, Debug, Default)]
+    pub struct Route {
+        agent: Option<String>,
+        container: Option<String>,
+        forward: Option<bool>,
+        timeout_secs: Option<u32>,
+        reply_to: Option<String>,
+    }
+
+    impl Route {
+        /// Any agent, anywhere.
+        pub fn new() -> Self {
+            Route::default()
+        }
+
+        /// Only agents named `agent` (for `invoke`).
+        pub fn agent(mut self, agent: &str) -> Self {
+            self.agent = Some(agent.to_string());
+            self
+        }
+
+        /// Only the container `container`.
+        pub fn container(mut self, container: &str) -> Self {
+            self.container = Some(container.to_string());
+            self
+        }
+
+        /// Only this platform: connected platforms are not asked.
+        pub fn local(mut self) -> Self {
+            self.forward = Some(false);
+            self
+        }
+
+        /// Give up an invoke after `secs` seconds (never later than the turn's limit).
+        pub fn timeout_secs(mut self, secs: u32) -> Self {
+            self.timeout_secs = Some(secs);
+            self
+        }
+
+        /// The `replyTo` of messages sent or broadcast on this route.
+        pub fn reply_to(mut self, reply_to: &str) -> Self {
+            self.reply_to = Some(reply_to.to_string());
+            self
+        }
+
+        /// Run `action` with `arguments` (serialized to a JSON object) on the first agent
+        /// that offers it, and decode its result.
+        pub fn invoke<T: DeserializeOwned>(
+            &self,
+            action: &str,
+            arguments: &impl Serialize,
+        ) -> Result<T, PlatformError> {
+            let arguments = serde_json::to_string(arguments).map_err(|e| bad(e.to_string()))?;
+            let result = raw::invoke(
+                action,
+                &arguments,
+                self.agent.as_deref(),
+                self.container.as_deref(),
+                self.forward,
+                self.timeout_secs,
+            )?;
+            serde_json::from_str(&result).map_err(|e| {
+                bad(format!(
+                    "the result of {action:?} is not what was expected: {e}"
+                ))
+            })
+        }
+
+        /// Send `payload` as a message to every agent named `agent`, once the turn commits.
+        pub fn send(&self, agent: &str, payload: &impl Serialize) -> Result<(), PlatformError> {
+            raw::send(
+                agent,
+                &self.message(payload)?,
+                self.container.as_deref(),
+                self.forward,
+            )
+        }
+
+        /// Publish `payload` as a message on `channel`, once the turn commits.
+        pub fn broadcast(
+            &self,
+            channel: &str,
+            payload: &impl Serialize,
+        ) -> Result<(), PlatformError> {
+            raw::broadcast(channel, &self.message(payload)?, self.forward)
+        }
+
+        fn message(&self, payload: &impl Serialize) -> Result<String, PlatformError> {
+            let payload = serde_json::to_value(payload).map_err(|e| bad(e.to_string()))?;
+            let mut message = serde_json::json!({ "payload": payload });
+            if let Some(reply_to) = &self.reply_to {
+                message["replyTo"] = reply_to.clone().into();
+            }
+            Ok(message.to_string())
+        }
+    }
+
+    /// Run `action` on whichever agent offers it, here or on a connected platform.
+    pub fn invoke<T: DeserializeOwned>(
+        action: &str,
+        arguments: &impl Serialize,
+    ) -> Result<T, PlatformError> {
+        Route::new().invoke(action, arguments)
+    }
+
+    /// Send `payload` to every agent named `agent`, once the turn commits.
+    pub fn send(agent: &str, payload: &impl Serialize) -> Result<(), PlatformError> {
+        Route::new().send(agent, payload)
+    }
+
+    /// Publish `payload` on `channel`, once the turn commits.
+    pub fn broadcast(channel: &str, payload: &impl Serialize) -> Result<(), PlatformError> {
+        Route::new().broadcast(channel, payload)
+    }
+
+    fn bad(message: String) -> PlatformError {
+        PlatformError {
+            status: 400,
+            message,
+            cause: None,
+        }
+    }
+
+    /// A platform error as an actor error, keeping its status and cause in the message.
+    impl From<PlatformError> for Error {
+        fn from(e: PlatformError) -> Self {
+            let mut message = format!("platform answered {}: {}", e.status, e.message);
+            if let Some(cause) = &e.cause {
+                message.push_str(&format!(" (cause: {cause})"));
+            }
+            match e.status {
+                400 | 422 => Error::InvalidArgument(message),
+                404 => Error::NotFound(message),
+                503 | 504 => Error::Unavailable(message),
+                _ => Error::Failed(message),
+            }
+        }
+    }
+}
+
 /// Decode a JSON payload, mapping a bad one to [`Error::InvalidArgument`].
 pub fn json<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(payload)
@@ -163,7 +330,7 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Error> {
 pub mod prelude {
     pub use crate::{
         Actor, ActorKind, ActorRef, ActorType, Context, Error, Manifest, Trigger, actors, json,
-        schedule, state, to_json, workflow,
+        platform, schedule, state, to_json, workflow,
     };
 }
 

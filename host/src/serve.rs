@@ -211,6 +211,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         base_url(opaca_listener.local_addr()?),
     );
+    // Wasm agents call the platform through the runtime (`warren:actor/platform`).
+    runtime.set_agent_platform(std::sync::Arc::new(
+        warren_host::api::opaca::agent_calls::AgentCalls::new(&platform),
+    ));
     if args.opaca_require_auth && args.opaca_admin_password == "admin" {
         tracing::warn!(
             "OPACA requires login, but its admin password is the default; set --opaca-admin-password"

@@ -222,6 +222,7 @@ impl Runtime {
             changes,
             schedule,
             casts,
+            deferred,
             workflow,
         } = state.into_parts();
         let mut reply = reply;
@@ -260,6 +261,9 @@ impl Runtime {
                     tracing::warn!(%target, error = %e, "cast failed");
                 }
             });
+        }
+        for delivery in deferred {
+            tokio::spawn(delivery);
         }
         Ok(reply)
     }

@@ -10,6 +10,7 @@ mod execute;
 mod firing;
 mod follow;
 mod lifecycle;
+mod platform;
 mod records;
 mod registry;
 pub mod scheduler;
@@ -43,6 +44,10 @@ pub use backend::{
 pub use components::DeployError;
 pub use firing::ScheduleError;
 pub use follow::MAX_ROUTE_HOPS;
+pub use platform::{
+    AgentPlatform, Delivery, PlatformBroadcast, PlatformCaller, PlatformError, PlatformInvoke,
+    PlatformSend,
+};
 pub use registry::{ActorTypeEntry, AttachError, ComponentInfo, TypeConflict};
 pub use state::StateError;
 pub use table::ActivationCache;
@@ -126,6 +131,8 @@ struct Inner {
     reminder_cursor: tokio::sync::Mutex<Option<crate::store::ReminderCursor>>,
     /// Serializes writes of host-wide records (`records.rs`).
     record_writes: tokio::sync::Mutex<()>,
+    /// The platform turns call (`platform.rs`), installed by the binary.
+    agent_platform: std::sync::RwLock<Option<Arc<dyn AgentPlatform>>>,
 }
 
 /// Handle to the runtime core. Cheap to clone.
@@ -167,6 +174,7 @@ impl Runtime {
             pool_cursor: Default::default(),
             record_writes: tokio::sync::Mutex::new(()),
             reminder_cursor: tokio::sync::Mutex::new(None),
+            agent_platform: std::sync::RwLock::new(None),
         }));
         runtime.start_sweeper();
         firing::start(&runtime);

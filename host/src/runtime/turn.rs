@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::scheduler::Job;
-use super::{ActorId, Invocation};
+use super::{ActorId, Delivery, Invocation};
 use crate::store::ActorRecord;
 use crate::types::workflow::Workflow;
 use crate::types::{StateChange, StoreError};
@@ -69,6 +69,7 @@ pub struct TurnState {
     staged: BTreeMap<String, Option<Vec<u8>>>,
     schedule: Vec<ScheduleOp>,
     casts: Vec<Invocation>,
+    deferred: Vec<Delivery>,
     workflow: Workflow,
 }
 
@@ -80,6 +81,8 @@ pub struct TurnParts {
     pub schedule: Vec<ScheduleOp>,
     /// Messages to send once the state is committed.
     pub casts: Vec<Invocation>,
+    /// Platform deliveries (messages, broadcasts) to run once the state is committed.
+    pub deferred: Vec<Delivery>,
     /// Spawn's workflow (broadcast, pipe, forward), run after the turn.
     pub workflow: Workflow,
 }
@@ -93,6 +96,7 @@ impl TurnState {
             staged: BTreeMap::new(),
             schedule: Vec::new(),
             casts: Vec::new(),
+            deferred: Vec::new(),
             workflow: Workflow::default(),
         }
     }
@@ -146,6 +150,11 @@ impl TurnState {
         self.casts.push(invocation);
     }
 
+    /// Queue a platform delivery to run once this turn has committed.
+    pub fn defer(&mut self, delivery: Delivery) {
+        self.deferred.push(delivery);
+    }
+
     /// Stage a timer or reminder change.
     pub fn push_schedule(&mut self, op: ScheduleOp) {
         self.schedule.push(op);
@@ -162,6 +171,7 @@ impl TurnState {
             changes: self.staged.into_iter().collect(),
             schedule: self.schedule,
             casts: self.casts,
+            deferred: self.deferred,
             workflow: self.workflow,
         }
     }

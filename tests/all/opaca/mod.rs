@@ -2,6 +2,7 @@
 //! agent container written with the Python `opaca` package run as a process container, Wasm
 //! components as containers, the package's `AsyncOpacaClient`, and a second Warren.
 
+mod agent_platform;
 mod auth_and_roles;
 mod bad_input;
 mod client;

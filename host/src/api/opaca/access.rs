@@ -8,11 +8,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::platform::auth::Identity;
-use super::platform::model::{EventType, Role};
+use super::platform::model::Role;
 use super::platform::{OpacaError, Platform};
 
 /// The minimum role of a route; `None` for the open ones.
-fn minimum_role(method: &Method, path: &str) -> Option<Role> {
+pub(super) fn minimum_role(method: &Method, path: &str) -> Option<Role> {
     let first = path.split('/').nth(1).unwrap_or_default();
     let get = method == Method::GET;
     match first {
@@ -31,6 +31,20 @@ fn minimum_role(method: &Method, path: &str) -> Option<Role> {
         // A user may read itself; the handler checks the name.
         "users" if get && path.len() > "/users/".len() => Some(Role::Guest),
         _ => Some(Role::Admin),
+    }
+}
+
+/// 403 unless `identity` has the `required` role of its route.
+pub(super) fn check_role(identity: &Identity, required: Option<Role>) -> Result<(), OpacaError> {
+    match required {
+        Some(required) if !identity.has(required) => Err(OpacaError::new(
+            403,
+            format!(
+                "{} has role {:?}; this route needs {required:?}",
+                identity.name, identity.role
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -90,17 +104,8 @@ pub async fn authenticate(
         (None, true) => return unauthorized(),
     };
     if require_auth {
-        if let Some(required) = required
-            && !identity.has(required)
-        {
-            return OpacaError::new(
-                403,
-                format!(
-                    "{} has role {:?}; this route needs {required:?}",
-                    identity.name, identity.role
-                ),
-            )
-            .into_response();
+        if let Err(refused) = check_role(&identity, required) {
+            return refused.into_response();
         }
         if platform_admin_only(method, path) && !identity.global {
             return OpacaError::new(403, "only the platform admin may change connections")
@@ -151,21 +156,8 @@ pub async fn history(State(platform): State<Platform>, request: Request, next: N
         .map(str::to_string);
     let route = format!("{method} {path}");
     let history = platform.history();
-    let call = history.record(&tenant, EventType::Call, |e| {
-        e.route = Some(route.clone());
-        e.sender_id = sender;
-    });
+    let call = history.call(&tenant, &route, sender);
     let response = next.run(request).await;
-    let status = response.status();
-    let outcome = if status.is_success() {
-        EventType::Success
-    } else {
-        EventType::Error
-    };
-    history.record(&tenant, outcome, |e| {
-        e.route = Some(route);
-        e.status_code = Some(status.as_u16());
-        e.related_id = Some(call);
-    });
+    history.outcome(&tenant, &route, response.status().as_u16(), call);
     response
 }

@@ -203,7 +203,14 @@ pub async fn invoke(
     };
     let target = target(&params, path.agent)?;
     let result = p
-        .invoke(&who, &path.action, &target, arguments, timeout(&params)?)
+        .invoke(
+            &who,
+            None,
+            &path.action,
+            &target,
+            arguments,
+            timeout(&params)?,
+        )
         .await?;
     Ok(Json(result))
 }

@@ -4,6 +4,7 @@
 //! container or a process container, goes through the runtime core.
 
 mod access;
+pub mod agent_calls;
 mod handlers;
 pub mod platform;
 mod subscribe;

@@ -1,6 +1,7 @@
 //! The store data of one guest instance, and the host side of each WIT import.
 
 mod actors;
+mod platform;
 mod state;
 mod workflow;
 

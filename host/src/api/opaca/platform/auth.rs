@@ -200,8 +200,9 @@ impl Auth {
         self.user_identity(&subject).await
     }
 
-    /// The current identity of user `username`.
-    async fn user_identity(&self, username: &str) -> Option<Identity> {
+    /// The current identity of user `username` (the platform admin included); `None` when
+    /// no such user exists (any more).
+    pub async fn user_identity(&self, username: &str) -> Option<Identity> {
         if username == self.admin.0 {
             return Some(self.admin());
         }

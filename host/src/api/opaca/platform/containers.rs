@@ -175,6 +175,29 @@ impl Platform {
             .collect()
     }
 
+    /// The Wasm container whose agent `actor` is: a container of the actor's tenant whose
+    /// id is the actor's id and whose component provides the actor's type.
+    pub fn container_of_agent(&self, actor: &ActorId) -> Option<Arc<Container>> {
+        let container = self
+            .0
+            .containers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|c| *c.tenant == *actor.tenant && *c.id == *actor.id)
+            .cloned()?;
+        let ContainerKind::Wasm { component } = &container.kind else {
+            return None;
+        };
+        let provides = self
+            .0
+            .runtime
+            .actor_types(&actor.tenant)
+            .into_iter()
+            .any(|(spec, from)| from == *component && *spec.name == *actor.actor_type);
+        provides.then_some(container)
+    }
+
     /// One container of `identity`'s tenant.
     pub fn container(&self, identity: &Identity, id: &str) -> Option<Arc<Container>> {
         self.containers(identity).into_iter().find(|c| c.id == id)

@@ -71,6 +71,29 @@ impl History {
         id
     }
 
+    /// Record the CALL of a logged request to `route` ("POST /invoke/Add"); its id, for
+    /// the outcome.
+    pub fn call(&self, tenant: &str, route: &str, sender: Option<String>) -> String {
+        self.record(tenant, EventType::Call, |e| {
+            e.route = Some(route.to_string());
+            e.sender_id = sender;
+        })
+    }
+
+    /// Record the SUCCESS or ERROR, by HTTP `status`, answering the CALL `call`.
+    pub fn outcome(&self, tenant: &str, route: &str, status: u16, call: String) {
+        let outcome = if (200..300).contains(&status) {
+            EventType::Success
+        } else {
+            EventType::Error
+        };
+        self.record(tenant, outcome, |e| {
+            e.route = Some(route.to_string());
+            e.status_code = Some(status);
+            e.related_id = Some(call);
+        });
+    }
+
     /// The events of `tenant` (of every tenant for `None`), oldest first.
     pub fn list(&self, tenant: Option<&str>) -> Vec<Event> {
         let events = self.events.lock().unwrap_or_else(|p| p.into_inner());

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 pub use containers::{Container, ContainerKind};
-pub use routing::Target;
+pub use routing::{Recipient, Target};
 
 use self::auth::Auth;
 use self::history::History;
@@ -104,6 +104,17 @@ struct Inner {
     client: reqwest::Client,
 }
 
+/// A [`Platform`] that may be gone.
+#[derive(Clone)]
+pub struct WeakPlatform(std::sync::Weak<Inner>);
+
+impl WeakPlatform {
+    /// The platform, while it runs.
+    pub fn upgrade(&self) -> Option<Platform> {
+        self.0.upgrade().map(Platform)
+    }
+}
+
 /// OPACA's date format, in UTC.
 pub fn timestamp() -> String {
     chrono::Utc::now()
@@ -139,6 +150,12 @@ impl Platform {
                 .build()
                 .unwrap_or_default(),
         }))
+    }
+
+    /// A handle that does not keep the platform alive (for the runtime, which the platform
+    /// itself holds).
+    pub fn downgrade(&self) -> WeakPlatform {
+        WeakPlatform(Arc::downgrade(&self.0))
     }
 
     /// Users and tokens.

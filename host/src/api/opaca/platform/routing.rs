@@ -3,6 +3,7 @@
 //! and broadcast reach every match. Every outbound call carries `forward=false`, so
 //! forwarding is one hop.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
@@ -15,6 +16,7 @@ use super::outbound::{Outbound, endpoint};
 use super::validate::validate_arguments;
 use super::{OpacaError, Platform};
 use crate::backends::opaca_process;
+use crate::runtime::PlatformCaller;
 use crate::types::{ActorId, CallMode, Invocation, InvokeError, Trigger};
 
 /// Which agents a request means.
@@ -26,6 +28,14 @@ pub struct Target {
     pub container: Option<String>,
     /// Whether connected platforms are asked too.
     pub forward: bool,
+}
+
+/// Where a message goes.
+pub enum Recipient {
+    /// A local container with the agent.
+    Container(Arc<Container>),
+    /// A connected platform with the agent: its `/send` URL and token.
+    Platform { url: String, token: Option<String> },
 }
 
 /// The action a message to a Wasm agent runs.
@@ -82,10 +92,12 @@ impl Platform {
         agents
     }
 
-    /// Run `action` on the first agent that fully matches and succeeds.
+    /// Run `action` on the first agent that fully matches and succeeds. `origin` is the
+    /// turn of a Wasm agent that asks, whose call chain and deadline the call continues.
     pub async fn invoke(
         &self,
         identity: &Identity,
+        origin: Option<&PlatformCaller>,
         action: &str,
         target: &Target,
         arguments: Map<String, Value>,
@@ -106,6 +118,7 @@ impl Platform {
                 match self
                     .invoke_in(
                         identity,
+                        origin,
                         &container,
                         &agent.agent_id,
                         action,
@@ -177,9 +190,11 @@ impl Platform {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn invoke_in(
         &self,
         identity: &Identity,
+        origin: Option<&PlatformCaller>,
         container: &Container,
         agent: &str,
         action: &str,
@@ -194,6 +209,13 @@ impl Platform {
             payload,
             runtime.deadline_within(&container.tenant, timeout),
         );
+        if let Some(origin) = origin {
+            // A call from a turn continues its chain: one that comes back to the caller
+            // is refused as a cycle rather than waiting on the caller's own turn.
+            invocation.caller = Some(origin.actor.clone());
+            invocation.reentrancy_id = origin.reentrancy_id.clone();
+            invocation.deadline = invocation.deadline.min(origin.deadline);
+        }
         if let ContainerKind::Process(_) = &container.kind {
             if let Some(timeout) = timeout {
                 let secs = timeout.as_secs().max(1).to_string();
@@ -228,16 +250,24 @@ impl Platform {
         target: &Target,
         message: &Message,
     ) -> Result<(), OpacaError> {
-        let (mut delivered, mut failure) = (false, None);
-        for container in self.matching(identity, target) {
-            if !container.info().agents.iter().any(|a| a.agent_id == agent) {
-                continue;
-            }
-            match self.send_in(&container, agent, message).await {
-                Ok(()) => delivered = true,
-                Err(e) => failure = Some(e),
-            }
-        }
+        let recipients = self.recipients(identity, agent, target)?;
+        self.deliver(identity, agent, recipients, message).await
+    }
+
+    /// Where a message to `agent` goes: local containers and connected platforms that
+    /// have such an agent; 404 when none has.
+    pub fn recipients(
+        &self,
+        identity: &Identity,
+        agent: &str,
+        target: &Target,
+    ) -> Result<Vec<Recipient>, OpacaError> {
+        let mut recipients: Vec<Recipient> = self
+            .matching(identity, target)
+            .into_iter()
+            .filter(|c| c.info().agents.iter().any(|a| a.agent_id == agent))
+            .map(Recipient::Container)
+            .collect();
         if target.forward {
             for peer in self.peers_of(identity) {
                 let offers = peer.info().containers.iter().any(|c| {
@@ -247,33 +277,56 @@ impl Platform {
                         .is_none_or(|id| *id == c.container_id)
                         && c.agents.iter().any(|a| a.agent_id == agent)
                 });
-                if !offers {
-                    continue;
+                if offers {
+                    let url = endpoint(&peer.url, &["send", agent], &query(target, None))?;
+                    recipients.push(Recipient::Platform {
+                        url,
+                        token: peer.token.clone(),
+                    });
                 }
-                let url = endpoint(&peer.url, &["send", agent], &query(target, None))?;
-                match self
+            }
+        }
+        if recipients.is_empty() {
+            return Err(OpacaError::new(
+                404,
+                format!("no agent {agent:?}{}", describe(target)),
+            ));
+        }
+        Ok(recipients)
+    }
+
+    /// Deliver `message` to `agent` at each of `recipients`: fine when one took it.
+    pub async fn deliver(
+        &self,
+        identity: &Identity,
+        agent: &str,
+        recipients: Vec<Recipient>,
+        message: &Message,
+    ) -> Result<(), OpacaError> {
+        let (mut delivered, mut failure) = (false, None);
+        for recipient in recipients {
+            let sent = match recipient {
+                Recipient::Container(container) => self.send_in(&container, agent, message).await,
+                Recipient::Platform { url, token } => self
                     .call(
                         &identity.tenant,
                         Method::POST,
                         &url,
                         Some(message),
-                        peer.token.as_deref(),
+                        token.as_deref(),
                         None,
                     )
                     .await
-                {
-                    Ok(_) => delivered = true,
-                    Err(e) => failure = Some(e),
-                }
+                    .map(drop),
+            };
+            match sent {
+                Ok(()) => delivered = true,
+                Err(e) => failure = Some(e),
             }
         }
         match (delivered, failure) {
-            (true, _) => Ok(()),
             (false, Some(e)) => Err(e),
-            (false, None) => Err(OpacaError::new(
-                404,
-                format!("no agent {agent:?}{}", describe(target)),
-            )),
+            _ => Ok(()),
         }
     }
 
@@ -451,7 +504,7 @@ impl Platform {
     }
 
     /// The local containers a target may mean.
-    fn matching(&self, identity: &Identity, target: &Target) -> Vec<std::sync::Arc<Container>> {
+    fn matching(&self, identity: &Identity, target: &Target) -> Vec<Arc<Container>> {
         self.containers(identity)
             .into_iter()
             .filter(|c| target.container.as_ref().is_none_or(|id| *id == c.id))

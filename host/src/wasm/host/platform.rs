@@ -1,0 +1,118 @@
+//! Host side of `warren:actor/platform`: OPACA's agent-to-platform calls, through the
+//! platform the runtime holds. Messages and broadcasts are checked at once and delivered
+//! only when the turn commits.
+
+use std::time::Duration;
+
+use super::HostState;
+use crate::runtime::{
+    PlatformBroadcast, PlatformCaller, PlatformError as CallError, PlatformInvoke, PlatformSend,
+};
+use crate::wasm::bindings::warren::actor::platform::{Host, PlatformError};
+
+/// OPACA's default: ask connected platforms too.
+const FORWARD_BY_DEFAULT: bool = true;
+
+fn to_guest(e: CallError) -> PlatformError {
+    PlatformError {
+        status: e.status,
+        message: e.message,
+        cause: e.cause,
+    }
+}
+
+fn no_platform() -> PlatformError {
+    PlatformError {
+        status: 503,
+        message: "this host runs no agent platform".into(),
+        cause: None,
+    }
+}
+
+impl HostState {
+    /// Who calls: this turn's actor, chain and deadline.
+    fn platform_caller(&mut self) -> wasmtime::Result<PlatformCaller> {
+        let turn = self.turn()?;
+        Ok(PlatformCaller {
+            actor: turn.state.actor().clone(),
+            reentrancy_id: turn.reentrancy_id.clone(),
+            deadline: turn.deadline,
+        })
+    }
+}
+
+impl Host for HostState {
+    async fn invoke(
+        &mut self,
+        action: String,
+        arguments: String,
+        agent: Option<String>,
+        container: Option<String>,
+        forward: Option<bool>,
+        timeout_secs: Option<u32>,
+    ) -> wasmtime::Result<Result<String, PlatformError>> {
+        let caller = self.platform_caller()?;
+        let Some(platform) = self.turn()?.runtime.agent_platform() else {
+            return Ok(Err(no_platform()));
+        };
+        let request = PlatformInvoke {
+            action,
+            arguments,
+            agent,
+            container,
+            forward: forward.unwrap_or(FORWARD_BY_DEFAULT),
+            timeout: timeout_secs
+                .filter(|s| *s > 0)
+                .map(|s| Duration::from_secs(s.into())),
+        };
+        Ok(platform.invoke(&caller, request).await.map_err(to_guest))
+    }
+
+    async fn send(
+        &mut self,
+        agent: String,
+        message: String,
+        container: Option<String>,
+        forward: Option<bool>,
+    ) -> wasmtime::Result<Result<(), PlatformError>> {
+        let caller = self.platform_caller()?;
+        let Some(platform) = self.turn()?.runtime.agent_platform() else {
+            return Ok(Err(no_platform()));
+        };
+        let request = PlatformSend {
+            agent,
+            message,
+            container,
+            forward: forward.unwrap_or(FORWARD_BY_DEFAULT),
+        };
+        let delivery = match platform.send(&caller, request).await {
+            Ok(delivery) => delivery,
+            Err(e) => return Ok(Err(to_guest(e))),
+        };
+        self.turn()?.state.defer(delivery);
+        Ok(Ok(()))
+    }
+
+    async fn broadcast(
+        &mut self,
+        channel: String,
+        message: String,
+        forward: Option<bool>,
+    ) -> wasmtime::Result<Result<(), PlatformError>> {
+        let caller = self.platform_caller()?;
+        let Some(platform) = self.turn()?.runtime.agent_platform() else {
+            return Ok(Err(no_platform()));
+        };
+        let request = PlatformBroadcast {
+            channel,
+            message,
+            forward: forward.unwrap_or(FORWARD_BY_DEFAULT),
+        };
+        let delivery = match platform.broadcast(&caller, request).await {
+            Ok(delivery) => delivery,
+            Err(e) => return Ok(Err(to_guest(e))),
+        };
+        self.turn()?.state.defer(delivery);
+        Ok(Ok(()))
+    }
+}
