@@ -102,6 +102,15 @@ impl Call {
             .outcome(&self.identity.tenant, &self.route, status, call);
         result.map_err(to_port)
     }
+
+    /// A request refused before anything ran: recorded as CALL and ERROR.
+    fn refuse(&self, e: OpacaError) -> PlatformError {
+        let call = self.start();
+        self.platform
+            .history()
+            .outcome(&self.identity.tenant, &self.route, e.status, call);
+        to_port(e)
+    }
 }
 
 /// A message in OPACA's shape, 422 if it is not one (as the HTTP routes answer).
@@ -175,10 +184,7 @@ impl AgentPlatform for AgentCalls {
             });
             let (message, recipients) = match checked {
                 Ok(checked) => checked,
-                Err(e) => {
-                    let id = call.start();
-                    return call.finish(id, Err(e));
-                }
+                Err(e) => return Err(call.refuse(e)),
             };
             let delivery: Delivery = Box::pin(async move {
                 let id = call.start();
@@ -202,13 +208,7 @@ impl AgentPlatform for AgentCalls {
         Box::pin(async move {
             let path = format!("/broadcast/{}", request.channel);
             let call = Call::new(self, caller, path).await?;
-            let message = match message(&request.message) {
-                Ok(message) => message,
-                Err(e) => {
-                    let id = call.start();
-                    return call.finish(id, Err(e));
-                }
-            };
+            let message = message(&request.message).map_err(|e| call.refuse(e))?;
             let target = Target {
                 agent: None,
                 container: None,

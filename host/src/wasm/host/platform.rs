@@ -2,16 +2,21 @@
 //! platform the runtime holds. Messages and broadcasts are checked at once and delivered
 //! only when the turn commits.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::HostState;
 use crate::runtime::{
-    PlatformBroadcast, PlatformCaller, PlatformError as CallError, PlatformInvoke, PlatformSend,
+    AgentPlatform, PlatformBroadcast, PlatformCaller, PlatformError as CallError, PlatformInvoke,
+    PlatformSend,
 };
 use crate::wasm::bindings::warren::actor::platform::{Host, PlatformError};
 
 /// OPACA's default: ask connected platforms too.
 const FORWARD_BY_DEFAULT: bool = true;
+
+/// The calling turn and the platform it reaches.
+type Reached = (PlatformCaller, Arc<dyn AgentPlatform>);
 
 fn to_guest(e: CallError) -> PlatformError {
     PlatformError {
@@ -30,14 +35,20 @@ fn no_platform() -> PlatformError {
 }
 
 impl HostState {
-    /// Who calls: this turn's actor, chain and deadline.
-    fn platform_caller(&mut self) -> wasmtime::Result<PlatformCaller> {
+    /// Who calls (this turn's actor, chain and deadline) and the platform it calls; an
+    /// error for the guest when the host runs none.
+    fn platform(&mut self) -> wasmtime::Result<Result<Reached, PlatformError>> {
         let turn = self.turn()?;
-        Ok(PlatformCaller {
+        let caller = PlatformCaller {
             actor: turn.state.actor().clone(),
             reentrancy_id: turn.reentrancy_id.clone(),
             deadline: turn.deadline,
-        })
+        };
+        Ok(turn
+            .runtime
+            .agent_platform()
+            .map(|platform| (caller, platform))
+            .ok_or_else(no_platform))
     }
 }
 
@@ -51,9 +62,9 @@ impl Host for HostState {
         forward: Option<bool>,
         timeout_secs: Option<u32>,
     ) -> wasmtime::Result<Result<String, PlatformError>> {
-        let caller = self.platform_caller()?;
-        let Some(platform) = self.turn()?.runtime.agent_platform() else {
-            return Ok(Err(no_platform()));
+        let (caller, platform) = match self.platform()? {
+            Ok(found) => found,
+            Err(e) => return Ok(Err(e)),
         };
         let request = PlatformInvoke {
             action,
@@ -75,9 +86,9 @@ impl Host for HostState {
         container: Option<String>,
         forward: Option<bool>,
     ) -> wasmtime::Result<Result<(), PlatformError>> {
-        let caller = self.platform_caller()?;
-        let Some(platform) = self.turn()?.runtime.agent_platform() else {
-            return Ok(Err(no_platform()));
+        let (caller, platform) = match self.platform()? {
+            Ok(found) => found,
+            Err(e) => return Ok(Err(e)),
         };
         let request = PlatformSend {
             agent,
@@ -99,9 +110,9 @@ impl Host for HostState {
         message: String,
         forward: Option<bool>,
     ) -> wasmtime::Result<Result<(), PlatformError>> {
-        let caller = self.platform_caller()?;
-        let Some(platform) = self.turn()?.runtime.agent_platform() else {
-            return Ok(Err(no_platform()));
+        let (caller, platform) = match self.platform()? {
+            Ok(found) => found,
+            Err(e) => return Ok(Err(e)),
         };
         let request = PlatformBroadcast {
             channel,
