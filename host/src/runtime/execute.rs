@@ -5,12 +5,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::backend::{Turn, TurnOutcome};
+use super::firing::{progress_after, reminder_changes};
 use super::table::ActorSlot;
 use super::tenants::Tenant;
 use super::turn::TurnParts;
 use super::{ActorTypeEntry, InvokeFuture, Runtime, TurnState};
 use crate::store::ActorRecord;
-use crate::types::{ActorId, Invocation, InvokeError, LimitKind, Reply, StateChange, StoreError};
+use crate::types::{
+    ActorId, Fired, Invocation, InvokeError, LimitKind, ReminderChange, Reply, StateChange,
+    StoreError, Trigger,
+};
 
 /// A fresh call-chain id for a message that does not belong to one: UUID-shaped and
 /// unguessable (a caller who could guess another chain's id could re-enter an actor that
@@ -227,7 +231,20 @@ impl Runtime {
         } = state.into_parts();
         let mut reply = reply;
         reply.workflow = workflow;
-        self.commit_state(tenant, actor, changes)
+        // The turn's reminder registrations and its firing's progress go with its state.
+        let mut reminders = reminder_changes(&schedule).map_err(|source| InvokeError::Store {
+            actor: actor.clone(),
+            source,
+        })?;
+        if let Trigger::Reminder(Fired {
+            progress: Some(progress),
+            ..
+        }) = &invocation.trigger
+        {
+            reminders.push(progress_after(progress.clone(), reply.cancel));
+            reply.progress_committed = true;
+        }
+        self.commit_state(tenant, actor, changes, reminders)
             .await
             .map_err(|e| match e {
                 CommitError::Quota(kind, max) => InvokeError::LimitExceeded {
@@ -242,13 +259,11 @@ impl Runtime {
                 },
             })?;
         for op in schedule {
-            if let Err(e) = self.apply_schedule_op(actor, op).await {
-                // The guest validated its arguments when it staged the op; what can fail
-                // here is storage, which the caller must hear about.
+            if let Err(e) = self.apply_committed_op(actor, op) {
                 return Err(InvokeError::Failed {
                     actor: actor.clone(),
                     action: invocation.action.clone(),
-                    message: format!("state committed, but a timer or reminder was not: {e}"),
+                    message: format!("state committed, but a timer was not: {e}"),
                 });
             }
         }
@@ -295,8 +310,9 @@ impl Runtime {
         tenant: &Tenant,
         actor: &ActorId,
         changes: Vec<StateChange>,
+        reminders: Vec<ReminderChange>,
     ) -> Result<(), CommitError> {
-        if changes.is_empty() {
+        if changes.is_empty() && reminders.is_empty() {
             return Ok(());
         }
         let store = &self.0.store;
@@ -318,7 +334,9 @@ impl Runtime {
             tries -= 1;
             let delta = current.size_delta(&changes);
             self.check_quota(tenant, current.size(), delta)?;
-            match store.commit(actor, current.version, changes.clone()).await {
+            let committed =
+                store.commit_turn(actor, current.version, changes.clone(), reminders.clone());
+            match committed.await {
                 Ok(version) => {
                     if let Some(held) = &held {
                         if held.get().is_some_and(|r| r.version == current.version) {

@@ -10,6 +10,7 @@ use super::{
     ActorId, CallMode, Fired, Inner, Invocation, InvokeError, Runtime, ScheduleOp, Trigger,
 };
 use crate::store::{StoreError, StoredReminder};
+use crate::types::ReminderChange;
 
 /// How long to wait before retrying a reminder whose actor type is not hosted (yet).
 const UNHOSTED_RETRY_MS: i64 = 5000;
@@ -133,13 +134,18 @@ impl Runtime {
             });
         }
         self.persist(actor, &job).await?;
-        // In memory only while it is due within the window; later, the window reads it.
+        self.remember_reminder(actor, job);
+        Ok(())
+    }
+
+    /// Memory's side of a stored reminder: held only while it is due within the window;
+    /// later, a window read finds it.
+    fn remember_reminder(&self, actor: &ActorId, job: Job) {
         if job.due_ms <= window_end() {
             self.0.scheduler.put(actor, job);
         } else {
             self.0.scheduler.remove(JobKind::Reminder, actor, &job.name);
         }
-        Ok(())
     }
 
     /// Deliver `invocation` at `at_ms` (Unix epoch milliseconds), durably: it is kept as a
@@ -168,7 +174,7 @@ impl Runtime {
     }
 
     async fn persist(&self, actor: &ActorId, job: &Job) -> Result<(), StoreError> {
-        let record = serde_json::to_vec(job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let record = encode_job(job)?;
         self.0
             .store
             .put_reminder(actor, &job.name, job.due_ms, record)
@@ -262,18 +268,25 @@ impl Runtime {
         Ok(self.0.scheduler.remove(JobKind::Timer, actor, name))
     }
 
-    /// Apply a timer or reminder change a turn staged, once the turn has committed.
-    pub(super) async fn apply_schedule_op(
+    /// Apply a turn's timer or reminder change once the turn committed: timers live in
+    /// memory only (starting one can fail: the tenant's limit of active actors); reminders
+    /// were written by the commit, so only memory follows.
+    pub(super) fn apply_committed_op(
         &self,
         actor: &ActorId,
         op: ScheduleOp,
     ) -> Result<(), ScheduleError> {
         match op {
-            ScheduleOp::SetTimer(job) => self.set_timer(actor, job),
-            ScheduleOp::CancelTimer(name) => self.delete_timer(actor, &name).map(drop),
-            ScheduleOp::SetReminder(job) => self.set_reminder(actor, job, true).await,
-            ScheduleOp::CancelReminder(name) => self.delete_reminder(actor, &name).await.map(drop),
+            ScheduleOp::SetTimer(job) => self.set_timer(actor, job)?,
+            ScheduleOp::CancelTimer(name) => {
+                self.0.scheduler.remove(JobKind::Timer, actor, &name);
+            }
+            ScheduleOp::SetReminder(job) => self.remember_reminder(actor, job),
+            ScheduleOp::CancelReminder(name) => {
+                self.0.scheduler.remove(JobKind::Reminder, actor, &name);
+            }
         }
+        Ok(())
     }
 
     /// Read the stored reminders due within the window into memory (at start, then
@@ -318,12 +331,31 @@ impl Runtime {
             self.0.scheduler.finish(&due);
             return;
         }
+        let started = now_ms();
+        // What a successful firing leaves: computed before the turn, so that a turn whose
+        // state the core commits writes it in the same commit.
+        let on_success = job.clone().advanced(started);
+        let progress = match job.kind {
+            JobKind::Timer => None,
+            JobKind::Reminder => match &on_success {
+                Some(next) => encode_job(next)
+                    .ok()
+                    .map(|record| Some((next.due_ms, record))),
+                None => Some(None),
+            }
+            .map(|next| ReminderChange::Advance {
+                name: job.name.clone(),
+                fired_due_ms: job.due_ms,
+                next,
+            }),
+        };
         let fired = Fired {
             name: job.name.clone(),
             data: job.data.clone(),
             due_time: job.due_time.clone(),
             period: job.period.clone(),
             callback: job.callback.clone(),
+            progress,
         };
         let invocation = Invocation {
             target: due.actor.clone(),
@@ -340,13 +372,15 @@ impl Runtime {
             deadline: self.deadline(&due.actor.tenant),
             route_hops: 0,
         };
-        let started = now_ms();
         let result = self.invoke(invocation).await;
         self.0.firing_stats.record(started - job.due_ms);
         let now = now_ms();
+        let mut stored_with_turn = false;
         let next = match result {
-            Ok(reply) if reply.cancel => None,
-            Ok(_) => job.clone().advanced(now),
+            Ok(reply) => {
+                stored_with_turn = reply.progress_committed;
+                if reply.cancel { None } else { on_success }
+            }
             Err(InvokeError::ActorTypeNotFound { .. }) if job.kind == JobKind::Reminder => {
                 // The type may come back (an app still starting, a component redeployed):
                 // keep the reminder and try again later.
@@ -373,6 +407,18 @@ impl Runtime {
         }
         // A reminder replaced or deleted while it fired is left to its new registration.
         if !self.0.scheduler.is_current(&due) {
+            return;
+        }
+        if stored_with_turn {
+            // The turn's commit wrote the progress; memory follows.
+            match next {
+                Some(next) if next.due_ms <= window_end() => {
+                    self.0.scheduler.reschedule(&due, next);
+                }
+                _ => {
+                    self.0.scheduler.finish(&due);
+                }
+            }
             return;
         }
         // The store first: memory never holds a due time the store does not.
@@ -428,6 +474,45 @@ pub const MAX_LOADED: usize = 100_000;
 /// The end of the window that starts now.
 fn window_end() -> i64 {
     now_ms() + WINDOW_MS
+}
+
+/// A job as the store keeps it.
+fn encode_job(job: &Job) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(job).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The reminder changes among a turn's staged ops, to commit with its state.
+pub(super) fn reminder_changes(ops: &[ScheduleOp]) -> Result<Vec<ReminderChange>, StoreError> {
+    let mut changes = Vec::new();
+    for op in ops {
+        match op {
+            ScheduleOp::SetReminder(job) => changes.push(ReminderChange::Put {
+                name: job.name.clone(),
+                due_ms: job.due_ms,
+                record: encode_job(job)?,
+            }),
+            ScheduleOp::CancelReminder(name) => {
+                changes.push(ReminderChange::Delete { name: name.clone() })
+            }
+            ScheduleOp::SetTimer(_) | ScheduleOp::CancelTimer(_) => {}
+        }
+    }
+    Ok(changes)
+}
+
+/// A firing's progress as its turn commits it: the next due time, or none when the turn
+/// cancelled the reminder.
+pub(super) fn progress_after(progress: ReminderChange, cancelled: bool) -> ReminderChange {
+    match progress {
+        ReminderChange::Advance {
+            name, fired_due_ms, ..
+        } if cancelled => ReminderChange::Advance {
+            name,
+            fired_due_ms,
+            next: None,
+        },
+        other => other,
+    }
 }
 
 /// A stored reminder's job, if its record reads.

@@ -110,7 +110,7 @@ impl Runtime {
             .ok_or_else(|| HeldStateError::NoTenant {
                 tenant: actor.tenant.to_string(),
             })?;
-        self.commit_state(&tenant, actor, changes)
+        self.commit_state(&tenant, actor, changes, Vec::new())
             .await
             .map_err(|e| match e {
                 execute::CommitError::Quota(kind, max) => HeldStateError::Quota {
@@ -139,7 +139,7 @@ impl Runtime {
             return Ok(());
         };
         let changes = keys.into_iter().map(|key| (key, None)).collect();
-        match self.commit_state(&tenant, actor, changes).await {
+        match self.commit_state(&tenant, actor, changes, Vec::new()).await {
             Ok(()) => Ok(()),
             Err(execute::CommitError::Store(e)) => Err(e),
             // Deleting only frees space.
@@ -159,7 +159,7 @@ impl Runtime {
             _ => return Err(StateError::NotActive(actor.clone())),
         };
         self.check_hosted(actor)?;
-        self.commit_state(&tenant, actor, changes)
+        self.commit_state(&tenant, actor, changes, Vec::new())
             .await
             .map_err(|e| match e {
                 execute::CommitError::Quota(kind, max) => StateError::Quota {

@@ -35,6 +35,13 @@ impl ActorBackend for Scripted {
                     }
                     Ok(Reply::default())
                 }
+                "remind" => {
+                    // A write and a reminder registration: one commit.
+                    turn.state.set("reminded".into(), b"yes".to_vec());
+                    turn.state
+                        .push_schedule(ScheduleOp::SetReminder(reminder("later", "1h")));
+                    Ok(Reply::default())
+                }
                 "fail" => {
                     turn.state.set("c".into(), b"3".to_vec());
                     Err(InvokeError::Failed {
@@ -249,4 +256,84 @@ async fn stored_reminders_fire_after_a_start() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(backend.turns.load(Ordering::SeqCst), 20);
+}
+
+/// A reminder that calls `set` with `data` when it fires, every `period` ("" for once).
+fn setting_reminder(name: &str, period: &str, data: &str) -> Job {
+    Job::new(
+        JobRequest {
+            kind: JobKind::Reminder,
+            name,
+            due_time: "0s",
+            period,
+            ttl: "",
+            data: data.as_bytes().to_vec(),
+            callback: Some("set".into()),
+            failure_policy: FailurePolicy::default(),
+        },
+        chrono::Utc::now(),
+    )
+    .unwrap()
+}
+
+/// Wait until `check` holds (5 s at most); whether it did.
+async fn until(mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !check() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    check()
+}
+
+/// A firing's progress is written by its turn's commit, with the turn's state: a periodic
+/// reminder moves to its next period and a one-shot one leaves the store, with no write
+/// of the reminder apart from the commit; a turn that registers a reminder stores it in
+/// the commit of its state too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firing_commits_its_reminder_progress_with_its_state() {
+    let (runtime, store, backend) = runtime(RuntimeConfig::default()).await;
+    let periodic = ActorId::new(DEFAULT_TENANT, "scripted", "periodic");
+    let once = ActorId::new(DEFAULT_TENANT, "scripted", "once");
+    let every_hour = setting_reminder("tick", "1h", "ticked=1");
+    let first_due = every_hour.due_ms;
+    runtime
+        .set_reminder(&periodic, every_hour, true)
+        .await
+        .unwrap();
+    runtime
+        .set_reminder(&once, setting_reminder("ring", "", "rang=1"), true)
+        .await
+        .unwrap();
+    let written_apart = store.reminder_writes();
+    assert!(until(|| backend.turns.load(Ordering::SeqCst) >= 2).await);
+    assert!(until(|| runtime.0.scheduler.count(JobKind::Reminder) == 0).await);
+
+    let record = store.load(&periodic).await.unwrap();
+    assert_eq!(record.version, 1, "one commit");
+    assert_eq!(
+        record.entries.get("ticked").map(|v| &v[..]),
+        Some(&b"1"[..])
+    );
+    let next = store.reminder(&periodic, "tick").await.unwrap().unwrap();
+    assert_eq!(
+        next.due_ms,
+        first_due + 3_600_000,
+        "moved to its next period"
+    );
+    assert!(store.reminder(&once, "ring").await.unwrap().is_none());
+    assert_eq!(store.load(&once).await.unwrap().version, 1);
+    assert_eq!(
+        store.reminder_writes(),
+        written_apart,
+        "a firing wrote its reminder apart from its turn's commit"
+    );
+
+    let actor = ActorId::new(DEFAULT_TENANT, "scripted", "registers");
+    runtime
+        .invoke(call("registers", "remind", ""))
+        .await
+        .unwrap();
+    assert_eq!(store.load(&actor).await.unwrap().version, 1);
+    assert!(store.reminder(&actor, "later").await.unwrap().is_some());
+    assert_eq!(store.reminder_writes(), written_apart);
 }

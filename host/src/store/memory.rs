@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use super::record::ActorRecord;
 use super::{
-    ComponentRecord, ReminderCursor, StateChange, StateStore, StoreError, StoreFuture,
-    StoredReminder,
+    ComponentRecord, ReminderChange, ReminderCursor, StateChange, StateStore, StoreError,
+    StoreFuture, StoredReminder,
 };
 use crate::types::ActorId;
 
@@ -23,16 +23,80 @@ struct Data {
     components: BTreeMap<(String, String), (ComponentRecord, Vec<u8>)>,
 }
 
+impl Data {
+    fn put_reminder(&mut self, actor: &ActorId, name: String, due_ms: i64, record: Vec<u8>) {
+        let key = (actor.clone(), name);
+        if let Some((old, _)) = self.reminders.insert(key.clone(), (due_ms, record)) {
+            self.due.remove(&(old, key.0.clone(), key.1.clone()));
+        }
+        self.due.insert((due_ms, key.0, key.1));
+    }
+
+    fn delete_reminder(&mut self, actor: &ActorId, name: &str) -> bool {
+        let key = (actor.clone(), name.to_string());
+        match self.reminders.remove(&key) {
+            Some((due, _)) => {
+                self.due.remove(&(due, key.0, key.1));
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn apply_reminder(&mut self, actor: &ActorId, change: ReminderChange) {
+        match change {
+            ReminderChange::Put {
+                name,
+                due_ms,
+                record,
+            } => self.put_reminder(actor, name, due_ms, record),
+            ReminderChange::Delete { name } => {
+                self.delete_reminder(actor, &name);
+            }
+            ReminderChange::Advance {
+                name,
+                fired_due_ms,
+                next,
+            } => {
+                let key = (actor.clone(), name);
+                if self.reminders.get(&key).map(|(due, _)| *due) != Some(fired_due_ms) {
+                    return;
+                }
+                match next {
+                    Some((due_ms, record)) => self.put_reminder(actor, key.1, due_ms, record),
+                    None => {
+                        self.delete_reminder(actor, &key.1);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// [`StateStore`] in memory.
 #[derive(Default)]
 pub struct MemoryStore {
     data: Mutex<Data>,
+    /// Reminder writes outside a commit (`put_reminder`, `delete_reminder`), so tests can
+    /// tell a change committed with a turn from one written apart.
+    reminder_writes: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         MemoryStore::default()
+    }
+
+    /// How many reminder writes were made outside a commit.
+    pub fn reminder_writes(&self) -> usize {
+        self.reminder_writes
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn count_reminder_write(&self) {
+        self.reminder_writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Data) -> T) -> T {
@@ -52,11 +116,12 @@ impl StateStore for MemoryStore {
         ))
     }
 
-    fn commit(
+    fn commit_turn(
         &self,
         actor: &ActorId,
         expected_version: u64,
         changes: Vec<StateChange>,
+        reminders: Vec<ReminderChange>,
     ) -> StoreFuture<'_, u64> {
         ready(self.with(|d| {
             let record = d.actors.entry(actor.clone()).or_default();
@@ -72,6 +137,9 @@ impl StateStore for MemoryStore {
             let version = record.version;
             let bytes = d.tenant_bytes.entry(actor.tenant.to_string()).or_default();
             *bytes = bytes.saturating_add_signed(delta);
+            for change in reminders {
+                d.apply_reminder(actor, change);
+            }
             Ok(version)
         }))
     }
@@ -116,25 +184,14 @@ impl StateStore for MemoryStore {
         due_ms: i64,
         record: Vec<u8>,
     ) -> StoreFuture<'_, ()> {
-        let key = (actor.clone(), name.to_string());
-        self.with(|d| {
-            if let Some((old, _)) = d.reminders.insert(key.clone(), (due_ms, record)) {
-                d.due.remove(&(old, key.0.clone(), key.1.clone()));
-            }
-            d.due.insert((due_ms, key.0, key.1));
-        });
+        self.count_reminder_write();
+        self.with(|d| d.put_reminder(actor, name.to_string(), due_ms, record));
         ready(Ok(()))
     }
 
     fn delete_reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, bool> {
-        let key = (actor.clone(), name.to_string());
-        ready(Ok(self.with(|d| match d.reminders.remove(&key) {
-            Some((due, _)) => {
-                d.due.remove(&(due, key.0, key.1));
-                true
-            }
-            None => false,
-        })))
+        self.count_reminder_write();
+        ready(Ok(self.with(|d| d.delete_reminder(actor, name))))
     }
 
     fn reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, Option<StoredReminder>> {

@@ -16,7 +16,7 @@ use std::pin::Pin;
 use serde::{Deserialize, Serialize};
 
 use crate::types::ActorId;
-pub use crate::types::{StateChange, StoreError};
+pub use crate::types::{ReminderChange, StateChange, StoreError};
 
 pub use memory::MemoryStore;
 pub use record::ActorRecord;
@@ -80,16 +80,28 @@ pub trait StateStore: Send + Sync + 'static {
     /// version 0 for an actor never written).
     fn load(&self, actor: &ActorId) -> StoreFuture<'_, ActorRecord>;
 
-    /// Apply `changes` to `actor`'s state as one atomic write, if its version is still
+    /// Apply `changes` to `actor`'s state and `reminders` to its reminders as one atomic
+    /// write (all or nothing, across a crash too), if its version is still
     /// `expected_version`; resolves with the new version once durable per the store's
     /// [`Durability`]. A version that moved is [`StoreError::Conflict`], and nothing is
     /// written.
+    fn commit_turn(
+        &self,
+        actor: &ActorId,
+        expected_version: u64,
+        changes: Vec<StateChange>,
+        reminders: Vec<ReminderChange>,
+    ) -> StoreFuture<'_, u64>;
+
+    /// [`StateStore::commit_turn`] of state changes alone.
     fn commit(
         &self,
         actor: &ActorId,
         expected_version: u64,
         changes: Vec<StateChange>,
-    ) -> StoreFuture<'_, u64>;
+    ) -> StoreFuture<'_, u64> {
+        self.commit_turn(actor, expected_version, changes, Vec::new())
+    }
 
     /// Bytes (keys plus values) of a tenant's whole state, from counters the commits keep.
     fn tenant_state_size(&self, tenant: &str) -> StoreFuture<'_, u64>;

@@ -20,8 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::record::ActorRecord;
 use super::{
-    ComponentRecord, Durability, ReminderCursor, StateChange, StateStore, StoreError, StoreFuture,
-    StoredReminder,
+    ComponentRecord, Durability, ReminderChange, ReminderCursor, StateChange, StateStore,
+    StoreError, StoreFuture, StoredReminder,
 };
 use crate::types::ActorId;
 pub(super) use reminders::{due_key, reminder_value};
@@ -68,6 +68,10 @@ pub struct SledStore {
 /// caller's task) and its writer task (`sync`: commits apply in groups, one flush each).
 struct ActorWrites {
     actors: Tree,
+    /// The reminder trees, which a commit with reminder changes writes in one transaction
+    /// with the record.
+    reminders: Tree,
+    reminders_due: Tree,
     meta: Tree,
     stripes: [Mutex<()>; STRIPES],
     /// State bytes per tenant, kept by every commit.
@@ -82,6 +86,7 @@ enum Pending {
         actor: ActorId,
         expected: u64,
         changes: Vec<StateChange>,
+        reminders: Vec<ReminderChange>,
         done: oneshot::Sender<Result<u64, StoreError>>,
     },
     /// Only wait for the flush (of a reminder written on the caller's task).
@@ -118,9 +123,13 @@ impl SledStore {
                 tenant_bytes.insert(tenant, AtomicU64::new(bytes));
             }
         }
+        let reminders = db.open_tree("reminders")?;
+        let reminders_due = db.open_tree("reminders_due")?;
         let writes = Arc::new(ActorWrites {
             marked_clean: AtomicBool::new(meta.get(CLEAN)?.is_some()),
             actors: actors.clone(),
+            reminders: reminders.clone(),
+            reminders_due: reminders_due.clone(),
             meta: meta.clone(),
             stripes: std::array::from_fn(|_| Mutex::new(())),
             tenant_bytes,
@@ -133,8 +142,8 @@ impl SledStore {
         Ok(Arc::new(SledStore {
             components: db.open_tree("components")?,
             component_wasm: db.open_tree("component_wasm")?,
-            reminders: db.open_tree("reminders")?,
-            reminders_due: db.open_tree("reminders_due")?,
+            reminders,
+            reminders_due,
             tenants: db.open_tree("tenants")?,
             db,
             actors,
@@ -175,6 +184,7 @@ impl ActorWrites {
         actor: &ActorId,
         expected: u64,
         changes: Vec<StateChange>,
+        reminders: Vec<ReminderChange>,
     ) -> Result<u64, StoreError> {
         let key = actor_key(actor);
         let stripe = std::hash::BuildHasher::hash_one(&STRIPE_HASH, actor) as usize % STRIPES;
@@ -200,7 +210,18 @@ impl ActorWrites {
             self.meta.remove(CLEAN)?;
         }
         // An empty record stays: its version must not go back to 0.
-        self.actors.insert(key, record.encode())?;
+        if reminders.is_empty() {
+            self.actors.insert(key, record.encode())?;
+        } else {
+            // One transaction, so a crash keeps the record and its reminders together.
+            reminders::commit_with_reminders(
+                (&self.actors, &self.reminders, &self.reminders_due),
+                &key,
+                &record.encode(),
+                actor,
+                &reminders,
+            )?;
+        }
         let counter = self
             .tenant_bytes
             .entry(actor.tenant.to_string())
@@ -242,8 +263,13 @@ async fn write_loop(db: Db, writes: Arc<ActorWrites>, mut rx: mpsc::UnboundedRec
                     actor,
                     expected,
                     changes,
+                    reminders,
                     done,
-                } => (Some(done), writes.commit(&actor, expected, changes), None),
+                } => (
+                    Some(done),
+                    writes.commit(&actor, expected, changes, reminders),
+                    None,
+                ),
                 Pending::Flush(done) => (None, Ok(0), Some(done)),
             });
         }
@@ -306,15 +332,18 @@ impl StateStore for SledStore {
         })
     }
 
-    fn commit(
+    fn commit_turn(
         &self,
         actor: &ActorId,
         expected_version: u64,
         changes: Vec<StateChange>,
+        reminders: Vec<ReminderChange>,
     ) -> StoreFuture<'_, u64> {
         match &self.writer {
             None => {
-                let committed = self.writes.commit(actor, expected_version, changes);
+                let committed = self
+                    .writes
+                    .commit(actor, expected_version, changes, reminders);
                 Box::pin(async move { committed })
             }
             Some(queue) => {
@@ -323,6 +352,7 @@ impl StateStore for SledStore {
                     actor: actor.clone(),
                     expected: expected_version,
                     changes,
+                    reminders,
                     done,
                 });
                 Box::pin(async move {

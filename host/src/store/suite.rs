@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use super::{ComponentRecord, Durability, MemoryStore, SledStore, StateStore, StoreError};
+use super::{
+    ComponentRecord, Durability, MemoryStore, ReminderChange, SledStore, StateStore, StoreError,
+};
 use crate::types::{ActorId, StateChange};
 
 /// Every implementation, each fresh; the temp dirs live as long as the stores are used.
@@ -248,5 +250,89 @@ async fn reminders_are_read_in_due_order_window_by_window() {
         );
         let stored = store.reminder(&moved, "r").await.unwrap();
         assert_eq!(stored.map(|r| r.due_ms), Some(50), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_commit_writes_its_reminder_changes_with_its_state_or_nothing() {
+    for (name, store, _dir) in stores() {
+        let actor = ActorId::new("t", "x", "a");
+        let due = |r: Option<crate::store::StoredReminder>| r.map(|r| (r.due_ms, r.record));
+        let put = |name: &str, due_ms: i64| ReminderChange::Put {
+            name: name.into(),
+            due_ms,
+            record: vec![due_ms as u8],
+        };
+        let v1 = store
+            .commit_turn(
+                &actor,
+                0,
+                vec![set("k", "1")],
+                vec![put("every", 10), put("once", 20)],
+            )
+            .await
+            .unwrap();
+        let loaded = store.load(&actor).await.unwrap();
+        assert_eq!(loaded.entries.get("k").map(|v| &v[..]), Some(&b"1"[..]));
+        assert_eq!(
+            due(store.reminder(&actor, "every").await.unwrap()),
+            Some((10, vec![10])),
+            "{name}"
+        );
+
+        // A stale commit writes neither state nor reminders.
+        let stale = store
+            .commit_turn(&actor, 0, vec![set("k", "x")], vec![put("every", 99)])
+            .await;
+        assert!(matches!(stale, Err(StoreError::Conflict { .. })), "{name}");
+        assert_eq!(
+            due(store.reminder(&actor, "every").await.unwrap()),
+            Some((10, vec![10])),
+            "{name}: a refused commit moved a reminder"
+        );
+
+        // A firing's progress: applied while the reminder is still the one that fired.
+        let advance = |fired: i64, next: Option<i64>| ReminderChange::Advance {
+            name: "every".into(),
+            fired_due_ms: fired,
+            next: next.map(|due| (due, vec![due as u8])),
+        };
+        let v2 = store
+            .commit_turn(&actor, v1, vec![set("k", "2")], vec![advance(10, Some(30))])
+            .await
+            .unwrap();
+        assert_eq!(
+            due(store.reminder(&actor, "every").await.unwrap()),
+            Some((30, vec![30])),
+            "{name}"
+        );
+        // Progress of a firing whose reminder was replaced since: the new one stands.
+        let v3 = store
+            .commit_turn(&actor, v2, vec![], vec![advance(10, Some(40))])
+            .await
+            .unwrap();
+        assert_eq!(
+            due(store.reminder(&actor, "every").await.unwrap()),
+            Some((30, vec![30])),
+            "{name}"
+        );
+        // The last firing deletes it; a cancel deletes another.
+        let delete_once = ReminderChange::Delete {
+            name: "once".into(),
+        };
+        store
+            .commit_turn(&actor, v3, vec![], vec![advance(30, None), delete_once])
+            .await
+            .unwrap();
+        assert!(
+            store
+                .actor_reminders("t", "x", None)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+        let due_index = store.reminders_due(None, i64::MAX, 10).await.unwrap();
+        assert!(due_index.is_empty(), "{name}: {due_index:?}");
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use super::ActorId;
-use super::state::StoreError;
+use super::state::{ReminderChange, StoreError};
 use super::workflow::Workflow;
 
 /// Whether the sender waits for the reply.
@@ -24,6 +24,9 @@ pub struct Fired {
     pub period: String,
     /// A timer's callback method, when it has one.
     pub callback: Option<String>,
+    /// For a reminder: its progress ([`ReminderChange::Advance`] to the next due time, or
+    /// to none after the last firing), which the firing's turn commits with its state.
+    pub progress: Option<ReminderChange>,
 }
 
 /// Why a turn runs.
@@ -47,6 +50,9 @@ pub struct Reply {
     pub content_type: Option<String>,
     /// The actor asked to stop the timer or reminder that triggered this turn.
     pub cancel: bool,
+    /// The reminder progress of the firing this turn ran for was committed with the
+    /// turn's state (so the firing must not write it again).
+    pub progress_committed: bool,
     /// What the runtime does after the turn: side effects, a broadcast, pipe or forward.
     pub workflow: Workflow,
 }

@@ -10,4 +10,4 @@ pub mod workflow;
 
 pub use ids::{ActorId, DEFAULT_TENANT, check_name};
 pub use invocation::{CallMode, Fired, Invocation, InvokeError, LimitKind, Reply, Trigger};
-pub use state::{StateChange, StoreError};
+pub use state::{ReminderChange, StateChange, StoreError};

@@ -3,6 +3,28 @@
 /// One staged change to an actor's state: `Some` writes the value, `None` deletes the key.
 pub type StateChange = (String, Option<Vec<u8>>);
 
+/// A change to one reminder of the committing actor, written in the same commit as its
+/// state. Records are the runtime's own encoding, opaque to the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReminderChange {
+    /// Register or replace the reminder `name`, due at `due_ms` (Unix epoch milliseconds).
+    Put {
+        name: String,
+        due_ms: i64,
+        record: Vec<u8>,
+    },
+    /// Delete the reminder `name` (nothing when there is none).
+    Delete { name: String },
+    /// A firing's progress: only while the reminder is still stored as due at
+    /// `fired_due_ms` (not replaced or deleted while it fired), move it to `next`
+    /// (due time and record) or, for `None`, delete it.
+    Advance {
+        name: String,
+        fired_due_ms: i64,
+        next: Option<(i64, Vec<u8>)>,
+    },
+}
+
 /// Errors of the storage layer.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {

@@ -4,8 +4,14 @@
 
 use std::ops::Bound;
 
+use sled::Tree;
+use sled::transaction::{
+    ConflictableTransactionError, ConflictableTransactionResult, TransactionError, Transactional,
+    TransactionalTree,
+};
+
 use super::{SEP, SledStore, reminder_key};
-use crate::store::{ReminderCursor, StoreError, StoredReminder};
+use crate::store::{ReminderChange, ReminderCursor, StoreError, StoredReminder};
 use crate::types::ActorId;
 
 impl SledStore {
@@ -81,6 +87,90 @@ impl SledStore {
             }
         }
         Ok(due)
+    }
+}
+
+/// Write an actor's record (`record` at `key`) and its reminder changes in one sled
+/// transaction over the record, reminder and due-index trees.
+pub(super) fn commit_with_reminders(
+    (actors, reminders, due): (&Tree, &Tree, &Tree),
+    key: &[u8],
+    record: &[u8],
+    actor: &ActorId,
+    changes: &[ReminderChange],
+) -> Result<(), StoreError> {
+    (actors, reminders, due)
+        .transaction(|(actors, reminders, due)| {
+            actors.insert(key, record)?;
+            for change in changes {
+                apply_change(reminders, due, actor, change)?;
+            }
+            Ok(())
+        })
+        .map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => e.into(),
+        })
+}
+
+type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
+
+fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+/// One reminder change inside a transaction, keeping the due index as the plain writes do.
+fn apply_change(
+    reminders: &TransactionalTree,
+    due: &TransactionalTree,
+    actor: &ActorId,
+    change: &ReminderChange,
+) -> TxResult<()> {
+    let stored_due = |key: &[u8]| -> TxResult<Option<i64>> {
+        match reminders.get(key)? {
+            Some(value) => Ok(Some(split_reminder(&value).map_err(abort)?.0)),
+            None => Ok(None),
+        }
+    };
+    let put = |key: &[u8], due_ms: i64, record: &[u8]| -> TxResult<()> {
+        due.insert(due_key(due_ms, key), &[] as &[u8])?;
+        if let Some(old) = reminders.insert(key, reminder_value(due_ms, record))? {
+            let (old_due, _) = split_reminder(&old).map_err(abort)?;
+            if old_due != due_ms {
+                due.remove(due_key(old_due, key))?;
+            }
+        }
+        Ok(())
+    };
+    let delete = |key: &[u8]| -> TxResult<()> {
+        if let Some(old) = reminders.remove(key)? {
+            let (old_due, _) = split_reminder(&old).map_err(abort)?;
+            due.remove(due_key(old_due, key))?;
+        }
+        Ok(())
+    };
+    match change {
+        ReminderChange::Put {
+            name,
+            due_ms,
+            record,
+        } => put(&reminder_key(actor, name), *due_ms, record),
+        ReminderChange::Delete { name } => delete(&reminder_key(actor, name)),
+        ReminderChange::Advance {
+            name,
+            fired_due_ms,
+            next,
+        } => {
+            let key = reminder_key(actor, name);
+            if stored_due(&key)? != Some(*fired_due_ms) {
+                // Replaced or deleted while it fired: the new registration stands.
+                return Ok(());
+            }
+            match next {
+                Some((due_ms, record)) => put(&key, *due_ms, record),
+                None => delete(&key),
+            }
+        }
     }
 }
 
