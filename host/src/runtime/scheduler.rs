@@ -178,6 +178,27 @@ struct Schedule {
     /// Jobs waiting to fire, by due time. A job being fired is in `jobs` but not here.
     queue: BTreeSet<(i64, u64, JobKey)>,
     next_seq: u64,
+    /// How many of `jobs` are timers and reminders, kept with every change so counting is
+    /// not a walk over every job (the reminder window reads it twice a second).
+    timers: usize,
+    reminders: usize,
+}
+
+impl Schedule {
+    fn tally(&mut self, kind: JobKind) -> &mut usize {
+        match kind {
+            JobKind::Timer => &mut self.timers,
+            JobKind::Reminder => &mut self.reminders,
+        }
+    }
+
+    /// Remove a job from `jobs` and from the queue, if there.
+    fn remove_job(&mut self, key: &JobKey) -> Option<(Job, u64)> {
+        let (job, seq) = self.jobs.remove(key)?;
+        self.queue.remove(&(job.due_ms, seq, key.clone()));
+        *self.tally(key.0) -= 1;
+        Some((job, seq))
+    }
 }
 
 /// A job popped for firing; hand it back with [`Scheduler::reschedule`] or
@@ -205,12 +226,11 @@ impl Scheduler {
     pub fn put(&self, actor: &ActorId, job: Job) {
         let mut s = self.lock();
         let key = (job.kind, actor.clone(), job.name.clone());
-        if let Some((old, seq)) = s.jobs.remove(&key) {
-            s.queue.remove(&(old.due_ms, seq, key.clone()));
-        }
+        s.remove_job(&key);
         s.next_seq += 1;
         let seq = s.next_seq;
         s.queue.insert((job.due_ms, seq, key.clone()));
+        *s.tally(key.0) += 1;
         s.jobs.insert(key, (job, seq));
         drop(s);
         self.changed.notify_one();
@@ -229,11 +249,7 @@ impl Scheduler {
 
     /// How many jobs of `kind` are held.
     pub fn count(&self, kind: JobKind) -> usize {
-        self.lock()
-            .jobs
-            .keys()
-            .filter(|(k, _, _)| *k == kind)
-            .count()
+        *self.lock().tally(kind)
     }
 
     /// Whether `fired` is still the current registration of its job.
@@ -246,13 +262,7 @@ impl Scheduler {
     pub fn remove(&self, kind: JobKind, actor: &ActorId, name: &str) -> bool {
         let mut s = self.lock();
         let key = (kind, actor.clone(), name.to_string());
-        match s.jobs.remove(&key) {
-            Some((job, seq)) => {
-                s.queue.remove(&(job.due_ms, seq, key));
-                true
-            }
-            None => false,
-        }
+        s.remove_job(&key).is_some()
     }
 
     /// A job, if registered.
@@ -297,9 +307,7 @@ impl Scheduler {
             .cloned()
             .collect();
         for key in keys {
-            if let Some((job, seq)) = s.jobs.remove(&key) {
-                s.queue.remove(&(job.due_ms, seq, key));
-            }
+            s.remove_job(&key);
         }
     }
 
@@ -313,9 +321,7 @@ impl Scheduler {
             .cloned()
             .collect();
         for key in keys {
-            if let Some((job, seq)) = s.jobs.remove(&key) {
-                s.queue.remove(&(job.due_ms, seq, key));
-            }
+            s.remove_job(&key);
         }
     }
 
@@ -371,7 +377,7 @@ impl Scheduler {
         let key = (fired.job.kind, fired.actor.clone(), fired.job.name.clone());
         match s.jobs.get(&key) {
             Some((_, seq)) if *seq == fired.seq => {
-                s.jobs.remove(&key);
+                s.remove_job(&key);
                 true
             }
             _ => false,
@@ -432,5 +438,53 @@ mod tests {
         let retry = retry.failed(1000).unwrap().failed(2000).unwrap();
         // Third failure: retries used up, so the next period.
         assert_eq!(retry.attempts, 0);
+    }
+}
+
+#[cfg(test)]
+mod count_tests {
+    use super::*;
+
+    fn named(kind: JobKind, name: &str) -> Job {
+        let request = JobRequest {
+            kind,
+            name,
+            due_time: "",
+            period: "",
+            ttl: "",
+            data: Vec::new(),
+            callback: None,
+            failure_policy: FailurePolicy::default(),
+        };
+        Job::new(request, Utc::now()).unwrap()
+    }
+
+    /// The counts follow every way a job comes and goes.
+    #[test]
+    fn counts_follow_puts_replacements_removals_and_firings() {
+        let scheduler = Scheduler::default();
+        let a = ActorId::new("t", "x", "a");
+        let b = ActorId::new("u", "x", "b");
+        scheduler.put(&a, named(JobKind::Reminder, "r1"));
+        scheduler.put(&a, named(JobKind::Reminder, "r1"));
+        scheduler.put(&a, named(JobKind::Reminder, "r2"));
+        scheduler.put(&a, named(JobKind::Timer, "t1"));
+        scheduler.put(&b, named(JobKind::Reminder, "r1"));
+        assert!(!scheduler.put_if_absent(&b, named(JobKind::Reminder, "r1")));
+        assert_eq!(scheduler.count(JobKind::Reminder), 3);
+        assert_eq!(scheduler.count(JobKind::Timer), 1);
+
+        assert!(scheduler.remove(JobKind::Reminder, &a, "r2"));
+        assert!(!scheduler.remove(JobKind::Reminder, &a, "r2"));
+        scheduler.remove_timers(&a);
+        assert_eq!(scheduler.count(JobKind::Timer), 0);
+        scheduler.remove_tenant("u");
+        assert_eq!(scheduler.count(JobKind::Reminder), 1);
+
+        let due = scheduler.pop_due(i64::MAX, 10);
+        assert_eq!(due.len(), 1);
+        assert_eq!(scheduler.count(JobKind::Reminder), 1, "firing, still held");
+        assert!(scheduler.finish(&due[0]));
+        assert_eq!(scheduler.count(JobKind::Reminder), 0);
     }
 }
