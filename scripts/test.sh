@@ -9,7 +9,11 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 
 log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
+# One PostgreSQL server for the whole run: the stores' shared suite runs against it too.
+pg_dir="$(mktemp -d /tmp/warren-pg.XXXXXX)"
+trap 'scripts/postgres.sh stop "$pg_dir"; rm -rf "$pg_dir" "$log"' EXIT
+WARREN_TEST_DATABASE_URL="$(scripts/postgres.sh start "$pg_dir")"
+export WARREN_TEST_DATABASE_URL
 cargo test --workspace 2>&1 | tee "$log"
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

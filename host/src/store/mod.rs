@@ -5,6 +5,7 @@
 
 mod legacy;
 mod memory;
+mod postgres;
 mod record;
 mod sled_store;
 #[cfg(test)]
@@ -19,6 +20,7 @@ use crate::types::ActorId;
 pub use crate::types::{ReminderChange, StateChange, StoreError};
 
 pub use memory::MemoryStore;
+pub use postgres::PostgresStore;
 pub use record::ActorRecord;
 pub use sled_store::SledStore;
 

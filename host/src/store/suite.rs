@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use super::{
-    ComponentRecord, Durability, MemoryStore, ReminderChange, SledStore, StateStore, StoreError,
+    ComponentRecord, Durability, MemoryStore, PostgresStore, ReminderChange, SledStore, StateStore,
+    StoreError,
 };
 use crate::types::{ActorId, StateChange};
 
 /// Every implementation, each fresh; the temp dirs live as long as the stores are used.
-fn stores() -> Vec<(&'static str, Arc<dyn StateStore>, Option<tempfile::TempDir>)> {
+async fn stores() -> Vec<(&'static str, Arc<dyn StateStore>, Option<tempfile::TempDir>)> {
     let mut all: Vec<(&'static str, Arc<dyn StateStore>, Option<tempfile::TempDir>)> =
         vec![("memory", Arc::new(MemoryStore::new()), None)];
     for (name, durability) in [
@@ -20,7 +21,43 @@ fn stores() -> Vec<(&'static str, Arc<dyn StateStore>, Option<tempfile::TempDir>
         let store = SledStore::open(dir.path(), durability).expect("open sled");
         all.push((name, store, Some(dir)));
     }
+    all.push(("postgres", fresh_postgres().await, None));
     all
+}
+
+/// A PostgreSQL store on a database of its own, on the server `WARREN_TEST_DATABASE_URL`
+/// names (scripts/test.sh starts one for the run).
+async fn fresh_postgres() -> Arc<dyn StateStore> {
+    let (_, store) = fresh_postgres_database().await;
+    store
+}
+
+/// A fresh database on the test server: a plain client of it, and the store on it.
+async fn fresh_postgres_database() -> (tokio_postgres::Client, Arc<PostgresStore>) {
+    let url = std::env::var("WARREN_TEST_DATABASE_URL").expect(
+        "WARREN_TEST_DATABASE_URL is not set: run scripts/test.sh, or start a server with \
+         scripts/postgres.sh start DIR and export the URL it prints",
+    );
+    let connect = |config: tokio_postgres::Config| async move {
+        let (client, connection) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test server");
+        tokio::spawn(connection);
+        client
+    };
+    let mut config: tokio_postgres::Config = url.parse().expect("the test URL");
+    let name = format!("warren_suite_{}", uuid::Uuid::new_v4().simple());
+    connect(config.clone())
+        .await
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create a database");
+    config.dbname(&name);
+    let store = PostgresStore::connect_config(config.clone())
+        .await
+        .expect("open the PostgreSQL store");
+    (connect(config).await, store)
 }
 
 fn set(key: &str, value: &str) -> StateChange {
@@ -33,7 +70,7 @@ fn delete(key: &str) -> StateChange {
 
 #[tokio::test]
 async fn an_actor_loads_what_its_commits_wrote_with_growing_versions() {
-    for (name, store, _dir) in stores() {
+    for (name, store, _dir) in stores().await {
         let actor = ActorId::new("t", "counter", "a");
         let fresh = store.load(&actor).await.unwrap();
         assert_eq!((fresh.version, fresh.entries.len()), (0, 0), "{name}");
@@ -66,7 +103,7 @@ async fn an_actor_loads_what_its_commits_wrote_with_growing_versions() {
 
 #[tokio::test]
 async fn a_commit_on_a_moved_version_is_refused_and_writes_nothing() {
-    for (name, store, _dir) in stores() {
+    for (name, store, _dir) in stores().await {
         let actor = ActorId::new("t", "counter", "a");
         let v1 = store.commit(&actor, 0, vec![set("k", "1")]).await.unwrap();
         let stale = store.commit(&actor, 0, vec![set("k", "stale")]).await;
@@ -87,7 +124,7 @@ async fn a_commit_on_a_moved_version_is_refused_and_writes_nothing() {
 
 #[tokio::test]
 async fn tenant_sizes_follow_the_commits() {
-    for (name, store, _dir) in stores() {
+    for (name, store, _dir) in stores().await {
         let a = ActorId::new("t", "x", "a");
         let b = ActorId::new("t", "x", "b");
         let other = ActorId::new("u", "x", "a");
@@ -107,7 +144,7 @@ async fn tenant_sizes_follow_the_commits() {
 
 #[tokio::test]
 async fn reminders_tenants_and_components_round_trip_and_go_with_their_tenant() {
-    for (name, store, _dir) in stores() {
+    for (name, store, _dir) in stores().await {
         let actor = ActorId::new("t", "x", "a");
         store
             .put_reminder(&actor, "r1", 10, b"one".to_vec())
@@ -186,7 +223,7 @@ async fn reminders_tenants_and_components_round_trip_and_go_with_their_tenant() 
 /// version it read, so none is lost and the last version counts them all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_commits_of_one_actor_never_both_pass_the_check() {
-    for (name, store, _dir) in stores() {
+    for (name, store, _dir) in stores().await {
         let actor = ActorId::new("t", "x", "race");
         let writers = (0..2).map(|_| {
             let (store, actor) = (store.clone(), actor.clone());
@@ -223,7 +260,7 @@ async fn racing_commits_of_one_actor_never_both_pass_the_check() {
 /// count, each read going on after the last; moving one moves it in that order.
 #[tokio::test]
 async fn reminders_are_read_in_due_order_window_by_window() {
-    for (name, store, _dir) in stores() {
+    for (name, store, _dir) in stores().await {
         for i in 0..10i64 {
             let actor = ActorId::new("t", "x", &format!("a{}", 9 - i));
             store
@@ -255,7 +292,7 @@ async fn reminders_are_read_in_due_order_window_by_window() {
 
 #[tokio::test]
 async fn a_commit_writes_its_reminder_changes_with_its_state_or_nothing() {
-    for (name, store, _dir) in stores() {
+    for (name, store, _dir) in stores().await {
         let actor = ActorId::new("t", "x", "a");
         let due = |r: Option<crate::store::StoredReminder>| r.map(|r| (r.due_ms, r.record));
         let put = |name: &str, due_ms: i64| ReminderChange::Put {
@@ -335,4 +372,45 @@ async fn a_commit_writes_its_reminder_changes_with_its_state_or_nothing() {
         let due_index = store.reminders_due(None, i64::MAX, 10).await.unwrap();
         assert!(due_index.is_empty(), "{name}: {due_index:?}");
     }
+}
+
+/// PostgreSQL only: actor state is queryable from outside, one row per key with the
+/// actor's version, as cluster mode documents (`warren_actor_state`), on schema version 1.
+#[tokio::test]
+async fn postgres_state_is_queryable_with_sql() {
+    let (sql, store) = fresh_postgres_database().await;
+    let actor = ActorId::new("t", "counter", "c1");
+    let v1 = store
+        .commit(&actor, 0, vec![set("total", "5"), set("last", "x")])
+        .await
+        .unwrap();
+    store
+        .commit(&actor, v1, vec![set("total", "8")])
+        .await
+        .unwrap();
+    let rows = sql
+        .query(
+            "SELECT key, value, version FROM warren_actor_state
+             WHERE tenant = 't' AND actor_type = 'counter' AND actor_id = 'c1' ORDER BY key",
+            &[],
+        )
+        .await
+        .unwrap();
+    let seen: Vec<(String, Vec<u8>, i64)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("last".to_string(), b"x".to_vec(), 2),
+            ("total".to_string(), b"8".to_vec(), 2)
+        ]
+    );
+    let schema: i32 = sql
+        .query_one("SELECT version FROM warren_schema", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(schema, 1);
 }

@@ -1,0 +1,681 @@
+//! [`StateStore`] on PostgreSQL, the store of cluster mode: every host reads and writes one
+//! database. An actor's state is one row per key under one row per actor holding its
+//! version, so a commit is one transaction that moves the version only if it is still the
+//! one the turn read, and an operator can query state with plain SQL (the
+//! `warren_actor_state` view). Warren creates and migrates its own schema.
+
+use std::sync::Arc;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+
+use super::record::ActorRecord;
+use super::{
+    ComponentRecord, ReminderChange, ReminderCursor, StateChange, StateStore, StoreError,
+    StoreFuture, StoredReminder,
+};
+use crate::types::ActorId;
+
+/// Connections a host keeps open at most.
+const POOL_SIZE: usize = 16;
+
+/// Each schema version's statements, in order; `warren_schema` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE warren_actors (
+    tenant text NOT NULL,
+    actor_type text NOT NULL,
+    actor_id text NOT NULL,
+    version bigint NOT NULL,
+    PRIMARY KEY (tenant, actor_type, actor_id)
+);
+CREATE TABLE warren_state (
+    tenant text NOT NULL,
+    actor_type text NOT NULL,
+    actor_id text NOT NULL,
+    key text NOT NULL,
+    value bytea NOT NULL,
+    PRIMARY KEY (tenant, actor_type, actor_id, key)
+);
+CREATE TABLE warren_tenant_usage (
+    tenant text PRIMARY KEY,
+    bytes bigint NOT NULL
+);
+CREATE TABLE warren_reminders (
+    tenant text NOT NULL,
+    actor_type text NOT NULL,
+    actor_id text NOT NULL,
+    name text NOT NULL,
+    due_ms bigint NOT NULL,
+    record bytea NOT NULL,
+    PRIMARY KEY (tenant, actor_type, actor_id, name)
+);
+CREATE INDEX warren_reminders_due
+    ON warren_reminders (due_ms, tenant, actor_type, actor_id, name);
+CREATE TABLE warren_tenants (
+    name text PRIMARY KEY,
+    record bytea NOT NULL
+);
+CREATE TABLE warren_components (
+    tenant text NOT NULL,
+    name text NOT NULL,
+    sha256 text NOT NULL,
+    deployed_at bigint NOT NULL,
+    wasm bytea NOT NULL,
+    PRIMARY KEY (tenant, name)
+);
+CREATE VIEW warren_actor_state AS
+    SELECT s.tenant, s.actor_type, s.actor_id, s.key, s.value, a.version
+    FROM warren_state s
+    JOIN warren_actors a USING (tenant, actor_type, actor_id);
+"#];
+
+/// Serializes schema migrations of hosts starting at once (`pg_advisory_xact_lock`).
+const MIGRATION_LOCK: i64 = 0x5741_5252_454e; // "WARREN"
+
+fn io(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(format!("PostgreSQL: {e}"))
+}
+
+/// [`StateStore`] on PostgreSQL.
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl PostgresStore {
+    /// Connect to the database at `url` (`postgres://user@host:port/db`) and bring its
+    /// schema to the current version.
+    pub async fn connect(url: &str) -> Result<Arc<Self>, StoreError> {
+        Self::connect_config(url.parse().map_err(io)?).await
+    }
+
+    /// Connect with a parsed configuration; see [`PostgresStore::connect`].
+    pub async fn connect_config(config: tokio_postgres::Config) -> Result<Arc<Self>, StoreError> {
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(io)?;
+        let store = PostgresStore { pool };
+        store.migrate().await?;
+        Ok(Arc::new(store))
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(io)
+    }
+
+    /// Run the migrations this database has not seen, under a lock, in one transaction.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(io)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(io)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS warren_schema (version integer NOT NULL)")
+            .await
+            .map_err(io)?;
+        let row = tx
+            .query_opt("SELECT version FROM warren_schema", &[])
+            .await
+            .map_err(io)?;
+        let done = match row {
+            Some(row) => row.get::<_, i32>(0) as usize,
+            None => {
+                tx.execute("INSERT INTO warren_schema VALUES (0)", &[])
+                    .await
+                    .map_err(io)?;
+                0
+            }
+        };
+        if done > MIGRATIONS.len() {
+            return Err(StoreError::Corrupt(format!(
+                "the database has schema version {done}, newer than this Warren knows ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, statements) in MIGRATIONS.iter().enumerate().skip(done) {
+            tx.batch_execute(statements).await.map_err(io)?;
+            tracing::info!(version = i + 1, "migrated the PostgreSQL schema");
+        }
+        let version = MIGRATIONS.len() as i32;
+        tx.execute("UPDATE warren_schema SET version = $1", &[&version])
+            .await
+            .map_err(io)?;
+        tx.commit().await.map_err(io)
+    }
+}
+
+/// An actor's key columns: tenant, actor type, actor id.
+fn actor_params(actor: &ActorId) -> [&str; 3] {
+    [&actor.tenant, &actor.actor_type, &actor.id]
+}
+
+fn reminder_of(row: &tokio_postgres::Row) -> StoredReminder {
+    StoredReminder {
+        actor: ActorId::new(
+            row.get::<_, &str>(0),
+            row.get::<_, &str>(1),
+            row.get::<_, &str>(2),
+        ),
+        name: row.get(3),
+        due_ms: row.get(4),
+        record: row.get(5),
+    }
+}
+
+const REMINDER_COLUMNS: &str = "tenant, actor_type, actor_id, name, due_ms, record";
+
+/// Apply one reminder change of `actor` inside a commit's transaction.
+async fn apply_reminder(
+    tx: &deadpool_postgres::Transaction<'_>,
+    actor: &ActorId,
+    change: &ReminderChange,
+) -> Result<(), StoreError> {
+    let key = actor_params(actor);
+    let [t, a, i] = &key;
+    match change {
+        ReminderChange::Put {
+            name,
+            due_ms,
+            record,
+        } => {
+            tx.execute(
+                "INSERT INTO warren_reminders VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (tenant, actor_type, actor_id, name)
+                 DO UPDATE SET due_ms = EXCLUDED.due_ms, record = EXCLUDED.record",
+                &[t, a, i, name, due_ms, record],
+            )
+            .await
+        }
+        ReminderChange::Delete { name } => {
+            tx.execute(
+                "DELETE FROM warren_reminders
+                 WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND name = $4",
+                &[t, a, i, name],
+            )
+            .await
+        }
+        ReminderChange::Advance {
+            name,
+            fired_due_ms,
+            next: Some((due_ms, record)),
+        } => {
+            tx.execute(
+                "UPDATE warren_reminders SET due_ms = $6, record = $7
+                 WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND name = $4
+                   AND due_ms = $5",
+                &[t, a, i, name, fired_due_ms, due_ms, record],
+            )
+            .await
+        }
+        ReminderChange::Advance {
+            name,
+            fired_due_ms,
+            next: None,
+        } => {
+            tx.execute(
+                "DELETE FROM warren_reminders
+                 WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND name = $4
+                   AND due_ms = $5",
+                &[t, a, i, name, fired_due_ms],
+            )
+            .await
+        }
+    }
+    .map(drop)
+    .map_err(io)
+}
+
+impl PostgresStore {
+    async fn commit_now(
+        &self,
+        actor: &ActorId,
+        expected: u64,
+        changes: Vec<StateChange>,
+        reminders: Vec<ReminderChange>,
+    ) -> Result<u64, StoreError> {
+        let key = actor_params(actor);
+        let [t, a, i] = &key;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(io)?;
+        let expected_sql = expected as i64;
+        // The version moves only from the one the turn read: the row lock taken here
+        // holds any other writer of this actor until this transaction ends.
+        let moved = if expected == 0 {
+            tx.execute(
+                "INSERT INTO warren_actors VALUES ($1, $2, $3, 1) ON CONFLICT DO NOTHING",
+                &[t, a, i],
+            )
+            .await
+        } else {
+            tx.execute(
+                "UPDATE warren_actors SET version = version + 1
+                 WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND version = $4",
+                &[t, a, i, &expected_sql],
+            )
+            .await
+        }
+        .map_err(io)?;
+        if moved != 1 {
+            let found = tx
+                .query_opt(
+                    "SELECT version FROM warren_actors
+                     WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3",
+                    &[t, a, i],
+                )
+                .await
+                .map_err(io)?
+                .map_or(0, |row| row.get::<_, i64>(0) as u64);
+            return Err(StoreError::Conflict { expected, found });
+        }
+        // The sizes of the keys this commit changes, for the tenant's counter.
+        let keys: Vec<&str> = changes.iter().map(|(k, _)| k.as_str()).collect();
+        let before = tx
+            .query(
+                "SELECT key, value FROM warren_state
+                 WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND key = ANY($4)",
+                &[t, a, i, &keys],
+            )
+            .await
+            .map_err(io)?;
+        let mut touched = ActorRecord::default();
+        touched.apply(
+            before
+                .iter()
+                .map(|row| (row.get::<_, String>(0), Some(row.get::<_, Vec<u8>>(1))))
+                .collect(),
+        );
+        let delta = touched.size_delta(&changes);
+        for (key, value) in &changes {
+            match value {
+                Some(value) => {
+                    tx.execute(
+                        "INSERT INTO warren_state VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (tenant, actor_type, actor_id, key)
+                         DO UPDATE SET value = EXCLUDED.value",
+                        &[t, a, i, key, value],
+                    )
+                    .await
+                }
+                None => {
+                    tx.execute(
+                        "DELETE FROM warren_state
+                         WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND key = $4",
+                        &[t, a, i, key],
+                    )
+                    .await
+                }
+            }
+            .map_err(io)?;
+        }
+        if delta != 0 {
+            tx.execute(
+                "INSERT INTO warren_tenant_usage VALUES ($1, $2)
+                 ON CONFLICT (tenant) DO UPDATE SET bytes = warren_tenant_usage.bytes + $2",
+                &[t, &delta],
+            )
+            .await
+            .map_err(io)?;
+        }
+        for change in &reminders {
+            apply_reminder(&tx, actor, change).await?;
+        }
+        tx.commit().await.map_err(io)?;
+        Ok(expected + 1)
+    }
+}
+
+impl StateStore for PostgresStore {
+    fn load(&self, actor: &ActorId) -> StoreFuture<'_, ActorRecord> {
+        let actor = actor.clone();
+        Box::pin(async move {
+            let client = self.client().await?;
+            let key = actor_params(&actor);
+            let [t, a, i] = &key;
+            let params: [&(dyn ToSql + Sync); 3] = [t, a, i];
+            let version = client
+                .query_opt(
+                    "SELECT version FROM warren_actors
+                     WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3",
+                    &params,
+                )
+                .await
+                .map_err(io)?
+                .map_or(0, |row| row.get::<_, i64>(0) as u64);
+            let rows = client
+                .query(
+                    "SELECT key, value FROM warren_state
+                     WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3",
+                    &params,
+                )
+                .await
+                .map_err(io)?;
+            let mut record = ActorRecord::default();
+            record.apply(
+                rows.iter()
+                    .map(|row| (row.get::<_, String>(0), Some(row.get::<_, Vec<u8>>(1))))
+                    .collect(),
+            );
+            record.version = version;
+            Ok(record)
+        })
+    }
+
+    fn commit_turn(
+        &self,
+        actor: &ActorId,
+        expected_version: u64,
+        changes: Vec<StateChange>,
+        reminders: Vec<ReminderChange>,
+    ) -> StoreFuture<'_, u64> {
+        let actor = actor.clone();
+        Box::pin(async move {
+            self.commit_now(&actor, expected_version, changes, reminders)
+                .await
+        })
+    }
+
+    fn tenant_state_size(&self, tenant: &str) -> StoreFuture<'_, u64> {
+        let tenant = tenant.to_string();
+        Box::pin(async move {
+            let row = self
+                .client()
+                .await?
+                .query_opt(
+                    "SELECT bytes FROM warren_tenant_usage WHERE tenant = $1",
+                    &[&tenant],
+                )
+                .await
+                .map_err(io)?;
+            Ok(row.map_or(0, |row| row.get::<_, i64>(0).max(0) as u64))
+        })
+    }
+
+    fn put_component(&self, record: &ComponentRecord, wasm: &[u8]) -> StoreFuture<'_, ()> {
+        let (record, wasm) = (record.clone(), wasm.to_vec());
+        Box::pin(async move {
+            let deployed_at = record.deployed_at as i64;
+            self.client()
+                .await?
+                .execute(
+                    "INSERT INTO warren_components VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (tenant, name) DO UPDATE SET sha256 = EXCLUDED.sha256,
+                         deployed_at = EXCLUDED.deployed_at, wasm = EXCLUDED.wasm",
+                    &[
+                        &record.tenant,
+                        &record.name,
+                        &record.sha256,
+                        &deployed_at,
+                        &wasm,
+                    ],
+                )
+                .await
+                .map_err(io)?;
+            Ok(())
+        })
+    }
+
+    fn components(&self) -> StoreFuture<'_, Vec<ComponentRecord>> {
+        Box::pin(async move {
+            let rows = self
+                .client()
+                .await?
+                .query(
+                    "SELECT tenant, name, sha256, deployed_at FROM warren_components
+                     ORDER BY tenant, name",
+                    &[],
+                )
+                .await
+                .map_err(io)?;
+            Ok(rows
+                .iter()
+                .map(|row| ComponentRecord {
+                    tenant: row.get(0),
+                    name: row.get(1),
+                    sha256: row.get(2),
+                    deployed_at: row.get::<_, i64>(3).max(0) as u64,
+                })
+                .collect())
+        })
+    }
+
+    fn component_wasm(&self, tenant: &str, name: &str) -> StoreFuture<'_, Option<Vec<u8>>> {
+        let (tenant, name) = (tenant.to_string(), name.to_string());
+        Box::pin(async move {
+            let row = self
+                .client()
+                .await?
+                .query_opt(
+                    "SELECT wasm FROM warren_components WHERE tenant = $1 AND name = $2",
+                    &[&tenant, &name],
+                )
+                .await
+                .map_err(io)?;
+            Ok(row.map(|row| row.get(0)))
+        })
+    }
+
+    fn remove_component(&self, tenant: &str, name: &str) -> StoreFuture<'_, bool> {
+        let (tenant, name) = (tenant.to_string(), name.to_string());
+        Box::pin(async move {
+            let removed = self
+                .client()
+                .await?
+                .execute(
+                    "DELETE FROM warren_components WHERE tenant = $1 AND name = $2",
+                    &[&tenant, &name],
+                )
+                .await
+                .map_err(io)?;
+            Ok(removed > 0)
+        })
+    }
+
+    fn put_reminder(
+        &self,
+        actor: &ActorId,
+        name: &str,
+        due_ms: i64,
+        record: Vec<u8>,
+    ) -> StoreFuture<'_, ()> {
+        let (actor, name) = (actor.clone(), name.to_string());
+        Box::pin(async move {
+            let key = actor_params(&actor);
+            let [t, a, i] = &key;
+            self.client()
+                .await?
+                .execute(
+                    "INSERT INTO warren_reminders VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (tenant, actor_type, actor_id, name)
+                     DO UPDATE SET due_ms = EXCLUDED.due_ms, record = EXCLUDED.record",
+                    &[t, a, i, &name, &due_ms, &record],
+                )
+                .await
+                .map_err(io)?;
+            Ok(())
+        })
+    }
+
+    fn delete_reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, bool> {
+        let (actor, name) = (actor.clone(), name.to_string());
+        Box::pin(async move {
+            let key = actor_params(&actor);
+            let [t, a, i] = &key;
+            let deleted = self
+                .client()
+                .await?
+                .execute(
+                    "DELETE FROM warren_reminders
+                     WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND name = $4",
+                    &[t, a, i, &name],
+                )
+                .await
+                .map_err(io)?;
+            Ok(deleted > 0)
+        })
+    }
+
+    fn reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, Option<StoredReminder>> {
+        let (actor, name) = (actor.clone(), name.to_string());
+        Box::pin(async move {
+            let key = actor_params(&actor);
+            let [t, a, i] = &key;
+            let row = self
+                .client()
+                .await?
+                .query_opt(
+                    &format!(
+                        "SELECT {REMINDER_COLUMNS} FROM warren_reminders
+                         WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND name = $4"
+                    ),
+                    &[t, a, i, &name],
+                )
+                .await
+                .map_err(io)?;
+            Ok(row.as_ref().map(reminder_of))
+        })
+    }
+
+    fn actor_reminders(
+        &self,
+        tenant: &str,
+        actor_type: &str,
+        id: Option<&str>,
+    ) -> StoreFuture<'_, Vec<StoredReminder>> {
+        let (tenant, actor_type) = (tenant.to_string(), actor_type.to_string());
+        let id = id.map(str::to_string);
+        Box::pin(async move {
+            let rows = self
+                .client()
+                .await?
+                .query(
+                    &format!(
+                        "SELECT {REMINDER_COLUMNS} FROM warren_reminders
+                         WHERE tenant = $1 AND actor_type = $2
+                           AND ($3::text IS NULL OR actor_id = $3)
+                         ORDER BY actor_id, name"
+                    ),
+                    &[&tenant, &actor_type, &id],
+                )
+                .await
+                .map_err(io)?;
+            Ok(rows.iter().map(reminder_of).collect())
+        })
+    }
+
+    fn reminders_due(
+        &self,
+        after: Option<ReminderCursor>,
+        until_ms: i64,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<StoredReminder>> {
+        Box::pin(async move {
+            let limit = limit.min(i64::MAX as usize) as i64;
+            let client = self.client().await?;
+            // Row comparison follows the index's order: due time, then the reminder's key.
+            let rows = match &after {
+                Some((due_ms, actor, name)) => {
+                    client
+                        .query(
+                            &format!(
+                                "SELECT {REMINDER_COLUMNS} FROM warren_reminders
+                                 WHERE (due_ms, tenant, actor_type, actor_id, name)
+                                       > ($1, $2, $3, $4, $5)
+                                   AND due_ms <= $6
+                                 ORDER BY due_ms, tenant, actor_type, actor_id, name
+                                 LIMIT $7"
+                            ),
+                            &[
+                                due_ms,
+                                &&*actor.tenant,
+                                &&*actor.actor_type,
+                                &&*actor.id,
+                                name,
+                                &until_ms,
+                                &limit,
+                            ],
+                        )
+                        .await
+                }
+                None => {
+                    client
+                        .query(
+                            &format!(
+                                "SELECT {REMINDER_COLUMNS} FROM warren_reminders
+                                 WHERE due_ms <= $1
+                                 ORDER BY due_ms, tenant, actor_type, actor_id, name
+                                 LIMIT $2"
+                            ),
+                            &[&until_ms, &limit],
+                        )
+                        .await
+                }
+            }
+            .map_err(io)?;
+            Ok(rows.iter().map(reminder_of).collect())
+        })
+    }
+
+    fn put_tenant(&self, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()> {
+        let name = name.to_string();
+        Box::pin(async move {
+            self.client()
+                .await?
+                .execute(
+                    "INSERT INTO warren_tenants VALUES ($1, $2)
+                     ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record",
+                    &[&name, &record],
+                )
+                .await
+                .map_err(io)?;
+            Ok(())
+        })
+    }
+
+    fn tenants(&self) -> StoreFuture<'_, Vec<Vec<u8>>> {
+        Box::pin(async move {
+            let rows = self
+                .client()
+                .await?
+                .query("SELECT record FROM warren_tenants ORDER BY name", &[])
+                .await
+                .map_err(io)?;
+            Ok(rows.iter().map(|row| row.get(0)).collect())
+        })
+    }
+
+    fn delete_tenant(&self, name: &str) -> StoreFuture<'_, ()> {
+        let name = name.to_string();
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(io)?;
+            for table in [
+                "warren_state",
+                "warren_actors",
+                "warren_reminders",
+                "warren_tenant_usage",
+                "warren_components",
+            ] {
+                tx.execute(&format!("DELETE FROM {table} WHERE tenant = $1"), &[&name])
+                    .await
+                    .map_err(io)?;
+            }
+            tx.execute("DELETE FROM warren_tenants WHERE name = $1", &[&name])
+                .await
+                .map_err(io)?;
+            tx.commit().await.map_err(io)
+        })
+    }
+
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        // Every write is a committed transaction already.
+        Box::pin(async { Ok(()) })
+    }
+}
