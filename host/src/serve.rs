@@ -254,7 +254,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let opaca = tokio::spawn({
         let serving = axum::serve(
             opaca_listener,
-            warren_host::api::opaca::router(platform.clone()),
+            warren_host::api::counted(
+                warren_host::api::opaca::router(platform.clone()),
+                &runtime,
+                "opaca",
+            ),
         )
         .with_graceful_shutdown(wait_for(stopped.clone()));
         async move {

@@ -12,6 +12,7 @@ mod dapr_state;
 mod dapr_turns;
 mod deploy;
 mod hostile;
+mod metrics;
 mod migration;
 mod opaca;
 mod reminders;

@@ -91,6 +91,7 @@ pub fn router(runtime: Runtime) -> Router {
         .route("/admin/v1/actor-types", get(actor_types))
         .route("/admin/v1/actors", get(actors))
         .route("/admin/v1/stats", get(stats))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES))
         .with_state(runtime)
 }
@@ -200,6 +201,17 @@ async fn actors(
 async fn stats(State(runtime): State<Runtime>, access: Access) -> AdminResult {
     access.require_admin()?;
     Ok(Json(runtime.stats()).into_response())
+}
+
+/// `GET /metrics`: Prometheus' text exposition format (OpenMetrics), admin only.
+async fn metrics(State(runtime): State<Runtime>, access: Access) -> AdminResult {
+    access.require_admin()?;
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        runtime.encode_metrics(),
+    )
+        .into_response())
 }
 
 /// Body of tenant creation: a name and optional limit overrides.

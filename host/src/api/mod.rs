@@ -37,16 +37,45 @@ pub struct HttpConfig {
     pub spawn_user_function: String,
 }
 
-/// Every HTTP route Warren serves on its main listener, behind caller resolution.
+/// Every HTTP route Warren serves on its main listener, behind caller resolution; each
+/// request counted by protocol and status.
 pub fn router(runtime: Runtime, config: HttpConfig) -> Router {
     Router::new()
-        .merge(dapr_http::router(runtime.clone(), config.app_id.clone()))
-        .merge(admin::router(runtime.clone()))
-        .merge(spawn::router(runtime.clone(), config.spawn_user_function))
+        .merge(counted(
+            dapr_http::router(runtime.clone(), config.app_id.clone()),
+            &runtime,
+            "dapr-http",
+        ))
+        .merge(counted(admin::router(runtime.clone()), &runtime, "admin"))
+        .merge(counted(
+            spawn::router(runtime.clone(), config.spawn_user_function),
+            &runtime,
+            "spawn",
+        ))
         .layer(middleware::from_fn_with_state(
             (runtime, config.auth),
             auth::resolve,
         ))
+}
+
+/// `router` with its requests counted in the metrics as `protocol`.
+pub fn counted(router: Router, runtime: &Runtime, protocol: &'static str) -> Router {
+    router.route_layer(middleware::from_fn_with_state(
+        (runtime.clone(), protocol),
+        count_request,
+    ))
+}
+
+async fn count_request(
+    axum::extract::State((runtime, protocol)): axum::extract::State<(Runtime, &'static str)>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let response = next.run(request).await;
+    runtime
+        .metrics()
+        .request(protocol, response.status().as_u16());
+    response
 }
 
 /// Request headers as invocation metadata: lower-case names, UTF-8 values only.

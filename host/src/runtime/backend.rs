@@ -154,6 +154,11 @@ pub trait ComponentLoader: Send + Sync + 'static {
 
     /// Components compiled since start, and artifacts loaded from the cache instead.
     fn cache_counts(&self) -> (u64, u64);
+
+    /// Instances kept warm for their actors now.
+    fn kept_instances(&self) -> u64 {
+        0
+    }
 }
 
 /// A component loaded and described, ready to register.

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::backend::{Turn, TurnOutcome};
 use super::firing::{progress_after, reminder_changes};
+use super::metrics::TriggerLabel;
 use super::table::ActorSlot;
 use super::tenants::Tenant;
 use super::turn::TurnParts;
@@ -59,7 +60,18 @@ impl Runtime {
         });
     }
 
-    async fn run(&self, mut invocation: Invocation) -> Result<Reply, InvokeError> {
+    async fn run(&self, invocation: Invocation) -> Result<Reply, InvokeError> {
+        let started = std::time::Instant::now();
+        let target = invocation.target.clone();
+        let trigger = TriggerLabel::of(&invocation);
+        let result = self.run_counted(invocation).await;
+        self.0
+            .metrics
+            .turn(&target, trigger, &result, started.elapsed());
+        result
+    }
+
+    async fn run_counted(&self, mut invocation: Invocation) -> Result<Reply, InvokeError> {
         let target = invocation.target.clone();
         let tenant =
             self.0
@@ -105,8 +117,10 @@ impl Runtime {
             self.0.table.touch(&slot);
             result
         } else {
+            let waiting = std::time::Instant::now();
             let turn_lock =
                 tokio::time::timeout_at(invocation.deadline.into(), slot.turn.lock()).await;
+            self.0.metrics.queue_wait(&target.tenant, waiting.elapsed());
             let Ok(_turn) = turn_lock else {
                 return Err(InvokeError::DeadlineExceeded {
                     actor: target,
@@ -157,6 +171,7 @@ impl Runtime {
                     max,
                 });
             }
+            self.0.metrics.activated();
         }
         Ok(slot)
     }
@@ -336,7 +351,16 @@ impl Runtime {
             self.check_quota(tenant, current.size(), delta)?;
             let committed =
                 store.commit_turn(actor, current.version, changes.clone(), reminders.clone());
-            match committed.await {
+            let committing = std::time::Instant::now();
+            let result = committed.await;
+            if result.is_ok() {
+                let bytes = changes
+                    .iter()
+                    .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
+                    .sum();
+                self.0.metrics.committed(bytes, committing.elapsed());
+            }
+            match result {
                 Ok(version) => {
                     if let Some(held) = &held {
                         if held.get().is_some_and(|r| r.version == current.version) {

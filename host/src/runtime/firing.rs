@@ -374,6 +374,9 @@ impl Runtime {
         };
         let result = self.invoke(invocation).await;
         self.0.firing_stats.record(started - job.due_ms);
+        self.0
+            .metrics
+            .fired(job.kind == JobKind::Reminder, started - job.due_ms);
         let now = now_ms();
         let mut stored_with_turn = false;
         let next = match result {

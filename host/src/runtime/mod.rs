@@ -10,6 +10,7 @@ mod execute;
 mod firing;
 mod follow;
 mod lifecycle;
+pub mod metrics;
 mod platform;
 mod records;
 mod registry;
@@ -131,6 +132,8 @@ struct Inner {
     reminder_cursor: tokio::sync::Mutex<Option<crate::store::ReminderCursor>>,
     /// Serializes writes of host-wide records (`records.rs`).
     record_writes: tokio::sync::Mutex<()>,
+    /// What the host counts (`metrics.rs`).
+    metrics: metrics::Metrics,
     /// The platform turns call (`platform.rs`), installed by the binary.
     agent_platform: std::sync::RwLock<Option<Arc<dyn AgentPlatform>>>,
 }
@@ -175,6 +178,7 @@ impl Runtime {
             record_writes: tokio::sync::Mutex::new(()),
             reminder_cursor: tokio::sync::Mutex::new(None),
             agent_platform: std::sync::RwLock::new(None),
+            metrics: metrics::Metrics::default(),
         }));
         runtime.start_sweeper();
         firing::start(&runtime);
@@ -201,6 +205,7 @@ impl Runtime {
     /// An actor was deactivated: its timers die, and an app hosting it is told.
     fn deactivated(&self, actor: ActorId) {
         tracing::debug!(%actor, "deactivated after idle timeout");
+        self.0.metrics.deactivated();
         self.0.scheduler.remove_timers(&actor);
         if let Some(tenant) = self.0.tenants.get(&actor.tenant) {
             tenant

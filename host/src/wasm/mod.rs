@@ -478,6 +478,10 @@ impl ComponentLoader for WasmEngine {
     fn cache_counts(&self) -> (u64, u64) {
         WasmEngine::cache_counts(self)
     }
+
+    fn kept_instances(&self) -> u64 {
+        self.pinned.load(Ordering::Relaxed) as u64
+    }
 }
 
 impl ActorBackend for WasmComponent {

@@ -1,0 +1,342 @@
+//! What the host counts, in Prometheus' terms: turns by tenant, actor type, trigger and
+//! outcome, their latency and the wait for the actor's turn, activations, firings and their
+//! lateness, store commits, and protocol requests. Labels are bounded: tenants and actor
+//! types the host knows, never actor ids. `GET /metrics` on the admin side encodes them.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use super::Runtime;
+use crate::types::{ActorId, CallMode, Invocation, InvokeError, Trigger};
+
+/// Why a turn ran, as a label.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum TriggerLabel {
+    call,
+    cast,
+    timer,
+    reminder,
+    broadcast,
+    activate,
+}
+
+impl TriggerLabel {
+    /// The label of `invocation`'s trigger.
+    pub fn of(invocation: &Invocation) -> Self {
+        match (&invocation.trigger, invocation.mode) {
+            (Trigger::Message, CallMode::Call) => TriggerLabel::call,
+            (Trigger::Message, CallMode::Cast) => TriggerLabel::cast,
+            (Trigger::Timer(_), _) => TriggerLabel::timer,
+            (Trigger::Reminder(_), _) => TriggerLabel::reminder,
+            (Trigger::Broadcast(_), _) => TriggerLabel::broadcast,
+            (Trigger::Activate, _) => TriggerLabel::activate,
+        }
+    }
+}
+
+/// How a turn ended, as a label.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Outcome {
+    /// It ran and committed.
+    ok,
+    /// It ran and failed (the actor's own error, a store error, a downstream failure).
+    error,
+    /// The guest trapped or ran out of fuel.
+    trap,
+    /// It did not finish (or start) before its deadline.
+    deadline,
+    /// The guest hit its memory limit.
+    memory,
+    /// It never ran: a limit, a call cycle, an unknown actor type or tenant.
+    refused,
+}
+
+impl Outcome {
+    /// The outcome of a turn's result.
+    pub fn of(result: &Result<crate::types::Reply, InvokeError>) -> Self {
+        let Err(e) = result else { return Outcome::ok };
+        match e {
+            InvokeError::Trapped { .. } | InvokeError::FuelExhausted { .. } => Outcome::trap,
+            InvokeError::DeadlineExceeded { .. } => Outcome::deadline,
+            InvokeError::MemoryLimit { .. } => Outcome::memory,
+            InvokeError::LimitExceeded { .. }
+            | InvokeError::CallCycle { .. }
+            | InvokeError::StackDepth { .. }
+            | InvokeError::Overloaded
+            | InvokeError::TenantNotFound { .. }
+            | InvokeError::ActorTypeNotFound { .. }
+            | InvokeError::BadRequest(_) => Outcome::refused,
+            _ => Outcome::error,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TurnLabels {
+    tenant: String,
+    actor_type: String,
+    trigger: TriggerLabel,
+    outcome: Outcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TenantLabel {
+    tenant: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: TriggerLabel,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    protocol: String,
+    status: u16,
+}
+
+/// Seconds, from 10 µs up by fours (to ~45 min at the top bucket).
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.000_01, 4.0, 14)
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(latency_buckets())
+}
+
+/// The host's metrics. Cheap to share: every family is reference-counted inside.
+pub struct Metrics {
+    registry: Registry,
+    turns: Family<TurnLabels, Counter>,
+    turn_seconds: Family<TenantLabel, Histogram, fn() -> Histogram>,
+    queue_wait_seconds: Family<TenantLabel, Histogram, fn() -> Histogram>,
+    activations: Counter,
+    deactivations: Counter,
+    firings: Family<KindLabel, Counter>,
+    firing_lateness_seconds: Histogram,
+    commit_seconds: Histogram,
+    commit_bytes: Counter,
+    requests: Family<RequestLabels, Counter>,
+    active_actors: Gauge,
+    kept_instances: Gauge,
+    components_compiled: Gauge,
+    artifact_cache_hits: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("warren");
+        let turns = Family::<TurnLabels, Counter>::default();
+        registry.register(
+            "turns",
+            "Turns by tenant, actor type, trigger and outcome",
+            turns.clone(),
+        );
+        let turn_seconds = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "turn_seconds",
+            "Turn latency, from arrival to reply, including the wait for the actor",
+            turn_seconds.clone(),
+        );
+        let queue_wait_seconds =
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "turn_queue_wait_seconds",
+            "How long turns waited for their actor's previous turn",
+            queue_wait_seconds.clone(),
+        );
+        let activations = Counter::default();
+        registry.register("activations", "Actors activated", activations.clone());
+        let deactivations = Counter::default();
+        registry.register(
+            "deactivations",
+            "Actors deactivated after their idle timeout",
+            deactivations.clone(),
+        );
+        let firings = Family::<KindLabel, Counter>::default();
+        registry.register("firings", "Timer and reminder firings", firings.clone());
+        let firing_lateness_seconds = latency_histogram();
+        registry.register(
+            "firing_lateness_seconds",
+            "How late firings started after their due time",
+            firing_lateness_seconds.clone(),
+        );
+        let commit_seconds = latency_histogram();
+        registry.register(
+            "store_commit_seconds",
+            "Latency of state commits, until durable per the store's mode",
+            commit_seconds.clone(),
+        );
+        let commit_bytes = Counter::default();
+        registry.register(
+            "store_commit_bytes",
+            "Bytes of keys and values written by state commits",
+            commit_bytes.clone(),
+        );
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Protocol requests by protocol and HTTP status",
+            requests.clone(),
+        );
+        let gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let gauge = Gauge::default();
+            registry.register(name, help, gauge.clone());
+            gauge
+        };
+        let active_actors = gauge(&mut registry, "active_actors", "Actors active now");
+        let kept_instances = gauge(
+            &mut registry,
+            "kept_instances",
+            "Guest instances kept warm between turns",
+        );
+        let components_compiled = gauge(
+            &mut registry,
+            "components_compiled",
+            "Components compiled since start",
+        );
+        let artifact_cache_hits = gauge(
+            &mut registry,
+            "artifact_cache_hits",
+            "Components loaded from the compiled-artifact cache since start",
+        );
+        Metrics {
+            registry,
+            turns,
+            turn_seconds,
+            queue_wait_seconds,
+            activations,
+            deactivations,
+            firings,
+            firing_lateness_seconds,
+            commit_seconds,
+            commit_bytes,
+            requests,
+            active_actors,
+            kept_instances,
+            components_compiled,
+            artifact_cache_hits,
+        }
+    }
+}
+
+/// A label value for a tenant or type that may not exist: a caller must not be able to
+/// grow the label set with names it makes up.
+const UNKNOWN: &str = "(unknown)";
+
+impl Metrics {
+    /// Count one turn (or refusal) of `target` that took `took`.
+    pub fn turn(
+        &self,
+        target: &ActorId,
+        trigger: TriggerLabel,
+        result: &Result<crate::types::Reply, InvokeError>,
+        took: Duration,
+    ) {
+        let tenant = match result {
+            Err(InvokeError::TenantNotFound { .. }) => UNKNOWN.to_string(),
+            _ => target.tenant.to_string(),
+        };
+        let actor_type = match result {
+            Err(InvokeError::TenantNotFound { .. } | InvokeError::ActorTypeNotFound { .. }) => {
+                UNKNOWN.to_string()
+            }
+            _ => target.actor_type.to_string(),
+        };
+        self.turn_seconds
+            .get_or_create(&TenantLabel {
+                tenant: tenant.clone(),
+            })
+            .observe(took.as_secs_f64());
+        self.turns
+            .get_or_create(&TurnLabels {
+                tenant,
+                actor_type,
+                trigger,
+                outcome: Outcome::of(result),
+            })
+            .inc();
+    }
+
+    /// A turn of `tenant` waited `waited` for its actor.
+    pub fn queue_wait(&self, tenant: &str, waited: Duration) {
+        self.queue_wait_seconds
+            .get_or_create(&TenantLabel {
+                tenant: tenant.to_string(),
+            })
+            .observe(waited.as_secs_f64());
+    }
+
+    /// An actor was activated.
+    pub fn activated(&self) {
+        self.activations.inc();
+    }
+
+    /// An actor was deactivated.
+    pub fn deactivated(&self) {
+        self.deactivations.inc();
+    }
+
+    /// A timer (`reminder` false) or reminder fired `late_ms` after its due time.
+    pub fn fired(&self, reminder: bool, late_ms: i64) {
+        let kind = if reminder {
+            TriggerLabel::reminder
+        } else {
+            TriggerLabel::timer
+        };
+        self.firings.get_or_create(&KindLabel { kind }).inc();
+        self.firing_lateness_seconds
+            .observe(late_ms.max(0) as f64 / 1000.0);
+    }
+
+    /// A state commit of `bytes` took `took`.
+    pub fn committed(&self, bytes: u64, took: Duration) {
+        self.commit_seconds.observe(took.as_secs_f64());
+        self.commit_bytes.inc_by(bytes);
+    }
+
+    /// A request of `protocol` ("dapr-http", "opaca", ...) answered with `status`.
+    pub fn request(&self, protocol: &str, status: u16) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                protocol: protocol.to_string(),
+                status,
+            })
+            .inc();
+    }
+}
+
+impl Runtime {
+    /// The host's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    /// The metrics in Prometheus' text exposition format, with the gauges read now.
+    pub fn encode_metrics(&self) -> String {
+        let metrics = &self.0.metrics;
+        let stats = self.stats();
+        metrics.active_actors.set(stats.active_actors as i64);
+        metrics
+            .kept_instances
+            .set(self.0.loader.kept_instances() as i64);
+        metrics
+            .components_compiled
+            .set(stats.components_compiled as i64);
+        metrics
+            .artifact_cache_hits
+            .set(stats.artifact_cache_hits as i64);
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &metrics.registry);
+        text
+    }
+}
