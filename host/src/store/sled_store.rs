@@ -86,6 +86,7 @@ enum Pending {
         actor: ActorId,
         expected: u64,
         changes: Vec<StateChange>,
+        reminders: Vec<ReminderChange>,
         done: oneshot::Sender<Result<u64, StoreError>>,
     },
     /// Only wait for the flush (of a reminder written on the caller's task).
@@ -262,10 +263,11 @@ async fn write_loop(db: Db, writes: Arc<ActorWrites>, mut rx: mpsc::UnboundedRec
                     actor,
                     expected,
                     changes,
+                    reminders,
                     done,
                 } => (
                     Some(done),
-                    writes.commit(&actor, expected, changes, Vec::new()),
+                    writes.commit(&actor, expected, changes, reminders),
                     None,
                 ),
                 Pending::Flush(done) => (None, Ok(0), Some(done)),
@@ -338,30 +340,24 @@ impl StateStore for SledStore {
         reminders: Vec<ReminderChange>,
     ) -> StoreFuture<'_, u64> {
         match &self.writer {
-            Some(queue) if reminders.is_empty() => {
+            None => {
+                let committed = self
+                    .writes
+                    .commit(actor, expected_version, changes, reminders);
+                Box::pin(async move { committed })
+            }
+            Some(queue) => {
                 let (done, wait) = oneshot::channel();
                 let sent = queue.send(Pending::Commit {
                     actor: actor.clone(),
                     expected: expected_version,
                     changes,
+                    reminders,
                     done,
                 });
                 Box::pin(async move {
                     sent.map_err(|_| StoreError::Closed)?;
                     wait.await.map_err(|_| StoreError::Closed)?
-                })
-            }
-            _ => {
-                // Relaxed, or a commit with reminder changes: a sled transaction costs too
-                // much to run one after the other in the writer task, so it runs here, in
-                // parallel with others, then waits for the writer's next shared flush.
-                let committed = self
-                    .writes
-                    .commit(actor, expected_version, changes, reminders);
-                Box::pin(async move {
-                    let version = committed?;
-                    self.durable().await?;
-                    Ok(version)
                 })
             }
         }
