@@ -82,11 +82,13 @@ pub trait StateStore: Send + Sync + 'static {
     /// version 0 for an actor never written).
     fn load(&self, actor: &ActorId) -> StoreFuture<'_, ActorRecord>;
 
-    /// Apply `changes` to `actor`'s state and `reminders` to its reminders as one atomic
-    /// write (all or nothing, across a crash too), if its version is still
-    /// `expected_version`; resolves with the new version once durable per the store's
-    /// [`Durability`]. A version that moved is [`StoreError::Conflict`], and nothing is
-    /// written.
+    /// Apply `changes` to `actor`'s state and `reminders` to its reminders as one write,
+    /// if its version is still `expected_version`; resolves with the new version once
+    /// durable per the store's [`Durability`]. A version that moved is
+    /// [`StoreError::Conflict`], and nothing is written. The state changes are atomic
+    /// across a crash in every store; the reminder changes are too in PostgreSQL and in
+    /// memory, while sled writes them right after the record in the same flush (a crash
+    /// inside that flush can keep the state without them).
     fn commit_turn(
         &self,
         actor: &ActorId,

@@ -5,19 +5,86 @@
 use std::ops::Bound;
 
 use sled::Tree;
-use sled::transaction::{
-    ConflictableTransactionError, ConflictableTransactionResult, TransactionError, Transactional,
-    TransactionalTree,
-};
 
 use super::{SEP, SledStore, reminder_key};
 use crate::store::{ReminderChange, ReminderCursor, StoreError, StoredReminder};
 use crate::types::ActorId;
 
+/// Write a reminder and its due-time index entry. The new index entry goes first and the
+/// old one last, so a crash at any point leaves the reminder findable by its due time; an
+/// index entry left stale is dropped when a read meets it.
+fn put_in(
+    (reminders, due): (&Tree, &Tree),
+    key: &[u8],
+    due_ms: i64,
+    record: &[u8],
+) -> Result<(), StoreError> {
+    due.insert(due_key(due_ms, key), &[])?;
+    if let Some(old) = reminders.insert(key, reminder_value(due_ms, record))? {
+        let (old_due, _) = split_reminder(&old)?;
+        if old_due != due_ms {
+            due.remove(due_key(old_due, key))?;
+        }
+    }
+    Ok(())
+}
+
+/// Delete a reminder and its index entry; whether it existed. A crash between the two
+/// leaves an index entry that the next read drops.
+fn delete_in((reminders, due): (&Tree, &Tree), key: &[u8]) -> Result<bool, StoreError> {
+    let Some(old) = reminders.remove(key)? else {
+        return Ok(false);
+    };
+    let (old_due, _) = split_reminder(&old)?;
+    due.remove(due_key(old_due, key))?;
+    Ok(true)
+}
+
+/// Apply a commit's reminder changes of `actor`, in order, right after its record was
+/// written (in the same flush group).
+pub(super) fn apply_changes(
+    trees: (&Tree, &Tree),
+    actor: &ActorId,
+    changes: &[ReminderChange],
+) -> Result<(), StoreError> {
+    for change in changes {
+        match change {
+            ReminderChange::Put {
+                name,
+                due_ms,
+                record,
+            } => put_in(trees, &reminder_key(actor, name), *due_ms, record)?,
+            ReminderChange::Delete { name } => {
+                delete_in(trees, &reminder_key(actor, name))?;
+            }
+            ReminderChange::Advance {
+                name,
+                fired_due_ms,
+                next,
+            } => {
+                let key = reminder_key(actor, name);
+                let stored_due = match trees.0.get(&key)? {
+                    Some(value) => Some(split_reminder(&value)?.0),
+                    None => None,
+                };
+                if stored_due != Some(*fired_due_ms) {
+                    // Replaced or deleted while it fired: the new registration stands.
+                    continue;
+                }
+                match next {
+                    Some((due_ms, record)) => put_in(trees, &key, *due_ms, record)?,
+                    None => {
+                        delete_in(trees, &key)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 impl SledStore {
-    /// Write a reminder and its due-time index entry. The new index entry goes first and
-    /// the old one last, so a crash at any point leaves the reminder findable by its due
-    /// time; an index entry left stale is dropped when a read meets it.
+    /// Write a reminder and its due-time index entry (see [`put_in`]).
     pub(super) fn put_reminder_now(
         &self,
         actor: &ActorId,
@@ -25,34 +92,20 @@ impl SledStore {
         due_ms: i64,
         record: Vec<u8>,
     ) -> Result<(), StoreError> {
-        let key = reminder_key(actor, name);
-        self.reminders_due.insert(due_key(due_ms, &key), &[])?;
-        let old = self
-            .reminders
-            .insert(&key, reminder_value(due_ms, &record))?;
-        if let Some(old) = old {
-            let (old_due, _) = split_reminder(&old)?;
-            if old_due != due_ms {
-                self.reminders_due.remove(due_key(old_due, &key))?;
-            }
-        }
-        Ok(())
+        let trees = (&self.reminders, &self.reminders_due);
+        put_in(trees, &reminder_key(actor, name), due_ms, &record)
     }
 
-    /// Delete a reminder and its index entry; whether it existed. A crash between the two
-    /// leaves an index entry that the next read drops.
+    /// Delete a reminder and its index entry; whether it existed.
     pub(super) fn delete_reminder_now(
         &self,
         actor: &ActorId,
         name: &str,
     ) -> Result<bool, StoreError> {
-        let key = reminder_key(actor, name);
-        let Some(old) = self.reminders.remove(&key)? else {
-            return Ok(false);
-        };
-        let (due_ms, _) = split_reminder(&old)?;
-        self.reminders_due.remove(due_key(due_ms, &key))?;
-        Ok(true)
+        delete_in(
+            (&self.reminders, &self.reminders_due),
+            &reminder_key(actor, name),
+        )
     }
 
     /// Up to `limit` reminders due by `until_ms`, after `after`, in due order.
@@ -87,90 +140,6 @@ impl SledStore {
             }
         }
         Ok(due)
-    }
-}
-
-/// Write an actor's record (`record` at `key`) and its reminder changes in one sled
-/// transaction over the record, reminder and due-index trees.
-pub(super) fn commit_with_reminders(
-    (actors, reminders, due): (&Tree, &Tree, &Tree),
-    key: &[u8],
-    record: &[u8],
-    actor: &ActorId,
-    changes: &[ReminderChange],
-) -> Result<(), StoreError> {
-    (actors, reminders, due)
-        .transaction(|(actors, reminders, due)| {
-            actors.insert(key, record)?;
-            for change in changes {
-                apply_change(reminders, due, actor, change)?;
-            }
-            Ok(())
-        })
-        .map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => e.into(),
-        })
-}
-
-type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
-
-fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
-    ConflictableTransactionError::Abort(e)
-}
-
-/// One reminder change inside a transaction, keeping the due index as the plain writes do.
-fn apply_change(
-    reminders: &TransactionalTree,
-    due: &TransactionalTree,
-    actor: &ActorId,
-    change: &ReminderChange,
-) -> TxResult<()> {
-    let stored_due = |key: &[u8]| -> TxResult<Option<i64>> {
-        match reminders.get(key)? {
-            Some(value) => Ok(Some(split_reminder(&value).map_err(abort)?.0)),
-            None => Ok(None),
-        }
-    };
-    let put = |key: &[u8], due_ms: i64, record: &[u8]| -> TxResult<()> {
-        due.insert(due_key(due_ms, key), &[] as &[u8])?;
-        if let Some(old) = reminders.insert(key, reminder_value(due_ms, record))? {
-            let (old_due, _) = split_reminder(&old).map_err(abort)?;
-            if old_due != due_ms {
-                due.remove(due_key(old_due, key))?;
-            }
-        }
-        Ok(())
-    };
-    let delete = |key: &[u8]| -> TxResult<()> {
-        if let Some(old) = reminders.remove(key)? {
-            let (old_due, _) = split_reminder(&old).map_err(abort)?;
-            due.remove(due_key(old_due, key))?;
-        }
-        Ok(())
-    };
-    match change {
-        ReminderChange::Put {
-            name,
-            due_ms,
-            record,
-        } => put(&reminder_key(actor, name), *due_ms, record),
-        ReminderChange::Delete { name } => delete(&reminder_key(actor, name)),
-        ReminderChange::Advance {
-            name,
-            fired_due_ms,
-            next,
-        } => {
-            let key = reminder_key(actor, name);
-            if stored_due(&key)? != Some(*fired_due_ms) {
-                // Replaced or deleted while it fired: the new registration stands.
-                return Ok(());
-            }
-            match next {
-                Some((due_ms, record)) => put(&key, *due_ms, record),
-                None => delete(&key),
-            }
-        }
     }
 }
 
