@@ -120,7 +120,7 @@ impl Runtime {
             let waiting = std::time::Instant::now();
             let turn_lock =
                 tokio::time::timeout_at(invocation.deadline.into(), slot.turn.lock()).await;
-            self.0.metrics.queue_wait(&target.tenant, waiting.elapsed());
+            self.0.metrics.queue_wait(waiting.elapsed());
             let Ok(_turn) = turn_lock else {
                 return Err(InvokeError::DeadlineExceeded {
                     actor: target,

@@ -88,11 +88,6 @@ struct TurnLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct TenantLabel {
-    tenant: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
     kind: TriggerLabel,
 }
@@ -116,8 +111,8 @@ fn latency_histogram() -> Histogram {
 pub struct Metrics {
     registry: Registry,
     turns: Family<TurnLabels, Counter>,
-    turn_seconds: Family<TenantLabel, Histogram, fn() -> Histogram>,
-    queue_wait_seconds: Family<TenantLabel, Histogram, fn() -> Histogram>,
+    turn_seconds: Histogram,
+    queue_wait_seconds: Histogram,
     activations: Counter,
     deactivations: Counter,
     firings: Family<KindLabel, Counter>,
@@ -140,14 +135,15 @@ impl Default for Metrics {
             "Turns by tenant, actor type, trigger and outcome",
             turns.clone(),
         );
-        let turn_seconds = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        // One histogram each, not one per tenant: a labelled lookup per turn costs about a
+        // microsecond (RESULTS.md, "What the metrics cost").
+        let turn_seconds = latency_histogram();
         registry.register(
             "turn_seconds",
             "Turn latency, from arrival to reply, including the wait for the actor",
             turn_seconds.clone(),
         );
-        let queue_wait_seconds =
-            Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let queue_wait_seconds = latency_histogram();
         registry.register(
             "turn_queue_wait_seconds",
             "How long turns waited for their actor's previous turn",
@@ -251,11 +247,7 @@ impl Metrics {
             }
             _ => target.actor_type.to_string(),
         };
-        self.turn_seconds
-            .get_or_create(&TenantLabel {
-                tenant: tenant.clone(),
-            })
-            .observe(took.as_secs_f64());
+        self.turn_seconds.observe(took.as_secs_f64());
         self.turns
             .get_or_create(&TurnLabels {
                 tenant,
@@ -266,13 +258,9 @@ impl Metrics {
             .inc();
     }
 
-    /// A turn of `tenant` waited `waited` for its actor.
-    pub fn queue_wait(&self, tenant: &str, waited: Duration) {
-        self.queue_wait_seconds
-            .get_or_create(&TenantLabel {
-                tenant: tenant.to_string(),
-            })
-            .observe(waited.as_secs_f64());
+    /// A turn waited `waited` for its actor.
+    pub fn queue_wait(&self, waited: Duration) {
+        self.queue_wait_seconds.observe(waited.as_secs_f64());
     }
 
     /// An actor was activated.
