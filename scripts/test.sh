@@ -10,7 +10,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 log="$(mktemp)"
 # One PostgreSQL server for the whole run: the stores' shared suite runs against it too.
-pg_dir="$(mktemp -d /tmp/warren-pg.XXXXXX)"
+pg_dir="$(mktemp -d -t warren-pg.XXXXXX)"
 trap 'scripts/postgres.sh stop "$pg_dir"; rm -rf "$pg_dir" "$log"' EXIT
 WARREN_TEST_DATABASE_URL="$(scripts/postgres.sh start "$pg_dir")"
 export WARREN_TEST_DATABASE_URL
