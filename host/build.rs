@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "dapr_runtime.proto",
         "dapr_actors.proto",
         "spawn.proto",
+        "warren_cluster.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed=proto/{file}");

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod backends;
+pub mod cluster;
 pub mod runtime;
 pub mod store;
 pub mod types;

@@ -9,9 +9,10 @@ use anyhow::Context;
 use warren_host::api::opaca::platform::{OpacaConfig, Platform};
 use warren_host::api::{AuthConfig, HttpConfig};
 use warren_host::backends::dapr_app::AppChannel;
+use warren_host::cluster::{Cluster, ClusterConfig, ClusterService};
 use warren_host::runtime::tenants::Limits;
 use warren_host::runtime::{DEFAULT_TENANT, Runtime, RuntimeConfig};
-use warren_host::store::{Durability, SledStore, StateStore};
+use warren_host::store::{Durability, PostgresStore, SledStore, StateStore};
 use warren_host::wasm::{WasmConfig, WasmEngine, sha256_hex};
 
 /// Options of `warren serve`.
@@ -30,7 +31,35 @@ pub struct ServeArgs {
     /// Deploy this component into the default tenant at start (repeatable).
     #[arg(long = "deploy", value_name = "FILE.wasm")]
     deploy: Vec<PathBuf>,
+    /// Join a cluster whose hosts share this PostgreSQL database
+    /// (`postgres://USER:PASSWORD@HOST:PORT/DB`): actor state, reminders, tenants and
+    /// components then live there, and the data dir keeps only compiled artifacts.
+    #[arg(
+        long = "cluster",
+        env = "WARREN_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    cluster: Option<String>,
+    /// Address of the host-to-host listener (cluster mode).
+    #[arg(long, default_value = "127.0.0.1:3800", env = "WARREN_CLUSTER_LISTEN")]
+    cluster_listen: SocketAddr,
+    /// The URL the other hosts reach this one's host-to-host listener at; by default the
+    /// listener's address.
+    #[arg(long, env = "WARREN_CLUSTER_ADVERTISE")]
+    cluster_advertise: Option<String>,
+    /// Secret every host of the cluster shares (16 characters at least); host-to-host
+    /// calls without it are refused.
+    #[arg(long, env = "WARREN_CLUSTER_SECRET", hide_env_values = true)]
+    cluster_secret: Option<String>,
+    /// How often a cluster host heartbeats and reads the partition table.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    heartbeat: Duration,
+    /// A cluster host silent this long is declared dead; its actors move to the others.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    host_timeout: Duration,
     /// `sync`: a turn is acknowledged once on disk; `relaxed`: flushed periodically.
+    /// (Cluster mode commits every turn to PostgreSQL before acknowledging it.)
     #[arg(long, value_enum, default_value = "sync")]
     durability: Durability,
     /// Deactivate an actor after this long without a turn (e.g. `60m`, `30s`).
@@ -150,8 +179,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
-    let store = SledStore::open(&args.data_dir.join("store"), args.durability)
-        .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
+    let store = open_store(&args).await?;
     let wasm = WasmEngine::new(
         WasmConfig {
             max_instances: args.max_instances,
@@ -173,7 +201,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 ..Limits::default()
             },
         },
-        store.clone() as Arc<dyn StateStore>,
+        store.state_store(),
         wasm,
     );
     runtime.load_tenants().await?;
@@ -181,6 +209,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for path in &args.deploy {
         deploy_file(&runtime, path).await?;
     }
+    // Before reminders are read: in a cluster, only the partitions this host holds fire.
+    let cluster = match &store {
+        Store::Cluster(pg) => Some(join_cluster(&args, &runtime, pg).await?),
+        Store::Sled(_) => None,
+    };
     let reminders = runtime.load_reminders().await?;
     if let Some(port) = args.app_port {
         let url = format!("http://{}:{port}", args.app_address);
@@ -225,7 +258,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         grpc = %grpc_listener.local_addr()?,
         opaca = %opaca_listener.local_addr()?,
         data_dir = %args.data_dir.display(),
-        durability = ?store.durability(),
+        store = %store.describe(),
         reminders,
         "warren is serving"
     );
@@ -274,11 +307,114 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(2), opaca).await;
     platform.stop_all().await;
     runtime.shutdown().await;
+    if let Some(cluster) = &cluster {
+        if let Err(e) = cluster.member.leave().await {
+            tracing::error!(error = %e, "leaving the cluster failed; the others will declare this host dead");
+        }
+        let _ = cluster.stop.send(true);
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), &mut *cluster.serving.lock().await).await;
+    }
     // Open actor streams end with the process; the gRPC server does not wait for them.
     let _ = tokio::time::timeout(Duration::from_secs(2), grpc).await;
-    store.flush().await?;
+    store.state_store().flush().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The store a host runs on: sled in the data dir, or a cluster's PostgreSQL database.
+enum Store {
+    Sled(Arc<SledStore>),
+    Cluster(Arc<PostgresStore>),
+}
+
+impl Store {
+    fn state_store(&self) -> Arc<dyn StateStore> {
+        match self {
+            Store::Sled(s) => s.clone(),
+            Store::Cluster(s) => s.clone(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Store::Sled(s) => format!("sled ({:?})", s.durability()).to_lowercase(),
+            Store::Cluster(_) => "postgresql (cluster)".into(),
+        }
+    }
+}
+
+async fn open_store(args: &ServeArgs) -> anyhow::Result<Store> {
+    let Some(url) = &args.cluster else {
+        let store = SledStore::open(&args.data_dir.join("store"), args.durability)
+            .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
+        return Ok(Store::Sled(store));
+    };
+    anyhow::ensure!(
+        args.cluster_secret.is_some(),
+        "cluster mode needs --cluster-secret (or WARREN_CLUSTER_SECRET), shared by every host"
+    );
+    let config: tokio_postgres::Config = url
+        .parse()
+        .context("--cluster is not a PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DB)")?;
+    let store = PostgresStore::connect_config(config)
+        .await
+        .context("cannot open the cluster database")?;
+    Ok(Store::Cluster(store))
+}
+
+/// A joined cluster and its host-to-host listener.
+struct Joined {
+    member: Cluster,
+    stop: tokio::sync::watch::Sender<bool>,
+    serving: tokio::sync::Mutex<tokio::task::JoinHandle<()>>,
+}
+
+async fn join_cluster(
+    args: &ServeArgs,
+    runtime: &Runtime,
+    store: &Arc<PostgresStore>,
+) -> anyhow::Result<Joined> {
+    let listener = tokio::net::TcpListener::bind(args.cluster_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} for the cluster", args.cluster_listen))?;
+    let address = match &args.cluster_advertise {
+        Some(url) => url.clone(),
+        None => base_url(listener.local_addr()?),
+    };
+    let secret = args.cluster_secret.clone().unwrap_or_default();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    // Serving first: the other hosts forward here as soon as this host holds partitions.
+    let serving = tokio::spawn({
+        let serving = warren_host::cluster::serve(
+            ClusterService::new(runtime.clone(), &secret),
+            listener,
+            wait_for(stopped),
+        );
+        async move {
+            if let Err(e) = serving.await {
+                tracing::error!(error = %e, "the cluster listener failed");
+            }
+        }
+    });
+    let member = Cluster::join(
+        ClusterConfig {
+            host_id: format!("host-{}", uuid::Uuid::new_v4().simple()),
+            address,
+            secret,
+            heartbeat: args.heartbeat,
+            host_timeout: args.host_timeout,
+        },
+        runtime,
+        store,
+    )
+    .await
+    .context("cannot join the cluster")?;
+    Ok(Joined {
+        member,
+        stop,
+        serving: tokio::sync::Mutex::new(serving),
+    })
 }
 
 /// Read the app's `/dapr/config` (retrying until the app is up) and host its actor types.

@@ -4,6 +4,7 @@
 mod app_callback;
 mod bank;
 mod cli;
+mod cluster;
 mod counter;
 mod crash;
 mod dapr_grpc;

@@ -78,6 +78,18 @@ impl Host {
         let _ = self.child.wait();
     }
 
+    /// Send a signal (`STOP`, `CONT`, ...) to the host process.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "kill -{name} {pid} failed"
+        );
+    }
+
     /// Stop with SIGTERM and wait for a clean exit.
     pub fn terminate(&mut self) {
         let pid = self.child.id().to_string();

@@ -80,7 +80,7 @@ impl Runtime {
         Ok(info)
     }
 
-    async fn install(
+    pub(super) async fn install(
         &self,
         tenant: &str,
         name: Option<&str>,

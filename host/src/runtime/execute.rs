@@ -61,6 +61,16 @@ impl Runtime {
     }
 
     async fn run(&self, invocation: Invocation) -> Result<Reply, InvokeError> {
+        if let Some(router) = self.0.router.get()
+            && crate::store::fencing::is_fenced(&invocation.target)
+        {
+            return self.route(router.clone(), invocation).await;
+        }
+        self.run_here(invocation).await
+    }
+
+    /// Run `invocation` on this host, counted in the metrics.
+    pub(super) async fn run_here(&self, invocation: Invocation) -> Result<Reply, InvokeError> {
         let started = std::time::Instant::now();
         let target = invocation.target.clone();
         let trigger = TriggerLabel::of(&invocation);

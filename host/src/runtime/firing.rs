@@ -5,6 +5,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::durations::DurationError;
+use super::routing::ScheduleChange;
 use super::scheduler::{DueJob, FailurePolicy, Job, JobKind, JobRequest, now_ms};
 use super::{
     ActorId, CallMode, Fired, Inner, Invocation, InvokeError, Runtime, ScheduleOp, Trigger,
@@ -28,6 +29,9 @@ pub enum ScheduleError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Limit(String),
+    /// Cluster mode: the actor's owner could not be reached.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Firings done and how late they started, in power-of-two millisecond buckets (bounded
@@ -127,6 +131,13 @@ impl Runtime {
         overwrite: bool,
     ) -> Result<(), ScheduleError> {
         self.schedulable(actor)?;
+        let change = ScheduleChange::SetReminder {
+            job: job.clone(),
+            overwrite,
+        };
+        if let Some(routed) = self.route_schedule(actor, &change).await {
+            return routed.map(drop);
+        }
         if !overwrite && self.0.store.reminder(actor, &job.name).await?.is_some() {
             return Err(ScheduleError::AlreadyExists {
                 actor: actor.clone(),
@@ -188,6 +199,10 @@ impl Runtime {
         name: &str,
     ) -> Result<bool, ScheduleError> {
         self.schedulable(actor)?;
+        let change = ScheduleChange::Delete(JobKind::Reminder, name.to_string());
+        if let Some(routed) = self.route_schedule(actor, &change).await {
+            return routed;
+        }
         let existed = self.0.store.delete_reminder(actor, name).await?;
         self.0.scheduler.remove(JobKind::Reminder, actor, name);
         Ok(existed)
@@ -242,8 +257,18 @@ impl Runtime {
             .collect())
     }
 
-    /// Start a timer; it lives as long as the actor's activation (which this starts).
-    pub fn set_timer(&self, actor: &ActorId, job: Job) -> Result<(), ScheduleError> {
+    /// Start a timer on the actor's owner; it lives as long as the actor's activation
+    /// (which this starts).
+    pub async fn set_timer(&self, actor: &ActorId, job: Job) -> Result<(), ScheduleError> {
+        let change = ScheduleChange::SetTimer(job.clone());
+        if let Some(routed) = self.route_schedule(actor, &change).await {
+            return routed.map(drop);
+        }
+        self.set_timer_here(actor, job)
+    }
+
+    /// Start a timer of an actor this host owns.
+    pub(super) fn set_timer_here(&self, actor: &ActorId, job: Job) -> Result<(), ScheduleError> {
         let not_hosted = || ScheduleError::NotHosted {
             tenant: actor.tenant.to_string(),
             actor_type: actor.actor_type.to_string(),
@@ -263,8 +288,12 @@ impl Runtime {
     }
 
     /// Stop a timer; returns whether it existed.
-    pub fn delete_timer(&self, actor: &ActorId, name: &str) -> Result<bool, ScheduleError> {
+    pub async fn delete_timer(&self, actor: &ActorId, name: &str) -> Result<bool, ScheduleError> {
         self.schedulable(actor)?;
+        let change = ScheduleChange::Delete(JobKind::Timer, name.to_string());
+        if let Some(routed) = self.route_schedule(actor, &change).await {
+            return routed;
+        }
         Ok(self.0.scheduler.remove(JobKind::Timer, actor, name))
     }
 
@@ -277,7 +306,7 @@ impl Runtime {
         op: ScheduleOp,
     ) -> Result<(), ScheduleError> {
         match op {
-            ScheduleOp::SetTimer(job) => self.set_timer(actor, job)?,
+            ScheduleOp::SetTimer(job) => self.set_timer_here(actor, job)?,
             ScheduleOp::CancelTimer(name) => {
                 self.0.scheduler.remove(JobKind::Timer, actor, &name);
             }

@@ -14,7 +14,9 @@ pub mod metrics;
 mod platform;
 mod records;
 mod registry;
+mod routing;
 pub mod scheduler;
+mod shared;
 mod state;
 mod table;
 mod tenancy;
@@ -50,6 +52,7 @@ pub use platform::{
     PlatformSend,
 };
 pub use registry::{ActorTypeEntry, AttachError, ComponentInfo, TypeConflict};
+pub use routing::{ActorRouter, Placement, ScheduleChange};
 pub use state::StateError;
 pub use table::ActivationCache;
 pub use tenancy::{TenantError, TenantView};
@@ -136,6 +139,8 @@ struct Inner {
     metrics: metrics::Metrics,
     /// The platform turns call (`platform.rs`), installed by the binary.
     agent_platform: std::sync::RwLock<Option<Arc<dyn AgentPlatform>>>,
+    /// Cluster mode: where actors live (`routing.rs`), installed by the binary.
+    router: std::sync::OnceLock<Arc<dyn ActorRouter>>,
 }
 
 /// Handle to the runtime core. Cheap to clone.
@@ -178,6 +183,7 @@ impl Runtime {
             record_writes: tokio::sync::Mutex::new(()),
             reminder_cursor: tokio::sync::Mutex::new(None),
             agent_platform: std::sync::RwLock::new(None),
+            router: std::sync::OnceLock::new(),
             metrics: metrics::Metrics::default(),
         }));
         runtime.start_sweeper();

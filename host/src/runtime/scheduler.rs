@@ -311,6 +311,21 @@ impl Scheduler {
         }
     }
 
+    /// Drop every timer and reminder of the actors `filter` selects (their partition
+    /// moved to another host).
+    pub fn remove_where(&self, filter: impl Fn(&ActorId) -> bool) {
+        let mut s = self.lock();
+        let keys: Vec<JobKey> = s
+            .jobs
+            .keys()
+            .filter(|(_, a, _)| filter(a))
+            .cloned()
+            .collect();
+        for key in keys {
+            s.remove_job(&key);
+        }
+    }
+
     /// Drop every job of a tenant (it was deleted).
     pub fn remove_tenant(&self, tenant: &str) {
         let mut s = self.lock();

@@ -163,6 +163,12 @@ impl ActorTable {
             .collect()
     }
 
+    /// Remove `actor` whoever holds it (its partition moved away: a turn still running
+    /// cannot commit); returns whether it was active.
+    pub fn remove(&self, actor: &ActorId) -> bool {
+        self.slots.remove(actor).is_some()
+    }
+
     /// Remove a just-activated actor nobody uses yet; returns whether it was removed.
     pub fn discard(&self, actor: &ActorId) -> bool {
         self.slots

@@ -3,6 +3,7 @@
 //! and [`MemoryStore`] serves tests without a disk. Every implementation passes the one
 //! shared suite in `suite.rs`.
 
+pub mod fencing;
 mod legacy;
 mod memory;
 mod postgres;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::types::ActorId;
 pub use crate::types::{ReminderChange, StateChange, StoreError};
 
+pub use fencing::{Fence, PARTITIONS, partition_of};
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
 pub use record::ActorRecord;

@@ -10,6 +10,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
+use super::fencing::{Fence, is_fenced, partition_of};
 use super::record::ActorRecord;
 use super::{
     ComponentRecord, ReminderChange, ReminderCursor, StateChange, StateStore, StoreError,
@@ -21,7 +22,8 @@ use crate::types::ActorId;
 const POOL_SIZE: usize = 16;
 
 /// Each schema version's statements, in order; `warren_schema` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE warren_actors (
     tenant text NOT NULL,
     actor_type text NOT NULL,
@@ -68,7 +70,26 @@ CREATE VIEW warren_actor_state AS
     SELECT s.tenant, s.actor_type, s.actor_id, s.key, s.value, a.version
     FROM warren_state s
     JOIN warren_actors a USING (tenant, actor_type, actor_id);
-"#];
+"#,
+    r#"
+ALTER TABLE warren_reminders ADD COLUMN partition integer;
+CREATE INDEX warren_reminders_partition_due
+    ON warren_reminders (partition, due_ms, tenant, actor_type, actor_id, name);
+CREATE TABLE warren_hosts (
+    id text PRIMARY KEY,
+    address text NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    heartbeat_at timestamptz NOT NULL DEFAULT now(),
+    alive boolean NOT NULL DEFAULT true,
+    version bigint NOT NULL DEFAULT 1
+);
+CREATE TABLE warren_partitions (
+    partition integer PRIMARY KEY,
+    owner text,
+    epoch bigint NOT NULL DEFAULT 0
+);
+"#,
+];
 
 /// Serializes schema migrations of hosts starting at once (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x5741_5252_454e; // "WARREN"
@@ -80,6 +101,8 @@ fn io(e: impl std::fmt::Display) -> StoreError {
 /// [`StateStore`] on PostgreSQL.
 pub struct PostgresStore {
     pool: Pool,
+    /// Cluster mode: the partitions this host may write.
+    fence: std::sync::OnceLock<Arc<Fence>>,
 }
 
 impl PostgresStore {
@@ -102,9 +125,60 @@ impl PostgresStore {
             .max_size(POOL_SIZE)
             .build()
             .map_err(io)?;
-        let store = PostgresStore { pool };
+        let store = PostgresStore {
+            pool,
+            fence: std::sync::OnceLock::new(),
+        };
         store.migrate().await?;
+        store.number_reminders().await?;
         Ok(Arc::new(store))
+    }
+
+    /// The connection pool, for cluster membership (which shares the database).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// From now on, write actors only in the partitions `fence` holds, and read due
+    /// reminders of those partitions only (cluster mode). Set once.
+    pub fn set_fence(&self, fence: Arc<Fence>) -> Result<(), StoreError> {
+        self.fence
+            .set(fence)
+            .map_err(|_| StoreError::Io("the store is fenced already".into()))
+    }
+
+    /// Give reminders written before partitions existed (schema 1) their partition.
+    async fn number_reminders(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT tenant, actor_type, actor_id FROM warren_reminders
+                 WHERE partition IS NULL GROUP BY tenant, actor_type, actor_id",
+                &[],
+            )
+            .await
+            .map_err(io)?;
+        for row in &rows {
+            let actor = ActorId::new(row.get(0), row.get(1), row.get(2));
+            let partition = partition_of(&actor) as i32;
+            let key = actor_params(&actor);
+            let [t, a, i] = &key;
+            client
+                .execute(
+                    "UPDATE warren_reminders SET partition = $4
+                     WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3",
+                    &[t, a, i, &partition],
+                )
+                .await
+                .map_err(io)?;
+        }
+        if !rows.is_empty() {
+            tracing::info!(
+                actors = rows.len(),
+                "numbered the partitions of stored reminders"
+            );
+        }
+        Ok(())
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -172,6 +246,13 @@ fn reminder_of(row: &tokio_postgres::Row) -> StoredReminder {
 
 const REMINDER_COLUMNS: &str = "tenant, actor_type, actor_id, name, due_ms, record";
 
+/// Store (or replace) a reminder with its actor's partition.
+const PUT_REMINDER: &str = "INSERT INTO warren_reminders
+        (tenant, actor_type, actor_id, name, due_ms, record, partition)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (tenant, actor_type, actor_id, name)
+    DO UPDATE SET due_ms = EXCLUDED.due_ms, record = EXCLUDED.record";
+
 /// Apply one reminder change of `actor` inside a commit's transaction.
 async fn apply_reminder(
     tx: &deadpool_postgres::Transaction<'_>,
@@ -186,13 +267,9 @@ async fn apply_reminder(
             due_ms,
             record,
         } => {
-            tx.execute(
-                "INSERT INTO warren_reminders VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (tenant, actor_type, actor_id, name)
-                 DO UPDATE SET due_ms = EXCLUDED.due_ms, record = EXCLUDED.record",
-                &[t, a, i, name, due_ms, record],
-            )
-            .await
+            let partition = partition_of(actor) as i32;
+            tx.execute(PUT_REMINDER, &[t, a, i, name, due_ms, record, &partition])
+                .await
         }
         ReminderChange::Delete { name } => {
             tx.execute(
@@ -243,8 +320,35 @@ impl PostgresStore {
     ) -> Result<u64, StoreError> {
         let key = actor_params(actor);
         let [t, a, i] = &key;
+        let fence = self
+            .fence
+            .get()
+            .filter(|_| is_fenced(actor))
+            .map(|fence| {
+                let partition = partition_of(actor);
+                fence
+                    .epoch(partition)
+                    .map(|epoch| (fence.host(), partition, epoch))
+                    .ok_or(StoreError::Fenced { partition })
+            })
+            .transpose()?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(io)?;
+        if let Some((host, partition, epoch)) = fence {
+            // The share lock holds a move of the partition until this commit is over;
+            // after a move, the owner or epoch differs and nothing is written.
+            let held = tx
+                .query_opt(
+                    "SELECT 1 FROM warren_partitions
+                     WHERE partition = $1 AND owner = $2 AND epoch = $3 FOR SHARE",
+                    &[&(partition as i32), &host, &epoch],
+                )
+                .await
+                .map_err(io)?;
+            if held.is_none() {
+                return Err(StoreError::Fenced { partition });
+            }
+        }
         let expected_sql = expected as i64;
         // The version moves only from the one the turn read: the row lock taken here
         // holds any other writer of this actor until this transaction ends.
@@ -489,13 +593,12 @@ impl StateStore for PostgresStore {
         Box::pin(async move {
             let key = actor_params(&actor);
             let [t, a, i] = &key;
+            let partition = partition_of(&actor) as i32;
             self.client()
                 .await?
                 .execute(
-                    "INSERT INTO warren_reminders VALUES ($1, $2, $3, $4, $5, $6)
-                     ON CONFLICT (tenant, actor_type, actor_id, name)
-                     DO UPDATE SET due_ms = EXCLUDED.due_ms, record = EXCLUDED.record",
-                    &[t, a, i, &name, &due_ms, &record],
+                    PUT_REMINDER,
+                    &[t, a, i, &name, &due_ms, &record, &partition],
                 )
                 .await
                 .map_err(io)?;
@@ -578,6 +681,11 @@ impl StateStore for PostgresStore {
     ) -> StoreFuture<'_, Vec<StoredReminder>> {
         Box::pin(async move {
             let limit = limit.min(i64::MAX as usize) as i64;
+            // Cluster mode: only the partitions this host holds fire here.
+            let held: Option<Vec<i32>> = self.fence.get().map(|f| f.held());
+            if held.as_ref().is_some_and(Vec::is_empty) {
+                return Ok(Vec::new());
+            }
             let client = self.client().await?;
             // Row comparison follows the index's order: due time, then the reminder's key.
             let rows = match &after {
@@ -589,6 +697,7 @@ impl StateStore for PostgresStore {
                                  WHERE (due_ms, tenant, actor_type, actor_id, name)
                                        > ($1, $2, $3, $4, $5)
                                    AND due_ms <= $6
+                                   AND ($8::integer[] IS NULL OR partition = ANY($8))
                                  ORDER BY due_ms, tenant, actor_type, actor_id, name
                                  LIMIT $7"
                             ),
@@ -600,6 +709,7 @@ impl StateStore for PostgresStore {
                                 name,
                                 &until_ms,
                                 &limit,
+                                &held,
                             ],
                         )
                         .await
@@ -610,10 +720,11 @@ impl StateStore for PostgresStore {
                             &format!(
                                 "SELECT {REMINDER_COLUMNS} FROM warren_reminders
                                  WHERE due_ms <= $1
+                                   AND ($3::integer[] IS NULL OR partition = ANY($3))
                                  ORDER BY due_ms, tenant, actor_type, actor_id, name
                                  LIMIT $2"
                             ),
-                            &[&until_ms, &limit],
+                            &[&until_ms, &limit, &held],
                         )
                         .await
                 }

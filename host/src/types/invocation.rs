@@ -213,6 +213,14 @@ pub enum InvokeError {
         status: u16,
         body: Vec<u8>,
     },
+    /// Cluster mode: the actor's owner could not be reached or refused the turn. With
+    /// `ran` false the turn surely did not run (it may be sent again).
+    #[error("actor {actor} is unavailable: {message}")]
+    Unavailable {
+        actor: ActorId,
+        message: String,
+        ran: bool,
+    },
     #[error("storing the turn of {actor} failed: {source}")]
     Store {
         actor: ActorId,

@@ -38,4 +38,8 @@ pub enum StoreError {
     Conflict { expected: u64, found: u64 },
     #[error("the store is shutting down")]
     Closed,
+    /// Cluster mode: this host does not hold the actor's partition (any more), so the
+    /// database refuses its write; the actor lives on another host now.
+    #[error("this host no longer owns partition {partition}; the actor moved")]
+    Fenced { partition: u32 },
 }

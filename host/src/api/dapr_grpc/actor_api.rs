@@ -201,7 +201,10 @@ impl ActorApi {
             chrono::Utc::now(),
         )
         .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        self.runtime.set_timer(&actor, job).map_err(schedule_status)
+        self.runtime
+            .set_timer(&actor, job)
+            .await
+            .map_err(schedule_status)
     }
 
     pub async fn unregister_timer(
@@ -212,6 +215,7 @@ impl ActorApi {
         let actor = target(tenant, &req.actor_type, &req.actor_id)?;
         self.runtime
             .delete_timer(&actor, &req.name)
+            .await
             .map_err(schedule_status)?;
         Ok(())
     }

@@ -78,6 +78,7 @@ pub fn invoke_status(e: InvokeError) -> Status {
         | InvokeError::LimitExceeded { .. }
         | InvokeError::Overloaded => Code::ResourceExhausted,
         InvokeError::CallCycle { .. } => Code::FailedPrecondition,
+        InvokeError::Unavailable { .. } => Code::Unavailable,
         _ => Code::Internal,
     };
     Status::new(code, e.to_string())
@@ -91,6 +92,7 @@ fn schedule_status(e: ScheduleError) -> Status {
         ScheduleError::Limit(_) => Code::ResourceExhausted,
         ScheduleError::Duration(_) => Code::InvalidArgument,
         ScheduleError::Store(_) => Code::Internal,
+        ScheduleError::Unavailable(_) => Code::Unavailable,
     };
     Status::new(code, e.to_string())
 }

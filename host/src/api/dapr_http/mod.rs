@@ -66,6 +66,9 @@ impl From<InvokeError> for DaprError {
             InvokeError::StackDepth { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "ERR_ACTOR_STACK_DEPTH")
             }
+            InvokeError::Unavailable { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "ERR_ACTOR_INVOKE_METHOD")
+            }
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "ERR_ACTOR_INVOKE_METHOD"),
         };
         DaprError::new(status, code, e.to_string())

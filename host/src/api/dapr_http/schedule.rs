@@ -135,6 +135,9 @@ fn schedule_error(e: ScheduleError, code: &'static str) -> DaprError {
             "ERR_TENANT_LIMIT",
             e.to_string(),
         ),
+        ScheduleError::Unavailable(_) => {
+            DaprError::new(StatusCode::SERVICE_UNAVAILABLE, code, e.to_string())
+        }
         ScheduleError::Duration(_) | ScheduleError::Store(_) => {
             DaprError::new(StatusCode::INTERNAL_SERVER_ERROR, code, e.to_string())
         }
@@ -222,7 +225,7 @@ pub async fn set_timer(
 ) -> Result<StatusCode, DaprError> {
     let actor = target(&tenant, &actor_type, &id)?;
     let parsed = parse(JobKind::Timer, &name, &body, "ERR_ACTOR_TIMER_CREATE")?;
-    runtime.set_timer(&actor, parsed.job).map_err(|e| {
+    runtime.set_timer(&actor, parsed.job).await.map_err(|e| {
         DaprError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "ERR_ACTOR_TIMER_CREATE",
@@ -240,6 +243,7 @@ pub async fn delete_timer(
     let actor = target(&tenant, &actor_type, &id)?;
     runtime
         .delete_timer(&actor, &name)
+        .await
         .map_err(|e| super::not_hosted(e.to_string()))?;
     Ok(StatusCode::NO_CONTENT)
 }

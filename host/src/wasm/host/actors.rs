@@ -53,6 +53,7 @@ fn to_guest_error(e: InvokeError) -> Error {
         InvokeError::CallCycle { .. }
         | InvokeError::StackDepth { .. }
         | InvokeError::DeadlineExceeded { .. }
+        | InvokeError::Unavailable { .. }
         | InvokeError::Overloaded => Error::Unavailable(e.to_string()),
         _ => Error::Failed(e.to_string()),
     }

@@ -55,6 +55,7 @@ fn cause_of(e: &InvokeError) -> ErrorResponse {
         InvokeError::ActionNotFound { .. } | InvokeError::ActorTypeNotFound { .. } => 404,
         InvokeError::BadRequest(_) | InvokeError::InvalidArgument { .. } => 400,
         InvokeError::DeadlineExceeded { .. } => 504,
+        InvokeError::Unavailable { .. } => 503,
         _ => 500,
     };
     ErrorResponse {

@@ -1,0 +1,164 @@
+//! Cluster mode: many hosts, one actor space, on one PostgreSQL database. Every host is
+//! equal. The database holds what must be agreed on (state, reminders, tenants,
+//! components, membership and partition leases); hosts run the turns.
+//!
+//! - `membership.rs`: heartbeats, declaring silent hosts dead, partition leases with
+//!   epochs.
+//! - `router.rs`: the core's [`crate::runtime::ActorRouter`]: where an actor lives, and
+//!   forwarding to its owner.
+//! - `service.rs`: the host-to-host gRPC service that runs forwarded work.
+//! - `wire.rs`: the service's messages.
+//!
+//! Single activation is enforced by the database: the store commits an actor's turn only
+//! while this host holds its partition at the epoch the database has
+//! ([`crate::store::Fence`]).
+
+mod membership;
+mod router;
+mod service;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use membership::TickOutcome;
+pub use router::{ClusterRouter, Owner};
+pub use service::{ClusterService, serve};
+
+use crate::runtime::Runtime;
+use crate::store::{Fence, PostgresStore, StoreError};
+use membership::Membership;
+
+/// The metadata key of the cluster secret on host-to-host calls.
+pub const SECRET_HEADER: &str = "x-warren-cluster-secret";
+
+/// Settings of one host in a cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// This host's id, unique per process start.
+    pub host_id: String,
+    /// Where the other hosts reach this host's internal service (`http://ip:port`).
+    pub address: String,
+    /// Shared by every host; host-to-host calls without it are refused.
+    pub secret: String,
+    /// How often this host heartbeats and reads the partition table.
+    pub heartbeat: Duration,
+    /// A host silent this long is declared dead and its partitions move.
+    pub host_timeout: Duration,
+}
+
+/// Why a host could not join.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A running member of the cluster.
+pub struct Cluster {
+    membership: Arc<Membership>,
+    runtime: Runtime,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Cluster {
+    /// Join: fence `store`, install the router in `runtime`, register this host, take a
+    /// first share of partitions, and keep doing so every heartbeat. Call before the
+    /// runtime reads reminders or serves requests.
+    pub async fn join(
+        config: ClusterConfig,
+        runtime: &Runtime,
+        store: &Arc<PostgresStore>,
+    ) -> Result<Cluster, ClusterError> {
+        if config.secret.len() < 16 {
+            return Err(ClusterError::Config(
+                "the cluster secret must be at least 16 characters".into(),
+            ));
+        }
+        if config.host_timeout < config.heartbeat * 2 {
+            return Err(ClusterError::Config(
+                "the host timeout must be at least two heartbeats".into(),
+            ));
+        }
+        let fence = Arc::new(Fence::new(&config.host_id));
+        store.set_fence(fence.clone())?;
+        let router = Arc::new(
+            ClusterRouter::new(fence.clone(), &config.secret, config.heartbeat)
+                .map_err(ClusterError::Config)?,
+        );
+        runtime.set_router(router.clone());
+        let membership = Arc::new(Membership {
+            pool: store.pool().clone(),
+            host: config.host_id.clone(),
+            address: config.address.clone(),
+            host_timeout: config.host_timeout,
+            fence,
+            router,
+        });
+        membership.register().await?;
+        let first = membership.tick(runtime).await?;
+        tracing::info!(host = %config.host_id, address = %config.address, partitions = first.gained.len(), "joined the cluster");
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(run(
+            membership.clone(),
+            runtime.clone(),
+            config.heartbeat,
+            stopped,
+        ));
+        Ok(Cluster {
+            membership,
+            runtime: runtime.clone(),
+            stop,
+        })
+    }
+
+    /// The partition table as this host last read it.
+    pub fn table(&self) -> Vec<Option<Owner>> {
+        self.membership.router.table()
+    }
+
+    /// Leave at a clean shutdown: this host's partitions are freed at once.
+    pub async fn leave(&self) -> Result<(), StoreError> {
+        let _ = self.stop.send(true);
+        self.membership.leave(&self.runtime).await
+    }
+}
+
+/// Every heartbeat: one membership round, then follow the tenants and components other
+/// hosts changed.
+async fn run(
+    membership: Arc<Membership>,
+    runtime: Runtime,
+    every: Duration,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        if *stopped.borrow() {
+            return;
+        }
+        match membership.tick(&runtime).await {
+            Ok(outcome) => {
+                if outcome.rejoined {
+                    tracing::warn!(
+                        "this host had been declared dead; it dropped its actors and rejoined"
+                    );
+                }
+                if !outcome.gained.is_empty() || !outcome.released.is_empty() {
+                    tracing::info!(gained = ?outcome.gained, released = ?outcome.released, "partitions moved");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cluster round failed; retrying"),
+        }
+        if let Err(e) = runtime.follow_store().await {
+            tracing::error!(error = %e, "reading shared tenants and components failed; retrying");
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! [`ActorRouter`] for cluster mode: the partition table as this host last read it, and
+//! gRPC clients to the other hosts' internal service.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use tonic::transport::{Channel, Endpoint};
+
+use super::SECRET_HEADER;
+use super::wire::{self, pb};
+use crate::runtime::{
+    ActorRouter, BackendFuture, InvokeFuture, Placement, ScheduleChange, ScheduleError,
+};
+use crate::store::{Fence, partition_of};
+use crate::types::{ActorId, Invocation, InvokeError};
+
+type Client = pb::cluster_client::ClusterClient<Channel>;
+
+/// The owner of one partition, as last read: its host id and internal address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub host: String,
+    pub address: Arc<str>,
+}
+
+/// Routes actors to their partition's owner.
+pub struct ClusterRouter {
+    fence: Arc<Fence>,
+    /// Partition → owner, as the membership loop last read it.
+    table: RwLock<Vec<Option<Owner>>>,
+    /// Partitions this host is handing over: new work for them waits for the next owner
+    /// while the turns already running finish.
+    releasing: Vec<std::sync::atomic::AtomicBool>,
+    /// Woken after every read of the partition table.
+    refreshed: tokio::sync::Notify,
+    /// How long a caller waits for the next read at most.
+    refresh_every: Duration,
+    secret: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    clients: DashMap<Arc<str>, Client>,
+    /// Invocations this host sent to other hosts, and how many of those failed.
+    pub(super) forwards: std::sync::atomic::AtomicU64,
+}
+
+impl ClusterRouter {
+    pub fn new(fence: Arc<Fence>, secret: &str, refresh_every: Duration) -> Result<Self, String> {
+        Ok(ClusterRouter {
+            fence,
+            table: RwLock::new(vec![None; crate::store::PARTITIONS as usize]),
+            releasing: (0..crate::store::PARTITIONS)
+                .map(|_| Default::default())
+                .collect(),
+            refreshed: tokio::sync::Notify::new(),
+            refresh_every,
+            secret: secret
+                .parse()
+                .map_err(|_| "the cluster secret must be printable ASCII".to_string())?,
+            clients: DashMap::new(),
+            forwards: Default::default(),
+        })
+    }
+
+    /// Take a new reading of the partition table, and wake whoever waits for one.
+    pub fn update(&self, table: Vec<Option<Owner>>) {
+        *self.table.write().unwrap_or_else(|p| p.into_inner()) = table;
+        self.refreshed.notify_waiters();
+    }
+
+    /// Mark `partition` as being handed over (or, with `false`, no longer).
+    pub fn set_releasing(&self, partition: u32, releasing: bool) {
+        if let Some(flag) = self.releasing.get(partition as usize) {
+            flag.store(releasing, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// The owner of each partition as last read.
+    pub fn table(&self) -> Vec<Option<Owner>> {
+        self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn client(&self, address: &Arc<str>) -> Result<Client, String> {
+        if let Some(client) = self.clients.get(address) {
+            return Ok(client.clone());
+        }
+        let channel = Endpoint::from_shared(address.to_string())
+            .map_err(|e| format!("bad host address {address:?}: {e}"))?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .connect_lazy();
+        let client = Client::new(channel);
+        self.clients.insert(address.clone(), client.clone());
+        Ok(client)
+    }
+
+    fn request<T>(&self, message: T, deadline: Option<Instant>) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request
+            .metadata_mut()
+            .insert(SECRET_HEADER, self.secret.clone());
+        if let Some(deadline) = deadline {
+            request.set_timeout(deadline.saturating_duration_since(Instant::now()));
+        }
+        request
+    }
+}
+
+/// Whether a failed call surely never reached the owner: no connection could be made
+/// (a call cut off midway may have run, so it is not sent again).
+fn not_delivered(status: &tonic::Status) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::TimedOut
+            )
+        {
+            return true;
+        }
+        // hyper-util's connector names a failed connect so.
+        if e.to_string().contains("(Connect)") {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+impl ActorRouter for ClusterRouter {
+    fn placement(&self, actor: &ActorId) -> Placement {
+        let partition = partition_of(actor);
+        let releasing = self
+            .releasing
+            .get(partition as usize)
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Acquire));
+        if releasing {
+            return Placement::Moving;
+        }
+        if self.fence.epoch(partition).is_some() {
+            return Placement::Here;
+        }
+        let table = self.table.read().unwrap_or_else(|p| p.into_inner());
+        match table.get(partition as usize).cloned().flatten() {
+            Some(owner) if owner.host != self.fence.host() => Placement::Remote(owner.address),
+            // Unowned, or still ours in the table while this host hands it over.
+            _ => Placement::Moving,
+        }
+    }
+
+    fn refreshed(&self, deadline: Instant) -> BackendFuture<'_, ()> {
+        Box::pin(async move {
+            let until = deadline.min(Instant::now() + self.refresh_every * 2);
+            let _ = tokio::time::timeout_at(until.into(), self.refreshed.notified()).await;
+        })
+    }
+
+    fn forward(&self, address: &str, invocation: Invocation) -> InvokeFuture {
+        let address: Arc<str> = address.into();
+        let client = self.client(&address);
+        let wire = wire::invocation_to_wire(&invocation);
+        let request = self.request(wire, Some(invocation.deadline));
+        self.forwards
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Box::pin(async move {
+            let unavailable = |message: String, ran: bool| InvokeError::Unavailable {
+                actor: invocation.target.clone(),
+                message,
+                ran,
+            };
+            let mut client = client.map_err(|m| unavailable(m, false))?;
+            match client.invoke(request).await {
+                Ok(reply) => wire::reply_from_wire(
+                    reply.into_inner(),
+                    &invocation.target,
+                    &invocation.action,
+                ),
+                Err(status) if status.code() == tonic::Code::DeadlineExceeded => {
+                    Err(InvokeError::DeadlineExceeded {
+                        actor: invocation.target.clone(),
+                        action: invocation.action.clone(),
+                    })
+                }
+                Err(status) => Err(unavailable(
+                    format!("its host {address} failed: {}", status.message()),
+                    !not_delivered(&status),
+                )),
+            }
+        })
+    }
+
+    fn forward_schedule(
+        &self,
+        address: &str,
+        actor: &ActorId,
+        change: ScheduleChange,
+    ) -> BackendFuture<'_, Result<bool, ScheduleError>> {
+        let address: Arc<str> = address.into();
+        let actor = actor.clone();
+        Box::pin(async move {
+            let wire = wire::schedule_to_wire(&actor, &change)?;
+            let mut client = self.client(&address).map_err(ScheduleError::Unavailable)?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            match client.schedule(self.request(wire, Some(deadline))).await {
+                Ok(reply) => wire::schedule_result(reply.into_inner(), &actor, &change),
+                Err(status) => Err(ScheduleError::Unavailable(format!(
+                    "the host of {actor} at {address} failed: {}",
+                    status.message()
+                ))),
+            }
+        })
+    }
+}

@@ -1,0 +1,451 @@
+//! Invocations, replies and errors as the host-to-host service carries them
+//! (`proto/warren_cluster.proto`), and back.
+
+use std::time::{Duration, Instant};
+
+use crate::runtime::scheduler::JobKind;
+use crate::runtime::{ScheduleChange, ScheduleError};
+use crate::types::{
+    ActorId, CallMode, Invocation, InvokeError, LimitKind, Reply, StoreError, Trigger,
+};
+
+/// The generated types of `warren.cluster.v1`.
+#[allow(clippy::all, missing_docs)]
+pub mod pb {
+    tonic::include_proto!("warren.cluster.v1");
+}
+
+/// A forwarded message that does not parse.
+pub type Malformed = String;
+
+pub fn actor_ref(actor: &ActorId) -> pb::ActorRef {
+    pb::ActorRef {
+        tenant: actor.tenant.to_string(),
+        actor_type: actor.actor_type.to_string(),
+        id: actor.id.to_string(),
+    }
+}
+
+fn actor_of(actor: Option<pb::ActorRef>) -> Result<ActorId, Malformed> {
+    let a = actor.ok_or("the actor is missing")?;
+    for (what, name) in [
+        ("tenant", &a.tenant),
+        ("actor type", &a.actor_type),
+        ("actor id", &a.id),
+    ] {
+        crate::types::check_name(what, name)?;
+    }
+    Ok(ActorId::new(&a.tenant, &a.actor_type, &a.id))
+}
+
+/// An invocation as sent to its actor's owner. A timer's or reminder's firing travels
+/// as a plain message (firings run on the owner; one only travels when its partition
+/// moved during the firing).
+pub fn invocation_to_wire(invocation: &Invocation) -> pb::ForwardedInvocation {
+    pb::ForwardedInvocation {
+        target: Some(actor_ref(&invocation.target)),
+        action: invocation.action.clone(),
+        payload: invocation.payload.clone(),
+        metadata: invocation
+            .metadata
+            .iter()
+            .map(|(key, value)| pb::Header {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect(),
+        caller: invocation.caller.as_ref().map(actor_ref),
+        cast: invocation.mode == CallMode::Cast,
+        reentrancy_id: invocation.reentrancy_id.clone(),
+        deadline_ms: invocation
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis() as u64,
+        route_hops: invocation.route_hops,
+        broadcast: match &invocation.trigger {
+            Trigger::Broadcast(channel) => Some(channel.clone()),
+            _ => None,
+        },
+    }
+}
+
+/// A forwarded invocation as the owner runs it; its deadline is at most `limit` away.
+pub fn invocation_from_wire(
+    wire: pb::ForwardedInvocation,
+    limit: Instant,
+) -> Result<Invocation, Malformed> {
+    let caller = wire.caller.map(|c| actor_of(Some(c))).transpose()?;
+    let deadline = Instant::now()
+        .checked_add(Duration::from_millis(wire.deadline_ms))
+        .map_or(limit, |asked| asked.min(limit));
+    Ok(Invocation {
+        target: actor_of(wire.target)?,
+        action: wire.action,
+        payload: wire.payload,
+        metadata: wire
+            .metadata
+            .into_iter()
+            .map(|h| (h.key, h.value))
+            .collect(),
+        caller,
+        mode: if wire.cast {
+            CallMode::Cast
+        } else {
+            CallMode::Call
+        },
+        trigger: match wire.broadcast {
+            Some(channel) => Trigger::Broadcast(channel),
+            None => Trigger::Message,
+        },
+        reentrancy_id: wire.reentrancy_id,
+        deadline,
+        route_hops: wire.route_hops,
+    })
+}
+
+pub fn reply_to_wire(result: Result<Reply, InvokeError>) -> pb::ForwardedReply {
+    use pb::forwarded_reply::Outcome;
+    pb::ForwardedReply {
+        outcome: Some(match result {
+            Ok(reply) => Outcome::Ok(pb::Reply {
+                data: reply.data,
+                content_type: reply.content_type,
+            }),
+            Err(e) => Outcome::Failed(failure(&e)),
+        }),
+    }
+}
+
+pub fn reply_from_wire(
+    wire: pb::ForwardedReply,
+    target: &ActorId,
+    action: &str,
+) -> Result<Reply, InvokeError> {
+    use pb::forwarded_reply::Outcome;
+    match wire.outcome {
+        Some(Outcome::Ok(reply)) => Ok(Reply {
+            data: reply.data,
+            content_type: reply.content_type,
+            ..Reply::default()
+        }),
+        Some(Outcome::Failed(failure)) => Err(error_of(failure, target, action)),
+        None => Err(InvokeError::Unavailable {
+            actor: target.clone(),
+            message: "the owner sent an empty reply".into(),
+            ran: true,
+        }),
+    }
+}
+
+fn limit_name(kind: LimitKind) -> &'static str {
+    match kind {
+        LimitKind::ConcurrentTurns => "concurrent_turns",
+        LimitKind::ActiveActors => "active_actors",
+        LimitKind::Payload => "payload",
+        LimitKind::Reply => "reply",
+        LimitKind::StatePerActor => "state_per_actor",
+        LimitKind::StatePerTenant => "state_per_tenant",
+    }
+}
+
+fn limit_of(name: &str) -> LimitKind {
+    match name {
+        "concurrent_turns" => LimitKind::ConcurrentTurns,
+        "active_actors" => LimitKind::ActiveActors,
+        "payload" => LimitKind::Payload,
+        "reply" => LimitKind::Reply,
+        "state_per_actor" => LimitKind::StatePerActor,
+        _ => LimitKind::StatePerTenant,
+    }
+}
+
+/// An error, kind by kind, so the sender's protocol answers as if it had run locally.
+fn failure(e: &InvokeError) -> pb::Failure {
+    let mut f = pb::Failure {
+        message: e.to_string(),
+        ..pb::Failure::default()
+    };
+    let (kind, actor) = match e {
+        InvokeError::BadRequest(m) => {
+            f.message = m.clone();
+            ("bad_request", None)
+        }
+        InvokeError::ActorTypeNotFound { tenant, actor_type } => {
+            f.tenant = tenant.clone();
+            f.actor_type = actor_type.clone();
+            ("type_not_found", None)
+        }
+        InvokeError::ActionNotFound {
+            actor,
+            action,
+            message,
+        }
+        | InvokeError::InvalidArgument {
+            actor,
+            action,
+            message,
+        }
+        | InvokeError::Failed {
+            actor,
+            action,
+            message,
+        }
+        | InvokeError::Trapped {
+            actor,
+            action,
+            message,
+        } => {
+            f.action = action.clone();
+            f.message = message.clone();
+            let kind = match e {
+                InvokeError::ActionNotFound { .. } => "action_not_found",
+                InvokeError::InvalidArgument { .. } => "invalid_argument",
+                InvokeError::Failed { .. } => "failed",
+                _ => "trapped",
+            };
+            (kind, Some(actor))
+        }
+        InvokeError::MemoryLimit {
+            actor,
+            action,
+            limit_bytes,
+        } => {
+            f.action = action.clone();
+            f.number = *limit_bytes;
+            ("memory", Some(actor))
+        }
+        InvokeError::DeadlineExceeded { actor, action } => {
+            f.action = action.clone();
+            ("deadline", Some(actor))
+        }
+        InvokeError::CallCycle { actor } => ("cycle", Some(actor)),
+        InvokeError::StackDepth { actor, max } => {
+            f.number = u64::from(*max);
+            ("stack_depth", Some(actor))
+        }
+        InvokeError::Overloaded => ("overloaded", None),
+        InvokeError::TenantNotFound { tenant } => {
+            f.tenant = tenant.clone();
+            ("tenant_not_found", None)
+        }
+        InvokeError::LimitExceeded {
+            tenant,
+            actor,
+            kind,
+            max,
+        } => {
+            f.tenant = tenant.clone();
+            f.limit = limit_name(*kind).into();
+            f.number = *max;
+            ("limit", Some(actor))
+        }
+        InvokeError::FuelExhausted {
+            actor,
+            action,
+            fuel,
+        } => {
+            f.action = action.clone();
+            f.number = *fuel;
+            ("fuel", Some(actor))
+        }
+        InvokeError::Downstream {
+            actor,
+            action,
+            status,
+            body,
+        } => {
+            f.action = action.clone();
+            f.status = u32::from(*status);
+            f.body = body.clone();
+            ("downstream", Some(actor))
+        }
+        InvokeError::Unavailable {
+            actor,
+            message,
+            ran,
+        } => {
+            f.message = message.clone();
+            f.number = u64::from(*ran);
+            ("unavailable", Some(actor))
+        }
+        InvokeError::Store { actor, source } => {
+            f.message = source.to_string();
+            ("store", Some(actor))
+        }
+    };
+    f.kind = kind.into();
+    f.actor = actor.map(actor_ref);
+    f
+}
+
+fn error_of(f: pb::Failure, target: &ActorId, action: &str) -> InvokeError {
+    let actor = f
+        .actor
+        .clone()
+        .and_then(|a| actor_of(Some(a)).ok())
+        .unwrap_or_else(|| target.clone());
+    let action = if f.action.is_empty() {
+        action.to_string()
+    } else {
+        f.action
+    };
+    let message = f.message;
+    match f.kind.as_str() {
+        "bad_request" => InvokeError::BadRequest(message),
+        "type_not_found" => InvokeError::ActorTypeNotFound {
+            tenant: f.tenant,
+            actor_type: f.actor_type,
+        },
+        "action_not_found" => InvokeError::ActionNotFound {
+            actor,
+            action,
+            message,
+        },
+        "invalid_argument" => InvokeError::InvalidArgument {
+            actor,
+            action,
+            message,
+        },
+        "failed" => InvokeError::Failed {
+            actor,
+            action,
+            message,
+        },
+        "trapped" => InvokeError::Trapped {
+            actor,
+            action,
+            message,
+        },
+        "memory" => InvokeError::MemoryLimit {
+            actor,
+            action,
+            limit_bytes: f.number,
+        },
+        "deadline" => InvokeError::DeadlineExceeded { actor, action },
+        "cycle" => InvokeError::CallCycle { actor },
+        "stack_depth" => InvokeError::StackDepth {
+            actor,
+            max: f.number.min(u64::from(u32::MAX)) as u32,
+        },
+        "overloaded" => InvokeError::Overloaded,
+        "tenant_not_found" => InvokeError::TenantNotFound { tenant: f.tenant },
+        "limit" => InvokeError::LimitExceeded {
+            tenant: f.tenant,
+            actor,
+            kind: limit_of(&f.limit),
+            max: f.number,
+        },
+        "fuel" => InvokeError::FuelExhausted {
+            actor,
+            action,
+            fuel: f.number,
+        },
+        "downstream" => InvokeError::Downstream {
+            actor,
+            action,
+            status: f.status.min(u32::from(u16::MAX)) as u16,
+            body: f.body,
+        },
+        "unavailable" => InvokeError::Unavailable {
+            actor,
+            message,
+            ran: f.number != 0,
+        },
+        _ => InvokeError::Store {
+            actor,
+            source: StoreError::Io(message),
+        },
+    }
+}
+
+/// A timer or reminder change as sent to its actor's owner.
+pub fn schedule_to_wire(
+    actor: &ActorId,
+    change: &ScheduleChange,
+) -> Result<pb::ForwardedSchedule, ScheduleError> {
+    use pb::forwarded_schedule::Op;
+    let json = |job| {
+        serde_json::to_vec(job)
+            .map_err(|e| ScheduleError::Store(StoreError::Corrupt(e.to_string())))
+    };
+    let (op, overwrite) = match change {
+        ScheduleChange::SetTimer(job) => (Op::SetTimer(json(job)?), false),
+        ScheduleChange::SetReminder { job, overwrite } => (Op::SetReminder(json(job)?), *overwrite),
+        ScheduleChange::Delete(JobKind::Timer, name) => (Op::DeleteTimer(name.clone()), false),
+        ScheduleChange::Delete(JobKind::Reminder, name) => {
+            (Op::DeleteReminder(name.clone()), false)
+        }
+    };
+    Ok(pb::ForwardedSchedule {
+        actor: Some(actor_ref(actor)),
+        op: Some(op),
+        overwrite,
+    })
+}
+
+pub fn schedule_from_wire(
+    wire: pb::ForwardedSchedule,
+) -> Result<(ActorId, ScheduleChange), Malformed> {
+    use pb::forwarded_schedule::Op;
+    let actor = actor_of(wire.actor)?;
+    let job = |bytes: &[u8]| {
+        serde_json::from_slice(bytes).map_err(|e| format!("the job does not parse: {e}"))
+    };
+    let change = match wire.op.ok_or("the change is missing")? {
+        Op::SetTimer(bytes) => ScheduleChange::SetTimer(job(&bytes)?),
+        Op::SetReminder(bytes) => ScheduleChange::SetReminder {
+            job: job(&bytes)?,
+            overwrite: wire.overwrite,
+        },
+        Op::DeleteTimer(name) => ScheduleChange::Delete(JobKind::Timer, name),
+        Op::DeleteReminder(name) => ScheduleChange::Delete(JobKind::Reminder, name),
+    };
+    Ok((actor, change))
+}
+
+pub fn schedule_reply(result: Result<bool, ScheduleError>) -> pb::ScheduleReply {
+    match result {
+        Ok(existed) => pb::ScheduleReply {
+            existed,
+            ..pb::ScheduleReply::default()
+        },
+        Err(e) => pb::ScheduleReply {
+            existed: false,
+            error_kind: match &e {
+                ScheduleError::NotHosted { .. } => "not_hosted",
+                ScheduleError::AlreadyExists { .. } => "exists",
+                ScheduleError::Limit(_) => "limit",
+                ScheduleError::Unavailable(_) => "unavailable",
+                ScheduleError::Duration(_) | ScheduleError::Store(_) => "store",
+            }
+            .into(),
+            error: e.to_string(),
+        },
+    }
+}
+
+pub fn schedule_result(
+    reply: pb::ScheduleReply,
+    actor: &ActorId,
+    change: &ScheduleChange,
+) -> Result<bool, ScheduleError> {
+    match reply.error_kind.as_str() {
+        "" => Ok(reply.existed),
+        "not_hosted" => Err(ScheduleError::NotHosted {
+            tenant: actor.tenant.to_string(),
+            actor_type: actor.actor_type.to_string(),
+        }),
+        "exists" => Err(ScheduleError::AlreadyExists {
+            actor: actor.clone(),
+            name: match change {
+                ScheduleChange::SetTimer(job) | ScheduleChange::SetReminder { job, .. } => {
+                    job.name.clone()
+                }
+                ScheduleChange::Delete(_, name) => name.clone(),
+            },
+        }),
+        "limit" => Err(ScheduleError::Limit(reply.error)),
+        "unavailable" => Err(ScheduleError::Unavailable(reply.error)),
+        _ => Err(ScheduleError::Store(StoreError::Io(reply.error))),
+    }
+}

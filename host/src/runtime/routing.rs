@@ -1,0 +1,234 @@
+//! The port through which the core sends work for an actor another host owns (cluster
+//! mode). The core asks the installed [`ActorRouter`] where an actor lives before it runs a
+//! turn or changes a timer or reminder; the cluster module implements the port with its
+//! partition table and its host-to-host gRPC service. Without a router every actor is
+//! local, as on a single host.
+
+use std::sync::Arc;
+
+use super::scheduler::{Job, JobKind};
+use super::{BackendFuture, Invocation, InvokeError, InvokeFuture, Reply, Runtime, ScheduleError};
+use crate::types::ActorId;
+
+/// Where an actor lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// On this host.
+    Here,
+    /// On another host, reached at this internal address.
+    Remote(Arc<str>),
+    /// Nobody holds its partition at the moment (a move in progress).
+    Moving,
+}
+
+/// A timer or reminder change, as sent to the actor's owner.
+#[derive(Clone, Debug)]
+pub enum ScheduleChange {
+    SetTimer(Job),
+    SetReminder { job: Job, overwrite: bool },
+    Delete(JobKind, String),
+}
+
+/// What the core needs from a cluster.
+pub trait ActorRouter: Send + Sync + 'static {
+    /// Where `actor` lives now, as this host last saw the partition table.
+    fn placement(&self, actor: &ActorId) -> Placement;
+
+    /// Wait (at most until `deadline`) for the partition table to change after a call to
+    /// an owner failed or refused: the next placement may differ.
+    fn refreshed(&self, deadline: std::time::Instant) -> BackendFuture<'_, ()>;
+
+    /// Run `invocation` on the host at `address`.
+    fn forward(&self, address: &str, invocation: Invocation) -> InvokeFuture;
+
+    /// Apply a timer or reminder change of `actor` on the host at `address`; for a delete,
+    /// whether it existed.
+    fn forward_schedule(
+        &self,
+        address: &str,
+        actor: &ActorId,
+        change: ScheduleChange,
+    ) -> BackendFuture<'_, Result<bool, ScheduleError>>;
+}
+
+/// Whether a failed turn may be sent again to the owner the table names next: the host
+/// was unreachable or no longer owned the actor, so the turn did not take effect.
+fn retryable(result: &Result<Reply, InvokeError>) -> bool {
+    matches!(
+        result,
+        Err(InvokeError::Unavailable { ran: false, .. })
+            | Err(InvokeError::Store {
+                source: crate::types::StoreError::Fenced { .. },
+                ..
+            })
+    )
+}
+
+impl Runtime {
+    /// Install the cluster's router (once, at start; a second one is ignored).
+    pub fn set_router(&self, router: Arc<dyn ActorRouter>) {
+        if self.0.router.set(router).is_err() {
+            tracing::warn!("a router is installed already; keeping it");
+        }
+    }
+
+    pub(super) fn router(&self) -> Option<Arc<dyn ActorRouter>> {
+        self.0.router.get().cloned()
+    }
+
+    /// Where `actor` lives; always here without a cluster, and for the host's own
+    /// records.
+    pub fn placement(&self, actor: &ActorId) -> Placement {
+        match self.router() {
+            Some(router) if crate::store::fencing::is_fenced(actor) => router.placement(actor),
+            _ => Placement::Here,
+        }
+    }
+
+    /// Run `invocation` on the owner of its target: here, or forwarded in one hop. A
+    /// forward that finds the owner gone or moved is retried once, on the owner the
+    /// refreshed table names.
+    pub(super) async fn route(
+        &self,
+        router: Arc<dyn ActorRouter>,
+        invocation: Invocation,
+    ) -> Result<Reply, InvokeError> {
+        let mut retried = false;
+        loop {
+            let result = match self.owner_address(&router, &invocation).await? {
+                // Kept for a retry: the partition may move while the turn runs here.
+                None => self.run_here(invocation.clone()).await,
+                Some(address) => router.forward(&address, invocation.clone()).await,
+            };
+            if retried || !retryable(&result) {
+                return result;
+            }
+            retried = true;
+            router.refreshed(invocation.deadline).await;
+        }
+    }
+
+    /// The address of the host that owns `invocation`'s target (`None`: this one),
+    /// waiting out a move in progress until the request's deadline.
+    async fn owner_address(
+        &self,
+        router: &Arc<dyn ActorRouter>,
+        invocation: &Invocation,
+    ) -> Result<Option<Arc<str>>, InvokeError> {
+        loop {
+            match router.placement(&invocation.target) {
+                Placement::Moving if std::time::Instant::now() < invocation.deadline => {
+                    router.refreshed(invocation.deadline).await;
+                }
+                Placement::Moving => {
+                    return Err(InvokeError::Unavailable {
+                        actor: invocation.target.clone(),
+                        message: "its partition has no owner yet".into(),
+                        ran: false,
+                    });
+                }
+                Placement::Here => return Ok(None),
+                Placement::Remote(address) => return Ok(Some(address)),
+            }
+        }
+    }
+
+    /// Run an invocation forwarded by another host: only if this host owns the target
+    /// (else the sender retries on the owner it finds next).
+    pub fn invoke_forwarded(&self, invocation: Invocation) -> InvokeFuture {
+        let runtime = self.clone();
+        Box::pin(async move {
+            if runtime.placement(&invocation.target) != Placement::Here {
+                return Err(InvokeError::Unavailable {
+                    actor: invocation.target.clone(),
+                    message: "this host does not own the actor".into(),
+                    ran: false,
+                });
+            }
+            let target = invocation.target.clone();
+            match runtime.run_here(invocation).await {
+                // Refused by the fence: it did not commit, and the sender may retry.
+                Err(InvokeError::Store {
+                    source: crate::types::StoreError::Fenced { .. },
+                    ..
+                }) => Err(InvokeError::Unavailable {
+                    actor: target,
+                    message: "its partition moved while the turn ran".into(),
+                    ran: false,
+                }),
+                other => other,
+            }
+        })
+    }
+
+    /// Send a timer or reminder change to the owner of `actor`, if that is another host;
+    /// `None` when the change is this host's to make. Retried once, like a forward.
+    pub(super) async fn route_schedule(
+        &self,
+        actor: &ActorId,
+        change: &ScheduleChange,
+    ) -> Option<Result<bool, ScheduleError>> {
+        let router = self.router()?;
+        let deadline = self.deadline(&actor.tenant);
+        let mut retried = false;
+        loop {
+            let address = match self.placement(actor) {
+                Placement::Here => return None,
+                Placement::Remote(address) => address,
+                Placement::Moving if std::time::Instant::now() < deadline => {
+                    router.refreshed(deadline).await;
+                    continue;
+                }
+                Placement::Moving => {
+                    return Some(Err(ScheduleError::Unavailable(format!(
+                        "the partition of {actor} has no owner yet"
+                    ))));
+                }
+            };
+            match router
+                .forward_schedule(&address, actor, change.clone())
+                .await
+            {
+                Err(ScheduleError::Unavailable(_)) if !retried => {
+                    retried = true;
+                    router.refreshed(deadline).await;
+                }
+                other => return Some(other),
+            }
+        }
+    }
+}
+
+impl Runtime {
+    /// Hand over the actors `lost` selects (their partition is moving to another host):
+    /// wait up to `drain` for each one's running turn, deactivate it, and drop its timers
+    /// and the reminders memory holds for it. Returns how many were active.
+    pub async fn release_actors(
+        &self,
+        lost: impl Fn(&ActorId) -> bool,
+        drain: std::time::Duration,
+    ) -> usize {
+        let actors = self.0.table.active(&lost);
+        let until = tokio::time::Instant::now() + drain;
+        for actor in &actors {
+            if let Some(slot) = self.0.table.get(actor) {
+                // A turn that outlives the drain fails at its commit: the fence refuses it.
+                let _ = tokio::time::timeout_at(until, slot.turn.lock()).await;
+            }
+            if self.0.table.remove(actor) {
+                self.deactivated(actor.clone());
+            }
+        }
+        self.0.scheduler.remove_where(&lost);
+        actors.len()
+    }
+
+    /// Read due reminders from the start of the due order again: this host just gained
+    /// partitions whose reminders may be due before where the last read stopped.
+    pub async fn rescan_reminders(&self) {
+        *self.0.reminder_cursor.lock().await = None;
+        if let Err(e) = self.load_reminders().await {
+            tracing::warn!(error = %e, "reading the gained partitions' reminders failed; will retry");
+        }
+    }
+}

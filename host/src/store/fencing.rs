@@ -1,0 +1,125 @@
+//! Fencing in cluster mode: actors hash to a fixed number of partitions, each leased to
+//! one host with an epoch that grows on every move. A store with a [`Fence`] writes an
+//! actor only while this host holds the actor's partition at the epoch the database has,
+//! so a host that lost a partition (declared dead while paused, cut off) cannot write it.
+
+use std::sync::RwLock;
+
+use crate::types::ActorId;
+
+/// Partitions of the actor space. Fixed: an actor's partition is part of what the
+/// database stores (reminders are polled per partition), so every host must agree.
+pub const PARTITIONS: u32 = 64;
+
+/// The partition of `actor`: FNV-1a over its tenant, type and id. Stable across hosts,
+/// builds and restarts (std's hashers are not).
+pub fn partition_of(actor: &ActorId) -> u32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [&*actor.tenant, &*actor.actor_type, &*actor.id] {
+        for byte in part.bytes().chain([0xff]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    (hash % u64::from(PARTITIONS)) as u32
+}
+
+/// Whether writes of `actor` are fenced: real actors are; the host's own records
+/// (spawned instances' parents, protocol records, under `$` names) are shared by every
+/// host and guarded by their version alone.
+pub fn is_fenced(actor: &ActorId) -> bool {
+    !actor.tenant.starts_with('$') && !actor.actor_type.starts_with('$')
+}
+
+/// The partitions this host holds, with their epochs; kept by the cluster's membership
+/// loop, read by every commit.
+pub struct Fence {
+    host: String,
+    epochs: RwLock<Vec<Option<i64>>>,
+}
+
+impl Fence {
+    /// A fence for host `host`, holding no partition yet.
+    pub fn new(host: &str) -> Self {
+        Fence {
+            host: host.to_string(),
+            epochs: RwLock::new(vec![None; PARTITIONS as usize]),
+        }
+    }
+
+    /// The id this host writes under.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Option<i64>>> {
+        self.epochs.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The epoch at which this host holds `partition`, if it does.
+    pub fn epoch(&self, partition: u32) -> Option<i64> {
+        self.read().get(partition as usize).copied().flatten()
+    }
+
+    /// Record that this host holds `partition` at `epoch`, or (`None`) no longer holds it.
+    pub fn set(&self, partition: u32, epoch: Option<i64>) {
+        let mut epochs = self.epochs.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = epochs.get_mut(partition as usize) {
+            *slot = epoch;
+        }
+    }
+
+    /// Forget every partition (this host was declared dead).
+    pub fn clear(&self) {
+        let mut epochs = self.epochs.write().unwrap_or_else(|p| p.into_inner());
+        epochs.iter_mut().for_each(|e| *e = None);
+    }
+
+    /// The partitions this host holds.
+    pub fn held(&self) -> Vec<i32> {
+        self.read()
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.is_some())
+            .map(|(p, _)| p as i32)
+            .collect()
+    }
+
+    /// Whether this host holds the partition of `actor` (always, for unfenced records).
+    pub fn holds(&self, actor: &ActorId) -> bool {
+        !is_fenced(actor) || self.epoch(partition_of(actor)).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_are_stable_and_spread() {
+        let a = ActorId::new("default", "counter", "a");
+        assert_eq!(partition_of(&a), partition_of(&a.clone()));
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..1000 {
+            seen.insert(partition_of(&ActorId::new("t", "c", &i.to_string())));
+        }
+        assert_eq!(
+            seen.len(),
+            PARTITIONS as usize,
+            "1000 ids reach every partition"
+        );
+    }
+
+    #[test]
+    fn a_fence_holds_what_it_was_given() {
+        let fence = Fence::new("h1");
+        let actor = ActorId::new("t", "c", "x");
+        assert!(!fence.holds(&actor));
+        assert!(fence.holds(&ActorId::new("$system", "users", "records")));
+        fence.set(partition_of(&actor), Some(3));
+        assert!(fence.holds(&actor));
+        assert_eq!(fence.held(), vec![partition_of(&actor) as i32]);
+        fence.clear();
+        assert!(!fence.holds(&actor));
+    }
+}

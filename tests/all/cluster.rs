@@ -1,0 +1,427 @@
+//! Cluster mode: several `warren` processes on one PostgreSQL database (the server
+//! scripts/test.sh starts; a fresh database per test).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use warren_host::store::partition_of;
+use warren_host::types::ActorId;
+
+use crate::support::{Host, eventually, guest};
+
+const SECRET: &str = "a-cluster-secret-for-tests";
+
+/// A fresh database on the test server; its URL.
+async fn fresh_database() -> String {
+    let url = std::env::var("WARREN_TEST_DATABASE_URL").expect(
+        "WARREN_TEST_DATABASE_URL is not set: run scripts/test.sh, or start a server with \
+         scripts/postgres.sh start DIR and export the URL it prints",
+    );
+    let name = format!("warren_cluster_{}", uuid::Uuid::new_v4().simple());
+    sql(&url)
+        .await
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let mut config: tokio_postgres::Config = url.parse().unwrap();
+    config.dbname(&name);
+    // Back to a URL the host's --cluster takes.
+    let host = match &config.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(h) => h.clone(),
+        other => panic!("the test server is not on TCP: {other:?}"),
+    };
+    let port = config.get_ports()[0];
+    let user = config.get_user().unwrap_or("postgres");
+    format!("postgres://{user}@{host}:{port}/{name}")
+}
+
+/// A plain client of the database at `url`.
+async fn sql(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test server");
+    tokio::spawn(connection);
+    client
+}
+
+/// A cluster host on database `url`, with the counter and the ticker deployed.
+fn cluster_host(dir: &std::path::Path, url: &str, extra: &[&str]) -> Host {
+    let counter = guest("counter");
+    let hostile = guest("hostile");
+    let mut args = vec![
+        "--cluster",
+        url,
+        "--cluster-secret",
+        SECRET,
+        "--cluster-listen",
+        "127.0.0.1:0",
+        "--deploy",
+        counter.to_str().unwrap(),
+        "--deploy",
+        hostile.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    Host::start(dir, &args)
+}
+
+/// Partition owners (host ids) as the database has them, and the live hosts.
+async fn owners(db: &tokio_postgres::Client) -> (Vec<Option<String>>, HashSet<String>) {
+    let owners = db
+        .query(
+            "SELECT owner FROM warren_partitions ORDER BY partition",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let live = db
+        .query("SELECT id FROM warren_hosts WHERE alive", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    (owners, live)
+}
+
+/// Wait until `hosts` live hosts hold every partition between them, each some.
+async fn wait_balanced(db: &tokio_postgres::Client, hosts: usize) -> Vec<String> {
+    eventually(Duration::from_secs(30), || async {
+        let (owners, live) = owners(db).await;
+        let holders: HashSet<&String> = owners.iter().flatten().collect();
+        let all_owned = owners
+            .iter()
+            .all(|o| o.as_ref().is_some_and(|o| live.contains(o)));
+        (live.len() == hosts && holders.len() == hosts && all_owned)
+            .then(|| owners.into_iter().flatten().collect())
+    })
+    .await
+    .unwrap_or_else(|| panic!("{hosts} hosts never shared the partitions"))
+}
+
+/// The host id that owns `actor`, as the database says.
+async fn owner_of(db: &tokio_postgres::Client, actor: &ActorId) -> Option<String> {
+    let partition = partition_of(actor) as i32;
+    db.query_one(
+        "SELECT owner FROM warren_partitions WHERE partition = $1",
+        &[&partition],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+/// An actor of `actor_type` whose partition `host` owns.
+async fn owned_by(db: &tokio_postgres::Client, actor_type: &str, host: &str) -> ActorId {
+    for i in 0..500 {
+        let candidate = ActorId::new("default", actor_type, &format!("a{i}"));
+        if owner_of(db, &candidate).await.as_deref() == Some(host) {
+            return candidate;
+        }
+    }
+    panic!("no {actor_type} actor of {host} among 500 ids");
+}
+
+/// The id a cluster host joined under (it logs it).
+fn host_id(host: &Host) -> String {
+    host.log()
+        .lines()
+        .find(|l| l.contains("joined the cluster"))
+        .and_then(|l| l.split(" host=").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .map(str::to_string)
+        .expect("the host logs its id")
+}
+
+#[tokio::test]
+async fn three_hosts_serve_one_actor_space_with_exact_totals() {
+    let url = fresh_database().await;
+    let db = sql(&url).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let hosts: Vec<Host> = dirs
+        .iter()
+        .map(|d| cluster_host(d.path(), &url, &[]))
+        .collect();
+    wait_balanced(&db, 3).await;
+
+    // 20 actors, 15 adds each, sent through all three hosts at once.
+    let adds = (0..300).map(|i| {
+        let host = &hosts[i % 3];
+        let id = format!("c{}", i % 20);
+        async move { host.invoke("counter", &id, "add", "1").await }
+    });
+    for (status, body) in futures::future::join_all(adds).await {
+        assert_eq!(status, 200, "{body}");
+    }
+    for host in &hosts {
+        for i in 0..20 {
+            assert_eq!(
+                host.invoke_ok("counter", &format!("c{i}"), "get", "").await,
+                "15"
+            );
+        }
+    }
+    // Each actor is active on one host only: its owner.
+    let mut active = HashMap::new();
+    for (n, host) in hosts.iter().enumerate() {
+        let ids = host.get_json("/v1.0/actors/counter").await;
+        for id in ids.as_array().into_iter().flatten() {
+            let before = active.insert(id.as_str().unwrap().to_string(), n);
+            assert!(before.is_none(), "{id} active on hosts {before:?} and {n}");
+        }
+    }
+    assert_eq!(active.len(), 20, "{active:?}");
+
+    // State is queryable with SQL, one row per key, with the actor's version.
+    let rows = db
+        .query(
+            "SELECT actor_id, version FROM warren_actor_state
+             WHERE tenant = 'default' AND actor_type = 'counter'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 20);
+    assert!(rows.iter().all(|r| r.get::<_, i64>(1) == 15));
+
+    // A reminder set through one host for an actor another owns fires on the owner.
+    let (owners, _) = owners(&db).await;
+    let ticker = (0..100)
+        .map(|i| ActorId::new("default", "ticker", &format!("t{i}")))
+        .find(|a| owners[partition_of(a) as usize].is_some())
+        .unwrap();
+    let (status, body) = hosts[0]
+        .register(
+            "reminders",
+            &format!("ticker/{}", ticker.id),
+            "ring",
+            json!({"dueTime": "1s"}),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let fired = eventually(Duration::from_secs(10), || async {
+        (hosts[2].fired(&ticker.id, "ring").await == 1).then_some(())
+    })
+    .await;
+    assert!(fired.is_some(), "the reminder did not fire");
+
+    // A component deployed through one host runs on every host.
+    let (status, body) = hosts[1].deploy(std::fs::read(guest("bank")).unwrap()).await;
+    assert_eq!(status, 201, "{body}");
+    let everywhere = eventually(Duration::from_secs(20), || async {
+        for host in &hosts {
+            let components = host.get_json("/admin/v1/components").await;
+            if !components.to_string().contains("\"bank\"") {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    assert!(
+        everywhere.is_some(),
+        "the component did not reach every host"
+    );
+    for host in &hosts {
+        let (status, body) = host.invoke("account", "acme", "deposit", "5").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(
+        hosts[0].invoke_ok("account", "acme", "balance", "").await,
+        "15"
+    );
+}
+
+#[tokio::test]
+async fn a_killed_host_loses_no_acknowledged_turn_and_its_actors_move() {
+    let url = fresh_database().await;
+    let db = sql(&url).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut hosts: Vec<Host> = dirs
+        .iter()
+        .map(|d| cluster_host(d.path(), &url, &[]))
+        .collect();
+    wait_balanced(&db, 3).await;
+    // Which host is which in the database: each host's id is in its log.
+    let victim_id = host_id(&hosts[2]);
+
+    // A reminder of an actor the victim owns, due after the kill.
+    let ticker = owned_by(&db, "ticker", &victim_id).await;
+    assert_eq!(
+        owner_of(&db, &ticker).await.as_deref(),
+        Some(victim_id.as_str())
+    );
+    let (status, body) = hosts[0]
+        .register(
+            "reminders",
+            &format!("ticker/{}", ticker.id),
+            "after-kill",
+            json!({"dueTime": "3s"}),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+
+    // Writers through the two survivors, on 30 actors, counting what was acknowledged.
+    let acked: Arc<Vec<AtomicU64>> = Arc::new((0..30).map(|_| AtomicU64::new(0)).collect());
+    let failed = Arc::new(AtomicU64::new(0));
+    let errors: Arc<std::sync::Mutex<Vec<Instant>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = reqwest::Client::new();
+    let mut writers = Vec::new();
+    for w in 0..6 {
+        let url = hosts[w % 2].url.clone();
+        let (acked, failed, errors, stop, client) = (
+            acked.clone(),
+            failed.clone(),
+            errors.clone(),
+            stop.clone(),
+            client.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            let mut i = w;
+            while !stop.load(Ordering::Relaxed) {
+                let actor = i % 30;
+                i += 6;
+                let sent = client
+                    .post(format!("{url}/v1.0/actors/counter/w{actor}/method/add"))
+                    .body("1")
+                    .timeout(Duration::from_secs(20))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status() == 200 => {
+                        acked[actor].fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        errors.lock().unwrap().push(Instant::now());
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed_at = Instant::now();
+    hosts[2].kill();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    wait_balanced(&db, 2).await;
+
+    let errors = errors.lock().unwrap().clone();
+    let window = match (errors.first(), errors.last()) {
+        (Some(first), Some(last)) => last.duration_since(*first),
+        _ => Duration::ZERO,
+    };
+    let last_error = errors
+        .last()
+        .map(|t| t.saturating_duration_since(killed_at))
+        .unwrap_or_default();
+    println!(
+        "failover: {} failed requests, errors for {:.2} s, the last {:.2} s after the kill",
+        failed.load(Ordering::Relaxed),
+        window.as_secs_f64(),
+        last_error.as_secs_f64()
+    );
+    // Every acknowledged turn is there; a failed request may have committed (its reply
+    // was lost with the host), so a total may be higher, by at most the failures.
+    let mut total_acked = 0;
+    let mut total_seen = 0;
+    for (actor, count) in acked.iter().enumerate() {
+        let count = count.load(Ordering::Relaxed);
+        let seen: u64 = hosts[actor % 2]
+            .invoke_ok("counter", &format!("w{actor}"), "get", "")
+            .await
+            .parse()
+            .unwrap();
+        assert!(seen >= count, "w{actor}: {seen} < {count} acknowledged");
+        total_acked += count;
+        total_seen += seen;
+    }
+    assert!(total_acked > 100, "the load was too light: {total_acked}");
+    assert!(total_seen - total_acked <= failed.load(Ordering::Relaxed));
+    // The victim's reminder fired on a survivor.
+    let fired = eventually(Duration::from_secs(15), || async {
+        (hosts[0].fired(&ticker.id, "after-kill").await >= 1).then_some(())
+    })
+    .await;
+    assert!(fired.is_some(), "the killed host's reminder never fired");
+}
+
+#[tokio::test]
+async fn a_paused_host_cannot_write_an_actor_that_moved() {
+    let url = fresh_database().await;
+    let db = sql(&url).await;
+    let fast = ["--heartbeat", "300ms", "--host-timeout", "1200ms"];
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let hosts: Vec<Host> = dirs
+        .iter()
+        .map(|d| cluster_host(d.path(), &url, &fast))
+        .collect();
+    wait_balanced(&db, 2).await;
+    let paused_id = host_id(&hosts[1]);
+    let target = owned_by(&db, "counter", &paused_id).await;
+    let id = target.id.to_string();
+    assert_eq!(hosts[1].invoke_ok("counter", &id, "add", "1").await, "1");
+
+    // Requests reach the paused host's socket and wait there.
+    hosts[1].signal("STOP");
+    let client = reqwest::Client::new();
+    let pending: Vec<_> = (0..5)
+        .map(|_| {
+            let request = client
+                .post(format!(
+                    "{}/v1.0/actors/counter/{id}/method/add",
+                    hosts[1].url
+                ))
+                .body("1")
+                .timeout(Duration::from_secs(30))
+                .send();
+            tokio::spawn(async move { request.await.map(|r| r.status().as_u16()).unwrap_or(0) })
+        })
+        .collect();
+    // The partition moves to the live host, which serves the actor from the database.
+    let moved = eventually(Duration::from_secs(15), || async {
+        (owner_of(&db, &target).await.as_deref() != Some(paused_id.as_str())).then_some(())
+    })
+    .await;
+    assert!(moved.is_some(), "the paused host's partitions never moved");
+    assert_eq!(hosts[0].invoke_ok("counter", &id, "add", "10").await, "11");
+
+    hosts[1].signal("CONT");
+    let mut accepted = 0;
+    for p in pending {
+        if p.await.unwrap() == 200 {
+            accepted += 1;
+        }
+    }
+    // Whatever the resumed host did with them, the total is exactly what was
+    // acknowledged: a write it made as the old owner was refused by the database.
+    let total: u64 = hosts[0]
+        .invoke_ok("counter", &id, "get", "")
+        .await
+        .parse()
+        .unwrap();
+    assert_eq!(
+        total,
+        11 + accepted,
+        "{accepted} of the paused host's requests acknowledged"
+    );
+    // It rejoins and serves again.
+    wait_balanced(&db, 2).await;
+    let after: u64 = hosts[1]
+        .invoke_ok("counter", &id, "add", "1")
+        .await
+        .parse()
+        .unwrap();
+    assert_eq!(after, total + 1);
+    println!("paused host: {accepted} of 5 waiting requests acknowledged after it resumed");
+}
