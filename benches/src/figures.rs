@@ -15,7 +15,9 @@ use warren_host::runtime::{ActorId, Runtime, TurnState};
 use warren_host::store::Durability;
 use warren_host::wasm::WasmConfig;
 
+mod cluster;
 mod reminders;
+pub use cluster::cluster;
 pub use reminders::{reminder_pass_process, reminders, stored, stored_start_process};
 
 /// Run `op(task)` from `tasks` tasks until `duration` passes; summarise latencies.

@@ -21,8 +21,10 @@ pub struct LoadSpec {
     /// `host:port`.
     pub addr: String,
     pub method: Method,
-    /// Path; `{c}` is replaced by the connection's index (one actor per connection).
+    /// Path; `{c}` is replaced by the connection's index (one actor per connection), or
+    /// by the connection's entry of `actors` when that is not empty.
     pub path: String,
+    pub actors: Vec<String>,
     pub body: Bytes,
     pub headers: Vec<(String, String)>,
     pub connections: usize,
@@ -40,7 +42,11 @@ async fn connection(
     stream.set_nodelay(true)?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let path = spec.path.replace("{c}", &index.to_string());
+    let actor = match spec.actors.is_empty() {
+        true => index.to_string(),
+        false => spec.actors[index % spec.actors.len()].clone(),
+    };
+    let path = spec.path.replace("{c}", &actor);
     let mut hist = histogram();
     let mut errors = 0;
     let interval = spec
@@ -122,6 +128,7 @@ pub fn post(
         addr: addr.to_string(),
         method: Method::POST,
         path: path.to_string(),
+        actors: Vec::new(),
         body: Bytes::from_static(body.as_bytes()),
         headers: vec![("content-type".into(), "application/json".into())],
         connections,

@@ -1,6 +1,7 @@
 //! `warren-bench`: every figure of benches/RESULTS.md, each printed with its baseline
 //! measured in the same run. `warren-bench [FIGURE...]` with figures `invoke`, `http`,
-//! `app`, `activation`, `reminders`, `durable`, `startup` (default: all).
+//! `app`, `activation`, `reminders`, `durable`, `startup`, `cluster` (default: all;
+//! `cluster` needs PostgreSQL, see `figures/cluster.rs`).
 
 mod figures;
 
@@ -50,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         "stored",
         "durable",
         "startup",
+        "cluster",
     ];
     let chosen: Vec<&str> = if args.figures.is_empty() {
         all.to_vec()
@@ -77,6 +79,7 @@ fn main() -> anyhow::Result<()> {
                 "stored" => figures::stored(args.stored_reminders).await,
                 "durable" => figures::durable(args.duration).await,
                 "startup" => figures::startup().await,
+                "cluster" => figures::cluster(args.duration).await,
                 other => anyhow::bail!("unknown figure {other:?}; known: {all:?}"),
             }
         })?;

@@ -350,9 +350,14 @@ async fn open_store(args: &ServeArgs) -> anyhow::Result<Store> {
             .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
         return Ok(Store::Sled(store));
     };
+    let secret = args.cluster_secret.as_deref().unwrap_or_default();
     anyhow::ensure!(
-        args.cluster_secret.is_some(),
+        !secret.is_empty(),
         "cluster mode needs --cluster-secret (or WARREN_CLUSTER_SECRET), shared by every host"
+    );
+    anyhow::ensure!(
+        secret.len() >= 16,
+        "the cluster secret must be at least 16 characters"
     );
     let config: tokio_postgres::Config = url
         .parse()

@@ -425,3 +425,226 @@ async fn a_paused_host_cannot_write_an_actor_that_moved() {
     assert_eq!(after, total + 1);
     println!("paused host: {accepted} of 5 waiting requests acknowledged after it resumed");
 }
+
+#[tokio::test]
+async fn dapr_python_sdk_reaches_actors_through_any_host() {
+    let url = fresh_database().await;
+    let db = sql(&url).await;
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let hosts: Vec<Host> = dirs
+        .iter()
+        .map(|d| cluster_host(d.path(), &url, &[]))
+        .collect();
+    wait_balanced(&db, 2).await;
+    // The same client script as against one host; half of its actors live on the other.
+    crate::support::run_client(crate::support::python("wasm_client.py"), &hosts[1]);
+}
+
+#[tokio::test]
+async fn a_joining_host_takes_partitions_under_load_and_no_turn_is_lost_or_doubled() {
+    let url = fresh_database().await;
+    let db = sql(&url).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut hosts: Vec<Host> = dirs[..2]
+        .iter()
+        .map(|d| cluster_host(d.path(), &url, &[]))
+        .collect();
+    wait_balanced(&db, 2).await;
+    let acked: Arc<Vec<AtomicU64>> = Arc::new((0..40).map(|_| AtomicU64::new(0)).collect());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = reqwest::Client::new();
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let url = hosts[w % 2].url.clone();
+        let (acked, stop, client) = (acked.clone(), stop.clone(), client.clone());
+        writers.push(tokio::spawn(async move {
+            let mut i = w;
+            let mut failed = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let actor = i % 40;
+                i += 4;
+                let sent = client
+                    .post(format!("{url}/v1.0/actors/counter/j{actor}/method/add"))
+                    .body("1")
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status() == 200 => {
+                        acked[actor].fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => failed += 1,
+                }
+            }
+            failed
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    hosts.push(cluster_host(dirs[2].path(), &url, &[]));
+    wait_balanced(&db, 3).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut failed = 0;
+    for writer in writers {
+        failed += writer.await.unwrap();
+    }
+    // A planned move loses no request: turns running at the move finish on the old
+    // owner, the rest wait for the new one.
+    assert_eq!(failed, 0, "requests failed while a host joined");
+    let mut total = 0;
+    for (actor, count) in acked.iter().enumerate() {
+        let count = count.load(Ordering::Relaxed);
+        let seen = hosts[2]
+            .invoke_ok("counter", &format!("j{actor}"), "get", "")
+            .await;
+        assert_eq!(seen, count.to_string(), "j{actor}");
+        total += count;
+    }
+    assert!(total > 100, "the load was too light: {total}");
+    // Every actor the new host owns is served there; the old owners dropped theirs.
+    let new_id = host_id(&hosts[2]);
+    for (n, host) in hosts[..2].iter().enumerate() {
+        for id in host
+            .get_json("/v1.0/actors/counter")
+            .await
+            .as_array()
+            .unwrap()
+        {
+            let actor = ActorId::new("default", "counter", id.as_str().unwrap());
+            assert_ne!(
+                owner_of(&db, &actor).await.as_deref(),
+                Some(new_id.as_str()),
+                "{actor} still active on host {n}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn dropped_database_connections_are_survived_without_losing_a_turn() {
+    let url = fresh_database().await;
+    let db = sql(&url).await;
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let hosts: Vec<Host> = dirs
+        .iter()
+        .map(|d| cluster_host(d.path(), &url, &[]))
+        .collect();
+    wait_balanced(&db, 2).await;
+    let database = url.rsplit('/').next().unwrap().to_string();
+    let mut acked = 0u64;
+    let mut failed = 0u64;
+    let started = Instant::now();
+    let mut cut = 0;
+    while started.elapsed() < Duration::from_secs(6) {
+        if started.elapsed() > Duration::from_millis(1000 * (cut + 1)) && cut < 4 {
+            // Every connection of every host to this database, as a server restart does.
+            db.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&database],
+            )
+            .await
+            .unwrap();
+            cut += 1;
+        }
+        let adds = (0..10).map(|i| hosts[i % 2].invoke("counter", "pg", "add", "1"));
+        for (status, _) in futures::future::join_all(adds).await {
+            if status == 200 {
+                acked += 1;
+            } else {
+                failed += 1;
+            }
+        }
+    }
+    let total: u64 = hosts[0]
+        .invoke_ok("counter", "pg", "get", "")
+        .await
+        .parse()
+        .unwrap();
+    println!("dropped connections {cut} times: {acked} acknowledged, {failed} failed");
+    assert!(
+        total >= acked && total <= acked + failed,
+        "{total} vs {acked} acknowledged, {failed} failed"
+    );
+    // Both hosts are still members and serve.
+    wait_balanced(&db, 2).await;
+    for host in &hosts {
+        host.invoke_ok("counter", "pg", "add", "1").await;
+    }
+}
+
+/// `warren serve` with `args`, expected to exit at start: its status and output.
+fn serve_fails(args: &[&str]) -> (std::process::ExitStatus, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--grpc",
+            "127.0.0.1:0",
+            "--opaca",
+            "127.0.0.1:0",
+        ])
+        .args(["--cluster-listen", "127.0.0.1:0"])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run warren");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status, text)
+}
+
+#[tokio::test]
+async fn bad_cluster_settings_fail_at_start_with_a_clear_error() {
+    // Nothing listens on port 1.
+    let (status, out) = serve_fails(&[
+        "--cluster",
+        "postgres://warren@127.0.0.1:1/nowhere",
+        "--cluster-secret",
+        SECRET,
+    ]);
+    assert!(!status.success());
+    assert!(out.contains("cannot open the cluster database"), "{out}");
+    let (status, out) = serve_fails(&["--cluster", "postgres://warren@127.0.0.1:1/x"]);
+    assert!(!status.success());
+    assert!(out.contains("--cluster-secret"), "{out}");
+    let (status, out) = serve_fails(&["--cluster", "mysql://nope", "--cluster-secret", SECRET]);
+    assert!(!status.success());
+    assert!(out.contains("not a PostgreSQL URL"), "{out}");
+
+    // A database a newer Warren migrated: refused, and nothing written to it.
+    let url = fresh_database().await;
+    let db = sql(&url).await;
+    db.batch_execute(
+        "CREATE TABLE warren_schema (version integer NOT NULL);
+         INSERT INTO warren_schema VALUES (99);",
+    )
+    .await
+    .unwrap();
+    let (status, out) = serve_fails(&["--cluster", &url, "--cluster-secret", SECRET]);
+    assert!(!status.success());
+    assert!(out.contains("newer than this Warren knows"), "{out}");
+    let tables: i64 = db
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'warren%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 1, "only warren_schema exists");
+    let (status, out) = serve_fails(&[
+        "--cluster",
+        "postgres://warren@127.0.0.1:1/x",
+        "--cluster-secret",
+        "short",
+    ]);
+    assert!(!status.success());
+    assert!(out.contains("16 characters"), "{out}");
+}

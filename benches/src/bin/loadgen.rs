@@ -48,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         addr: args.addr,
         method: args.method.parse()?,
         path: args.path,
+        actors: Vec::new(),
         body: Bytes::from(args.body),
         headers,
         connections: args.connections,

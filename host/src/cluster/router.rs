@@ -38,8 +38,6 @@ pub struct ClusterRouter {
     refresh_every: Duration,
     secret: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
     clients: DashMap<Arc<str>, Client>,
-    /// Invocations this host sent to other hosts, and how many of those failed.
-    pub(super) forwards: std::sync::atomic::AtomicU64,
 }
 
 impl ClusterRouter {
@@ -56,7 +54,6 @@ impl ClusterRouter {
                 .parse()
                 .map_err(|_| "the cluster secret must be printable ASCII".to_string())?,
             clients: DashMap::new(),
-            forwards: Default::default(),
         })
     }
 
@@ -159,8 +156,6 @@ impl ActorRouter for ClusterRouter {
         let client = self.client(&address);
         let wire = wire::invocation_to_wire(&invocation);
         let request = self.request(wire, Some(invocation.deadline));
-        self.forwards
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Box::pin(async move {
             let unavailable = |message: String, ran: bool| InvokeError::Unavailable {
                 actor: invocation.target.clone(),

@@ -269,7 +269,21 @@ fn failure(e: &InvokeError) -> pb::Failure {
             ("unavailable", Some(actor))
         }
         InvokeError::Store { actor, source } => {
-            f.message = source.to_string();
+            let (kind, message, number) = match source {
+                StoreError::Io(m) => ("io", m.clone(), 0),
+                StoreError::Corrupt(m) => ("corrupt", m.clone(), 0),
+                StoreError::Conflict { expected, found } => {
+                    f.status = (*found).min(u64::from(u32::MAX)) as u32;
+                    ("conflict", String::new(), *expected)
+                }
+                StoreError::Closed => ("closed", String::new(), 0),
+                StoreError::Fenced { partition } => {
+                    ("fenced", String::new(), u64::from(*partition))
+                }
+            };
+            f.store_error = kind.into();
+            f.message = message;
+            f.number = number;
             ("store", Some(actor))
         }
     };
@@ -353,7 +367,18 @@ fn error_of(f: pb::Failure, target: &ActorId, action: &str) -> InvokeError {
         },
         _ => InvokeError::Store {
             actor,
-            source: StoreError::Io(message),
+            source: match f.store_error.as_str() {
+                "corrupt" => StoreError::Corrupt(message),
+                "conflict" => StoreError::Conflict {
+                    expected: f.number,
+                    found: u64::from(f.status),
+                },
+                "closed" => StoreError::Closed,
+                "fenced" => StoreError::Fenced {
+                    partition: f.number.min(u64::from(u32::MAX)) as u32,
+                },
+                _ => StoreError::Io(message),
+            },
         },
     }
 }
@@ -447,5 +472,141 @@ pub fn schedule_result(
         "limit" => Err(ScheduleError::Limit(reply.error)),
         "unavailable" => Err(ScheduleError::Unavailable(reply.error)),
         _ => Err(ScheduleError::Store(StoreError::Io(reply.error))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor() -> ActorId {
+        ActorId::new("t", "counter", "c1")
+    }
+
+    #[test]
+    fn an_invocation_crosses_with_its_chain_caller_and_deadline() {
+        let mut invocation = Invocation::call(
+            actor(),
+            "add",
+            b"5".to_vec(),
+            Instant::now() + Duration::from_secs(10),
+        );
+        invocation.caller = Some(ActorId::new("t", "bank", "b"));
+        invocation.reentrancy_id = Some("chain-1".into());
+        invocation.metadata = vec![("traceparent".into(), "00-abc".into())];
+        invocation.trigger = Trigger::Broadcast("news".into());
+        invocation.route_hops = 2;
+        let wire = invocation_to_wire(&invocation);
+        // The receiver's own limit wins over a longer deadline asked for.
+        let limit = Instant::now() + Duration::from_secs(5);
+        let back = invocation_from_wire(wire, limit).unwrap();
+        assert_eq!(back.target, invocation.target);
+        assert_eq!(back.caller, invocation.caller);
+        assert_eq!(back.reentrancy_id.as_deref(), Some("chain-1"));
+        assert_eq!(back.metadata, invocation.metadata);
+        assert_eq!(back.trigger, Trigger::Broadcast("news".into()));
+        assert_eq!((back.route_hops, back.payload.as_slice()), (2, &b"5"[..]));
+        assert!(back.deadline <= limit);
+    }
+
+    #[test]
+    fn a_malformed_target_is_refused() {
+        let mut wire = invocation_to_wire(&Invocation::call(
+            actor(),
+            "add",
+            Vec::new(),
+            Instant::now(),
+        ));
+        wire.target = Some(pb::ActorRef {
+            tenant: "t".into(),
+            actor_type: "a/b".into(),
+            id: "x".into(),
+        });
+        assert!(invocation_from_wire(wire.clone(), Instant::now()).is_err());
+        wire.target = None;
+        assert!(invocation_from_wire(wire, Instant::now()).is_err());
+    }
+
+    #[test]
+    fn errors_cross_kind_by_kind() {
+        let errors = vec![
+            InvokeError::BadRequest("no".into()),
+            InvokeError::ActionNotFound {
+                actor: actor(),
+                action: "x".into(),
+                message: "none".into(),
+            },
+            InvokeError::Trapped {
+                actor: actor(),
+                action: "add".into(),
+                message: "unreachable".into(),
+            },
+            InvokeError::LimitExceeded {
+                tenant: "t".into(),
+                actor: actor(),
+                kind: LimitKind::StatePerActor,
+                max: 10,
+            },
+            InvokeError::Downstream {
+                actor: actor(),
+                action: "a".into(),
+                status: 418,
+                body: b"teapot".to_vec(),
+            },
+            InvokeError::Unavailable {
+                actor: actor(),
+                message: "gone".into(),
+                ran: false,
+            },
+            InvokeError::Store {
+                actor: actor(),
+                source: StoreError::Io("disk".into()),
+            },
+            InvokeError::Store {
+                actor: actor(),
+                source: StoreError::Fenced { partition: 7 },
+            },
+        ];
+        for e in errors {
+            let shown = e.to_string();
+            let back = reply_from_wire(reply_to_wire(Err(e)), &actor(), "add").unwrap_err();
+            assert_eq!(back.to_string(), shown);
+        }
+    }
+
+    #[test]
+    fn schedule_changes_cross() {
+        let job = crate::runtime::scheduler::Job::new(
+            crate::runtime::scheduler::JobRequest {
+                kind: JobKind::Reminder,
+                name: "r",
+                due_time: "1s",
+                period: "",
+                ttl: "",
+                data: b"{}".to_vec(),
+                callback: None,
+                failure_policy: Default::default(),
+            },
+            chrono::Utc::now(),
+        )
+        .unwrap();
+        let change = ScheduleChange::SetReminder {
+            job,
+            overwrite: false,
+        };
+        let wire = schedule_to_wire(&actor(), &change).unwrap();
+        let (back_actor, back) = schedule_from_wire(wire).unwrap();
+        assert_eq!(back_actor, actor());
+        assert!(
+            matches!(back, ScheduleChange::SetReminder { overwrite: false, job } if job.name == "r")
+        );
+        let refused = schedule_reply(Err(ScheduleError::AlreadyExists {
+            actor: actor(),
+            name: "r".into(),
+        }));
+        assert!(matches!(
+            schedule_result(refused, &actor(), &change),
+            Err(ScheduleError::AlreadyExists { .. })
+        ));
     }
 }

@@ -93,6 +93,21 @@ struct KindLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ForwardLabels {
+    outcome: ForwardOutcome,
+}
+
+/// How a forward to another host ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum ForwardOutcome {
+    /// The owner answered (with the turn's reply or its error).
+    answered,
+    /// The owner could not be reached or no longer owned the actor.
+    unavailable,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     protocol: String,
     status: u16,
@@ -120,6 +135,8 @@ pub struct Metrics {
     commit_seconds: Histogram,
     commit_bytes: Counter,
     requests: Family<RequestLabels, Counter>,
+    forwards: Family<ForwardLabels, Counter>,
+    forward_seconds: Histogram,
     active_actors: Gauge,
     kept_instances: Gauge,
     components_compiled: Gauge,
@@ -183,6 +200,18 @@ impl Default for Metrics {
             "Protocol requests by protocol and HTTP status",
             requests.clone(),
         );
+        let forwards = Family::<ForwardLabels, Counter>::default();
+        registry.register(
+            "forwards",
+            "Invocations forwarded to the owning host (cluster mode), by outcome",
+            forwards.clone(),
+        );
+        let forward_seconds = latency_histogram();
+        registry.register(
+            "forward_seconds",
+            "Latency of invocations forwarded to the owning host, reply included",
+            forward_seconds.clone(),
+        );
         let gauge = |registry: &mut Registry, name: &str, help: &str| {
             let gauge = Gauge::default();
             registry.register(name, help, gauge.clone());
@@ -216,6 +245,8 @@ impl Default for Metrics {
             commit_seconds,
             commit_bytes,
             requests,
+            forwards,
+            forward_seconds,
             active_actors,
             kept_instances,
             components_compiled,
@@ -289,6 +320,14 @@ impl Metrics {
     pub fn committed(&self, bytes: u64, took: Duration) {
         self.commit_seconds.observe(took.as_secs_f64());
         self.commit_bytes.inc_by(bytes);
+    }
+
+    /// An invocation forwarded to its owner ended so, after `took`.
+    pub fn forwarded(&self, outcome: ForwardOutcome, took: Duration) {
+        self.forwards
+            .get_or_create(&ForwardLabels { outcome })
+            .inc();
+        self.forward_seconds.observe(took.as_secs_f64());
     }
 
     /// A request of `protocol` ("dapr-http", "opaca", ...) answered with `status`.

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use super::metrics::ForwardOutcome;
 use super::scheduler::{Job, JobKind};
 use super::{BackendFuture, Invocation, InvokeError, InvokeFuture, Reply, Runtime, ScheduleError};
 use crate::types::ActorId;
@@ -98,7 +99,17 @@ impl Runtime {
             let result = match self.owner_address(&router, &invocation).await? {
                 // Kept for a retry: the partition may move while the turn runs here.
                 None => self.run_here(invocation.clone()).await,
-                Some(address) => router.forward(&address, invocation.clone()).await,
+                Some(address) => {
+                    let started = std::time::Instant::now();
+                    let result = router.forward(&address, invocation.clone()).await;
+                    let outcome = if retryable(&result) {
+                        ForwardOutcome::unavailable
+                    } else {
+                        ForwardOutcome::answered
+                    };
+                    self.0.metrics.forwarded(outcome, started.elapsed());
+                    result
+                }
             };
             if retried || !retryable(&result) {
                 return result;

@@ -113,7 +113,13 @@ impl PostgresStore {
     }
 
     /// Connect with a parsed configuration; see [`PostgresStore::connect`].
-    pub async fn connect_config(config: tokio_postgres::Config) -> Result<Arc<Self>, StoreError> {
+    pub async fn connect_config(
+        mut config: tokio_postgres::Config,
+    ) -> Result<Arc<Self>, StoreError> {
+        if config.get_connect_timeout().is_none() {
+            // A database that does not answer is an error at start, not a hang.
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
         let manager = Manager::from_config(
             config,
             NoTls,

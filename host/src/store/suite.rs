@@ -375,7 +375,7 @@ async fn a_commit_writes_its_reminder_changes_with_its_state_or_nothing() {
 }
 
 /// PostgreSQL only: actor state is queryable from outside, one row per key with the
-/// actor's version, as cluster mode documents (`warren_actor_state`), on schema version 1.
+/// actor's version, as cluster mode documents (`warren_actor_state`), on schema version 2.
 #[tokio::test]
 async fn postgres_state_is_queryable_with_sql() {
     let (sql, store) = fresh_postgres_database().await;
@@ -412,5 +412,72 @@ async fn postgres_state_is_queryable_with_sql() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(schema, 1);
+    assert_eq!(schema, 2);
+}
+
+/// PostgreSQL only (cluster mode): a fenced store writes an actor only while its host
+/// holds the actor's partition at the epoch the database has, and reads due reminders of
+/// the partitions it holds only.
+#[tokio::test]
+async fn a_fenced_store_writes_only_the_partitions_it_holds() {
+    use super::fencing::{Fence, PARTITIONS, partition_of};
+    let (sql, store) = fresh_postgres_database().await;
+    let actor = ActorId::new("t", "counter", "fenced");
+    let partition = partition_of(&actor);
+    let other = (0..100)
+        .map(|i| ActorId::new("t", "counter", &format!("o{i}")))
+        .find(|a| partition_of(a) != partition)
+        .unwrap();
+    store
+        .put_reminder(&actor, "r", 10, b"{}".to_vec())
+        .await
+        .unwrap();
+    store
+        .put_reminder(&other, "r", 10, b"{}".to_vec())
+        .await
+        .unwrap();
+    sql.execute(
+        "INSERT INTO warren_partitions (partition) SELECT generate_series(0, $1 - 1)",
+        &[&(PARTITIONS as i32)],
+    )
+    .await
+    .unwrap();
+    let fence = Arc::new(Fence::new("h1"));
+    store.set_fence(fence.clone()).unwrap();
+    // Not held: refused before the database is asked.
+    let refused = store.commit(&actor, 0, vec![set("n", "1")]).await;
+    assert!(
+        matches!(refused, Err(StoreError::Fenced { .. })),
+        "{refused:?}"
+    );
+    // Held at the database's epoch: written.
+    sql.execute(
+        "UPDATE warren_partitions SET owner = 'h1', epoch = 1 WHERE partition = $1",
+        &[&(partition as i32)],
+    )
+    .await
+    .unwrap();
+    fence.set(partition, Some(1));
+    let v1 = store.commit(&actor, 0, vec![set("n", "1")]).await.unwrap();
+    let due = store.reminders_due(None, i64::MAX, 10).await.unwrap();
+    assert_eq!(due.len(), 1, "only the held partition's reminders: {due:?}");
+    assert_eq!(due[0].actor, actor);
+    // The partition moved (another host's epoch): this host still believes it holds it,
+    // and the database refuses its write; nothing of it is visible.
+    sql.execute(
+        "UPDATE warren_partitions SET owner = 'h2', epoch = 2 WHERE partition = $1",
+        &[&(partition as i32)],
+    )
+    .await
+    .unwrap();
+    let stale = store.commit(&actor, v1, vec![set("n", "2")]).await;
+    assert!(matches!(stale, Err(StoreError::Fenced { .. })), "{stale:?}");
+    let record = store.load(&actor).await.unwrap();
+    assert_eq!(
+        (record.version, record.entries["n"].as_slice()),
+        (v1, &b"1"[..])
+    );
+    // The host's own records are not fenced.
+    let shared = ActorId::new("$system", "users", "records");
+    store.commit(&shared, 0, vec![set("u", "1")]).await.unwrap();
 }

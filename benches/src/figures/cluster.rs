@@ -1,0 +1,273 @@
+//! Figure 8, cluster mode on PostgreSQL, on loopback: a forwarded invoke against a local
+//! one, durable commits on PostgreSQL against sled's, and the failover time after SIGKILL.
+//! The database server is `WARREN_BENCH_DATABASE_URL`, or one `scripts/postgres.sh`
+//! starts (run from the repository's root).
+
+use std::time::{Duration, Instant};
+
+use warren_bench::load;
+use warren_bench::procs::{Warren, guest};
+use warren_bench::stats::fmt;
+use warren_host::store::partition_of;
+use warren_host::types::ActorId;
+
+const SECRET: &str = "a-cluster-secret-for-the-bench";
+
+/// A PostgreSQL server for the figure; stopped on drop when this figure started it.
+struct Server {
+    url: String,
+    started: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    fn start() -> anyhow::Result<Server> {
+        if let Ok(url) = std::env::var("WARREN_BENCH_DATABASE_URL") {
+            return Ok(Server { url, started: None });
+        }
+        let dir = tempfile::Builder::new().prefix("warren-pg.").tempdir()?;
+        let out = std::process::Command::new("scripts/postgres.sh")
+            .arg("start")
+            .arg(dir.path())
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "scripts/postgres.sh failed (run from the repository root, or set WARREN_BENCH_DATABASE_URL): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8(out.stdout)?.trim().to_string();
+        Ok(Server {
+            url,
+            started: Some(dir),
+        })
+    }
+
+    /// A fresh database's URL and a client of it.
+    async fn fresh(&self) -> anyhow::Result<(String, tokio_postgres::Client)> {
+        let name = format!(
+            "warren_bench_{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_nanos()
+        );
+        connect(&self.url)
+            .await?
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await?;
+        let (base, _) = self.url.rsplit_once('/').unwrap_or((&self.url, ""));
+        let url = format!("{base}/{name}");
+        let client = connect(&url).await?;
+        Ok((url, client))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.started {
+            let _ = std::process::Command::new("scripts/postgres.sh")
+                .arg("stop")
+                .arg(dir.path())
+                .status();
+        }
+    }
+}
+
+async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+fn host(dir: &std::path::Path, url: &str) -> anyhow::Result<Warren> {
+    let counter = guest("counter");
+    Warren::start(
+        dir,
+        &[
+            "--cluster",
+            url,
+            "--cluster-secret",
+            SECRET,
+            "--cluster-listen",
+            "127.0.0.1:0",
+            "--deploy",
+            counter.to_str().unwrap_or_default(),
+        ],
+    )
+}
+
+/// Partition owners, by partition.
+async fn owners(db: &tokio_postgres::Client) -> anyhow::Result<Vec<Option<String>>> {
+    Ok(db
+        .query(
+            "SELECT owner FROM warren_partitions ORDER BY partition",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// Wait until `n` hosts hold every partition between them.
+async fn balanced(db: &tokio_postgres::Client, n: usize) -> anyhow::Result<Vec<Option<String>>> {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let owners = owners(db).await?;
+        let holders: std::collections::HashSet<_> = owners.iter().flatten().collect();
+        if owners.iter().all(Option::is_some) && holders.len() == n {
+            return Ok(owners);
+        }
+        anyhow::ensure!(
+            Instant::now() < until,
+            "{n} hosts never shared the partitions"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `count` counter ids whose partition `owner` holds.
+fn ids_of(owners: &[Option<String>], owner: &str, count: usize) -> Vec<String> {
+    (0..)
+        .map(|i| format!("a{i}"))
+        .filter(|id| {
+            let p = partition_of(&ActorId::new("default", "counter", id)) as usize;
+            owners[p].as_deref() == Some(owner)
+        })
+        .take(count)
+        .collect()
+}
+
+/// Two hosts: A starts alone and takes every partition (so its id is known), then B joins
+/// and takes about half. Returns them, the partition owners, and B's id.
+async fn pair(
+    dirs: &[tempfile::TempDir; 2],
+    url: &str,
+    db: &tokio_postgres::Client,
+) -> anyhow::Result<(Warren, Warren, Vec<Option<String>>, String)> {
+    let a = host(dirs[0].path(), url)?;
+    let a_id = balanced(db, 1).await?[0].clone().unwrap_or_default();
+    let b = host(dirs[1].path(), url)?;
+    let owners = balanced(db, 2).await?;
+    let b_id = owners
+        .iter()
+        .flatten()
+        .find(|o| **o != a_id)
+        .cloned()
+        .unwrap_or_default();
+    Ok((a, b, owners, b_id))
+}
+
+pub async fn cluster(duration: Duration) -> anyhow::Result<()> {
+    let server = Server::start()?;
+
+    // Forwarded vs local: host A alone takes every partition (so its id is known), then B
+    // joins and takes about half.
+    let (url, db) = server.fresh().await?;
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+    let (a, b, owners, b_id) = pair(&dirs, &url, &db).await?;
+    let a_id = owners
+        .iter()
+        .flatten()
+        .find(|o| **o != b_id)
+        .cloned()
+        .unwrap_or_default();
+    let local = ids_of(&owners, &a_id, 16);
+    let remote = ids_of(&owners, &b_id, 16);
+    let client = reqwest::Client::new();
+    for id in local.iter().chain(&remote) {
+        let url = format!("http://{}/v1.0/actors/counter/{id}/method/add", a.addr);
+        client
+            .post(url)
+            .body("1")
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    let path = "/v1.0/actors/counter/{c}/method/get";
+    for connections in [1, 16] {
+        let spec = |name: &str, actors: &[String]| load::LoadSpec {
+            actors: actors.to_vec(),
+            ..load::post(name, &a.addr, path, "", connections, duration)
+        };
+        let here = load::run(spec(
+            &format!("invoke, actor on the host asked, {connections} conns"),
+            &local,
+        ))
+        .await?;
+        here.print(None);
+        load::run(spec(
+            &format!("invoke forwarded to the owner, {connections} conns"),
+            &remote,
+        ))
+        .await?
+        .print(Some(&here));
+    }
+    drop(a);
+    drop(b);
+
+    // Durable commits: sled sync on one host, then one cluster host on PostgreSQL.
+    let dir = tempfile::tempdir()?;
+    let counter = guest("counter");
+    let sled = Warren::start(
+        dir.path(),
+        &["--deploy", counter.to_str().unwrap_or_default()],
+    )?;
+    let add = "/v1.0/actors/counter/d{c}/method/add";
+    let sled_sum = load::run(load::post(
+        "durable turns (add), sled sync, 64 actors",
+        &sled.addr,
+        add,
+        "1",
+        64,
+        duration,
+    ))
+    .await?;
+    sled_sum.print(None);
+    drop(sled);
+    let (url, db) = server.fresh().await?;
+    let one = host(dirs[0].path(), &url)?;
+    balanced(&db, 1).await?;
+    load::run(load::post(
+        "durable turns (add), PostgreSQL cluster host, 64 actors",
+        &one.addr,
+        add,
+        "1",
+        64,
+        duration,
+    ))
+    .await?
+    .print(Some(&sled_sum));
+    drop(one);
+
+    // Failover: SIGKILL the owner of an actor and time until another host serves it.
+    let (url, db) = server.fresh().await?;
+    let (a, mut b, owners, b_id) = pair(&dirs, &url, &db).await?;
+    let id = ids_of(&owners, &b_id, 1).pop().unwrap_or_default();
+    let url_a = format!("http://{}/v1.0/actors/counter/{id}/method/get", a.addr);
+    client.post(&url_a).send().await?.error_for_status()?;
+    let killed = Instant::now();
+    let _ = b.child.kill();
+    let _ = b.child.wait();
+    let mut failed = 0;
+    let served = loop {
+        let ok = client
+            .post(&url_a)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        if ok {
+            break killed.elapsed();
+        }
+        failed += 1;
+        anyhow::ensure!(
+            killed.elapsed() < Duration::from_secs(60),
+            "no failover in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    println!(
+        "failover after SIGKILL (heartbeat 1s, host timeout 3s): an actor of the killed host answers through another after {} ({failed} failed tries)",
+        fmt(served)
+    );
+    Ok(())
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# A local Warren cluster: a throwaway PostgreSQL server and three hosts on loopback, the
+# example actors deployed. Ctrl-C stops everything. Host N (0, 1, 2) listens on
+#   HTTP (Dapr + admin) 127.0.0.1:350N   gRPC 127.0.0.1:5000N   OPACA 127.0.0.1:810N
+# and on 127.0.0.1:380N for the other hosts. Any host serves any actor.
+#   scripts/cluster.sh [DIR]   DIR keeps the database and the hosts' data (default: a temp dir)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dir="${1:-$(mktemp -d -t warren-cluster.XXXXXX)}"
+mkdir -p "$dir"
+scripts/build-guests.sh
+cargo build --release -p warren-host --bin warren
+target="${CARGO_TARGET_DIR:-target}"
+guests="$target/wasm32-wasip2/release"
+
+pids=()
+stop() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    scripts/postgres.sh stop "$dir/postgres"
+}
+trap stop EXIT INT TERM
+
+url="$(scripts/postgres.sh start "$dir/postgres")"
+secret="$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
+echo "database: $url (state is queryable in the view warren_actor_state)"
+for n in 0 1 2; do
+    "$target/release/warren" serve \
+        --cluster "$url" --cluster-secret "$secret" \
+        --data-dir "$dir/host-$n" \
+        --http "127.0.0.1:350$n" --grpc "127.0.0.1:5000$n" --opaca "127.0.0.1:810$n" \
+        --cluster-listen "127.0.0.1:380$n" \
+        --deploy "$guests/counter.wasm" --deploy "$guests/bank.wasm" \
+        --deploy "$guests/newsroom.wasm" --deploy "$guests/calculator.wasm" \
+        --deploy "$guests/assistant.wasm" \
+        >"$dir/host-$n.log" 2>&1 &
+    pids+=("$!")
+    echo "host $n: http://127.0.0.1:350$n (log: $dir/host-$n.log)"
+done
+echo "try: curl -X POST http://127.0.0.1:3501/v1.0/actors/counter/c1/method/add -d 5"
+wait -n "${pids[@]}" || true
+echo "a host exited; stopping the cluster" >&2
