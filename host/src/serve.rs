@@ -58,6 +58,9 @@ pub struct ServeArgs {
     /// A cluster host silent this long is declared dead; its actors move to the others.
     #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
     host_timeout: Duration,
+    /// `text` for people, `json` (one object per line) for log collectors.
+    #[arg(long, value_enum, default_value = "text", env = "WARREN_LOG_FORMAT")]
+    log_format: LogFormat,
     /// `sync`: a turn is acknowledged once on disk; `relaxed`: flushed periodically.
     /// (Cluster mode commits every turn to PostgreSQL before acknowledging it.)
     #[arg(long, value_enum, default_value = "sync")]
@@ -169,13 +172,28 @@ fn parse_image(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// How the host writes its log.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
+        // Fields at the top level, so collectors index `actor`, `tenant`, ... directly.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
+    init_logging(args.log_format);
 
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;

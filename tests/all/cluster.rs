@@ -648,3 +648,57 @@ async fn bad_cluster_settings_fail_at_start_with_a_clear_error() {
     assert!(!status.success());
     assert!(out.contains("16 characters"), "{out}");
 }
+
+#[tokio::test]
+async fn host_to_host_calls_need_the_cluster_secret() {
+    use warren_host::cluster::wire::pb;
+    let url = fresh_database().await;
+    let db = sql(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = cluster_host(dir.path(), &url, &[]);
+    wait_balanced(&db, 1).await;
+    let address: String = db
+        .query_one("SELECT address FROM warren_hosts", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let mut client = pb::cluster_client::ClusterClient::connect(address)
+        .await
+        .unwrap();
+    let forwarded = || pb::ForwardedInvocation {
+        target: Some(pb::ActorRef {
+            tenant: "default".into(),
+            actor_type: "counter".into(),
+            id: "secret".into(),
+        }),
+        action: "add".into(),
+        payload: b"1".to_vec(),
+        deadline_ms: 5000,
+        ..Default::default()
+    };
+    for secret in [None, Some("not-the-cluster-secret")] {
+        let mut request = tonic::Request::new(forwarded());
+        if let Some(secret) = secret {
+            request
+                .metadata_mut()
+                .insert(warren_host::cluster::SECRET_HEADER, secret.parse().unwrap());
+        }
+        let refused = client.invoke(request).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    }
+    assert_eq!(
+        host.invoke_ok("counter", "secret", "get", "").await,
+        "0",
+        "nothing ran"
+    );
+    // With the secret, the owner runs it.
+    let mut request = tonic::Request::new(forwarded());
+    request
+        .metadata_mut()
+        .insert(warren_host::cluster::SECRET_HEADER, SECRET.parse().unwrap());
+    let reply = client.invoke(request).await.unwrap().into_inner();
+    assert!(
+        matches!(reply.outcome, Some(pb::forwarded_reply::Outcome::Ok(ref r)) if r.data == b"1"),
+        "{reply:?}"
+    );
+}

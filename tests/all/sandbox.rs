@@ -143,6 +143,28 @@ async fn guest_output_is_logged_with_the_actor() {
 }
 
 #[tokio::test]
+async fn json_logs_carry_the_guest_output_with_its_actor() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = hostile_host(dir.path(), &["--log-format", "json"]);
+    host.invoke_ok("chatty", "j1", "print", "hello as json")
+        .await;
+    let line = crate::support::eventually(Duration::from_secs(5), || async {
+        host.log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|l| l["stream"] == "stdout" && l["message"] == "hello as json")
+    })
+    .await
+    .unwrap_or_else(|| panic!("no JSON line of the guest's output:\n{}", host.log()));
+    assert_eq!(line["actor"], "chatty/j1", "{line}");
+    assert_eq!(line["target"], "warren::guest", "{line}");
+    // Every line the host wrote is one JSON object.
+    for l in host.log().lines() {
+        assert!(serde_json::from_str::<serde_json::Value>(l).is_ok(), "{l}");
+    }
+}
+
+#[tokio::test]
 async fn actor_calls_cycles_and_casts() {
     let dir = tempfile::tempdir().unwrap();
     let host = hostile_host(dir.path(), &[]);

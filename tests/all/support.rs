@@ -185,8 +185,11 @@ impl Drop for Host {
     }
 }
 
-/// The value of `name=` in a log line.
+/// The value of `name=` in a log line (or of field `name` in a JSON one).
 fn log_field(line: &str, name: &str) -> String {
+    if let Ok(json) = serde_json::from_str::<Value>(line) {
+        return json[name].as_str().unwrap_or_default().to_string();
+    }
     line.split(&format!(" {name}="))
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())

@@ -13,7 +13,7 @@ use deadpool_postgres::Pool;
 
 use super::router::{ClusterRouter, Owner};
 use crate::runtime::Runtime;
-use crate::store::{Fence, PARTITIONS, StoreError, partition_of};
+use crate::store::{Fence, PARTITION_LOCKS, PARTITIONS, StoreError, partition_of};
 
 fn io(e: impl std::fmt::Display) -> StoreError {
     StoreError::Io(format!("PostgreSQL: {e}"))
@@ -86,7 +86,7 @@ impl Membership {
     /// publish the table to the router.
     pub async fn tick(&self, runtime: &Runtime) -> Result<TickOutcome, StoreError> {
         let mut outcome = TickOutcome::default();
-        let client = self.pool.get().await.map_err(io)?;
+        let mut client = self.pool.get().await.map_err(io)?;
         let beat = client
             .execute(
                 "UPDATE warren_hosts SET heartbeat_at = now(), version = version + 1
@@ -169,17 +169,9 @@ impl Membership {
             } else if desired == Some(self.host.as_str())
                 && !owner.as_ref().is_some_and(|o| hosts.contains_key(o))
             {
-                let claimed = client
-                    .query_opt(
-                        "UPDATE warren_partitions SET owner = $2, epoch = epoch + 1
-                         WHERE partition = $1 AND epoch = $3
-                         RETURNING epoch",
-                        &[&(partition as i32), &self.host, &epoch],
-                    )
-                    .await
-                    .map_err(io)?;
-                if let Some(row) = claimed {
-                    self.fence.set(partition, Some(row.get(0)));
+                let claimed = self.claim(&mut client, partition, epoch).await?;
+                if let Some(epoch) = claimed {
+                    self.fence.set(partition, Some(epoch));
                     outcome.gained.push(partition);
                     owner = Some(self.host.clone());
                 }
@@ -194,6 +186,34 @@ impl Membership {
             runtime.rescan_reminders().await;
         }
         Ok(outcome)
+    }
+
+    /// Take `partition` if its epoch is still `seen`: under the partition's lock, which
+    /// waits for the old owner's commits that already passed their check. The new epoch.
+    async fn claim(
+        &self,
+        client: &mut deadpool_postgres::Object,
+        partition: u32,
+        seen: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let tx = client.transaction().await.map_err(io)?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            &[&PARTITION_LOCKS, &(partition as i32)],
+        )
+        .await
+        .map_err(io)?;
+        let row = tx
+            .query_opt(
+                "UPDATE warren_partitions SET owner = $2, epoch = epoch + 1
+                 WHERE partition = $1 AND epoch = $3
+                 RETURNING epoch",
+                &[&(partition as i32), &self.host, &seen],
+            )
+            .await
+            .map_err(io)?;
+        tx.commit().await.map_err(io)?;
+        Ok(row.map(|r| r.get(0)))
     }
 
     /// Give `partition` up: new work for it waits for the next owner, the turns already

@@ -10,6 +10,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
+mod group;
+
 use super::fencing::{Fence, is_fenced, partition_of};
 use super::record::ActorRecord;
 use super::{
@@ -91,6 +93,11 @@ CREATE TABLE warren_partitions (
 "#,
 ];
 
+/// The class of the advisory locks that order commits against partition moves (the
+/// partition number is the lock's second key): commits take them shared, a host taking a
+/// partition over takes its lock exclusively.
+pub const PARTITION_LOCKS: i32 = 0x5752; // "WR"
+
 /// Serializes schema migrations of hosts starting at once (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x5741_5252_454e; // "WARREN"
 
@@ -101,6 +108,8 @@ fn io(e: impl std::fmt::Display) -> StoreError {
 /// [`StateStore`] on PostgreSQL.
 pub struct PostgresStore {
     pool: Pool,
+    /// Commits go through here, many to one transaction (`postgres/group.rs`).
+    group: group::GroupCommit,
     /// Cluster mode: the partitions this host may write.
     fence: std::sync::OnceLock<Arc<Fence>>,
 }
@@ -132,6 +141,7 @@ impl PostgresStore {
             .build()
             .map_err(io)?;
         let store = PostgresStore {
+            group: group::GroupCommit::start(pool.clone()),
             pool,
             fence: std::sync::OnceLock::new(),
         };
@@ -274,11 +284,16 @@ async fn apply_reminder(
             record,
         } => {
             let partition = partition_of(actor) as i32;
-            tx.execute(PUT_REMINDER, &[t, a, i, name, due_ms, record, &partition])
-                .await
+            exec(
+                tx,
+                PUT_REMINDER,
+                &[t, a, i, name, due_ms, record, &partition],
+            )
+            .await
         }
         ReminderChange::Delete { name } => {
-            tx.execute(
+            exec(
+                tx,
                 "DELETE FROM warren_reminders
                  WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND name = $4",
                 &[t, a, i, name],
@@ -290,7 +305,8 @@ async fn apply_reminder(
             fired_due_ms,
             next: Some((due_ms, record)),
         } => {
-            tx.execute(
+            exec(
+                tx,
                 "UPDATE warren_reminders SET due_ms = $6, record = $7
                  WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND name = $4
                    AND due_ms = $5",
@@ -303,7 +319,8 @@ async fn apply_reminder(
             fired_due_ms,
             next: None,
         } => {
-            tx.execute(
+            exec(
+                tx,
                 "DELETE FROM warren_reminders
                  WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND name = $4
                    AND due_ms = $5",
@@ -313,132 +330,176 @@ async fn apply_reminder(
         }
     }
     .map(drop)
-    .map_err(io)
+}
+
+/// A fence check for one commit: the host, the actor's partition, and the epoch at
+/// which this host believes it holds it.
+pub(super) type FenceCheck<'a> = (&'a str, u32, i64);
+
+/// Run `sql` as a cached prepared statement (one round trip instead of two).
+async fn exec(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, StoreError> {
+    let statement = tx.prepare_cached(sql).await.map_err(io)?;
+    tx.execute(&statement, params).await.map_err(io)
+}
+
+async fn query(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+    let statement = tx.prepare_cached(sql).await.map_err(io)?;
+    tx.query(&statement, params).await.map_err(io)
+}
+
+/// Write one turn of `actor` inside `tx`: the fence check, the version move, the state
+/// changes and the reminder changes. Nothing is kept of a failed one once its
+/// (sub)transaction is rolled back. Returns the new version and how many bytes the
+/// tenant's state grew by, for the caller to add to its usage (see [`add_usage`]).
+pub(super) async fn write_turn(
+    tx: &deadpool_postgres::Transaction<'_>,
+    fence: Option<FenceCheck<'_>>,
+    actor: &ActorId,
+    expected: u64,
+    changes: &[StateChange],
+    reminders: &[ReminderChange],
+) -> Result<(u64, i64), StoreError> {
+    let key = actor_params(actor);
+    let [t, a, i] = &key;
+    if let Some((host, partition, epoch)) = fence {
+        // A shared lock on the partition, then the check in a statement of its own (a
+        // fresh snapshot): a move takes the lock exclusively, so it waits for the commits
+        // that passed the check, and every later commit sees the new owner. An advisory
+        // lock, not a row lock: FOR SHARE on the partition's row would make concurrent
+        // commits create multixacts.
+        exec(
+            tx,
+            "SELECT pg_advisory_xact_lock_shared($1, $2)",
+            &[&PARTITION_LOCKS, &(partition as i32)],
+        )
+        .await?;
+        let held = query(
+            tx,
+            "SELECT 1 FROM warren_partitions
+             WHERE partition = $1 AND owner = $2 AND epoch = $3",
+            &[&(partition as i32), &host, &epoch],
+        )
+        .await?;
+        if held.is_empty() {
+            return Err(StoreError::Fenced { partition });
+        }
+    }
+    let expected_sql = expected as i64;
+    // The version moves only from the one the turn read: the row lock taken here holds
+    // any other writer of this actor until the transaction ends.
+    let moved = if expected == 0 {
+        exec(
+            tx,
+            "INSERT INTO warren_actors VALUES ($1, $2, $3, 1) ON CONFLICT DO NOTHING",
+            &[t, a, i],
+        )
+        .await?
+    } else {
+        exec(
+            tx,
+            "UPDATE warren_actors SET version = version + 1
+             WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND version = $4",
+            &[t, a, i, &expected_sql],
+        )
+        .await?
+    };
+    if moved != 1 {
+        let found = query(
+            tx,
+            "SELECT version FROM warren_actors
+             WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3",
+            &[t, a, i],
+        )
+        .await?
+        .first()
+        .map_or(0, |row| row.get::<_, i64>(0) as u64);
+        return Err(StoreError::Conflict { expected, found });
+    }
+    // The sizes of the keys this commit changes, for the tenant's counter.
+    let keys: Vec<&str> = changes.iter().map(|(k, _)| k.as_str()).collect();
+    let before = query(
+        tx,
+        "SELECT key, value FROM warren_state
+         WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND key = ANY($4)",
+        &[t, a, i, &keys],
+    )
+    .await?;
+    let mut touched = ActorRecord::default();
+    touched.apply(
+        before
+            .iter()
+            .map(|row| (row.get::<_, String>(0), Some(row.get::<_, Vec<u8>>(1))))
+            .collect(),
+    );
+    let delta = touched.size_delta(changes);
+    for (key, value) in changes {
+        match value {
+            Some(value) => {
+                exec(
+                    tx,
+                    "INSERT INTO warren_state VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (tenant, actor_type, actor_id, key)
+                     DO UPDATE SET value = EXCLUDED.value",
+                    &[t, a, i, key, value],
+                )
+                .await?
+            }
+            None => {
+                exec(
+                    tx,
+                    "DELETE FROM warren_state
+                     WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND key = $4",
+                    &[t, a, i, key],
+                )
+                .await?
+            }
+        };
+    }
+    for change in reminders {
+        apply_reminder(tx, actor, change).await?;
+    }
+    Ok((expected + 1, delta))
+}
+
+/// Add `delta` bytes to `tenant`'s usage counter. A batch adds its tenants' deltas last,
+/// in name order, so concurrent batches lock the counters in one order (no deadlock).
+pub(super) async fn add_usage(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant: &str,
+    delta: i64,
+) -> Result<(), StoreError> {
+    if delta != 0 {
+        exec(
+            tx,
+            "INSERT INTO warren_tenant_usage VALUES ($1, $2)
+             ON CONFLICT (tenant) DO UPDATE SET bytes = warren_tenant_usage.bytes + $2",
+            &[&tenant, &delta],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 impl PostgresStore {
-    async fn commit_now(
-        &self,
-        actor: &ActorId,
-        expected: u64,
-        changes: Vec<StateChange>,
-        reminders: Vec<ReminderChange>,
-    ) -> Result<u64, StoreError> {
-        let key = actor_params(actor);
-        let [t, a, i] = &key;
-        let fence = self
-            .fence
-            .get()
-            .filter(|_| is_fenced(actor))
-            .map(|fence| {
-                let partition = partition_of(actor);
-                fence
-                    .epoch(partition)
-                    .map(|epoch| (fence.host(), partition, epoch))
-                    .ok_or(StoreError::Fenced { partition })
-            })
-            .transpose()?;
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(io)?;
-        if let Some((host, partition, epoch)) = fence {
-            // The share lock holds a move of the partition until this commit is over;
-            // after a move, the owner or epoch differs and nothing is written.
-            let held = tx
-                .query_opt(
-                    "SELECT 1 FROM warren_partitions
-                     WHERE partition = $1 AND owner = $2 AND epoch = $3 FOR SHARE",
-                    &[&(partition as i32), &host, &epoch],
-                )
-                .await
-                .map_err(io)?;
-            if held.is_none() {
-                return Err(StoreError::Fenced { partition });
-            }
-        }
-        let expected_sql = expected as i64;
-        // The version moves only from the one the turn read: the row lock taken here
-        // holds any other writer of this actor until this transaction ends.
-        let moved = if expected == 0 {
-            tx.execute(
-                "INSERT INTO warren_actors VALUES ($1, $2, $3, 1) ON CONFLICT DO NOTHING",
-                &[t, a, i],
-            )
-            .await
-        } else {
-            tx.execute(
-                "UPDATE warren_actors SET version = version + 1
-                 WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND version = $4",
-                &[t, a, i, &expected_sql],
-            )
-            .await
-        }
-        .map_err(io)?;
-        if moved != 1 {
-            let found = tx
-                .query_opt(
-                    "SELECT version FROM warren_actors
-                     WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3",
-                    &[t, a, i],
-                )
-                .await
-                .map_err(io)?
-                .map_or(0, |row| row.get::<_, i64>(0) as u64);
-            return Err(StoreError::Conflict { expected, found });
-        }
-        // The sizes of the keys this commit changes, for the tenant's counter.
-        let keys: Vec<&str> = changes.iter().map(|(k, _)| k.as_str()).collect();
-        let before = tx
-            .query(
-                "SELECT key, value FROM warren_state
-                 WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND key = ANY($4)",
-                &[t, a, i, &keys],
-            )
-            .await
-            .map_err(io)?;
-        let mut touched = ActorRecord::default();
-        touched.apply(
-            before
-                .iter()
-                .map(|row| (row.get::<_, String>(0), Some(row.get::<_, Vec<u8>>(1))))
-                .collect(),
-        );
-        let delta = touched.size_delta(&changes);
-        for (key, value) in &changes {
-            match value {
-                Some(value) => {
-                    tx.execute(
-                        "INSERT INTO warren_state VALUES ($1, $2, $3, $4, $5)
-                         ON CONFLICT (tenant, actor_type, actor_id, key)
-                         DO UPDATE SET value = EXCLUDED.value",
-                        &[t, a, i, key, value],
-                    )
-                    .await
-                }
-                None => {
-                    tx.execute(
-                        "DELETE FROM warren_state
-                         WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND key = $4",
-                        &[t, a, i, key],
-                    )
-                    .await
-                }
-            }
-            .map_err(io)?;
-        }
-        if delta != 0 {
-            tx.execute(
-                "INSERT INTO warren_tenant_usage VALUES ($1, $2)
-                 ON CONFLICT (tenant) DO UPDATE SET bytes = warren_tenant_usage.bytes + $2",
-                &[t, &delta],
-            )
-            .await
-            .map_err(io)?;
-        }
-        for change in &reminders {
-            apply_reminder(&tx, actor, change).await?;
-        }
-        tx.commit().await.map_err(io)?;
-        Ok(expected + 1)
+    /// The fence check of a commit of `actor`, if this store is fenced; refused at once
+    /// when this host does not hold the partition.
+    fn fence_check(&self, actor: &ActorId) -> Result<Option<(Arc<Fence>, u32, i64)>, StoreError> {
+        let Some(fence) = self.fence.get().filter(|_| is_fenced(actor)) else {
+            return Ok(None);
+        };
+        let partition = partition_of(actor);
+        let epoch = fence
+            .epoch(partition)
+            .ok_or(StoreError::Fenced { partition })?;
+        Ok(Some((fence.clone(), partition, epoch)))
     }
 }
 
@@ -487,7 +548,15 @@ impl StateStore for PostgresStore {
     ) -> StoreFuture<'_, u64> {
         let actor = actor.clone();
         Box::pin(async move {
-            self.commit_now(&actor, expected_version, changes, reminders)
+            let fence = self.fence_check(&actor)?;
+            self.group
+                .commit(group::Pending {
+                    actor,
+                    expected: expected_version,
+                    changes,
+                    reminders,
+                    fence,
+                })
                 .await
         })
     }

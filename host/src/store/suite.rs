@@ -481,3 +481,48 @@ async fn a_fenced_store_writes_only_the_partitions_it_holds() {
     let shared = ActorId::new("$system", "users", "records");
     store.commit(&shared, 0, vec![set("u", "1")]).await.unwrap();
 }
+
+/// Many commits at once (on PostgreSQL, batched into one transaction): a refused one
+/// takes none of the others down, and each accepted one is whole.
+#[tokio::test]
+async fn concurrent_commits_stand_or_fall_alone() {
+    for (name, store, _dir) in stores().await {
+        let commits = (0..60).map(|i| {
+            let store = store.clone();
+            async move {
+                let actor = ActorId::new("t", "c", &format!("a{i}"));
+                // Every third expects a version the actor never had.
+                let expected = if i % 3 == 0 { 7 } else { 0 };
+                let result = store
+                    .commit(
+                        &actor,
+                        expected,
+                        vec![set("n", &i.to_string()), set("m", "x")],
+                    )
+                    .await;
+                (actor, expected, result)
+            }
+        });
+        for (actor, expected, result) in futures::future::join_all(commits).await {
+            let record = store.load(&actor).await.unwrap();
+            if expected == 7 {
+                assert!(
+                    matches!(result, Err(StoreError::Conflict { .. })),
+                    "{name}: {result:?}"
+                );
+                assert_eq!((record.version, record.entries.len()), (0, 0), "{name}");
+            } else {
+                assert_eq!(result.unwrap(), 1, "{name}");
+                assert_eq!((record.version, record.entries.len()), (1, 2), "{name}");
+            }
+        }
+        // The usage counter holds exactly the accepted commits: per actor, "n" and its
+        // digits, "m" and "x".
+        let size = store.tenant_state_size("t").await.unwrap();
+        let expected: u64 = (0..60)
+            .filter(|i| i % 3 != 0)
+            .map(|i: u64| 3 + i.to_string().len() as u64)
+            .sum();
+        assert_eq!(size, expected, "{name}");
+    }
+}
