@@ -116,6 +116,33 @@ async fn owner_of(db: &tokio_postgres::Client, actor: &ActorId) -> Option<String
     .get(0)
 }
 
+/// `n` hosts on a fresh database, sharing its partitions.
+struct TestCluster {
+    url: String,
+    db: tokio_postgres::Client,
+    dirs: Vec<tempfile::TempDir>,
+    hosts: Vec<Host>,
+}
+
+impl TestCluster {
+    async fn start(n: usize, extra: &[&str]) -> TestCluster {
+        let url = fresh_database().await;
+        let db = sql(&url).await;
+        let dirs: Vec<_> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+        let hosts: Vec<Host> = dirs
+            .iter()
+            .map(|d| cluster_host(d.path(), &url, extra))
+            .collect();
+        wait_balanced(&db, n).await;
+        TestCluster {
+            url,
+            db,
+            dirs,
+            hosts,
+        }
+    }
+}
+
 /// An actor of `actor_type` whose partition `host` owns.
 async fn owned_by(db: &tokio_postgres::Client, actor_type: &str, host: &str) -> ActorId {
     for i in 0..500 {
@@ -140,14 +167,12 @@ fn host_id(host: &Host) -> String {
 
 #[tokio::test]
 async fn three_hosts_serve_one_actor_space_with_exact_totals() {
-    let url = fresh_database().await;
-    let db = sql(&url).await;
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let hosts: Vec<Host> = dirs
-        .iter()
-        .map(|d| cluster_host(d.path(), &url, &[]))
-        .collect();
-    wait_balanced(&db, 3).await;
+    let TestCluster {
+        url: _url,
+        db,
+        dirs: _dirs,
+        hosts,
+    } = TestCluster::start(3, &[]).await;
 
     // 20 actors, 15 adds each, sent through all three hosts at once.
     let adds = (0..300).map(|i| {
@@ -239,14 +264,12 @@ async fn three_hosts_serve_one_actor_space_with_exact_totals() {
 
 #[tokio::test]
 async fn a_killed_host_loses_no_acknowledged_turn_and_its_actors_move() {
-    let url = fresh_database().await;
-    let db = sql(&url).await;
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut hosts: Vec<Host> = dirs
-        .iter()
-        .map(|d| cluster_host(d.path(), &url, &[]))
-        .collect();
-    wait_balanced(&db, 3).await;
+    let TestCluster {
+        url: _url,
+        db,
+        dirs: _dirs,
+        mut hosts,
+    } = TestCluster::start(3, &[]).await;
     // Which host is which in the database: each host's id is in its log.
     let victim_id = host_id(&hosts[2]);
 
@@ -358,15 +381,13 @@ async fn a_killed_host_loses_no_acknowledged_turn_and_its_actors_move() {
 
 #[tokio::test]
 async fn a_paused_host_cannot_write_an_actor_that_moved() {
-    let url = fresh_database().await;
-    let db = sql(&url).await;
     let fast = ["--heartbeat", "300ms", "--host-timeout", "1200ms"];
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let hosts: Vec<Host> = dirs
-        .iter()
-        .map(|d| cluster_host(d.path(), &url, &fast))
-        .collect();
-    wait_balanced(&db, 2).await;
+    let TestCluster {
+        url: _url,
+        db,
+        dirs: _dirs,
+        hosts,
+    } = TestCluster::start(2, &fast).await;
     let paused_id = host_id(&hosts[1]);
     let target = owned_by(&db, "counter", &paused_id).await;
     let id = target.id.to_string();
@@ -428,28 +449,25 @@ async fn a_paused_host_cannot_write_an_actor_that_moved() {
 
 #[tokio::test]
 async fn dapr_python_sdk_reaches_actors_through_any_host() {
-    let url = fresh_database().await;
-    let db = sql(&url).await;
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let hosts: Vec<Host> = dirs
-        .iter()
-        .map(|d| cluster_host(d.path(), &url, &[]))
-        .collect();
-    wait_balanced(&db, 2).await;
+    let TestCluster {
+        url: _url,
+        db: _,
+        dirs: _dirs,
+        hosts,
+    } = TestCluster::start(2, &[]).await;
     // The same client script as against one host; half of its actors live on the other.
     crate::support::run_client(crate::support::python("wasm_client.py"), &hosts[1]);
 }
 
 #[tokio::test]
 async fn a_joining_host_takes_partitions_under_load_and_no_turn_is_lost_or_doubled() {
-    let url = fresh_database().await;
-    let db = sql(&url).await;
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut hosts: Vec<Host> = dirs[..2]
-        .iter()
-        .map(|d| cluster_host(d.path(), &url, &[]))
-        .collect();
-    wait_balanced(&db, 2).await;
+    let TestCluster {
+        url,
+        db,
+        dirs: _dirs,
+        mut hosts,
+    } = TestCluster::start(2, &[]).await;
+    let joining = tempfile::tempdir().unwrap();
     let acked: Arc<Vec<AtomicU64>> = Arc::new((0..40).map(|_| AtomicU64::new(0)).collect());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let client = reqwest::Client::new();
@@ -479,7 +497,7 @@ async fn a_joining_host_takes_partitions_under_load_and_no_turn_is_lost_or_doubl
         }));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    hosts.push(cluster_host(dirs[2].path(), &url, &[]));
+    hosts.push(cluster_host(joining.path(), &url, &[]));
     wait_balanced(&db, 3).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);
@@ -521,14 +539,12 @@ async fn a_joining_host_takes_partitions_under_load_and_no_turn_is_lost_or_doubl
 
 #[tokio::test]
 async fn dropped_database_connections_are_survived_without_losing_a_turn() {
-    let url = fresh_database().await;
-    let db = sql(&url).await;
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let hosts: Vec<Host> = dirs
-        .iter()
-        .map(|d| cluster_host(d.path(), &url, &[]))
-        .collect();
-    wait_balanced(&db, 2).await;
+    let TestCluster {
+        url,
+        db,
+        dirs: _dirs,
+        hosts,
+    } = TestCluster::start(2, &[]).await;
     let database = url.rsplit('/').next().unwrap().to_string();
     let mut acked = 0u64;
     let mut failed = 0u64;
@@ -652,11 +668,8 @@ async fn bad_cluster_settings_fail_at_start_with_a_clear_error() {
 #[tokio::test]
 async fn host_to_host_calls_need_the_cluster_secret() {
     use warren_host::cluster::wire::pb;
-    let url = fresh_database().await;
-    let db = sql(&url).await;
-    let dir = tempfile::tempdir().unwrap();
-    let host = cluster_host(dir.path(), &url, &[]);
-    wait_balanced(&db, 1).await;
+    let cluster = TestCluster::start(1, &[]).await;
+    let (db, host) = (&cluster.db, &cluster.hosts[0]);
     let address: String = db
         .query_one("SELECT address FROM warren_hosts", &[])
         .await
