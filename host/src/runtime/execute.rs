@@ -44,7 +44,15 @@ impl Runtime {
     /// apply its timers, reminders and casts. The one path every protocol uses.
     pub fn invoke(&self, invocation: Invocation) -> InvokeFuture {
         let runtime = self.clone();
-        Box::pin(async move { runtime.run(invocation).await })
+        // One boxed future per message either way: a route chain (pipes, forwards) nests
+        // one per hop on the stack that polls it.
+        match self.0.router.get() {
+            Some(router) if crate::store::fencing::is_fenced(&invocation.target) => {
+                let router = router.clone();
+                Box::pin(async move { runtime.route(router, invocation).await })
+            }
+            _ => Box::pin(async move { runtime.run_here(invocation).await }),
+        }
     }
 
     /// Deliver `invocation` without waiting for it (fire and forget): a failure is only
@@ -58,15 +66,6 @@ impl Runtime {
                 tracing::warn!(%target, %action, error = %e, "cast failed");
             }
         });
-    }
-
-    async fn run(&self, invocation: Invocation) -> Result<Reply, InvokeError> {
-        if let Some(router) = self.0.router.get()
-            && crate::store::fencing::is_fenced(&invocation.target)
-        {
-            return self.route(router.clone(), invocation).await;
-        }
-        self.run_here(invocation).await
     }
 
     /// Run `invocation` on this host, counted in the metrics.

@@ -98,7 +98,7 @@ impl Runtime {
         loop {
             let result = match self.owner_address(&router, &invocation).await? {
                 // Kept for a retry: the partition may move while the turn runs here.
-                None => self.run_here(invocation.clone()).await,
+                None => Box::pin(self.run_here(invocation.clone())).await,
                 Some(address) => {
                     let started = std::time::Instant::now();
                     let result = router.forward(&address, invocation.clone()).await;
