@@ -325,13 +325,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(2), opaca).await;
     platform.stop_all().await;
     runtime.shutdown().await;
-    if let Some(cluster) = &cluster {
+    if let Some(mut cluster) = cluster {
         if let Err(e) = cluster.member.leave().await {
             tracing::error!(error = %e, "leaving the cluster failed; the others will declare this host dead");
         }
         let _ = cluster.stop.send(true);
-        let _ =
-            tokio::time::timeout(Duration::from_secs(2), &mut *cluster.serving.lock().await).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut cluster.serving).await;
     }
     // Open actor streams end with the process; the gRPC server does not wait for them.
     let _ = tokio::time::timeout(Duration::from_secs(2), grpc).await;
@@ -373,10 +372,7 @@ async fn open_store(args: &ServeArgs) -> anyhow::Result<Store> {
         !secret.is_empty(),
         "cluster mode needs --cluster-secret (or WARREN_CLUSTER_SECRET), shared by every host"
     );
-    anyhow::ensure!(
-        secret.len() >= 16,
-        "the cluster secret must be at least 16 characters"
-    );
+    warren_host::cluster::check_secret(secret)?;
     let config: tokio_postgres::Config = url
         .parse()
         .context("--cluster is not a PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DB)")?;
@@ -390,7 +386,7 @@ async fn open_store(args: &ServeArgs) -> anyhow::Result<Store> {
 struct Joined {
     member: Cluster,
     stop: tokio::sync::watch::Sender<bool>,
-    serving: tokio::sync::Mutex<tokio::task::JoinHandle<()>>,
+    serving: tokio::task::JoinHandle<()>,
 }
 
 async fn join_cluster(
@@ -436,7 +432,7 @@ async fn join_cluster(
     Ok(Joined {
         member,
         stop,
-        serving: tokio::sync::Mutex::new(serving),
+        serving,
     })
 }
 

@@ -13,11 +13,10 @@ use deadpool_postgres::Pool;
 
 use super::router::{ClusterRouter, Owner};
 use crate::runtime::Runtime;
-use crate::store::{Fence, PARTITION_LOCKS, PARTITIONS, StoreError, partition_of};
-
-fn io(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Io(format!("PostgreSQL: {e}"))
-}
+use crate::store::fencing::fnv1a;
+use crate::store::{
+    Fence, PARTITION_LOCKS, PARTITIONS, StoreError, partition_of, postgres_error as io,
+};
 
 /// How long a host waits for a partition's running turns before releasing it.
 const DRAIN: Duration = Duration::from_secs(2);
@@ -38,11 +37,7 @@ fn rendezvous(partition: u32, hosts: &[String]) -> Option<&str> {
     hosts
         .iter()
         .max_by_key(|host| {
-            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-            for byte in host.bytes().chain(partition.to_le_bytes()) {
-                hash ^= u64::from(byte);
-                hash = hash.wrapping_mul(0x0100_0000_01b3);
-            }
+            let mut hash = fnv1a(host.bytes().chain(partition.to_le_bytes()));
             // One more mixing round: FNV's low bits alone spread poorly.
             hash ^= hash >> 33;
             hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -97,16 +92,7 @@ impl Membership {
             .map_err(io)?;
         if beat == 0 {
             // Declared dead while away: whatever this host held may run elsewhere now.
-            self.fence.clear();
-            runtime.release_actors(|_| true, Duration::ZERO).await;
-            client
-                .execute(
-                    "UPDATE warren_partitions SET owner = NULL, epoch = epoch + 1
-                     WHERE owner = $1",
-                    &[&self.host],
-                )
-                .await
-                .map_err(io)?;
+            self.give_up_all(runtime, &client, Duration::ZERO).await?;
             client
                 .execute(
                     "UPDATE warren_hosts SET alive = true, heartbeat_at = now(),
@@ -242,12 +228,16 @@ impl Membership {
         Ok(())
     }
 
-    /// Leave the cluster at a clean shutdown: free every partition at once, so the
-    /// others take them at their next round.
-    pub async fn leave(&self, runtime: &Runtime) -> Result<(), StoreError> {
-        let client = self.pool.get().await.map_err(io)?;
+    /// Drop every partition: the fence first, then the actors (their running turns get
+    /// `drain` to finish), then the rows, freed for the next owners.
+    async fn give_up_all(
+        &self,
+        runtime: &Runtime,
+        client: &deadpool_postgres::Object,
+        drain: Duration,
+    ) -> Result<(), StoreError> {
         self.fence.clear();
-        runtime.release_actors(|_| true, DRAIN).await;
+        runtime.release_actors(|_| true, drain).await;
         client
             .execute(
                 "UPDATE warren_partitions SET owner = NULL, epoch = epoch + 1 WHERE owner = $1",
@@ -255,6 +245,14 @@ impl Membership {
             )
             .await
             .map_err(io)?;
+        Ok(())
+    }
+
+    /// Leave the cluster at a clean shutdown: free every partition at once, so the
+    /// others take them at their next round.
+    pub async fn leave(&self, runtime: &Runtime) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(io)?;
+        self.give_up_all(runtime, &client, DRAIN).await?;
         client
             .execute("DELETE FROM warren_hosts WHERE id = $1", &[&self.host])
             .await

@@ -56,6 +56,16 @@ pub enum ClusterError {
     Store(#[from] StoreError),
 }
 
+/// Refuse a cluster secret too short to keep other hosts' calls out.
+pub fn check_secret(secret: &str) -> Result<(), ClusterError> {
+    if secret.len() < 16 {
+        return Err(ClusterError::Config(
+            "the cluster secret must be at least 16 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// A running member of the cluster.
 pub struct Cluster {
     membership: Arc<Membership>,
@@ -72,11 +82,7 @@ impl Cluster {
         runtime: &Runtime,
         store: &Arc<PostgresStore>,
     ) -> Result<Cluster, ClusterError> {
-        if config.secret.len() < 16 {
-            return Err(ClusterError::Config(
-                "the cluster secret must be at least 16 characters".into(),
-            ));
-        }
+        check_secret(&config.secret)?;
         if config.host_timeout < config.heartbeat * 2 {
             return Err(ClusterError::Config(
                 "the host timeout must be at least two heartbeats".into(),
@@ -112,11 +118,6 @@ impl Cluster {
             runtime: runtime.clone(),
             stop,
         })
-    }
-
-    /// The partition table as this host last read it.
-    pub fn table(&self) -> Vec<Option<Owner>> {
-        self.membership.router.table()
     }
 
     /// Leave at a clean shutdown: this host's partitions are freed at once.

@@ -70,11 +70,6 @@ impl ClusterRouter {
         }
     }
 
-    /// The owner of each partition as last read.
-    pub fn table(&self) -> Vec<Option<Owner>> {
-        self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
     fn client(&self, address: &Arc<str>) -> Result<Client, String> {
         if let Some(client) = self.clients.get(address) {
             return Ok(client.clone());
@@ -89,14 +84,12 @@ impl ClusterRouter {
         Ok(client)
     }
 
-    fn request<T>(&self, message: T, deadline: Option<Instant>) -> tonic::Request<T> {
+    fn request<T>(&self, message: T, deadline: Instant) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request
             .metadata_mut()
             .insert(SECRET_HEADER, self.secret.clone());
-        if let Some(deadline) = deadline {
-            request.set_timeout(deadline.saturating_duration_since(Instant::now()));
-        }
+        request.set_timeout(deadline.saturating_duration_since(Instant::now()));
         request
     }
 }
@@ -155,7 +148,7 @@ impl ActorRouter for ClusterRouter {
         let address: Arc<str> = address.into();
         let client = self.client(&address);
         let wire = wire::invocation_to_wire(&invocation);
-        let request = self.request(wire, Some(invocation.deadline));
+        let request = self.request(wire, invocation.deadline);
         Box::pin(async move {
             let unavailable = |message: String, ran: bool| InvokeError::Unavailable {
                 actor: invocation.target.clone(),
@@ -195,7 +188,7 @@ impl ActorRouter for ClusterRouter {
             let wire = wire::schedule_to_wire(&actor, &change)?;
             let mut client = self.client(&address).map_err(ScheduleError::Unavailable)?;
             let deadline = Instant::now() + Duration::from_secs(10);
-            match client.schedule(self.request(wire, Some(deadline))).await {
+            match client.schedule(self.request(wire, deadline)).await {
                 Ok(reply) => wire::schedule_result(reply.into_inner(), &actor, &change),
                 Err(status) => Err(ScheduleError::Unavailable(format!(
                     "the host of {actor} at {address} failed: {}",

@@ -52,17 +52,22 @@ pub trait ActorRouter: Send + Sync + 'static {
     ) -> BackendFuture<'_, Result<bool, ScheduleError>>;
 }
 
+/// Whether a turn failed because the fence refused its commit: the actor's partition
+/// moved while it ran, and nothing of it was written.
+fn fenced(result: &Result<Reply, InvokeError>) -> bool {
+    matches!(
+        result,
+        Err(InvokeError::Store {
+            source: crate::types::StoreError::Fenced { .. },
+            ..
+        })
+    )
+}
+
 /// Whether a failed turn may be sent again to the owner the table names next: the host
 /// was unreachable or no longer owned the actor, so the turn did not take effect.
 fn retryable(result: &Result<Reply, InvokeError>) -> bool {
-    matches!(
-        result,
-        Err(InvokeError::Unavailable { ran: false, .. })
-            | Err(InvokeError::Store {
-                source: crate::types::StoreError::Fenced { .. },
-                ..
-            })
-    )
+    fenced(result) || matches!(result, Err(InvokeError::Unavailable { ran: false, .. }))
 }
 
 impl Runtime {
@@ -96,7 +101,15 @@ impl Runtime {
     ) -> Result<Reply, InvokeError> {
         let mut retried = false;
         loop {
-            let result = match self.owner_address(&router, &invocation).await? {
+            let owner = self
+                .owner_address(&router, &invocation.target, invocation.deadline)
+                .await
+                .map_err(|()| InvokeError::Unavailable {
+                    actor: invocation.target.clone(),
+                    message: "its partition has no owner yet".into(),
+                    ran: false,
+                })?;
+            let result = match owner {
                 // Kept for a retry: the partition may move while the turn runs here.
                 None => Box::pin(self.run_here(invocation.clone())).await,
                 Some(address) => {
@@ -119,25 +132,20 @@ impl Runtime {
         }
     }
 
-    /// The address of the host that owns `invocation`'s target (`None`: this one),
-    /// waiting out a move in progress until the request's deadline.
+    /// The address of the host that owns `actor` (`None`: this one), waiting out a move
+    /// in progress until `deadline`; an error when the move outlasts it.
     async fn owner_address(
         &self,
         router: &Arc<dyn ActorRouter>,
-        invocation: &Invocation,
-    ) -> Result<Option<Arc<str>>, InvokeError> {
+        actor: &ActorId,
+        deadline: std::time::Instant,
+    ) -> Result<Option<Arc<str>>, ()> {
         loop {
-            match router.placement(&invocation.target) {
-                Placement::Moving if std::time::Instant::now() < invocation.deadline => {
-                    router.refreshed(invocation.deadline).await;
+            match router.placement(actor) {
+                Placement::Moving if std::time::Instant::now() < deadline => {
+                    router.refreshed(deadline).await;
                 }
-                Placement::Moving => {
-                    return Err(InvokeError::Unavailable {
-                        actor: invocation.target.clone(),
-                        message: "its partition has no owner yet".into(),
-                        ran: false,
-                    });
-                }
+                Placement::Moving => return Err(()),
                 Placement::Here => return Ok(None),
                 Placement::Remote(address) => return Ok(Some(address)),
             }
@@ -157,18 +165,16 @@ impl Runtime {
                 });
             }
             let target = invocation.target.clone();
-            match runtime.run_here(invocation).await {
-                // Refused by the fence: it did not commit, and the sender may retry.
-                Err(InvokeError::Store {
-                    source: crate::types::StoreError::Fenced { .. },
-                    ..
-                }) => Err(InvokeError::Unavailable {
+            let result = runtime.run_here(invocation).await;
+            if fenced(&result) {
+                // It did not commit, and the sender may retry.
+                return Err(InvokeError::Unavailable {
                     actor: target,
                     message: "its partition moved while the turn ran".into(),
                     ran: false,
-                }),
-                other => other,
+                });
             }
+            result
         })
     }
 
@@ -180,17 +186,16 @@ impl Runtime {
         change: &ScheduleChange,
     ) -> Option<Result<bool, ScheduleError>> {
         let router = self.router()?;
+        if !crate::store::fencing::is_fenced(actor) {
+            return None;
+        }
         let deadline = self.deadline(&actor.tenant);
         let mut retried = false;
         loop {
-            let address = match self.placement(actor) {
-                Placement::Here => return None,
-                Placement::Remote(address) => address,
-                Placement::Moving if std::time::Instant::now() < deadline => {
-                    router.refreshed(deadline).await;
-                    continue;
-                }
-                Placement::Moving => {
+            let address = match self.owner_address(&router, actor, deadline).await {
+                Ok(None) => return None,
+                Ok(Some(address)) => address,
+                Err(()) => {
                     return Some(Err(ScheduleError::Unavailable(format!(
                         "the partition of {actor} has no owner yet"
                     ))));
@@ -213,12 +218,12 @@ impl Runtime {
 impl Runtime {
     /// Hand over the actors `lost` selects (their partition is moving to another host):
     /// wait up to `drain` for each one's running turn, deactivate it, and drop its timers
-    /// and the reminders memory holds for it. Returns how many were active.
+    /// and the reminders memory holds for it.
     pub async fn release_actors(
         &self,
         lost: impl Fn(&ActorId) -> bool,
         drain: std::time::Duration,
-    ) -> usize {
+    ) {
         let actors = self.0.table.active(&lost);
         let until = tokio::time::Instant::now() + drain;
         for actor in &actors {
@@ -231,7 +236,6 @@ impl Runtime {
             }
         }
         self.0.scheduler.remove_where(&lost);
-        actors.len()
     }
 
     /// Read due reminders from the start of the due order again: this host just gained

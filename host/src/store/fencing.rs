@@ -11,17 +11,20 @@ use crate::types::ActorId;
 /// database stores (reminders are polled per partition), so every host must agree.
 pub const PARTITIONS: u32 = 64;
 
-/// The partition of `actor`: FNV-1a over its tenant, type and id. Stable across hosts,
-/// builds and restarts (std's hashers are not).
+/// FNV-1a of `bytes`: stable across hosts, builds and restarts (std's hashers are not),
+/// which placement needs.
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The partition of `actor`: FNV-1a over its tenant, type and id, each closed by 0xff.
 pub fn partition_of(actor: &ActorId) -> u32 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in [&*actor.tenant, &*actor.actor_type, &*actor.id] {
-        for byte in part.bytes().chain([0xff]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    (hash % u64::from(PARTITIONS)) as u32
+    let bytes = [&*actor.tenant, &*actor.actor_type, &*actor.id]
+        .into_iter()
+        .flat_map(|part| part.bytes().chain([0xff]));
+    (fnv1a(bytes) % u64::from(PARTITIONS)) as u32
 }
 
 /// Whether writes of `actor` are fenced: real actors are; the host's own records

@@ -22,6 +22,7 @@ pub use crate::types::{ReminderChange, StateChange, StoreError};
 
 pub use fencing::{Fence, PARTITIONS, partition_of};
 pub use memory::MemoryStore;
+pub(crate) use postgres::io as postgres_error;
 pub use postgres::{PARTITION_LOCKS, PostgresStore};
 pub use record::ActorRecord;
 pub use sled_store::SledStore;

@@ -101,7 +101,8 @@ pub const PARTITION_LOCKS: i32 = 0x5752; // "WR"
 /// Serializes schema migrations of hosts starting at once (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x5741_5252_454e; // "WARREN"
 
-fn io(e: impl std::fmt::Display) -> StoreError {
+/// A PostgreSQL error as the store reports it.
+pub(crate) fn io(e: impl std::fmt::Display) -> StoreError {
     StoreError::Io(format!("PostgreSQL: {e}"))
 }
 
@@ -163,7 +164,9 @@ impl PostgresStore {
             .map_err(|_| StoreError::Io("the store is fenced already".into()))
     }
 
-    /// Give reminders written before partitions existed (schema 1) their partition.
+    /// Give reminders written before partitions existed (schema 1) their partition. Run
+    /// at every start (one indexed query when none is left), so a crash between the
+    /// migration and this step leaves no reminder unnumbered.
     async fn number_reminders(&self) -> Result<(), StoreError> {
         let client = self.client().await?;
         let rows = client
