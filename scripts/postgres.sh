@@ -2,12 +2,14 @@
 # A throwaway PostgreSQL server for the tests (the stores' shared suite; cluster mode).
 #   scripts/postgres.sh start DIR   create a cluster in DIR, start it, print its URL
 #   scripts/postgres.sh stop DIR    stop it (DIR can then be removed)
+#   scripts/postgres.sh restart DIR stop it and start it again on the same port
+# TCP connections need the password (SCRAM), as on a real server; the URL carries it.
 # Installs PostgreSQL with apt-get when it is missing. PostgreSQL refuses to run as root,
 # so as root the server runs as `nobody`.
 set -euo pipefail
 
-command="${1:?usage: postgres.sh start|stop DIR}"
-dir="${2:?usage: postgres.sh start|stop DIR}"
+command="${1:?usage: postgres.sh start|stop|restart DIR}"
+dir="${2:?usage: postgres.sh start|stop|restart DIR}"
 
 bin_dir() {
     if command -v initdb >/dev/null && command -v pg_ctl >/dev/null; then
@@ -34,16 +36,31 @@ as_server() {
     fi
 }
 
+# Start the server of $dir on port $2.
+start_server() {
+    as_server "'$1/pg_ctl' -D '$dir/data' -l '$dir/server.log' -w \
+        -o \"-p $2 -k '$dir' -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=on\" start >/dev/null"
+}
+
 case "$command" in
 start)
     bin="$(bin_dir)"
     mkdir -p "$dir"
     if [ "$(id -u)" = 0 ]; then chown nobody "$dir"; fi
     port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    as_server "'$bin/initdb' -D '$dir/data' -U warren --auth=trust -E UTF8 >'$dir/initdb.log' 2>&1"
-    as_server "'$bin/pg_ctl' -D '$dir/data' -l '$dir/server.log' -w \
-        -o \"-p $port -k '$dir' -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=on\" start >/dev/null"
-    echo "postgres://warren@127.0.0.1:$port/postgres"
+    password="$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
+    echo "$password" >"$dir/password"
+    echo "$port" >"$dir/port"
+    if [ "$(id -u)" = 0 ]; then chown nobody "$dir/password"; fi
+    as_server "'$bin/initdb' -D '$dir/data' -U warren --auth-local=trust --auth-host=scram-sha-256 \
+        --pwfile='$dir/password' -E UTF8 >'$dir/initdb.log' 2>&1"
+    start_server "$bin" "$port"
+    echo "postgres://warren:$password@127.0.0.1:$port/postgres"
+    ;;
+restart)
+    bin="$(bin_dir)"
+    as_server "'$bin/pg_ctl' -D '$dir/data' -m fast stop >/dev/null"
+    start_server "$bin" "$(cat "$dir/port")"
     ;;
 stop)
     bin="$(bin_dir)"
@@ -52,7 +69,7 @@ stop)
     fi
     ;;
 *)
-    echo "usage: postgres.sh start|stop DIR" >&2
+    echo "usage: postgres.sh start|stop|restart DIR" >&2
     exit 2
     ;;
 esac

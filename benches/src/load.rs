@@ -99,11 +99,20 @@ async fn connection(
 
 /// Run the load and summarise it.
 pub async fn run(spec: LoadSpec) -> anyhow::Result<Summary> {
+    let name = spec.name.clone();
+    run_together(&name, vec![spec]).await
+}
+
+/// Run several loads at once (one per host of a cluster, say) and summarise them as one.
+pub async fn run_together(name: &str, specs: Vec<LoadSpec>) -> anyhow::Result<Summary> {
     let begin = Instant::now();
-    let deadline = begin + spec.duration;
-    let tasks: Vec<_> = (0..spec.connections)
-        .map(|i| tokio::spawn(connection(spec.clone(), i, deadline)))
-        .collect();
+    let mut tasks = Vec::new();
+    for spec in specs {
+        let deadline = begin + spec.duration;
+        for i in 0..spec.connections {
+            tasks.push(tokio::spawn(connection(spec.clone(), i, deadline)));
+        }
+    }
     let mut hist = histogram();
     let mut errors = 0;
     for task in tasks {
@@ -111,7 +120,7 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<Summary> {
         hist.add(&h)?;
         errors += e;
     }
-    Ok(Summary::new(&spec.name, &hist, begin.elapsed(), errors))
+    Ok(Summary::new(name, &hist, begin.elapsed(), errors))
 }
 
 /// A plain POST spec with a JSON body.

@@ -255,10 +255,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             require_auth: args.opaca_require_auth,
             admin_user: args.opaca_admin_user.clone(),
             admin_password: args.opaca_admin_password.clone(),
-            secret: args.opaca_secret.clone(),
+            secret: opaca_secret(&args),
             images: args.opaca_images.iter().cloned().collect(),
             max_processes: args.opaca_max_processes,
             cors_origins: args.opaca_cors_origins.clone(),
+            shared: cluster.is_some(),
         },
         base_url(opaca_listener.local_addr()?),
     );
@@ -266,6 +267,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.set_agent_platform(std::sync::Arc::new(
         warren_host::api::opaca::agent_calls::AgentCalls::new(&platform),
     ));
+    let http = HttpConfig {
+        auth: AuthConfig {
+            admin_token: args.admin_token.clone(),
+            api_token: args.api_token.clone(),
+        },
+        app_id: args.app_id.clone(),
+        spawn_user_function: args.spawn_user_function.clone(),
+    };
+    let app = warren_host::api::router(runtime.clone(), http.clone());
+    // What this host (or, in a cluster, any host) recorded before: Spawn registrations,
+    // OPACA's Wasm containers.
+    let restored = runtime
+        .follow_store()
+        .await
+        .context("cannot read the stored registrations")?;
+    if restored > 0 {
+        tracing::info!(restored, "registrations restored from the store");
+    }
     if args.opaca_require_auth && args.opaca_admin_password == "admin" {
         tracing::warn!(
             "OPACA requires login, but its admin password is the default; set --opaca-admin-password"
@@ -280,14 +299,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         reminders,
         "warren is serving"
     );
-    let http = HttpConfig {
-        auth: AuthConfig {
-            admin_token: args.admin_token.clone(),
-            api_token: args.api_token.clone(),
-        },
-        app_id: args.app_id.clone(),
-        spawn_user_function: args.spawn_user_function.clone(),
-    };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let grpc = tokio::spawn({
         let serving = warren_host::api::dapr_grpc::serve(
@@ -318,7 +329,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     });
-    axum::serve(listener, warren_host::api::router(runtime.clone(), http))
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     let _ = stop.send(true);
@@ -480,6 +491,20 @@ async fn deploy_file(runtime: &Runtime, path: &PathBuf) -> anyhow::Result<()> {
         .with_context(|| format!("cannot deploy {}", path.display()))?;
     tracing::info!(path = %path.display(), name = %info.name, types = ?info.actor_types, "deployed from the command line");
     Ok(())
+}
+
+/// The OPACA token secret: the one given, or in a cluster one derived from the cluster
+/// secret (so a token from one host is good on every host); none otherwise (random per
+/// start).
+fn opaca_secret(args: &ServeArgs) -> Option<String> {
+    use sha2::Digest;
+    if args.opaca_secret.is_some() || args.cluster.is_none() {
+        return args.opaca_secret.clone();
+    }
+    let secret = args.cluster_secret.as_deref().unwrap_or_default();
+    Some(hex::encode(sha2::Sha256::digest(
+        format!("warren opaca tokens:{secret}").as_bytes(),
+    )))
 }
 
 /// Resolves once `stopped` turns true (or its sender is gone).

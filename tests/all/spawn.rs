@@ -466,8 +466,9 @@ async fn scheduled_invocations_are_delivered_at_their_time() {
 
 /// Write-behind snapshots make revisions: with a 100 ms snapshot timeout `v1` becomes
 /// revision 1 and a checkpointed `v2` revision 2. `spawn?revision=1` restores v1 as the
-/// current state (for `get` and for the next call). The latest checkpoint and the revision
-/// history survive a restart.
+/// current state (for `get` and for the next call). The latest checkpoint, the revision
+/// history and the registration itself survive a restart: the system is served (and its
+/// user function called) before the SDK registers again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_revisions_can_be_restored_and_survive_a_restart() {
     let user_function = UserFunction::start(keeper);
@@ -510,8 +511,13 @@ async fn snapshot_revisions_can_be_restored_and_survive_a_restart() {
         "the restored state was not sent on"
     );
 
-    // The user function keeps running; the SDK registers again, as at any start.
     host.restart();
+    assert_eq!(invoke_ok(&host, &get).await.value, Some(v3.clone()));
+    let sets = user_function.count("doc", "set");
+    let set = request("snap", "doc", "set").with_value(v3.clone());
+    assert_eq!(invoke_ok(&host, &set).await.value, Some(v3.clone()));
+    assert_eq!(user_function.count("doc", "set"), sets + 1);
+    // The user function keeps running; the SDK registers again, as at any start.
     register(&host, "snap", doc()).await;
     assert_eq!(invoke_ok(&host, &get).await.value, Some(v3));
     let restore = |revision| {

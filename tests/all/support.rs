@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// The workspace root: the conformance scripts live under it, and so does the default
 /// target dir.
-fn workspace() -> PathBuf {
+pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -51,6 +51,8 @@ pub struct Host {
     pub opaca_url: String,
     data_dir: PathBuf,
     args: Vec<String>,
+    /// Its `RUST_LOG`.
+    log_filter: String,
     log: Arc<Mutex<String>>,
     pub client: reqwest::Client,
 }
@@ -58,8 +60,13 @@ pub struct Host {
 impl Host {
     /// Start `warren serve` on a free port with `data_dir` and extra `args`.
     pub fn start(data_dir: &Path, args: &[&str]) -> Host {
+        Host::start_logging(data_dir, args, "info")
+    }
+
+    /// [`Host::start`] with `filter` as its `RUST_LOG`.
+    pub fn start_logging(data_dir: &Path, args: &[&str], filter: &str) -> Host {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let (child, [url, grpc_url, opaca_url], log) = spawn(data_dir, &args);
+        let (child, [url, grpc_url, opaca_url], log) = spawn(data_dir, &args, filter);
         Host {
             child,
             url,
@@ -67,6 +74,7 @@ impl Host {
             opaca_url,
             data_dir: data_dir.to_path_buf(),
             args,
+            log_filter: filter.to_string(),
             log,
             client: reqwest::Client::new(),
         }
@@ -100,7 +108,8 @@ impl Host {
     /// Kill and start again on the same data dir with the same arguments.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, [url, grpc_url, opaca_url], log) = spawn(&self.data_dir, &self.args);
+        let (child, [url, grpc_url, opaca_url], log) =
+            spawn(&self.data_dir, &self.args, &self.log_filter);
         self.child = child;
         self.url = url;
         self.grpc_url = grpc_url;
@@ -197,8 +206,13 @@ fn log_field(line: &str, name: &str) -> String {
         .to_string()
 }
 
-/// Start the host; returns it with the URLs of its HTTP, gRPC and OPACA listeners.
-fn spawn(data_dir: &Path, args: &[String]) -> (Child, [String; 3], Arc<Mutex<String>>) {
+/// Start the host with `args` and `filter` as its `RUST_LOG`; returns it with the URLs of
+/// its HTTP, gRPC and OPACA listeners.
+fn spawn(
+    data_dir: &Path,
+    args: &[String],
+    filter: &str,
+) -> (Child, [String; 3], Arc<Mutex<String>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
         .arg("serve")
         .arg("--data-dir")
@@ -206,7 +220,7 @@ fn spawn(data_dir: &Path, args: &[String]) -> (Child, [String; 3], Arc<Mutex<Str
         .args(["--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"])
         .args(["--opaca", "127.0.0.1:0"])
         .args(args)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", filter)
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

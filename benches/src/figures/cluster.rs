@@ -1,5 +1,6 @@
 //! Figure 8, cluster mode on PostgreSQL, on loopback: a forwarded invoke against a local
-//! one, durable commits on PostgreSQL against sled's, and the failover time after SIGKILL.
+//! one, durable commits on PostgreSQL against sled's (through the host, and at the store
+//! itself), three hosts against one, and the failover time after SIGKILL.
 //! The database server is `WARREN_BENCH_DATABASE_URL`, or one `scripts/postgres.sh`
 //! starts (run from the repository's root).
 
@@ -7,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use warren_bench::load;
 use warren_bench::procs::{Warren, guest};
-use warren_bench::stats::fmt;
+use warren_bench::stats::{Summary, fmt, histogram};
 use warren_host::store::partition_of;
+use warren_host::store::{Durability, PostgresStore, SledStore, StateStore};
 use warren_host::types::ActorId;
 
 const SECRET: &str = "a-cluster-secret-for-the-bench";
@@ -238,6 +240,9 @@ pub async fn cluster(duration: Duration) -> anyhow::Result<()> {
     .print(Some(&sled_sum));
     drop(one);
 
+    store_commits(&server, duration).await?;
+    three_hosts_against_one(&server, duration).await?;
+
     // Failover: SIGKILL the owner of an actor and time until another host serves it.
     let (url, db) = server.fresh().await?;
     let (a, mut b, owners, b_id) = pair(&dirs, &url, &db).await?;
@@ -270,4 +275,119 @@ pub async fn cluster(duration: Duration) -> anyhow::Result<()> {
         fmt(served)
     );
     Ok(())
+}
+
+/// The same load through one host, then spread over three hosts of one cluster (each
+/// host gets a third of the connections and its own actors), on the same two cores.
+async fn three_hosts_against_one(server: &Server, duration: Duration) -> anyhow::Result<()> {
+    const CONNECTIONS: usize = 48;
+    let counter_load =
+        |name: &str, addr: &str, path: &str, body, conns, actors: Vec<String>| load::LoadSpec {
+            actors,
+            ..load::post(name, addr, path, body, conns, duration)
+        };
+    let actors = |from: usize, count: usize| -> Vec<String> {
+        (from..from + count).map(|n| format!("s{n}")).collect()
+    };
+    for (what, path, body) in [
+        ("get", "/v1.0/actors/counter/{c}/method/get", ""),
+        ("add", "/v1.0/actors/counter/{c}/method/add", "1"),
+    ] {
+        let (url, db) = server.fresh().await?;
+        let dir = tempfile::tempdir()?;
+        let one = host(dir.path(), &url)?;
+        balanced(&db, 1).await?;
+        let name = format!("{what} turns, 1 cluster host, {CONNECTIONS} conns");
+        let single = load::run(counter_load(
+            &name,
+            &one.addr,
+            path,
+            body,
+            CONNECTIONS,
+            actors(0, CONNECTIONS),
+        ))
+        .await?;
+        single.print(None);
+        let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+        let others: Vec<Warren> = dirs
+            .iter()
+            .map(|d| host(d.path(), &url))
+            .collect::<anyhow::Result<_>>()?;
+        balanced(&db, 3).await?;
+        let per_host = CONNECTIONS / 3;
+        let specs = std::iter::once(&one)
+            .chain(&others)
+            .enumerate()
+            .map(|(n, h)| {
+                counter_load(
+                    &name,
+                    &h.addr,
+                    path,
+                    body,
+                    per_host,
+                    actors(n * per_host, per_host),
+                )
+            })
+            .collect();
+        load::run_together(
+            &format!("{what} turns, 3 cluster hosts, {per_host} conns each"),
+            specs,
+        )
+        .await?
+        .print(Some(&single));
+    }
+    Ok(())
+}
+
+/// Durable commits at the store itself, with no host in the way: sled `sync` against
+/// PostgreSQL's group commit, 256 actors committing at once, one change each.
+async fn store_commits(server: &Server, duration: Duration) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let sled: std::sync::Arc<dyn StateStore> =
+        SledStore::open(&dir.path().join("store"), Durability::Sync)?;
+    let baseline = commit_rate("store commits, sled sync, 256 actors", sled, duration).await?;
+    baseline.print(None);
+    let (url, _db) = server.fresh().await?;
+    let postgres: std::sync::Arc<dyn StateStore> = PostgresStore::connect(&url).await?;
+    commit_rate(
+        "store commits, PostgreSQL group commit, 256 actors",
+        postgres,
+        duration,
+    )
+    .await?
+    .print(Some(&baseline));
+    Ok(())
+}
+
+/// 256 actors each committing one change after the other for `duration`.
+async fn commit_rate(
+    name: &str,
+    store: std::sync::Arc<dyn StateStore>,
+    duration: Duration,
+) -> anyhow::Result<Summary> {
+    let begin = Instant::now();
+    let tasks: Vec<_> = (0..256)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let actor = ActorId::new("default", "counter", &format!("c{n}"));
+                let mut hist = histogram();
+                let mut version = 0;
+                while begin.elapsed() < duration {
+                    let value = (version + 1).to_string().into_bytes();
+                    let started = Instant::now();
+                    version = store
+                        .commit(&actor, version, vec![("count".into(), Some(value))])
+                        .await?;
+                    hist.record(started.elapsed().as_nanos().max(1) as u64)?;
+                }
+                anyhow::Ok(hist)
+            })
+        })
+        .collect();
+    let mut hist = histogram();
+    for task in tasks {
+        hist.add(&task.await??)?;
+    }
+    Ok(Summary::new(name, &hist, begin.elapsed(), 0))
 }

@@ -217,12 +217,23 @@ impl Runtime {
             cache: &slot.cache,
             state: TurnState::new(actor.clone(), slot.record.clone()),
         };
+        let started = unix_micros();
         let TurnOutcome { result, staged } = entry.backend.run_turn(turn).await;
         let finished = self.finish_turn(tenant, invocation, result, staged).await;
-        if finished.is_err() {
+        match &finished {
+            // What single activation is checked with: each committed turn, where and when
+            // it ran, and the version its commit left (`RUST_LOG=warren::turns=debug`).
+            Ok(_) => tracing::debug!(
+                target: "warren::turns",
+                %actor,
+                started_us = started,
+                ended_us = unix_micros(),
+                version = slot.record.get().map_or(0, |r| r.version),
+                "turn done"
+            ),
             // The turn's writes were dropped: an instance it kept may hold memory that
             // disagrees with the stored state.
-            drop(slot.cache.take());
+            Err(_) => drop(slot.cache.take()),
         }
         finished
     }
@@ -433,4 +444,11 @@ impl Runtime {
         }
         Ok(())
     }
+}
+
+/// Wall-clock microseconds since the Unix epoch.
+fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }

@@ -53,6 +53,7 @@ pub use platform::{
 };
 pub use registry::{ActorTypeEntry, AttachError, ComponentInfo, TypeConflict};
 pub use routing::{ActorRouter, Placement, ScheduleChange};
+pub use shared::{FollowFuture, Follower};
 pub use state::StateError;
 pub use table::ActivationCache;
 pub use tenancy::{TenantError, TenantView};
@@ -135,6 +136,9 @@ struct Inner {
     reminder_cursor: tokio::sync::Mutex<Option<crate::store::ReminderCursor>>,
     /// Serializes writes of host-wide records (`records.rs`).
     record_writes: tokio::sync::Mutex<()>,
+    /// Who keeps host-wide records and follows them (`shared.rs`); weak, since each
+    /// holds the runtime.
+    followers: std::sync::Mutex<Vec<std::sync::Weak<dyn Follower>>>,
     /// What the host counts (`metrics.rs`).
     metrics: metrics::Metrics,
     /// The platform turns call (`platform.rs`), installed by the binary.
@@ -181,6 +185,7 @@ impl Runtime {
             started_ms: scheduler::now_ms(),
             pool_cursor: Default::default(),
             record_writes: tokio::sync::Mutex::new(()),
+            followers: std::sync::Mutex::new(Vec::new()),
             reminder_cursor: tokio::sync::Mutex::new(None),
             agent_platform: std::sync::RwLock::new(None),
             router: std::sync::OnceLock::new(),

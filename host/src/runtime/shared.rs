@@ -1,19 +1,55 @@
-//! Cluster mode: what other hosts change in the shared store and this host must follow,
-//! tenants (with their tokens and limits) and deployed components. Each host reads the
+//! What other hosts change in the shared store and this host must follow: tenants (with
+//! their tokens and limits), deployed components, and the host-wide records of protocol
+//! subsystems ([`Follower`]s: Spawn registrations, OPACA containers). Each host reads the
 //! store's view and brings its own in line; each compiles (or finds in its artifact
-//! cache) the components it did not deploy itself.
+//! cache) the components it did not deploy itself. A cluster host follows every
+//! heartbeat; every host follows once at start, which restores what it recorded before.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 
 use super::tenants::TenantRecord;
 use super::{DEFAULT_TENANT, Runtime};
 use crate::store::StoreError;
 
+/// The future of one [`Follower::follow`]: how many things changed here.
+pub type FollowFuture<'a> = Pin<Box<dyn Future<Output = Result<usize, StoreError>> + Send + 'a>>;
+
+/// A subsystem outside the core that keeps host-wide records in the store and brings this
+/// host in line with them (after tenants and components, which its records may name).
+pub trait Follower: Send + Sync + 'static {
+    /// Read the records and apply what changed since the last call.
+    fn follow(&self) -> FollowFuture<'_>;
+}
+
 impl Runtime {
-    /// Follow the tenants and components the store holds; returns how many changed here.
+    /// Follow the tenants, components and followers' records the store holds; returns
+    /// how many changed here.
     pub async fn follow_store(&self) -> Result<usize, StoreError> {
-        Ok(self.follow_tenants().await? + self.follow_components().await?)
+        let mut changed = self.follow_tenants().await? + self.follow_components().await?;
+        for follower in self.followers() {
+            changed += follower.follow().await?;
+        }
+        Ok(changed)
+    }
+
+    /// Have [`Runtime::follow_store`] call `follower` too, for as long as it lives.
+    pub fn add_follower(&self, follower: Weak<dyn Follower>) {
+        self.0
+            .followers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(follower);
+    }
+
+    /// The followers still alive (the dead ones dropped).
+    fn followers(&self) -> Vec<Arc<dyn Follower>> {
+        let mut followers = self.0.followers.lock().unwrap_or_else(|p| p.into_inner());
+        followers.retain(|f| f.strong_count() > 0);
+        followers.iter().filter_map(Weak::upgrade).collect()
     }
 
     async fn follow_tenants(&self) -> Result<usize, StoreError> {
@@ -27,11 +63,22 @@ impl Runtime {
             let same = self.0.tenants.get(&record.name).is_some_and(|known| {
                 serde_json::to_vec(&known.record).is_ok_and(|known| known == bytes)
             });
-            if !same {
-                let size = self.0.store.tenant_state_size(&record.name).await?;
-                self.0.tenants.put(record, &self.0.config.limits, size);
-                changed += 1;
+            // The usage counter the store keeps counts every host's commits: the quota
+            // is checked against the whole cluster's state, as of the last heartbeat.
+            let size = self.0.store.tenant_state_size(&record.name).await?;
+            match self.0.tenants.get(&record.name) {
+                Some(known) if same => known.state_bytes.store(size, Ordering::Release),
+                _ => {
+                    self.0.tenants.put(record, &self.0.config.limits, size);
+                    changed += 1;
+                }
             }
+        }
+        if !stored.contains(DEFAULT_TENANT)
+            && let Some(default) = self.0.tenants.get(DEFAULT_TENANT)
+        {
+            let size = self.0.store.tenant_state_size(DEFAULT_TENANT).await?;
+            default.state_bytes.store(size, Ordering::Release);
         }
         for tenant in self.0.tenants.list() {
             let name = &tenant.record.name;

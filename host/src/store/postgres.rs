@@ -10,6 +10,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
+mod batch;
 mod group;
 
 use super::fencing::{Fence, is_fenced, partition_of};
@@ -102,8 +103,20 @@ pub const PARTITION_LOCKS: i32 = 0x5752; // "WR"
 const MIGRATION_LOCK: i64 = 0x5741_5252_454e; // "WARREN"
 
 /// A PostgreSQL error as the store reports it.
-pub(crate) fn io(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Io(format!("PostgreSQL: {e}"))
+pub(crate) fn io(e: impl std::error::Error) -> StoreError {
+    // The pool's and the driver's messages are generic ("db error"); the server's own
+    // reason (a wrong password, a missing database) is further down the chain.
+    let mut message = format!("PostgreSQL: {e}");
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    StoreError::Io(message)
 }
 
 /// [`StateStore`] on PostgreSQL.
@@ -335,10 +348,6 @@ async fn apply_reminder(
     .map(drop)
 }
 
-/// A fence check for one commit: the host, the actor's partition, and the epoch at
-/// which this host believes it holds it.
-pub(super) type FenceCheck<'a> = (&'a str, u32, i64);
-
 /// Run `sql` as a cached prepared statement (one round trip instead of two).
 async fn exec(
     tx: &deadpool_postgres::Transaction<'_>,
@@ -356,120 +365,6 @@ async fn query(
 ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
     let statement = tx.prepare_cached(sql).await.map_err(io)?;
     tx.query(&statement, params).await.map_err(io)
-}
-
-/// Write one turn of `actor` inside `tx`: the fence check, the version move, the state
-/// changes and the reminder changes. Nothing is kept of a failed one once its
-/// (sub)transaction is rolled back. Returns the new version and how many bytes the
-/// tenant's state grew by, for the caller to add to its usage (see [`add_usage`]).
-pub(super) async fn write_turn(
-    tx: &deadpool_postgres::Transaction<'_>,
-    fence: Option<FenceCheck<'_>>,
-    actor: &ActorId,
-    expected: u64,
-    changes: &[StateChange],
-    reminders: &[ReminderChange],
-) -> Result<(u64, i64), StoreError> {
-    let key = actor_params(actor);
-    let [t, a, i] = &key;
-    if let Some((host, partition, epoch)) = fence {
-        // A shared lock on the partition, then the check in a statement of its own (a
-        // fresh snapshot): a move takes the lock exclusively, so it waits for the commits
-        // that passed the check, and every later commit sees the new owner. An advisory
-        // lock, not a row lock: FOR SHARE on the partition's row would make concurrent
-        // commits create multixacts.
-        exec(
-            tx,
-            "SELECT pg_advisory_xact_lock_shared($1, $2)",
-            &[&PARTITION_LOCKS, &(partition as i32)],
-        )
-        .await?;
-        let held = query(
-            tx,
-            "SELECT 1 FROM warren_partitions
-             WHERE partition = $1 AND owner = $2 AND epoch = $3",
-            &[&(partition as i32), &host, &epoch],
-        )
-        .await?;
-        if held.is_empty() {
-            return Err(StoreError::Fenced { partition });
-        }
-    }
-    let expected_sql = expected as i64;
-    // The version moves only from the one the turn read: the row lock taken here holds
-    // any other writer of this actor until the transaction ends.
-    let moved = if expected == 0 {
-        exec(
-            tx,
-            "INSERT INTO warren_actors VALUES ($1, $2, $3, 1) ON CONFLICT DO NOTHING",
-            &[t, a, i],
-        )
-        .await?
-    } else {
-        exec(
-            tx,
-            "UPDATE warren_actors SET version = version + 1
-             WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND version = $4",
-            &[t, a, i, &expected_sql],
-        )
-        .await?
-    };
-    if moved != 1 {
-        let found = query(
-            tx,
-            "SELECT version FROM warren_actors
-             WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3",
-            &[t, a, i],
-        )
-        .await?
-        .first()
-        .map_or(0, |row| row.get::<_, i64>(0) as u64);
-        return Err(StoreError::Conflict { expected, found });
-    }
-    // The sizes of the keys this commit changes, for the tenant's counter.
-    let keys: Vec<&str> = changes.iter().map(|(k, _)| k.as_str()).collect();
-    let before = query(
-        tx,
-        "SELECT key, value FROM warren_state
-         WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND key = ANY($4)",
-        &[t, a, i, &keys],
-    )
-    .await?;
-    let mut touched = ActorRecord::default();
-    touched.apply(
-        before
-            .iter()
-            .map(|row| (row.get::<_, String>(0), Some(row.get::<_, Vec<u8>>(1))))
-            .collect(),
-    );
-    let delta = touched.size_delta(changes);
-    for (key, value) in changes {
-        match value {
-            Some(value) => {
-                exec(
-                    tx,
-                    "INSERT INTO warren_state VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (tenant, actor_type, actor_id, key)
-                     DO UPDATE SET value = EXCLUDED.value",
-                    &[t, a, i, key, value],
-                )
-                .await?
-            }
-            None => {
-                exec(
-                    tx,
-                    "DELETE FROM warren_state
-                     WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND key = $4",
-                    &[t, a, i, key],
-                )
-                .await?
-            }
-        };
-    }
-    for change in reminders {
-        apply_reminder(tx, actor, change).await?;
-    }
-    Ok((expected + 1, delta))
 }
 
 /// Add `delta` bytes to `tenant`'s usage counter. A batch adds its tenants' deltas last,

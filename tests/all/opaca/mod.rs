@@ -5,7 +5,7 @@
 mod agent_platform;
 mod auth_and_roles;
 mod bad_input;
-mod client;
+pub(crate) mod client;
 mod connections;
 mod process_containers;
 mod tenants;
@@ -74,12 +74,12 @@ fn sample_container(arguments: Value) -> Value {
 }
 
 /// A `PostAgentContainer` for the Wasm calculator component.
-fn calculator_container() -> Value {
+pub(crate) fn calculator_container() -> Value {
     json!({"image": {"imageName": "calculator"}, "arguments": {}})
 }
 
 /// Deploy the calculator component into the default tenant.
-async fn deploy_calculator(host: &Host) {
+pub(crate) async fn deploy_calculator(host: &Host) {
     let (status, body) = host
         .deploy(std::fs::read(guest("calculator")).unwrap())
         .await;
@@ -166,7 +166,7 @@ async fn assert_stopped_listening(port: u16) {
 }
 
 /// Run tests/conformance/python/opaca_client.py against `host`; the JSON it printed.
-fn run_opaca_client(host: &Host, login: &[&str]) -> Value {
+pub(crate) fn run_opaca_client(host: &Host, login: &[&str]) -> Value {
     let mut command = Command::new(opaca_python());
     command
         .arg(script("opaca_client.py"))

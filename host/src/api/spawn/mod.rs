@@ -6,12 +6,15 @@
 mod invoke;
 mod registration;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use prost::Message;
 
+use self::registration::SpawnSystems;
 use super::Access;
 use super::auth::Denied;
 use crate::runtime::Runtime;
@@ -26,10 +29,14 @@ struct SpawnState {
     runtime: Runtime,
     /// Base URL of the SDK's user function that registrations call back.
     user_function: String,
+    /// The registrations kept in the store.
+    systems: Arc<SpawnSystems>,
 }
 
-/// Spawn's routes, and its health checks.
+/// Spawn's routes, and its health checks. The registrations the store holds are served
+/// from the runtime's next [`Runtime::follow_store`] on.
 pub fn router(runtime: Runtime, user_function: String) -> Router {
+    let systems = SpawnSystems::new(runtime.clone());
     Router::new()
         .route("/api/v1/system", post(registration::register))
         .route("/api/v1/system/{system}/actors/spawn", post(invoke::spawn))
@@ -43,6 +50,7 @@ pub fn router(runtime: Runtime, user_function: String) -> Router {
         .with_state(SpawnState {
             runtime,
             user_function,
+            systems,
         })
 }
 

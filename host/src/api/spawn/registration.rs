@@ -1,18 +1,23 @@
 //! `POST /api/v1/system`: an SDK registers its actor system and actor types.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use prost::Message;
+use serde::{Deserialize, Serialize};
 
 use super::{SpawnState, proto, status, tenant};
 use crate::api::Access;
 use crate::backends::spawn_sdk::{DEFAULT_SNAPSHOT_INTERVAL, SdkActorType, SpawnApp};
-use crate::runtime::{Runtime, TenantError, check_name};
+use crate::runtime::{FollowFuture, Follower, Runtime, TenantError, check_name};
+use crate::types::StoreError;
 use crate::types::manifest::{ActionSpec, ActorKind, ActorTypeSpec, Manifest, TimerActionSpec};
 use crate::wire::spawn::{channels, pb};
 
@@ -126,48 +131,66 @@ async fn ensure_tenant(runtime: &Runtime, access: &Access, name: &str) -> Result
         })
 }
 
+/// An actor system's registration in the runtime's terms: its manifest and the backend
+/// that calls the SDK at `user_function`.
+fn system(
+    registry: Option<pb::Registry>,
+    service: pb::ServiceInfo,
+    user_function: &str,
+) -> Result<(Manifest, Arc<SpawnApp>), String> {
+    let mut specs = Vec::new();
+    let mut sdk_types = HashMap::new();
+    for (name, actor) in registry.map(|r| r.actors).unwrap_or_default() {
+        let (spec, sdk) = actor_type(&name, actor)?;
+        sdk_types.insert(name, sdk);
+        specs.push(spec);
+    }
+    if specs.is_empty() {
+        return Err("the registration declares no actors".into());
+    }
+    let manifest = Manifest {
+        name: format!("spawn:{}", non_empty(&service.service_name, "sdk")),
+        version: service.service_version,
+        actor_types: specs,
+    };
+    Ok((manifest, SpawnApp::new(user_function, sdk_types)))
+}
+
 pub(super) async fn register(
     State(state): State<SpawnState>,
     access: Access,
     body: Bytes,
 ) -> Response {
-    let request = match pb::RegistrationRequest::decode(body) {
+    let request = match pb::RegistrationRequest::decode(body.clone()) {
         Ok(r) => r,
         Err(e) => return refused(format!("the body is not a Spawn RegistrationRequest: {e}")),
     };
-    let system = request.actor_system.unwrap_or_default();
-    let tenant = match tenant(&access, &system.name) {
+    let system_info = request.actor_system.unwrap_or_default();
+    let tenant = match tenant(&access, &system_info.name) {
         Ok(t) => t,
         Err(denied) => return denied.into_response(),
     };
     if let Err(message) = ensure_tenant(&state.runtime, &access, &tenant).await {
         return refused(message);
     }
-    let mut specs = Vec::new();
-    let mut sdk_types = HashMap::new();
-    let actors = system.registry.map(|r| r.actors).unwrap_or_default();
-    for (name, actor) in actors {
-        match actor_type(&name, actor) {
-            Ok((spec, sdk)) => {
-                sdk_types.insert(name, sdk);
-                specs.push(spec);
-            }
-            Err(message) => return refused(message),
-        }
-    }
-    if specs.is_empty() {
-        return refused("the registration declares no actors".into());
-    }
     let service = request.service_info.unwrap_or_default();
-    let manifest = Manifest {
-        name: format!("spawn:{}", non_empty(&service.service_name, "sdk")),
-        version: service.service_version,
-        actor_types: specs,
+    let (manifest, app) = match system(system_info.registry, service, &state.user_function) {
+        Ok(system) => system,
+        Err(message) => return refused(message),
+    };
+    let recorded = Recorded {
+        tenant: tenant.clone(),
+        component: manifest.name.clone(),
+        user_function: state.user_function.clone(),
+        registration: BASE64.encode(&body),
     };
     let actor_count = manifest.actor_types.len();
-    let app = SpawnApp::new(&state.user_function, sdk_types);
     if let Err(e) = state.runtime.register_external(&tenant, manifest, app) {
         return refused(e.to_string());
+    }
+    // Kept, so a restarted host and every other host of a cluster serve the system too.
+    if let Err(e) = state.systems.record(&recorded).await {
+        return refused(format!("the registration was not stored: {e}"));
     }
     tracing::info!(system = %tenant, actors = actor_count, "Spawn actor system registered");
     let reply = pb::RegistrationResponse {
@@ -180,6 +203,109 @@ pub(super) async fn register(
         }),
     };
     proto(StatusCode::OK, &reply)
+}
+
+/// The record area registrations are kept in.
+const SYSTEMS: &str = "spawn-systems";
+
+/// A registration as the store keeps it: the SDK's own request, and where its user
+/// function listens (the registering host's setting, which every host then calls).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+struct Recorded {
+    tenant: String,
+    component: String,
+    user_function: String,
+    /// The `RegistrationRequest` as the SDK sent it, base64.
+    registration: String,
+}
+
+impl Recorded {
+    fn key(&self) -> String {
+        format!("{}/{}", self.tenant, self.component)
+    }
+}
+
+/// The registrations this host serves, kept in the store and followed from it: a host
+/// restores them at start, and in a cluster every host serves every host's systems.
+pub struct SpawnSystems {
+    runtime: Runtime,
+    /// What this host applied, by record key: only a changed record is applied again.
+    applied: Mutex<HashMap<String, Recorded>>,
+}
+
+impl SpawnSystems {
+    /// The registrations of `runtime`, followed by it from now on.
+    pub fn new(runtime: Runtime) -> Arc<Self> {
+        let systems = Arc::new(SpawnSystems {
+            runtime: runtime.clone(),
+            applied: Mutex::new(HashMap::new()),
+        });
+        let follower: Arc<dyn Follower> = systems.clone();
+        runtime.add_follower(Arc::downgrade(&follower));
+        systems
+    }
+
+    fn applied(&self) -> std::sync::MutexGuard<'_, HashMap<String, Recorded>> {
+        self.applied.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn record(&self, recorded: &Recorded) -> Result<(), String> {
+        let bytes = serde_json::to_vec(recorded).map_err(|e| e.to_string())?;
+        self.applied().insert(recorded.key(), recorded.clone());
+        self.runtime
+            .put_record(SYSTEMS, &recorded.key(), Some(bytes))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Register a recorded system here, as its SDK once did on some host.
+    fn apply(&self, recorded: &Recorded) -> Result<(), String> {
+        let body = BASE64
+            .decode(&recorded.registration)
+            .map_err(|e| e.to_string())?;
+        let request =
+            pb::RegistrationRequest::decode(body.as_slice()).map_err(|e| e.to_string())?;
+        let service = request.service_info.unwrap_or_default();
+        let registry = request.actor_system.unwrap_or_default().registry;
+        let (manifest, app) = system(registry, service, &recorded.user_function)?;
+        self.runtime
+            .register_external(&recorded.tenant, manifest, app)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn follow_records(&self) -> Result<usize, StoreError> {
+        let mut changed = 0;
+        for (key, bytes) in self.runtime.records(SYSTEMS).await? {
+            let Ok(recorded) = serde_json::from_slice::<Recorded>(&bytes) else {
+                tracing::warn!(%key, "an unreadable Spawn registration record is skipped");
+                continue;
+            };
+            if self.applied().get(&key) == Some(&recorded)
+                || self.runtime.tenant(&recorded.tenant).is_none()
+            {
+                continue;
+            }
+            match self.apply(&recorded) {
+                Ok(()) => {
+                    tracing::info!(system = %recorded.tenant, component = %recorded.component, "Spawn actor system restored from the store");
+                    changed += 1;
+                }
+                Err(e) => {
+                    tracing::error!(system = %recorded.tenant, component = %recorded.component, error = %e, "a stored Spawn registration cannot be restored");
+                }
+            }
+            // Applied or refused, it is not tried again until it changes.
+            self.applied().insert(key, recorded);
+        }
+        Ok(changed)
+    }
+}
+
+impl Follower for SpawnSystems {
+    fn follow(&self) -> FollowFuture<'_> {
+        Box::pin(self.follow_records())
+    }
 }
 
 fn non_empty<'a>(text: &'a str, default: &'a str) -> &'a str {

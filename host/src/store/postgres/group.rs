@@ -1,15 +1,18 @@
 //! Group commit on PostgreSQL: the commits that arrive while earlier ones are being
-//! written go to the database together, each in a savepoint of one transaction, so a
-//! batch costs one WAL flush instead of one per turn. A commit refused inside its
-//! savepoint (a moved version, a fence) is rolled back alone; if the transaction itself
-//! fails, every commit of the batch fails and none is acknowledged.
+//! written go to the database together in one transaction, as set-based statements
+//! (`batch.rs`), so a batch costs a few statements and one WAL flush instead of several
+//! of each per turn. A commit refused (a moved version, a fence) writes nothing and the
+//! others stand; if the transaction itself fails, every commit of the batch fails and
+//! none is acknowledged.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::{add_usage, io, write_turn};
+use super::batch::write_round;
+use super::{add_usage, io};
 use crate::store::{Fence, ReminderChange, StateChange, StoreError};
 use crate::types::ActorId;
 
@@ -88,47 +91,47 @@ async fn write_batch(pool: &Pool, batch: Vec<Queued>) {
     }
 }
 
-/// One transaction, a savepoint per commit; the results once the transaction commits.
+/// One transaction for the whole batch, written in rounds that hold each actor once (an
+/// actor's second commit in a batch goes in the next round, after its first); the results
+/// once the transaction commits.
 async fn write_all(
     pool: &Pool,
     pending: &[Pending],
 ) -> Result<Vec<Result<u64, StoreError>>, StoreError> {
     let mut client = pool.get().await.map_err(io)?;
-    let mut tx = client.transaction().await.map_err(io)?;
-    let mut results = Vec::with_capacity(pending.len());
-    let mut usage = std::collections::BTreeMap::<&str, i64>::new();
-    for p in pending {
-        let fence = p
-            .fence
-            .as_ref()
-            .map(|(f, partition, epoch)| (f.host(), *partition, *epoch));
-        let savepoint = tx.savepoint("turn").await.map_err(io)?;
-        match write_turn(
-            &savepoint,
-            fence,
-            &p.actor,
-            p.expected,
-            &p.changes,
-            &p.reminders,
-        )
-        .await
-        {
-            Ok((version, delta)) => {
-                savepoint.commit().await.map_err(io)?;
-                *usage.entry(&p.actor.tenant).or_default() += delta;
-                results.push(Ok(version));
-            }
-            Err(e @ (StoreError::Conflict { .. } | StoreError::Fenced { .. })) => {
-                savepoint.rollback().await.map_err(io)?;
-                results.push(Err(e));
-            }
-            // An I/O error leaves the transaction unusable: the batch fails.
-            Err(e) => return Err(e),
+    let tx = client.transaction().await.map_err(io)?;
+    let mut results: Vec<Option<Result<u64, StoreError>>> = vec![None; pending.len()];
+    let mut usage = BTreeMap::<&str, i64>::new();
+    for round in rounds(pending) {
+        let commits: Vec<&Pending> = round.iter().map(|&n| &pending[n]).collect();
+        for (n, written) in round.into_iter().zip(write_round(&tx, &commits).await?) {
+            results[n] = Some(written.map(|(version, delta)| {
+                *usage.entry(&pending[n].actor.tenant).or_default() += delta;
+                version
+            }));
         }
     }
     for (tenant, delta) in usage {
         add_usage(&tx, tenant, delta).await?;
     }
     tx.commit().await.map_err(io)?;
-    Ok(results)
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or(Err(StoreError::Closed)))
+        .collect())
+}
+
+/// The positions of `pending` in rounds: the n-th commit of each actor goes in round n.
+fn rounds(pending: &[Pending]) -> Vec<Vec<usize>> {
+    let mut seen = HashMap::<&ActorId, usize>::new();
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    for (n, p) in pending.iter().enumerate() {
+        let count = seen.entry(&p.actor).or_default();
+        if rounds.len() <= *count {
+            rounds.push(Vec::new());
+        }
+        rounds[*count].push(n);
+        *count += 1;
+    }
+    rounds
 }

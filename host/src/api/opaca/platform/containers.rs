@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use reqwest::Method;
+use serde::{Deserialize, Serialize};
 
 use super::auth::Identity;
 use super::model::{
@@ -13,10 +14,65 @@ use super::model::{
     Parameter, PostAgentContainer, Role,
 };
 use super::process::{InfoError, ProcessContainer, allowed_variable};
-use super::{OpacaError, Platform, timestamp};
+use super::{OpacaError, Platform, WeakPlatform, timestamp};
 use crate::backends::opaca_process::{self, CallObserver, ProcessAgents, agents_type};
-use crate::types::ActorId;
+use crate::runtime::{FollowFuture, Follower};
 use crate::types::manifest::ActorTypeSpec;
+use crate::types::{ActorId, StoreError};
+
+/// The record area Wasm containers are kept in (cluster mode).
+const CONTAINERS: &str = "opaca-containers";
+
+/// A Wasm container as the shared store keeps it.
+#[derive(Serialize, Deserialize)]
+struct RecordedContainer {
+    tenant: String,
+    owner: String,
+    component: String,
+    info: AgentContainer,
+}
+
+impl RecordedContainer {
+    fn of(container: &Container) -> Option<Self> {
+        let ContainerKind::Wasm { component } = &container.kind else {
+            return None;
+        };
+        Some(RecordedContainer {
+            tenant: container.tenant.clone(),
+            owner: container.owner.clone(),
+            component: component.clone(),
+            info: container.info(),
+        })
+    }
+
+    fn container(self, id: String) -> Container {
+        Container::new(
+            id,
+            self.tenant,
+            self.owner,
+            ContainerKind::Wasm {
+                component: self.component,
+            },
+            String::new(),
+            self.info,
+        )
+    }
+}
+
+/// Brings this host's Wasm containers in line with the ones the cluster's hosts keep in
+/// the store.
+pub(super) struct ContainerFollower(pub(super) WeakPlatform);
+
+impl Follower for ContainerFollower {
+    fn follow(&self) -> FollowFuture<'_> {
+        Box::pin(async move {
+            match self.0.upgrade() {
+                Some(platform) => platform.follow_containers().await,
+                None => Ok(0),
+            }
+        })
+    }
+}
 
 /// How long a started container's token is valid (the reference's 24 h).
 const CONTAINER_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -44,6 +100,25 @@ pub struct Container {
 }
 
 impl Container {
+    fn new(
+        id: String,
+        tenant: String,
+        owner: String,
+        kind: ContainerKind,
+        token: String,
+        info: AgentContainer,
+    ) -> Self {
+        Container {
+            id,
+            tenant,
+            owner,
+            kind,
+            token,
+            info: RwLock::new(info),
+            logins: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// The container's description as the platform shows it.
     pub fn info(&self) -> AgentContainer {
         self.info.read().unwrap_or_else(|p| p.into_inner()).clone()
@@ -369,20 +444,18 @@ impl Platform {
                 ),
             ));
         };
-        let container = Arc::new(Container {
-            id: id.clone(),
-            tenant: identity.tenant.clone(),
-            owner: identity.owner.clone(),
+        let container = Arc::new(Container::new(
+            id.clone(),
+            identity.tenant.clone(),
+            identity.owner.clone(),
             kind,
             token,
-            info: RwLock::new(info),
-            logins: Mutex::new(HashMap::new()),
-        });
-        self.0
-            .containers
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(container);
+            info,
+        ));
+        self.keep(&container)
+            .await
+            .map_err(|e| OpacaError::new(500, format!("the container was not stored: {e}")))?;
+        self.add(container);
         tracing::info!(container = %id, image = %image.image_name, tenant = %identity.tenant, "agent container started");
         Ok(id)
     }
@@ -403,9 +476,68 @@ impl Platform {
         Ok(true)
     }
 
+    /// Add a container to the table, unless it is there already (followed from the store
+    /// while it started).
+    fn add(&self, container: Arc<Container>) -> bool {
+        let mut containers = self.0.containers.write().unwrap_or_else(|p| p.into_inner());
+        if containers.iter().any(|c| c.id == container.id) {
+            return false;
+        }
+        containers.push(container);
+        true
+    }
+
+    /// Write a Wasm container's record (cluster mode; nothing otherwise).
+    async fn keep(&self, container: &Container) -> Result<(), StoreError> {
+        let Some(recorded) = RecordedContainer::of(container).filter(|_| self.0.config.shared)
+        else {
+            return Ok(());
+        };
+        let bytes = serde_json::to_vec(&recorded).map_err(|e| StoreError::Io(e.to_string()))?;
+        self.0
+            .runtime
+            .put_record(CONTAINERS, &container.id, Some(bytes))
+            .await
+    }
+
+    /// Add the Wasm containers other hosts started and drop the ones they stopped; how
+    /// many changed. The host that stops a container deletes its agents' state.
+    async fn follow_containers(&self) -> Result<usize, StoreError> {
+        let mut recorded = HashMap::new();
+        for (id, bytes) in self.0.runtime.records(CONTAINERS).await? {
+            match serde_json::from_slice::<RecordedContainer>(&bytes) {
+                Ok(container) => {
+                    recorded.insert(id, container);
+                }
+                Err(e) => {
+                    tracing::warn!(container = %id, error = %e, "an unreadable container record is skipped")
+                }
+            }
+        }
+        let mut changed = 0;
+        {
+            let mut containers = self.0.containers.write().unwrap_or_else(|p| p.into_inner());
+            containers.retain(|c| {
+                let keep =
+                    matches!(c.kind, ContainerKind::Process(_)) || recorded.contains_key(&c.id);
+                changed += usize::from(!keep);
+                keep
+            });
+        }
+        for (id, container) in recorded {
+            changed += usize::from(self.add(Arc::new(container.container(id))));
+        }
+        Ok(changed)
+    }
+
     /// Forget a container: stop its process, or delete its Wasm agents' state (a
     /// container id is never used again).
     async fn remove(&self, id: &str) {
+        if self.0.config.shared
+            && let Err(e) = self.0.runtime.put_record(CONTAINERS, id, None).await
+        {
+            tracing::warn!(container = %id, error = %e, "a stopped container's record not deleted");
+        }
         let removed = {
             let mut containers = self.0.containers.write().unwrap_or_else(|p| p.into_inner());
             let index = containers.iter().position(|c| c.id == id);
@@ -491,6 +623,9 @@ impl Platform {
                 let mut info = container.info();
                 info.agents = agents;
                 container.set_info(info);
+                self.keep(&container).await.map_err(|e| {
+                    OpacaError::new(500, format!("the container was not stored: {e}"))
+                })?;
                 Ok(true)
             }
             ContainerKind::Process(process) => match process.info(&self.0.client).await {
@@ -595,14 +730,17 @@ impl Platform {
         })
     }
 
-    /// Stop every container (at shutdown).
+    /// Stop every container this host runs (at shutdown). In a cluster the Wasm
+    /// containers belong to the whole platform and stay.
     pub async fn stop_all(&self) {
+        let shared = self.0.config.shared;
         let ids: Vec<String> = self
             .0
             .containers
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
+            .filter(|c| !shared || matches!(c.kind, ContainerKind::Process(_)))
             .map(|c| c.id.clone())
             .collect();
         for id in ids {

@@ -23,7 +23,7 @@ pub use routing::{Recipient, Target};
 use self::auth::Auth;
 use self::history::History;
 use self::model::ErrorResponse;
-use crate::runtime::Runtime;
+use crate::runtime::{Follower, Runtime};
 
 /// Settings of the OPACA platform.
 #[derive(Clone, Debug, Default)]
@@ -44,6 +44,9 @@ pub struct OpacaConfig {
     pub max_processes: usize,
     /// Origins granted CORS on the OPACA API; none by default.
     pub cors_origins: Vec<String>,
+    /// Cluster mode: the hosts form one platform, so Wasm containers are kept in the
+    /// shared store, followed by every host, and outlive the host that started them.
+    pub shared: bool,
 }
 
 /// A failed OPACA request: its status, message and the downstream error behind it.
@@ -102,6 +105,8 @@ struct Inner {
     history: History,
     peers: peers::Peers,
     client: reqwest::Client,
+    /// Follows the Wasm containers other hosts start and stop (cluster mode).
+    follower: Arc<containers::ContainerFollower>,
 }
 
 /// A [`Platform`] that may be gone.
@@ -135,7 +140,8 @@ impl Platform {
             &secret,
             (config.admin_user.clone(), config.admin_password.clone()),
         );
-        Platform(Arc::new(Inner {
+        let shared = config.shared;
+        let inner = Arc::new_cyclic(|weak| Inner {
             base_url: config.public_url.clone().unwrap_or(base_url),
             runtime,
             config,
@@ -149,7 +155,13 @@ impl Platform {
                 .connect_timeout(std::time::Duration::from_secs(5))
                 .build()
                 .unwrap_or_default(),
-        }))
+            follower: Arc::new(containers::ContainerFollower(WeakPlatform(weak.clone()))),
+        });
+        if shared {
+            let follower: Arc<dyn Follower> = inner.follower.clone();
+            inner.runtime.add_follower(Arc::downgrade(&follower));
+        }
+        Platform(inner)
     }
 
     /// A handle that does not keep the platform alive (for the runtime, which the platform

@@ -12,6 +12,9 @@ use warren_host::types::ActorId;
 
 use crate::support::{Host, eventually, guest};
 
+mod clients;
+mod restart;
+
 const SECRET: &str = "a-cluster-secret-for-tests";
 
 /// A fresh database on the test server; its URL.
@@ -35,7 +38,11 @@ async fn fresh_database() -> String {
     };
     let port = config.get_ports()[0];
     let user = config.get_user().unwrap_or("postgres");
-    format!("postgres://{user}@{host}:{port}/{name}")
+    let password = config
+        .get_password()
+        .map(|p| format!(":{}", String::from_utf8_lossy(p)))
+        .unwrap_or_default();
+    format!("postgres://{user}{password}@{host}:{port}/{name}")
 }
 
 /// A plain client of the database at `url`.
@@ -64,7 +71,45 @@ fn cluster_host(dir: &std::path::Path, url: &str, extra: &[&str]) -> Host {
         hostile.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    Host::start(dir, &args)
+    // Each committed turn is logged, so a test can tell where and when it ran.
+    Host::start_logging(dir, &args, "info,warren::turns=debug")
+}
+
+/// One committed turn, as its host logged it.
+#[derive(Debug)]
+struct LoggedTurn {
+    host: usize,
+    started_us: u64,
+    ended_us: u64,
+    version: u64,
+}
+
+/// The committed turns each of `hosts` logged, by actor (`counter/j3`).
+fn logged_turns(hosts: &[Host]) -> HashMap<String, Vec<LoggedTurn>> {
+    let mut turns: HashMap<String, Vec<LoggedTurn>> = HashMap::new();
+    for (n, host) in hosts.iter().enumerate() {
+        for line in host.log().lines().filter(|l| l.contains("turn done")) {
+            let field = |name: &str| {
+                line.split_whitespace()
+                    .find_map(|f| f.strip_prefix(name)?.strip_prefix('='))
+                    .unwrap_or_else(|| panic!("no {name} in {line}"))
+            };
+            let number = |name: &str| field(name).parse::<u64>().unwrap();
+            turns
+                .entry(field("actor").to_string())
+                .or_default()
+                .push(LoggedTurn {
+                    host: n,
+                    started_us: number("started_us"),
+                    ended_us: number("ended_us"),
+                    version: number("version"),
+                });
+        }
+    }
+    for list in turns.values_mut() {
+        list.sort_by_key(|t| t.started_us);
+    }
+    turns
 }
 
 /// Partition owners (host ids) as the database has them, and the live hosts.
@@ -126,7 +171,11 @@ struct TestCluster {
 
 impl TestCluster {
     async fn start(n: usize, extra: &[&str]) -> TestCluster {
-        let url = fresh_database().await;
+        TestCluster::start_on(fresh_database().await, n, extra).await
+    }
+
+    /// `n` hosts on the database at `url`.
+    async fn start_on(url: String, n: usize, extra: &[&str]) -> TestCluster {
         let db = sql(&url).await;
         let dirs: Vec<_> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
         let hosts: Vec<Host> = dirs
@@ -508,6 +557,30 @@ async fn a_joining_host_takes_partitions_under_load_and_no_turn_is_lost_or_doubl
     // A planned move loses no request: turns running at the move finish on the old
     // owner, the rest wait for the new one.
     assert_eq!(failed, 0, "requests failed while a host joined");
+    // Each acknowledged turn ran once, on one host; no two turns of an actor overlapped,
+    // on one host or across two, and each saw the version the one before it left.
+    let turns = logged_turns(&hosts);
+    let mut moved = 0;
+    for (actor, count) in acked.iter().enumerate() {
+        let name = format!("counter/j{actor}");
+        let list = turns.get(&name).map(Vec::as_slice).unwrap_or_default();
+        assert_eq!(
+            list.len() as u64,
+            count.load(Ordering::Relaxed),
+            "turns of {name}"
+        );
+        for pair in list.windows(2) {
+            assert!(
+                pair[1].started_us >= pair[0].ended_us && pair[1].version == pair[0].version + 1,
+                "{name}: {:?} overlaps or skips {:?}",
+                pair[1],
+                pair[0]
+            );
+        }
+        moved += usize::from(list.iter().any(|t| t.host != list[0].host));
+    }
+    assert!(moved > 0, "no actor's turns ran on two hosts");
+    println!("a host joined: {moved} of 40 actors ran turns on two hosts, none overlapping");
     let mut total = 0;
     for (actor, count) in acked.iter().enumerate() {
         let count = count.load(Ordering::Relaxed);
@@ -627,6 +700,32 @@ async fn bad_cluster_settings_fail_at_start_with_a_clear_error() {
     ]);
     assert!(!status.success());
     assert!(out.contains("cannot open the cluster database"), "{out}");
+    // A wrong password: PostgreSQL's own reason, and nothing created.
+    let url = fresh_database().await;
+    let (credentials, server) = url.split_once('@').unwrap();
+    let (user, _) = credentials
+        .rsplit_once(':')
+        .expect("the test server's URL has a password");
+    let wrong = format!("{user}:not-the-password@{server}");
+    let (status, out) = serve_fails(&["--cluster", &wrong, "--cluster-secret", SECRET]);
+    assert!(!status.success());
+    assert!(out.contains("cannot open the cluster database"), "{out}");
+    assert!(out.contains("password authentication failed"), "{out}");
+    assert!(
+        !out.contains("not-the-password"),
+        "the password was printed: {out}"
+    );
+    let tables: i64 = sql(&url)
+        .await
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'warren%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "a host that could not log in created tables");
+
     let (status, out) = serve_fails(&["--cluster", "postgres://warren@127.0.0.1:1/x"]);
     assert!(!status.success());
     assert!(out.contains("--cluster-secret"), "{out}");
@@ -714,4 +813,57 @@ async fn host_to_host_calls_need_the_cluster_secret() {
         matches!(reply.outcome, Some(pb::forwarded_reply::Outcome::Ok(ref r)) if r.data == b"1"),
         "{reply:?}"
     );
+}
+
+/// A tenant's state quota holds across hosts: the usage one host's commits add is read by
+/// the others at their next heartbeat, so a write through another host that would pass
+/// the quota is refused there.
+#[tokio::test]
+async fn a_tenant_state_quota_holds_across_hosts() {
+    use crate::tenancy::ADMIN;
+    let cluster = TestCluster::start(2, &["--admin-token", ADMIN]).await;
+    let (db, hosts) = (&cluster.db, &cluster.hosts);
+    let token = hosts[0].tenant("q", json!({"max_state_bytes": 1000})).await;
+    hosts[0].deploy_as(&token, "hostile").await;
+    let ids = [host_id(&hosts[0]), host_id(&hosts[1])];
+    let mut actors = Vec::new();
+    for owner in &ids {
+        let mut found = None;
+        for i in 0..500 {
+            let actor = ActorId::new("q", "glutton", &format!("g{i}"));
+            if owner_of(db, &actor).await.as_deref() == Some(owner) {
+                found = Some(format!("glutton/{}", actor.id));
+                break;
+            }
+        }
+        actors.push(found.expect("an actor of each host"));
+    }
+    let fill = |bytes: u64| json!({"key": "k", "bytes": bytes}).to_string();
+    // 600 bytes on host 0's actor ("k" and 599).
+    let (status, text) = hosts[0]
+        .invoke_as(&token, &actors[0], "fill", &fill(599))
+        .await;
+    assert_eq!(status, 200, "{text}");
+    // Host 1 learns of the tenant, its component and its usage within a heartbeat or two.
+    let seen = eventually(Duration::from_secs(10), || async {
+        let get = |path| hosts[1].call(reqwest::Method::GET, path, Some(&token), Vec::new());
+        let (_, usage) = get("/admin/v1/tenants/q").await;
+        let (_, components) = get("/admin/v1/components").await;
+        let usage: serde_json::Value = serde_json::from_str(&usage).unwrap_or_default();
+        (usage["state_bytes"] == 600 && components.contains("hostile")).then_some(())
+    })
+    .await;
+    assert!(
+        seen.is_some(),
+        "host 1 never saw the tenant's usage and component"
+    );
+    let (status, text) = hosts[1]
+        .invoke_as(&token, &actors[1], "fill", &fill(499))
+        .await;
+    assert_eq!(status, 507, "{text}");
+    assert!(text.contains("limit of 1000 state bytes"), "{text}");
+    let (status, text) = hosts[1]
+        .invoke_as(&token, &actors[1], "fill", &fill(299))
+        .await;
+    assert_eq!(status, 200, "{text}");
 }
