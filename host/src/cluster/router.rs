@@ -1,13 +1,14 @@
 //! [`ActorRouter`] for cluster mode: the partition table as this host last read it, and
-//! gRPC clients to the other hosts' internal service.
+//! gRPC connections to the other hosts' internal service.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use tonic::transport::{Channel, Endpoint};
+use tonic::codegen::http::Uri;
 
 use super::SECRET_HEADER;
+use super::connection::Connection;
 use super::wire::{self, pb};
 use crate::runtime::{
     ActorRouter, BackendFuture, InvokeFuture, Placement, ScheduleChange, ScheduleError,
@@ -15,7 +16,29 @@ use crate::runtime::{
 use crate::store::{Fence, partition_of};
 use crate::types::{ActorId, Invocation, InvokeError};
 
-type Client = pb::cluster_client::ClusterClient<Channel>;
+type Client = pb::cluster_client::ClusterClient<Connection>;
+
+/// The open connections to other hosts, by address, with the address as a URI.
+type Connections = Arc<DashMap<Arc<str>, (Connection, Uri)>>;
+
+/// A client of the host at `address`, on its open connection or a new one.
+async fn client(connections: &Connections, address: &Arc<str>) -> Result<Client, String> {
+    if let Some(open) = connections.get(address)
+        && !open.0.is_closed()
+    {
+        return Ok(Client::with_origin(open.0.clone(), open.1.clone()));
+    }
+    let uri: Uri = address
+        .parse()
+        .map_err(|e| format!("bad host address {address:?}: {e}"))?;
+    let connection = Connection::open(address).await?;
+    connections.insert(address.clone(), (connection.clone(), uri.clone()));
+    Ok(Client::with_origin(connection, uri))
+}
+
+/// How long past a forwarded call's deadline its caller still waits for the owner's own
+/// deadline answer, before giving up on a host that does not answer at all.
+const DEADLINE_GRACE: Duration = Duration::from_secs(1);
 
 /// The owner of one partition, as last read: its host id and internal address.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +60,7 @@ pub struct ClusterRouter {
     /// How long a caller waits for the next read at most.
     refresh_every: Duration,
     secret: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
-    clients: DashMap<Arc<str>, Client>,
+    connections: Connections,
 }
 
 impl ClusterRouter {
@@ -53,7 +76,7 @@ impl ClusterRouter {
             secret: secret
                 .parse()
                 .map_err(|_| "the cluster secret must be printable ASCII".to_string())?,
-            clients: DashMap::new(),
+            connections: Connections::default(),
         })
     }
 
@@ -70,20 +93,6 @@ impl ClusterRouter {
         }
     }
 
-    fn client(&self, address: &Arc<str>) -> Result<Client, String> {
-        if let Some(client) = self.clients.get(address) {
-            return Ok(client.clone());
-        }
-        let channel = Endpoint::from_shared(address.to_string())
-            .map_err(|e| format!("bad host address {address:?}: {e}"))?
-            .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .connect_lazy();
-        let client = Client::new(channel);
-        self.clients.insert(address.clone(), client.clone());
-        Ok(client)
-    }
-
     fn request<T>(&self, message: T, deadline: Instant) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request
@@ -94,21 +103,14 @@ impl ClusterRouter {
     }
 }
 
-/// Whether a failed call surely never reached the owner: no connection could be made
-/// (a call cut off midway may have run, so it is not sent again).
+/// Whether a failed call surely never reached the owner: the connection dropped it
+/// before sending (a call cut off midway may have run, so it is not sent again).
 fn not_delivered(status: &tonic::Status) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
     while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::TimedOut
-            )
+        if e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_canceled)
         {
-            return true;
-        }
-        // hyper-util's connector names a failed connect so.
-        if e.to_string().contains("(Connect)") {
             return true;
         }
         source = e.source();
@@ -146,7 +148,7 @@ impl ActorRouter for ClusterRouter {
 
     fn forward(&self, address: &str, invocation: Invocation) -> InvokeFuture {
         let address: Arc<str> = address.into();
-        let client = self.client(&address);
+        let connections = self.connections.clone();
         let wire = wire::invocation_to_wire(&invocation);
         let request = self.request(wire, invocation.deadline);
         Box::pin(async move {
@@ -155,8 +157,16 @@ impl ActorRouter for ClusterRouter {
                 message,
                 ran,
             };
-            let mut client = client.map_err(|m| unavailable(m, false))?;
-            match client.invoke(request).await {
+            let mut client = client(&connections, &address)
+                .await
+                .map_err(|m| unavailable(m, false))?;
+            let answer = tokio::time::timeout_at(
+                (invocation.deadline + DEADLINE_GRACE).into(),
+                client.invoke(request),
+            )
+            .await
+            .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no answer in time")));
+            match answer {
                 Ok(reply) => wire::reply_from_wire(
                     reply.into_inner(),
                     &invocation.target,
@@ -186,7 +196,9 @@ impl ActorRouter for ClusterRouter {
         let actor = actor.clone();
         Box::pin(async move {
             let wire = wire::schedule_to_wire(&actor, &change)?;
-            let mut client = self.client(&address).map_err(ScheduleError::Unavailable)?;
+            let mut client = client(&self.connections, &address)
+                .await
+                .map_err(ScheduleError::Unavailable)?;
             let deadline = Instant::now() + Duration::from_secs(10);
             match client.schedule(self.request(wire, deadline)).await {
                 Ok(reply) => wire::schedule_result(reply.into_inner(), &actor, &change),
