@@ -13,7 +13,6 @@
 //! while this host holds its partition at the epoch the database has
 //! ([`crate::store::Fence`]).
 
-mod connection;
 mod membership;
 mod router;
 mod service;

@@ -1,14 +1,13 @@
 //! [`ActorRouter`] for cluster mode: the partition table as this host last read it, and
-//! gRPC connections to the other hosts' internal service.
+//! gRPC clients to the other hosts' internal service.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use tonic::codegen::http::Uri;
+use tonic::transport::{Channel, Endpoint};
 
 use super::SECRET_HEADER;
-use super::connection::Connection;
 use super::wire::{self, pb};
 use crate::runtime::{
     ActorRouter, BackendFuture, InvokeFuture, Placement, ScheduleChange, ScheduleError,
@@ -16,25 +15,7 @@ use crate::runtime::{
 use crate::store::{Fence, partition_of};
 use crate::types::{ActorId, Invocation, InvokeError};
 
-type Client = pb::cluster_client::ClusterClient<Connection>;
-
-/// The open connections to other hosts, by address, with the address as a URI.
-type Connections = Arc<DashMap<Arc<str>, (Connection, Uri)>>;
-
-/// A client of the host at `address`, on its open connection or a new one.
-async fn client(connections: &Connections, address: &Arc<str>) -> Result<Client, String> {
-    if let Some(open) = connections.get(address)
-        && !open.0.is_closed()
-    {
-        return Ok(Client::with_origin(open.0.clone(), open.1.clone()));
-    }
-    let uri: Uri = address
-        .parse()
-        .map_err(|e| format!("bad host address {address:?}: {e}"))?;
-    let connection = Connection::open(address).await?;
-    connections.insert(address.clone(), (connection.clone(), uri.clone()));
-    Ok(Client::with_origin(connection, uri))
-}
+type Client = pb::cluster_client::ClusterClient<Channel>;
 
 /// How long past a forwarded call's deadline its caller still waits for the owner's own
 /// deadline answer, before giving up on a host that does not answer at all.
@@ -60,7 +41,7 @@ pub struct ClusterRouter {
     /// How long a caller waits for the next read at most.
     refresh_every: Duration,
     secret: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
-    connections: Connections,
+    clients: DashMap<Arc<str>, Client>,
 }
 
 impl ClusterRouter {
@@ -76,7 +57,7 @@ impl ClusterRouter {
             secret: secret
                 .parse()
                 .map_err(|_| "the cluster secret must be printable ASCII".to_string())?,
-            connections: Connections::default(),
+            clients: DashMap::new(),
         })
     }
 
@@ -93,6 +74,20 @@ impl ClusterRouter {
         }
     }
 
+    fn client(&self, address: &Arc<str>) -> Result<Client, String> {
+        if let Some(client) = self.clients.get(address) {
+            return Ok(client.clone());
+        }
+        let channel = Endpoint::from_shared(address.to_string())
+            .map_err(|e| format!("bad host address {address:?}: {e}"))?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .connect_lazy();
+        let client = Client::new(channel);
+        self.clients.insert(address.clone(), client.clone());
+        Ok(client)
+    }
+
     fn request<T>(&self, message: T, deadline: Instant) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request
@@ -103,14 +98,21 @@ impl ClusterRouter {
     }
 }
 
-/// Whether a failed call surely never reached the owner: the connection dropped it
-/// before sending (a call cut off midway may have run, so it is not sent again).
+/// Whether a failed call surely never reached the owner: no connection could be made
+/// (a call cut off midway may have run, so it is not sent again).
 fn not_delivered(status: &tonic::Status) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
     while let Some(e) = source {
-        if e.downcast_ref::<hyper::Error>()
-            .is_some_and(hyper::Error::is_canceled)
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::TimedOut
+            )
         {
+            return true;
+        }
+        // hyper-util's connector names a failed connect so.
+        if e.to_string().contains("(Connect)") {
             return true;
         }
         source = e.source();
@@ -148,7 +150,7 @@ impl ActorRouter for ClusterRouter {
 
     fn forward(&self, address: &str, invocation: Invocation) -> InvokeFuture {
         let address: Arc<str> = address.into();
-        let connections = self.connections.clone();
+        let client = self.client(&address);
         let wire = wire::invocation_to_wire(&invocation);
         let request = self.request(wire, invocation.deadline);
         Box::pin(async move {
@@ -157,9 +159,9 @@ impl ActorRouter for ClusterRouter {
                 message,
                 ran,
             };
-            let mut client = client(&connections, &address)
-                .await
-                .map_err(|m| unavailable(m, false))?;
+            let mut client = client.map_err(|m| unavailable(m, false))?;
+            // The owner answers a call past its deadline itself; this is for an owner
+            // that does not answer at all.
             let answer = tokio::time::timeout_at(
                 (invocation.deadline + DEADLINE_GRACE).into(),
                 client.invoke(request),
@@ -196,9 +198,7 @@ impl ActorRouter for ClusterRouter {
         let actor = actor.clone();
         Box::pin(async move {
             let wire = wire::schedule_to_wire(&actor, &change)?;
-            let mut client = client(&self.connections, &address)
-                .await
-                .map_err(ScheduleError::Unavailable)?;
+            let mut client = self.client(&address).map_err(ScheduleError::Unavailable)?;
             let deadline = Instant::now() + Duration::from_secs(10);
             match client.schedule(self.request(wire, deadline)).await {
                 Ok(reply) => wire::schedule_result(reply.into_inner(), &actor, &change),
