@@ -279,7 +279,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // What this host (or, in a cluster, any host) recorded before: Spawn registrations,
     // OPACA's Wasm containers.
     let restored = runtime
-        .follow_store()
+        .follow_records()
         .await
         .context("cannot read the stored registrations")?;
     if restored > 0 {

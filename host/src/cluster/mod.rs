@@ -133,18 +133,11 @@ async fn run(
     membership: Arc<Membership>,
     runtime: Runtime,
     every: Duration,
-    mut stopped: tokio::sync::watch::Receiver<bool>,
+    stopped: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stopped.changed() => return,
-        }
-        if *stopped.borrow() {
-            return;
-        }
+    // Two loops: following the store may compile a component another host deployed,
+    // which must never hold up the heartbeat.
+    let heartbeats = each(every, stopped.clone(), || async {
         match membership.tick(&runtime).await {
             Ok(outcome) => {
                 if outcome.rejoined {
@@ -158,8 +151,34 @@ async fn run(
             }
             Err(e) => tracing::error!(error = %e, "cluster round failed; retrying"),
         }
+    });
+    let follows = each(every, stopped, || async {
         if let Err(e) = runtime.follow_store().await {
             tracing::error!(error = %e, "reading shared tenants and components failed; retrying");
         }
+    });
+    tokio::join!(heartbeats, follows);
+}
+
+/// Run `round` every `every` (a late round delays the next) until `stopped` turns true.
+async fn each<F, Fut>(
+    every: Duration,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+    mut round: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        if *stopped.borrow() {
+            return;
+        }
+        round().await;
     }
 }

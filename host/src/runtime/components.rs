@@ -68,6 +68,7 @@ impl Runtime {
         wasm: Vec<u8>,
     ) -> Result<ComponentInfo, DeployError> {
         let wasm = Arc::new(wasm);
+        let _changing = self.0.component_changes.lock().await;
         let info = self.install(tenant, name, wasm.clone(), unix_now()).await?;
         let record = crate::store::ComponentRecord {
             tenant: info.tenant.clone(),

@@ -136,6 +136,9 @@ struct Inner {
     reminder_cursor: tokio::sync::Mutex<Option<crate::store::ReminderCursor>>,
     /// Serializes writes of host-wide records (`records.rs`).
     record_writes: tokio::sync::Mutex<()>,
+    /// Held by a deploy (install, then store) and by a follow of the stored components
+    /// (`shared.rs`), so a follow never sees a deploy half done and undoes it.
+    component_changes: tokio::sync::Mutex<()>,
     /// Who keeps host-wide records and follows them (`shared.rs`); weak, since each
     /// holds the runtime.
     followers: std::sync::Mutex<Vec<std::sync::Weak<dyn Follower>>>,
@@ -185,6 +188,7 @@ impl Runtime {
             started_ms: scheduler::now_ms(),
             pool_cursor: Default::default(),
             record_writes: tokio::sync::Mutex::new(()),
+            component_changes: tokio::sync::Mutex::new(()),
             followers: std::sync::Mutex::new(Vec::new()),
             reminder_cursor: tokio::sync::Mutex::new(None),
             agent_platform: std::sync::RwLock::new(None),

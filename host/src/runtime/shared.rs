@@ -3,7 +3,8 @@
 //! subsystems ([`Follower`]s: Spawn registrations, OPACA containers). Each host reads the
 //! store's view and brings its own in line; each compiles (or finds in its artifact
 //! cache) the components it did not deploy itself. A cluster host follows every
-//! heartbeat; every host follows once at start, which restores what it recorded before.
+//! heartbeat; every host follows the records once at start, which restores what it
+//! recorded before.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -29,7 +30,15 @@ impl Runtime {
     /// Follow the tenants, components and followers' records the store holds; returns
     /// how many changed here.
     pub async fn follow_store(&self) -> Result<usize, StoreError> {
-        let mut changed = self.follow_tenants().await? + self.follow_components().await?;
+        Ok(self.follow_tenants().await?
+            + self.follow_components().await?
+            + self.follow_records().await?)
+    }
+
+    /// Follow the followers' records alone (at start, once tenants and components are
+    /// loaded); returns how many changed here.
+    pub async fn follow_records(&self) -> Result<usize, StoreError> {
+        let mut changed = 0;
         for follower in self.followers() {
             changed += follower.follow().await?;
         }
@@ -63,22 +72,11 @@ impl Runtime {
             let same = self.0.tenants.get(&record.name).is_some_and(|known| {
                 serde_json::to_vec(&known.record).is_ok_and(|known| known == bytes)
             });
-            // The usage counter the store keeps counts every host's commits: the quota
-            // is checked against the whole cluster's state, as of the last heartbeat.
-            let size = self.0.store.tenant_state_size(&record.name).await?;
-            match self.0.tenants.get(&record.name) {
-                Some(known) if same => known.state_bytes.store(size, Ordering::Release),
-                _ => {
-                    self.0.tenants.put(record, &self.0.config.limits, size);
-                    changed += 1;
-                }
+            if !same {
+                let size = self.0.store.tenant_state_size(&record.name).await?;
+                self.0.tenants.put(record, &self.0.config.limits, size);
+                changed += 1;
             }
-        }
-        if !stored.contains(DEFAULT_TENANT)
-            && let Some(default) = self.0.tenants.get(DEFAULT_TENANT)
-        {
-            let size = self.0.store.tenant_state_size(DEFAULT_TENANT).await?;
-            default.state_bytes.store(size, Ordering::Release);
         }
         for tenant in self.0.tenants.list() {
             let name = &tenant.record.name;
@@ -90,12 +88,18 @@ impl Runtime {
                 }
                 self.0.scheduler.remove_tenant(name);
                 changed += 1;
+                continue;
             }
+            // The usage counter the store keeps counts every host's commits: the quota
+            // is checked against the whole cluster's state, as of the last follow.
+            let size = self.0.store.tenant_state_size(name).await?;
+            tenant.state_bytes.store(size, Ordering::Release);
         }
         Ok(changed)
     }
 
     async fn follow_components(&self) -> Result<usize, StoreError> {
+        let _changing = self.0.component_changes.lock().await;
         let records = self.0.store.components().await?;
         let mut changed = 0;
         let wanted: HashMap<(&str, &str), &str> = records

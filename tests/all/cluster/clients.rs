@@ -131,12 +131,14 @@ async fn opaca_users_tokens_and_containers_are_shared_by_every_host() {
 
     // A container of the platform, not of the host that started it.
     let kept = admin0.start(calculator_container()).await;
+    // Both other hosts follow it (each at its own heartbeat) before host 0 goes.
     let listed = eventually(Duration::from_secs(10), || async {
-        let containers = admin1.get("/containers").await.ok();
-        containers.to_string().contains(&kept).then_some(())
+        let one = admin1.get("/containers").await.ok();
+        let two = admin2.get("/containers").await.ok();
+        (one.to_string().contains(&kept) && two.to_string().contains(&kept)).then_some(())
     })
     .await;
-    assert!(listed.is_some(), "host 1 never listed {kept}");
+    assert!(listed.is_some(), "hosts 1 and 2 never both listed {kept}");
     cluster.hosts[0].terminate();
     let path = format!("/invoke/Add/calculator?containerId={kept}");
     let after = eventually(Duration::from_secs(15), || async {

@@ -68,6 +68,8 @@ pub(super) async fn write_round(
 /// believes. Shared locks first, taken in partition order (a claim takes one of them
 /// exclusively, so it waits for the commits that passed), then the check in a statement
 /// of its own, which sees a fresh snapshot: every commit after a move sees the new owner.
+/// An advisory lock, not a row lock: `FOR SHARE` on the partitions' rows would make
+/// concurrent commits create multixacts.
 async fn check_fences(
     tx: &Transaction<'_>,
     round: &[&Pending],
