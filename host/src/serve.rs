@@ -58,6 +58,11 @@ pub struct ServeArgs {
     /// A cluster host silent this long is declared dead; its actors move to the others.
     #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
     host_timeout: Duration,
+    /// Export trace spans (one per protocol request, one per turn) to this OpenTelemetry
+    /// collector over OTLP/gRPC, e.g. `http://127.0.0.1:4317`. Off by default; a caller's
+    /// `traceparent` is carried through either way.
+    #[arg(long, env = "WARREN_OTLP_ENDPOINT", value_name = "URL")]
+    otlp_endpoint: Option<String>,
     /// `text` for people, `json` (one object per line) for log collectors.
     #[arg(long, value_enum, default_value = "text", env = "WARREN_LOG_FORMAT")]
     log_format: LogFormat,
@@ -208,8 +213,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         &args.data_dir.join("artifacts"),
     )?;
+    let (exporter, spans) = match &args.otlp_endpoint {
+        Some(endpoint) => {
+            let instance = args.http.to_string();
+            let (exporter, spans) = crate::otlp::Exporter::start(endpoint, &instance)?;
+            tracing::info!(endpoint, "exporting trace spans over OTLP");
+            (Some(exporter), spans)
+        }
+        None => (None, Default::default()),
+    };
     let runtime = Runtime::new(
         RuntimeConfig {
+            tracing: spans,
             idle_timeout: args.idle_timeout,
             reminder_backlog_rate: args.reminder_backlog_rate,
             max_firing_turns: args.max_firing_turns,
@@ -316,7 +331,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let opaca = tokio::spawn({
         let serving = axum::serve(
             opaca_listener,
-            warren_host::api::counted(
+            warren_host::api::observed(
                 warren_host::api::opaca::router(platform.clone()),
                 &runtime,
                 "opaca",
@@ -346,6 +361,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Open actor streams end with the process; the gRPC server does not wait for them.
     let _ = tokio::time::timeout(Duration::from_secs(2), grpc).await;
     store.state_store().flush().await?;
+    if let Some(exporter) = exporter {
+        exporter.shutdown().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

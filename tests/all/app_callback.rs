@@ -51,9 +51,10 @@ async fn method(
     body: Bytes,
 ) -> impl IntoResponse {
     let chain = headers.get("dapr-reentrancy-id").is_some();
+    let traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok());
     calls.push(
         format!("method {t}/{id}/{m}"),
-        json!({"body": String::from_utf8_lossy(&body), "chain": chain}),
+        json!({"body": String::from_utf8_lossy(&body), "chain": chain, "traceparent": traceparent}),
     );
     match m.as_str() {
         "missing" => (StatusCode::NOT_FOUND, "no such method".to_string()).into_response(),
@@ -154,6 +155,31 @@ async fn warren_calls_the_app_as_daprd_does() {
     assert_eq!(
         m["chain"], true,
         "the call chain id travels as Dapr-Reentrancy-Id"
+    );
+
+    // A traced call reaches the app as a child of its turn's span: the caller's trace,
+    // neither the caller's span nor the request's (which the response names).
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = host
+        .client
+        .post(format!("{}/v1.0/actors/RustApp/a1/method/traced", host.url))
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let request_span = response.headers()["traceparent"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let m = &calls.matching("method RustApp/a1/traced")[0];
+    let sent = m["traceparent"]
+        .as_str()
+        .expect("the app got a traceparent");
+    assert!(sent.starts_with(&format!("00-{trace}-")), "{sent}");
+    assert!(
+        !sent.contains("00f067aa0ba902b7") && sent != request_span,
+        "{sent}"
     );
 
     let (status, body) = host.invoke("RustApp", "a1", "missing", "").await;

@@ -24,3 +24,4 @@ mod spawn_semantics;
 mod spawn_wasm;
 mod support;
 mod tenancy;
+mod traces;

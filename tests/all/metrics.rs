@@ -121,4 +121,36 @@ async fn metrics_count_the_turns_a_test_ran() {
         .map(|(_, v)| v)
         .sum::<f64>();
     assert!(requests >= 6.0, "dapr-http requests counted: {requests}");
+
+    // gRPC requests by their gRPC status: one OK, one NOT_FOUND (5).
+    use warren_host::api::dapr_grpc::proto::runtime as rt;
+    let mut client = rt::dapr_client::DaprClient::connect(host.grpc_url.clone())
+        .await
+        .unwrap();
+    let invoke = |actor_type: &str| rt::InvokeActorRequest {
+        actor_type: actor_type.into(),
+        actor_id: "g1".into(),
+        method: "add".into(),
+        data: b"1".to_vec(),
+        metadata: Default::default(),
+    };
+    client.invoke_actor(invoke("counter")).await.unwrap();
+    let missing = client
+        .invoke_actor(invoke("no-such-type"))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    let last = scrape(&host).await;
+    let grpc = |samples: &Samples, status: &str| {
+        let labels = vec![
+            ("protocol".to_string(), "dapr-grpc".to_string()),
+            ("status".to_string(), status.to_string()),
+        ];
+        samples
+            .get(&("warren_requests_total".to_string(), labels))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    assert_eq!(grpc(&last, "0") - grpc(&after, "0"), 1.0);
+    assert_eq!(grpc(&last, "5") - grpc(&after, "5"), 1.0);
 }

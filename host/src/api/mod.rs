@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod dapr_grpc;
 pub mod dapr_http;
+pub mod observe;
 pub mod opaca;
 pub mod spawn;
 
@@ -38,16 +39,16 @@ pub struct HttpConfig {
 }
 
 /// Every HTTP route Warren serves on its main listener, behind caller resolution; each
-/// request counted by protocol and status.
+/// request traced and counted by protocol and status.
 pub fn router(runtime: Runtime, config: HttpConfig) -> Router {
     Router::new()
-        .merge(counted(
+        .merge(observed(
             dapr_http::router(runtime.clone(), config.app_id.clone()),
             &runtime,
             "dapr-http",
         ))
-        .merge(counted(admin::router(runtime.clone()), &runtime, "admin"))
-        .merge(counted(
+        .merge(observed(admin::router(runtime.clone()), &runtime, "admin"))
+        .merge(observed(
             spawn::router(runtime.clone(), config.spawn_user_function),
             &runtime,
             "spawn",
@@ -58,24 +59,10 @@ pub fn router(runtime: Runtime, config: HttpConfig) -> Router {
         ))
 }
 
-/// `router` with its requests counted in the metrics as `protocol`.
-pub fn counted(router: Router, runtime: &Runtime, protocol: &'static str) -> Router {
-    router.route_layer(middleware::from_fn_with_state(
-        (runtime.clone(), protocol),
-        count_request,
-    ))
-}
-
-async fn count_request(
-    axum::extract::State((runtime, protocol)): axum::extract::State<(Runtime, &'static str)>,
-    request: axum::extract::Request,
-    next: middleware::Next,
-) -> axum::response::Response {
-    let response = next.run(request).await;
-    runtime
-        .metrics()
-        .request(protocol, response.status().as_u16());
-    response
+/// `router` with its requests observed as `protocol`: traced, and counted in the metrics
+/// by status.
+pub fn observed(router: Router, runtime: &Runtime, protocol: &'static str) -> Router {
+    router.route_layer(observe::Observe::new(runtime.clone(), protocol))
 }
 
 /// Request headers as invocation metadata: lower-case names, UTF-8 values only.

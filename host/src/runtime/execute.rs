@@ -4,11 +4,15 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanKind;
+
 use super::backend::{Turn, TurnOutcome};
 use super::firing::{progress_after, reminder_changes};
-use super::metrics::TriggerLabel;
+use super::metrics::{Outcome, TriggerLabel};
 use super::table::ActorSlot;
 use super::tenants::Tenant;
+use super::trace;
 use super::turn::TurnParts;
 use super::{ActorTypeEntry, InvokeFuture, Runtime, TurnState};
 use crate::store::ActorRecord;
@@ -42,7 +46,8 @@ impl Runtime {
     /// Deliver one invocation: check the tenant's limits, take the actor's turn (or re-enter
     /// it, for the same call chain of a reentrant type), run it, commit its state, then
     /// apply its timers, reminders and casts. The one path every protocol uses.
-    pub fn invoke(&self, invocation: Invocation) -> InvokeFuture {
+    pub fn invoke(&self, mut invocation: Invocation) -> InvokeFuture {
+        trace::inherit_request(&mut invocation.metadata);
         let runtime = self.clone();
         // One boxed future per message either way: a route chain (pipes, forwards) nests
         // one per hop on the stack that polls it.
@@ -68,15 +73,36 @@ impl Runtime {
         });
     }
 
-    /// Run `invocation` on this host, counted in the metrics.
-    pub(super) async fn run_here(&self, invocation: Invocation) -> Result<Reply, InvokeError> {
+    /// Run `invocation` on this host, counted in the metrics and traced as a span under
+    /// the one its metadata names (which it passes on to whatever the turn sends).
+    pub(super) async fn run_here(&self, mut invocation: Invocation) -> Result<Reply, InvokeError> {
         let started = std::time::Instant::now();
         let target = invocation.target.clone();
         let trigger = TriggerLabel::of(&invocation);
+        let span = self.0.config.tracing.start_in(
+            || format!("turn {}.{}", target.actor_type, invocation.action).into(),
+            SpanKind::Internal,
+            &invocation.metadata,
+        );
+        let action = span.as_ref().map(|span| {
+            span.pass_on(&mut invocation.metadata);
+            invocation.action.clone()
+        });
         let result = self.run_counted(invocation).await;
         self.0
             .metrics
             .turn(&target, trigger, &result, started.elapsed());
+        if let (Some(mut span), Some(action)) = (span, action) {
+            span.set_attributes([
+                KeyValue::new("warren.tenant", target.tenant.to_string()),
+                KeyValue::new("warren.actor.type", target.actor_type.to_string()),
+                KeyValue::new("warren.actor.id", target.id.to_string()),
+                KeyValue::new("warren.action", action),
+                KeyValue::new("warren.trigger", format!("{trigger:?}")),
+                KeyValue::new("warren.outcome", format!("{:?}", Outcome::of(&result))),
+            ]);
+            span.end(result.as_ref().err().map(ToString::to_string));
+        }
         result
     }
 

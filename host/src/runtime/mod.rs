@@ -21,6 +21,7 @@ mod state;
 mod table;
 mod tenancy;
 pub mod tenants;
+pub mod trace;
 mod turn;
 
 #[cfg(test)]
@@ -76,6 +77,9 @@ pub struct RuntimeConfig {
     pub max_firing_turns: usize,
     /// Limits of a tenant that does not override them.
     pub limits: Limits,
+    /// Whether turns are recorded as trace spans (a trace context that arrives is carried
+    /// on either way).
+    pub tracing: trace::Tracing,
 }
 
 impl Default for Limits {
@@ -101,6 +105,7 @@ impl Default for RuntimeConfig {
             reminder_backlog_rate: 500,
             max_firing_turns: 1000,
             limits: Limits::default(),
+            tracing: trace::Tracing::default(),
         }
     }
 }
@@ -277,6 +282,11 @@ impl Runtime {
         let mut list = self.0.table.active(|a| &*a.tenant == tenant);
         list.sort();
         list
+    }
+
+    /// Whether and how spans are recorded, for the adapters' request spans.
+    pub fn tracing(&self) -> &trace::Tracing {
+        &self.0.config.tracing
     }
 
     /// Process-wide counters.

@@ -19,6 +19,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::runtime::tenants::Limits;
+use crate::runtime::trace::{trace_headers, trace_id_in};
 use crate::runtime::{
     ActivationCache, ActorBackend, BackendFuture, ComponentLoader, LoadError, LoadedComponent,
     Runtime, Turn, TurnOutcome, TurnState,
@@ -328,7 +329,9 @@ impl WasmEngine {
             runtime,
             reentrancy_id: invocation.reentrancy_id.clone(),
             deadline: invocation.deadline,
+            trace: trace_headers(&invocation.metadata),
         };
+        let trace_id = trace_id_in(&invocation.metadata);
         let (mut store, instance, slot) = match warm {
             Some(w) => {
                 let mut store = w.store;
@@ -336,7 +339,7 @@ impl WasmEngine {
                 data.turn = Some(turn);
                 data.deadline = invocation.deadline;
                 data.limiter.reset(memory);
-                data.output.relabel(&actor.to_string());
+                data.output.relabel(&actor.to_string(), trace_id);
                 if self.config.fuel {
                     let _ = store.set_fuel(limits.fuel_per_turn.unwrap_or(u64::MAX));
                 }
@@ -352,13 +355,17 @@ impl WasmEngine {
                 let Ok(Ok(slot)) = acquired else {
                     return (Err(InvokeError::Overloaded), None);
                 };
+                let label = actor.to_string();
                 let store = self.store(
-                    &actor.to_string(),
+                    &label,
                     Some(turn),
                     invocation.deadline,
                     memory,
                     limits.fuel_per_turn,
                 );
+                if trace_id.is_some() {
+                    store.data().output.relabel(&label, trace_id);
+                }
                 (store, None, slot)
             }
         };

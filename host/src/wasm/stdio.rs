@@ -14,11 +14,18 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 /// cannot flood the host's logs.
 const TURN_OUTPUT_BUDGET: usize = 16 * 1024;
 
+/// Who writes: the actor, and the trace of its turn when it has one.
+#[derive(Clone)]
+struct Writer {
+    actor: Arc<str>,
+    trace_id: Option<Arc<str>>,
+}
+
 /// One of a turn's output streams.
 #[derive(Clone)]
 pub struct GuestOutput {
-    /// The actor whose turn writes; changes when a reused instance serves another actor.
-    actor: Arc<Mutex<Arc<str>>>,
+    /// Whose turn writes; changes with each turn of a kept or reused instance.
+    writer: Arc<Mutex<Writer>>,
     stream: &'static str,
     budget: Arc<AtomicUsize>,
 }
@@ -26,29 +33,40 @@ pub struct GuestOutput {
 impl GuestOutput {
     /// The stdout and stderr of one turn of `actor`, sharing one budget.
     pub fn pair(actor: &str) -> (GuestOutput, GuestOutput) {
-        let actor = Arc::new(Mutex::new(Arc::<str>::from(actor)));
+        let writer = Arc::new(Mutex::new(Writer {
+            actor: actor.into(),
+            trace_id: None,
+        }));
         let budget = Arc::new(AtomicUsize::new(TURN_OUTPUT_BUDGET));
         let out = GuestOutput {
-            actor: actor.clone(),
+            writer: writer.clone(),
             stream: "stdout",
             budget: budget.clone(),
         };
         let err = GuestOutput {
-            actor,
+            writer,
             stream: "stderr",
             budget,
         };
         (out, err)
     }
 
-    /// Start a new turn of `actor` on the same streams (a reused instance).
-    pub fn relabel(&self, actor: &str) {
-        *self.actor.lock().unwrap_or_else(|p| p.into_inner()) = actor.into();
+    /// Start a new turn of `actor` (in trace `trace_id`, if traced) on the same streams.
+    pub fn relabel(&self, actor: &str, trace_id: Option<&str>) {
+        *self.writer.lock().unwrap_or_else(|p| p.into_inner()) = Writer {
+            actor: actor.into(),
+            trace_id: trace_id.map(Arc::from),
+        };
         self.budget.store(TURN_OUTPUT_BUDGET, Ordering::Relaxed);
     }
 
     fn log(&self, bytes: &[u8]) {
-        let actor = self.actor.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Writer { actor, trace_id } = self
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let trace_id = trace_id.as_deref();
         let left = self.budget.load(Ordering::Relaxed);
         if left == 0 {
             return;
@@ -58,7 +76,7 @@ impl GuestOutput {
         let text = String::from_utf8_lossy(&bytes[..take]);
         let text = text.trim_end_matches('\n');
         if !text.is_empty() {
-            tracing::info!(target: "warren::guest", actor = %actor, stream = self.stream, "{text}");
+            tracing::info!(target: "warren::guest", actor = %actor, stream = self.stream, trace_id, "{text}");
         }
         if take < bytes.len() {
             tracing::warn!(target: "warren::guest", actor = %actor, "turn output over {TURN_OUTPUT_BUDGET} bytes; the rest is dropped");

@@ -31,6 +31,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
+    let observe = crate::api::observe::Observe::new(runtime.clone(), "dapr-grpc");
     let api = ActorApi::new(runtime, auth);
     let dapr = proto::runtime::dapr_server::DaprServer::new(api.clone())
         .max_decoding_message_size(MAX_MESSAGE)
@@ -40,6 +41,7 @@ pub async fn serve(
         .max_encoding_message_size(MAX_MESSAGE);
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     tonic::transport::Server::builder()
+        .layer(observe)
         .add_service(dapr)
         .add_service(actors)
         .serve_with_incoming_shutdown(incoming, shutdown)

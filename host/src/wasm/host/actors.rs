@@ -27,7 +27,7 @@ fn outgoing(
         target,
         action,
         payload,
-        metadata: Vec::new(),
+        metadata: turn.trace.clone(),
         caller: Some(me),
         mode,
         trigger: Trigger::Message,

@@ -21,6 +21,8 @@ pub struct TurnHost {
     /// The call chain of the turn, passed on with the calls it makes.
     pub reentrancy_id: Option<String>,
     pub deadline: Instant,
+    /// The turn's trace headers, passed on with the calls and casts it makes.
+    pub trace: Vec<(String, String)>,
 }
 
 /// Data of one wasmtime store: one guest instance for one turn (or one `describe`).
