@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the real client libraries the conformance tests drive (Dapr's Python and JS SDKs,
-# and OPACA's Python package) into target/conformance, once. Pinned versions; re-run is a
+# OPACA's Python package, Playwright with Debian's Chromium for the console) into
+# target/conformance, once. Pinned versions; re-run is a
 # no-op.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,5 +33,23 @@ if [ "$(cat "$dir/opaca.stamp" 2>/dev/null)" != "$opaca_reqs" ]; then
     # shellcheck disable=SC2086
     "$dir/opaca-venv/bin/pip" install --quiet --disable-pip-version-check $opaca_reqs
     echo "$opaca_reqs" > "$dir/opaca.stamp"
+fi
+# The console test drives Debian's Chromium through Playwright (never `playwright install`:
+# its own browser download does not work offline).
+console_reqs="playwright==1.65.2"
+if ! command -v chromium >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    else
+        sudo apt-get update -qq
+        sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    fi
+fi
+if [ "$(cat "$dir/console.stamp" 2>/dev/null)" != "$console_reqs" ]; then
+    python3 -m venv "$dir/console-venv"
+    # shellcheck disable=SC2086
+    "$dir/console-venv/bin/pip" install --quiet --disable-pip-version-check $console_reqs
+    echo "$console_reqs" > "$dir/console.stamp"
 fi
 echo "conformance clients ready in $dir"

@@ -54,10 +54,10 @@ fn turns(c: &mut Criterion) {
             let actor = ActorId::new("default", "counter", "floor");
             let state = TurnState::new(actor.clone(), empty_state());
             let invocation = call(actor, "get", b"");
-            let (result, _) = wasm
+            let outcome = wasm
                 .run_turn(&component, fresh.clone(), state, &invocation, &limits, None)
                 .await;
-            result.expect("the floor's turn runs")
+            outcome.result.expect("the floor's turn runs")
         })
     });
     for (name, runtime) in [

@@ -105,7 +105,7 @@ pub async fn invoke(duration: Duration) -> anyhow::Result<()> {
                         let inv = call(actor, "get", b"");
                         wasm.run_turn(&component, rt, state, &inv, &limits, None)
                             .await
-                            .0
+                            .result
                             .is_ok()
                     }
                 },

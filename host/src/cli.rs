@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
+mod progress;
+mod status_text;
+
 /// Which host and tenant a command talks to.
 #[derive(clap::Args)]
 pub struct Target {
@@ -154,7 +157,42 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     if let Some(name) = &args.name {
         request = request.query(&[("name", name)]);
     }
-    finish(request.body(wasm).send().await?).await
+    let progress = progress::Deploy::start(&args.file, wasm.len() as u64);
+    let body = reqwest::Body::wrap_stream(progress.upload(wasm));
+    let response = request.body(body).send().await;
+    progress.done(response.as_ref().is_ok_and(|r| r.status().is_success()));
+    finish(response?).await
+}
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// Print the host's answer as JSON instead.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    target: Target,
+}
+
+/// `warren status`: the figures of the console's front page.
+pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let response = args
+        .target
+        .request(reqwest::Method::GET, "/admin/v1/status")
+        .send()
+        .await?;
+    let status = response.status();
+    let body = response.text().await?;
+    if !status.is_success() {
+        bail!("{status}: {body}");
+    }
+    if args.json {
+        println!("{body}");
+        return Ok(());
+    }
+    let view: serde_json::Value =
+        serde_json::from_str(&body).context("the host's status is not JSON")?;
+    print!("{}", status_text::render(&args.target.url, &view));
+    Ok(())
 }
 
 pub async fn components(target: Target) -> anyhow::Result<()> {

@@ -27,6 +27,9 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Upload a component to a running host.
     Deploy(cli::DeployArgs),
+    /// Show the host at a glance: turns/s, p99, failures, actors (the console's front
+    /// page; admin token).
+    Status(cli::StatusArgs),
     /// List the components of a tenant.
     Components(cli::Target),
     /// Remove a component and its actor types.
@@ -56,6 +59,7 @@ fn main() -> anyhow::Result<()> {
         match args.command {
             Command::Serve(a) => serve::run(*a).await,
             Command::Deploy(a) => cli::deploy(a).await,
+            Command::Status(a) => cli::status(a).await,
             Command::Components(t) => cli::components(t).await,
             Command::Remove(a) => cli::remove(a).await,
             Command::Actors(t) => cli::actors(t).await,

@@ -25,6 +25,10 @@ async fn deploy_invoke_and_read_state_from_the_cli() {
     let (ok, out, err) = warren(&host, &["deploy", counter.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert!(out.contains("\"name\":\"counter\""), "{out}");
+    // Progress on stderr (plain lines off a terminal): the upload, the compile, the end.
+    assert!(err.contains("uploading") && err.contains("bytes"), "{err}");
+    assert!(err.contains("the host is compiling"), "{err}");
+    assert!(err.contains("deployed") && err.contains(" s"), "{err}");
 
     let (ok, out, err) = warren(&host, &["invoke", "counter/cli", "add", "--data", "41"]);
     assert!(ok, "{err}");
@@ -42,6 +46,33 @@ async fn deploy_invoke_and_read_state_from_the_cli() {
     let (ok, out, _) = warren(&host, &["actors"]);
     assert!(ok);
     assert_eq!(out, r#"[{"id":"cli","type":"counter"}]"#);
+
+    // The console's front page as text, and as JSON.
+    let (ok, out, err) = warren(&host, &["invoke", "counter/cli", "no-such-action"]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("no-such-action"), "{err}");
+    let (ok, out, err) = warren(&host, &["status"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("warren "), "{out}");
+    let figure = |name: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .and_then(|l| l.split_whitespace().last())
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no {name:?} in {out}"))
+    };
+    assert_eq!(figure("active actors"), "1", "{out}");
+    assert_eq!(figure("components"), "1", "{out}");
+    assert_eq!(figure("failed turns since start"), "1", "{out}");
+    assert!(
+        out.contains("default/counter/cli no-such-action [error]"),
+        "{out}"
+    );
+    let (ok, out, err) = warren(&host, &["status", "--json"]);
+    assert!(ok, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["failed_total"], 1, "{json}");
+    assert!(json["turns_total"].as_u64().unwrap() >= 2, "{json}");
 
     let garbage = dir.path().join("garbage.wasm");
     std::fs::write(&garbage, b"nope").unwrap();

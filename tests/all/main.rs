@@ -5,6 +5,7 @@ mod app_callback;
 mod bank;
 mod cli;
 mod cluster;
+mod console;
 mod counter;
 mod crash;
 mod dapr_grpc;

@@ -15,7 +15,7 @@ pub fn workspace() -> PathBuf {
 }
 
 /// Cargo's target dir, where the guests and the conformance SDKs are built or installed.
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"))

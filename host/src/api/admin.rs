@@ -93,7 +93,8 @@ pub fn router(runtime: Runtime) -> Router {
         .route("/admin/v1/stats", get(stats))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES))
-        .with_state(runtime)
+        .with_state(runtime.clone())
+        .merge(super::inspect::router(runtime))
 }
 
 /// Query parameters shared by the admin routes.

@@ -111,6 +111,19 @@ fn token(parts: &Parts) -> Option<&str> {
         .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")))
 }
 
+/// The token in the console's cookie, if the request has one.
+fn console_cookie(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == super::console::COOKIE)
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty())
+}
+
 /// Resolve the caller presenting `token` (any protocol): the admin, a tenant, or an
 /// anonymous caller; a token nobody issued is refused.
 pub fn access(
@@ -149,7 +162,15 @@ pub async fn resolve(
     if health.contains(&path) || path.starts_with("/health/") {
         return next.run(Request::from_parts(parts, body)).await;
     }
-    let access = match access(&runtime, &config, token(&parts)) {
+    let access = match token(&parts) {
+        Some(token) => access(&runtime, &config, Some(token)),
+        // The console's cookie stands for the admin token it was set from; one that no
+        // longer is (the token changed) counts as none, so the sign-in page still shows.
+        None => console_cookie(&parts.headers)
+            .and_then(|token| access(&runtime, &config, Some(token)).ok())
+            .map_or_else(|| access(&runtime, &config, None), Ok),
+    };
+    let access = match access {
         Ok(access) => access,
         Err(denied) => return denied.into_response(),
     };

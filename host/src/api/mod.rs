@@ -3,8 +3,10 @@
 
 pub mod admin;
 pub mod auth;
+pub mod console;
 pub mod dapr_grpc;
 pub mod dapr_http;
+pub mod inspect;
 pub mod observe;
 pub mod opaca;
 pub mod spawn;
@@ -48,6 +50,7 @@ pub fn router(runtime: Runtime, config: HttpConfig) -> Router {
             "dapr-http",
         ))
         .merge(observed(admin::router(runtime.clone()), &runtime, "admin"))
+        .merge(console::router(runtime.clone(), config.auth.clone()))
         .merge(observed(
             spawn::router(runtime.clone(), config.spawn_user_function),
             &runtime,

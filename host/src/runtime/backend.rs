@@ -37,6 +37,9 @@ pub struct TurnOutcome {
     /// The turn's staged state, timers, casts and workflow, which the core commits when
     /// the turn succeeded; `None` for a backend that keeps its actors' state itself.
     pub staged: Option<TurnState>,
+    /// What the actor's code printed during a failed turn (its first lines), shown with
+    /// the failure; empty when the backend does not see it.
+    pub output: Vec<String>,
 }
 
 impl TurnOutcome {
@@ -45,6 +48,7 @@ impl TurnOutcome {
         TurnOutcome {
             result,
             staged: None,
+            output: Vec::new(),
         }
     }
 }

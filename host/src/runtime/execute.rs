@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanKind;
 
+use super::activity::Failure;
 use super::backend::{Turn, TurnOutcome};
 use super::firing::{progress_after, reminder_changes};
 use super::metrics::{Outcome, TriggerLabel};
@@ -244,8 +245,24 @@ impl Runtime {
             state: TurnState::new(actor.clone(), slot.record.clone()),
         };
         let started = unix_micros();
-        let TurnOutcome { result, staged } = entry.backend.run_turn(turn).await;
+        let TurnOutcome {
+            result,
+            staged,
+            output,
+        } = entry.backend.run_turn(turn).await;
         let finished = self.finish_turn(tenant, invocation, result, staged).await;
+        if let Err(e) = &finished {
+            self.0.metrics.activity().failed_turn(Failure {
+                at_ms: super::scheduler::now_ms(),
+                tenant: actor.tenant.to_string(),
+                actor_type: actor.actor_type.to_string(),
+                actor_id: actor.id.to_string(),
+                action: invocation.action.clone(),
+                outcome: format!("{:?}", Outcome::of(&finished)),
+                message: e.to_string(),
+                output,
+            });
+        }
         match &finished {
             // What single activation is checked with: each committed turn, where and when
             // it ran, and the version its commit left (`RUST_LOG=warren::turns=debug`).

@@ -141,6 +141,8 @@ pub struct Metrics {
     kept_instances: Gauge,
     components_compiled: Gauge,
     artifact_cache_hits: Gauge,
+    /// The last minute, for the console and `warren status`.
+    activity: super::activity::Activity,
 }
 
 impl Default for Metrics {
@@ -251,6 +253,7 @@ impl Default for Metrics {
             kept_instances,
             components_compiled,
             artifact_cache_hits,
+            activity: Default::default(),
         }
     }
 }
@@ -279,6 +282,7 @@ impl Metrics {
             _ => target.actor_type.to_string(),
         };
         self.turn_seconds.observe(took.as_secs_f64());
+        self.activity.turn(result.is_ok(), took);
         self.turns
             .get_or_create(&TurnLabels {
                 tenant,
@@ -287,6 +291,11 @@ impl Metrics {
                 outcome: Outcome::of(result),
             })
             .inc();
+    }
+
+    /// The last minute of turns and the last failed ones.
+    pub fn activity(&self) -> &super::activity::Activity {
+        &self.activity
     }
 
     /// A turn waited `waited` for its actor.

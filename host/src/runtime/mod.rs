@@ -2,6 +2,7 @@
 //! state commit. Every protocol adapter calls [`Runtime`]; nothing else touches the store
 //! or an instance.
 
+pub mod activity;
 mod addressing;
 mod backend;
 mod components;
@@ -201,6 +202,7 @@ impl Runtime {
             metrics: metrics::Metrics::default(),
         }));
         runtime.start_sweeper();
+        runtime.start_sampler();
         firing::start(&runtime);
         runtime
     }
@@ -218,6 +220,20 @@ impl Runtime {
                 for actor in runtime.0.table.sweep() {
                     runtime.deactivated(actor);
                 }
+            }
+        });
+    }
+
+    /// Close a second of the recent activity every second.
+    fn start_sampler(&self) {
+        let weak = Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                inner.metrics.activity().sample(scheduler::now_ms());
             }
         });
     }

@@ -60,6 +60,7 @@ impl ActorBackend for Scripted {
             TurnOutcome {
                 result,
                 staged: Some(turn.state),
+                output: Vec::new(),
             }
         })
     }

@@ -295,7 +295,7 @@ impl WasmEngine {
         invocation: &Invocation,
         limits: &Limits,
         cache: Option<&ActivationCache>,
-    ) -> (Result<Reply, InvokeError>, Option<TurnState>) {
+    ) -> TurnOutcome {
         let actor = invocation.target.clone();
         let action = invocation.action.clone();
         let memory = usize::try_from(limits.max_memory_bytes)
@@ -353,7 +353,7 @@ impl WasmEngine {
                 )
                 .await;
                 let Ok(Ok(slot)) = acquired else {
-                    return (Err(InvokeError::Overloaded), None);
+                    return TurnOutcome::unstaged(Err(InvokeError::Overloaded));
                 };
                 let label = actor.to_string();
                 let store = self.store(
@@ -417,8 +417,16 @@ impl WasmEngine {
                 message: format!("{trap:#}"),
             }),
         };
+        // A failed turn's output goes with its failure, for people looking into it.
+        let output = data.output.take_lines();
+        let output = if result.is_err() { output } else { Vec::new() };
+        let outcome = TurnOutcome {
+            result,
+            staged: state,
+            output,
+        };
         let Some(instance) = keep else {
-            return (result, state);
+            return outcome;
         };
         let warm = Warm {
             store,
@@ -429,8 +437,9 @@ impl WasmEngine {
         // dropped, so its memory may disagree with the stored state), never grew past the
         // limit, and stayed small.
         let limiter = &warm.store.data().limiter;
-        let keepable =
-            result.is_ok() && !limiter.memory_refused && limiter.memory_bytes <= PIN_MAX_MEMORY;
+        let keepable = outcome.result.is_ok()
+            && !limiter.memory_refused
+            && limiter.memory_bytes <= PIN_MAX_MEMORY;
         match cache.filter(|_| keepable) {
             Some(cache) => {
                 if let Some(mut kept) = reservation {
@@ -451,7 +460,7 @@ impl WasmEngine {
             }
             None => self.return_warm(component, warm),
         }
-        (result, state)
+        outcome
     }
 
     /// Give an instance that finished its turn cleanly to its component's warm pool (with
@@ -494,8 +503,7 @@ impl ComponentLoader for WasmEngine {
 impl ActorBackend for WasmComponent {
     fn run_turn<'a>(&'a self, turn: Turn<'a>) -> BackendFuture<'a, TurnOutcome> {
         Box::pin(async move {
-            let (result, staged) = self
-                .engine
+            self.engine
                 .run_turn(
                     self,
                     turn.runtime.clone(),
@@ -504,8 +512,7 @@ impl ActorBackend for WasmComponent {
                     turn.limits,
                     Some(turn.cache),
                 )
-                .await;
-            TurnOutcome { result, staged }
+                .await
         })
     }
 

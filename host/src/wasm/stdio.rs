@@ -10,6 +10,8 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
+use crate::runtime::activity::{FAILURE_LINE_CHARS, FAILURE_LINES};
+
 /// Bytes of output one turn may log; the rest is dropped (and counted) so a chatty guest
 /// cannot flood the host's logs.
 const TURN_OUTPUT_BUDGET: usize = 16 * 1024;
@@ -28,6 +30,8 @@ pub struct GuestOutput {
     writer: Arc<Mutex<Writer>>,
     stream: &'static str,
     budget: Arc<AtomicUsize>,
+    /// The turn's first lines, kept in case the turn fails.
+    lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl GuestOutput {
@@ -38,15 +42,18 @@ impl GuestOutput {
             trace_id: None,
         }));
         let budget = Arc::new(AtomicUsize::new(TURN_OUTPUT_BUDGET));
+        let lines = Arc::new(Mutex::new(Vec::new()));
         let out = GuestOutput {
             writer: writer.clone(),
             stream: "stdout",
             budget: budget.clone(),
+            lines: lines.clone(),
         };
         let err = GuestOutput {
             writer,
             stream: "stderr",
             budget,
+            lines,
         };
         (out, err)
     }
@@ -58,6 +65,24 @@ impl GuestOutput {
             trace_id: trace_id.map(Arc::from),
         };
         self.budget.store(TURN_OUTPUT_BUDGET, Ordering::Relaxed);
+        self.lines.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// The lines the turn wrote so far (the first [`FAILURE_LINES`]), each prefixed with
+    /// its stream; the next turn starts without them.
+    pub fn take_lines(&self) -> Vec<String> {
+        std::mem::take(&mut *self.lines.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn keep(&self, text: &str) {
+        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            if lines.len() == FAILURE_LINES {
+                break;
+            }
+            let line: String = line.chars().take(FAILURE_LINE_CHARS).collect();
+            lines.push(format!("{}: {line}", self.stream));
+        }
     }
 
     fn log(&self, bytes: &[u8]) {
@@ -76,6 +101,7 @@ impl GuestOutput {
         let text = String::from_utf8_lossy(&bytes[..take]);
         let text = text.trim_end_matches('\n');
         if !text.is_empty() {
+            self.keep(text);
             tracing::info!(target: "warren::guest", actor = %actor, stream = self.stream, trace_id, "{text}");
         }
         if take < bytes.len() {

@@ -1,7 +1,7 @@
 //! Dapr's actor HTTP API (`/v1.0/actors/...`), translated onto the runtime core.
 
 mod actors;
-mod schedule;
+pub(crate) mod schedule;
 
 pub use actors::parse_transaction;
 pub use schedule::{Parsed as Registration, parse as parse_registration};

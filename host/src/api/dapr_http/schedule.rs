@@ -164,7 +164,7 @@ pub async fn set_reminder(
 }
 
 /// A job as Dapr's reminder read shows it, with Warren's extra fields.
-fn job_view(actor: &ActorId, job: &Job) -> Value {
+pub(crate) fn job_view(actor: &ActorId, job: &Job) -> Value {
     let data = serde_json::from_slice::<Value>(&job.data).unwrap_or(Value::Null);
     let at = |ms: i64| {
         chrono::DateTime::from_timestamp_millis(ms)
