@@ -71,6 +71,13 @@ async fn metrics_count_the_turns_a_test_ran() {
         let (status, body) = host.deploy(std::fs::read(guest(name)).unwrap()).await;
         assert_eq!(status, 201, "deploying {name}: {body}");
     }
+    // Both loads were timed.
+    let text = host.get("/metrics").await.text().await.unwrap();
+    let loads = text
+        .lines()
+        .find(|l| l.starts_with("warren_component_load_seconds_count"))
+        .unwrap_or_else(|| panic!("no component load histogram in:\n{text}"));
+    assert_eq!(loads.split_whitespace().last(), Some("2"), "{loads}");
     let before = scrape(&host).await;
     for _ in 0..3 {
         host.invoke_ok("counter", "m1", "add", "2").await;

@@ -99,12 +99,15 @@ impl Runtime {
             .ok_or_else(|| DeployError::NoTenant(tenant.to_string()))?
             .limits
             .clone();
+        let loading = std::time::Instant::now();
+        let loaded = self.0.loader.clone().load(wasm).await;
+        self.0.metrics.component_loaded(loading.elapsed());
         let LoadedComponent {
             backend,
             manifest,
             sha256,
             size,
-        } = self.0.loader.clone().load(wasm).await?;
+        } = loaded?;
         let name = name.unwrap_or(&manifest.name).to_string();
         let existing = self.0.registry.components(tenant);
         if existing.len() as u64 >= limits.max_components

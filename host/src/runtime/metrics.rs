@@ -134,6 +134,7 @@ pub struct Metrics {
     firing_lateness_seconds: Histogram,
     commit_seconds: Histogram,
     commit_bytes: Counter,
+    component_load_seconds: Histogram,
     requests: Family<RequestLabels, Counter>,
     forwards: Family<ForwardLabels, Counter>,
     forward_seconds: Histogram,
@@ -196,6 +197,12 @@ impl Default for Metrics {
             "Bytes of keys and values written by state commits",
             commit_bytes.clone(),
         );
+        let component_load_seconds = latency_histogram();
+        registry.register(
+            "component_load_seconds",
+            "Time to load a deployed component: compile it (or read its artifact from the cache) and read its manifest",
+            component_load_seconds.clone(),
+        );
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "requests",
@@ -246,6 +253,7 @@ impl Default for Metrics {
             firing_lateness_seconds,
             commit_seconds,
             commit_bytes,
+            component_load_seconds,
             requests,
             forwards,
             forward_seconds,
@@ -329,6 +337,11 @@ impl Metrics {
     pub fn committed(&self, bytes: u64, took: Duration) {
         self.commit_seconds.observe(took.as_secs_f64());
         self.commit_bytes.inc_by(bytes);
+    }
+
+    /// A component took `took` to load.
+    pub fn component_loaded(&self, took: Duration) {
+        self.component_load_seconds.observe(took.as_secs_f64());
     }
 
     /// An invocation forwarded to its owner ended so, after `took`.
