@@ -36,6 +36,7 @@ fn main() -> anyhow::Result<()> {
     // Helper processes this binary re-executes itself as.
     match argv.next().as_deref() {
         Some("bare-server") => return figures::bare_server(),
+        Some("hop-echo") => return figures::hop_echo(),
         Some("counter-app") => return figures::counter_app(argv.next().unwrap_or_default()),
         Some("reminder-pass") => return figures::reminder_pass_process(argv),
         Some("stored-start") => return figures::stored_start_process(argv),

@@ -202,6 +202,10 @@ pub async fn cluster(duration: Duration) -> anyhow::Result<()> {
         ))
         .await?
         .print(Some(&here));
+        if connections == 1 {
+            // What one hop to another process costs here at the least.
+            super::hop::floor(duration, &here).await?;
+        }
     }
     drop(a);
     drop(b);
