@@ -3,6 +3,7 @@
 
 mod app_callback;
 mod bank;
+mod callers;
 mod cli;
 mod cluster;
 mod console;

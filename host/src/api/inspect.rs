@@ -80,7 +80,7 @@ async fn invoke(
     let actor = actor_of(&access, &scope, &actor_type, &actor_id)?;
     let deadline = runtime.deadline(&actor.tenant);
     let invocation = Invocation::call(actor, &method, body.to_vec(), deadline);
-    match runtime.invoke(invocation).await {
+    match runtime.invoke_detached(invocation).await {
         Ok(reply) => {
             let content_type = reply
                 .content_type

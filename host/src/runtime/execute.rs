@@ -61,6 +61,27 @@ impl Runtime {
         }
     }
 
+    /// [`Runtime::invoke`] for a caller that may stop waiting: a protocol request (its
+    /// client may hang up), a call from another host or from a guest's turn (which may
+    /// pass its deadline). The invocation runs in a task of its own, so the caller's going
+    /// away never cuts its turn off in the middle of the commit or between the commit and
+    /// its effects: once a message is accepted, its turn runs to its end, once. (Not used
+    /// where nothing can cancel the caller: the task costs a few microseconds.)
+    pub fn invoke_detached(&self, invocation: Invocation) -> InvokeFuture {
+        let actor = invocation.target.clone();
+        let action = invocation.action.clone();
+        let turn = tokio::spawn(self.invoke(invocation));
+        Box::pin(async move {
+            turn.await.unwrap_or_else(|e| {
+                Err(InvokeError::Failed {
+                    actor,
+                    action,
+                    message: format!("the turn's task ended abnormally: {e}"),
+                })
+            })
+        })
+    }
+
     /// Deliver `invocation` without waiting for it (fire and forget): a failure is only
     /// logged.
     pub fn cast(&self, invocation: Invocation) {

@@ -165,7 +165,20 @@ impl Runtime {
                 });
             }
             let target = invocation.target.clone();
-            let result = runtime.run_here(invocation).await;
+            let action = invocation.action.clone();
+            // In a task of its own, as `invoke_detached`: a sender that gives up must not
+            // cut the turn off mid-commit.
+            let turn = tokio::spawn({
+                let runtime = runtime.clone();
+                async move { runtime.run_here(invocation).await }
+            });
+            let result = turn.await.unwrap_or_else(|e| {
+                Err(InvokeError::Failed {
+                    actor: target.clone(),
+                    action,
+                    message: format!("the turn's task ended abnormally: {e}"),
+                })
+            });
             if fenced(&result) {
                 // It did not commit, and the sender may retry.
                 return Err(InvokeError::Unavailable {

@@ -131,7 +131,7 @@ impl ActorApi {
         invocation.metadata = metadata;
         let reply = self
             .runtime
-            .invoke(invocation)
+            .invoke_detached(invocation)
             .await
             .map_err(invoke_status)?;
         Ok(pb::InvokeActorResponse { data: reply.data })

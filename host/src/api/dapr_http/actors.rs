@@ -27,7 +27,7 @@ pub async fn invoke(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     invocation.metadata = header_metadata(&headers);
-    let reply = runtime.invoke(invocation).await?;
+    let reply = runtime.invoke_detached(invocation).await?;
     let content_type = reply
         .content_type
         .unwrap_or_else(|| "application/json".into());

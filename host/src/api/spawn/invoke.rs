@@ -234,7 +234,7 @@ pub(super) async fn invoke(
         runtime.cast(invocation);
         return answer(&request, StatusCode::OK, true, "Accepted".into(), None);
     }
-    match runtime.invoke(invocation).await {
+    match runtime.invoke_detached(invocation).await {
         Ok(reply) => {
             let payload = match payload_any(&reply.data, &json_type_url) {
                 Some(any) => pb::invocation_response::Payload::Value(any),

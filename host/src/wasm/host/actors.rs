@@ -107,7 +107,7 @@ impl Host for HostState {
         };
         let runtime = self.turn()?.runtime.clone();
         Ok(runtime
-            .invoke(invocation)
+            .invoke_detached(invocation)
             .await
             .map(|reply| reply.data)
             .map_err(to_guest_error))

@@ -10,7 +10,7 @@ impl Actor for Hostile {
             .with_type(ActorType::new("looper").actions(["spin"]))
             .with_type(ActorType::new("bomb").actions(["grow"]))
             .with_type(ActorType::new("trapper").actions(["write-then-trap", "write", "read"]))
-            .with_type(ActorType::new("sleeper").actions(["sleep"]))
+            .with_type(ActorType::new("sleeper").actions(["sleep", "slow-count"]))
             .with_type(ActorType::new("caller").actions(["call", "cast", "count"]))
             .with_type(ActorType::new("chatty").actions(["print", "spam"]))
             .with_type(ActorType::new("prober").actions([
@@ -67,6 +67,16 @@ impl Actor for Hostile {
                 let ms: u64 = json(payload)?;
                 std::thread::sleep(std::time::Duration::from_millis(ms));
                 Ok(b"\"slept\"".to_vec())
+            }
+            "slow-count" => {
+                // payload: milliseconds to sleep before counting; then a cast to the
+                // counter of the same id, sent once the count is committed.
+                let ms: u64 = json(payload)?;
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                let count = state::get_json::<i64>("count")?.unwrap_or(0) + 1;
+                state::set_json("count", &count)?;
+                actors::cast(&actors::actor("counter", &ctx.target.id), "add", b"1")?;
+                to_json(&count)
             }
             "call" | "cast" => {
                 // payload: {"type": "...", "id": "...", "action": "...", "payload": <json>}

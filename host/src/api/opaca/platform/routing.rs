@@ -230,7 +230,7 @@ impl Platform {
                     .push((opaca_process::LOGIN_TOKEN.into(), login));
             }
         }
-        let reply = runtime.invoke(invocation).await.map_err(|e| {
+        let reply = runtime.invoke_detached(invocation).await.map_err(|e| {
             OpacaError::downstream(
                 format!("agent {agent:?} failed in {action:?}"),
                 cause_of(&e),
@@ -350,12 +350,16 @@ impl Platform {
                 .metadata
                 .push((opaca_process::DELIVERY.into(), opaca_process::SEND.into()));
         }
-        runtime.invoke(invocation).await.map(drop).map_err(|e| {
-            OpacaError::downstream(
-                format!("agent {agent:?} did not take the message"),
-                cause_of(&e),
-            )
-        })
+        runtime
+            .invoke_detached(invocation)
+            .await
+            .map(drop)
+            .map_err(|e| {
+                OpacaError::downstream(
+                    format!("agent {agent:?} did not take the message"),
+                    cause_of(&e),
+                )
+            })
     }
 
     /// Publish `message` on `channel` to every matching container and, when forwarding,
