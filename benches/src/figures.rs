@@ -17,9 +17,11 @@ use warren_host::wasm::WasmConfig;
 
 mod cluster;
 mod hop;
+mod observe;
 mod reminders;
 pub use cluster::cluster;
 pub use hop::hop_echo;
+pub use observe::observe;
 pub use reminders::{reminder_pass_process, reminders, stored, stored_start_process};
 
 /// Run `op(task)` from `tasks` tasks until `duration` passes; summarise latencies.

@@ -27,13 +27,20 @@ pub async fn runtime_with(
     guests: &[&str],
     config: WasmConfig,
 ) -> anyhow::Result<(Runtime, Arc<WasmEngine>)> {
+    runtime_configured(dir, durability, guests, config, RuntimeConfig::default()).await
+}
+
+/// [`runtime_with`] with a runtime configuration.
+pub async fn runtime_configured(
+    dir: &Path,
+    durability: Durability,
+    guests: &[&str],
+    config: WasmConfig,
+    runtime_config: RuntimeConfig,
+) -> anyhow::Result<(Runtime, Arc<WasmEngine>)> {
     let store = SledStore::open(&dir.join("store"), durability)?;
     let wasm = WasmEngine::new(config, &dir.join("artifacts"))?;
-    let runtime = Runtime::new(
-        RuntimeConfig::default(),
-        store as Arc<dyn StateStore>,
-        wasm.clone(),
-    );
+    let runtime = Runtime::new(runtime_config, store as Arc<dyn StateStore>, wasm.clone());
     runtime.load_tenants().await?;
     for g in guests {
         runtime

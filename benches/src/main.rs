@@ -1,6 +1,6 @@
 //! `warren-bench`: every figure of benches/RESULTS.md, each printed with its baseline
 //! measured in the same run. `warren-bench [FIGURE...]` with figures `invoke`, `http`,
-//! `app`, `activation`, `reminders`, `durable`, `startup`, `cluster` (default: all;
+//! `app`, `activation`, `reminders`, `durable`, `startup`, `cluster`, `observe` (default: all;
 //! `cluster` needs PostgreSQL, see `figures/cluster.rs`).
 
 mod figures;
@@ -53,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         "durable",
         "startup",
         "cluster",
+        "observe",
     ];
     let chosen: Vec<&str> = if args.figures.is_empty() {
         all.to_vec()
@@ -81,6 +82,7 @@ fn main() -> anyhow::Result<()> {
                 "durable" => figures::durable(args.duration).await,
                 "startup" => figures::startup().await,
                 "cluster" => figures::cluster(args.duration).await,
+                "observe" => figures::observe(args.duration).await,
                 other => anyhow::bail!("unknown figure {other:?}; known: {all:?}"),
             }
         })?;

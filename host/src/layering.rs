@@ -22,6 +22,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("backends", &["types", "runtime", "wire"]),
     // Adapters translate into the core's calls; they never touch storage or instances.
     ("api", &["types", "runtime", "backends", "wire"]),
+    // Span export hands the core a tracer and knows nothing else.
+    ("otlp", &["runtime"]),
 ];
 
 /// Source files under `dir`, recursively.

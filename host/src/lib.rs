@@ -6,6 +6,7 @@
 pub mod api;
 pub mod backends;
 pub mod cluster;
+pub mod otlp;
 pub mod runtime;
 pub mod store;
 pub mod types;

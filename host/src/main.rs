@@ -1,7 +1,6 @@
 //! The `warren` command: run the host, or talk to a running one.
 
 mod cli;
-mod otlp;
 mod serve;
 
 // sled copies tree nodes on every write and a fresh instance allocates its store and WASI

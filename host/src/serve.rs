@@ -63,6 +63,14 @@ pub struct ServeArgs {
     /// `traceparent` is carried through either way.
     #[arg(long, env = "WARREN_OTLP_ENDPOINT", value_name = "URL")]
     otlp_endpoint: Option<String>,
+    /// The share (0 to 1) of the traces starting at this host whose spans are exported; a
+    /// request whose `traceparent` arrives keeps its caller's sampled flag.
+    #[arg(long, default_value_t = 1.0, env = "WARREN_TRACE_SAMPLE_RATIO", value_parser = sample_ratio)]
+    trace_sample_ratio: f64,
+    /// Count nothing: `/metrics` answers 404 and the console shows no charts. For
+    /// measuring what counting costs; on by default.
+    #[arg(long)]
+    no_metrics: bool,
     /// `text` for people, `json` (one object per line) for log collectors.
     #[arg(long, value_enum, default_value = "text", env = "WARREN_LOG_FORMAT")]
     log_format: LogFormat,
@@ -197,6 +205,14 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// A sampling ratio: a number from 0 to 1.
+fn sample_ratio(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        _ => Err(format!("{text:?} is not a number from 0 to 1")),
+    }
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
 
@@ -216,7 +232,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (exporter, spans) = match &args.otlp_endpoint {
         Some(endpoint) => {
             let instance = args.http.to_string();
-            let (exporter, spans) = crate::otlp::Exporter::start(endpoint, &instance)?;
+            let (exporter, spans) =
+                warren_host::otlp::Exporter::start(endpoint, &instance, args.trace_sample_ratio)?;
             tracing::info!(endpoint, "exporting trace spans over OTLP");
             (Some(exporter), spans)
         }
@@ -225,6 +242,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = Runtime::new(
         RuntimeConfig {
             tracing: spans,
+            metrics: !args.no_metrics,
             idle_timeout: args.idle_timeout,
             reminder_backlog_rate: args.reminder_backlog_rate,
             max_firing_turns: args.max_firing_turns,

@@ -161,3 +161,19 @@ async fn metrics_count_the_turns_a_test_ran() {
     assert_eq!(grpc(&last, "0") - grpc(&after, "0"), 1.0);
     assert_eq!(grpc(&last, "5") - grpc(&after, "5"), 1.0);
 }
+
+/// With `--no-metrics` nothing is counted: `/metrics` says so with a 404, and turns still
+/// run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_metrics_turns_the_endpoint_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path(), &["--no-metrics"]);
+    let (status, body) = host.deploy(std::fs::read(guest("counter")).unwrap()).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = host.invoke("counter", "m1", "add", "2").await;
+    assert_eq!((status, body.as_str()), (200, "2"));
+    let response = host.get("/metrics").await;
+    assert_eq!(response.status(), 404);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("--no-metrics"), "{text}");
+}

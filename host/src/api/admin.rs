@@ -207,6 +207,12 @@ async fn stats(State(runtime): State<Runtime>, access: Access) -> AdminResult {
 /// `GET /metrics`: Prometheus' text exposition format (OpenMetrics), admin only.
 async fn metrics(State(runtime): State<Runtime>, access: Access) -> AdminResult {
     access.require_admin()?;
+    if !runtime.metrics().enabled() {
+        return Err(AdminError::Status(
+            StatusCode::NOT_FOUND,
+            "metrics are off on this host (--no-metrics)".into(),
+        ));
+    }
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     Ok((
         [(axum::http::header::CONTENT_TYPE, content_type)],

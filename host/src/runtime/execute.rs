@@ -114,7 +114,9 @@ impl Runtime {
         self.0
             .metrics
             .turn(&target, trigger, &result, started.elapsed());
-        if let (Some(mut span), Some(action)) = (span, action) {
+        if let (Some(mut span), Some(action)) = (span, action)
+            && span.is_recording()
+        {
             span.set_attributes([
                 KeyValue::new("warren.tenant", target.tenant.to_string()),
                 KeyValue::new("warren.actor.type", target.actor_type.to_string()),

@@ -81,6 +81,9 @@ pub struct RuntimeConfig {
     /// Whether turns are recorded as trace spans (a trace context that arrives is carried
     /// on either way).
     pub tracing: trace::Tracing,
+    /// Whether turns, requests, commits and firings are counted (`/metrics`, the console's
+    /// charts). On by default; off only to measure what counting costs.
+    pub metrics: bool,
 }
 
 impl Default for Limits {
@@ -107,6 +110,7 @@ impl Default for RuntimeConfig {
             max_firing_turns: 1000,
             limits: Limits::default(),
             tracing: trace::Tracing::default(),
+            metrics: true,
         }
     }
 }
@@ -179,6 +183,7 @@ impl Runtime {
         loader: Arc<dyn ComponentLoader>,
     ) -> Self {
         let config_rate = config.reminder_backlog_rate;
+        let metrics = metrics::Metrics::new(config.metrics);
         let firing_slots = config.max_firing_turns.max(1);
         let runtime = Runtime(Arc::new(Inner {
             config,
@@ -199,7 +204,7 @@ impl Runtime {
             reminder_cursor: tokio::sync::Mutex::new(None),
             agent_platform: std::sync::RwLock::new(None),
             router: std::sync::OnceLock::new(),
-            metrics: metrics::Metrics::default(),
+            metrics,
         }));
         runtime.start_sweeper();
         runtime.start_sampler();

@@ -9,9 +9,9 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{
-    Span as _, SpanContext, SpanKind, Status, TraceContextExt, Tracer as _,
+    Span as _, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, TraceState, Tracer as _,
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -28,7 +28,12 @@ static PROPAGATOR: LazyLock<TraceContextPropagator> = LazyLock::new(TraceContext
 #[derive(Clone, Debug, Default)]
 pub struct Tracing {
     tracer: Option<SdkTracer>,
+    /// Roots (no parent) whose random draw is at or below this are recorded: the sampling
+    /// ratio, decided here so that an unsampled root costs no SDK span.
+    sample_below: u64,
 }
+
+static IDS: LazyLock<RandomIdGenerator> = LazyLock::new(RandomIdGenerator::default);
 
 /// The two trace headers, read by the propagator.
 struct Headers<'a> {
@@ -50,23 +55,14 @@ impl Extractor for Headers<'_> {
     }
 }
 
-/// Trace headers as the propagator writes them, empty values left out.
-#[derive(Default)]
-struct Written(Vec<(String, String)>);
-
-impl Injector for Written {
-    fn set(&mut self, key: &str, value: String) {
-        if !value.is_empty() {
-            self.0.push((key.to_string(), value));
-        }
-    }
-}
-
 impl Tracing {
-    /// Record spans with `tracer`.
-    pub fn recording(tracer: SdkTracer) -> Self {
+    /// Record spans with `tracer`: every span under a sampled parent, none under an
+    /// unsampled one, and `sample_ratio` (0 to 1) of the traces that start here. The
+    /// tracer's own sampler should record whatever it is given (parent-based, always on).
+    pub fn recording(tracer: SdkTracer, sample_ratio: f64) -> Self {
         Tracing {
             tracer: Some(tracer),
+            sample_below: (sample_ratio.clamp(0.0, 1.0) * u64::MAX as f64) as u64,
         }
     }
 
@@ -95,30 +91,34 @@ impl Tracing {
             .filter(|cx| cx.span().span_context().is_valid());
         match (&self.tracer, parent) {
             (None, None) => None,
-            (None, Some(parent)) => {
-                static IDS: LazyLock<RandomIdGenerator> = LazyLock::new(RandomIdGenerator::default);
-                let from = parent.span().span_context().clone();
-                Some(OpenSpan {
-                    context: SpanContext::new(
-                        from.trace_id(),
-                        IDS.new_span_id(),
-                        from.trace_flags(),
-                        false,
-                        from.trace_state().clone(),
-                    ),
-                    recorded: None,
-                })
+            (None, Some(parent)) => Some(OpenSpan::unrecorded(parent.span().span_context())),
+            (Some(tracer), None) => {
+                let draw = u64::from_be_bytes(IDS.new_span_id().to_bytes());
+                if draw > self.sample_below {
+                    // Carried on as not sampled, so what it starts is not recorded either.
+                    return Some(OpenSpan {
+                        context: SpanContext::new(
+                            IDS.new_trace_id(),
+                            IDS.new_span_id(),
+                            TraceFlags::default(),
+                            false,
+                            TraceState::default(),
+                        ),
+                        recorded: None,
+                    });
+                }
+                let span = tracer
+                    .span_builder(name())
+                    .with_kind(kind)
+                    .start_with_context(tracer, &Context::new());
+                Some(OpenSpan::recorded(span))
             }
-            (Some(tracer), parent) => {
-                let parent = parent.unwrap_or_else(Context::new);
+            (Some(tracer), Some(parent)) => {
                 let span = tracer
                     .span_builder(name())
                     .with_kind(kind)
                     .start_with_context(tracer, &parent);
-                Some(OpenSpan {
-                    context: span.span_context().clone(),
-                    recorded: Some(span),
-                })
+                Some(OpenSpan::recorded(span))
             }
         }
     }
@@ -200,12 +200,46 @@ pub struct OpenSpan {
 }
 
 impl OpenSpan {
-    /// The span's own trace headers (`traceparent`, and `tracestate` when there is one).
+    /// A span not recorded, under (in the trace of) `from`, with a span id of its own.
+    fn unrecorded(from: &SpanContext) -> Self {
+        OpenSpan {
+            context: SpanContext::new(
+                from.trace_id(),
+                IDS.new_span_id(),
+                from.trace_flags(),
+                false,
+                from.trace_state().clone(),
+            ),
+            recorded: None,
+        }
+    }
+
+    fn recorded(span: opentelemetry_sdk::trace::Span) -> Self {
+        OpenSpan {
+            context: span.span_context().clone(),
+            recorded: Some(span),
+        }
+    }
+
+    /// The span's own trace headers (`traceparent`, and `tracestate` when there is one),
+    /// in W3C Trace Context's version 00, written directly: every turn passes them on.
     pub fn headers(&self) -> Vec<(String, String)> {
-        let cx = Context::new().with_remote_span_context(self.context.clone());
-        let mut written = Written::default();
-        PROPAGATOR.inject_context(&cx, &mut written);
-        written.0
+        let context = &self.context;
+        let mut headers = Vec::with_capacity(2);
+        headers.push((
+            TRACEPARENT.to_string(),
+            format!(
+                "00-{}-{}-{:02x}",
+                context.trace_id(),
+                context.span_id(),
+                context.trace_flags().to_u8()
+            ),
+        ));
+        let state = context.trace_state().header();
+        if !state.is_empty() {
+            headers.push((TRACESTATE.to_string(), state));
+        }
+        headers
     }
 
     /// Make this span the parent that `metadata` names.
@@ -217,6 +251,14 @@ impl OpenSpan {
     /// The trace id, as 32 hex digits.
     pub fn trace_id(&self) -> String {
         self.context.trace_id().to_string()
+    }
+
+    /// Whether this span is recorded (spans are, and the sampler chose this one), so
+    /// attributes are worth building.
+    pub fn is_recording(&self) -> bool {
+        self.recorded
+            .as_ref()
+            .is_some_and(|span| span.is_recording())
     }
 
     /// Add attributes (a no-op when spans are not recorded).
@@ -292,5 +334,39 @@ mod tests {
             Some("0af7651916cd43dd8448eb211c80319c")
         );
         assert_eq!(span.trace_id(), "0af7651916cd43dd8448eb211c80319c");
+    }
+
+    /// With a ratio of 0 a root is carried on as not sampled (and so is what it starts),
+    /// while a caller's sampled trace is still recorded; with 1 every root is recorded.
+    #[test]
+    fn roots_are_sampled_by_the_ratio_and_callers_keep_their_decision() {
+        use opentelemetry::trace::TracerProvider as _;
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+                opentelemetry_sdk::trace::Sampler::AlwaysOn,
+            )))
+            .build();
+        let none = Tracing::recording(provider.tracer("t"), 0.0);
+        let root = none
+            .start(|| "t".into(), SpanKind::Internal, None, None)
+            .expect("a root is carried on");
+        assert!(!root.is_recording());
+        let mut metadata = Vec::new();
+        root.pass_on(&mut metadata);
+        let flags = find(&metadata, TRACEPARENT).and_then(|p| p.rsplit('-').next());
+        assert_eq!(flags, Some("00"));
+        let child = none
+            .start_in(|| "t".into(), SpanKind::Internal, &metadata)
+            .expect("carried");
+        assert!(!child.is_recording());
+        let called = none
+            .start(|| "t".into(), SpanKind::Internal, Some(PARENT), None)
+            .expect("carried");
+        assert!(called.is_recording());
+        let all = Tracing::recording(provider.tracer("t"), 1.0);
+        for _ in 0..100 {
+            let root = all.start(|| "t".into(), SpanKind::Internal, None, None);
+            assert!(root.is_some_and(|span| span.is_recording()));
+        }
     }
 }

@@ -2,10 +2,12 @@
 //! with each commit. The encoding is Warren's own (a record is read and written whole on
 //! every load and commit, so it is kept plain and fast).
 
-use crate::types::{StateChange, StoreError};
+use crate::types::{ReminderChange, StateChange, StoreError};
 
 /// The first byte of an encoded record: the layout of what follows.
 const FORMAT: u8 = 2;
+/// A record followed by the reminder changes of the commit that wrote it.
+const FORMAT_WITH_REMINDERS: u8 = 3;
 
 /// An actor's stored state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -158,31 +160,67 @@ impl ActorRecord {
     /// The stored form: format byte, version (`u64`), entry count (`u32`), then each key
     /// and value with a `u32` length, all little-endian.
     pub fn encode(&self) -> Vec<u8> {
+        self.encode_with(&[])
+    }
+
+    /// [`ActorRecord::encode`], followed by the reminder changes of the commit that writes
+    /// it (a count, then each change), so one write carries both: a store whose writes
+    /// are atomic one key at a time (sled) replays them after a crash.
+    pub fn encode_with(&self, reminders: &[ReminderChange]) -> Vec<u8> {
         let body: usize = self
             .entries
             .iter()
             .map(|(k, v)| 8 + k.len() + v.len())
             .sum();
         let mut out = Vec::with_capacity(13 + body);
-        out.push(FORMAT);
+        out.push(if reminders.is_empty() {
+            FORMAT
+        } else {
+            FORMAT_WITH_REMINDERS
+        });
         out.extend_from_slice(&self.version.to_le_bytes());
         out.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
         for (key, value) in self.entries.iter() {
             put(&mut out, key.as_bytes());
             put(&mut out, value);
         }
+        if !reminders.is_empty() {
+            out.extend_from_slice(&(reminders.len() as u32).to_le_bytes());
+            for change in reminders {
+                encode_change(&mut out, change);
+            }
+        }
         out
     }
 
-    /// Read a stored record back.
+    /// Whether a stored record carries reminder changes (without decoding it).
+    pub fn carries_reminders(bytes: &[u8]) -> bool {
+        bytes.first() == Some(&FORMAT_WITH_REMINDERS)
+    }
+
+    /// Read a stored record back (the reminder changes written with it are skipped).
     pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("actor record: {what}"));
+        Self::decode_inner(bytes, None)
+    }
+
+    /// Read a stored record back with the reminder changes written with it.
+    pub fn decode_with(bytes: &[u8]) -> Result<(Self, Vec<ReminderChange>), StoreError> {
+        let mut reminders = Vec::new();
+        let record = Self::decode_inner(bytes, Some(&mut reminders))?;
+        Ok((record, reminders))
+    }
+
+    fn decode_inner(
+        bytes: &[u8],
+        reminders: Option<&mut Vec<ReminderChange>>,
+    ) -> Result<Self, StoreError> {
         let mut rest = bytes;
-        match take(&mut rest, 1) {
-            Some([FORMAT]) => {}
+        let with_reminders = match take(&mut rest, 1) {
+            Some([FORMAT]) => false,
+            Some([FORMAT_WITH_REMINDERS]) => true,
             Some(other) => return Err(corrupt(&format!("unknown format {other:?}"))),
             None => return Err(corrupt("empty")),
-        }
+        };
         let version = take(&mut rest, 8)
             .and_then(|b| b.try_into().ok())
             .map(u64::from_le_bytes)
@@ -198,6 +236,12 @@ impl ActorRecord {
             let value = field(&mut rest).ok_or_else(|| corrupt("truncated value"))?;
             entries.push((key, value.to_vec()));
         }
+        match (with_reminders, reminders) {
+            (true, Some(reminders)) => *reminders = decode_changes(&mut rest)?,
+            // Loads do not need them: the store applied them after the write.
+            (true, None) => rest = &[],
+            (false, _) => {}
+        }
         if !rest.is_empty() {
             return Err(corrupt("trailing bytes"));
         }
@@ -210,6 +254,102 @@ impl ActorRecord {
             entries: Entries(entries),
         })
     }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("actor record: {what}"))
+}
+
+const PUT: u8 = 0;
+const DELETE: u8 = 1;
+const ADVANCE: u8 = 2;
+
+/// A reminder change: a tag, the name, then the change's fields.
+fn encode_change(out: &mut Vec<u8>, change: &ReminderChange) {
+    match change {
+        ReminderChange::Put {
+            name,
+            due_ms,
+            record,
+        } => {
+            out.push(PUT);
+            put(out, name.as_bytes());
+            out.extend_from_slice(&due_ms.to_le_bytes());
+            put(out, record);
+        }
+        ReminderChange::Delete { name } => {
+            out.push(DELETE);
+            put(out, name.as_bytes());
+        }
+        ReminderChange::Advance {
+            name,
+            fired_due_ms,
+            next,
+        } => {
+            out.push(ADVANCE);
+            put(out, name.as_bytes());
+            out.extend_from_slice(&fired_due_ms.to_le_bytes());
+            match next {
+                Some((due_ms, record)) => {
+                    out.push(1);
+                    out.extend_from_slice(&due_ms.to_le_bytes());
+                    put(out, record);
+                }
+                None => out.push(0),
+            }
+        }
+    }
+}
+
+fn decode_changes(rest: &mut &[u8]) -> Result<Vec<ReminderChange>, StoreError> {
+    let truncated = || corrupt("truncated reminder change");
+    let count = take(rest, 4)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_le_bytes)
+        .ok_or_else(truncated)?;
+    let mut changes = Vec::with_capacity((count as usize).min(rest.len()));
+    for _ in 0..count {
+        let tag = take(rest, 1).ok_or_else(truncated)?[0];
+        let name = field(rest).ok_or_else(truncated)?;
+        let name =
+            String::from_utf8(name.to_vec()).map_err(|_| corrupt("reminder name is not UTF-8"))?;
+        let millis = |rest: &mut &[u8]| {
+            take(rest, 8)
+                .and_then(|b| b.try_into().ok())
+                .map(i64::from_le_bytes)
+                .ok_or_else(truncated)
+        };
+        changes.push(match tag {
+            PUT => {
+                let due_ms = millis(rest)?;
+                let record = field(rest).ok_or_else(truncated)?.to_vec();
+                ReminderChange::Put {
+                    name,
+                    due_ms,
+                    record,
+                }
+            }
+            DELETE => ReminderChange::Delete { name },
+            ADVANCE => {
+                let fired_due_ms = millis(rest)?;
+                let next = match take(rest, 1).ok_or_else(truncated)? {
+                    [0] => None,
+                    [1] => {
+                        let due_ms = millis(rest)?;
+                        Some((due_ms, field(rest).ok_or_else(truncated)?.to_vec()))
+                    }
+                    _ => return Err(corrupt("reminder change: bad next marker")),
+                };
+                ReminderChange::Advance {
+                    name,
+                    fired_due_ms,
+                    next,
+                }
+            }
+            other => return Err(corrupt(&format!("unknown reminder change {other}"))),
+        });
+    }
+    Ok(changes)
 }
 
 fn put(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -258,6 +398,44 @@ mod tests {
             assert!(ActorRecord::decode(&longer).is_err());
         }
         assert!(ActorRecord::decode(&[1, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn reminder_changes_ride_with_the_record() {
+        let r = record(&[("a", "1")], 3);
+        let changes = vec![
+            ReminderChange::Put {
+                name: "p".into(),
+                due_ms: -5,
+                record: b"{}".to_vec(),
+            },
+            ReminderChange::Delete { name: "d".into() },
+            ReminderChange::Advance {
+                name: "x".into(),
+                fired_due_ms: 10,
+                next: Some((20, b"r".to_vec())),
+            },
+            ReminderChange::Advance {
+                name: "y".into(),
+                fired_due_ms: 11,
+                next: None,
+            },
+        ];
+        let bytes = r.encode_with(&changes);
+        assert_eq!(
+            ActorRecord::decode_with(&bytes).unwrap(),
+            (r.clone(), changes)
+        );
+        assert_eq!(ActorRecord::decode(&bytes).unwrap(), r);
+        for cut in 0..bytes.len() {
+            assert!(
+                ActorRecord::decode_with(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        // Without changes the format is the one every earlier record has.
+        assert_eq!(r.encode_with(&[]), r.encode());
+        assert_eq!(r.encode()[0], FORMAT);
     }
 
     #[test]

@@ -4,8 +4,11 @@
 //! load is one read and a commit one read and one write, atomic across a crash by sled's
 //! single-key writes; `reminders`, `tenants`, `components` and `component_wasm` hold one
 //! entry each; `usage` holds each tenant's state bytes, written at a clean shutdown, and
-//! `meta` the mark that it is current. A data dir of the earlier layout (a state tree per
-//! tenant, one entry per key) is migrated when it opens (see `legacy.rs`).
+//! `meta` the mark that it is current. A commit that changes reminders writes the changes
+//! into the record too, then applies them to `reminders`: sled recovers a prefix of its
+//! log, so after a crash the record's changes are replayed (idempotently), and a firing's
+//! progress is never kept apart from its turn's state. A data dir of the earlier layout
+//! (a state tree per tenant, one entry per key) is migrated when it opens (`legacy.rs`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -106,6 +109,8 @@ impl SledStore {
         let usage = db.open_tree("usage")?;
         let migrated = super::legacy::migrate(&db, &actors)?;
         super::legacy::index_reminders(&db)?;
+        let reminders = db.open_tree("reminders")?;
+        let reminders_due = db.open_tree("reminders_due")?;
         let tenant_bytes = DashMap::new();
         if !migrated && meta.get(CLEAN)?.is_some() {
             for entry in usage.iter() {
@@ -118,13 +123,12 @@ impl SledStore {
                 );
             }
         } else {
-            // After a crash the counters may be behind: count once, from the records.
-            for (tenant, bytes) in count_usage(&actors)? {
+            // After a crash the counters may be behind, and the reminder changes of the
+            // last commits may be: count and replay once, from the records.
+            for (tenant, bytes) in recover(&actors, (&reminders, &reminders_due))? {
                 tenant_bytes.insert(tenant, AtomicU64::new(bytes));
             }
         }
-        let reminders = db.open_tree("reminders")?;
-        let reminders_due = db.open_tree("reminders_due")?;
         let writes = Arc::new(ActorWrites {
             marked_clean: AtomicBool::new(meta.get(CLEAN)?.is_some()),
             actors: actors.clone(),
@@ -204,17 +208,12 @@ impl ActorWrites {
         let delta = record.size_delta(&changes);
         record.apply(changes);
         record.version += 1;
-        if self.marked_clean.swap(false, Ordering::AcqRel) {
-            // Before the write: sled recovers a prefix of its log, so a commit that
-            // survives a crash never finds the counters marked current.
-            self.meta.remove(CLEAN)?;
-        }
-        // An empty record stays: its version must not go back to 0.
-        self.actors.insert(key, record.encode())?;
-        // Written right after the record, so the same flush makes both durable. Not one
-        // atomic write: a crash in the middle of a flush can keep the record without them
-        // (a firing then runs again; sled's multi-tree transactions measured 3-4x slower
-        // firings, see RESULTS.md).
+        self.unmark_clean()?;
+        // An empty record stays: its version must not go back to 0. The reminder changes
+        // ride in the record (one atomic write) and are then applied to the reminder
+        // trees; after a crash between the two, opening the store replays them.
+        // (sled's multi-tree transactions measured 3-4x slower firings, RESULTS.md.)
+        self.actors.insert(key, record.encode_with(&reminders))?;
         reminders::apply_changes((&self.reminders, &self.reminders_due), actor, &reminders)?;
         let counter = self
             .tenant_bytes
@@ -227,18 +226,74 @@ impl ActorWrites {
         }
         Ok(record.version)
     }
+
+    /// A reminder change outside a turn (Dapr's reminder API), written to the reminder
+    /// trees directly. Should the actor's record still carry reminder changes of its last
+    /// commit that touch this reminder, they are dropped from it first, so a replay after
+    /// a crash never undoes this change. Whether the reminder existed before.
+    fn change_reminder(&self, actor: &ActorId, change: ReminderChange) -> Result<bool, StoreError> {
+        let key = actor_key(actor);
+        let stripe = std::hash::BuildHasher::hash_one(&STRIPE_HASH, actor) as usize % STRIPES;
+        let _serial = self.stripes[stripe]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let name = change.name();
+        if let Some(bytes) = self.actors.get(&key)?
+            && ActorRecord::carries_reminders(&bytes)
+        {
+            let (record, pending) = ActorRecord::decode_with(&bytes)?;
+            if pending.iter().any(|c| c.name() == name) {
+                self.actors.insert(&key, record.encode())?;
+            }
+        }
+        let existed = self.reminders.contains_key(reminder_key(actor, name))?;
+        reminders::apply_changes((&self.reminders, &self.reminders_due), actor, &[change])?;
+        Ok(existed)
+    }
+
+    /// Before a record is written: sled recovers a prefix of its log, so a write that
+    /// survives a crash never finds the counters marked current (and its reminder changes
+    /// are replayed).
+    fn unmark_clean(&self) -> Result<(), StoreError> {
+        if self.marked_clean.swap(false, Ordering::AcqRel) {
+            self.meta.remove(CLEAN)?;
+        }
+        Ok(())
+    }
 }
 
-/// State bytes per tenant, counted from every record.
-fn count_usage(actors: &Tree) -> Result<HashMap<String, u64>, StoreError> {
+/// After an unclean stop: state bytes per tenant, counted from every record, and the
+/// reminder changes each record carries applied again (idempotent: the ones applied
+/// before the crash change nothing), so none is lost between its record and the trees.
+fn recover(
+    actors: &Tree,
+    reminder_trees: (&Tree, &Tree),
+) -> Result<HashMap<String, u64>, StoreError> {
     let mut usage = HashMap::new();
+    let mut replayed = 0usize;
     for entry in actors.iter() {
         let (key, bytes) = entry?;
-        let tenant = key.split(|b| *b == SEP).next().unwrap_or_default();
-        let size = ActorRecord::decode(&bytes)?.size();
+        let mut parts = key.split(|b| *b == SEP);
+        let tenant = parts.next().unwrap_or_default();
+        let (record, changes) = ActorRecord::decode_with(&bytes)?;
         *usage
             .entry(String::from_utf8_lossy(tenant).into_owned())
-            .or_insert(0) += size;
+            .or_insert(0) += record.size();
+        if !changes.is_empty() {
+            let (Some(actor_type), Some(id)) = (parts.next(), parts.next()) else {
+                return Err(StoreError::Corrupt("actor record key is malformed".into()));
+            };
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            let actor = ActorId::new(&text(tenant), &text(actor_type), &text(id));
+            reminders::apply_changes(reminder_trees, &actor, &changes)?;
+            replayed += 1;
+        }
+    }
+    if replayed > 0 {
+        tracing::info!(
+            actors = replayed,
+            "reminder changes of the last commits applied again after an unclean stop"
+        );
     }
     Ok(usage)
 }
@@ -582,5 +637,58 @@ mod tests {
         let store = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
         assert_eq!(store.tenant_state_size("t").await.unwrap(), 2);
         assert_eq!(store.load(&actor).await.unwrap().version, 2);
+    }
+
+    /// A crash after a commit's record but before its reminder changes reached the
+    /// reminder trees: the next open applies them from the record. And a replay never
+    /// undoes a later change: a reminder deleted through the API after a turn put it stays
+    /// deleted.
+    #[tokio::test]
+    async fn reminder_changes_in_a_record_are_replayed_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let actor = ActorId::new("t", "c", "1");
+        let other = ActorId::new("t", "c", "2");
+        let put = |name: &str, due_ms: i64| ReminderChange::Put {
+            name: name.into(),
+            due_ms,
+            record: format!("{{\"due_ms\":{due_ms}}}").into_bytes(),
+        };
+        {
+            let store = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
+            store
+                .commit_turn(&actor, 0, Vec::new(), vec![put("fires", 100)])
+                .await
+                .unwrap();
+            store
+                .commit_turn(&other, 0, Vec::new(), vec![put("gone", 50)])
+                .await
+                .unwrap();
+            store.delete_reminder(&other, "gone").await.unwrap();
+            // What a crash inside the next commit leaves: its record (state, version and
+            // the firing's progress) without the progress in the reminder trees.
+            let mut record = ActorRecord {
+                version: 1,
+                ..ActorRecord::default()
+            };
+            record.apply(vec![("n".into(), Some(b"1".to_vec()))]);
+            let progress = ReminderChange::Advance {
+                name: "fires".into(),
+                fired_due_ms: 100,
+                next: Some((200, b"{\"due_ms\":200}".to_vec())),
+            };
+            store
+                .actors
+                .insert(actor_key(&actor), record.encode_with(&[progress]))
+                .unwrap();
+            store.db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
+        let fired = store.reminder(&actor, "fires").await.unwrap().unwrap();
+        assert_eq!(fired.due_ms, 200);
+        let due = store.reminders_due(None, 1000, 10).await.unwrap();
+        assert_eq!(due.len(), 1, "the old due entry was replaced: {due:?}");
+        assert_eq!(store.load(&actor).await.unwrap().version, 1);
+        assert_eq!(store.tenant_state_size("t").await.unwrap(), 2);
+        assert!(store.reminder(&other, "gone").await.unwrap().is_none());
     }
 }

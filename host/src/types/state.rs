@@ -25,6 +25,17 @@ pub enum ReminderChange {
     },
 }
 
+impl ReminderChange {
+    /// The name of the reminder it changes.
+    pub fn name(&self) -> &str {
+        match self {
+            ReminderChange::Put { name, .. }
+            | ReminderChange::Delete { name }
+            | ReminderChange::Advance { name, .. } => name,
+        }
+    }
+}
+
 /// Errors of the storage layer.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {

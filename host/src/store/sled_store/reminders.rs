@@ -40,8 +40,9 @@ fn delete_in((reminders, due): (&Tree, &Tree), key: &[u8]) -> Result<bool, Store
     Ok(true)
 }
 
-/// Apply a commit's reminder changes of `actor`, in order, right after its record was
-/// written (in the same flush group).
+/// Apply a commit's reminder changes of `actor`, in order, right after its record (which
+/// carries them) was written. Applying them twice changes nothing more: a put writes the
+/// same value, a delete finds nothing, an advance finds the reminder already moved.
 pub(super) fn apply_changes(
     trees: (&Tree, &Tree),
     actor: &ActorId,
@@ -84,7 +85,8 @@ pub(super) fn apply_changes(
 }
 
 impl SledStore {
-    /// Write a reminder and its due-time index entry (see [`put_in`]).
+    /// Write a reminder and its due-time index entry, through the actor's record (see
+    /// `ActorWrites::change_reminder`).
     pub(super) fn put_reminder_now(
         &self,
         actor: &ActorId,
@@ -92,8 +94,12 @@ impl SledStore {
         due_ms: i64,
         record: Vec<u8>,
     ) -> Result<(), StoreError> {
-        let trees = (&self.reminders, &self.reminders_due);
-        put_in(trees, &reminder_key(actor, name), due_ms, &record)
+        let change = ReminderChange::Put {
+            name: name.to_string(),
+            due_ms,
+            record,
+        };
+        self.writes.change_reminder(actor, change).map(drop)
     }
 
     /// Delete a reminder and its index entry; whether it existed.
@@ -102,10 +108,10 @@ impl SledStore {
         actor: &ActorId,
         name: &str,
     ) -> Result<bool, StoreError> {
-        delete_in(
-            (&self.reminders, &self.reminders_due),
-            &reminder_key(actor, name),
-        )
+        let change = ReminderChange::Delete {
+            name: name.to_string(),
+        };
+        self.writes.change_reminder(actor, change)
     }
 
     /// Up to `limit` reminders due by `until_ms`, after `after`, in due order.

@@ -1,0 +1,185 @@
+//! Figure 9: what metrics and tracing cost, each configuration measured in the same run,
+//! alternating, against one that counts and records nothing.
+//!
+//! - **off**: `--no-metrics`, no exporter (a caller's `traceparent` is still carried on);
+//! - **default**: metrics counted, no exporter (what `warren serve` does unless told);
+//! - **export**: the default plus `--otlp-endpoint`: every request and turn recorded as a
+//!   span and exported over OTLP/gRPC to a collector in a helper process (the hop
+//!   figure's, which answers every export at once; it runs on the same two cores);
+//! - **export 1%** (in process only): the same, with `--trace-sample-ratio 0.01`.
+//!
+//! Figure 1's kept-instance invoke runs in process; figure 2's Dapr HTTP invoke against
+//! one `warren serve` per configuration. Every HTTP request carries a sampled
+//! `traceparent`, as Dapr's SDKs send one.
+
+use std::time::Duration;
+
+use warren_bench::inproc::runtime_configured;
+use warren_bench::load;
+use warren_bench::procs::{Warren, guest};
+use warren_bench::stats::Summary;
+use warren_host::otlp::Exporter;
+use warren_host::runtime::{Runtime, RuntimeConfig};
+use warren_host::store::Durability;
+use warren_host::wasm::WasmConfig;
+
+use super::{Killed, counter_load, helper};
+
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// Rounds of every configuration, alternating; the figure is the median of the rounds'
+/// ratios, since this machine's speed drifts by more than the costs measured.
+const ROUNDS: usize = 7;
+
+/// Each configuration's ratios against "off" in every round, for the closing medians.
+#[derive(Default)]
+struct Ratios(Vec<(String, f64, f64)>);
+
+impl Ratios {
+    fn add(&mut self, name: String, line: &Summary, base: &Summary) {
+        let throughput = line.rate() / base.rate().max(1e-9);
+        let median = line.p50.as_secs_f64() / base.p50.as_secs_f64().max(1e-12);
+        self.0.push((name, throughput, median));
+    }
+
+    fn print(&self) {
+        let mut names: Vec<&str> = Vec::new();
+        for (name, _, _) in &self.0 {
+            if !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+        for name in names {
+            let of = |pick: fn(&(String, f64, f64)) -> f64| {
+                let mut v: Vec<f64> = self.0.iter().filter(|r| r.0 == name).map(pick).collect();
+                v.sort_by(f64::total_cmp);
+                (v[v.len() / 2], v[0], v[v.len() - 1])
+            };
+            let (t, t_lo, t_hi) = of(|r| r.1);
+            let (m, m_lo, m_hi) = of(|r| r.2);
+            println!(
+                "median of {ROUNDS} rounds, {name} vs off: throughput x{t:.2} (x{t_lo:.2}-x{t_hi:.2}), median latency x{m:.2} (x{m_lo:.2}-x{m_hi:.2})"
+            );
+        }
+    }
+}
+
+pub async fn observe(duration: Duration) -> anyhow::Result<()> {
+    let (collector, addrs) = helper(&["hop-echo"])?;
+    let _collector = Killed(collector);
+    let grpc = addrs
+        .split_whitespace()
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("hop-echo printed no gRPC address"))?;
+    let endpoint = format!("http://{grpc}");
+    in_process(&endpoint, duration).await?;
+    over_http(&endpoint, duration).await
+}
+
+/// Figure 1, kept instance, with 1 and 2 tasks.
+async fn in_process(endpoint: &str, duration: Duration) -> anyhow::Result<()> {
+    let (all, sampled) = (
+        Exporter::start(endpoint, "bench-all", 1.0)?,
+        Exporter::start(endpoint, "bench-sampled", 0.01)?,
+    );
+    let configs = [
+        (
+            "off",
+            RuntimeConfig {
+                metrics: false,
+                ..RuntimeConfig::default()
+            },
+        ),
+        ("default", RuntimeConfig::default()),
+        (
+            "export",
+            RuntimeConfig {
+                tracing: all.1,
+                ..RuntimeConfig::default()
+            },
+        ),
+        (
+            "export 1%",
+            RuntimeConfig {
+                tracing: sampled.1,
+                ..RuntimeConfig::default()
+            },
+        ),
+    ];
+    let mut runtimes: Vec<(&str, Runtime, tempfile::TempDir)> = Vec::new();
+    for (name, config) in configs {
+        let dir = tempfile::tempdir()?;
+        let (runtime, _) = runtime_configured(
+            dir.path(),
+            Durability::Relaxed,
+            &["counter"],
+            WasmConfig::default(),
+            config,
+        )
+        .await?;
+        runtimes.push((name, runtime, dir));
+    }
+    let mut ratios = Ratios::default();
+    for round in 1..=ROUNDS {
+        for tasks in [1, 2] {
+            let mut base: Option<Summary> = None;
+            for (name, runtime, _) in &runtimes {
+                let label = format!(
+                    "round {round}: in-process invoke, kept instance, {tasks} task(s), {name}"
+                );
+                let summary =
+                    counter_load(runtime, &label, tasks, duration, ("c", "get", b"")).await?;
+                summary.print(base.as_ref());
+                match &base {
+                    Some(off) => ratios.add(
+                        format!("in-process, {tasks} task(s), {name}"),
+                        &summary,
+                        off,
+                    ),
+                    None => base = Some(summary),
+                }
+            }
+        }
+    }
+    ratios.print();
+    all.0.shutdown().await;
+    sampled.0.shutdown().await;
+    Ok(())
+}
+
+/// Figure 2: Dapr HTTP invoke, 32 connections, one host per configuration.
+async fn over_http(endpoint: &str, duration: Duration) -> anyhow::Result<()> {
+    let counter = guest("counter");
+    let counter = counter.to_str().unwrap_or_default();
+    let common = ["--deploy", counter, "--durability", "relaxed"];
+    let configs: [(&str, Vec<&str>); 3] = [
+        ("off", vec!["--no-metrics"]),
+        ("default", vec![]),
+        ("export", vec!["--otlp-endpoint", endpoint]),
+    ];
+    let mut hosts = Vec::new();
+    for (name, args) in configs {
+        let dir = tempfile::tempdir()?;
+        let host = Warren::start(dir.path(), &[&common[..], &args].concat())?;
+        hosts.push((name, host, dir));
+    }
+    let path = "/v1.0/actors/counter/c{c}/method/get";
+    let mut ratios = Ratios::default();
+    for round in 1..=ROUNDS {
+        let mut base: Option<Summary> = None;
+        for (name, host, _) in &hosts {
+            let label = format!("round {round}: Dapr HTTP invoke, 32 conns, {name}");
+            let mut spec = load::post(&label, &host.addr, path, "", 32, duration);
+            spec.headers
+                .push(("traceparent".into(), TRACEPARENT.into()));
+            let summary = load::run(spec).await?;
+            summary.print(base.as_ref());
+            match &base {
+                Some(off) => ratios.add(format!("Dapr HTTP invoke, {name}"), &summary, off),
+                None => base = Some(summary),
+            }
+        }
+    }
+    ratios.print();
+    Ok(())
+}
