@@ -12,7 +12,7 @@ use warren_bench::procs::{Warren, guest, rss_of};
 use warren_bench::stats::{Summary, fmt, histogram};
 use warren_host::runtime::tenants::Limits;
 use warren_host::runtime::{ActorId, Runtime, TurnState};
-use warren_host::store::Durability;
+use warren_host::store::{Durability, SledStore, StateStore};
 use warren_host::wasm::WasmConfig;
 
 mod cluster;
@@ -518,6 +518,38 @@ pub async fn durable(duration: Duration) -> anyhow::Result<()> {
         .await?;
         summary.print(relaxed_sum.as_ref());
         relaxed_sum.get_or_insert(summary);
+    }
+    // The floor under the `sync` line: the store alone (no Wasm, no runtime), one key per
+    // commit, each task committing its own actor as a turn would, from 1 task (a flush
+    // per commit) and from 64 (as many in flight as the figure has).
+    let dir = tempfile::tempdir()?;
+    let store = SledStore::open(&dir.path().join("store"), Durability::Sync)?;
+    let versions: Arc<Vec<AtomicU64>> = Arc::new((0..64).map(|_| AtomicU64::new(0)).collect());
+    for tasks in [1, 64] {
+        let (store, versions) = (store.clone(), versions.clone());
+        measure(
+            &format!("floor: sled sync commits alone, {tasks} task(s)"),
+            tasks,
+            duration,
+            move |t| {
+                let (store, versions) = (store.clone(), versions.clone());
+                async move {
+                    let actor = ActorId::new("default", "floor", &format!("a{t}"));
+                    let version = versions[t].load(Ordering::Relaxed);
+                    let value = Some(version.to_le_bytes().to_vec());
+                    let committed = store
+                        .commit(&actor, version, vec![("n".to_string(), value)])
+                        .await
+                        .is_ok();
+                    if committed {
+                        versions[t].store(version + 1, Ordering::Relaxed);
+                    }
+                    committed
+                }
+            },
+        )
+        .await?
+        .print(None);
     }
     Ok(())
 }
