@@ -34,18 +34,25 @@ async fn a_client_that_hangs_up_mid_turn_does_not_cut_the_turn_off() {
                 .ok()
         }
     };
-    let counted = eventually(Duration::from_secs(10), || async {
-        let count = read("/v1.0/actors/sleeper/gone/state/count").await?;
-        let total = read("/v1.0/actors/counter/gone/state/total").await?;
-        (count == "10" && total == "10").then_some(())
-    })
-    .await;
-    assert!(
-        counted.is_some(),
-        "count {:?}, casts delivered {:?}",
-        read("/v1.0/actors/sleeper/gone/state/count").await,
-        read("/v1.0/actors/counter/gone/state/total").await
-    );
+    // Until the sleeper's count and the counter's total (its casts) both reach `n`.
+    let reach = |n: &'static str| {
+        let read = &read;
+        async move {
+            let counted = eventually(Duration::from_secs(10), || async {
+                let count = read("/v1.0/actors/sleeper/gone/state/count").await?;
+                let total = read("/v1.0/actors/counter/gone/state/total").await?;
+                (count == n && total == n).then_some(())
+            })
+            .await;
+            assert!(
+                counted.is_some(),
+                "count {:?}, casts delivered {:?}, expected {n}",
+                read("/v1.0/actors/sleeper/gone/state/count").await,
+                read("/v1.0/actors/counter/gone/state/total").await
+            );
+        }
+    };
+    reach("10").await;
 
     // The same over gRPC, where the call's own deadline (grpc-timeout) passes mid-turn.
     use warren_host::api::dapr_grpc::proto::runtime as rt;
@@ -64,18 +71,7 @@ async fn a_client_that_hangs_up_mid_turn_does_not_cut_the_turn_off() {
         let refused = client.invoke_actor(request).await.unwrap_err();
         assert_eq!(refused.code(), tonic::Code::Cancelled, "{refused:?}");
     }
-    let counted = eventually(Duration::from_secs(10), || async {
-        let count = read("/v1.0/actors/sleeper/gone/state/count").await?;
-        let total = read("/v1.0/actors/counter/gone/state/total").await?;
-        (count == "13" && total == "13").then_some(())
-    })
-    .await;
-    assert!(
-        counted.is_some(),
-        "count {:?}, casts delivered {:?}",
-        read("/v1.0/actors/sleeper/gone/state/count").await,
-        read("/v1.0/actors/counter/gone/state/total").await
-    );
+    reach("13").await;
     // And the actor serves on, from the state its turns left.
     assert_eq!(
         host.invoke_ok("sleeper", "gone", "slow-count", "0").await,
