@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use warren_host::api::listener::{self, ConnectionLimits};
 use warren_host::api::opaca::platform::{OpacaConfig, Platform};
 use warren_host::api::{AuthConfig, HttpConfig};
 use warren_host::backends::dapr_app::AppChannel;
@@ -67,6 +68,18 @@ pub struct ServeArgs {
     /// request whose `traceparent` arrives keeps its caller's sampled flag.
     #[arg(long, default_value_t = 1.0, env = "WARREN_TRACE_SAMPLE_RATIO", value_parser = sample_ratio)]
     trace_sample_ratio: f64,
+    /// A request's headers must arrive within this long of the connection's start or of
+    /// its previous request, or the connection is closed (a client trickling them, or one
+    /// that sends nothing, holds no connection for long). HTTP and OPACA listeners.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    header_read_timeout: Duration,
+    /// Largest request head (request line and headers) in bytes; a larger one is answered
+    /// 431. HTTP and OPACA listeners.
+    #[arg(long, default_value_t = 64 << 10)]
+    max_header_bytes: usize,
+    /// Connections each HTTP listener keeps open at once; more wait to be accepted.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
     /// Count nothing: `/metrics` answers 404 and the console shows no charts. For
     /// measuring what counting costs; on by default.
     #[arg(long)]
@@ -346,25 +359,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     });
-    let opaca = tokio::spawn({
-        let serving = axum::serve(
-            opaca_listener,
-            warren_host::api::observed(
-                warren_host::api::opaca::router(platform.clone()),
-                &runtime,
-                "opaca",
-            ),
-        )
-        .with_graceful_shutdown(wait_for(stopped.clone()));
-        async move {
-            if let Err(e) = serving.await {
-                tracing::error!(error = %e, "the OPACA listener failed");
-            }
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let limits = ConnectionLimits {
+        header_read_timeout: args.header_read_timeout,
+        max_header_bytes: args.max_header_bytes,
+        max_connections: args.max_connections,
+    };
+    let opaca = tokio::spawn(listener::serve(
+        opaca_listener,
+        warren_host::api::observed(
+            warren_host::api::opaca::router(platform.clone()),
+            &runtime,
+            "opaca",
+        ),
+        limits.clone(),
+        wait_for(stopped.clone()),
+    ));
+    listener::serve(listener, app, limits, shutdown_signal()).await;
     let _ = stop.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(2), opaca).await;
     platform.stop_all().await;

@@ -17,6 +17,7 @@ mod deploy;
 mod hostile;
 mod metrics;
 mod migration;
+mod network;
 mod opaca;
 mod reminders;
 mod sandbox;

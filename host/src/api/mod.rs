@@ -7,6 +7,7 @@ pub mod console;
 pub mod dapr_grpc;
 pub mod dapr_http;
 pub mod inspect;
+pub mod listener;
 pub mod observe;
 pub mod opaca;
 pub mod spawn;

@@ -1,0 +1,105 @@
+//! How the HTTP listeners (Dapr and admin, OPACA) take connections: hyper's server with
+//! the limits a public endpoint needs and `axum::serve` does not expose. A client that
+//! trickles its headers (slow loris) is cut off after `header_read_timeout`, headers past
+//! `max_header_bytes` are answered `431`, a connection that sends nothing is closed after
+//! the same timeout, and past `max_connections` open connections new ones wait in the
+//! kernel's backlog until one closes.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Connection limits of one listener.
+#[derive(Clone, Debug)]
+pub struct ConnectionLimits {
+    /// A request's headers must arrive within this long, counted from the connection's
+    /// start or the end of its previous request (so it also closes idle connections).
+    pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers), in bytes (at least 8 KiB).
+    pub max_header_bytes: usize,
+    /// Connections open at once.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(30),
+            max_header_bytes: 64 << 10,
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// How long open connections may finish their requests once `shutdown` resolves.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Serve `app` on `listener` until `shutdown` resolves, then let open connections finish
+/// their requests (for a few seconds at most).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        // hyper refuses less than 8 KiB.
+        .max_buf_size(limits.max_header_bytes.max(8 << 10));
+    builder.http2().timer(TokioTimer::new());
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let (builder, app, watcher) = (builder.clone(), app.clone(), graceful.watcher());
+        let wait = limits.header_read_timeout;
+        tokio::spawn(async move {
+            // hyper's header timeout starts with the first byte: a connection that sends
+            // nothing at all is closed here, so silent sockets cannot hold every permit.
+            // (Between requests of a kept-alive connection hyper's own timeout applies.)
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(wait, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+            let service = TowerToHyperService::new(app);
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            // A connection's errors are the client's (a reset, a timeout): nothing to log.
+            let _ = watcher.watch(connection).await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+}
