@@ -40,15 +40,22 @@ impl Summary {
         self.count as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
+    /// Throughput and median latency as ratios to `baseline`'s.
+    pub fn ratios(&self, baseline: &Summary) -> (f64, f64) {
+        (
+            self.rate() / baseline.rate().max(1e-9),
+            self.p50.as_secs_f64() / baseline.p50.as_secs_f64().max(1e-12),
+        )
+    }
+
     /// Print one line; with a baseline, the throughput and median ratios to it.
     pub fn print(&self, baseline: Option<&Summary>) {
         let ratio = baseline
             .map(|b| {
+                let (throughput, median) = self.ratios(b);
                 format!(
-                    "  | vs {}: throughput x{:.2}, median x{:.2}",
-                    b.name,
-                    self.rate() / b.rate().max(1e-9),
-                    self.p50.as_secs_f64() / b.p50.as_secs_f64().max(1e-12)
+                    "  | vs {}: throughput x{throughput:.2}, median x{median:.2}",
+                    b.name
                 )
             })
             .unwrap_or_default();

@@ -37,8 +37,7 @@ struct Ratios(Vec<(String, f64, f64)>);
 
 impl Ratios {
     fn add(&mut self, name: String, line: &Summary, base: &Summary) {
-        let throughput = line.rate() / base.rate().max(1e-9);
-        let median = line.p50.as_secs_f64() / base.p50.as_secs_f64().max(1e-12);
+        let (throughput, median) = line.ratios(base);
         self.0.push((name, throughput, median));
     }
 

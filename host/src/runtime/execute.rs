@@ -68,18 +68,8 @@ impl Runtime {
     /// its effects: once a message is accepted, its turn runs to its end, once. (Not used
     /// where nothing can cancel the caller: the task costs a few microseconds.)
     pub fn invoke_detached(&self, invocation: Invocation) -> InvokeFuture {
-        let actor = invocation.target.clone();
-        let action = invocation.action.clone();
-        let turn = tokio::spawn(self.invoke(invocation));
-        Box::pin(async move {
-            turn.await.unwrap_or_else(|e| {
-                Err(InvokeError::Failed {
-                    actor,
-                    action,
-                    message: format!("the turn's task ended abnormally: {e}"),
-                })
-            })
-        })
+        let (actor, action) = (invocation.target.clone(), invocation.action.clone());
+        Box::pin(detached(actor, action, self.invoke(invocation)))
     }
 
     /// Deliver `invocation` without waiting for it (fire and forget): a failure is only
@@ -517,4 +507,20 @@ fn unix_micros() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Run `turn` (of `action` on `actor`) in a task of its own and wait for it: the caller's
+/// going away then cannot cut the turn off. A task that panicked is a failed turn.
+pub(super) async fn detached(
+    actor: ActorId,
+    action: String,
+    turn: impl Future<Output = Result<Reply, InvokeError>> + Send + 'static,
+) -> Result<Reply, InvokeError> {
+    tokio::spawn(turn).await.unwrap_or_else(|e| {
+        Err(InvokeError::Failed {
+            actor,
+            action,
+            message: format!("the turn's task ended abnormally: {e}"),
+        })
+    })
 }

@@ -310,9 +310,14 @@ impl Metrics {
         self.activity.turn(result.is_ok(), took);
         let outcome = Outcome::of(result);
         // A caller must not be able to grow the label set with names it makes up.
-        let (tenant, actor_type) = match result {
-            Err(InvokeError::TenantNotFound { .. }) => (UNKNOWN, UNKNOWN),
-            Err(InvokeError::ActorTypeNotFound { .. }) => (&*target.tenant, UNKNOWN),
+        match result {
+            Err(InvokeError::TenantNotFound { .. }) => {
+                self.turn_counter(UNKNOWN, UNKNOWN, trigger, outcome).inc();
+            }
+            Err(InvokeError::ActorTypeNotFound { .. }) => {
+                self.turn_counter(&target.tenant, UNKNOWN, trigger, outcome)
+                    .inc();
+            }
             _ => {
                 let key = (
                     target.tenant.clone(),
@@ -320,19 +325,11 @@ impl Metrics {
                     trigger,
                     outcome,
                 );
-                if let Some(counter) = self.turn_counters.get(&key) {
-                    counter.inc();
-                    return;
-                }
-                let counter =
-                    self.turn_counter(&target.tenant, &target.actor_type, trigger, outcome);
-                counter.inc();
-                self.turn_counters.insert(key, counter);
-                return;
+                count_resolved(&self.turn_counters, key, || {
+                    self.turn_counter(&target.tenant, &target.actor_type, trigger, outcome)
+                });
             }
-        };
-        self.turn_counter(tenant, actor_type, trigger, outcome)
-            .inc();
+        }
     }
 
     /// The family's counter for these labels.
@@ -435,20 +432,29 @@ impl Metrics {
         if !self.enabled {
             return;
         }
-        if let Some(counter) = self.request_counters.get(&(protocol, status)) {
-            counter.inc();
-            return;
-        }
-        let counter = self
-            .requests
-            .get_or_create(&RequestLabels {
-                protocol: protocol.to_string(),
-                status,
-            })
-            .clone();
-        counter.inc();
-        self.request_counters.insert((protocol, status), counter);
+        count_resolved(&self.request_counters, (protocol, status), || {
+            self.requests
+                .get_or_create(&RequestLabels {
+                    protocol: protocol.to_string(),
+                    status,
+                })
+                .clone()
+        });
     }
+}
+
+/// Count one in the counter `resolved` holds for `key`, made by `make` (from the family)
+/// the first time. The read path takes the map's shared lock only.
+fn count_resolved<K: std::hash::Hash + Eq>(
+    resolved: &DashMap<K, Counter>,
+    key: K,
+    make: impl FnOnce() -> Counter,
+) {
+    if let Some(counter) = resolved.get(&key) {
+        counter.inc();
+        return;
+    }
+    resolved.entry(key).or_insert_with(make).inc();
 }
 
 impl Runtime {

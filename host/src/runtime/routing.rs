@@ -166,19 +166,13 @@ impl Runtime {
             }
             let target = invocation.target.clone();
             let action = invocation.action.clone();
-            // In a task of its own, as `invoke_detached`: a sender that gives up must not
-            // cut the turn off mid-commit.
-            let turn = tokio::spawn({
+            // Detached, as `invoke_detached`: a sender that gives up must not cut the turn
+            // off mid-commit.
+            let turn = {
                 let runtime = runtime.clone();
                 async move { runtime.run_here(invocation).await }
-            });
-            let result = turn.await.unwrap_or_else(|e| {
-                Err(InvokeError::Failed {
-                    actor: target.clone(),
-                    action,
-                    message: format!("the turn's task ended abnormally: {e}"),
-                })
-            });
+            };
+            let result = super::execute::detached(target.clone(), action, turn).await;
             if fenced(&result) {
                 // It did not commit, and the sender may retry.
                 return Err(InvokeError::Unavailable {

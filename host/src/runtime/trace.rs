@@ -11,7 +11,8 @@ use std::sync::LazyLock;
 
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{
-    Span as _, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, TraceState, Tracer as _,
+    Span as _, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, TraceId, TraceState,
+    Tracer as _,
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -91,21 +92,23 @@ impl Tracing {
             .filter(|cx| cx.span().span_context().is_valid());
         match (&self.tracer, parent) {
             (None, None) => None,
-            (None, Some(parent)) => Some(OpenSpan::unrecorded(parent.span().span_context())),
+            (None, Some(parent)) => {
+                let from = parent.span().span_context().clone();
+                Some(OpenSpan::unrecorded(
+                    from.trace_id(),
+                    from.trace_flags(),
+                    from.trace_state().clone(),
+                ))
+            }
             (Some(tracer), None) => {
                 let draw = u64::from_be_bytes(IDS.new_span_id().to_bytes());
                 if draw > self.sample_below {
                     // Carried on as not sampled, so what it starts is not recorded either.
-                    return Some(OpenSpan {
-                        context: SpanContext::new(
-                            IDS.new_trace_id(),
-                            IDS.new_span_id(),
-                            TraceFlags::default(),
-                            false,
-                            TraceState::default(),
-                        ),
-                        recorded: None,
-                    });
+                    return Some(OpenSpan::unrecorded(
+                        IDS.new_trace_id(),
+                        TraceFlags::default(),
+                        TraceState::default(),
+                    ));
                 }
                 let span = tracer
                     .span_builder(name())
@@ -200,16 +203,10 @@ pub struct OpenSpan {
 }
 
 impl OpenSpan {
-    /// A span not recorded, under (in the trace of) `from`, with a span id of its own.
-    fn unrecorded(from: &SpanContext) -> Self {
+    /// A span not recorded, in trace `trace_id`, with a span id of its own.
+    fn unrecorded(trace_id: TraceId, flags: TraceFlags, state: TraceState) -> Self {
         OpenSpan {
-            context: SpanContext::new(
-                from.trace_id(),
-                IDS.new_span_id(),
-                from.trace_flags(),
-                false,
-                from.trace_state().clone(),
-            ),
+            context: SpanContext::new(trace_id, IDS.new_span_id(), flags, false, state),
             recorded: None,
         }
     }

@@ -191,10 +191,7 @@ impl ActorWrites {
         reminders: Vec<ReminderChange>,
     ) -> Result<u64, StoreError> {
         let key = actor_key(actor);
-        let stripe = std::hash::BuildHasher::hash_one(&STRIPE_HASH, actor) as usize % STRIPES;
-        let _serial = self.stripes[stripe]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _serial = self.serialize(actor);
         let mut record = match self.actors.get(&key)? {
             Some(bytes) => ActorRecord::decode(&bytes)?,
             None => ActorRecord::default(),
@@ -233,10 +230,7 @@ impl ActorWrites {
     /// a crash never undoes this change. Whether the reminder existed before.
     fn change_reminder(&self, actor: &ActorId, change: ReminderChange) -> Result<bool, StoreError> {
         let key = actor_key(actor);
-        let stripe = std::hash::BuildHasher::hash_one(&STRIPE_HASH, actor) as usize % STRIPES;
-        let _serial = self.stripes[stripe]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _serial = self.serialize(actor);
         let name = change.name();
         if let Some(bytes) = self.actors.get(&key)?
             && ActorRecord::carries_reminders(&bytes)
@@ -249,6 +243,14 @@ impl ActorWrites {
         let existed = self.reminders.contains_key(reminder_key(actor, name))?;
         reminders::apply_changes((&self.reminders, &self.reminders_due), actor, &[change])?;
         Ok(existed)
+    }
+
+    /// Hold `actor`'s stripe: its record's writes (commits, reminder changes) one at a time.
+    fn serialize(&self, actor: &ActorId) -> std::sync::MutexGuard<'_, ()> {
+        let stripe = std::hash::BuildHasher::hash_one(&STRIPE_HASH, actor) as usize % STRIPES;
+        self.stripes[stripe]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Before a record is written: sled recovers a prefix of its log, so a write that
