@@ -13,7 +13,7 @@ use warren_host::backends::dapr_app::AppChannel;
 use warren_host::cluster::{Cluster, ClusterConfig, ClusterService};
 use warren_host::runtime::tenants::Limits;
 use warren_host::runtime::{DEFAULT_TENANT, Runtime, RuntimeConfig};
-use warren_host::store::{Durability, PostgresStore, SledStore, StateStore};
+use warren_host::store::{Durability, PostgresStore, SledStore, StateStore, faults};
 use warren_host::wasm::{WasmConfig, WasmEngine, sha256_hex};
 
 /// Options of `warren serve`.
@@ -228,6 +228,7 @@ fn sample_ratio(text: &str) -> Result<f64, String> {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
+    configure_failpoints()?;
 
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
@@ -416,6 +417,20 @@ impl Store {
             Store::Cluster(_) => "postgresql (cluster)".into(),
         }
     }
+}
+
+/// The store's failpoints from `FAILPOINTS`, in a build that has them (tests); elsewhere
+/// the variable is refused rather than silently ignored.
+fn configure_failpoints() -> anyhow::Result<()> {
+    let Ok(spec) = std::env::var("FAILPOINTS") else {
+        return Ok(());
+    };
+    if !faults::COMPILED_IN {
+        anyhow::bail!("FAILPOINTS is set, but this build has no failpoints (feature `failpoints`)");
+    }
+    let set = faults::configure(&spec).map_err(anyhow::Error::msg)?;
+    tracing::warn!(failpoints = %spec, set, "store failpoints configured: faults will be injected");
+    Ok(())
 }
 
 async fn open_store(args: &ServeArgs) -> anyhow::Result<Store> {

@@ -14,6 +14,7 @@ mod dapr_sdk;
 mod dapr_state;
 mod dapr_turns;
 mod deploy;
+mod faults;
 mod hostile;
 mod metrics;
 mod migration;

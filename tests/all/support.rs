@@ -53,6 +53,8 @@ pub struct Host {
     args: Vec<String>,
     /// Its `RUST_LOG`.
     log_filter: String,
+    /// Extra environment variables (`FAILPOINTS`, ...).
+    env: Vec<(String, String)>,
     log: Arc<Mutex<String>>,
     pub client: reqwest::Client,
 }
@@ -65,8 +67,17 @@ impl Host {
 
     /// [`Host::start`] with `filter` as its `RUST_LOG`.
     pub fn start_logging(data_dir: &Path, args: &[&str], filter: &str) -> Host {
+        Host::start_with(data_dir, args, filter, &[])
+    }
+
+    /// [`Host::start_logging`] with extra environment variables.
+    pub fn start_with(data_dir: &Path, args: &[&str], filter: &str, env: &[(&str, &str)]) -> Host {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let (child, [url, grpc_url, opaca_url], log) = spawn(data_dir, &args, filter);
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (child, [url, grpc_url, opaca_url], log) = spawn(data_dir, &args, filter, &env);
         Host {
             child,
             url,
@@ -75,6 +86,7 @@ impl Host {
             data_dir: data_dir.to_path_buf(),
             args,
             log_filter: filter.to_string(),
+            env,
             log,
             client: reqwest::Client::new(),
         }
@@ -109,12 +121,33 @@ impl Host {
     pub fn restart(&mut self) {
         self.kill();
         let (child, [url, grpc_url, opaca_url], log) =
-            spawn(&self.data_dir, &self.args, &self.log_filter);
+            spawn(&self.data_dir, &self.args, &self.log_filter, &self.env);
         self.child = child;
         self.url = url;
         self.grpc_url = grpc_url;
         self.opaca_url = opaca_url;
         self.log = log;
+    }
+
+    /// [`Host::restart`] with these extra environment variables instead of the earlier.
+    pub fn restart_with(&mut self, env: &[(&str, &str)]) {
+        self.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.restart();
+    }
+
+    /// Wait for the host process to exit by itself; its exit status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < timeout {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// Everything the host logged so far.
@@ -212,6 +245,7 @@ fn spawn(
     data_dir: &Path,
     args: &[String],
     filter: &str,
+    env: &[(String, String)],
 ) -> (Child, [String; 3], Arc<Mutex<String>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
         .arg("serve")
@@ -222,6 +256,7 @@ fn spawn(
         .args(args)
         .env("RUST_LOG", filter)
         .env("NO_COLOR", "1")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -277,6 +277,7 @@ fn failure(e: &InvokeError) -> pb::Failure {
                     ("conflict", String::new(), *expected)
                 }
                 StoreError::Closed => ("closed", String::new(), 0),
+                StoreError::Halted(m) => ("halted", m.clone(), 0),
                 StoreError::Fenced { partition } => {
                     ("fenced", String::new(), u64::from(*partition))
                 }
@@ -374,6 +375,7 @@ fn error_of(f: pb::Failure, target: &ActorId, action: &str) -> InvokeError {
                     found: u64::from(f.status),
                 },
                 "closed" => StoreError::Closed,
+                "halted" => StoreError::Halted(message),
                 "fenced" => StoreError::Fenced {
                     partition: f.number.min(u64::from(u32::MAX)) as u32,
                 },

@@ -3,6 +3,7 @@
 //! and [`MemoryStore`] serves tests without a disk. Every implementation passes the one
 //! shared suite in `suite.rs`.
 
+pub mod faults;
 pub mod fencing;
 mod legacy;
 mod memory;

@@ -13,14 +13,15 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use dashmap::DashMap;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Db, Transactional, Tree};
 use tokio::sync::{mpsc, oneshot};
 
+use super::faults;
 use super::record::ActorRecord;
 use super::{
     ComponentRecord, Durability, ReminderChange, ReminderCursor, StateChange, StateStore,
@@ -81,6 +82,9 @@ struct ActorWrites {
     tenant_bytes: DashMap<String, AtomicU64>,
     /// Whether `meta` still says `usage` is current (cleared by the first commit).
     marked_clean: AtomicBool,
+    /// Why the store halted, once a write may have reached it only in part: from then on
+    /// it refuses loads and writes until the host restarts (and recovers from the disk).
+    halted: OnceLock<String>,
 }
 
 /// What the writer task of a `sync` store is asked to do before its next flush.
@@ -137,6 +141,7 @@ impl SledStore {
             meta: meta.clone(),
             stripes: std::array::from_fn(|_| Mutex::new(())),
             tenant_bytes,
+            halted: OnceLock::new(),
         });
         let writer = (durability == Durability::Sync).then(|| {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -190,8 +195,10 @@ impl ActorWrites {
         changes: Vec<StateChange>,
         reminders: Vec<ReminderChange>,
     ) -> Result<u64, StoreError> {
+        self.writable()?;
         let key = actor_key(actor);
         let _serial = self.serialize(actor);
+        faults::pass("sled-commit-read", || {})?;
         let mut record = match self.actors.get(&key)? {
             Some(bytes) => ActorRecord::decode(&bytes)?,
             None => ActorRecord::default(),
@@ -210,8 +217,27 @@ impl ActorWrites {
         // ride in the record (one atomic write) and are then applied to the reminder
         // trees; after a crash between the two, opening the store replays them.
         // (sled's multi-tree transactions measured 3-4x slower firings, RESULTS.md.)
+        // A failed write of the record wrote nothing: the turn fails, the store goes on.
+        faults::pass("sled-commit-write", || {})?;
         self.actors.insert(key, record.encode_with(&reminders))?;
-        reminders::apply_changes((&self.reminders, &self.reminders_due), actor, &reminders)?;
+        if !reminders.is_empty() {
+            // Past the record, a failure leaves the commit half applied until the next
+            // start replays it: nothing may read or write before then.
+            faults::pass("sled-commit-apply", || drop(self.actors.flush()))
+                .and_then(|()| {
+                    reminders::apply_changes(
+                        (&self.reminders, &self.reminders_due),
+                        actor,
+                        &reminders,
+                    )
+                })
+                .map_err(|e| {
+                    self.halt(format!(
+                        "a turn's reminder changes failed after its state was written ({e}); \
+                         the next start applies them"
+                    ))
+                })?;
+        }
         let counter = self
             .tenant_bytes
             .entry(actor.tenant.to_string())
@@ -229,6 +255,7 @@ impl ActorWrites {
     /// commit that touch this reminder, they are dropped from it first, so a replay after
     /// a crash never undoes this change. Whether the reminder existed before.
     fn change_reminder(&self, actor: &ActorId, change: ReminderChange) -> Result<bool, StoreError> {
+        self.writable()?;
         let key = actor_key(actor);
         let _serial = self.serialize(actor);
         let name = change.name();
@@ -258,9 +285,34 @@ impl ActorWrites {
     /// are replayed).
     fn unmark_clean(&self) -> Result<(), StoreError> {
         if self.marked_clean.swap(false, Ordering::AcqRel) {
-            self.meta.remove(CLEAN)?;
+            // Left in place, the mark would vouch for counters a crash made stale.
+            self.meta.remove(CLEAN).map_err(|e| {
+                self.halt(format!(
+                    "the counters' clean mark could not be removed ({e})"
+                ))
+            })?;
         }
         Ok(())
+    }
+
+    /// `Err(Halted)` once the store has halted.
+    fn writable(&self) -> Result<(), StoreError> {
+        match self.halted.get() {
+            Some(why) => Err(StoreError::Halted(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Halt the store for `why` (the first reason is kept); the error to return.
+    fn halt(&self, why: String) -> StoreError {
+        let why = self.halted.get_or_init(|| {
+            tracing::error!(
+                reason = %why,
+                "the store halts: loads and writes are refused until the host restarts"
+            );
+            why
+        });
+        StoreError::Halted(why.clone())
     }
 }
 
@@ -324,7 +376,17 @@ async fn write_loop(db: Db, writes: Arc<ActorWrites>, mut rx: mpsc::UnboundedRec
                 Pending::Flush(done) => (None, Ok(0), Some(done)),
             });
         }
-        let flushed = db.flush_async().await.map(drop).map_err(StoreError::from);
+        let flushed = match faults::pass("sled-flush", || {}) {
+            Ok(()) => db.flush_async().await.map(drop).map_err(StoreError::from),
+            Err(e) => Err(e),
+        }
+        .map_err(|e| {
+            // What this group applied is visible in memory but maybe not on disk: its
+            // turns are told their outcome is unknown, and nothing reads past it.
+            writes.halt(format!(
+                "a flush to disk failed ({e}); the turns it carried may or may not be durable"
+            ))
+        });
         for (commit, result, flush) in applied.drain(..) {
             // A turn may have been abandoned (caller gone); nothing to tell then.
             if let Some(done) = commit {
@@ -374,7 +436,10 @@ fn component_key(tenant: &str, name: &str) -> Vec<u8> {
 
 impl StateStore for SledStore {
     fn load(&self, actor: &ActorId) -> StoreFuture<'_, ActorRecord> {
-        let loaded = self.actors.get(actor_key(actor)).map_err(StoreError::from);
+        let loaded = self
+            .writes
+            .writable()
+            .and_then(|()| Ok(self.actors.get(actor_key(actor))?));
         Box::pin(async move {
             match loaded? {
                 Some(bytes) => ActorRecord::decode(&bytes),
@@ -497,6 +562,7 @@ impl StateStore for SledStore {
     fn put_tenant(&self, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()> {
         let name = name.to_string();
         Box::pin(async move {
+            self.writes.writable()?;
             self.tenants.insert(name.as_bytes(), record)?;
             self.db.flush_async().await?;
             Ok(())
@@ -516,6 +582,7 @@ impl StateStore for SledStore {
     fn delete_tenant(&self, name: &str) -> StoreFuture<'_, ()> {
         let name = name.to_string();
         Box::pin(async move {
+            self.writes.writable()?;
             let mut prefix = name.as_bytes().to_vec();
             prefix.push(SEP);
             for (key, value) in self.reminders.scan_prefix(&prefix).flatten() {
@@ -549,6 +616,7 @@ impl StateStore for SledStore {
         };
         let wasm = wasm.to_vec();
         Box::pin(async move {
+            self.writes.writable()?;
             (&self.components, &self.component_wasm)
                 .transaction(|(records, bytes)| {
                     records.insert(key.as_slice(), json.as_slice())?;
@@ -582,6 +650,7 @@ impl StateStore for SledStore {
     fn remove_component(&self, tenant: &str, name: &str) -> StoreFuture<'_, bool> {
         let key = component_key(tenant, name);
         Box::pin(async move {
+            self.writes.writable()?;
             let existed = (&self.components, &self.component_wasm)
                 .transaction(|(records, bytes)| {
                     let existed = records.remove(key.as_slice())?.is_some();
@@ -594,9 +663,11 @@ impl StateStore for SledStore {
         })
     }
 
-    /// Flush everything, with the tenants' counters marked current for the next start.
+    /// Flush everything, with the tenants' counters marked current for the next start
+    /// (never once halted: the next start must then recover as after a crash).
     fn flush(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
+            self.writes.writable()?;
             for entry in self.writes.tenant_bytes.iter() {
                 let bytes = entry.value().load(Ordering::Acquire);
                 self.usage
