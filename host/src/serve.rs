@@ -70,14 +70,16 @@ pub struct ServeArgs {
     trace_sample_ratio: f64,
     /// A request's headers must arrive within this long of the connection's start or of
     /// its previous request, or the connection is closed (a client trickling them, or one
-    /// that sends nothing, holds no connection for long). HTTP and OPACA listeners.
+    /// that sends nothing, holds no connection for long). HTTP and OPACA listeners; the
+    /// gRPC listener closes a connection that sends nothing for this long.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     header_read_timeout: Duration,
     /// Largest request head (request line and headers) in bytes; a larger one is answered
-    /// 431. HTTP and OPACA listeners.
+    /// 431 (HTTP and OPACA listeners), or refused by HTTP/2 (gRPC: its header list).
     #[arg(long, default_value_t = 64 << 10)]
     max_header_bytes: usize,
-    /// Connections each HTTP listener keeps open at once; more wait to be accepted.
+    /// Connections each listener (HTTP, OPACA, gRPC) keeps open at once; more wait to be
+    /// accepted.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
     /// Count nothing: `/metrics` answers 404 and the console shows no charts. For
@@ -346,12 +348,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         reminders,
         "warren is serving"
     );
+    let limits = ConnectionLimits {
+        header_read_timeout: args.header_read_timeout,
+        max_header_bytes: args.max_header_bytes,
+        max_connections: args.max_connections,
+    };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let grpc = tokio::spawn({
         let serving = warren_host::api::dapr_grpc::serve(
             runtime.clone(),
             http.auth.clone(),
             grpc_listener,
+            limits.clone(),
             wait_for(stopped.clone()),
         );
         async move {
@@ -360,11 +368,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     });
-    let limits = ConnectionLimits {
-        header_read_timeout: args.header_read_timeout,
-        max_header_bytes: args.max_header_bytes,
-        max_connections: args.max_connections,
-    };
     let opaca = tokio::spawn(listener::serve(
         opaca_listener,
         warren_host::api::observed(

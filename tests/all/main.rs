@@ -16,6 +16,7 @@ mod dapr_turns;
 mod deploy;
 mod faults;
 mod hostile;
+mod hostile_apps;
 mod metrics;
 mod migration;
 mod network;

@@ -1,4 +1,4 @@
-//! Hostile networks on the HTTP listeners: a client that trickles its headers (slow
+//! Hostile networks on the HTTP and gRPC listeners: a client that trickles its headers (slow
 //! loris), headers too large, more connections than the host keeps open. Each is cut off
 //! or answered, and the host keeps serving everyone else.
 
@@ -111,4 +111,82 @@ async fn connections_past_the_limit_wait_for_one_to_close() {
         "served after {waited:?}, past the limit"
     );
     drop(idle);
+}
+
+/// The gRPC listener keeps the same limits: past `--max-connections` a new connection
+/// waits, and connections that send nothing are closed after `--header-read-timeout`,
+/// which lets the waiting one in. An oversized header list is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_connections_past_the_limit_wait_and_silent_ones_are_closed() {
+    use warren_host::api::dapr_grpc::proto::runtime as rt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let counter = crate::support::guest("counter");
+    let host = Host::start(
+        dir.path(),
+        &[
+            "--deploy",
+            counter.to_str().unwrap(),
+            "--max-connections",
+            "2",
+            "--header-read-timeout",
+            "1s",
+            "--max-header-bytes",
+            "16384",
+        ],
+    );
+    let grpc_addr = host.grpc_url.trim_start_matches("http://").to_string();
+    let mut silent: Vec<TcpStream> =
+        futures::future::join_all((0..2).map(|_| TcpStream::connect(grpc_addr.clone())))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+
+    let started = Instant::now();
+    let call = |data: &str, header: Option<String>| {
+        let mut request = tonic::Request::new(rt::InvokeActorRequest {
+            actor_type: "counter".into(),
+            actor_id: "g".into(),
+            method: "add".into(),
+            data: data.as_bytes().to_vec(),
+            metadata: Default::default(),
+        });
+        if let Some(value) = header {
+            request
+                .metadata_mut()
+                .insert("x-padding", value.parse().unwrap());
+        }
+        request
+    };
+    let mut client = tokio::time::timeout(
+        Duration::from_secs(10),
+        rt::dapr_client::DaprClient::connect(host.grpc_url.clone()),
+    )
+    .await
+    .expect("connected once the silent connections were closed")
+    .unwrap();
+    let reply = client.invoke_actor(call("2", None)).await.unwrap();
+    assert_eq!(reply.into_inner().data, b"2");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(800),
+        "served after {waited:?}, past the limit"
+    );
+    // The silent connections were closed by the host.
+    for stream in &mut silent {
+        assert!(read_until_closed(stream).await.is_some());
+    }
+
+    // A header list past the limit is refused; the connection's next call is served.
+    let refused = client
+        .invoke_actor(call("1", Some("x".repeat(32 << 10))))
+        .await
+        .unwrap_err();
+    assert_ne!(refused.code(), tonic::Code::Ok, "{refused:?}");
+    let mut client = rt::dapr_client::DaprClient::connect(host.grpc_url.clone())
+        .await
+        .unwrap();
+    let reply = client.invoke_actor(call("1", None)).await.unwrap();
+    assert_eq!(reply.into_inner().data, b"3");
 }

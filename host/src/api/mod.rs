@@ -6,6 +6,7 @@ pub mod auth;
 pub mod console;
 pub mod dapr_grpc;
 pub mod dapr_http;
+pub mod grpc_incoming;
 pub mod inspect;
 pub mod listener;
 pub mod observe;

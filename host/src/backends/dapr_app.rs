@@ -7,6 +7,7 @@ use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
+use super::answer;
 use crate::runtime::durations::parse_go;
 use crate::runtime::{ActorBackend, BackendFuture, Runtime, Turn, TurnOutcome};
 use crate::types::manifest::{ActorTypeSpec, Manifest};
@@ -16,6 +17,9 @@ use crate::types::{ActorId, Fired, Invocation, InvokeError, Reply, Trigger};
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(60 * 60);
 /// Dapr's default reentrancy depth.
 pub const DEFAULT_DEPTH: u32 = 32;
+
+/// The most of an app's `/dapr/config` answer that is read.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Why talking to the app failed.
 #[derive(Debug, thiserror::Error)]
@@ -194,8 +198,7 @@ impl AppChannel {
                 status: response.status().as_u16(),
             });
         }
-        let bytes = response
-            .bytes()
+        let bytes = answer::read_capped(response, MAX_CONFIG_BYTES)
             .await
             .map_err(|e| AppError::Config(e.to_string()))?;
         let config: AppConfig =
@@ -203,8 +206,12 @@ impl AppChannel {
         Ok(config.manifest(&self.app_id))
     }
 
-    /// Run one turn in the app.
-    pub async fn run_turn(&self, invocation: &Invocation) -> Result<Reply, InvokeError> {
+    /// Run one turn in the app; an answer past `max_reply` bytes is refused.
+    pub async fn run_turn(
+        &self,
+        invocation: &Invocation,
+        max_reply: u64,
+    ) -> Result<Reply, InvokeError> {
         let actor = &invocation.target;
         let failed = |message: String| InvokeError::Failed {
             actor: actor.clone(),
@@ -260,7 +267,13 @@ impl AppChannel {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| failed(format!("app unreachable: {e}")))?;
+            .map_err(|e| match e.is_timeout() {
+                true => InvokeError::DeadlineExceeded {
+                    actor: actor.clone(),
+                    action: invocation.action.clone(),
+                },
+                false => failed(format!("app unreachable: {e}")),
+            })?;
         let status = response.status();
         let cancel = response
             .headers()
@@ -272,11 +285,9 @@ impl AppChannel {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let data = response
-            .bytes()
+        let data = answer::read_capped(response, max_reply)
             .await
-            .map_err(|e| failed(format!("reading the app's reply: {e}")))?
-            .to_vec();
+            .map_err(|e| e.into_invoke_error(invocation, failed))?;
         match status {
             StatusCode::OK => Ok(Reply {
                 data,
@@ -330,7 +341,12 @@ impl AppChannel {
 
 impl ActorBackend for AppChannel {
     fn run_turn<'a>(&'a self, turn: Turn<'a>) -> BackendFuture<'a, TurnOutcome> {
-        Box::pin(async move { TurnOutcome::unstaged(self.run_turn(turn.invocation).await) })
+        Box::pin(async move {
+            TurnOutcome::unstaged(
+                self.run_turn(turn.invocation, answer::reply_cap(turn.limits))
+                    .await,
+            )
+        })
     }
 
     fn activating<'a>(&'a self, runtime: &'a Runtime, actor: &'a ActorId) -> BackendFuture<'a, ()> {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, Url};
 
+use super::answer;
 use crate::runtime::{ActorBackend, BackendFuture, Turn, TurnOutcome};
 use crate::types::manifest::{ActorTypeSpec, Manifest};
 use crate::types::{Invocation, InvokeError, Reply};
@@ -104,7 +105,7 @@ impl ProcessAgents {
         }
     }
 
-    async fn deliver(&self, invocation: &Invocation) -> Result<Reply, InvokeError> {
+    async fn deliver(&self, invocation: &Invocation, max_reply: u64) -> Result<Reply, InvokeError> {
         let actor = &invocation.target;
         let action = invocation.action.clone();
         let meta = |name: &str| {
@@ -154,7 +155,9 @@ impl ProcessAgents {
         let unreachable = |e: reqwest::Error| failed(502, format!("{url} is unreachable: {e}"));
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
-        let body = response.bytes().await.map_err(unreachable)?.to_vec();
+        let body = answer::read_capped(response, max_reply)
+            .await
+            .map_err(|e| e.into_invoke_error(invocation, |m| failed(502, format!("{url}: {m}"))))?;
         if !status.is_success() {
             return Err(InvokeError::Downstream {
                 actor: actor.clone(),
@@ -173,7 +176,12 @@ impl ProcessAgents {
 
 impl ActorBackend for ProcessAgents {
     fn run_turn<'a>(&'a self, turn: Turn<'a>) -> BackendFuture<'a, TurnOutcome> {
-        Box::pin(async move { TurnOutcome::unstaged(self.deliver(turn.invocation).await) })
+        Box::pin(async move {
+            TurnOutcome::unstaged(
+                self.deliver(turn.invocation, answer::reply_cap(turn.limits))
+                    .await,
+            )
+        })
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

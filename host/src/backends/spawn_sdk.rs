@@ -15,6 +15,7 @@ use dashmap::DashMap;
 use prost::Message;
 use prost_types::Any;
 
+use super::answer::{self, BodyError};
 use crate::runtime::{
     ActorBackend, BackendFuture, HeldStateError, Runtime, StateError, Turn, TurnOutcome,
 };
@@ -362,6 +363,7 @@ impl SpawnApp {
         &self,
         runtime: &Runtime,
         invocation: &Invocation,
+        max_answer: u64,
     ) -> Result<Reply, InvokeError> {
         let actor = &invocation.target;
         let action = invocation.action.as_str();
@@ -383,7 +385,9 @@ impl SpawnApp {
             let held = held.lock();
             self.invocation(invocation, &held)
         };
-        let response = self.call(invocation, request.encode_to_vec()).await?;
+        let response = self
+            .call(invocation, request.encode_to_vec(), max_answer)
+            .await?;
         if let Some(context) = response.updated_context {
             let mut held = held.lock();
             if context.state.is_some() {
@@ -439,16 +443,28 @@ impl SpawnApp {
 
     /// POST the invocation until the SDK answers with a readable response or the deadline
     /// passes. Like Spawn, an empty or unreadable body counts as a failure and is retried.
+    /// An answer past `max_answer` bytes is refused at once, not retried.
     async fn call(
         &self,
         invocation: &Invocation,
         body: Vec<u8>,
+        max_answer: u64,
     ) -> Result<pb::ActorInvocationResponse, InvokeError> {
         let mut backoff = Duration::from_millis(50);
         loop {
-            let failure = match self.post(body.clone(), invocation.deadline).await {
+            let failure = match self
+                .post(body.clone(), invocation.deadline, max_answer)
+                .await
+            {
                 Ok(response) => return Ok(response),
-                Err(failure) => failure,
+                Err(PostError::TooLarge(e)) => {
+                    return Err(e.into_invoke_error(invocation, |m| InvokeError::Failed {
+                        actor: invocation.target.clone(),
+                        action: invocation.action.clone(),
+                        message: m,
+                    }));
+                }
+                Err(PostError::Retry(failure)) => failure,
             };
             let now = Instant::now();
             if now + backoff >= invocation.deadline {
@@ -471,7 +487,8 @@ impl SpawnApp {
         &self,
         body: Vec<u8>,
         deadline: Instant,
-    ) -> Result<pb::ActorInvocationResponse, String> {
+        max_answer: u64,
+    ) -> Result<pb::ActorInvocationResponse, PostError> {
         let timeout = deadline.saturating_duration_since(Instant::now());
         let response = self
             .client
@@ -481,15 +498,30 @@ impl SpawnApp {
             .timeout(timeout.max(Duration::from_millis(1)))
             .send()
             .await
-            .map_err(describe)?;
+            .map_err(|e| PostError::Retry(describe(e)))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(describe)?;
+        let bytes = match answer::read_capped(response, max_answer).await {
+            Ok(bytes) => bytes,
+            Err(BodyError::Read(e)) => return Err(PostError::Retry(describe(e))),
+            Err(too_large) => return Err(PostError::TooLarge(too_large)),
+        };
         if bytes.is_empty() {
-            return Err(format!("empty body (HTTP {status})"));
+            return Err(PostError::Retry(format!("empty body (HTTP {status})")));
         }
-        pb::ActorInvocationResponse::decode(bytes)
-            .map_err(|e| format!("the body is not an ActorInvocationResponse (HTTP {status}): {e}"))
+        pb::ActorInvocationResponse::decode(bytes.as_slice()).map_err(|e| {
+            PostError::Retry(format!(
+                "the body is not an ActorInvocationResponse (HTTP {status}): {e}"
+            ))
+        })
     }
+}
+
+/// Why one POST to the user function gave no answer.
+enum PostError {
+    /// Worth another try within the deadline (Spawn retries such answers).
+    Retry(String),
+    /// An answer past the cap: never retried.
+    TooLarge(BodyError),
 }
 
 /// A committed state key of `actor`, as a turn's error.
@@ -513,7 +545,14 @@ async fn stored(
 impl ActorBackend for SpawnApp {
     fn run_turn<'a>(&'a self, turn: Turn<'a>) -> BackendFuture<'a, TurnOutcome> {
         Box::pin(async move {
-            TurnOutcome::unstaged(self.run_turn(turn.runtime, turn.invocation).await)
+            TurnOutcome::unstaged(
+                self.run_turn(
+                    turn.runtime,
+                    turn.invocation,
+                    answer::reply_and_state_cap(turn.limits),
+                )
+                .await,
+            )
         })
     }
 

@@ -400,3 +400,53 @@ async fn actors_stream_dropped_mid_turn_fails_the_turn_and_unregisters_the_type(
     again.invoked(uid, b"1").await;
     assert_eq!(call.await.unwrap(), (200, "1".to_string()));
 }
+
+/// A process that stops reading its stream: once its queue stays full for a second, the
+/// calls for it fail at once as unavailable instead of piling up until their deadlines,
+/// and everyone else is served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_stops_reading_fails_its_calls_fast() {
+    let dir = tempfile::tempdir().unwrap();
+    let counter = guest("counter");
+    let host = Host::start(
+        dir.path(),
+        &[
+            "--deploy",
+            counter.to_str().unwrap(),
+            "--turn-timeout",
+            "5s",
+        ],
+    );
+    // Opened and then never read again (held until the end of the test).
+    let _stream = StreamClient::open(&host, initial("deaf", 30))
+        .await
+        .unwrap();
+
+    let body = "x".repeat(64 << 10);
+    let started = std::time::Instant::now();
+    let calls: Vec<_> = (0..300)
+        .map(|i| invoke_later(&host, &format!("deaf/d{i}"), "m", &body))
+        .collect();
+    // Meanwhile, other actors are served.
+    assert_eq!(host.invoke_ok("counter", "c", "add", "2").await, "2");
+
+    let mut not_reading = 0;
+    for call in calls {
+        let (status, text) = call.await.unwrap();
+        if text.contains("is not reading") {
+            assert_eq!(status, 503, "{text}");
+            not_reading += 1;
+        } else {
+            // Queued for the process before it stopped: those wait for their deadline.
+            assert!(text.contains("before its deadline"), "{status} {text}");
+        }
+    }
+    // 64 queued, whatever the HTTP/2 windows hold, and the rest refused.
+    assert!(not_reading >= 150, "only {not_reading} calls were refused");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(host.invoke_ok("counter", "c", "add", "1").await, "3");
+}

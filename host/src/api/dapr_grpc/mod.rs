@@ -16,6 +16,8 @@ use tonic::{Code, Status};
 
 use crate::api::AuthConfig;
 use crate::api::auth;
+use crate::api::grpc_incoming;
+use crate::api::listener::ConnectionLimits;
 use crate::backends::dapr_app::{DEFAULT_DEPTH, is_forwarded};
 use crate::runtime::{AttachError, InvokeError, Runtime, ScheduleError};
 
@@ -24,11 +26,18 @@ pub use actor_api::ActorApi;
 /// Largest message Warren reads or writes (tenants' own payload limits are lower).
 const MAX_MESSAGE: usize = 64 << 20;
 
-/// Serve the gRPC API on `listener` until `shutdown` resolves.
+/// How often an idle connection is pinged, and how long a ping may go unanswered before
+/// the connection is closed (a peer that vanished without closing holds no slot).
+const KEEPALIVE: (Duration, Duration) = (Duration::from_secs(60), Duration::from_secs(20));
+
+/// Serve the gRPC API on `listener` within `limits` until `shutdown` resolves: the
+/// connection limits of the HTTP listeners, and `max_header_bytes` as the largest header
+/// list a request may send.
 pub async fn serve(
     runtime: Runtime,
     auth: AuthConfig,
     listener: tokio::net::TcpListener,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let observe = crate::api::observe::Observe::new(runtime.clone(), "dapr-grpc");
@@ -39,8 +48,11 @@ pub async fn serve(
     let actors = proto::actors::actors_server::ActorsServer::new(api)
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let incoming = grpc_incoming::incoming(listener, &limits);
     tonic::transport::Server::builder()
+        .http2_max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .http2_keepalive_interval(Some(KEEPALIVE.0))
+        .http2_keepalive_timeout(Some(KEEPALIVE.1))
         .layer(observe)
         .add_service(dapr)
         .add_service(actors)

@@ -7,8 +7,10 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::pin::Pin;
+use std::time::Duration;
 
 use futures::Stream;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
@@ -18,6 +20,19 @@ use crate::runtime::{ActorId, InvokeError, Reply};
 
 /// gRPC's NOT_FOUND code, with which a process says it has no such actor or method.
 const NOT_FOUND: u32 = 5;
+
+/// Messages queued for a process before Warren waits for it to read.
+const OUTBOX: usize = 64;
+
+/// How long Warren waits for a process to make room in its queue before it takes the
+/// process as not reading: the call fails then, and the calls after it fail at once
+/// until the process reads again.
+const STALL: Duration = Duration::from_secs(1);
+
+/// Calls sent and not yet answered on one stream (whether their callers still wait or
+/// not) past which Warren ends the stream: a process that never answers costs bounded
+/// memory.
+const MAX_UNANSWERED: usize = 10_000;
 
 /// The messages Warren sends on a stream, as tonic serves them.
 pub(super) type Outbound<M> = Pin<Box<dyn Stream<Item = Result<M, Status>> + Send>>;
@@ -117,7 +132,7 @@ pub(super) fn start<P: StreamProtocol>(
     calls: mpsc::UnboundedReceiver<StreamCall>,
     closed: impl FnOnce() + Send + 'static,
 ) -> Outbound<P::Out> {
-    let (out, receiver) = mpsc::channel(64);
+    let (out, receiver) = mpsc::channel(OUTBOX);
     // The channel is new and has room: this cannot fail.
     let _ = out.try_send(Ok(ack));
     let session = Session {
@@ -126,6 +141,7 @@ pub(super) fn start<P: StreamProtocol>(
         out,
         pending: HashMap::new(),
         sent: 0,
+        stalled: false,
     };
     tokio::spawn(async move {
         session.serve(inbound, calls).await;
@@ -149,6 +165,8 @@ struct Session<P: StreamProtocol> {
     pending: HashMap<P::Id, Pending>,
     /// How many messages Warren has sent; the last one's serial.
     sent: u64,
+    /// Whether the process let its queue stay full for [`STALL`], and has not read since.
+    stalled: bool,
 }
 
 impl<P: StreamProtocol> Session<P> {
@@ -187,20 +205,55 @@ impl<P: StreamProtocol> Session<P> {
         }
     }
 
-    /// Send one call to the process; false when the process is gone.
+    /// Send one call to the process; false when the stream is to end (the process is
+    /// gone, or left too many calls unanswered). A call whose caller gave up is not sent;
+    /// one the process does not read in time fails as unavailable, the stream goes on.
     async fn send(&mut self, call: StreamCall) -> bool {
-        self.sent += 1;
-        let id = P::id(self.sent);
+        if call.reply.is_closed() {
+            return true;
+        }
+        if self.pending.len() >= MAX_UNANSWERED {
+            tracing::warn!(tenant = %self.tenant, "ending {}: {MAX_UNANSWERED} calls unanswered", P::NAME);
+            let status = Status::resource_exhausted(format!(
+                "the process left {MAX_UNANSWERED} of Warren's calls unanswered"
+            ));
+            let _ = self.out.try_send(Err(status));
+            return false;
+        }
         let (actor, action) = match &call.request {
             StreamRequest::Turn(invocation) => {
                 (invocation.target.clone(), invocation.action.clone())
             }
             StreamRequest::Deactivate(actor) => (actor.clone(), "deactivate".to_string()),
         };
+        let id = P::id(self.sent + 1);
         let message = P::encode(id.clone(), call.request);
-        if self.out.send(Ok(message)).await.is_err() {
-            return false;
+        let queued = match self.out.try_send(Ok(message)) {
+            Ok(()) => true,
+            Err(TrySendError::Closed(_)) => return false,
+            Err(TrySendError::Full(_)) if self.stalled => false,
+            Err(TrySendError::Full(message)) => {
+                match tokio::time::timeout(STALL, self.out.send(message)).await {
+                    Ok(Ok(())) => true,
+                    Ok(Err(_)) => return false,
+                    Err(_) => false,
+                }
+            }
+        };
+        self.stalled = !queued;
+        if !queued {
+            tracing::debug!(tenant = %self.tenant, %actor, "{}: the process is not reading", P::NAME);
+            let _ = call.reply.send(Err(InvokeError::Unavailable {
+                actor,
+                message: format!(
+                    "the process hosting it on {} is not reading: {OUTBOX} messages wait",
+                    P::NAME
+                ),
+                ran: false,
+            }));
+            return true;
         }
+        self.sent += 1;
         let pending = Pending {
             reply: call.reply,
             actor,
