@@ -1,9 +1,11 @@
 //! `warren-bench`: every figure of benches/RESULTS.md, each printed with its baseline
 //! measured in the same run. `warren-bench [FIGURE...]` with figures `invoke`, `http`,
 //! `app`, `activation`, `reminders`, `durable`, `startup`, `cluster`, `observe` (default: all;
-//! `cluster` needs PostgreSQL, see `figures/cluster.rs`).
+//! `cluster` needs PostgreSQL, see `figures/cluster.rs`). `warren-bench soak --duration
+//! 30m` runs the soak instead (`soak.rs`).
 
 mod figures;
+mod soak;
 
 // The same allocator as the `warren` binary, so in-process figures measure what it runs.
 #[global_allocator]
@@ -29,6 +31,9 @@ struct Args {
     /// Reminders stored before the start the stored figure measures.
     #[arg(long, default_value_t = 1_000_000)]
     stored_reminders: u64,
+    /// How often the soak prints its figures.
+    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+    report_every: Duration,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -69,6 +74,9 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if chosen == ["soak"] {
+        return rt.block_on(soak::soak(args.duration, args.report_every));
+    }
     for figure in chosen {
         println!("\n== {figure}");
         rt.block_on(async {

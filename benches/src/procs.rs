@@ -32,7 +32,12 @@ pub fn guest(name: &str) -> PathBuf {
 /// A running `warren serve`; killed on drop.
 pub struct Warren {
     pub child: Child,
+    /// `host:port` of the HTTP listener.
     pub addr: String,
+    /// `host:port` of the gRPC listener.
+    pub grpc_addr: String,
+    /// `host:port` of the OPACA listener.
+    pub opaca_addr: String,
     /// From spawn to the "serving" log line.
     pub started_in: Duration,
 }
@@ -64,16 +69,23 @@ impl Warren {
             .spawn()?;
         let stdout = child.stdout.take().expect("piped");
         let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
+        let field = |line: &str, name: &str| {
+            line.split(&format!(" {name}="))
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let (addr, grpc_addr, opaca_addr) = loop {
             let line = lines
                 .next()
                 .ok_or_else(|| anyhow::anyhow!("warren exited"))??;
-            if let Some(rest) = line.split("http=").nth(1) {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
+            if line.contains(" http=") {
+                break (
+                    field(&line, "http"),
+                    field(&line, "grpc"),
+                    field(&line, "opaca"),
+                );
             }
         };
         let started_in = begin.elapsed();
@@ -82,8 +94,17 @@ impl Warren {
         Ok(Warren {
             child,
             addr,
+            grpc_addr,
+            opaca_addr,
             started_in,
         })
+    }
+
+    /// Open file descriptors of the process now.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|dir| dir.count())
+            .unwrap_or(0)
     }
 
     /// Resident memory of the process now, in bytes.
