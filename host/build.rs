@@ -1,14 +1,9 @@
-//! Compile Warren's protobuf files with a pure-Rust compiler (protox), so building needs
+//! Compile Warren's own protobuf file (host to host) with a pure-Rust compiler (protox), so building needs
 //! no system `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = [
-        "dapr_common.proto",
-        "dapr_runtime.proto",
-        "dapr_actors.proto",
-        "spawn.proto",
-        "warren_cluster.proto",
-    ];
+    // The protocols' own files are compiled in `warren-wire`.
+    let files = ["warren_cluster.proto"];
     for file in files {
         println!("cargo:rerun-if-changed=proto/{file}");
     }

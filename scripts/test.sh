@@ -17,3 +17,5 @@ export WARREN_TEST_DATABASE_URL
 cargo test --workspace 2>&1 | tee "$log"
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+# Every decoder of outside input, fuzzed for 30 s each (fuzz/wire; no wasmtime in it).
+scripts/fuzz-smoke.sh 30

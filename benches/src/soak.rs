@@ -48,7 +48,10 @@ async fn checked(sent: reqwest::RequestBuilder) -> Result<String, String> {
     if status.is_success() {
         Ok(body)
     } else {
-        Err(format!("{status}: {}", body.chars().take(200).collect::<String>()))
+        Err(format!(
+            "{status}: {}",
+            body.chars().take(200).collect::<String>()
+        ))
     }
 }
 
@@ -151,14 +154,16 @@ pub async fn soak(duration: Duration, every: Duration) -> anyhow::Result<()> {
 
     let dapr_invoke = paced(tally.clone(), "dapr-http", 150, until, |i| {
         let sent = client
-            .post(format!("{http}/v1.0/actors/counter/c{}/method/add", i % actors))
+            .post(format!(
+                "{http}/v1.0/actors/counter/c{}/method/add",
+                i % actors
+            ))
             .body("1");
         async move { checked(sent).await.map(drop) }
     });
     let dapr_state = paced(tally.clone(), "dapr-state", 40, until, |i| {
-        let body = format!(
-            r#"[{{"operation":"upsert","request":{{"key":"note","value":{{"n":{i}}}}}}}]"#
-        );
+        let body =
+            format!(r#"[{{"operation":"upsert","request":{{"key":"note","value":{{"n":{i}}}}}}}]"#);
         // Dapr writes state only for an active actor: a call activates it first.
         let actor = format!("{http}/v1.0/actors/counter/s{}", i % 500);
         let activate = client.post(format!("{actor}/method/get")).body("");
@@ -247,7 +252,12 @@ pub async fn soak(duration: Duration, every: Duration) -> anyhow::Result<()> {
             if i % 10 != 0 {
                 return Ok(());
             }
-            checked(client.post(format!("{http}/admin/v1/components")).body(wasm)).await?;
+            checked(
+                client
+                    .post(format!("{http}/admin/v1/components"))
+                    .body(wasm),
+            )
+            .await?;
             checked(
                 client
                     .post(format!("{http}/v1.0/actors/account/a{i}/method/balance"))
@@ -307,11 +317,7 @@ pub async fn soak(duration: Duration, every: Duration) -> anyhow::Result<()> {
         while Instant::now() < until {
             tick.tick().await;
             let minute = (started.elapsed().as_secs_f64() / every.as_secs_f64()).round() as u64;
-            let metrics = client
-                .get(format!("{http}/metrics"))
-                .send()
-                .await
-                .ok();
+            let metrics = client.get(format!("{http}/metrics")).send().await.ok();
             let metrics = match metrics {
                 Some(r) => r.text().await.unwrap_or_default(),
                 None => String::new(),

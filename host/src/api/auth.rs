@@ -108,20 +108,16 @@ fn non_empty(tenant: &str) -> String {
 fn token(parts: &Parts) -> Option<&str> {
     let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
     header("dapr-api-token")
-        .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")))
+        .or_else(|| header("authorization").and_then(warren_wire::tokens::bearer))
 }
 
 /// The token in the console's cookie, if the request has one.
 fn console_cookie(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers
+    let values = headers
         .get_all(axum::http::header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == super::console::COOKIE)
-        .map(|(_, value)| value)
-        .filter(|value| !value.is_empty())
+        .filter_map(|v| v.to_str().ok());
+    warren_wire::tokens::cookie(values, super::console::COOKIE)
 }
 
 /// Resolve the caller presenting `token` (any protocol): the admin, a tenant, or an

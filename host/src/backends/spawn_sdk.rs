@@ -7,7 +7,7 @@
 //! actor is deactivated, and when the host shuts down. The last [`KEPT_REVISIONS`]
 //! revisions are kept.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -22,11 +22,10 @@ use crate::runtime::{
 use crate::types::manifest::{ActorKind, Manifest};
 use crate::types::{ActorId, Invocation, InvokeError, Reply, Trigger};
 use crate::wire::spawn::{JSON_TYPE_URL, payload_any, payload_bytes, pb, spawn_id, workflow_of};
+pub use crate::wire::spawn_registration::{DEFAULT_SNAPSHOT_INTERVAL, SdkActorType};
 
 /// Actions Spawn answers itself with the actor's state, unless the actor declares them.
 pub const GET_ACTIONS: [&str; 5] = ["get", "Get", "get_state", "getState", "GetState"];
-/// Spawn's snapshot interval when an actor names none.
-pub const DEFAULT_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(2);
 /// The store key of an actor's latest snapshot.
 const SNAPSHOT_KEY: &str = "spawn/snapshot";
 /// How many of an actor's latest revisions stay restorable; writing revision N deletes
@@ -35,19 +34,6 @@ pub const KEPT_REVISIONS: i64 = 100;
 
 fn revision_key(revision: i64) -> String {
     format!("spawn/revision/{revision:020}")
-}
-
-/// What Warren keeps of one actor type registered by the SDK.
-pub struct SdkActorType {
-    /// Whether the actor's state is written to the store (Spawn's `stateful`); the state of
-    /// other actors lives only as long as their activation.
-    pub stateful: bool,
-    /// The state and tags a new actor starts with.
-    pub initial: pb::ActorState,
-    /// How often changed state is written behind (Spawn's snapshot timeout).
-    pub snapshot_interval: Duration,
-    /// Every action the SDK handles (declared, timer and channel actions).
-    pub actions: HashSet<String>,
 }
 
 /// One actor's state as Warren holds it between turns.

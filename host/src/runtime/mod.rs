@@ -6,7 +6,7 @@ pub mod activity;
 mod addressing;
 mod backend;
 mod components;
-pub mod durations;
+pub use warren_wire::durations;
 mod execute;
 mod firing;
 mod follow;

@@ -8,7 +8,6 @@ pub mod fencing;
 mod legacy;
 mod memory;
 mod postgres;
-mod record;
 mod sled_store;
 #[cfg(test)]
 mod suite;
@@ -25,8 +24,8 @@ pub use fencing::{Fence, PARTITIONS, partition_of};
 pub use memory::MemoryStore;
 pub(crate) use postgres::io as postgres_error;
 pub use postgres::{PARTITION_LOCKS, PostgresStore};
-pub use record::ActorRecord;
 pub use sled_store::SledStore;
+pub use warren_wire::record::{self, ActorRecord};
 
 /// When a commit is acknowledged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -47,12 +46,6 @@ pub struct ComponentRecord {
     pub sha256: String,
     /// Seconds since the Unix epoch.
     pub deployed_at: u64,
-}
-
-impl From<sled::Error> for StoreError {
-    fn from(e: sled::Error) -> Self {
-        StoreError::Io(e.to_string())
-    }
 }
 
 /// A stored reminder: whose, its name, when it is due and its record (the runtime's own

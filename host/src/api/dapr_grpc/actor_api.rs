@@ -1,20 +1,14 @@
 //! The actor calls of Dapr's gRPC API, shared by the unary RPCs and the `Actors/Stream`
 //! requests: each checks its arguments, calls the runtime core, and shapes the answer.
 
-use base64::Engine;
-use prost::Message;
 use tonic::Status;
 
-use super::proto::common::{JobFailurePolicy, job_failure_policy};
 use super::proto::runtime as pb;
 use super::{invoke_status, schedule_status, tenant_of};
 use crate::api::AuthConfig;
-use crate::runtime::scheduler::{FailurePolicy, Job, JobKind, JobRequest};
+use crate::runtime::scheduler::{Job, JobKind};
 use crate::runtime::{ActorId, Invocation, Runtime, StateError, check_name};
-use crate::types::StateChange;
-
-/// Type URL of `google.protobuf.BytesValue`, in which Dapr wraps a reminder's data.
-const BYTES_VALUE_URL: &str = "type.googleapis.com/google.protobuf.BytesValue";
+use crate::wire::dapr_grpc::{self, data_any};
 
 /// The runtime and the host's tokens: what every gRPC service of Warren needs.
 #[derive(Clone)]
@@ -34,48 +28,6 @@ fn target(tenant: &str, actor_type: &str, id: &str) -> Result<ActorId, Status> {
         )));
     }
     Ok(ActorId::new(tenant, actor_type, id))
-}
-
-/// Registered bytes as Dapr stores them: the JSON string of their base64 (Go's encoding
-/// of `[]byte`), so callbacks see what daprd would send.
-fn registered_data(data: &[u8]) -> Vec<u8> {
-    if data.is_empty() {
-        return Vec::new();
-    }
-    let text = base64::engine::general_purpose::STANDARD.encode(data);
-    serde_json::to_vec(&text).unwrap_or_default()
-}
-
-/// A job's JSON data as the `google.protobuf.Any` (a `BytesValue`) Dapr sends.
-pub fn data_any(data: &[u8]) -> Option<prost_types::Any> {
-    (!data.is_empty()).then(|| prost_types::Any {
-        type_url: BYTES_VALUE_URL.into(),
-        value: data.to_vec().encode_to_vec(),
-    })
-}
-
-fn failure_policy(policy: Option<JobFailurePolicy>) -> Result<FailurePolicy, Status> {
-    let Some(policy) = policy.and_then(|p| p.policy) else {
-        return Ok(FailurePolicy::default());
-    };
-    Ok(match policy {
-        job_failure_policy::Policy::Drop(_) => FailurePolicy::Drop,
-        job_failure_policy::Policy::Constant(c) => {
-            let interval_ms = match c.interval {
-                Some(d) if d.seconds < 0 || d.nanos < 0 => {
-                    return Err(Status::invalid_argument(
-                        "failure_policy interval must not be negative",
-                    ));
-                }
-                Some(d) => d.seconds as u64 * 1000 + d.nanos as u64 / 1_000_000,
-                None => 0,
-            };
-            FailurePolicy::Constant {
-                interval_ms,
-                max_retries: c.max_retries,
-            }
-        }
-    })
 }
 
 fn state_status(e: StateError) -> Status {
@@ -160,20 +112,7 @@ impl ActorApi {
         req: pb::ExecuteActorStateTransactionRequest,
     ) -> Result<(), Status> {
         let actor = target(tenant, &req.actor_type, &req.actor_id)?;
-        let mut changes: Vec<StateChange> = Vec::with_capacity(req.operations.len());
-        for op in req.operations {
-            let value = match op.operation_type.as_str() {
-                // Dapr stores only the Any's value; its type URL is not kept.
-                "upsert" => Some(op.value.map(|v| v.value).unwrap_or_default()),
-                "delete" => None,
-                other => {
-                    return Err(Status::unimplemented(format!(
-                        "operation type {other:?} is not supported: use \"upsert\" or \"delete\""
-                    )));
-                }
-            };
-            changes.push((op.key, value));
-        }
+        let changes = dapr_grpc::transaction(req.operations)?;
         self.runtime
             .state_transaction(&actor, changes)
             .await
@@ -186,21 +125,7 @@ impl ActorApi {
         req: pb::RegisterActorTimerRequest,
     ) -> Result<(), Status> {
         let actor = target(tenant, &req.actor_type, &req.actor_id)?;
-        check_name("timer name", &req.name).map_err(Status::invalid_argument)?;
-        let job = Job::new(
-            JobRequest {
-                kind: JobKind::Timer,
-                name: &req.name,
-                due_time: &req.due_time,
-                period: &req.period,
-                ttl: &req.ttl,
-                data: registered_data(&req.data),
-                callback: Some(req.callback),
-                failure_policy: FailurePolicy::default(),
-            },
-            chrono::Utc::now(),
-        )
-        .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let job = dapr_grpc::timer_job(req, chrono::Utc::now())?;
         self.runtime
             .set_timer(&actor, job)
             .await
@@ -226,23 +151,10 @@ impl ActorApi {
         req: pb::RegisterActorReminderRequest,
     ) -> Result<(), Status> {
         let actor = target(tenant, &req.actor_type, &req.actor_id)?;
-        check_name("reminder name", &req.name).map_err(Status::invalid_argument)?;
-        let job = Job::new(
-            JobRequest {
-                kind: JobKind::Reminder,
-                name: &req.name,
-                due_time: &req.due_time,
-                period: &req.period,
-                ttl: &req.ttl,
-                data: registered_data(&req.data),
-                callback: None,
-                failure_policy: failure_policy(req.failure_policy)?,
-            },
-            chrono::Utc::now(),
-        )
-        .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let overwrite = req.overwrite.unwrap_or(true);
+        let job = dapr_grpc::reminder_job(req, chrono::Utc::now())?;
         self.runtime
-            .set_reminder(&actor, job, req.overwrite.unwrap_or(true))
+            .set_reminder(&actor, job, overwrite)
             .await
             .map_err(schedule_status)
     }

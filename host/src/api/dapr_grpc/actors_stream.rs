@@ -16,8 +16,8 @@ use crate::backends::dapr_app::DEFAULT_IDLE;
 use crate::backends::stream::{self, StreamConnection, StreamRequest};
 use crate::runtime::{ActorId, InvokeError, Reply, Trigger};
 use crate::types::manifest::ActorTypeSpec;
+use crate::wire::streams;
 
-use pb::request::ActorRequestType;
 use pb::request_api::Api as RequestApi;
 use pb::request_processed_response::Response as Processed;
 use pb::response::ActorResponseType;
@@ -58,16 +58,7 @@ async fn open(
     mut inbound: Streaming<pb::Request>,
 ) -> Result<ResponseStream, Status> {
     let first = session::first(&mut inbound, "initial message").await?;
-    let Some(ActorRequestType::Initial(initial)) = first.actor_request_type else {
-        return Err(Status::invalid_argument(
-            "the first message of the stream must be `initial`",
-        ));
-    };
-    if initial.r#type.is_empty() {
-        return Err(Status::invalid_argument(
-            "`initial` must name an actor type",
-        ));
-    }
+    let initial = streams::actors::initial(first)?;
     let actor_type = initial.r#type.clone();
     let registration = initial.encode_to_vec();
     let (connection, calls) = StreamConnection::new();
@@ -97,7 +88,7 @@ async fn open(
     let protocol = ActorsProtocol {
         api: api.clone(),
         tenant: tenant.clone(),
-        expected_uid: 1,
+        rules: streams::actors::Rules::default(),
     };
     Ok(session::start(
         protocol,
@@ -117,7 +108,7 @@ async fn open(
 struct ActorsProtocol {
     api: ActorApi,
     tenant: String,
-    expected_uid: u64,
+    rules: streams::actors::Rules,
 }
 
 impl StreamProtocol for ActorsProtocol {
@@ -152,27 +143,11 @@ impl StreamProtocol for ActorsProtocol {
         }
     }
 
-    fn decode(&mut self, message: pb::Request) -> Result<Decoded<Self>, Status> {
-        match message.actor_request_type {
-            None => Err(Status::invalid_argument("empty message")),
-            Some(ActorRequestType::Initial(_)) => Err(Status::invalid_argument(
-                "`initial` may only be the first message of the stream",
-            )),
-            Some(ActorRequestType::Request(request)) => {
-                if request.uid != self.expected_uid {
-                    return Err(Status::invalid_argument(format!(
-                        "request uid {} is out of sequence: expected {}",
-                        request.uid, self.expected_uid
-                    )));
-                }
-                self.expected_uid += 1;
-                Ok(Decoded::Request(request))
-            }
-            Some(ActorRequestType::Processed(processed)) => Ok(Decoded::Answer(
-                processed.uid,
-                processed.response.and_then(|r| r.response),
-            )),
-        }
+    fn decode(
+        &mut self,
+        message: pb::Request,
+    ) -> Result<Decoded<u64, Option<Processed>, pb::RequestRequest>, Status> {
+        self.rules.decode(message)
     }
 
     fn result(
@@ -209,9 +184,7 @@ impl StreamProtocol for ActorsProtocol {
     }
 
     fn unexpected(uid: u64) -> Result<(), Status> {
-        Err(Status::invalid_argument(format!(
-            "processed uid {uid} answers no message Warren sent"
-        )))
+        streams::actors::unexpected(uid)
     }
 
     /// Run the API call on the runtime in a task of its own, so the stream goes on.

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use tonic::{Status, Streaming};
 
-use super::actor_api::data_any;
 use super::proto::runtime as pb;
 use super::session::{self, Decoded, Outbound, Outbox, StreamProtocol};
 use super::{attach_status, call_metadata, duration};
@@ -15,6 +14,8 @@ use crate::backends::dapr_app::{AppConfig, EntityConfig, Reentrancy};
 use crate::backends::stream::{self, StreamConnection, StreamRequest};
 use crate::runtime::{ActorId, InvokeError, Reply, Runtime, Trigger};
 use crate::types::manifest::ActorTypeSpec;
+use crate::wire::dapr_grpc::data_any;
+use crate::wire::streams;
 
 use pb::subscribe_actor_events_request_alpha1::RequestType;
 use pb::subscribe_actor_events_response_alpha1::ResponseType;
@@ -66,11 +67,7 @@ pub async fn open(
     mut inbound: Streaming<pb::SubscribeActorEventsRequestAlpha1>,
 ) -> Result<EventStream, Status> {
     let first = session::first(&mut inbound, "initial request").await?;
-    let Some(RequestType::InitialRequest(initial)) = first.request_type else {
-        return Err(Status::invalid_argument(
-            "the first message of the stream must be initial_request",
-        ));
-    };
+    let initial = streams::events::initial(first)?;
     let specs = specs(&initial);
     if specs.is_empty() {
         return Err(Status::invalid_argument(
@@ -151,27 +148,11 @@ impl StreamProtocol for EventsProtocol {
         }
     }
 
-    /// Every message of the app answers a callback; a second initial request is a protocol
-    /// error that ends the stream, and an empty message is ignored.
     fn decode(
         &mut self,
         message: pb::SubscribeActorEventsRequestAlpha1,
-    ) -> Result<Decoded<Self>, Status> {
-        let Some(answer) = message.request_type else {
-            return Ok(Decoded::Ignored);
-        };
-        let id = match &answer {
-            RequestType::InitialRequest(_) => {
-                return Err(Status::invalid_argument(
-                    "initial_request may only be the first message of the stream",
-                ));
-            }
-            RequestType::InvokeResponse(r) => r.id.clone(),
-            RequestType::ReminderResponse(r) | RequestType::TimerResponse(r) => r.id.clone(),
-            RequestType::DeactivateResponse(r) => r.id.clone(),
-            RequestType::RequestFailed(r) => r.id.clone(),
-        };
-        Ok(Decoded::Answer(id, answer))
+    ) -> Result<Decoded<String, RequestType, Infallible>, Status> {
+        streams::events::decode(message)
     }
 
     fn result(answer: RequestType, actor: ActorId, action: String) -> Result<Reply, InvokeError> {
@@ -207,7 +188,7 @@ impl StreamProtocol for EventsProtocol {
     /// logged and ignored: no reason to end the stream.
     fn unexpected(id: String) -> Result<(), Status> {
         tracing::debug!(id, "answer to no pending callback (late or unknown)");
-        Ok(())
+        streams::events::unexpected(id)
     }
 
     fn serve(&mut self, request: Infallible, _out: &Outbox<Self::Out>) {

@@ -6,7 +6,8 @@ mod actor_api;
 mod actors_stream;
 mod callback_stream;
 mod dapr_service;
-pub mod proto;
+/// The generated messages and services of Dapr's protobuf files (in `warren-wire`).
+pub use warren_wire::dapr_proto as proto;
 mod session;
 
 use std::collections::HashMap;

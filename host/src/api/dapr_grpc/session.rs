@@ -4,7 +4,6 @@
 //! message carries until the process answers that id, and fails the calls still pending
 //! when the stream ends. Each protocol only translates, through [`StreamProtocol`].
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::pin::Pin;
 use std::time::Duration;
@@ -14,6 +13,9 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
+
+pub(super) use warren_wire::streams::Decoded;
+use warren_wire::streams::Ledger;
 
 use crate::backends::stream::{StreamCall, StreamRequest};
 use crate::runtime::{ActorId, InvokeError, Reply};
@@ -40,15 +42,12 @@ pub(super) type Outbound<M> = Pin<Box<dyn Stream<Item = Result<M, Status>> + Sen
 /// Where messages for the process are queued; an `Err` ends the stream with that status.
 pub(super) type Outbox<M> = mpsc::Sender<Result<M, Status>>;
 
-/// What one message of the process is, as far as the session is concerned.
-pub(super) enum Decoded<P: StreamProtocol> {
-    /// The answer to the message Warren sent under this id.
-    Answer(P::Id, P::Answer),
-    /// A request of the process's own, which the protocol serves.
-    Request(P::Request),
-    /// A message with nothing to do.
-    Ignored,
-}
+/// What one message of the process is, in protocol `P`'s terms.
+pub(super) type DecodedOf<P> = Decoded<
+    <P as StreamProtocol>::Id,
+    <P as StreamProtocol>::Answer,
+    <P as StreamProtocol>::Request,
+>;
 
 /// One stream protocol's translation between the runtime core's calls and its messages.
 /// The session owns everything else, so both protocols pair calls and answers the same way.
@@ -75,7 +74,7 @@ pub(super) trait StreamProtocol: Sized + Send + 'static {
 
     /// What a message of the process is; an error means it broke a rule of the protocol,
     /// and ends the stream with that status.
-    fn decode(&mut self, message: Self::In) -> Result<Decoded<Self>, Status>;
+    fn decode(&mut self, message: Self::In) -> Result<DecodedOf<Self>, Status>;
 
     /// What an answer means for the call of `action` on `actor` that asked for it.
     fn result(answer: Self::Answer, actor: ActorId, action: String) -> Result<Reply, InvokeError>;
@@ -139,7 +138,7 @@ pub(super) fn start<P: StreamProtocol>(
         protocol,
         tenant,
         out,
-        pending: HashMap::new(),
+        pending: Ledger::new(MAX_UNANSWERED),
         sent: 0,
         stalled: false,
     };
@@ -162,7 +161,7 @@ struct Session<P: StreamProtocol> {
     protocol: P,
     tenant: String,
     out: Outbox<P::Out>,
-    pending: HashMap<P::Id, Pending>,
+    pending: Ledger<P::Id, Pending>,
     /// How many messages Warren has sent; the last one's serial.
     sent: u64,
     /// Whether the process let its queue stay full for [`STALL`], and has not read since.
@@ -212,7 +211,7 @@ impl<P: StreamProtocol> Session<P> {
         if call.reply.is_closed() {
             return true;
         }
-        if self.pending.len() >= MAX_UNANSWERED {
+        if self.pending.is_full() {
             tracing::warn!(tenant = %self.tenant, "ending {}: {MAX_UNANSWERED} calls unanswered", P::NAME);
             let status = Status::resource_exhausted(format!(
                 "the process left {MAX_UNANSWERED} of Warren's calls unanswered"
@@ -267,7 +266,7 @@ impl<P: StreamProtocol> Session<P> {
     /// to the protocol.
     fn take(&mut self, message: P::In) -> Result<(), Status> {
         match self.protocol.decode(message)? {
-            Decoded::Answer(id, answer) => match self.pending.remove(&id) {
+            Decoded::Answer(id, answer) => match self.pending.take(&id) {
                 Some(pending) => {
                     let result = P::result(answer, pending.actor, pending.action);
                     // The caller may have given up (deadline); nothing to tell then.

@@ -5,7 +5,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 use super::{DaprError, actor_id, not_hosted, reserved};
 use crate::api::{Tenant, header_metadata};
@@ -54,44 +53,10 @@ pub async fn get_state(
     })
 }
 
-/// One operation of a Dapr actor state transaction.
-#[derive(Deserialize)]
-struct Operation {
-    operation: String,
-    request: OperationRequest,
-}
-
-#[derive(Deserialize)]
-struct OperationRequest {
-    key: String,
-    #[serde(default)]
-    value: Option<serde_json::Value>,
-}
-
 /// Parse a Dapr actor state transaction body into state changes.
 pub fn parse_transaction(body: &[u8]) -> Result<Vec<StateChange>, DaprError> {
-    let operations: Vec<Operation> = serde_json::from_slice(body).map_err(|e| {
-        DaprError::malformed(format!(
-            "state transaction body is not a JSON array of operations: {e}"
-        ))
-    })?;
-    let mut changes = Vec::with_capacity(operations.len());
-    for op in operations {
-        let value = match op.operation.as_str() {
-            "upsert" => {
-                let value = op.request.value.unwrap_or(serde_json::Value::Null);
-                Some(serde_json::to_vec(&value).map_err(|e| DaprError::malformed(e.to_string()))?)
-            }
-            "delete" => None,
-            other => {
-                return Err(DaprError::malformed(format!(
-                    "operation {other:?} is not supported: use \"upsert\" or \"delete\""
-                )));
-            }
-        };
-        changes.push((op.request.key, value));
-    }
-    Ok(changes)
+    warren_wire::dapr_bodies::parse_transaction(body)
+        .map_err(|e| DaprError::malformed(e.to_string()))
 }
 
 pub async fn state_transaction(

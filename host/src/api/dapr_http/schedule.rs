@@ -5,116 +5,33 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::{DaprError, actor_id};
 use crate::api::Tenant;
-use crate::runtime::durations::parse_go;
-use crate::runtime::scheduler::{FailurePolicy, Job, JobKind, JobRequest};
-use crate::runtime::{ActorId, Runtime, ScheduleError, check_name};
-
-/// Body of a timer or reminder registration. Dapr's SDKs differ in spelling (the Python
-/// SDK sends `failurePolicy`, daprd declares `failure_policy`), so both are taken.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Registration {
-    due_time: Option<String>,
-    period: Option<String>,
-    ttl: Option<String>,
-    data: Option<Box<RawValue>>,
-    callback: Option<String>,
-    overwrite: Option<bool>,
-    #[serde(alias = "failure_policy")]
-    failure_policy: Option<PolicyBody>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PolicyBody {
-    drop: Option<Value>,
-    constant: Option<ConstantBody>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ConstantBody {
-    interval: Option<String>,
-    #[serde(alias = "max_retries")]
-    max_retries: Option<u32>,
-}
-
-fn policy(body: Option<PolicyBody>) -> Result<FailurePolicy, DaprError> {
-    let Some(body) = body else {
-        return Ok(FailurePolicy::default());
-    };
-    if body.drop.is_some() {
-        return Ok(FailurePolicy::Drop);
-    }
-    let Some(constant) = body.constant else {
-        return Err(DaprError::malformed(
-            "failurePolicy must have `drop` or `constant`",
-        ));
-    };
-    let interval = match constant.interval.as_deref() {
-        None | Some("") => 0,
-        Some(text) => parse_go(text)
-            .ok_or_else(|| {
-                DaprError::malformed(format!("failurePolicy interval {text:?} is not a duration"))
-            })?
-            .as_millis() as u64,
-    };
-    Ok(FailurePolicy::Constant {
-        interval_ms: interval,
-        max_retries: constant.max_retries,
-    })
-}
+use crate::runtime::scheduler::{Job, JobKind};
+use crate::runtime::{ActorId, Runtime, ScheduleError};
+use crate::wire::dapr_bodies::{self, BodyError};
 
 /// A parsed timer or reminder registration.
-pub struct Parsed {
-    pub job: Job,
-    pub overwrite: bool,
-}
+pub use warren_wire::dapr_bodies::Registration as Parsed;
 
-/// Parse a timer or reminder registration body as Dapr's HTTP API takes it.
+/// Parse a timer or reminder registration body as Dapr's HTTP API takes it; a schedule
+/// that cannot be made is answered with `create_code`.
 pub fn parse(
     kind: JobKind,
     name: &str,
     body: &[u8],
     create_code: &'static str,
 ) -> Result<Parsed, DaprError> {
-    check_name("name", name)
-        .map_err(|m| DaprError::new(StatusCode::BAD_REQUEST, "ERR_BAD_REQUEST", m))?;
-    let body: Registration = serde_json::from_slice(body)
-        .map_err(|e| DaprError::malformed(format!("registration body is not valid: {e}")))?;
-    let failure_policy = policy(body.failure_policy)?;
-    let job = Job::new(
-        JobRequest {
-            kind,
-            name,
-            due_time: body.due_time.as_deref().unwrap_or_default(),
-            period: body.period.as_deref().unwrap_or_default(),
-            ttl: body.ttl.as_deref().unwrap_or_default(),
-            data: body
-                .data
-                .map(|d| d.get().as_bytes().to_vec())
-                .unwrap_or_default(),
-            callback: body.callback,
-            failure_policy,
-        },
-        chrono::Utc::now(),
-    )
-    .map_err(|e| {
-        DaprError::new(
+    dapr_bodies::parse_registration(kind, name, body, chrono::Utc::now()).map_err(|e| match e {
+        BodyError::Malformed(m) => DaprError::malformed(m),
+        BodyError::BadName(m) => DaprError::new(StatusCode::BAD_REQUEST, "ERR_BAD_REQUEST", m),
+        BodyError::Schedule(e) => DaprError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             create_code,
             e.to_string(),
-        )
-    })?;
-    Ok(Parsed {
-        job,
-        overwrite: body.overwrite.unwrap_or(true),
+        ),
     })
 }
 

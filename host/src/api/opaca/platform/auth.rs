@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{DecodingKey, EncodingKey};
 use serde::{Deserialize, Serialize};
+use warren_wire::tokens::{self, Claims};
 
 use super::model::{Role, User};
 use crate::runtime::{DEFAULT_TENANT, Runtime};
@@ -78,12 +79,6 @@ struct Delegate {
     cap: Role,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Claims {
-    sub: String,
-    exp: u64,
-}
-
 /// A stored user: the public part plus the password hash.
 #[derive(Clone, Serialize, Deserialize)]
 struct StoredUser {
@@ -138,9 +133,7 @@ impl Auth {
             sub: subject.to_string(),
             exp: now_secs() + ttl.as_secs(),
         };
-        // Signing with an HMAC key cannot fail.
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .unwrap_or_default()
+        tokens::sign(&claims, &self.encoding)
     }
 
     /// A token for a container or platform that acts for `identity`'s user, with at most
@@ -174,13 +167,7 @@ impl Auth {
 
     /// Who a token names, if it is valid and its subject still exists.
     pub async fn verify(&self, token: &str) -> Option<Identity> {
-        let data = jsonwebtoken::decode::<Claims>(
-            token,
-            &self.decoding,
-            &Validation::new(Algorithm::HS256),
-        )
-        .ok()?;
-        let subject = data.claims.sub;
+        let subject = tokens::verify(token, &self.decoding)?.sub;
         let delegate = self
             .delegates
             .read()

@@ -7,12 +7,12 @@ pub mod api_docs;
 pub mod auth;
 mod containers;
 pub mod history;
-pub mod model;
+pub use warren_wire::opaca::model;
 mod outbound;
 mod peers;
 mod process;
 mod routing;
-pub mod validate;
+pub use warren_wire::opaca::validate;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};

@@ -139,9 +139,12 @@ fn relative(
 ) -> Result<Option<DateTime<Utc>>, DurationError> {
     if let Some(d) = go(text) {
         let d = d.map_err(|r| err(field, text, r))?;
-        return Ok(Some(
-            now + chrono::Duration::from_std(d).map_err(|e| err(field, text, e.to_string()))?,
-        ));
+        let d = chrono::Duration::from_std(d).map_err(|e| err(field, text, e.to_string()))?;
+        // Far enough out, a time is past what a date can hold.
+        return now
+            .checked_add_signed(d)
+            .map(Some)
+            .ok_or_else(|| err(field, text, "out of range"));
     }
     if let Some(d) = iso(text) {
         let shifted = now
@@ -149,7 +152,10 @@ fn relative(
             .ok_or_else(|| err(field, text, "out of range"))?;
         let fixed =
             chrono::Duration::from_std(d.fixed).map_err(|e| err(field, text, e.to_string()))?;
-        return Ok(Some(shifted + fixed));
+        return shifted
+            .checked_add_signed(fixed)
+            .map(Some)
+            .ok_or_else(|| err(field, text, "out of range"));
     }
     Ok(None)
 }
@@ -251,6 +257,19 @@ mod tests {
 
     fn due(text: &str) -> i64 {
         (parse_due_time(text, t0()).unwrap() - t0()).num_milliseconds()
+    }
+
+    /// Found by the `durations` fuzz target: a time past what a date holds was a panic.
+    #[test]
+    fn times_past_the_calendar_are_refused() {
+        for text in ["P33331166W", "P4294967295W"] {
+            let refused = parse_due_time(text, t0()).unwrap_err();
+            assert!(
+                refused.to_string().contains("out of range"),
+                "{text}: {refused}"
+            );
+            assert!(parse_ttl(text, t0()).is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -60,3 +60,10 @@ pub enum StoreError {
     #[error("this host no longer owns partition {partition}; the actor moved")]
     Fenced { partition: u32 },
 }
+
+#[cfg(feature = "sled")]
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Io(e.to_string())
+    }
+}

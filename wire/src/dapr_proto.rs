@@ -1,4 +1,4 @@
-//! Rust types generated from `host/proto` at build time. The module tree mirrors the
+//! Rust types generated from `wire/proto` (Dapr's files) at build time. The module tree mirrors the
 //! protobuf packages, which the generated code's relative paths rely on.
 
 #![allow(clippy::all, missing_docs)]

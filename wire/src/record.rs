@@ -107,7 +107,7 @@ impl FromIterator<(String, Vec<u8>)> for Entries {
 }
 
 /// The bytes a key and its value count for against quotas.
-pub(super) fn entry_size(key: &str, value: &[u8]) -> u64 {
+pub fn entry_size(key: &str, value: &[u8]) -> u64 {
     (key.len() + value.len()) as u64
 }
 
