@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/build-guests.sh
 scripts/conformance-deps.sh
 cargo fmt --all --check
+cargo fmt --check --manifest-path fuzz/wire/Cargo.toml
 cargo clippy --workspace --all-targets -- -D warnings
 
 log="$(mktemp)"

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 /// What each layer may import besides itself. The binary's modules (`serve`, `cli`,
 /// `main`) wire everything together and may import anything.
 const ALLOWED: &[(&str, &[&str])] = &[
-    // The leaf: plain types every layer shares.
+    // The leaf: plain types every layer shares (`types` and `wire` are the crate
+    // `warren-wire`, re-exported; what they import of each other is that crate's own).
     ("types", &[]),
     // Protocol wire formats shared by an adapter and its backend.
     ("wire", &["types"]),
