@@ -7,7 +7,6 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -15,7 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
-use super::listener::ConnectionLimits;
+use super::listener::{self, ConnectionLimits};
 
 /// A connection admitted within the limit; its slot frees when it closes.
 pub struct Admitted {
@@ -34,41 +33,24 @@ pub fn incoming(
     let wait = limits.header_read_timeout;
     tokio::spawn(async move {
         loop {
-            let slot = tokio::select! {
-                slot = slots.clone().acquire_owned() => match slot {
-                    Ok(slot) => slot,
-                    Err(_) => break,
+            let (stream, slot) = tokio::select! {
+                admitted = listener::admit(&listener, &slots) => match admitted {
+                    Some(admitted) => admitted,
+                    None => break,
                 },
                 () = admit.closed() => break,
             };
-            let stream = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        // Out of file descriptors, say: wait a little rather than spin.
-                        tracing::warn!(error = %e, "accepting a gRPC connection failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = admit.closed() => break,
-            };
-            let _ = stream.set_nodelay(true);
             let admit = admit.clone();
             // Waiting for the first byte happens beside the accept loop, so one silent
             // client does not hold up the others.
             tokio::spawn(async move {
-                let mut first = [0u8; 1];
-                match tokio::time::timeout(wait, stream.peek(&mut first)).await {
-                    Ok(Ok(n)) if n > 0 => {
-                        let _ = admit
-                            .send(Ok(Admitted {
-                                stream,
-                                _slot: slot,
-                            }))
-                            .await;
-                    }
-                    _ => {}
+                if listener::sends_within(&stream, wait).await {
+                    let _ = admit
+                        .send(Ok(Admitted {
+                            stream,
+                            _slot: slot,
+                        }))
+                        .await;
                 }
             });
         }
