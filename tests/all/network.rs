@@ -190,3 +190,54 @@ async fn grpc_connections_past_the_limit_wait_and_silent_ones_are_closed() {
     let reply = client.invoke_actor(call("1", None)).await.unwrap();
     assert_eq!(reply.into_inner().data, b"3");
 }
+
+/// Thousands of idle connections: the host holds no more of them than its limit (its
+/// open file descriptors stay bounded), closes each after the header timeout, and serves
+/// a real request once the idle ones ahead of it in the backlog have been closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_idle_connections_hold_no_more_than_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(
+        dir.path(),
+        &["--max-connections", "500", "--header-read-timeout", "1s"],
+    );
+    let fds = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let before = fds(host.pid());
+    let connect = || async {
+        tokio::time::timeout(Duration::from_secs(3), TcpStream::connect(addr(&host)))
+            .await
+            .ok()
+            .and_then(Result::ok)
+    };
+    let idle: Vec<TcpStream> = futures::future::join_all((0..2000).map(|_| connect()))
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert!(idle.len() >= 1000, "only {} connections opened", idle.len());
+    let held = fds(host.pid());
+    assert!(
+        held <= before + 500 + 16,
+        "the host holds {held} fds for {} idle connections (before: {before})",
+        idle.len()
+    );
+
+    let started = Instant::now();
+    let response = tokio::time::timeout(
+        Duration::from_secs(20),
+        reqwest::Client::new()
+            .get(format!("{}/v1.0/healthz", host.url))
+            .send(),
+    )
+    .await
+    .expect("served once the idle connections ahead were closed")
+    .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    assert!(fds(host.pid()) <= before + 500 + 16);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    drop(idle);
+}

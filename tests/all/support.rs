@@ -150,6 +150,11 @@ impl Host {
         None
     }
 
+    /// The host process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the host logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
