@@ -44,7 +44,7 @@ pub async fn runtime_configured(
     runtime.load_tenants().await?;
     for g in guests {
         runtime
-            .deploy("default", None, std::fs::read(guest(g))?)
+            .deploy("default", None, std::fs::read(guest(g))?, false)
             .await?;
     }
     Ok((runtime, wasm))

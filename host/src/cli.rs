@@ -91,6 +91,10 @@ pub struct DeployArgs {
     /// Component name (defaults to the name in its manifest).
     #[arg(long)]
     name: Option<String>,
+    /// Replace the component even if the new version drops an actor type or an action
+    /// that active actors, reminders or timers still use.
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     target: Target,
 }
@@ -154,6 +158,9 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     let mut request = args
         .target
         .scoped(reqwest::Method::POST, "/admin/v1/components");
+    if args.force {
+        request = request.query(&[("force", "true")]);
+    }
     if let Some(name) = &args.name {
         request = request.query(&[("name", name)]);
     }

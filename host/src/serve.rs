@@ -550,7 +550,7 @@ async fn deploy_file(runtime: &Runtime, path: &PathBuf) -> anyhow::Result<()> {
         return Ok(());
     }
     let info = runtime
-        .deploy(DEFAULT_TENANT, None, wasm)
+        .deploy(DEFAULT_TENANT, None, wasm, false)
         .await
         .with_context(|| format!("cannot deploy {}", path.display()))?;
     tracing::info!(path = %path.display(), name = %info.name, types = ?info.actor_types, "deployed from the command line");

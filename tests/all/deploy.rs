@@ -124,3 +124,49 @@ async fn a_restart_loads_components_from_the_artifact_cache() {
     assert_eq!(stats["artifact_cache_hits"], 1, "{stats}");
     assert_eq!(host.invoke_ok("counter", "after", "add", "1").await, "1");
 }
+
+/// A new version of a component that drops an actor type still in use is refused, with
+/// the type and its uses named; forced, it goes through and the type is gone.
+#[tokio::test]
+async fn an_upgrade_that_would_break_running_actors_is_refused_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path(), &[]);
+    let upload = |guest_name: &str, query: &str| {
+        let wasm = std::fs::read(guest(guest_name)).unwrap();
+        let request = host
+            .client
+            .post(format!("{}/admin/v1/components?{query}", host.url))
+            .body(wasm);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap())
+        }
+    };
+    // Version 1 of "app" hosts the hostile guest's types: a ticker arms a reminder.
+    let (status, text) = upload("hostile", "name=app").await;
+    assert_eq!(status, 201, "{text}");
+    let arm = r#"{"name": "wake", "due": "1h", "period": "1h"}"#;
+    host.invoke_ok("ticker", "t1", "arm", arm).await;
+
+    // Version 2 is the counter: the ticker type would go with its actor and reminder.
+    let (status, text) = upload("counter", "name=app").await;
+    assert_eq!(status, 409, "{text}");
+    assert!(
+        text.contains(r#"actor type \"ticker\" is dropped but has 1 active actor, 1 reminder"#),
+        "{text}"
+    );
+    assert!(text.contains("deploy with force"), "{text}");
+    // Refused means untouched: version 1 still serves.
+    host.invoke_ok("ticker", "t1", "count", r#""wake""#).await;
+
+    let (status, text) = upload("counter", "name=app&force=true").await;
+    assert_eq!(status, 201, "{text}");
+    assert_eq!(host.invoke_ok("counter", "c", "add", "2").await, "2");
+    let (status, body) = host.invoke("ticker", "t1", "count", r#""wake""#).await;
+    assert_eq!(status, 500);
+    assert!(body.contains("not hosted"), "{body}");
+    // Redeploying the running version breaks nothing.
+    let (status, text) = upload("counter", "name=app").await;
+    assert_eq!(status, 201, "{text}");
+}

@@ -45,7 +45,7 @@ impl From<DeployError> for AdminError {
     fn from(e: DeployError) -> Self {
         let status = match e {
             DeployError::Invalid(_) | DeployError::BadName(_) => StatusCode::BAD_REQUEST,
-            DeployError::Conflict(_) => StatusCode::CONFLICT,
+            DeployError::Conflict(_) | DeployError::Breaking { .. } => StatusCode::CONFLICT,
             DeployError::NoTenant(_) => StatusCode::NOT_FOUND,
             DeployError::TooMany { .. } => StatusCode::FORBIDDEN,
             DeployError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -104,6 +104,10 @@ struct Scope {
     tenant: Option<String>,
     /// Component name on upload; defaults to the manifest's.
     name: Option<String>,
+    /// On upload: replace the component even if the new version drops an actor type or
+    /// an action still in use.
+    #[serde(default)]
+    force: bool,
 }
 
 impl Scope {
@@ -128,7 +132,7 @@ async fn deploy(
         ));
     }
     let info = runtime
-        .deploy(&tenant, scope.name.as_deref(), body.to_vec())
+        .deploy(&tenant, scope.name.as_deref(), body.to_vec(), scope.force)
         .await?;
     Ok((StatusCode::CREATED, Json(info)).into_response())
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::backend::{ActorBackend, LoadError, LoadedComponent};
+use super::upgrade::Breakage;
 use super::{AttachError, ComponentInfo, Runtime, TypeConflict, unix_now};
 use crate::types::manifest;
 use crate::types::{StoreError, check_name};
@@ -23,6 +24,24 @@ pub enum DeployError {
     Conflict(#[from] TypeConflict),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The new version leaves running things without code; deploying with `force`
+    /// replaces it anyway.
+    #[error(
+        "the new version of component {component:?} would break running actors: {breakage}; deploy with force to replace it anyway"
+    )]
+    Breaking {
+        component: String,
+        breakage: Breakage,
+    },
+}
+
+/// Whether installing a component checks what it would break of the version it replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Upgrade {
+    /// A deploy: checked, unless forced.
+    Checked { force: bool },
+    /// Loading what the store already holds (at start, or following another host).
+    Unchecked,
 }
 
 impl Runtime {
@@ -45,6 +64,7 @@ impl Runtime {
                     Some(&record.name),
                     Arc::new(wasm),
                     record.deployed_at,
+                    Upgrade::Unchecked,
                 )
                 .await;
             match loaded {
@@ -60,16 +80,21 @@ impl Runtime {
     }
 
     /// Deploy a component into `tenant`, named `name` or else by its manifest. Replaces a
-    /// component of the same name; refuses a bad `.wasm` without touching what runs.
+    /// component of the same name, unless the new version drops an actor type or an action
+    /// still in use and `force` is false; refuses a bad `.wasm` without touching what runs.
     pub async fn deploy(
         &self,
         tenant: &str,
         name: Option<&str>,
         wasm: Vec<u8>,
+        force: bool,
     ) -> Result<ComponentInfo, DeployError> {
         let wasm = Arc::new(wasm);
         let _changing = self.0.component_changes.lock().await;
-        let info = self.install(tenant, name, wasm.clone(), unix_now()).await?;
+        let check = Upgrade::Checked { force };
+        let info = self
+            .install(tenant, name, wasm.clone(), unix_now(), check)
+            .await?;
         let record = crate::store::ComponentRecord {
             tenant: info.tenant.clone(),
             name: info.name.clone(),
@@ -87,6 +112,7 @@ impl Runtime {
         name: Option<&str>,
         wasm: Arc<Vec<u8>>,
         deployed_at: u64,
+        upgrade: Upgrade,
     ) -> Result<ComponentInfo, DeployError> {
         check_name("tenant", tenant).map_err(DeployError::BadName)?;
         if let Some(name) = name {
@@ -117,6 +143,15 @@ impl Runtime {
                 tenant: tenant.to_string(),
                 max: limits.max_components,
             });
+        }
+        if upgrade == (Upgrade::Checked { force: false }) {
+            let breakage = self.upgrade_breakage(tenant, &name, &manifest).await?;
+            if !breakage.is_empty() {
+                return Err(DeployError::Breaking {
+                    component: name,
+                    breakage,
+                });
+            }
         }
         let info = ComponentInfo {
             tenant: tenant.to_string(),

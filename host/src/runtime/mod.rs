@@ -24,6 +24,7 @@ mod tenancy;
 pub mod tenants;
 pub mod trace;
 mod turn;
+mod upgrade;
 
 #[cfg(test)]
 mod tests;

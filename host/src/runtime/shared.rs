@@ -140,6 +140,7 @@ impl Runtime {
                     Some(&record.name),
                     Arc::new(wasm),
                     record.deployed_at,
+                    super::components::Upgrade::Unchecked,
                 )
                 .await
             {
