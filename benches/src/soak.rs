@@ -356,8 +356,8 @@ pub async fn soak(duration: Duration, every: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Growth of RSS and fds from a third of the run (after warm-up; minute 10 of 30) to its
-/// end.
+/// Growth of RSS and fds from the sample a third of the way in (after warm-up: minute 11
+/// of 30) to the last.
 fn summarize(samples: &[Sample]) {
     let (Some(first), Some(last)) = (samples.get(samples.len() / 3), samples.last()) else {
         println!("too short for a summary");

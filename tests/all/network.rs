@@ -114,8 +114,9 @@ async fn connections_past_the_limit_wait_for_one_to_close() {
 }
 
 /// The gRPC listener keeps the same limits: past `--max-connections` a new connection
-/// waits, and connections that send nothing are closed after `--header-read-timeout`,
-/// which lets the waiting one in. An oversized header list is refused.
+/// waits, and connections that send nothing, or only part of HTTP/2's preface, are closed
+/// after `--header-read-timeout`, which lets the waiting one in. An oversized header list
+/// is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_connections_past_the_limit_wait_and_silent_ones_are_closed() {
     use warren_host::api::dapr_grpc::proto::runtime as rt;
@@ -142,6 +143,8 @@ async fn grpc_connections_past_the_limit_wait_and_silent_ones_are_closed() {
             .into_iter()
             .map(Result::unwrap)
             .collect();
+    // One says nothing at all, the other stops in the middle of HTTP/2's preface.
+    silent[1].write_all(b"PRI * HTTP/2.0").await.unwrap();
 
     let started = Instant::now();
     let call = |data: &str, header: Option<String>| {

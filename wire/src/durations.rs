@@ -237,6 +237,10 @@ pub fn parse_period(text: &str) -> Result<Option<Period>, DurationError> {
     if every.is_zero() {
         return Err(err("period", text, "must be longer than zero"));
     }
+    // Schedules count in milliseconds: a shorter period would be none at all.
+    if every < Duration::from_millis(1) {
+        return Err(err("period", text, "must be at least 1ms"));
+    }
     Ok(Some(Period { every, repetitions }))
 }
 
@@ -257,6 +261,14 @@ mod tests {
 
     fn due(text: &str) -> i64 {
         (parse_due_time(text, t0()).unwrap() - t0()).num_milliseconds()
+    }
+
+    /// Found in review: a period under a millisecond was stored as 0 ms.
+    #[test]
+    fn periods_under_a_millisecond_are_refused() {
+        let refused = parse_period("500us").unwrap_err();
+        assert!(refused.to_string().contains("at least 1ms"), "{refused}");
+        assert!(parse_period("1ms").unwrap().is_some());
     }
 
     /// Found by the `durations` fuzz target: a time past what a date holds was a panic.

@@ -1,7 +1,7 @@
 //! How the gRPC listener takes connections, with the limits of the HTTP listeners
 //! (`listener.rs`): past `max_connections` open connections new ones wait in the kernel's
-//! backlog, and a connection that sends nothing within `header_read_timeout` is closed, so
-//! silent sockets cannot hold every slot. Tonic serves the connections this admits.
+//! backlog, and a connection that has not sent HTTP/2's whole preface within
+//! `header_read_timeout` is closed, so silent or stalled sockets cannot hold every slot. Tonic serves the connections this admits.
 
 use std::io;
 use std::pin::Pin;
@@ -15,6 +15,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
 use super::listener::{self, ConnectionLimits};
+
+/// The length of HTTP/2's connection preface, which a gRPC client sends first.
+const PREFACE_BYTES: usize = 24;
 
 /// A connection admitted within the limit; its slot frees when it closes.
 pub struct Admitted {
@@ -44,7 +47,7 @@ pub fn incoming(
             // Waiting for the first byte happens beside the accept loop, so one silent
             // client does not hold up the others.
             tokio::spawn(async move {
-                if listener::sends_within(&stream, wait).await {
+                if listener::sends_within(&stream, PREFACE_BYTES, wait).await {
                     let _ = admit
                         .send(Ok(Admitted {
                             stream,

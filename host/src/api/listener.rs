@@ -39,6 +39,10 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// What every request sends first, HTTP/1 or HTTP/2, at the least: `GET / HTTP/1.1\r\n`
+/// is 16 bytes, HTTP/2's preface 24.
+const FIRST_BYTES: usize = 16;
+
 /// How long open connections may finish their requests once `shutdown` resolves.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -75,7 +79,7 @@ pub async fn serve(
             // hyper's header timeout starts with the first byte: a connection that sends
             // nothing at all is closed here, so silent sockets cannot hold every permit.
             // (Between requests of a kept-alive connection hyper's own timeout applies.)
-            if !sends_within(&stream, wait).await {
+            if !sends_within(&stream, FIRST_BYTES, wait).await {
                 return;
             }
             let service = TowerToHyperService::new(app);
@@ -111,11 +115,22 @@ pub(crate) async fn admit(
     }
 }
 
-/// Whether `stream` sends its first byte within `wait` (a silent one is to be closed).
-pub(crate) async fn sends_within(stream: &TcpStream, wait: Duration) -> bool {
-    let mut first = [0u8; 1];
-    matches!(
-        tokio::time::timeout(wait, stream.peek(&mut first)).await,
-        Ok(Ok(n)) if n > 0
-    )
+/// Whether `stream` sends its first `bytes` bytes within `wait` (one that does not is to
+/// be closed). HTTP/2's handshake has no timeout of its own: a client that sent part of
+/// the 24-byte preface and stopped would hold its connection for good.
+pub(crate) async fn sends_within(stream: &TcpStream, bytes: usize, wait: Duration) -> bool {
+    let mut head = vec![0u8; bytes.max(1)];
+    let started = tokio::time::Instant::now();
+    loop {
+        let remaining = wait.saturating_sub(started.elapsed());
+        match tokio::time::timeout(remaining, stream.peek(&mut head)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return false,
+            Ok(Ok(n)) if n >= head.len() => return true,
+            // Part of it so far: look again shortly.
+            Ok(Ok(_)) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+        if started.elapsed() >= wait {
+            return false;
+        }
+    }
 }

@@ -106,6 +106,10 @@ fn broken(
             )],
         };
     };
+    // A type that declares no actions says nothing of which it handles.
+    if new.actions.is_empty() {
+        return Vec::new();
+    }
     let kept: HashSet<&str> = new.actions.iter().map(|a| a.name.as_str()).collect();
     let mut broken = Vec::new();
     for action in old.actions.iter().map(|a| a.name.as_str()) {
@@ -182,6 +186,8 @@ mod tests {
         );
         // Nothing calls `reset`, and active actors do not hold an action.
         assert!(super::broken(&old, Some(&old), 3, &reminders, &timers).is_empty());
+        // A version that declares no actions says nothing of which it handles.
+        assert!(super::broken(&old, Some(&spec(&[])), 3, &reminders, &timers).is_empty());
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //!
 //! The host configures them at start from `FAILPOINTS` (the `fail` crate's syntax,
 //! `point=actions;...`). The actions this module understands are `return(enospc)` and
-//! `return(eio)`, which inject that I/O error, and `return(crash)`, which makes what was
-//! written so far durable and aborts the process, as a power cut right there would.
+//! `return(eio)`, which inject that I/O error, and `return(crash)`, which aborts the
+//! process as a power cut right there would (at `sled-commit-apply` it first makes the
+//! record just written durable, so that the next start has a commit to replay).
 //! For example, `FAILPOINTS='sled-flush=1*return(eio)'` fails the first group flush.
 //!
 //! The points, in the order a commit passes them:

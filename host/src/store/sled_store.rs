@@ -164,6 +164,16 @@ impl SledStore {
         }))
     }
 
+    /// Flush the whole database; a failure halts the store (what was applied since the
+    /// last flush, commits included, may or may not be on disk).
+    async fn flush_or_halt(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await.map(drop).map_err(|e| {
+            self.writes.halt(format!(
+                "a flush to disk failed ({e}); what was written since the last one may or may not be durable"
+            ))
+        })
+    }
+
     /// The durability mode this store was opened with.
     pub fn durability(&self) -> Durability {
         self.durability
@@ -515,6 +525,7 @@ impl StateStore for SledStore {
         let found = self.reminders.get(reminder_key(actor, name));
         let (actor, name) = (actor.clone(), name.to_string());
         Box::pin(async move {
+            self.writes.writable()?;
             let Some(value) = found? else { return Ok(None) };
             let (due_ms, record) = split_reminder(&value)?;
             Ok(Some(StoredReminder {
@@ -539,6 +550,7 @@ impl StateStore for SledStore {
             prefix.push(SEP);
         }
         Box::pin(async move {
+            self.writes.writable()?;
             self.reminders
                 .scan_prefix(&prefix)
                 .map(|entry| {
@@ -555,7 +567,12 @@ impl StateStore for SledStore {
         until_ms: i64,
         limit: usize,
     ) -> StoreFuture<'_, Vec<StoredReminder>> {
-        let due = self.reminders_due_now(after, until_ms, limit);
+        // Halted, nothing fires: a firing's turn could not store its progress, and would
+        // run again at every read of the window until the restart.
+        let due = self
+            .writes
+            .writable()
+            .and_then(|()| self.reminders_due_now(after, until_ms, limit));
         Box::pin(async move { due })
     }
 
@@ -564,7 +581,7 @@ impl StateStore for SledStore {
         Box::pin(async move {
             self.writes.writable()?;
             self.tenants.insert(name.as_bytes(), record)?;
-            self.db.flush_async().await?;
+            self.flush_or_halt().await?;
             Ok(())
         })
     }
@@ -603,7 +620,7 @@ impl StateStore for SledStore {
             self.writes.tenant_bytes.remove(&name);
             self.usage.remove(name.as_bytes())?;
             self.tenants.remove(name.as_bytes())?;
-            self.db.flush_async().await?;
+            self.flush_or_halt().await?;
             Ok(())
         })
     }
@@ -624,7 +641,7 @@ impl StateStore for SledStore {
                     Ok::<_, ConflictableTransactionError<()>>(())
                 })
                 .map_err(|e: TransactionError<()>| StoreError::Io(format!("{e:?}")))?;
-            self.db.flush_async().await?;
+            self.flush_or_halt().await?;
             Ok(())
         })
     }
@@ -658,7 +675,7 @@ impl StateStore for SledStore {
                     Ok::<_, ConflictableTransactionError<()>>(existed)
                 })
                 .map_err(|e: TransactionError<()>| StoreError::Io(format!("{e:?}")))?;
-            self.db.flush_async().await?;
+            self.flush_or_halt().await?;
             Ok(existed)
         })
     }
@@ -673,11 +690,13 @@ impl StateStore for SledStore {
                 self.usage
                     .insert(entry.key().as_bytes(), &bytes.to_le_bytes())?;
             }
-            self.db.flush_async().await?;
-            // Only once the counters are on disk may they be marked current.
+            self.flush_or_halt().await?;
+            // Only once the counters are on disk may they be marked current, and never
+            // once a write halted the store meanwhile.
+            self.writes.writable()?;
             self.meta.insert(CLEAN, &[1])?;
             self.writes.marked_clean.store(true, Ordering::Release);
-            self.db.flush_async().await?;
+            self.flush_or_halt().await?;
             Ok(())
         })
     }
@@ -716,6 +735,35 @@ mod tests {
     /// reminder trees: the next open applies them from the record. And a replay never
     /// undoes a later change: a reminder deleted through the API after a turn put it stays
     /// deleted.
+    /// A halted store fires nothing: a firing's turn could not store its progress and
+    /// would run again at every read of the window (found in review).
+    #[tokio::test]
+    async fn a_halted_store_refuses_reminder_reads_and_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), Durability::Relaxed).unwrap();
+        let actor = ActorId::new("t", "c", "1");
+        store
+            .put_reminder(&actor, "r", 0, b"{}".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(store.reminders_due(None, 10, 10).await.unwrap().len(), 1);
+        store.writes.halt("injected".into());
+        let halted = |r: Result<_, StoreError>| matches!(r, Err(StoreError::Halted(_)));
+        assert!(halted(store.reminders_due(None, 10, 10).await.map(drop)));
+        assert!(halted(store.reminder(&actor, "r").await.map(drop)));
+        assert!(halted(
+            store.actor_reminders("t", "c", None).await.map(drop)
+        ));
+        assert!(halted(store.load(&actor).await.map(drop)));
+        assert!(halted(
+            store
+                .put_reminder(&actor, "s", 0, Vec::new())
+                .await
+                .map(drop)
+        ));
+        assert!(halted(store.flush().await));
+    }
+
     #[tokio::test]
     async fn reminder_changes_in_a_record_are_replayed_after_a_crash() {
         let dir = tempfile::tempdir().unwrap();

@@ -50,9 +50,9 @@ pub enum StoreError {
     #[error("the store is shutting down")]
     Closed,
     /// A write may have reached the store only in part (a flush to disk failed, or a
-    /// commit stopped between its record and its reminders): the store refuses every read
-    /// and write of actor records (loads, commits, reminders, tenants, components) until
-    /// the host restarts and recovers from what is on disk.
+    /// commit stopped between its record and its reminders): the store refuses every
+    /// write, and every read of actor records and reminders, until the host restarts and
+    /// recovers from what is on disk.
     #[error("the store halted until the host restarts: {0}")]
     Halted(String),
     /// Cluster mode: this host does not hold the actor's partition (any more), so the

@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Semaphore;
+
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -25,6 +27,9 @@ use pb::response_api::Api as ResponseApi;
 use pb::response_processed_response::Response as Inbound;
 
 type ResponseStream = Outbound<pb::Response>;
+
+/// The client's API calls served at once on one stream.
+const MAX_API_IN_FLIGHT: usize = 256;
 
 /// gRPC's UNIMPLEMENTED code.
 const UNIMPLEMENTED: u32 = 12;
@@ -89,6 +94,7 @@ async fn open(
         api: api.clone(),
         tenant: tenant.clone(),
         rules: streams::actors::Rules::default(),
+        in_flight: Arc::new(Semaphore::new(MAX_API_IN_FLIGHT)),
     };
     Ok(session::start(
         protocol,
@@ -109,6 +115,8 @@ struct ActorsProtocol {
     api: ActorApi,
     tenant: String,
     rules: streams::actors::Rules,
+    /// The client's API calls being served at once, at most [`MAX_API_IN_FLIGHT`].
+    in_flight: Arc<Semaphore>,
 }
 
 impl StreamProtocol for ActorsProtocol {
@@ -187,24 +195,43 @@ impl StreamProtocol for ActorsProtocol {
         streams::actors::unexpected(uid)
     }
 
-    /// Run the API call on the runtime in a task of its own, so the stream goes on.
+    /// Run the API call on the runtime in a task of its own, so the stream goes on. Past
+    /// [`MAX_API_IN_FLIGHT`] calls at once (a client that calls without reading the
+    /// answers) a call is answered RESOURCE_EXHAUSTED at once, and an answer the client
+    /// does not make room for within [`session::STALL`] is dropped.
     fn serve(&mut self, request: pb::RequestRequest, out: &Outbox<pb::Response>) {
         let (api, tenant, out) = (self.api.clone(), self.tenant.clone(), out.clone());
+        let Ok(slot) = self.in_flight.clone().try_acquire_owned() else {
+            let refused = pb::ProcessingFailed {
+                code: tonic::Code::ResourceExhausted as u32,
+                message: format!(
+                    "more than {MAX_API_IN_FLIGHT} API calls in flight on this stream"
+                ),
+            };
+            let _ = out.try_send(Ok(api_response(request.uid, Err(refused))));
+            return;
+        };
         tokio::spawn(async move {
             let response = call_api(&api, &tenant, request.request).await;
-            let (api, error) = match response {
-                Ok(api) => (Some(pb::ResponseApi { api: Some(api) }), None),
-                Err(failure) => (None, Some(failure)),
-            };
-            let message = pb::Response {
-                actor_response_type: Some(ActorResponseType::Response(pb::ResponseResponse {
-                    uid: request.uid,
-                    api,
-                    error,
-                })),
-            };
-            let _ = out.send(Ok(message)).await;
+            let message = api_response(request.uid, response);
+            let _ = tokio::time::timeout(session::STALL, out.send(Ok(message))).await;
+            drop(slot);
         });
+    }
+}
+
+/// The answer to the client's API call `uid`.
+fn api_response(uid: u64, response: Result<ResponseApi, pb::ProcessingFailed>) -> pb::Response {
+    let (api, error) = match response {
+        Ok(api) => (Some(pb::ResponseApi { api: Some(api) }), None),
+        Err(failure) => (None, Some(failure)),
+    };
+    pb::Response {
+        actor_response_type: Some(ActorResponseType::Response(pb::ResponseResponse {
+            uid,
+            api,
+            error,
+        })),
     }
 }
 

@@ -29,7 +29,7 @@ const OUTBOX: usize = 64;
 /// How long Warren waits for a process to make room in its queue before it takes the
 /// process as not reading: the call fails then, and the calls after it fail at once
 /// until the process reads again.
-const STALL: Duration = Duration::from_secs(1);
+pub(super) const STALL: Duration = Duration::from_secs(1);
 
 /// Calls sent and not yet answered on one stream (whether their callers still wait or
 /// not) past which Warren ends the stream: a process that never answers costs bounded
@@ -189,7 +189,9 @@ impl<P: StreamProtocol> Session<P> {
                     Ok(Some(message)) => {
                         if let Err(status) = self.take(message) {
                             tracing::warn!(tenant = %self.tenant, %status, "ending {}", P::NAME);
-                            let _ = self.out.send(Err(status)).await;
+                            // Never wait on a process that may not read: the stream ends
+                            // either way, with the status when there is room for it.
+                            let _ = self.out.try_send(Err(status));
                             break;
                         }
                     }

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::model::{ErrorResponse, EventType};
 use super::{OpacaError, Platform};
+use crate::backends::answer::{self, BodyError};
 use crate::backends::opaca_process;
 
 /// `base` + path `segments` (each percent-encoded) + `query` pairs; see
@@ -32,6 +33,10 @@ pub(super) struct Outbound<'a> {
     /// A container-login token (`ContainerLoginToken`).
     pub login: Option<&'a str>,
 }
+
+/// The most of an answer from a container or a connected platform that is read (the
+/// largest body Warren's own APIs take).
+const MAX_ANSWER_BYTES: u64 = 64 << 20;
 
 fn unreachable(url: &str, e: reqwest::Error) -> OpacaError {
     OpacaError::downstream(
@@ -96,9 +101,16 @@ impl Platform {
         }
         let response = builder.send().await.map_err(|e| unreachable(url, e))?;
         let status = response.status();
-        let answer = response.bytes().await.map_err(|e| unreachable(url, e))?;
+        // An answer without end is cut off, not read into memory whole.
+        let answer = match answer::read_capped(response, MAX_ANSWER_BYTES).await {
+            Ok(answer) => answer,
+            Err(BodyError::Read(e)) => return Err(unreachable(url, e)),
+            Err(too_large) => {
+                return Err(OpacaError::new(502, format!("{url}: {too_large}")));
+            }
+        };
         if status.is_success() {
-            return Ok(answer.to_vec());
+            return Ok(answer);
         }
         let cause =
             serde_json::from_slice::<ErrorResponse>(&answer).unwrap_or_else(|_| ErrorResponse {
