@@ -204,12 +204,7 @@ async fn thousands_of_idle_connections_hold_no_more_than_the_limit() {
         dir.path(),
         &["--max-connections", "500", "--header-read-timeout", "1s"],
     );
-    let fds = |pid: u32| {
-        std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    };
-    let before = fds(host.pid());
+    let before = host.open_fds();
     let connect = || async {
         tokio::time::timeout(Duration::from_secs(3), TcpStream::connect(addr(&host)))
             .await
@@ -222,7 +217,7 @@ async fn thousands_of_idle_connections_hold_no_more_than_the_limit() {
         .flatten()
         .collect();
     assert!(idle.len() >= 1000, "only {} connections opened", idle.len());
-    let held = fds(host.pid());
+    let held = host.open_fds();
     assert!(
         held <= before + 500 + 16,
         "the host holds {held} fds for {} idle connections (before: {before})",
@@ -240,7 +235,7 @@ async fn thousands_of_idle_connections_hold_no_more_than_the_limit() {
     .expect("served once the idle connections ahead were closed")
     .unwrap();
     assert!(response.status().is_success(), "{}", response.status());
-    assert!(fds(host.pid()) <= before + 500 + 16);
+    assert!(host.open_fds() <= before + 500 + 16);
     assert!(started.elapsed() < Duration::from_secs(20));
     drop(idle);
 }

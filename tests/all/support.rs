@@ -150,9 +150,11 @@ impl Host {
         None
     }
 
-    /// The host process's id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// The file descriptors the host process has open now.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|dir| dir.count())
+            .unwrap_or(0)
     }
 
     /// Everything the host logged so far.

@@ -1,7 +1,8 @@
 //! How the gRPC listener takes connections, with the limits of the HTTP listeners
 //! (`listener.rs`): past `max_connections` open connections new ones wait in the kernel's
 //! backlog, and a connection that has not sent HTTP/2's whole preface within
-//! `header_read_timeout` is closed, so silent or stalled sockets cannot hold every slot. Tonic serves the connections this admits.
+//! `header_read_timeout` is closed, so silent or stalled sockets cannot hold every slot.
+//! Tonic serves the connections this admits.
 
 use std::io;
 use std::pin::Pin;
@@ -44,8 +45,8 @@ pub fn incoming(
                 () = admit.closed() => break,
             };
             let admit = admit.clone();
-            // Waiting for the first byte happens beside the accept loop, so one silent
-            // client does not hold up the others.
+            // Waiting for the preface happens beside the accept loop, so one silent client
+            // does not hold up the others.
             tokio::spawn(async move {
                 if listener::sends_within(&stream, PREFACE_BYTES, wait).await {
                     let _ = admit

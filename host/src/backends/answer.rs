@@ -31,13 +31,26 @@ impl BodyError {
                 kind: LimitKind::Reply,
                 max,
             },
-            BodyError::Read(e) if e.is_timeout() => InvokeError::DeadlineExceeded {
-                actor: invocation.target.clone(),
-                action: invocation.action.clone(),
-            },
-            BodyError::Read(e) => failed(format!("reading the answer: {e}")),
+            BodyError::Read(e) => request_failed(invocation, e, "reading the answer", failed),
         }
     }
+}
+
+/// A request to the app that failed, sending it or reading its answer (`doing`): cut off
+/// by the turn's deadline, or else described by `failed`.
+pub fn request_failed(
+    invocation: &Invocation,
+    e: reqwest::Error,
+    doing: &str,
+    failed: impl FnOnce(String) -> InvokeError,
+) -> InvokeError {
+    if e.is_timeout() {
+        return InvokeError::DeadlineExceeded {
+            actor: invocation.target.clone(),
+            action: invocation.action.clone(),
+        };
+    }
+    failed(format!("{doing}: {e}"))
 }
 
 /// The cap on an answer that carries a reply only: the tenant's reply limit.

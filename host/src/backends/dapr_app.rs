@@ -267,13 +267,7 @@ impl AppChannel {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| match e.is_timeout() {
-                true => InvokeError::DeadlineExceeded {
-                    actor: actor.clone(),
-                    action: invocation.action.clone(),
-                },
-                false => failed(format!("app unreachable: {e}")),
-            })?;
+            .map_err(|e| answer::request_failed(invocation, e, "app unreachable", failed))?;
         let status = response.status();
         let cancel = response
             .headers()

@@ -38,9 +38,10 @@ pub enum DeployError {
 /// Whether installing a component checks what it would break of the version it replaces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Upgrade {
-    /// A deploy: checked, unless forced.
-    Checked { force: bool },
-    /// Loading what the store already holds (at start, or following another host).
+    /// A deploy that is not forced.
+    Checked,
+    /// A forced deploy, or loading what the store already holds (at start, or following
+    /// another host).
     Unchecked,
 }
 
@@ -91,7 +92,11 @@ impl Runtime {
     ) -> Result<ComponentInfo, DeployError> {
         let wasm = Arc::new(wasm);
         let _changing = self.0.component_changes.lock().await;
-        let check = Upgrade::Checked { force };
+        let check = if force {
+            Upgrade::Unchecked
+        } else {
+            Upgrade::Checked
+        };
         let info = self
             .install(tenant, name, wasm.clone(), unix_now(), check)
             .await?;
@@ -144,7 +149,7 @@ impl Runtime {
                 max: limits.max_components,
             });
         }
-        if upgrade == (Upgrade::Checked { force: false }) {
+        if upgrade == Upgrade::Checked {
             let breakage = self.upgrade_breakage(tenant, &name, &manifest).await?;
             if !breakage.is_empty() {
                 return Err(DeployError::Breaking {

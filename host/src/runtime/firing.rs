@@ -548,7 +548,7 @@ pub(super) fn progress_after(progress: ReminderChange, cancelled: bool) -> Remin
 }
 
 /// A stored reminder's job, if its record reads.
-fn decode_job(stored: &StoredReminder) -> Option<Job> {
+pub(super) fn decode_job(stored: &StoredReminder) -> Option<Job> {
     serde_json::from_slice(&stored.record).ok()
 }
 

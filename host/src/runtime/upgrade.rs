@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 
 use super::Runtime;
+use super::firing::decode_job;
 use super::scheduler::{Job, JobKind};
 use crate::types::ActorId;
 use crate::types::StoreError;
@@ -57,7 +58,7 @@ impl Runtime {
                 .actor_reminders(tenant, &old.name, None)
                 .await?
                 .iter()
-                .filter_map(|r| serde_json::from_slice(&r.record).ok())
+                .filter_map(decode_job)
                 .collect();
             let timers: Vec<Job> = self
                 .0

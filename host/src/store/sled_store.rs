@@ -167,11 +167,11 @@ impl SledStore {
     /// Flush the whole database; a failure halts the store (what was applied since the
     /// last flush, commits included, may or may not be on disk).
     async fn flush_or_halt(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await.map(drop).map_err(|e| {
-            self.writes.halt(format!(
-                "a flush to disk failed ({e}); what was written since the last one may or may not be durable"
-            ))
-        })
+        self.db
+            .flush_async()
+            .await
+            .map(drop)
+            .map_err(|e| self.writes.flush_failed(e))
     }
 
     /// The durability mode this store was opened with.
@@ -313,6 +313,14 @@ impl ActorWrites {
         }
     }
 
+    /// Halt the store after a failed flush: what was applied since the last one, the turns
+    /// of a group commit included, is visible in memory but maybe not on disk.
+    fn flush_failed(&self, e: impl std::fmt::Display) -> StoreError {
+        self.halt(format!(
+            "a flush to disk failed ({e}); what it carried may or may not be durable"
+        ))
+    }
+
     /// Halt the store for `why` (the first reason is kept); the error to return.
     fn halt(&self, why: String) -> StoreError {
         let why = self.halted.get_or_init(|| {
@@ -386,17 +394,13 @@ async fn write_loop(db: Db, writes: Arc<ActorWrites>, mut rx: mpsc::UnboundedRec
                 Pending::Flush(done) => (None, Ok(0), Some(done)),
             });
         }
+        // A failed flush halts the store: the group's turns are told their outcome is
+        // unknown, and nothing reads past it.
         let flushed = match faults::pass("sled-flush", || {}) {
             Ok(()) => db.flush_async().await.map(drop).map_err(StoreError::from),
             Err(e) => Err(e),
         }
-        .map_err(|e| {
-            // What this group applied is visible in memory but maybe not on disk: its
-            // turns are told their outcome is unknown, and nothing reads past it.
-            writes.halt(format!(
-                "a flush to disk failed ({e}); the turns it carried may or may not be durable"
-            ))
-        });
+        .map_err(|e| writes.flush_failed(e));
         for (commit, result, flush) in applied.drain(..) {
             // A turn may have been abandoned (caller gone); nothing to tell then.
             if let Some(done) = commit {
