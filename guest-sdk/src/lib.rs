@@ -35,7 +35,7 @@
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "warren-actor",
+        world: "warren-upgradable-actor",
         pub_export_macro: true,
         export_macro_name: "__export_warren_actor",
         default_bindings_module: "warren_guest::bindings",
@@ -58,6 +58,16 @@ pub trait Actor {
     /// Run one turn: `action` with its `payload`. State written through [`state`] during
     /// the turn is committed only if this returns `Ok`.
     fn handle(ctx: &Context, action: &str, payload: &[u8]) -> Result<Vec<u8>, Error>;
+
+    /// Migrate the current actor's state, written by version `from_version` of this
+    /// component (its manifest's `version`), to this version's shape. Runs before the
+    /// actor's first turn under this version, through [`state`] like a turn; its writes
+    /// commit with that turn. An error leaves the old state untouched and fails the turn.
+    /// By default the state is kept as it is.
+    fn on_upgrade(from_version: &str) -> Result<(), Error> {
+        let _ = from_version;
+        Ok(())
+    }
 }
 
 /// Calls and casts to other actors of the same tenant.
@@ -348,6 +358,11 @@ pub fn __handle<A: Actor>(
     A::handle(&ctx, &action, &payload)
 }
 
+#[doc(hidden)]
+pub fn __on_upgrade<A: Actor>(from_version: String) -> Result<(), Error> {
+    A::on_upgrade(&from_version)
+}
+
 /// Export `$ty` (which implements [`Actor`]) as this component's actor.
 #[macro_export]
 macro_rules! actor {
@@ -365,6 +380,14 @@ macro_rules! actor {
                 payload: ::std::vec::Vec<u8>,
             ) -> ::std::result::Result<::std::vec::Vec<u8>, $crate::Error> {
                 $crate::__handle::<$ty>(ctx, action, payload)
+            }
+        }
+
+        impl $crate::bindings::exports::warren::actor::upgrade::Guest for __WarrenExport {
+            fn on_upgrade(
+                from_version: ::std::string::String,
+            ) -> ::std::result::Result<(), $crate::Error> {
+                $crate::__on_upgrade::<$ty>(from_version)
             }
         }
 

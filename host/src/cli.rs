@@ -6,6 +6,9 @@ use anyhow::{Context, bail};
 
 mod progress;
 mod status_text;
+mod versions;
+
+pub use versions::{VersionsCommand, run as versions};
 
 /// Which host and tenant a command talks to.
 #[derive(clap::Args)]
@@ -95,6 +98,10 @@ pub struct DeployArgs {
     /// that active actors, reminders or timers still use.
     #[arg(long)]
     force: bool,
+    /// Deploy as a canary: the new version serves this percentage (1-99) of the actor ids,
+    /// the current one the rest, until `warren versions promote` or `stop-canary`.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=99))]
+    canary: Option<u8>,
     #[command(flatten)]
     target: Target,
 }
@@ -163,6 +170,13 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     }
     if let Some(name) = &args.name {
         request = request.query(&[("name", name)]);
+    }
+    if let Some(percent) = args.canary {
+        request = request.query(&[("canary", percent)]);
+    }
+    // Kept with the version, beside the credential the host checks.
+    if let Ok(user) = std::env::var("USER") {
+        request = request.header("x-warren-deployer", user);
     }
     let progress = progress::Deploy::start(&args.file, wasm.len() as u64);
     let body = reqwest::Body::wrap_stream(progress.upload(wasm));

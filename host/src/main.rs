@@ -31,6 +31,11 @@ enum Command {
     Status(cli::StatusArgs),
     /// List the components of a tenant.
     Components(cli::Target),
+    /// A component's kept versions: list, roll back, promote or stop a canary, delete.
+    Versions {
+        #[command(subcommand)]
+        command: cli::VersionsCommand,
+    },
     /// Remove a component and its actor types.
     Remove(cli::RemoveArgs),
     /// List the active actors of a tenant.
@@ -60,6 +65,7 @@ fn main() -> anyhow::Result<()> {
             Command::Deploy(a) => cli::deploy(a).await,
             Command::Status(a) => cli::status(a).await,
             Command::Components(t) => cli::components(t).await,
+            Command::Versions { command } => cli::versions(command).await,
             Command::Remove(a) => cli::remove(a).await,
             Command::Actors(t) => cli::actors(t).await,
             Command::Invoke(a) => cli::invoke(a).await,

@@ -550,7 +550,15 @@ async fn deploy_file(runtime: &Runtime, path: &PathBuf) -> anyhow::Result<()> {
         return Ok(());
     }
     let info = runtime
-        .deploy(DEFAULT_TENANT, None, wasm, false)
+        .deploy(
+            DEFAULT_TENANT,
+            None,
+            wasm,
+            warren_host::runtime::DeployOptions {
+                deployed_by: format!("--deploy {}", path.display()),
+                ..Default::default()
+            },
+        )
         .await
         .with_context(|| format!("cannot deploy {}", path.display()))?;
     tracing::info!(path = %path.display(), name = %info.name, types = ?info.actor_types, "deployed from the command line");

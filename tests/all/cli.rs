@@ -89,3 +89,48 @@ async fn deploy_invoke_and_read_state_from_the_cli() {
     assert!(!ok);
     assert!(err.contains("not hosted"), "{err}");
 }
+
+#[tokio::test]
+async fn versions_are_listed_rolled_back_and_canaried_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path(), &[]);
+    let (v1, v2) = (guest("tally"), guest("tally_v2"));
+    let deploy = |file: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["deploy", file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        warren(&host, &args)
+    };
+    let (ok, _, err) = deploy(&v1, &[]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = deploy(&v2, &["--canary", "40"]);
+    assert!(ok, "{err}");
+    assert!(out.contains(r#""percent":40"#), "{out}");
+    let (ok, _, err) = deploy(&v2, &["--canary", "100"]);
+    assert!(!ok);
+    assert!(err.contains("100"), "{err}");
+
+    let (ok, out, err) = warren(&host, &["versions", "list", "tally"]);
+    assert!(ok, "{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed[0]["current"], true, "{listed}");
+    assert_eq!(listed[1]["canary_percent"], 40, "{listed}");
+    // The CLI names who deploys (from $USER) beside the credential the host checked.
+    if let Ok(user) = std::env::var("USER") {
+        assert_eq!(listed[0]["deployed_by"], format!("{user} (no token)"));
+    }
+
+    let (ok, out, err) = warren(&host, &["versions", "promote", "tally"]);
+    assert!(ok, "{err}");
+    assert!(out.contains(r#""number":2"#), "{out}");
+    let (ok, out, err) = warren(&host, &["versions", "use", "tally", "1"]);
+    assert!(ok, "{err}");
+    assert!(out.contains(r#""version":"1.0.0""#), "{out}");
+    let (ok, _, err) = warren(&host, &["versions", "delete", "tally", "1"]);
+    assert!(!ok);
+    assert!(err.contains("409") && err.contains("current"), "{err}");
+    let (ok, _, err) = warren(&host, &["versions", "delete", "tally", "2"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = warren(&host, &["versions", "stop-canary", "tally"]);
+    assert!(!ok);
+    assert!(err.contains("no canary"), "{err}");
+}

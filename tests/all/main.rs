@@ -30,3 +30,4 @@ mod spawn_wasm;
 mod support;
 mod tenancy;
 mod traces;
+mod versions;

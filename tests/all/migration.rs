@@ -9,7 +9,6 @@ use std::time::Duration;
 use serde_json::json;
 use warren_host::runtime::scheduler::{FailurePolicy, Job, JobKind, JobRequest};
 use warren_host::runtime::tenants::{LimitOverrides, TenantRecord};
-use warren_host::store::ComponentRecord;
 
 use crate::support::{Host, guest};
 
@@ -50,12 +49,13 @@ fn write_first_layout(store: &Path) {
         .insert("default", serde_json::to_vec(&tenant).unwrap())
         .unwrap();
     let wasm = std::fs::read(guest("counter")).unwrap();
-    let component = ComponentRecord {
-        tenant: "default".into(),
-        name: "counter".into(),
-        sha256: "0".repeat(64),
-        deployed_at: 1,
-    };
+    // As stored before versions were kept: no number, no canary.
+    let component = serde_json::json!({
+        "tenant": "default",
+        "name": "counter",
+        "sha256": "0".repeat(64),
+        "deployed_at": 1,
+    });
     let component_key = key(&["default", "counter"]);
     db.open_tree("components")
         .unwrap()
@@ -159,4 +159,20 @@ async fn a_first_layout_data_dir_is_migrated_on_the_first_start() {
     );
     assert_eq!(host.invoke_ok("counter", "c1", "add", "1").await, "9");
     assert!(!host.log().contains("migrat"), "{}", host.log());
+
+    // A component stored before versions were kept becomes version 1 on the next deploy,
+    // so it can still be rolled back to.
+    let (status, info) = host.deploy(std::fs::read(guest("counter")).unwrap()).await;
+    assert_eq!(status, 201, "{info}");
+    assert_eq!(info["number"], 2, "{info}");
+    let versions = host
+        .get_json("/admin/v1/components/counter/versions")
+        .await;
+    assert_eq!(versions[0]["number"], 1, "{versions}");
+    assert_eq!(
+        versions[0]["deployed_by"], "unknown (deployed before versions were kept)",
+        "{versions}"
+    );
+    assert_eq!(versions[0]["manifest"]["actor_types"][0]["name"], "counter");
+    assert_eq!(versions[1]["current"], true, "{versions}");
 }

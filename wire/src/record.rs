@@ -106,6 +106,17 @@ impl FromIterator<(String, Vec<u8>)> for Entries {
     }
 }
 
+/// The state key under which the host records which version of an actor's code (the
+/// manifest's `version`) last committed a turn, so the first turn under another version
+/// can run the component's `on-upgrade` first. Keys starting with NUL belong to the host:
+/// guests and callers can neither see nor write them.
+pub const CODE_VERSION_KEY: &str = "\0warren.code-version";
+
+/// Whether `key` is one of the host's own (see [`CODE_VERSION_KEY`]).
+pub fn is_reserved(key: &str) -> bool {
+    key.starts_with('\0')
+}
+
 /// The bytes a key and its value count for against quotas.
 pub fn entry_size(key: &str, value: &[u8]) -> u64 {
     (key.len() + value.len()) as u64
@@ -148,13 +159,26 @@ impl ActorRecord {
         }
     }
 
-    /// The keys starting with `prefix`, in order.
+    /// The keys starting with `prefix`, in order, without the host's own.
     pub fn keys_with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a String> {
         let start = self.entries.find(prefix).unwrap_or_else(|i| i);
         self.entries.0[start..]
             .iter()
             .map(|(k, _)| k)
             .take_while(move |k| k.starts_with(prefix))
+            .filter(|k| !is_reserved(k))
+    }
+
+    /// The keys and values a caller sees: all but the host's own.
+    pub fn visible(&self) -> impl Iterator<Item = (&String, &Vec<u8>)> {
+        self.entries.iter().filter(|(k, _)| !is_reserved(k))
+    }
+
+    /// The version of the actor's code that last committed a turn, if one was recorded.
+    pub fn code_version(&self) -> Option<&str> {
+        self.entries
+            .get(CODE_VERSION_KEY)
+            .and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// The stored form: format byte, version (`u64`), entry count (`u32`), then each key

@@ -3,17 +3,18 @@
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::Access;
+use super::auth::Caller;
 use super::auth::Denied;
 use crate::runtime::tenants::LimitOverrides;
-use crate::runtime::{DeployError, Runtime, TenantError};
+use crate::runtime::{DeployError, DeployOptions, Runtime, TenantError, VersionError};
 
 /// Largest `.wasm` accepted by upload.
 const MAX_COMPONENT_BYTES: usize = 64 << 20;
@@ -49,6 +50,15 @@ impl From<DeployError> for AdminError {
             DeployError::NoTenant(_) => StatusCode::NOT_FOUND,
             DeployError::TooMany { .. } => StatusCode::FORBIDDEN,
             DeployError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            DeployError::Version(ref v) => match v {
+                VersionError::NoComponent(_)
+                | VersionError::NoVersion { .. }
+                | VersionError::NoCanary(_) => StatusCode::NOT_FOUND,
+                VersionError::CanaryShare(_) => StatusCode::BAD_REQUEST,
+                VersionError::External(_)
+                | VersionError::NothingToCanary(_)
+                | VersionError::InUse { .. } => StatusCode::CONFLICT,
+            },
         };
         AdminError::Status(status, e.to_string())
     }
@@ -88,6 +98,17 @@ pub fn router(runtime: Runtime) -> Router {
         )
         .route("/admin/v1/components", get(list_components).post(deploy))
         .route("/admin/v1/components/{name}", delete(remove))
+        .route("/admin/v1/components/{name}/versions", get(versions))
+        .route(
+            "/admin/v1/components/{name}/versions/{number}",
+            delete(delete_version),
+        )
+        .route("/admin/v1/components/{name}/current", put(use_version))
+        .route("/admin/v1/components/{name}/canary", delete(stop_canary))
+        .route(
+            "/admin/v1/components/{name}/canary/promote",
+            axum::routing::post(promote_canary),
+        )
         .route("/admin/v1/actor-types", get(actor_types))
         .route("/admin/v1/actors", get(actors))
         .route("/admin/v1/stats", get(stats))
@@ -104,10 +125,14 @@ struct Scope {
     tenant: Option<String>,
     /// Component name on upload; defaults to the manifest's.
     name: Option<String>,
-    /// On upload: replace the component even if the new version drops an actor type or
-    /// an action still in use.
+    /// On upload, or making a version current: go ahead even if the version drops an
+    /// actor type or an action still in use.
     #[serde(default)]
     force: bool,
+    /// On upload: deploy as a canary serving this percentage of the actors.
+    canary: Option<u8>,
+    /// Making a version current: its number.
+    version: Option<u64>,
 }
 
 impl Scope {
@@ -118,9 +143,32 @@ impl Scope {
 
 type AdminResult = Result<Response, AdminError>;
 
+/// The header a client may name the person deploying with (the CLI sends `$USER`); the
+/// version records it beside the credential the host checked.
+const DEPLOYER_HEADER: &str = "x-warren-deployer";
+
+/// Who deploys, as kept with a version: the credential, and the name the client gave.
+fn deployer(access: &Access, headers: &HeaderMap) -> String {
+    let credential = match &access.caller {
+        Caller::Admin => "admin token".to_string(),
+        Caller::Tenant(tenant) => format!("token of tenant {tenant}"),
+        Caller::Anonymous => "no token".to_string(),
+    };
+    let named = headers
+        .get(DEPLOYER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && n.len() <= 128);
+    match named {
+        Some(name) => format!("{name} ({credential})"),
+        None => credential,
+    }
+}
+
 async fn deploy(
     State(runtime): State<Runtime>,
     access: Access,
+    headers: HeaderMap,
     Query(scope): Query<Scope>,
     body: Bytes,
 ) -> AdminResult {
@@ -131,10 +179,84 @@ async fn deploy(
             "the request body must be the component's .wasm bytes".into(),
         ));
     }
+    let options = DeployOptions {
+        force: scope.force,
+        canary_percent: scope.canary,
+        deployed_by: deployer(&access, &headers),
+    };
     let info = runtime
-        .deploy(&tenant, scope.name.as_deref(), body.to_vec(), scope.force)
+        .deploy(&tenant, scope.name.as_deref(), body.to_vec(), options)
         .await?;
     Ok((StatusCode::CREATED, Json(info)).into_response())
+}
+
+async fn versions(
+    State(runtime): State<Runtime>,
+    access: Access,
+    Path(name): Path<String>,
+    Query(scope): Query<Scope>,
+) -> AdminResult {
+    let tenant = scope.tenant(&access)?;
+    Ok(Json(runtime.component_versions(&tenant, &name).await?).into_response())
+}
+
+async fn use_version(
+    State(runtime): State<Runtime>,
+    access: Access,
+    Path(name): Path<String>,
+    Query(scope): Query<Scope>,
+) -> AdminResult {
+    let tenant = scope.tenant(&access)?;
+    let Some(number) = scope.version else {
+        return Err(AdminError::Status(
+            StatusCode::BAD_REQUEST,
+            "name the version to make current: ?version=N".into(),
+        ));
+    };
+    let info = runtime
+        .use_version(&tenant, &name, number, scope.force)
+        .await?;
+    Ok(Json(info).into_response())
+}
+
+async fn promote_canary(
+    State(runtime): State<Runtime>,
+    access: Access,
+    Path(name): Path<String>,
+    Query(scope): Query<Scope>,
+) -> AdminResult {
+    let tenant = scope.tenant(&access)?;
+    let canary = runtime
+        .components(&tenant)
+        .into_iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.canary)
+        .ok_or_else(|| DeployError::from(VersionError::NoCanary(name.clone())))?;
+    let info = runtime
+        .use_version(&tenant, &name, canary.number, scope.force)
+        .await?;
+    Ok(Json(info).into_response())
+}
+
+async fn stop_canary(
+    State(runtime): State<Runtime>,
+    access: Access,
+    Path(name): Path<String>,
+    Query(scope): Query<Scope>,
+) -> AdminResult {
+    let tenant = scope.tenant(&access)?;
+    Ok(Json(runtime.stop_canary(&tenant, &name).await?).into_response())
+}
+
+async fn delete_version(
+    State(runtime): State<Runtime>,
+    access: Access,
+    Path((name, number)): Path<(String, u64)>,
+    Query(scope): Query<Scope>,
+) -> AdminResult {
+    let tenant = scope.tenant(&access)?;
+    runtime.delete_version(&tenant, &name, number).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn list_components(

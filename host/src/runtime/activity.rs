@@ -309,8 +309,7 @@ impl super::Runtime {
             active: self.is_active(actor),
             version: record.version,
             state: record
-                .entries
-                .iter()
+                .visible()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             reminders,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::backend::{ActorBackend, LoadError, LoadedComponent};
 use super::upgrade::Breakage;
+use super::versions::VersionError;
 use super::{AttachError, ComponentInfo, Runtime, TypeConflict, unix_now};
 use crate::types::manifest;
 use crate::types::{StoreError, check_name};
@@ -33,6 +34,8 @@ pub enum DeployError {
         component: String,
         breakage: Breakage,
     },
+    #[error(transparent)]
+    Version(#[from] VersionError),
 }
 
 /// Whether installing a component checks what it would break of the version it replaces.
@@ -45,32 +48,47 @@ pub(super) enum Upgrade {
     Unchecked,
 }
 
+impl Upgrade {
+    pub(super) fn unless(force: bool) -> Self {
+        if force {
+            Upgrade::Unchecked
+        } else {
+            Upgrade::Checked
+        }
+    }
+}
+
+/// How a component is deployed.
+#[derive(Clone, Debug, Default)]
+pub struct DeployOptions {
+    /// Replace the running version even if the new one would break running actors.
+    pub force: bool,
+    /// Deploy as a canary serving this share (1 to 99 percent) of the actor ids, while
+    /// the current version keeps serving the others.
+    pub canary_percent: Option<u8>,
+    /// Who deploys it, as the host authenticated them; kept with the version.
+    pub deployed_by: String,
+}
+
+/// A component loaded, described and checked, not registered yet.
+pub(super) struct Prepared {
+    pub info: ComponentInfo,
+    pub manifest: manifest::Manifest,
+    pub backend: Arc<dyn ActorBackend>,
+}
+
 impl Runtime {
-    /// Load every component the store holds (at start). A component that no longer loads
-    /// is logged and skipped, so one bad artifact cannot keep the host down.
+    /// Load every component the store holds (at start), with its canary if it has one. A
+    /// component that no longer loads is logged and skipped, so one bad artifact cannot
+    /// keep the host down.
     pub async fn load_stored_components(&self) -> Result<(), StoreError> {
         for record in self.0.store.components().await? {
-            let Some(wasm) = self
-                .0
-                .store
-                .component_wasm(&record.tenant, &record.name)
-                .await?
-            else {
-                tracing::warn!(tenant = %record.tenant, name = %record.name, "stored component has no bytes");
-                continue;
-            };
-            let loaded = self
-                .install(
-                    &record.tenant,
-                    Some(&record.name),
-                    Arc::new(wasm),
-                    record.deployed_at,
-                    Upgrade::Unchecked,
-                )
-                .await;
-            match loaded {
-                Ok(info) => {
-                    tracing::info!(tenant = %info.tenant, name = %info.name, types = ?info.actor_types, "component loaded")
+            match self.load_stored(&record).await {
+                Ok(Some(info)) => {
+                    tracing::info!(tenant = %info.tenant, name = %info.name, version = info.number, types = ?info.actor_types, "component loaded")
+                }
+                Ok(None) => {
+                    tracing::warn!(tenant = %record.tenant, name = %record.name, "stored component has no bytes")
                 }
                 Err(e) => {
                     tracing::error!(tenant = %record.tenant, name = %record.name, error = %e, "stored component failed to load")
@@ -80,45 +98,115 @@ impl Runtime {
         Ok(())
     }
 
-    /// Deploy a component into `tenant`, named `name` or else by its manifest. Replaces a
-    /// component of the same name, unless the new version drops an actor type or an action
-    /// still in use and `force` is false; refuses a bad `.wasm` without touching what runs.
+    /// Register the component `record` describes, and its canary, from the stored bytes.
+    pub(super) async fn load_stored(
+        &self,
+        record: &crate::store::ComponentRecord,
+    ) -> Result<Option<ComponentInfo>, DeployError> {
+        let Some(wasm) = self
+            .0
+            .store
+            .component_wasm(&record.tenant, &record.name)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut prepared = self
+            .prepare(
+                &record.tenant,
+                Some(&record.name),
+                Arc::new(wasm),
+                record.deployed_at,
+                Upgrade::Unchecked,
+            )
+            .await?;
+        prepared.info.number = record.number;
+        let info = prepared.info.clone();
+        self.0
+            .registry
+            .insert(prepared.info, prepared.manifest, prepared.backend)?;
+        if let Some(canary) = &record.canary {
+            self.start_canary(
+                &record.tenant,
+                &record.name,
+                canary.number,
+                canary.percent,
+                Upgrade::Unchecked,
+            )
+            .await?;
+        }
+        Ok(Some(info))
+    }
+
+    /// Deploy a component into `tenant`, named `name` or else by its manifest, as its
+    /// next version (kept with the earlier ones). Replaces the running version, unless the
+    /// new one drops an actor type or an action still in use and `force` is not set; with
+    /// a canary share, runs beside it for that share of the actors instead. Refuses a bad
+    /// `.wasm` without touching what runs.
     pub async fn deploy(
         &self,
         tenant: &str,
         name: Option<&str>,
         wasm: Vec<u8>,
-        force: bool,
+        options: DeployOptions,
     ) -> Result<ComponentInfo, DeployError> {
         let wasm = Arc::new(wasm);
         let _changing = self.0.component_changes.lock().await;
-        let check = if force {
-            Upgrade::Unchecked
-        } else {
-            Upgrade::Checked
-        };
-        let info = self
-            .install(tenant, name, wasm.clone(), unix_now(), check)
+        if let Some(percent) = options.canary_percent
+            && !(1..=99).contains(&percent)
+        {
+            return Err(DeployError::Version(VersionError::CanaryShare(percent)));
+        }
+        let check = Upgrade::unless(options.force);
+        let mut prepared = self
+            .prepare(tenant, name, wasm.clone(), unix_now(), check)
             .await?;
-        let record = crate::store::ComponentRecord {
-            tenant: info.tenant.clone(),
-            name: info.name.clone(),
-            sha256: info.sha256.clone(),
-            deployed_at: info.deployed_at,
+        let name = prepared.info.name.clone();
+        if options.canary_percent.is_some() && self.0.registry.component(tenant, &name).is_none() {
+            return Err(DeployError::Version(VersionError::NothingToCanary(name)));
+        }
+        let number = self
+            .keep_version(&prepared, &wasm, &options.deployed_by)
+            .await?;
+        prepared.info.number = number;
+        let info = match options.canary_percent {
+            None => {
+                let info = prepared.info.clone();
+                self.0
+                    .registry
+                    .insert(prepared.info, prepared.manifest, prepared.backend)?;
+                self.0
+                    .store
+                    .put_component(&info.record(), Some(&wasm))
+                    .await?;
+                info
+            }
+            Some(percent) => {
+                self.0.registry.check(tenant, &name, &prepared.manifest)?;
+                let canary = self.canary_info(&prepared, percent);
+                self.0
+                    .registry
+                    .set_canary(tenant, &name, Some((canary, prepared.backend)));
+                self.store_component_record(tenant, &name).await?;
+                self.0
+                    .registry
+                    .component(tenant, &name)
+                    .unwrap_or(prepared.info)
+            }
         };
-        self.0.store.put_component(&record, &wasm).await?;
-        tracing::info!(tenant, name = %info.name, types = ?info.actor_types, "component deployed");
+        tracing::info!(tenant, name = %info.name, version = number, canary = ?options.canary_percent, types = ?info.actor_types, "component deployed");
         Ok(info)
     }
 
-    pub(super) async fn install(
+    /// Load, describe and check a component for `tenant`, without registering it.
+    pub(super) async fn prepare(
         &self,
         tenant: &str,
         name: Option<&str>,
         wasm: Arc<Vec<u8>>,
         deployed_at: u64,
         upgrade: Upgrade,
-    ) -> Result<ComponentInfo, DeployError> {
+    ) -> Result<Prepared, DeployError> {
         check_name("tenant", tenant).map_err(DeployError::BadName)?;
         if let Some(name) = name {
             check_name("component name", name).map_err(DeployError::BadName)?;
@@ -161,6 +249,7 @@ impl Runtime {
         let info = ComponentInfo {
             tenant: tenant.to_string(),
             version: manifest.version.clone(),
+            number: 0,
             sha256,
             size,
             actor_types: manifest
@@ -170,9 +259,13 @@ impl Runtime {
                 .collect(),
             deployed_at,
             name,
+            canary: None,
         };
-        self.0.registry.insert(info.clone(), manifest, backend)?;
-        Ok(info)
+        Ok(Prepared {
+            info,
+            manifest,
+            backend,
+        })
     }
 
     /// Prepare for the process to stop, once no more requests come in: every backend

@@ -262,7 +262,7 @@ impl Runtime {
             result,
             staged,
             output,
-        } = entry.backend.run_turn(turn).await;
+        } = entry.backend_for(&actor.id).run_turn(turn).await;
         let finished = self.finish_turn(tenant, invocation, result, staged).await;
         if let Err(e) = &finished {
             self.0.metrics.activity().failed_turn(Failure {

@@ -25,6 +25,7 @@ pub mod tenants;
 pub mod trace;
 mod turn;
 mod upgrade;
+mod versions;
 
 #[cfg(test)]
 mod tests;
@@ -47,20 +48,23 @@ pub use backend::{
     ActorBackend, BackendFuture, ComponentLoader, HeldStateError, LoadError, LoadedComponent, Turn,
     TurnOutcome,
 };
-pub use components::DeployError;
+pub use components::{DeployError, DeployOptions};
 pub use firing::ScheduleError;
 pub use follow::MAX_ROUTE_HOPS;
 pub use platform::{
     AgentPlatform, Delivery, PlatformBroadcast, PlatformCaller, PlatformError, PlatformInvoke,
     PlatformSend,
 };
-pub use registry::{ActorTypeEntry, AttachError, ComponentInfo, TypeConflict};
+pub use registry::{
+    ActorTypeEntry, AttachError, CanaryInfo, ComponentInfo, TypeConflict, canary_bucket,
+};
 pub use routing::{ActorRouter, Placement, ScheduleChange};
 pub use shared::{FollowFuture, Follower};
 pub use state::StateError;
 pub use table::ActivationCache;
 pub use tenancy::{TenantError, TenantView};
-pub use turn::{HeldRecord, ScheduleOp, TurnState};
+pub use turn::{HeldRecord, ScheduleOp, TurnState, is_host_key};
+pub use versions::{VersionError, VersionView};
 
 use registry::Registry;
 use scheduler::Scheduler;

@@ -15,6 +15,42 @@ pub struct ActorTypeEntry {
     pub component: String,
     /// Who runs its turns.
     pub backend: Arc<dyn ActorBackend>,
+    /// A canary version of the component serving a share of the type's actors, when one
+    /// is deployed and provides the type.
+    pub canary: Option<CanaryRoute>,
+}
+
+/// The backend of a canary version and the share of actor ids it serves.
+#[derive(Clone)]
+pub struct CanaryRoute {
+    pub percent: u8,
+    pub backend: Arc<dyn ActorBackend>,
+}
+
+impl ActorTypeEntry {
+    /// Who runs the turns of actor `id`: the canary for the ids that hash into its share,
+    /// the current version for the others. The hash is stable, so an actor stays on one
+    /// side for as long as the canary runs, on every host.
+    pub fn backend_for(&self, id: &str) -> &Arc<dyn ActorBackend> {
+        match &self.canary {
+            Some(canary) if canary_bucket(&self.spec.name, id) < canary.percent => &canary.backend,
+            _ => &self.backend,
+        }
+    }
+}
+
+/// The bucket, 0 to 99, of an actor for canary routing.
+pub fn canary_bucket(actor_type: &str, id: &str) -> u8 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"canary\0")
+        .chain_update(actor_type.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(id.as_bytes())
+        .finalize();
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(head) % 100) as u8
 }
 
 /// A deployed component, as the admin API lists it.
@@ -23,10 +59,26 @@ pub struct ComponentInfo {
     pub tenant: String,
     pub name: String,
     pub version: String,
+    /// The number of this deploy among the component's kept versions (0 for a component
+    /// registered from outside, which has none).
+    pub number: u64,
     pub sha256: String,
     pub size: usize,
     pub actor_types: Vec<String>,
     pub deployed_at: u64,
+    /// The canary version serving a share of the actors, if one is deployed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryInfo>,
+}
+
+/// A canary version as the admin API lists it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct CanaryInfo {
+    pub number: u64,
+    pub version: String,
+    pub sha256: String,
+    pub percent: u8,
+    pub actor_types: Vec<String>,
 }
 
 impl ComponentInfo {
@@ -36,10 +88,12 @@ impl ComponentInfo {
             tenant: tenant.to_string(),
             name: name.to_string(),
             version: version.to_string(),
+            number: 0,
             sha256: String::new(),
             size: 0,
             actor_types,
             deployed_at: super::unix_now(),
+            canary: None,
         }
     }
 }
@@ -116,6 +170,7 @@ impl Registry {
                 spec,
                 component: info.name.clone(),
                 backend: backend.clone(),
+                canary: None,
             };
             entries
                 .types
@@ -123,6 +178,47 @@ impl Registry {
         }
         entries.components.insert(info.name.clone(), info);
         Ok(())
+    }
+
+    /// Route a share of the actors of component `name` to a canary version (`Some`:
+    /// its description and backend), or stop routing them (`None`). Only the types the
+    /// canary provides are routed; their settings stay the current version's.
+    pub fn set_canary(
+        &self,
+        tenant: &str,
+        name: &str,
+        canary: Option<(CanaryInfo, Arc<dyn ActorBackend>)>,
+    ) -> bool {
+        let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
+        let Some(entries) = tenants.get_mut(tenant) else {
+            return false;
+        };
+        let Some(component) = entries.components.get_mut(name) else {
+            return false;
+        };
+        component.canary = canary.as_ref().map(|(info, _)| info.clone());
+        for entry in entries.types.values_mut().filter(|t| t.component == name) {
+            let route = canary
+                .as_ref()
+                .filter(|(info, _)| info.actor_types.contains(&entry.spec.name))
+                .map(|(info, backend)| CanaryRoute {
+                    percent: info.percent,
+                    backend: backend.clone(),
+                });
+            *entry = Arc::new(ActorTypeEntry {
+                spec: entry.spec.clone(),
+                component: entry.component.clone(),
+                backend: entry.backend.clone(),
+                canary: route,
+            });
+        }
+        true
+    }
+
+    /// The registered description of component `name`.
+    pub fn component(&self, tenant: &str, name: &str) -> Option<ComponentInfo> {
+        let tenants = self.tenants.read().unwrap_or_else(|p| p.into_inner());
+        tenants.get(tenant)?.components.get(name).cloned()
     }
 
     /// Unregister a component and its actor types; returns whether it was there.
@@ -166,6 +262,7 @@ impl Registry {
             spec,
             component: info.name.clone(),
             backend,
+            canary: None,
         };
         entries
             .types

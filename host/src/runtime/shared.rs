@@ -117,35 +117,40 @@ impl Runtime {
             }
         }
         for record in &records {
-            let current = self
-                .0
-                .registry
-                .components(&record.tenant)
-                .into_iter()
-                .any(|c| c.name == record.name && c.sha256 == record.sha256);
-            if current || self.0.tenants.get(&record.tenant).is_none() {
+            if self.0.tenants.get(&record.tenant).is_none() {
                 continue;
             }
-            let Some(wasm) = self
-                .0
-                .store
-                .component_wasm(&record.tenant, &record.name)
-                .await?
-            else {
-                continue;
+            let registered = self.0.registry.component(&record.tenant, &record.name);
+            let same_version = registered
+                .as_ref()
+                .is_some_and(|c| c.sha256 == record.sha256 && c.number == record.number);
+            let same_canary = registered.as_ref().is_some_and(|c| {
+                c.canary.as_ref().map(|k| (k.number, k.percent))
+                    == record.canary.as_ref().map(|k| (k.number, k.percent))
+            });
+            let followed = match (same_version, same_canary, &record.canary) {
+                (true, true, _) => continue,
+                (true, false, None) => {
+                    self.0
+                        .registry
+                        .set_canary(&record.tenant, &record.name, None);
+                    Ok(())
+                }
+                (true, false, Some(canary)) => self
+                    .start_canary(
+                        &record.tenant,
+                        &record.name,
+                        canary.number,
+                        canary.percent,
+                        super::components::Upgrade::Unchecked,
+                    )
+                    .await
+                    .map(drop),
+                (false, _, _) => self.load_stored(record).await.map(drop),
             };
-            match self
-                .install(
-                    &record.tenant,
-                    Some(&record.name),
-                    Arc::new(wasm),
-                    record.deployed_at,
-                    super::components::Upgrade::Unchecked,
-                )
-                .await
-            {
-                Ok(info) => {
-                    tracing::info!(tenant = %info.tenant, name = %info.name, types = ?info.actor_types, "component deployed by another host loaded");
+            match followed {
+                Ok(()) => {
+                    tracing::info!(tenant = %record.tenant, name = %record.name, version = record.number, canary = ?record.canary, "component deployed by another host loaded");
                     changed += 1;
                 }
                 Err(e) => {

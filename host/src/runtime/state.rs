@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::backend::HeldStateError;
 use super::{Runtime, execute};
 use crate::store::ActorRecord;
+use crate::store::record::is_reserved;
 use crate::types::{ActorId, LimitKind, StateChange, StoreError};
 
 /// Why a state transaction from outside a turn was refused.
@@ -15,6 +16,8 @@ pub enum StateError {
     NotHosted { tenant: String, actor_type: String },
     #[error("actor {0} is not active")]
     NotActive(ActorId),
+    #[error("state key {0:?} is reserved: keys starting with NUL belong to the host")]
+    ReservedKey(String),
     #[error("tenant {tenant:?} is at its limit of {max} {kind}; nothing was changed")]
     Quota {
         tenant: String,
@@ -62,6 +65,9 @@ impl Runtime {
         key: &str,
     ) -> Result<Option<Vec<u8>>, StateError> {
         self.check_hosted(actor)?;
+        if is_reserved(key) {
+            return Ok(None);
+        }
         Ok(self.committed(actor).await?.entries.get(key).cloned())
     }
 
@@ -159,6 +165,9 @@ impl Runtime {
             _ => return Err(StateError::NotActive(actor.clone())),
         };
         self.check_hosted(actor)?;
+        if let Some((key, _)) = changes.iter().find(|(key, _)| is_reserved(key)) {
+            return Err(StateError::ReservedKey(key.clone()));
+        }
         self.commit_state(&tenant, actor, changes, Vec::new())
             .await
             .map_err(|e| match e {

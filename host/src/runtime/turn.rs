@@ -7,8 +7,14 @@ use std::sync::Arc;
 use super::scheduler::Job;
 use super::{ActorId, Delivery, Invocation};
 use crate::store::ActorRecord;
+use crate::store::record::{CODE_VERSION_KEY, is_reserved};
 use crate::types::workflow::Workflow;
 use crate::types::{StateChange, StoreError};
+
+/// Whether a state key is the host's own, which no guest or caller may read or write.
+pub fn is_host_key(key: &str) -> bool {
+    is_reserved(key)
+}
 
 /// A timer or reminder change staged by a turn.
 #[derive(Debug)]
@@ -71,6 +77,8 @@ pub struct TurnState {
     casts: Vec<Invocation>,
     deferred: Vec<Delivery>,
     workflow: Workflow,
+    /// The version of the code running the turn, recorded with the state it commits.
+    code_version: Option<String>,
 }
 
 /// What a finished turn hands to the runtime to commit and run.
@@ -98,7 +106,19 @@ impl TurnState {
             casts: Vec::new(),
             deferred: Vec::new(),
             workflow: Workflow::default(),
+            code_version: None,
         }
+    }
+
+    /// The version of the code that last committed a turn of this actor, if recorded.
+    pub fn committed_code_version(&self) -> Option<String> {
+        self.committed.get()?.code_version().map(str::to_string)
+    }
+
+    /// Record `version` as the code running this turn: when the turn commits and the
+    /// actor has state, the record names it, so the next version knows what to migrate.
+    pub fn run_by(&mut self, version: &str) {
+        self.code_version = Some(version.to_string());
     }
 
     /// The actor this turn runs for.
@@ -137,6 +157,9 @@ impl TurnState {
             if !key.starts_with(prefix) {
                 break;
             }
+            if is_reserved(key) {
+                continue;
+            }
             match value {
                 Some(_) => keys.insert(key.clone()),
                 None => keys.remove(key),
@@ -166,7 +189,18 @@ impl TurnState {
     }
 
     /// Everything the turn staged, consuming it.
-    pub fn into_parts(self) -> TurnParts {
+    pub fn into_parts(mut self) -> TurnParts {
+        if let Some(version) = self.code_version.take() {
+            let committed = self.committed.get();
+            let recorded = committed.as_ref().and_then(|r| r.code_version());
+            // An actor without state gets no record just to name a version.
+            let has_state = !self.staged.is_empty()
+                || committed.as_ref().is_some_and(|r| !r.entries.is_empty());
+            if has_state && recorded != Some(version.as_str()) {
+                self.staged
+                    .insert(CODE_VERSION_KEY.to_string(), Some(version.into_bytes()));
+            }
+        }
         TurnParts {
             changes: self.staged.into_iter().collect(),
             schedule: self.schedule,

@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use super::record::ActorRecord;
 use super::{
-    ComponentRecord, ReminderChange, ReminderCursor, StateChange, StateStore, StoreError,
-    StoreFuture, StoredReminder,
+    ComponentRecord, ComponentVersion, ReminderChange, ReminderCursor, StateChange, StateStore,
+    StoreError, StoreFuture, StoredReminder,
 };
 use crate::types::ActorId;
 
@@ -21,6 +21,7 @@ struct Data {
     due: BTreeSet<ReminderCursor>,
     tenants: BTreeMap<String, Vec<u8>>,
     components: BTreeMap<(String, String), (ComponentRecord, Vec<u8>)>,
+    versions: BTreeMap<(String, String, u64), (ComponentVersion, Vec<u8>)>,
 }
 
 impl Data {
@@ -150,11 +151,15 @@ impl StateStore for MemoryStore {
         ))
     }
 
-    fn put_component(&self, record: &ComponentRecord, wasm: &[u8]) -> StoreFuture<'_, ()> {
+    fn put_component(&self, record: &ComponentRecord, wasm: Option<&[u8]>) -> StoreFuture<'_, ()> {
         let key = (record.tenant.clone(), record.name.clone());
-        let value = (record.clone(), wasm.to_vec());
         self.with(|d| {
-            d.components.insert(key, value);
+            let bytes = match (wasm, d.components.get(&key)) {
+                (Some(wasm), _) => wasm.to_vec(),
+                (None, Some((_, kept))) => kept.clone(),
+                (None, None) => Vec::new(),
+            };
+            d.components.insert(key, (record.clone(), bytes));
         });
         ready(Ok(()))
     }
@@ -174,7 +179,58 @@ impl StateStore for MemoryStore {
 
     fn remove_component(&self, tenant: &str, name: &str) -> StoreFuture<'_, bool> {
         let key = (tenant.to_string(), name.to_string());
-        ready(Ok(self.with(|d| d.components.remove(&key).is_some())))
+        ready(Ok(self.with(|d| {
+            d.versions
+                .retain(|(t, n, _), _| (t.as_str(), n.as_str()) != (tenant, name));
+            d.components.remove(&key).is_some()
+        })))
+    }
+
+    fn put_component_version(
+        &self,
+        version: &ComponentVersion,
+        wasm: &[u8],
+    ) -> StoreFuture<'_, ()> {
+        let key = (version.tenant.clone(), version.name.clone(), version.number);
+        let value = (version.clone(), wasm.to_vec());
+        self.with(|d| d.versions.insert(key, value));
+        ready(Ok(()))
+    }
+
+    fn component_versions(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> StoreFuture<'_, Vec<ComponentVersion>> {
+        ready(Ok(self.with(|d| {
+            d.versions
+                .values()
+                .filter(|(v, _)| v.tenant == tenant && v.name == name)
+                .map(|(v, _)| v.clone())
+                .collect()
+        })))
+    }
+
+    fn component_version_wasm(
+        &self,
+        tenant: &str,
+        name: &str,
+        number: u64,
+    ) -> StoreFuture<'_, Option<Vec<u8>>> {
+        let key = (tenant.to_string(), name.to_string(), number);
+        ready(Ok(
+            self.with(|d| d.versions.get(&key).map(|(_, w)| w.clone()))
+        ))
+    }
+
+    fn remove_component_version(
+        &self,
+        tenant: &str,
+        name: &str,
+        number: u64,
+    ) -> StoreFuture<'_, bool> {
+        let key = (tenant.to_string(), name.to_string(), number);
+        ready(Ok(self.with(|d| d.versions.remove(&key).is_some())))
     }
 
     fn put_reminder(
@@ -280,6 +336,7 @@ impl StateStore for MemoryStore {
             d.reminders.retain(|(a, _), _| *a.tenant != *name);
             d.due.retain(|(_, a, _)| *a.tenant != *name);
             d.components.retain(|(t, _), _| *t != name);
+            d.versions.retain(|(t, _, _), _| *t != name);
             d.tenant_bytes.remove(&name);
             d.tenants.remove(&name);
         });

@@ -46,6 +46,43 @@ pub struct ComponentRecord {
     pub sha256: String,
     /// Seconds since the Unix epoch.
     pub deployed_at: u64,
+    /// The number of the version these bytes are (see [`ComponentVersion`]); 0 for a
+    /// record stored before Warren kept versions.
+    #[serde(default)]
+    pub number: u64,
+    /// A version serving a share of the actors ahead of the others, if one is deployed.
+    #[serde(default)]
+    pub canary: Option<Canary>,
+}
+
+/// A version deployed to a share of a component's actors before all of them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Canary {
+    /// Its number among the component's versions.
+    pub number: u64,
+    /// Hex SHA-256 of its `.wasm` bytes.
+    pub sha256: String,
+    /// The share of actor ids (by hash), 1 to 99, whose turns it serves.
+    pub percent: u8,
+}
+
+/// One deployed version of a component, kept (with its bytes) until it is deleted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentVersion {
+    pub tenant: String,
+    pub name: String,
+    /// 1 for the component's first deploy, one more for each deploy after it.
+    pub number: u64,
+    /// The version the component's manifest declares (`1.2.0`).
+    pub version: String,
+    /// Hex SHA-256 of the `.wasm` bytes.
+    pub sha256: String,
+    /// Seconds since the Unix epoch.
+    pub deployed_at: u64,
+    /// Who deployed it, as the host authenticated them.
+    pub deployed_by: String,
+    /// The manifest the component described itself with, as JSON.
+    pub manifest: String,
 }
 
 /// A stored reminder: whose, its name, when it is due and its record (the runtime's own
@@ -107,8 +144,9 @@ pub trait StateStore: Send + Sync + 'static {
     /// Bytes (keys plus values) of a tenant's whole state, from counters the commits keep.
     fn tenant_state_size(&self, tenant: &str) -> StoreFuture<'_, u64>;
 
-    /// Store a deployed component and its bytes, replacing one of the same name.
-    fn put_component(&self, record: &ComponentRecord, wasm: &[u8]) -> StoreFuture<'_, ()>;
+    /// Store a deployed component and its bytes, replacing one of the same name; with no
+    /// bytes, only the record changes (a canary started or stopped).
+    fn put_component(&self, record: &ComponentRecord, wasm: Option<&[u8]>) -> StoreFuture<'_, ()>;
 
     /// Every stored component of every tenant.
     fn components(&self) -> StoreFuture<'_, Vec<ComponentRecord>>;
@@ -116,8 +154,35 @@ pub trait StateStore: Send + Sync + 'static {
     /// The `.wasm` bytes of a stored component.
     fn component_wasm(&self, tenant: &str, name: &str) -> StoreFuture<'_, Option<Vec<u8>>>;
 
-    /// Remove a stored component; returns whether it existed.
+    /// Remove a stored component with all its versions; returns whether it existed.
     fn remove_component(&self, tenant: &str, name: &str) -> StoreFuture<'_, bool>;
+
+    /// Keep a version of a component with its bytes, durably (replacing the same number).
+    fn put_component_version(&self, version: &ComponentVersion, wasm: &[u8])
+    -> StoreFuture<'_, ()>;
+
+    /// The kept versions of a component, oldest first.
+    fn component_versions(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> StoreFuture<'_, Vec<ComponentVersion>>;
+
+    /// The `.wasm` bytes of a kept version.
+    fn component_version_wasm(
+        &self,
+        tenant: &str,
+        name: &str,
+        number: u64,
+    ) -> StoreFuture<'_, Option<Vec<u8>>>;
+
+    /// Delete a kept version; returns whether it existed.
+    fn remove_component_version(
+        &self,
+        tenant: &str,
+        name: &str,
+        number: u64,
+    ) -> StoreFuture<'_, bool>;
 
     /// Store (or replace) a reminder of `actor`, due at `due_ms` (Unix epoch milliseconds);
     /// durable per the store's [`Durability`].

@@ -3,7 +3,7 @@
 //! Layout: tree `actors` holds one [`ActorRecord`] per actor (key: tenant, type, id), so a
 //! load is one read and a commit one read and one write, atomic across a crash by sled's
 //! single-key writes; `reminders`, `tenants`, `components` and `component_wasm` hold one
-//! entry each; `usage` holds each tenant's state bytes, written at a clean shutdown, and
+//! entry each, `component_versions` and `component_version_wasm` one per kept version; `usage` holds each tenant's state bytes, written at a clean shutdown, and
 //! `meta` the mark that it is current. A commit that changes reminders writes the changes
 //! into the record too, then applies them to `reminders`: sled recovers a prefix of its
 //! log, so after a crash the record's changes are replayed (idempotently), and a firing's
@@ -24,8 +24,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::faults;
 use super::record::ActorRecord;
 use super::{
-    ComponentRecord, Durability, ReminderChange, ReminderCursor, StateChange, StateStore,
-    StoreError, StoreFuture, StoredReminder,
+    ComponentRecord, ComponentVersion, Durability, ReminderChange, ReminderCursor, StateChange,
+    StateStore, StoreError, StoreFuture, StoredReminder,
 };
 use crate::types::ActorId;
 pub(super) use reminders::{due_key, reminder_value};
@@ -54,6 +54,9 @@ pub struct SledStore {
     actors: Tree,
     components: Tree,
     component_wasm: Tree,
+    /// Kept versions (key: tenant, name, big-endian number) and their bytes.
+    component_versions: Tree,
+    component_version_wasm: Tree,
     reminders: Tree,
     /// Reminders by due time (`due_key`), read in windows as they come due.
     reminders_due: Tree,
@@ -151,6 +154,8 @@ impl SledStore {
         Ok(Arc::new(SledStore {
             components: db.open_tree("components")?,
             component_wasm: db.open_tree("component_wasm")?,
+            component_versions: db.open_tree("component_versions")?,
+            component_version_wasm: db.open_tree("component_version_wasm")?,
             reminders,
             reminders_due,
             tenants: db.open_tree("tenants")?,
@@ -448,6 +453,20 @@ fn component_key(tenant: &str, name: &str) -> Vec<u8> {
     k
 }
 
+/// The prefix of a component's kept versions.
+fn versions_prefix(tenant: &str, name: &str) -> Vec<u8> {
+    let mut k = component_key(tenant, name);
+    k.push(SEP);
+    k
+}
+
+/// Big-endian, so a component's versions scan in order.
+fn version_key(tenant: &str, name: &str, number: u64) -> Vec<u8> {
+    let mut k = versions_prefix(tenant, name);
+    k.extend_from_slice(&number.to_be_bytes());
+    k
+}
+
 impl StateStore for SledStore {
     fn load(&self, actor: &ActorId) -> StoreFuture<'_, ActorRecord> {
         let loaded = self
@@ -616,6 +635,8 @@ impl StateStore for SledStore {
                 &self.reminders,
                 &self.components,
                 &self.component_wasm,
+                &self.component_versions,
+                &self.component_version_wasm,
             ] {
                 for key in tree.scan_prefix(&prefix).keys() {
                     tree.remove(key?)?;
@@ -629,19 +650,21 @@ impl StateStore for SledStore {
         })
     }
 
-    fn put_component(&self, record: &ComponentRecord, wasm: &[u8]) -> StoreFuture<'_, ()> {
+    fn put_component(&self, record: &ComponentRecord, wasm: Option<&[u8]>) -> StoreFuture<'_, ()> {
         let key = component_key(&record.tenant, &record.name);
         let json = match serde_json::to_vec(record) {
             Ok(j) => j,
             Err(e) => return Box::pin(async move { Err(StoreError::Corrupt(e.to_string())) }),
         };
-        let wasm = wasm.to_vec();
+        let wasm = wasm.map(<[u8]>::to_vec);
         Box::pin(async move {
             self.writes.writable()?;
             (&self.components, &self.component_wasm)
                 .transaction(|(records, bytes)| {
                     records.insert(key.as_slice(), json.as_slice())?;
-                    bytes.insert(key.as_slice(), wasm.as_slice())?;
+                    if let Some(wasm) = &wasm {
+                        bytes.insert(key.as_slice(), wasm.as_slice())?;
+                    }
                     Ok::<_, ConflictableTransactionError<()>>(())
                 })
                 .map_err(|e: TransactionError<()>| StoreError::Io(format!("{e:?}")))?;
@@ -673,6 +696,90 @@ impl StateStore for SledStore {
         Box::pin(async move {
             self.writes.writable()?;
             let existed = (&self.components, &self.component_wasm)
+                .transaction(|(records, bytes)| {
+                    let existed = records.remove(key.as_slice())?.is_some();
+                    bytes.remove(key.as_slice())?;
+                    Ok::<_, ConflictableTransactionError<()>>(existed)
+                })
+                .map_err(|e: TransactionError<()>| StoreError::Io(format!("{e:?}")))?;
+            // Versions go after the record: a crash in between leaves versions of no
+            // component, which a deploy of the same name numbers past.
+            let mut prefix = key;
+            prefix.push(SEP);
+            for tree in [&self.component_versions, &self.component_version_wasm] {
+                for k in tree.scan_prefix(&prefix).keys() {
+                    tree.remove(k?)?;
+                }
+            }
+            self.flush_or_halt().await?;
+            Ok(existed)
+        })
+    }
+
+    fn put_component_version(
+        &self,
+        version: &ComponentVersion,
+        wasm: &[u8],
+    ) -> StoreFuture<'_, ()> {
+        let key = version_key(&version.tenant, &version.name, version.number);
+        let json = match serde_json::to_vec(version) {
+            Ok(j) => j,
+            Err(e) => return Box::pin(async move { Err(StoreError::Corrupt(e.to_string())) }),
+        };
+        let wasm = wasm.to_vec();
+        Box::pin(async move {
+            self.writes.writable()?;
+            (&self.component_versions, &self.component_version_wasm)
+                .transaction(|(records, bytes)| {
+                    records.insert(key.as_slice(), json.as_slice())?;
+                    bytes.insert(key.as_slice(), wasm.as_slice())?;
+                    Ok::<_, ConflictableTransactionError<()>>(())
+                })
+                .map_err(|e: TransactionError<()>| StoreError::Io(format!("{e:?}")))?;
+            self.flush_or_halt().await
+        })
+    }
+
+    fn component_versions(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> StoreFuture<'_, Vec<ComponentVersion>> {
+        let prefix = versions_prefix(tenant, name);
+        Box::pin(async move {
+            self.component_versions
+                .scan_prefix(&prefix)
+                .values()
+                .map(|v| {
+                    let v = v?;
+                    serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))
+                })
+                .collect()
+        })
+    }
+
+    fn component_version_wasm(
+        &self,
+        tenant: &str,
+        name: &str,
+        number: u64,
+    ) -> StoreFuture<'_, Option<Vec<u8>>> {
+        let found = self
+            .component_version_wasm
+            .get(version_key(tenant, name, number));
+        Box::pin(async move { Ok(found?.map(|v| v.to_vec())) })
+    }
+
+    fn remove_component_version(
+        &self,
+        tenant: &str,
+        name: &str,
+        number: u64,
+    ) -> StoreFuture<'_, bool> {
+        let key = version_key(tenant, name, number);
+        Box::pin(async move {
+            self.writes.writable()?;
+            let existed = (&self.component_versions, &self.component_version_wasm)
                 .transaction(|(records, bytes)| {
                     let existed = records.remove(key.as_slice())?.is_some();
                     bytes.remove(key.as_slice())?;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use super::{
-    ComponentRecord, Durability, MemoryStore, PostgresStore, ReminderChange, SledStore, StateStore,
-    StoreError,
+    Canary, ComponentRecord, ComponentVersion, Durability, MemoryStore, PostgresStore,
+    ReminderChange, SledStore, StateStore, StoreError,
 };
 use crate::types::{ActorId, StateChange};
 
@@ -184,8 +184,14 @@ async fn reminders_tenants_and_components_round_trip_and_go_with_their_tenant() 
             name: "c".into(),
             sha256: "00".into(),
             deployed_at: 1,
+            number: 1,
+            canary: None,
         };
-        store.put_component(&record, b"wasm").await.unwrap();
+        store.put_component(&record, Some(b"wasm")).await.unwrap();
+        store
+            .put_component_version(&version(1), b"wasm")
+            .await
+            .unwrap();
         assert_eq!(store.components().await.unwrap().len(), 1, "{name}");
         let wasm = store.component_wasm("t", "c").await.unwrap();
         assert_eq!(wasm.as_deref(), Some(&b"wasm"[..]), "{name}");
@@ -213,9 +219,111 @@ async fn reminders_tenants_and_components_round_trip_and_go_with_their_tenant() 
         assert_eq!(store.load(&actor).await.unwrap().entries.len(), 0, "{name}");
         assert_eq!(store.tenant_state_size("t").await.unwrap(), 0, "{name}");
 
-        store.put_component(&record, b"wasm").await.unwrap();
+        assert!(
+            store.component_versions("t", "c").await.unwrap().is_empty(),
+            "{name}"
+        );
+
+        store.put_component(&record, Some(b"wasm")).await.unwrap();
+        store
+            .put_component_version(&version(1), b"wasm")
+            .await
+            .unwrap();
         assert!(store.remove_component("t", "c").await.unwrap(), "{name}");
         assert!(!store.remove_component("t", "c").await.unwrap(), "{name}");
+        assert!(
+            store.component_versions("t", "c").await.unwrap().is_empty(),
+            "{name}"
+        );
+    }
+}
+
+fn version(number: u64) -> ComponentVersion {
+    ComponentVersion {
+        tenant: "t".into(),
+        name: "c".into(),
+        number,
+        version: format!("{number}.0.0"),
+        sha256: format!("{number:02}"),
+        deployed_at: number,
+        deployed_by: "suite".into(),
+        manifest: "{}".into(),
+    }
+}
+
+/// A component's versions are kept in order with their bytes, apart from its record;
+/// the record changes alone when no bytes are given.
+#[tokio::test]
+async fn component_versions_are_kept_listed_and_deleted() {
+    for (name, store, _dir) in stores().await {
+        store.put_tenant("t", b"{}".to_vec()).await.unwrap();
+        // Numbers past 255 sort after the small ones (big-endian keys).
+        for number in [2, 1, 300] {
+            store
+                .put_component_version(&version(number), format!("wasm{number}").as_bytes())
+                .await
+                .unwrap();
+        }
+        let kept = store.component_versions("t", "c").await.unwrap();
+        let numbers: Vec<u64> = kept.iter().map(|v| v.number).collect();
+        assert_eq!(numbers, [1, 2, 300], "{name}");
+        assert_eq!(kept[1], version(2), "{name}");
+        assert!(
+            store
+                .component_versions("t", "other")
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+        let bytes = store.component_version_wasm("t", "c", 300).await.unwrap();
+        assert_eq!(bytes.as_deref(), Some(&b"wasm300"[..]), "{name}");
+        assert_eq!(
+            store.component_version_wasm("t", "c", 7).await.unwrap(),
+            None,
+            "{name}"
+        );
+        assert!(
+            store.remove_component_version("t", "c", 2).await.unwrap(),
+            "{name}"
+        );
+        assert!(
+            !store.remove_component_version("t", "c", 2).await.unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            store.component_versions("t", "c").await.unwrap().len(),
+            2,
+            "{name}"
+        );
+
+        let mut record = ComponentRecord {
+            tenant: "t".into(),
+            name: "c".into(),
+            sha256: "01".into(),
+            deployed_at: 1,
+            number: 1,
+            canary: None,
+        };
+        store.put_component(&record, Some(b"wasm1")).await.unwrap();
+        record.canary = Some(Canary {
+            number: 300,
+            sha256: "300".into(),
+            percent: 25,
+        });
+        store.put_component(&record, None).await.unwrap();
+        let stored = store.components().await.unwrap();
+        assert_eq!(stored.len(), 1, "{name}");
+        assert_eq!(stored[0].canary, record.canary, "{name}");
+        assert_eq!(stored[0].number, 1, "{name}");
+        let wasm = store.component_wasm("t", "c").await.unwrap();
+        assert_eq!(wasm.as_deref(), Some(&b"wasm1"[..]), "{name}");
+
+        store.delete_tenant("t").await.unwrap();
+        assert!(
+            store.component_versions("t", "c").await.unwrap().is_empty(),
+            "{name}"
+        );
     }
 }
 
@@ -412,7 +520,7 @@ async fn postgres_state_is_queryable_with_sql() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(schema, 2);
+    assert_eq!(schema, 3);
 }
 
 /// PostgreSQL only (cluster mode): a fenced store writes an actor only while its host

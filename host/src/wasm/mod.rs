@@ -9,12 +9,12 @@ mod stdio;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, ComponentExportIndex, Instance, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 
@@ -74,6 +74,8 @@ impl Default for WasmConfig {
 struct Warm {
     store: Store<HostState>,
     instance: WarrenActor,
+    /// The same instance untyped, for the optional `on-upgrade` export.
+    raw: Instance,
     _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -103,10 +105,20 @@ pub struct WasmComponent {
     engine: Arc<WasmEngine>,
     pre: WarrenActorPre<HostState>,
     warm: std::sync::Mutex<Vec<Warm>>,
+    /// Its `on-upgrade` function, when it exports one.
+    on_upgrade: Option<ComponentExportIndex>,
     /// Hex SHA-256 of the `.wasm`.
     pub sha256: String,
     pub size: usize,
+    /// Its manifest's `version`, which its actors' state is recorded as written by.
+    pub version: String,
 }
+
+/// The interface of the optional state-migration export.
+const UPGRADE_INTERFACE: &str = "warren:actor/upgrade@0.1.0";
+
+/// `on-upgrade`'s signature.
+type OnUpgrade = wasmtime::component::TypedFunc<(String,), (Result<(), types::Error>,)>;
 
 /// The wasmtime engine and everything shared by all components.
 pub struct WasmEngine {
@@ -204,14 +216,20 @@ impl WasmEngine {
         .map_err(|e| LoadError::Invalid(format!("compilation task failed: {e}")))?
         .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         let pre = self.prepare(&component)?;
-        let wasm_component = WasmComponent {
+        let on_upgrade = component
+            .get_export_index(None, UPGRADE_INTERFACE)
+            .and_then(|upgrade| component.get_export_index(Some(&upgrade), "on-upgrade"));
+        let mut wasm_component = WasmComponent {
             engine: self.clone(),
             pre,
             warm: std::sync::Mutex::new(Vec::new()),
+            on_upgrade,
             sha256,
             size: wasm.len(),
+            version: String::new(),
         };
         let manifest = self.describe(&wasm_component).await?;
+        wasm_component.version = manifest.version.clone();
         Ok((wasm_component, manifest))
     }
 
@@ -274,7 +292,12 @@ impl WasmEngine {
         let deadline = Instant::now() + DESCRIBE_DEADLINE;
         let mut store = self.store("describe", None, deadline, 64 << 20, None);
         let run = async {
-            let actor = component.pre.instantiate_async(&mut store).await?;
+            let (actor, raw) = component.instantiate(&mut store).await?;
+            // A malformed `on-upgrade` is refused now, not at some actor's first turn.
+            if let Some(index) = &component.on_upgrade {
+                raw.get_typed_func::<(String,), (Result<(), types::Error>,)>(&mut store, index)
+                    .map_err(|e| e.context("its `on-upgrade` export has the wrong type"))?;
+            }
             actor.warren_actor_actor().call_describe(&mut store).await
         };
         let manifest = tokio::time::timeout_at(deadline.into(), run)
@@ -324,6 +347,15 @@ impl WasmEngine {
         } else {
             None
         };
+        let mut state = state;
+        // The actor's state was last committed by another version of this component: its
+        // `on-upgrade` runs first, in the same turn, so the migration commits with it.
+        let upgrade_from = component
+            .on_upgrade
+            .as_ref()
+            .and_then(|_| state.committed_code_version())
+            .filter(|from| *from != component.version);
+        state.run_by(&component.version);
         let turn = TurnHost {
             state,
             runtime,
@@ -344,7 +376,7 @@ impl WasmEngine {
                     let _ = store.set_fuel(limits.fuel_per_turn.unwrap_or(u64::MAX));
                 }
                 store.set_epoch_deadline(1);
-                (store, Some(w.instance), w._slot)
+                (store, Some((w.instance, w.raw)), w._slot)
             }
             None => {
                 let acquired = tokio::time::timeout_at(
@@ -370,21 +402,37 @@ impl WasmEngine {
             }
         };
         let ctx = guest_context(invocation);
+        let upgrading = AtomicBool::new(false);
         let run = async {
-            let instance = match instance {
-                Some(instance) => instance,
-                None => component.pre.instantiate_async(&mut store).await?,
+            let (instance, raw) = match instance {
+                Some(kept) => kept,
+                None => component.instantiate(&mut store).await?,
             };
+            if let (Some(from), Some(index)) = (&upgrade_from, &component.on_upgrade) {
+                let migrate: OnUpgrade = raw.get_typed_func(&mut store, index)?;
+                upgrading.store(true, Ordering::Relaxed);
+                let (migrated,) = migrate.call_async(&mut store, (from.clone(),)).await?;
+                upgrading.store(false, Ordering::Relaxed);
+                if let Err(refused) = migrated {
+                    let message = format!(
+                        "on-upgrade from version {from} to {} failed: {}",
+                        component.version,
+                        guest_error_message(&refused)
+                    );
+                    return Ok((instance, raw, Err(types::Error::Failed(message))));
+                }
+            }
             let reply = instance
                 .warren_actor_actor()
                 .call_handle_action(&mut store, &ctx, &invocation.action, &invocation.payload)
                 .await?;
-            Ok::<_, wasmtime::Error>((instance, reply))
+            Ok::<_, wasmtime::Error>((instance, raw, reply))
         };
         let outcome = tokio::time::timeout_at(invocation.deadline.into(), run).await;
+        let upgrade_trapped = upgrading.load(Ordering::Relaxed);
         // Only an instance that finished its turn cleanly goes back to the pool.
         let (outcome, keep) = match outcome {
-            Ok(Ok((instance, reply))) => (Ok(Ok(reply)), Some(instance)),
+            Ok(Ok((instance, raw, reply))) => (Ok(Ok(reply)), Some((instance, raw))),
             Ok(Err(trap)) => (Ok(Err(trap)), None),
             Err(elapsed) => (Err(elapsed), None),
         };
@@ -411,12 +459,30 @@ impl WasmEngine {
             Ok(Err(_trap)) if Instant::now() >= invocation.deadline => {
                 Err(InvokeError::DeadlineExceeded { actor, action })
             }
+            Ok(Err(trap)) if upgrade_trapped => Err(InvokeError::Trapped {
+                actor,
+                action,
+                message: format!(
+                    "on-upgrade from version {} to {} trapped: {trap:#}",
+                    upgrade_from.as_deref().unwrap_or_default(),
+                    component.version
+                ),
+            }),
             Ok(Err(trap)) => Err(InvokeError::Trapped {
                 actor,
                 action,
                 message: format!("{trap:#}"),
             }),
         };
+        if let (Some(from), Err(e)) = (&upgrade_from, &result) {
+            tracing::warn!(
+                actor = %invocation.target,
+                from = %from,
+                to = %component.version,
+                error = %e,
+                "turn under a new version failed; the actor keeps the state its old version wrote"
+            );
+        }
         // A failed turn's output goes with its failure, for people looking into it.
         let output = data.output.take_lines();
         let output = if result.is_err() { output } else { Vec::new() };
@@ -425,12 +491,13 @@ impl WasmEngine {
             staged: state,
             output,
         };
-        let Some(instance) = keep else {
+        let Some((instance, raw)) = keep else {
             return outcome;
         };
         let warm = Warm {
             store,
             instance,
+            raw,
             _slot: slot,
         };
         // Kept for the actor only after a turn that succeeded (a failed turn's writes are
@@ -500,6 +567,22 @@ impl ComponentLoader for WasmEngine {
     }
 }
 
+impl WasmComponent {
+    /// A new instance of the component, typed and untyped.
+    async fn instantiate(
+        &self,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<(WarrenActor, Instance)> {
+        let raw = self
+            .pre
+            .instance_pre()
+            .instantiate_async(&mut *store)
+            .await?;
+        let actor = WarrenActor::new(&mut *store, &raw)?;
+        Ok((actor, raw))
+    }
+}
+
 impl ActorBackend for WasmComponent {
     fn run_turn<'a>(&'a self, turn: Turn<'a>) -> BackendFuture<'a, TurnOutcome> {
         Box::pin(async move {
@@ -548,6 +631,16 @@ fn guest_context(invocation: &Invocation) -> types::Context {
         caller: invocation.caller.as_ref().map(actor_ref),
         trigger,
         metadata: invocation.metadata.clone(),
+    }
+}
+
+/// The message a guest gave with its error.
+fn guest_error_message(e: &types::Error) -> &str {
+    match e {
+        types::Error::NotFound(m)
+        | types::Error::InvalidArgument(m)
+        | types::Error::Failed(m)
+        | types::Error::Unavailable(m) => m,
     }
 }
 

@@ -34,6 +34,7 @@ fn state_status(e: StateError) -> Status {
     match e {
         StateError::NotHosted { .. } => Status::permission_denied(e.to_string()),
         StateError::NotActive(_) => Status::failed_precondition(e.to_string()),
+        StateError::ReservedKey(_) => Status::invalid_argument(e.to_string()),
         StateError::Quota { .. } => Status::resource_exhausted(e.to_string()),
         StateError::Store(_) => Status::internal(e.to_string()),
     }

@@ -77,6 +77,11 @@ pub async fn state_transaction(
                 "ERR_ACTOR_INSTANCE_MISSING",
                 e.to_string(),
             ),
+            StateError::ReservedKey(_) => DaprError::new(
+                StatusCode::BAD_REQUEST,
+                "ERR_MALFORMED_REQUEST",
+                e.to_string(),
+            ),
             StateError::Quota { .. } => DaprError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
                 "ERR_TENANT_LIMIT",

@@ -1,6 +1,7 @@
 //! Host side of `warren:actor/state`: the turn's staged view of its actor's state.
 
 use super::HostState;
+use crate::runtime::is_host_key;
 use crate::wasm::bindings::warren::actor::state::Host;
 
 /// A store failure is not the guest's to handle: it traps the turn, which drops its writes.
@@ -8,17 +9,31 @@ fn trap(e: crate::types::StoreError) -> wasmtime::Error {
     wasmtime::Error::msg(format!("state store failed: {e}"))
 }
 
+/// Keys starting with NUL hold the host's own bookkeeping; a guest touching one is a bug
+/// in the guest, stopped before it can corrupt that bookkeeping.
+fn guest_key(key: &str) -> wasmtime::Result<()> {
+    if is_host_key(key) {
+        return Err(wasmtime::Error::msg(format!(
+            "state key {key:?} is reserved: keys starting with NUL belong to the host"
+        )));
+    }
+    Ok(())
+}
+
 impl Host for HostState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        guest_key(&key)?;
         self.turn()?.state.get(&key).map_err(trap)
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<()> {
+        guest_key(&key)?;
         self.turn()?.state.set(key, value);
         Ok(())
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<()> {
+        guest_key(&key)?;
         self.turn()?.state.delete(key);
         Ok(())
     }

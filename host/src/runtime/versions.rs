@@ -1,0 +1,354 @@
+//! A component's kept versions: numbering each deploy, listing them, making a kept one
+//! current again (rollback, or promoting a canary), running a canary beside the current
+//! version, and deleting old ones.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::components::{DeployError, Prepared, Upgrade};
+use super::{CanaryInfo, ComponentInfo, Runtime};
+use crate::store::{Canary, ComponentRecord, ComponentVersion};
+use crate::types::StoreError;
+
+/// Why a version operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum VersionError {
+    #[error("tenant has no component {0:?}")]
+    NoComponent(String),
+    #[error(
+        "component {0:?} was registered by an app or a stream, not deployed: it has no versions"
+    )]
+    External(String),
+    #[error("component {name:?} has no version {number}")]
+    NoVersion { name: String, number: u64 },
+    #[error("a canary serves 1 to 99 percent of the actors, not {0}")]
+    CanaryShare(u8),
+    #[error("component {0:?} has no version running yet: deploy it without a canary share first")]
+    NothingToCanary(String),
+    #[error("component {0:?} has no canary")]
+    NoCanary(String),
+    #[error("version {number} of component {name:?} is {role}; it cannot be deleted")]
+    InUse {
+        name: String,
+        number: u64,
+        role: &'static str,
+    },
+}
+
+/// A kept version as the admin API lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct VersionView {
+    pub number: u64,
+    /// The version its manifest declares.
+    pub version: String,
+    pub sha256: String,
+    pub deployed_at: u64,
+    pub deployed_by: String,
+    /// Whether it serves the actors (the others' share, with a canary).
+    pub current: bool,
+    /// The share of actors it serves as a canary, if it is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary_percent: Option<u8>,
+    /// The manifest it described itself with.
+    pub manifest: serde_json::Value,
+}
+
+impl ComponentInfo {
+    /// The store's record of this component (current version and canary).
+    pub(super) fn record(&self) -> ComponentRecord {
+        ComponentRecord {
+            tenant: self.tenant.clone(),
+            name: self.name.clone(),
+            sha256: self.sha256.clone(),
+            deployed_at: self.deployed_at,
+            number: self.number,
+            canary: self.canary.as_ref().map(|c| Canary {
+                number: c.number,
+                sha256: c.sha256.clone(),
+                percent: c.percent,
+            }),
+        }
+    }
+}
+
+/// What a version kept from before Warren kept versions is said to be deployed by.
+const UNKNOWN_DEPLOYER: &str = "unknown (deployed before versions were kept)";
+
+impl Runtime {
+    /// Keep `prepared` (with its bytes) as the next version of its component; its number.
+    /// A component deployed before versions were kept gets its running version kept first,
+    /// as version 1, so it can be rolled back to.
+    pub(super) async fn keep_version(
+        &self,
+        prepared: &Prepared,
+        wasm: &[u8],
+        deployed_by: &str,
+    ) -> Result<u64, DeployError> {
+        let (tenant, name) = (&prepared.info.tenant, &prepared.info.name);
+        let kept = self.0.store.component_versions(tenant, name).await?;
+        let mut last = kept.last().map_or(0, |v| v.number);
+        if let Some(current) = self.0.registry.component(tenant, name) {
+            if last == 0 && current.number == 0 && !current.sha256.is_empty() {
+                last = self.keep_unversioned(&current).await?;
+            }
+            last = last.max(current.number);
+        }
+        let number = last + 1;
+        let version = ComponentVersion {
+            tenant: tenant.clone(),
+            name: name.clone(),
+            number,
+            version: prepared.manifest.version.clone(),
+            sha256: prepared.info.sha256.clone(),
+            deployed_at: prepared.info.deployed_at,
+            deployed_by: deployed_by.to_string(),
+            manifest: serde_json::to_string(&prepared.manifest)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        };
+        self.0.store.put_component_version(&version, wasm).await?;
+        Ok(number)
+    }
+
+    /// Keep the running version of a component deployed before versions were kept, as
+    /// version 1; returns 1, or 0 when its bytes are gone.
+    async fn keep_unversioned(&self, current: &ComponentInfo) -> Result<u64, DeployError> {
+        let (tenant, name) = (&current.tenant, &current.name);
+        let Some(wasm) = self.0.store.component_wasm(tenant, name).await? else {
+            return Ok(0);
+        };
+        let types: Vec<_> = self
+            .0
+            .registry
+            .actor_types(tenant)
+            .into_iter()
+            .filter(|(_, component)| component == name)
+            .map(|(spec, _)| spec)
+            .collect();
+        let manifest = serde_json::json!({
+            "name": name,
+            "version": current.version,
+            "actor_types": types,
+        });
+        let version = ComponentVersion {
+            tenant: tenant.clone(),
+            name: name.clone(),
+            number: 1,
+            version: current.version.clone(),
+            sha256: current.sha256.clone(),
+            deployed_at: current.deployed_at,
+            deployed_by: UNKNOWN_DEPLOYER.to_string(),
+            manifest: manifest.to_string(),
+        };
+        self.0.store.put_component_version(&version, &wasm).await?;
+        let mut current = current.clone();
+        current.number = 1;
+        self.0.store.put_component(&current.record(), None).await?;
+        Ok(1)
+    }
+
+    pub(super) fn canary_info(&self, prepared: &Prepared, percent: u8) -> CanaryInfo {
+        CanaryInfo {
+            number: prepared.info.number,
+            version: prepared.info.version.clone(),
+            sha256: prepared.info.sha256.clone(),
+            percent,
+            actor_types: prepared.info.actor_types.clone(),
+        }
+    }
+
+    /// Write the store's record of component `name` as the registry has it now.
+    pub(super) async fn store_component_record(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        match self.0.registry.component(tenant, name) {
+            Some(info) => self.0.store.put_component(&info.record(), None).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Load kept version `number` of a component and route `percent` of its actors to it.
+    pub(super) async fn start_canary(
+        &self,
+        tenant: &str,
+        name: &str,
+        number: u64,
+        percent: u8,
+        upgrade: Upgrade,
+    ) -> Result<CanaryInfo, DeployError> {
+        let (mut prepared, _) = self.prepare_kept(tenant, name, number, upgrade).await?;
+        prepared.info.number = number;
+        self.0.registry.check(tenant, name, &prepared.manifest)?;
+        let canary = self.canary_info(&prepared, percent);
+        self.0
+            .registry
+            .set_canary(tenant, name, Some((canary.clone(), prepared.backend)));
+        Ok(canary)
+    }
+
+    /// Load kept version `number` of component `name`, checked as `upgrade` says.
+    async fn prepare_kept(
+        &self,
+        tenant: &str,
+        name: &str,
+        number: u64,
+        upgrade: Upgrade,
+    ) -> Result<(Prepared, Arc<Vec<u8>>), DeployError> {
+        let no_version = || VersionError::NoVersion {
+            name: name.to_string(),
+            number,
+        };
+        let wasm = self
+            .0
+            .store
+            .component_version_wasm(tenant, name, number)
+            .await?
+            .ok_or_else(no_version)?;
+        let wasm = Arc::new(wasm);
+        let deployed_at = self
+            .0
+            .store
+            .component_versions(tenant, name)
+            .await?
+            .iter()
+            .find(|v| v.number == number)
+            .map_or_else(super::unix_now, |v| v.deployed_at);
+        let prepared = self
+            .prepare(tenant, Some(name), wasm.clone(), deployed_at, upgrade)
+            .await?;
+        Ok((prepared, wasm))
+    }
+
+    /// The deployed (not external) component `name`.
+    fn deployed(&self, tenant: &str, name: &str) -> Result<ComponentInfo, VersionError> {
+        let info = self
+            .0
+            .registry
+            .component(tenant, name)
+            .ok_or_else(|| VersionError::NoComponent(name.to_string()))?;
+        if info.sha256.is_empty() {
+            return Err(VersionError::External(name.to_string()));
+        }
+        Ok(info)
+    }
+
+    /// The kept versions of component `name`, oldest first, marked current or canary.
+    pub async fn component_versions(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Vec<VersionView>, DeployError> {
+        let info = self.deployed(tenant, name)?;
+        let kept = self.0.store.component_versions(tenant, name).await?;
+        Ok(kept
+            .into_iter()
+            .map(|v| VersionView {
+                current: v.number == info.number,
+                canary_percent: info
+                    .canary
+                    .as_ref()
+                    .filter(|c| c.number == v.number)
+                    .map(|c| c.percent),
+                manifest: serde_json::from_str(&v.manifest).unwrap_or(serde_json::Value::Null),
+                number: v.number,
+                version: v.version,
+                sha256: v.sha256,
+                deployed_at: v.deployed_at,
+                deployed_by: v.deployed_by,
+            })
+            .collect())
+    }
+
+    /// Make kept version `number` of component `name` the one serving all its actors: a
+    /// rollback, a roll forward again, or the promotion of its canary (which it ends).
+    /// Checked like a deploy unless `force`. Turns already running finish on the version
+    /// they started with.
+    pub async fn use_version(
+        &self,
+        tenant: &str,
+        name: &str,
+        number: u64,
+        force: bool,
+    ) -> Result<ComponentInfo, DeployError> {
+        let _changing = self.0.component_changes.lock().await;
+        self.deployed(tenant, name)?;
+        let (mut prepared, wasm) = self
+            .prepare_kept(tenant, name, number, Upgrade::unless(force))
+            .await?;
+        prepared.info.number = number;
+        let info = prepared.info.clone();
+        self.0
+            .registry
+            .insert(prepared.info, prepared.manifest, prepared.backend)?;
+        self.0
+            .store
+            .put_component(&info.record(), Some(&wasm))
+            .await?;
+        tracing::info!(
+            tenant,
+            name,
+            version = number,
+            "component version made current"
+        );
+        Ok(info)
+    }
+
+    /// End component `name`'s canary: all its actors go back to the current version.
+    pub async fn stop_canary(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<ComponentInfo, DeployError> {
+        let _changing = self.0.component_changes.lock().await;
+        let info = self.deployed(tenant, name)?;
+        if info.canary.is_none() {
+            return Err(VersionError::NoCanary(name.to_string()).into());
+        }
+        self.0.registry.set_canary(tenant, name, None);
+        self.store_component_record(tenant, name).await?;
+        tracing::info!(tenant, name, "canary stopped");
+        Ok(self.deployed(tenant, name)?)
+    }
+
+    /// Delete kept version `number` of component `name`; neither the current version nor
+    /// a running canary can be deleted.
+    pub async fn delete_version(
+        &self,
+        tenant: &str,
+        name: &str,
+        number: u64,
+    ) -> Result<(), DeployError> {
+        let _changing = self.0.component_changes.lock().await;
+        let info = self.deployed(tenant, name)?;
+        let role = if info.number == number {
+            Some("current")
+        } else if info.canary.as_ref().is_some_and(|c| c.number == number) {
+            Some("the running canary")
+        } else {
+            None
+        };
+        if let Some(role) = role {
+            return Err(VersionError::InUse {
+                name: name.to_string(),
+                number,
+                role,
+            }
+            .into());
+        }
+        if !self
+            .0
+            .store
+            .remove_component_version(tenant, name, number)
+            .await?
+        {
+            return Err(VersionError::NoVersion {
+                name: name.to_string(),
+                number,
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
