@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Build the example actors and the test guests as wasm32-wasip2 components.
+# Build the example actors and the test guests as wasm32-wasip2 components: the Rust ones
+# with cargo, the Python and JavaScript counters with componentize-py and componentize-js
+# (installed by scripts/guest-tools.sh; rebuilt only when their sources change).
 # Installs the wasm32-wasip2 target with rustup if it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,3 +13,39 @@ fi
 cargo build --release --target wasm32-wasip2 \
     -p counter -p bank -p newsroom -p calculator -p assistant -p tally -p tally-v2 \
     -p hostile -p not-an-actor -p legacy
+
+tools="$(scripts/guest-tools.sh)"
+out="${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release"
+sdk_py=guest-sdk/python/src
+sdk_js=guest-sdk/js
+
+# Run the build command ($3...) for $1 unless the inputs ($2, space-separated files) are
+# unchanged since it last built.
+build_once() {
+    local wasm="$out/$1.wasm" stamp="$out/$1.stamp" sum
+    # shellcheck disable=SC2086
+    sum="$(cat $2 | sha256sum)"
+    if [ -f "$wasm" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$sum" ]; then
+        return
+    fi
+    shift 2
+    local started=$SECONDS
+    "$@"
+    echo "$sum" > "$stamp"
+    echo "built $wasm in $((SECONDS - started)) s" >&2
+}
+
+py_inputs="wit/actor.wit $sdk_py/warren_actor/__init__.py examples/python-counter/app.py"
+build_once counter_py "$py_inputs" \
+    "$tools/py/bin/componentize-py" -d wit -w warren-actor componentize app \
+    -p examples/python-counter -p "$sdk_py" -o "$out/counter_py.wasm"
+
+js_inputs="wit/actor.wit $sdk_js/index.js examples/js-counter/counter.js scripts/componentize-js.mjs"
+build_once counter_js "$js_inputs" \
+    node "$tools/node/componentize-js.mjs" examples/js-counter/counter.js wit \
+    "$out/counter_js.wasm" --sdk "$sdk_js"
+# The same counter with StarlingMonkey's HTTP left on: it imports wasi:http, which Warren
+# refuses at deploy.
+build_once counter_js_http "$js_inputs" \
+    node "$tools/node/componentize-js.mjs" examples/js-counter/counter.js wit \
+    "$out/counter_js_http.wasm" --sdk "$sdk_js" --keep-http

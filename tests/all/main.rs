@@ -21,6 +21,7 @@ mod metrics;
 mod migration;
 mod network;
 mod opaca;
+mod polyglot;
 mod reminders;
 mod sandbox;
 mod spawn;

@@ -165,9 +165,7 @@ async fn a_first_layout_data_dir_is_migrated_on_the_first_start() {
     let (status, info) = host.deploy(std::fs::read(guest("counter")).unwrap()).await;
     assert_eq!(status, 201, "{info}");
     assert_eq!(info["number"], 2, "{info}");
-    let versions = host
-        .get_json("/admin/v1/components/counter/versions")
-        .await;
+    let versions = host.get_json("/admin/v1/components/counter/versions").await;
     assert_eq!(versions[0]["number"], 1, "{versions}");
     assert_eq!(
         versions[0]["deployed_by"], "unknown (deployed before versions were kept)",

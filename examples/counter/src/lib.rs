@@ -1,17 +1,32 @@
 //! The counter actor: `add` takes a JSON integer and returns the new total; `get` returns it.
 //! `add` also takes a one-element array (`[5]`), which is how the Dapr JS SDK's actor
-//! proxies send their arguments.
+//! proxies send their arguments. `remind` takes `{"due": "1s", "n": 5}` and adds `n` when
+//! the reminder fires; `call-add` takes `{"target": "id", "n": 3}` and adds `n` to another
+//! counter, returning its reply. The Python and JavaScript counters do the same.
 
 use warren_guest::prelude::*;
 
 struct Counter;
+
+#[derive(serde::Deserialize)]
+struct Remind {
+    #[serde(default)]
+    due: String,
+    n: i64,
+}
+
+#[derive(serde::Deserialize)]
+struct CallAdd {
+    target: String,
+    n: i64,
+}
 
 impl Actor for Counter {
     fn manifest() -> Manifest {
         Manifest::new("counter").with_type(
             ActorType::new("counter")
                 .description("Keeps a running total")
-                .actions(["add", "get"]),
+                .actions(["add", "get", "remind", "call-add"]),
         )
     }
 
@@ -30,6 +45,16 @@ impl Actor for Counter {
                 to_json(&total)
             }
             "get" => to_json(&total),
+            "remind" => {
+                let args: Remind = json(payload)?;
+                schedule::set_reminder("add", &args.due, "", "", args.n.to_string().as_bytes())?;
+                Ok(Vec::new())
+            }
+            "call-add" => {
+                let args: CallAdd = json(payload)?;
+                let target = actors::actor("counter", &args.target);
+                actors::call(&target, "add", args.n.to_string().as_bytes())
+            }
             other => Err(Error::NotFound(format!("counter has no action {other:?}"))),
         }
     }
