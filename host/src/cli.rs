@@ -4,10 +4,14 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
+mod build;
+mod new;
 mod progress;
 mod status_text;
 mod versions;
 
+pub use build::{BuildArgs, run_build as build};
+pub use new::{NewArgs, run as new};
 pub use versions::{VersionsCommand, run as versions};
 
 /// Which host and tenant a command talks to.

@@ -24,6 +24,10 @@ struct Args {
 enum Command {
     /// Run the host.
     Serve(Box<serve::ServeArgs>),
+    /// Write a ready-to-build actor project (rust, python or js) from built-in templates.
+    New(cli::NewArgs),
+    /// Build the actor project in a directory into NAME.wasm with its language's tool.
+    Build(cli::BuildArgs),
     /// Upload a component to a running host.
     Deploy(cli::DeployArgs),
     /// Show the host at a glance: turns/s, p99, failures, actors (the console's front
@@ -62,6 +66,8 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match args.command {
             Command::Serve(a) => serve::run(*a).await,
+            Command::New(a) => cli::new(a),
+            Command::Build(a) => cli::build(a),
             Command::Deploy(a) => cli::deploy(a).await,
             Command::Status(a) => cli::status(a).await,
             Command::Components(t) => cli::components(t).await,

@@ -134,3 +134,68 @@ async fn versions_are_listed_rolled_back_and_canaried_from_the_cli() {
     assert!(!ok);
     assert!(err.contains("no canary"), "{err}");
 }
+
+/// `warren new LANG NAME`, `warren build` and `warren deploy` give a working actor in each
+/// language. The toolchains come from scripts/guest-tools.sh (WARREN_GUEST_TOOLS); the
+/// Rust project builds in a target dir of its own, kept between runs.
+#[tokio::test]
+async fn new_projects_build_and_deploy_in_every_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path(), &[]);
+    let projects = tempfile::tempdir().unwrap();
+    let tools = crate::support::target_dir().join("guest-tools");
+    assert!(
+        tools.join("py.stamp").exists(),
+        "run scripts/guest-tools.sh first"
+    );
+    for language in ["rust", "python", "js"] {
+        let name = format!("{language}-demo");
+        let (ok, _, err) = warren(
+            &host,
+            &[
+                "new",
+                language,
+                &name,
+                "--dir",
+                projects.path().to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "{language}: {err}");
+        let project = projects.path().join(&name);
+        let out = Command::new(env!("CARGO_BIN_EXE_warren"))
+            .arg("build")
+            .current_dir(&project)
+            .env("WARREN_GUEST_TOOLS", &tools)
+            .env(
+                "CARGO_TARGET_DIR",
+                crate::support::target_dir().join("new-projects"),
+            )
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{language}: {err}");
+        assert!(err.contains(&format!("{name}.wasm")), "{language}: {err}");
+
+        let wasm = project.join(format!("{name}.wasm"));
+        let (ok, out, err) = warren(&host, &["deploy", wasm.to_str().unwrap()]);
+        assert!(ok, "{language}: {err}");
+        assert!(
+            out.contains(&format!(r#""actor_types":["{name}"]"#)),
+            "{out}"
+        );
+        assert_eq!(host.invoke_ok(&name, "a", "add", "4").await, "4");
+        let body = r#"{"target":"b","n":2}"#;
+        assert_eq!(host.invoke_ok(&name, "a", "call-add", body).await, "2");
+        assert_eq!(host.invoke_ok(&name, "b", "get", "").await, "2");
+    }
+
+    // Refused: a name no language takes, an existing directory, a directory without a
+    // project.
+    let (ok, _, err) = warren(&host, &["new", "rust", "Bad_Name"]);
+    assert!(!ok && err.contains("cannot name a project"), "{err}");
+    let dir_arg = projects.path().to_str().unwrap();
+    let (ok, _, err) = warren(&host, &["new", "js", "js-demo", "--dir", dir_arg]);
+    assert!(!ok && err.contains("exists already"), "{err}");
+    let (ok, _, err) = warren(&host, &["build", dir_arg]);
+    assert!(!ok && err.contains("holds no actor project"), "{err}");
+}
