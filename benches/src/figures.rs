@@ -17,10 +17,12 @@ use warren_host::wasm::WasmConfig;
 
 mod cluster;
 mod hop;
+mod languages;
 mod observe;
 mod reminders;
 pub use cluster::cluster;
 pub use hop::hop_echo;
+pub use languages::languages;
 pub use observe::observe;
 pub use reminders::{reminder_pass_process, reminders, stored, stored_start_process};
 
@@ -63,7 +65,13 @@ async fn counter_load(
         let rt = rt.clone();
         async move {
             let actor = ActorId::new("default", "counter", &format!("{prefix}{t}"));
-            rt.invoke(call(actor, action, payload)).await.is_ok()
+            match rt.invoke(call(actor, action, payload)).await {
+                Ok(_) => true,
+                Err(e) => {
+                    eprintln!("failed turn: {e}");
+                    false
+                }
+            }
         }
     })
     .await

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use warren_host::runtime::{ActorId, HeldRecord, Invocation, Runtime, RuntimeConfig};
+use warren_host::runtime::{
+    ActorId, DeployOptions, HeldRecord, Invocation, Runtime, RuntimeConfig,
+};
 use warren_host::store::{ActorRecord, Durability, SledStore, StateStore};
 use warren_host::wasm::{WasmConfig, WasmEngine};
 
@@ -44,7 +46,12 @@ pub async fn runtime_configured(
     runtime.load_tenants().await?;
     for g in guests {
         runtime
-            .deploy("default", None, std::fs::read(guest(g))?, false)
+            .deploy(
+                "default",
+                None,
+                std::fs::read(guest(g))?,
+                DeployOptions::default(),
+            )
             .await?;
     }
     Ok((runtime, wasm))

@@ -1,6 +1,7 @@
 //! `warren-bench`: every figure of benches/RESULTS.md, each printed with its baseline
 //! measured in the same run. `warren-bench [FIGURE...]` with figures `invoke`, `http`,
-//! `app`, `activation`, `reminders`, `durable`, `startup`, `cluster`, `observe` (default: all;
+//! `app`, `activation`, `reminders`, `durable`, `startup`, `cluster`, `observe`, `languages`
+//! (default: all;
 //! `cluster` needs PostgreSQL, see `figures/cluster.rs`). `warren-bench soak --duration
 //! 30m` runs the soak instead (`soak.rs`).
 
@@ -59,6 +60,7 @@ fn main() -> anyhow::Result<()> {
         "startup",
         "cluster",
         "observe",
+        "languages",
     ];
     let chosen: Vec<&str> = if args.figures.is_empty() {
         all.to_vec()
@@ -91,6 +93,7 @@ fn main() -> anyhow::Result<()> {
                 "startup" => figures::startup().await,
                 "cluster" => figures::cluster(args.duration).await,
                 "observe" => figures::observe(args.duration).await,
+                "languages" => figures::languages(args.duration).await,
                 other => anyhow::bail!("unknown figure {other:?}; known: {all:?}"),
             }
         })?;

@@ -35,7 +35,7 @@
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "warren-upgradable-actor",
+        world: "warren-extended-actor",
         pub_export_macro: true,
         export_macro_name: "__export_warren_actor",
         default_bindings_module: "warren_guest::bindings",
@@ -45,6 +45,7 @@ pub mod bindings {
 mod manifest;
 pub mod state;
 
+pub use bindings::exports::warren::actor::instances::InstanceStrategy;
 pub use bindings::warren::actor::types::{
     ActorKind, ActorRef, Context, Error, Fired, Manifest, Trigger,
 };
@@ -67,6 +68,14 @@ pub trait Actor {
     fn on_upgrade(from_version: &str) -> Result<(), Error> {
         let _ = from_version;
         Ok(())
+    }
+
+    /// How instances serve each actor type's turns, for the types that choose: a fresh
+    /// instance per turn, one kept per active actor, or instances reused across the
+    /// type's actors. The host's default serves the others, and its flags cap the
+    /// choice. By default no type chooses.
+    fn instance_strategies() -> Vec<(String, InstanceStrategy)> {
+        Vec::new()
     }
 }
 
@@ -339,8 +348,8 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Error> {
 /// The names an actor module usually needs.
 pub mod prelude {
     pub use crate::{
-        Actor, ActorKind, ActorRef, ActorType, Context, Error, Manifest, Trigger, actors, json,
-        platform, schedule, state, to_json, workflow,
+        Actor, ActorKind, ActorRef, ActorType, Context, Error, InstanceStrategy, Manifest, Trigger,
+        actors, json, platform, schedule, state, to_json, workflow,
     };
 }
 
@@ -356,6 +365,20 @@ pub fn __handle<A: Actor>(
     payload: Vec<u8>,
 ) -> Result<Vec<u8>, Error> {
     A::handle(&ctx, &action, &payload)
+}
+
+#[doc(hidden)]
+pub fn __instance_strategies<A: Actor>()
+-> Vec<bindings::exports::warren::actor::instances::TypeInstances> {
+    A::instance_strategies()
+        .into_iter()
+        .map(
+            |(actor_type, strategy)| bindings::exports::warren::actor::instances::TypeInstances {
+                actor_type,
+                strategy,
+            },
+        )
+        .collect()
 }
 
 #[doc(hidden)]
@@ -388,6 +411,14 @@ macro_rules! actor {
                 from_version: ::std::string::String,
             ) -> ::std::result::Result<(), $crate::Error> {
                 $crate::__on_upgrade::<$ty>(from_version)
+            }
+        }
+
+        impl $crate::bindings::exports::warren::actor::instances::Guest for __WarrenExport {
+            fn instance_strategies() -> ::std::vec::Vec<
+                $crate::bindings::exports::warren::actor::instances::TypeInstances,
+            > {
+                $crate::__instance_strategies::<$ty>()
             }
         }
 

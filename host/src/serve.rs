@@ -111,6 +111,13 @@ pub struct ServeArgs {
     /// fresh instance.
     #[arg(long, default_value_t = 500)]
     pinned_instances: usize,
+    /// A Wasm instance whose linear memory grew past this many MiB (or past half its
+    /// tenant's memory limit) is not kept for its actor. Python and JavaScript guests
+    /// carry an interpreter heap of about 20 MiB: raise it (32) to keep theirs, for turns
+    /// 25-60 times faster (benches/RESULTS.md); memory then grows by that much per active
+    /// actor, up to --pinned-instances.
+    #[arg(long, default_value_t = 8)]
+    pinned_max_memory_mib: usize,
     /// Token for the admin API across all tenants. Without it the admin API is open.
     #[arg(long, env = "WARREN_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -241,6 +248,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             fuel: args.enable_fuel,
             reuse_instances: args.reuse_instances,
             pinned_instances: args.pinned_instances,
+            pinned_max_memory_bytes: args.pinned_max_memory_mib.saturating_mul(1 << 20),
             ..WasmConfig::default()
         },
         &args.data_dir.join("artifacts"),

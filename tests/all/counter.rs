@@ -209,3 +209,52 @@ async fn reused_instances_keep_actors_apart() {
     .await;
     assert!(found.is_some(), "{}", host.log());
 }
+
+/// A component chooses each type's instance strategy (the `instances` export); the host's
+/// flags give the default and cap the choice.
+#[tokio::test]
+async fn each_type_gets_the_instance_strategy_it_chooses_within_the_hosts_flags() {
+    let hostile = guest("hostile");
+    // (flags, what fresh-, kept- and reused-prober count over turns a, a, b).
+    let cases: [(&[&str], [[&str; 3]; 3]); 3] = [
+        // By default reuse is not allowed: a reused type keeps its instances instead.
+        (&[], [["1", "1", "1"], ["1", "2", "1"], ["1", "2", "1"]]),
+        // Allowed: one instance, warm in the pool, serves a and then b.
+        (
+            &["--reuse-instances"],
+            [["1", "1", "1"], ["1", "2", "1"], ["1", "2", "3"]],
+        ),
+        // No kept instances: a kept type gets fresh ones.
+        (
+            &["--pinned-instances", "0"],
+            [["1", "1", "1"], ["1", "1", "1"], ["1", "1", "1"]],
+        ),
+    ];
+    for (flags, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec!["--deploy", hostile.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        let host = counter_host(dir.path(), &args);
+        for (actor_type, want) in ["fresh-prober", "kept-prober", "reused-prober"]
+            .into_iter()
+            .zip(expected)
+        {
+            let mut got = Vec::new();
+            for id in ["a", "a", "b"] {
+                got.push(host.invoke_ok(actor_type, id, "turns", "").await);
+            }
+            assert_eq!(got, want, "{actor_type} with {flags:?}");
+        }
+    }
+    // The choice is part of the type's manifest.
+    let dir = tempfile::tempdir().unwrap();
+    let host = counter_host(dir.path(), &["--deploy", hostile.to_str().unwrap()]);
+    let types = host.get_json("/admin/v1/actor-types").await;
+    let kept = types
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "kept-prober")
+        .unwrap();
+    assert_eq!(kept["instances"], "kept", "{kept}");
+}

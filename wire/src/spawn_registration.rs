@@ -103,6 +103,7 @@ pub fn actor_type(name: &str, actor: pb::Actor) -> Result<(ActorTypeSpec, SdkAct
         pool_size: u32::try_from(settings.max_pool_size)
             .ok()
             .filter(|n| *n > 0),
+        instances: None,
     };
     let sdk = SdkActorType {
         stateful: settings.stateful,

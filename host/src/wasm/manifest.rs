@@ -53,6 +53,7 @@ pub fn from_wit(m: types::Manifest) -> Result<Manifest, String> {
             actions,
             description: t.description,
             pool_size: None,
+            instances: None,
             name: t.name,
         });
     }

@@ -3,6 +3,7 @@
 mod bindings;
 mod cache;
 mod host;
+mod instances;
 mod limits;
 mod manifest;
 mod stdio;
@@ -24,7 +25,7 @@ use crate::runtime::{
     ActivationCache, ActorBackend, BackendFuture, ComponentLoader, LoadError, LoadedComponent,
     Runtime, Turn, TurnOutcome, TurnState,
 };
-use crate::types::manifest::Manifest;
+use crate::types::manifest::{InstanceStrategy, Manifest};
 use crate::types::{ActorId, Invocation, InvokeError, Reply};
 use bindings::{WarrenActor, WarrenActorPre, types};
 use cache::ArtifactCache;
@@ -56,6 +57,10 @@ pub struct WasmConfig {
     /// kept so serves only its actor, so no data crosses actors; 0 gives every turn a
     /// fresh instance. Each kept instance holds a slot of `max_instances`.
     pub pinned_instances: usize,
+    /// An instance whose linear memory grew past this is not kept for its actor: idle
+    /// actors must not pin much memory. Guests in Python or JavaScript start with tens of
+    /// megabytes (their interpreter's heap), so under the default they never keep one.
+    pub pinned_max_memory_bytes: usize,
 }
 
 impl Default for WasmConfig {
@@ -66,6 +71,7 @@ impl Default for WasmConfig {
             fuel: false,
             reuse_instances: false,
             pinned_instances: 500,
+            pinned_max_memory_bytes: 8 << 20,
         }
     }
 }
@@ -81,10 +87,6 @@ struct Warm {
 
 /// Warm instances kept per component at most.
 const WARM_PER_COMPONENT: usize = 64;
-
-/// An instance whose linear memory grew past this is not kept for its actor: idle actors
-/// must not pin much memory.
-const PIN_MAX_MEMORY: usize = 8 << 20;
 
 /// An instance kept for its actor's next turn, counted while it is kept.
 struct Pinned {
@@ -107,6 +109,10 @@ pub struct WasmComponent {
     warm: std::sync::Mutex<Vec<Warm>>,
     /// Its `on-upgrade` function, when it exports one.
     on_upgrade: Option<ComponentExportIndex>,
+    /// Its `instance-strategies` function, when it exports one.
+    instance_strategies: Option<ComponentExportIndex>,
+    /// How instances serve each of its types on this host.
+    strategies: std::collections::HashMap<String, InstanceStrategy>,
     /// Hex SHA-256 of the `.wasm`.
     pub sha256: String,
     pub size: usize,
@@ -216,20 +222,27 @@ impl WasmEngine {
         .map_err(|e| LoadError::Invalid(format!("compilation task failed: {e}")))?
         .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         let pre = self.prepare(&component)?;
-        let on_upgrade = component
-            .get_export_index(None, UPGRADE_INTERFACE)
-            .and_then(|upgrade| component.get_export_index(Some(&upgrade), "on-upgrade"));
+        let export = |interface: &str, function: &str| {
+            component
+                .get_export_index(None, interface)
+                .and_then(|i| component.get_export_index(Some(&i), function))
+        };
+        let on_upgrade = export(UPGRADE_INTERFACE, "on-upgrade");
+        let instance_strategies = export(instances::INTERFACE, instances::FUNCTION);
         let mut wasm_component = WasmComponent {
             engine: self.clone(),
             pre,
             warm: std::sync::Mutex::new(Vec::new()),
             on_upgrade,
+            instance_strategies,
+            strategies: Default::default(),
             sha256,
             size: wasm.len(),
             version: String::new(),
         };
         let manifest = self.describe(&wasm_component).await?;
         wasm_component.version = manifest.version.clone();
+        wasm_component.strategies = instances::strategies(&manifest, &self.config);
         Ok((wasm_component, manifest))
     }
 
@@ -298,13 +311,25 @@ impl WasmEngine {
                 raw.get_typed_func::<(String,), (Result<(), types::Error>,)>(&mut store, index)
                     .map_err(|e| e.context("its `on-upgrade` export has the wrong type"))?;
             }
-            actor.warren_actor_actor().call_describe(&mut store).await
+            let manifest = actor.warren_actor_actor().call_describe(&mut store).await?;
+            let chosen = match &component.instance_strategies {
+                Some(index) => {
+                    let strategies: instances::InstanceStrategies = raw
+                        .get_typed_func(&mut store, index)
+                        .map_err(|e| e.context("its `instances` export has the wrong type"))?;
+                    strategies.call_async(&mut store, ()).await?.0
+                }
+                None => Vec::new(),
+            };
+            Ok::<_, wasmtime::Error>((manifest, chosen))
         };
-        let manifest = tokio::time::timeout_at(deadline.into(), run)
+        let (manifest, chosen) = tokio::time::timeout_at(deadline.into(), run)
             .await
             .map_err(|_| LoadError::Describe("did not return within 5 s".into()))?
             .map_err(|e| LoadError::Describe(format!("{e:#}")))?;
-        manifest::from_wit(manifest).map_err(LoadError::Manifest)
+        let mut manifest = manifest::from_wit(manifest).map_err(LoadError::Manifest)?;
+        instances::apply(&mut manifest, chosen).map_err(LoadError::Manifest)?;
+        Ok(manifest)
     }
 
     /// Run one turn: in the instance kept in the actor's `cache` by its last turn, else in
@@ -324,6 +349,12 @@ impl WasmEngine {
         let memory = usize::try_from(limits.max_memory_bytes)
             .unwrap_or(usize::MAX)
             .min(self.config.max_memory_bytes);
+        let strategy = component
+            .strategies
+            .get(&*actor.actor_type)
+            .copied()
+            .unwrap_or(InstanceStrategy::Fresh);
+        let cache = cache.filter(|_| strategy == InstanceStrategy::Kept);
         // The actor's kept instance, if it is still of this component and within the
         // tenant's memory limit. Its place under the cap stays reserved for this turn.
         let mut reservation = cache
@@ -338,7 +369,7 @@ impl WasmEngine {
         let pinned = reservation.as_mut().and_then(|p| p.warm.take());
         let warm = if pinned.is_some() {
             pinned
-        } else if self.config.reuse_instances {
+        } else if strategy == InstanceStrategy::Reused {
             component
                 .warm
                 .lock()
@@ -502,11 +533,14 @@ impl WasmEngine {
         };
         // Kept for the actor only after a turn that succeeded (a failed turn's writes are
         // dropped, so its memory may disagree with the stored state), never grew past the
-        // limit, and stayed small.
+        // limit, and stayed small: within the keep limit and half the tenant's memory, so
+        // a guest whose heap grows from turn to turn (an interpreter's garbage) is dropped
+        // with half its limit still free, not failed by a turn that would pass in a fresh
+        // instance.
         let limiter = &warm.store.data().limiter;
         let keepable = outcome.result.is_ok()
             && !limiter.memory_refused
-            && limiter.memory_bytes <= PIN_MAX_MEMORY;
+            && limiter.memory_bytes <= self.config.pinned_max_memory_bytes.min(memory / 2);
         match cache.filter(|_| keepable) {
             Some(cache) => {
                 if let Some(mut kept) = reservation {
@@ -522,23 +556,17 @@ impl WasmEngine {
                 } else {
                     // Over the cap: undo the reservation just taken.
                     self.pinned.fetch_sub(1, Ordering::AcqRel);
-                    self.return_warm(component, warm);
                 }
             }
-            None => self.return_warm(component, warm),
+            None if strategy == InstanceStrategy::Reused => {
+                let mut pool = component.warm.lock().unwrap_or_else(|p| p.into_inner());
+                if pool.len() < WARM_PER_COMPONENT {
+                    pool.push(warm);
+                }
+            }
+            None => {}
         }
         outcome
-    }
-
-    /// Give an instance that finished its turn cleanly to its component's warm pool (with
-    /// `reuse_instances`), or drop it.
-    fn return_warm(&self, component: &WasmComponent, warm: Warm) {
-        if self.config.reuse_instances {
-            let mut pool = component.warm.lock().unwrap_or_else(|p| p.into_inner());
-            if pool.len() < WARM_PER_COMPONENT {
-                pool.push(warm);
-            }
-        }
     }
 }
 

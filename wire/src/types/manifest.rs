@@ -65,6 +65,21 @@ impl ChannelSpec {
     }
 }
 
+/// How Wasm instances serve an actor type's turns, as a component chooses per type (the
+/// host's flags give the default and cap the choice).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceStrategy {
+    /// A fresh instance for every turn: nothing outlives a turn.
+    Fresh,
+    /// An active actor keeps its last turn's instance for its next turn; no other actor
+    /// ever runs in it.
+    Kept,
+    /// Instances are pooled and reused across the type's actors: one actor's leftovers in
+    /// memory can reach the next, so only for code trusted on that point.
+    Reused,
+}
+
 /// How many interchangeable instances serve a pooled type unless it says otherwise.
 pub const DEFAULT_POOL_SIZE: u32 = 8;
 
@@ -89,6 +104,10 @@ pub struct ActorTypeSpec {
     /// Instances of a pooled type ([`DEFAULT_POOL_SIZE`] when absent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pool_size: Option<u32>,
+    /// The instance strategy a Wasm component chose for the type; the host's default
+    /// when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instances: Option<InstanceStrategy>,
 }
 
 impl ActorTypeSpec {
@@ -106,6 +125,7 @@ impl ActorTypeSpec {
             actions: Vec::new(),
             description: None,
             pool_size: None,
+            instances: None,
         }
     }
 }

@@ -20,6 +20,10 @@ impl Actor for Hostile {
                 "fail",
                 "huge-reply",
             ]))
+            // The same probe under each instance strategy the component can choose.
+            .with_type(ActorType::new("fresh-prober").actions(["turns"]))
+            .with_type(ActorType::new("kept-prober").actions(["turns"]))
+            .with_type(ActorType::new("reused-prober").actions(["turns"]))
             .with_type(ActorType::new("glutton").actions(["overflow", "huge-reply", "fill"]))
             .with_type(ActorType::new("ticker").actions(["arm", "disarm", "count", "last"]))
             .with_type(
@@ -27,6 +31,14 @@ impl Actor for Hostile {
                     .reentrancy(32)
                     .actions(["bounce", "recurse"]),
             )
+    }
+
+    fn instance_strategies() -> Vec<(String, InstanceStrategy)> {
+        vec![
+            ("fresh-prober".into(), InstanceStrategy::Fresh),
+            ("kept-prober".into(), InstanceStrategy::Kept),
+            ("reused-prober".into(), InstanceStrategy::Reused),
+        ]
     }
 
     fn handle(ctx: &Context, action: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
