@@ -11,7 +11,7 @@ export const actor = component({
   name: 'counter',
   version: '1.0.0',
   types: {
-    counter: {
+    'counter': {
       description: 'Keeps a running total',
       actions: {
         add(n) {

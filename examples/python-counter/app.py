@@ -12,6 +12,8 @@ import warren_actor as w
 class Counter(w.ActorType):
     """Keeps a running total."""
 
+    name = "counter"
+
     def add(self, n):
         if isinstance(n, list) and len(n) == 1:
             n = n[0]

@@ -88,7 +88,13 @@ impl Host {
             log_filter: filter.to_string(),
             env,
             log,
-            client: reqwest::Client::new(),
+            // Idle connections are dropped before the host closes them (after its header
+            // read timeout, 30 s): a request sent on one the host is closing just then
+            // would fail with an incomplete message.
+            client: reqwest::Client::builder()
+                .pool_idle_timeout(Duration::from_secs(20))
+                .build()
+                .expect("an HTTP client"),
         }
     }
 

@@ -28,13 +28,18 @@ pub struct NewArgs {
 
 const WIT: &str = include_str!("../../../wit/actor.wit");
 
-/// The files of a project in `language`: path and text, `{{name}}` standing for its name.
+/// The files of a project in `language`: path and text, with `{{name}}` standing for its
+/// name. The actor itself is the language's counter example, whose quoted `counter` (its
+/// type and component name) becomes the project's name.
 fn files(language: Language) -> Vec<(&'static str, &'static str)> {
     let mut files = vec![("wit/actor.wit", WIT)];
     files.extend(match language {
         Language::Rust => vec![
             ("Cargo.toml", include_str!("templates/rust/Cargo.toml")),
-            ("src/lib.rs", include_str!("templates/rust/lib.rs")),
+            (
+                "src/lib.rs",
+                include_str!("../../../examples/counter/src/lib.rs"),
+            ),
             (".gitignore", "/target\n/*.wasm\n"),
             (
                 "warren-guest/Cargo.toml",
@@ -54,7 +59,10 @@ fn files(language: Language) -> Vec<(&'static str, &'static str)> {
             ),
         ],
         Language::Python => vec![
-            ("app.py", include_str!("templates/python/app.py")),
+            (
+                "app.py",
+                include_str!("../../../examples/python-counter/app.py"),
+            ),
             (".gitignore", "/.venv\n/*.wasm\n__pycache__/\n"),
             (
                 "warren_actor/__init__.py",
@@ -63,7 +71,10 @@ fn files(language: Language) -> Vec<(&'static str, &'static str)> {
         ],
         Language::Js => vec![
             ("package.json", include_str!("templates/js/package.json")),
-            ("actor.js", include_str!("templates/js/actor.js")),
+            (
+                "actor.js",
+                include_str!("../../../examples/js-counter/counter.js"),
+            ),
             (".gitignore", "/node_modules\n/*.wasm\n"),
             (
                 "build.mjs",
@@ -103,8 +114,14 @@ pub fn create(args: &NewArgs) -> anyhow::Result<PathBuf> {
     if root.exists() {
         bail!("{} exists already", root.display());
     }
+    let quoted = |q: &str| (format!("{q}counter{q}"), format!("{q}{}{q}", args.name));
+    let [(double, double_named), (single, single_named)] = [quoted("\""), quoted("'")];
     for (path, text) in files(args.language) {
-        write(&root.join(path), &text.replace("{{name}}", &args.name))?;
+        let text = text
+            .replace("{{name}}", &args.name)
+            .replace(&double, &double_named)
+            .replace(&single, &single_named);
+        write(&root.join(path), &text)?;
     }
     Ok(root)
 }
@@ -147,8 +164,22 @@ mod tests {
     fn every_template_names_its_project() {
         for language in [Language::Rust, Language::Python, Language::Js] {
             let files = files(language);
-            assert!(files.iter().any(|(_, text)| text.contains("{{name}}")));
+            let named = |text: &str| {
+                ["{{name}}", "\"counter\"", "'counter'"]
+                    .iter()
+                    .any(|n| text.contains(n))
+            };
+            assert!(files.iter().any(|(_, text)| named(text)), "{language:?}");
             assert!(files.iter().any(|(path, _)| *path == "wit/actor.wit"));
         }
+        let dir = tempfile::tempdir().unwrap();
+        let args = NewArgs {
+            language: Language::Js,
+            name: "tally".into(),
+            dir: dir.path().to_path_buf(),
+        };
+        let root = create(&args).unwrap();
+        let actor = std::fs::read_to_string(root.join("actor.js")).unwrap();
+        assert!(actor.contains("name: 'tally'") && !actor.contains("'counter'"));
     }
 }

@@ -170,17 +170,7 @@ impl Runtime {
             .await?;
         prepared.info.number = number;
         let info = match options.canary_percent {
-            None => {
-                let info = prepared.info.clone();
-                self.0
-                    .registry
-                    .insert(prepared.info, prepared.manifest, prepared.backend)?;
-                self.0
-                    .store
-                    .put_component(&info.record(), Some(&wasm))
-                    .await?;
-                info
-            }
+            None => self.make_current(prepared, &wasm).await?,
             Some(percent) => {
                 self.0.registry.check(tenant, &name, &prepared.manifest)?;
                 let canary = self.canary_info(&prepared, percent);

@@ -147,6 +147,24 @@ impl Runtime {
         Ok(1)
     }
 
+    /// Register `prepared` as the version serving all its component's actors (ending a
+    /// canary) and store it as such, with its bytes.
+    pub(super) async fn make_current(
+        &self,
+        prepared: Prepared,
+        wasm: &[u8],
+    ) -> Result<ComponentInfo, DeployError> {
+        let info = prepared.info.clone();
+        self.0
+            .registry
+            .insert(prepared.info, prepared.manifest, prepared.backend)?;
+        self.0
+            .store
+            .put_component(&info.record(), Some(wasm))
+            .await?;
+        Ok(info)
+    }
+
     pub(super) fn canary_info(&self, prepared: &Prepared, percent: u8) -> CanaryInfo {
         CanaryInfo {
             number: prepared.info.number,
@@ -278,14 +296,7 @@ impl Runtime {
             .prepare_kept(tenant, name, number, Upgrade::unless(force))
             .await?;
         prepared.info.number = number;
-        let info = prepared.info.clone();
-        self.0
-            .registry
-            .insert(prepared.info, prepared.manifest, prepared.backend)?;
-        self.0
-            .store
-            .put_component(&info.record(), Some(&wasm))
-            .await?;
+        let info = self.make_current(prepared, &wasm).await?;
         tracing::info!(
             tenant,
             name,
