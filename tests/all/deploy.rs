@@ -82,6 +82,24 @@ async fn components_are_listed_replaced_and_removed() {
             .contains("already provided by component \"counter\""),
         "{err}"
     );
+    // Nothing of the refused upload was kept: the name's first real deploy is version 1.
+    let response = host
+        .client
+        .post(format!("{}/admin/v1/components?name=counter2", host.url))
+        .body(std::fs::read(guest("calculator")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let info: Value = response.json().await.unwrap();
+    assert_eq!(info["number"], 1, "{info}");
+    let removed = host
+        .client
+        .delete(format!("{}/admin/v1/components/counter2", host.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 204);
 
     // Redeploying under the same name replaces it.
     let (status, _) = host.deploy(std::fs::read(guest("counter")).unwrap()).await;

@@ -185,7 +185,7 @@ async fn rolling_forward_and_back_under_load_fails_no_turn_and_migrates_state_bo
         .client
         .post(format!("{}/v1.0/actors/tally/load0/state", host.url))
         .body(
-            r#"[{"operation":"upsert","request":{"key":"\u0000warren.code-version","value":"x"}}]"#,
+            r#"[{"operation":"upsert","request":{"key":"\u0001warren.code-version","value":"x"}}]"#,
         )
         .send()
         .await

@@ -106,19 +106,28 @@ impl FromIterator<(String, Vec<u8>)> for Entries {
     }
 }
 
+/// The first character of the host's own state keys: a control character (U+0001) no
+/// caller has reason to start a key with, and that PostgreSQL's `text` takes (NUL it
+/// does not).
+pub const RESERVED_PREFIX: char = '\u{1}';
+
 /// The state key under which the host records which version of an actor's code (the
 /// manifest's `version`) last committed a turn, so the first turn under another version
-/// can run the component's `on-upgrade` first. Keys starting with NUL belong to the host:
-/// guests and callers can neither see nor write them.
-pub const CODE_VERSION_KEY: &str = "\0warren.code-version";
+/// can run the component's `on-upgrade` first. Keys starting with [`RESERVED_PREFIX`]
+/// belong to the host: guests and callers can neither see nor write them, and they do
+/// not count against quotas.
+pub const CODE_VERSION_KEY: &str = "\u{1}warren.code-version";
 
 /// Whether `key` is one of the host's own (see [`CODE_VERSION_KEY`]).
 pub fn is_reserved(key: &str) -> bool {
-    key.starts_with('\0')
+    key.starts_with(RESERVED_PREFIX)
 }
 
-/// The bytes a key and its value count for against quotas.
+/// The bytes a key and its value count for against quotas (none for the host's own).
 pub fn entry_size(key: &str, value: &[u8]) -> u64 {
+    if is_reserved(key) {
+        return 0;
+    }
     (key.len() + value.len()) as u64
 }
 
@@ -460,6 +469,20 @@ mod tests {
         // Without changes the format is the one every earlier record has.
         assert_eq!(r.encode_with(&[]), r.encode());
         assert_eq!(r.encode()[0], FORMAT);
+    }
+
+    #[test]
+    fn the_hosts_own_keys_are_hidden_and_weigh_nothing() {
+        let mut r = ActorRecord::default();
+        r.apply(vec![
+            (CODE_VERSION_KEY.to_string(), Some(b"1.0.0".to_vec())),
+            ("a".to_string(), Some(b"1".to_vec())),
+        ]);
+        assert_eq!(r.size(), 2);
+        assert_eq!(r.code_version(), Some("1.0.0"));
+        assert_eq!(r.keys_with_prefix("").collect::<Vec<_>>(), ["a"]);
+        assert_eq!(r.visible().count(), 1);
+        assert_eq!(r.size_delta(&[(CODE_VERSION_KEY.to_string(), None)]), 0);
     }
 
     #[test]

@@ -165,6 +165,8 @@ impl Runtime {
         if options.canary_percent.is_some() && self.0.registry.component(tenant, &name).is_none() {
             return Err(DeployError::Version(VersionError::NothingToCanary(name)));
         }
+        // Refused before it is kept: a version that never ran is not worth a rollback.
+        self.0.registry.check(tenant, &name, &prepared.manifest)?;
         let number = self
             .keep_version(&prepared, &wasm, &options.deployed_by)
             .await?;
@@ -172,7 +174,6 @@ impl Runtime {
         let info = match options.canary_percent {
             None => self.make_current(prepared, &wasm).await?,
             Some(percent) => {
-                self.0.registry.check(tenant, &name, &prepared.manifest)?;
                 let canary = self.canary_info(&prepared, percent);
                 self.0
                     .registry

@@ -16,7 +16,7 @@ pub enum StateError {
     NotHosted { tenant: String, actor_type: String },
     #[error("actor {0} is not active")]
     NotActive(ActorId),
-    #[error("state key {0:?} is reserved: keys starting with NUL belong to the host")]
+    #[error("state key {0:?} is reserved: keys starting with U+0001 belong to the host")]
     ReservedKey(String),
     #[error("tenant {tenant:?} is at its limit of {max} {kind}; nothing was changed")]
     Quota {

@@ -107,6 +107,13 @@ CREATE TABLE warren_component_versions (
     wasm bytea NOT NULL,
     PRIMARY KEY (tenant, name, version)
 );
+-- The host's own keys (the code version state was written by) start with U+0001: the
+-- view shows the actors' state only.
+CREATE OR REPLACE VIEW warren_actor_state AS
+    SELECT s.tenant, s.actor_type, s.actor_id, s.key, s.value, a.version
+    FROM warren_state s
+    JOIN warren_actors a USING (tenant, actor_type, actor_id)
+    WHERE left(s.key, 1) <> chr(1);
 "#,
 ];
 

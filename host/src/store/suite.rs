@@ -634,3 +634,27 @@ async fn concurrent_commits_stand_or_fall_alone() {
         assert_eq!(size, expected, "{name}");
     }
 }
+
+/// The host's own state keys (the code version an actor's state was written by) are
+/// stored like any key, in every store, and count toward no quota.
+#[tokio::test]
+async fn the_hosts_own_keys_are_stored_and_count_for_nothing() {
+    use super::record::CODE_VERSION_KEY;
+    for (name, store, _dir) in stores().await {
+        let actor = ActorId::new("own", "x", "a");
+        let changes = vec![set(CODE_VERSION_KEY, "2.0.0"), set("k", "v")];
+        let version = store.commit(&actor, 0, changes).await.unwrap();
+        let record = store.load(&actor).await.unwrap();
+        assert_eq!(record.code_version(), Some("2.0.0"), "{name}");
+        assert_eq!(record.size(), 2, "{name}");
+        assert_eq!(store.tenant_state_size("own").await.unwrap(), 2, "{name}");
+        let changes = vec![(CODE_VERSION_KEY.to_string(), None)];
+        store.commit(&actor, version, changes).await.unwrap();
+        assert_eq!(store.tenant_state_size("own").await.unwrap(), 2, "{name}");
+        assert_eq!(
+            store.load(&actor).await.unwrap().code_version(),
+            None,
+            "{name}"
+        );
+    }
+}

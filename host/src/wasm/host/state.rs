@@ -9,12 +9,12 @@ fn trap(e: crate::types::StoreError) -> wasmtime::Error {
     wasmtime::Error::msg(format!("state store failed: {e}"))
 }
 
-/// Keys starting with NUL hold the host's own bookkeeping; a guest touching one is a bug
+/// Keys starting with U+0001 hold the host's own bookkeeping; a guest touching one is a bug
 /// in the guest, stopped before it can corrupt that bookkeeping.
 fn guest_key(key: &str) -> wasmtime::Result<()> {
     if is_host_key(key) {
         return Err(wasmtime::Error::msg(format!(
-            "state key {key:?} is reserved: keys starting with NUL belong to the host"
+            "state key {key:?} is reserved: keys starting with U+0001 belong to the host"
         )));
     }
     Ok(())
