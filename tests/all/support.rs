@@ -222,9 +222,14 @@ impl Host {
 
     /// Upload a component through the admin API; returns the status and body.
     pub async fn deploy(&self, wasm: Vec<u8>) -> (u16, Value) {
+        self.deploy_with("", wasm).await
+    }
+
+    /// [`Host::deploy`] with query parameters (`name=…`, `force=true`, `canary=…`).
+    pub async fn deploy_with(&self, query: &str, wasm: Vec<u8>) -> (u16, Value) {
         let response = self
             .client
-            .post(format!("{}/admin/v1/components", self.url))
+            .post(format!("{}/admin/v1/components?{query}", self.url))
             .body(wasm)
             .send()
             .await

@@ -27,15 +27,7 @@ async fn admin(host: &Host, method: reqwest::Method, path: &str, query: &str) ->
 }
 
 async fn deploy_canary(host: &Host, wasm: Vec<u8>, percent: u8) -> (u16, Value) {
-    let response = host
-        .client
-        .post(format!("{}/admin/v1/components?canary={percent}", host.url))
-        .body(wasm)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    host.deploy_with(&format!("canary={percent}"), wasm).await
 }
 
 /// A tally's answer: the version that served the turn and the total.

@@ -174,15 +174,10 @@ impl Runtime {
         let info = match options.canary_percent {
             None => self.make_current(prepared, &wasm).await?,
             Some(percent) => {
-                let canary = self.canary_info(&prepared, percent);
-                self.0
-                    .registry
-                    .set_canary(tenant, &name, Some((canary, prepared.backend)));
+                let deployed = prepared.info.clone();
+                self.route_canary(prepared, percent);
                 self.store_component_record(tenant, &name).await?;
-                self.0
-                    .registry
-                    .component(tenant, &name)
-                    .unwrap_or(prepared.info)
+                self.0.registry.component(tenant, &name).unwrap_or(deployed)
             }
         };
         tracing::info!(tenant, name = %info.name, version = number, canary = ?options.canary_percent, types = ?info.actor_types, "component deployed");

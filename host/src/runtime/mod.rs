@@ -40,6 +40,8 @@ use serde::Serialize;
 use crate::store::StateStore;
 use crate::types::manifest;
 
+/// Whether a state key is the host's own, which no guest or caller may read or write.
+pub use crate::store::record::is_reserved as is_host_key;
 pub use crate::types::{
     ActorId, CallMode, DEFAULT_TENANT, Fired, Invocation, InvokeError, LimitKind, Reply, Trigger,
     check_name,
@@ -63,7 +65,7 @@ pub use shared::{FollowFuture, Follower};
 pub use state::StateError;
 pub use table::ActivationCache;
 pub use tenancy::{TenantError, TenantView};
-pub use turn::{HeldRecord, ScheduleOp, TurnState, is_host_key};
+pub use turn::{HeldRecord, ScheduleOp, TurnState};
 pub use versions::{VersionError, VersionView};
 
 use registry::Registry;

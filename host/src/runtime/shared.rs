@@ -136,8 +136,8 @@ impl Runtime {
                         .set_canary(&record.tenant, &record.name, None);
                     Ok(())
                 }
-                (true, false, Some(canary)) => self
-                    .start_canary(
+                (true, false, Some(canary)) => {
+                    self.start_canary(
                         &record.tenant,
                         &record.name,
                         canary.number,
@@ -145,7 +145,7 @@ impl Runtime {
                         super::components::Upgrade::Unchecked,
                     )
                     .await
-                    .map(drop),
+                }
                 (false, _, _) => self.load_stored(record).await.map(drop),
             };
             match followed {

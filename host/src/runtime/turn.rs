@@ -11,11 +11,6 @@ use crate::store::record::{CODE_VERSION_KEY, is_reserved};
 use crate::types::workflow::Workflow;
 use crate::types::{StateChange, StoreError};
 
-/// Whether a state key is the host's own, which no guest or caller may read or write.
-pub fn is_host_key(key: &str) -> bool {
-    is_reserved(key)
-}
-
 /// A timer or reminder change staged by a turn.
 #[derive(Debug)]
 pub enum ScheduleOp {
@@ -78,7 +73,7 @@ pub struct TurnState {
     deferred: Vec<Delivery>,
     workflow: Workflow,
     /// The version of the code running the turn, recorded with the state it commits.
-    code_version: Option<String>,
+    code_version: Option<Arc<str>>,
 }
 
 /// What a finished turn hands to the runtime to commit and run.
@@ -110,15 +105,20 @@ impl TurnState {
         }
     }
 
-    /// The version of the code that last committed a turn of this actor, if recorded.
-    pub fn committed_code_version(&self) -> Option<String> {
-        self.committed.get()?.code_version().map(str::to_string)
+    /// The version of the code that last committed a turn of this actor, if one is
+    /// recorded and it is not `version` (allocating only then: this runs every turn).
+    pub fn written_by_other(&self, version: &str) -> Option<String> {
+        let committed = self.committed.get()?;
+        committed
+            .code_version()
+            .filter(|recorded| *recorded != version)
+            .map(str::to_string)
     }
 
     /// Record `version` as the code running this turn: when the turn commits and the
     /// actor has state, the record names it, so the next version knows what to migrate.
-    pub fn run_by(&mut self, version: &str) {
-        self.code_version = Some(version.to_string());
+    pub fn run_by(&mut self, version: Arc<str>) {
+        self.code_version = Some(version);
     }
 
     /// The actor this turn runs for.
@@ -196,9 +196,11 @@ impl TurnState {
             // An actor without state gets no record just to name a version.
             let has_state = !self.staged.is_empty()
                 || committed.as_ref().is_some_and(|r| !r.entries.is_empty());
-            if has_state && recorded != Some(version.as_str()) {
-                self.staged
-                    .insert(CODE_VERSION_KEY.to_string(), Some(version.into_bytes()));
+            if has_state && recorded != Some(&*version) {
+                self.staged.insert(
+                    CODE_VERSION_KEY.to_string(),
+                    Some(version.as_bytes().to_vec()),
+                );
             }
         }
         TurnParts {

@@ -165,14 +165,20 @@ impl Runtime {
         Ok(info)
     }
 
-    pub(super) fn canary_info(&self, prepared: &Prepared, percent: u8) -> CanaryInfo {
-        CanaryInfo {
-            number: prepared.info.number,
-            version: prepared.info.version.clone(),
-            sha256: prepared.info.sha256.clone(),
+    /// Route `percent` of the actors of `prepared`'s component to it, while the current
+    /// version serves the others.
+    pub(super) fn route_canary(&self, prepared: Prepared, percent: u8) {
+        let info = &prepared.info;
+        let canary = CanaryInfo {
+            number: info.number,
+            version: info.version.clone(),
+            sha256: info.sha256.clone(),
             percent,
-            actor_types: prepared.info.actor_types.clone(),
-        }
+            actor_types: info.actor_types.clone(),
+        };
+        self.0
+            .registry
+            .set_canary(&info.tenant, &info.name, Some((canary, prepared.backend)));
     }
 
     /// Write the store's record of component `name` as the registry has it now.
@@ -195,15 +201,12 @@ impl Runtime {
         number: u64,
         percent: u8,
         upgrade: Upgrade,
-    ) -> Result<CanaryInfo, DeployError> {
+    ) -> Result<(), DeployError> {
         let (mut prepared, _) = self.prepare_kept(tenant, name, number, upgrade).await?;
         prepared.info.number = number;
         self.0.registry.check(tenant, name, &prepared.manifest)?;
-        let canary = self.canary_info(&prepared, percent);
-        self.0
-            .registry
-            .set_canary(tenant, name, Some((canary.clone(), prepared.backend)));
-        Ok(canary)
+        self.route_canary(prepared, percent);
+        Ok(())
     }
 
     /// Load kept version `number` of component `name`, checked as `upgrade` says.

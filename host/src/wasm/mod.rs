@@ -116,8 +116,9 @@ pub struct WasmComponent {
     /// Hex SHA-256 of the `.wasm`.
     pub sha256: String,
     pub size: usize,
-    /// Its manifest's `version`, which its actors' state is recorded as written by.
-    pub version: String,
+    /// Its manifest's `version`, which its actors' state is recorded as written by
+    /// (shared, since every turn hands it to its state).
+    pub version: Arc<str>,
 }
 
 /// The interface of the optional state-migration export.
@@ -238,10 +239,10 @@ impl WasmEngine {
             strategies: Default::default(),
             sha256,
             size: wasm.len(),
-            version: String::new(),
+            version: Arc::from(""),
         };
         let manifest = self.describe(&wasm_component).await?;
-        wasm_component.version = manifest.version.clone();
+        wasm_component.version = Arc::from(manifest.version.as_str());
         wasm_component.strategies = instances::strategies(&manifest, &self.config);
         Ok((wasm_component, manifest))
     }
@@ -308,7 +309,8 @@ impl WasmEngine {
             let (actor, raw) = component.instantiate(&mut store).await?;
             // A malformed `on-upgrade` is refused now, not at some actor's first turn.
             if let Some(index) = &component.on_upgrade {
-                raw.get_typed_func::<(String,), (Result<(), types::Error>,)>(&mut store, index)
+                let _: OnUpgrade = raw
+                    .get_typed_func(&mut store, index)
                     .map_err(|e| e.context("its `on-upgrade` export has the wrong type"))?;
             }
             let manifest = actor.warren_actor_actor().call_describe(&mut store).await?;
@@ -384,9 +386,8 @@ impl WasmEngine {
         let upgrade_from = component
             .on_upgrade
             .as_ref()
-            .and_then(|_| state.committed_code_version())
-            .filter(|from| *from != component.version);
-        state.run_by(&component.version);
+            .and_then(|_| state.written_by_other(&component.version));
+        state.run_by(component.version.clone());
         let turn = TurnHost {
             state,
             runtime,
