@@ -77,7 +77,7 @@ async fn a_failed_flush_halts_the_store_until_restart_and_loses_nothing_acknowle
     assert_eq!(status, 500, "a reminder written while halted");
     // The rest of the host still answers.
     assert_eq!(host.get("/v1.0/healthz").await.status(), 204);
-    assert!(host.log().contains("the store halts"), "{}", host.log());
+    assert!(host.logged("the store halts").await, "{}", host.log());
 
     // A clean stop does not vouch for a halted store: the next start recovers as after a
     // crash. The turn whose flush failed is there whole or not at all.

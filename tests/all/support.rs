@@ -168,6 +168,16 @@ impl Host {
         self.log.lock().unwrap().clone()
     }
 
+    /// Whether the host's log shows `text` within 10 s. Another thread reads the log from
+    /// the host's stdout, and on a loaded machine it can lag behind the host's answers.
+    pub async fn logged(&self, text: &str) -> bool {
+        eventually(Duration::from_secs(10), || async {
+            self.log().contains(text).then_some(())
+        })
+        .await
+        .is_some()
+    }
+
     /// POST an actor method through the Dapr API; returns the status and body.
     pub async fn invoke(
         &self,

@@ -218,9 +218,10 @@ async fn a_failing_on_upgrade_keeps_the_old_state_and_is_retried_by_the_next_tur
         assert_eq!(state_key(&host, "bad", "tally").await, None);
     }
     assert!(
-        host.log().contains(
+        host.logged(
             "turn under a new version failed; the actor keeps the state its old version wrote"
-        ),
+        )
+        .await,
         "the failed migration is not logged"
     );
 

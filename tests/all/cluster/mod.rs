@@ -559,7 +559,18 @@ async fn a_joining_host_takes_partitions_under_load_and_no_turn_is_lost_or_doubl
     assert_eq!(failed, 0, "requests failed while a host joined");
     // Each acknowledged turn ran once, on one host; no two turns of an actor overlapped,
     // on one host or across two, and each saw the version the one before it left.
-    let turns = logged_turns(&hosts);
+    // The logs are read by other threads, which may lag behind the answers: wait for them.
+    let acked_of = |actor: usize| acked[actor].load(Ordering::Relaxed) as usize;
+    let turns = eventually(Duration::from_secs(10), || async {
+        let turns = logged_turns(&hosts);
+        (0..acked.len())
+            .all(|actor| {
+                turns.get(&format!("counter/j{actor}")).map_or(0, Vec::len) >= acked_of(actor)
+            })
+            .then_some(turns)
+    })
+    .await
+    .unwrap_or_else(|| logged_turns(&hosts));
     let mut moved = 0;
     for (actor, count) in acked.iter().enumerate() {
         let name = format!("counter/j{actor}");
