@@ -317,6 +317,25 @@ async fn a_traceparent_is_carried_through_without_an_exporter() {
     assert_eq!(response.status(), 200);
     let returned = response.headers()["traceparent"].to_str().unwrap();
     assert_ne!(span_of(returned, trace), client_span);
+    // The guest is given the request's other headers, not the trace headers the host
+    // passes on for it.
+    let keys: Vec<String> = host
+        .client
+        .post(format!("{}/v1.0/actors/chatty/m/method/metadata", host.url))
+        .header("traceparent", traceparent(trace, client_span))
+        .header("tracestate", "vendor=x")
+        .header("x-custom", "kept")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(keys.iter().any(|k| k == "x-custom"), "{keys:?}");
+    assert!(
+        !keys.iter().any(|k| k == "traceparent" || k == "tracestate"),
+        "{keys:?}"
+    );
     // An untraced request stays untraced; a malformed traceparent is ignored.
     for header in [None, Some("00-not-a-trace-01")] {
         let mut request = host

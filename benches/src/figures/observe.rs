@@ -8,6 +8,7 @@
 //!   figure's, which answers every export at once; it runs on the same two cores);
 //! - **export 1%** (in process only): the same, with `--trace-sample-ratio 0.01`.
 //!
+//! Each round runs every configuration once, in an order rotated from round to round.
 //! Figure 1's kept-instance invoke runs in process; figure 2's Dapr HTTP invoke against
 //! one `warren serve` per configuration. Every HTTP request carries a sampled
 //! `traceparent`, as Dapr's SDKs send one.
@@ -35,10 +36,30 @@ const ROUNDS: usize = 7;
 #[derive(Default)]
 struct Ratios(Vec<(String, f64, f64)>);
 
+/// The configurations' order in `round`: each starts a round in turn, so none always runs
+/// right after another (a drifting machine would otherwise favour one position).
+fn rotated(configurations: usize, round: usize) -> impl Iterator<Item = usize> {
+    (0..configurations).map(move |i| (i + round) % configurations)
+}
+
 impl Ratios {
-    fn add(&mut self, name: String, line: &Summary, base: &Summary) {
-        let (throughput, median) = line.ratios(base);
-        self.0.push((name, throughput, median));
+    /// Print one round's summaries (configuration index 0, "off", is the base) in the
+    /// configurations' order, and keep their ratios.
+    fn add_round(&mut self, measured: &[(usize, Summary)], name: impl Fn(usize) -> String) {
+        let mut sorted: Vec<&(usize, Summary)> = measured.iter().collect();
+        sorted.sort_by_key(|(index, _)| *index);
+        let Some((_, base)) = sorted.iter().find(|(index, _)| *index == 0) else {
+            return;
+        };
+        for (index, summary) in &sorted {
+            if *index == 0 {
+                summary.print(None);
+                continue;
+            }
+            summary.print(Some(base));
+            let (throughput, median) = summary.ratios(base);
+            self.0.push((name(*index), throughput, median));
+        }
     }
 
     fn print(&self) {
@@ -121,23 +142,19 @@ async fn in_process(endpoint: &str, duration: Duration) -> anyhow::Result<()> {
     let mut ratios = Ratios::default();
     for round in 1..=ROUNDS {
         for tasks in [1, 2] {
-            let mut base: Option<Summary> = None;
-            for (name, runtime, _) in &runtimes {
+            let mut measured = Vec::new();
+            for index in rotated(runtimes.len(), round) {
+                let (name, runtime, _) = &runtimes[index];
                 let label = format!(
                     "round {round}: in-process invoke, kept instance, {tasks} task(s), {name}"
                 );
                 let summary =
                     counter_load(runtime, &label, tasks, duration, ("c", "get", b"")).await?;
-                summary.print(base.as_ref());
-                match &base {
-                    Some(off) => ratios.add(
-                        format!("in-process, {tasks} task(s), {name}"),
-                        &summary,
-                        off,
-                    ),
-                    None => base = Some(summary),
-                }
+                measured.push((index, summary));
             }
+            ratios.add_round(&measured, |index| {
+                format!("in-process, {tasks} task(s), {}", runtimes[index].0)
+            });
         }
     }
     ratios.print();
@@ -165,19 +182,18 @@ async fn over_http(endpoint: &str, duration: Duration) -> anyhow::Result<()> {
     let path = "/v1.0/actors/counter/c{c}/method/get";
     let mut ratios = Ratios::default();
     for round in 1..=ROUNDS {
-        let mut base: Option<Summary> = None;
-        for (name, host, _) in &hosts {
+        let mut measured = Vec::new();
+        for index in rotated(hosts.len(), round) {
+            let (name, host, _) = &hosts[index];
             let label = format!("round {round}: Dapr HTTP invoke, 32 conns, {name}");
             let mut spec = load::post(&label, &host.addr, path, "", 32, duration);
             spec.headers
                 .push(("traceparent".into(), TRACEPARENT.into()));
-            let summary = load::run(spec).await?;
-            summary.print(base.as_ref());
-            match &base {
-                Some(off) => ratios.add(format!("Dapr HTTP invoke, {name}"), &summary, off),
-                None => base = Some(summary),
-            }
+            measured.push((index, load::run(spec).await?));
         }
+        ratios.add_round(&measured, |index| {
+            format!("Dapr HTTP invoke, {}", hosts[index].0)
+        });
     }
     ratios.print();
     Ok(())

@@ -126,11 +126,14 @@ where
         let observe = self.observe.clone();
         let span = request_span(&observe, &request);
         let trace = span.as_ref().map(OpenSpan::headers);
-        let method = span.as_ref().map(|_| request.method().to_string());
+        let method = span
+            .as_ref()
+            .filter(|span| span.is_recording())
+            .map(|_| request.method().to_string());
         Box::pin(async move {
-            let result = match trace.clone() {
+            let result = match &trace {
                 Some(trace) => {
-                    set_trace_headers(request.headers_mut(), &trace);
+                    set_trace_headers(request.headers_mut(), trace);
                     trace::within_request(trace.clone(), inner.call(request)).await
                 }
                 None => inner.call(request).await,

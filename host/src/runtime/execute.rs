@@ -96,24 +96,23 @@ impl Runtime {
             SpanKind::Internal,
             &invocation.metadata,
         );
-        let action = span.as_ref().map(|span| {
+        // The action is kept for the span's attributes only when the span is recorded.
+        let action = span.as_ref().and_then(|span| {
             span.pass_on(&mut invocation.metadata);
-            invocation.action.clone()
+            span.is_recording().then(|| invocation.action.clone())
         });
         let result = self.run_counted(invocation).await;
         self.0
             .metrics
             .turn(&target, trigger, &result, started.elapsed());
-        if let (Some(mut span), Some(action)) = (span, action)
-            && span.is_recording()
-        {
+        if let (Some(mut span), Some(action)) = (span, action) {
             span.set_attributes([
-                KeyValue::new("warren.tenant", target.tenant.to_string()),
-                KeyValue::new("warren.actor.type", target.actor_type.to_string()),
-                KeyValue::new("warren.actor.id", target.id.to_string()),
+                KeyValue::new("warren.tenant", target.tenant.clone()),
+                KeyValue::new("warren.actor.type", target.actor_type.clone()),
+                KeyValue::new("warren.actor.id", target.id.clone()),
                 KeyValue::new("warren.action", action),
-                KeyValue::new("warren.trigger", format!("{trigger:?}")),
-                KeyValue::new("warren.outcome", format!("{:?}", Outcome::of(&result))),
+                KeyValue::new("warren.trigger", trigger.as_str()),
+                KeyValue::new("warren.outcome", Outcome::of(&result).as_str()),
             ]);
             span.end(result.as_ref().err().map(ToString::to_string));
         }
@@ -271,7 +270,7 @@ impl Runtime {
                 actor_type: actor.actor_type.to_string(),
                 actor_id: actor.id.to_string(),
                 action: invocation.action.clone(),
-                outcome: format!("{:?}", Outcome::of(&finished)),
+                outcome: Outcome::of(&finished).as_str().to_string(),
                 message: e.to_string(),
                 output,
             });

@@ -31,6 +31,18 @@ pub enum TriggerLabel {
 }
 
 impl TriggerLabel {
+    /// The label's text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerLabel::call => "call",
+            TriggerLabel::cast => "cast",
+            TriggerLabel::timer => "timer",
+            TriggerLabel::reminder => "reminder",
+            TriggerLabel::broadcast => "broadcast",
+            TriggerLabel::activate => "activate",
+        }
+    }
+
     /// The label of `invocation`'s trigger.
     pub fn of(invocation: &Invocation) -> Self {
         match (&invocation.trigger, invocation.mode) {
@@ -63,6 +75,18 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The label's text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::ok => "ok",
+            Outcome::error => "error",
+            Outcome::trap => "trap",
+            Outcome::deadline => "deadline",
+            Outcome::memory => "memory",
+            Outcome::refused => "refused",
+        }
+    }
+
     /// The outcome of a turn's result.
     pub fn of(result: &Result<crate::types::Reply, InvokeError>) -> Self {
         let Err(e) = result else { return Outcome::ok };

@@ -20,7 +20,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::runtime::tenants::Limits;
-use crate::runtime::trace::{trace_headers, trace_id_in};
+use crate::runtime::trace::{is_trace_header, trace_headers, trace_id_in};
 use crate::runtime::{
     ActivationCache, ActorBackend, BackendFuture, ComponentLoader, LoadError, LoadedComponent,
     Runtime, Turn, TurnOutcome, TurnState,
@@ -659,7 +659,14 @@ fn guest_context(invocation: &Invocation) -> types::Context {
         target: actor_ref(&invocation.target),
         caller: invocation.caller.as_ref().map(actor_ref),
         trigger,
-        metadata: invocation.metadata.clone(),
+        // Trace headers are the host's plumbing (and would cost every traced turn two
+        // strings lowered into the guest).
+        metadata: invocation
+            .metadata
+            .iter()
+            .filter(|(key, _)| !is_trace_header(key))
+            .cloned()
+            .collect(),
     }
 }
 

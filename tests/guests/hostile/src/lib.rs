@@ -12,7 +12,7 @@ impl Actor for Hostile {
             .with_type(ActorType::new("trapper").actions(["write-then-trap", "write", "read"]))
             .with_type(ActorType::new("sleeper").actions(["sleep", "slow-count"]))
             .with_type(ActorType::new("caller").actions(["call", "cast", "count"]))
-            .with_type(ActorType::new("chatty").actions(["print", "spam"]))
+            .with_type(ActorType::new("chatty").actions(["print", "spam", "metadata"]))
             .with_type(ActorType::new("prober").actions([
                 "probe",
                 "turns",
@@ -140,6 +140,11 @@ impl Actor for Hostile {
                     );
                 }
                 Ok(b"null".to_vec())
+            }
+            // The metadata keys the turn was given.
+            "metadata" => {
+                let keys: Vec<&str> = ctx.metadata.iter().map(|(k, _)| k.as_str()).collect();
+                to_json(&keys)
             }
             "print" => {
                 let text = String::from_utf8_lossy(payload);
