@@ -20,6 +20,7 @@ mod hop;
 mod languages;
 mod observe;
 mod reminders;
+mod span_floor;
 pub use cluster::cluster;
 pub use hop::hop_echo;
 pub use languages::languages;

@@ -24,7 +24,7 @@ use warren_host::runtime::{Runtime, RuntimeConfig};
 use warren_host::store::Durability;
 use warren_host::wasm::WasmConfig;
 
-use super::{Killed, counter_load, helper};
+use super::{Killed, counter_load, helper, span_floor};
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -140,6 +140,7 @@ async fn in_process(endpoint: &str, duration: Duration) -> anyhow::Result<()> {
         runtimes.push((name, runtime, dir));
     }
     let mut ratios = Ratios::default();
+    let mut off_turn_ns = Vec::new();
     for round in 1..=ROUNDS {
         for tasks in [1, 2] {
             let mut measured = Vec::new();
@@ -152,6 +153,11 @@ async fn in_process(endpoint: &str, duration: Duration) -> anyhow::Result<()> {
                     counter_load(runtime, &label, tasks, duration, ("c", "get", b"")).await?;
                 measured.push((index, summary));
             }
+            if tasks == 1
+                && let Some((_, off)) = measured.iter().find(|(index, _)| *index == 0)
+            {
+                off_turn_ns.push(off.elapsed.as_nanos() as f64 / off.count.max(1) as f64);
+            }
             ratios.add_round(&measured, |index| {
                 format!("in-process, {tasks} task(s), {}", runtimes[index].0)
             });
@@ -160,6 +166,19 @@ async fn in_process(endpoint: &str, duration: Duration) -> anyhow::Result<()> {
     ratios.print();
     all.0.shutdown().await;
     sampled.0.shutdown().await;
+
+    off_turn_ns.sort_by(f64::total_cmp);
+    let turn_ns = off_turn_ns[off_turn_ns.len() / 2];
+    let floor = span_floor::measure(ROUNDS, duration / 4);
+    println!(
+        "OTLP floor per turn span (protobuf only, no SDK, queue or network): build and \
+         encode {:.0} ns = {:.0}% of an \"off\" turn ({turn_ns:.0} ns, 1 task); a collector's \
+         decode {:.0} ns = {:.0}%",
+        floor.build_and_encode_ns,
+        100.0 * floor.build_and_encode_ns / turn_ns,
+        floor.decode_ns,
+        100.0 * floor.decode_ns / turn_ns,
+    );
     Ok(())
 }
 
