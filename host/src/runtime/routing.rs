@@ -92,14 +92,15 @@ impl Runtime {
     }
 
     /// Run `invocation` on the owner of its target: here, or forwarded in one hop. A
-    /// forward that finds the owner gone or moved is retried once, on the owner the
-    /// refreshed table names.
+    /// forward that finds the owner gone or moved (the turn did not take effect) is
+    /// retried on the owner the refreshed table names, until the invocation's deadline:
+    /// during a move the table can name the new owner a moment before that host has
+    /// taken the partition, and a loaded host takes longer.
     pub(super) async fn route(
         &self,
         router: Arc<dyn ActorRouter>,
         invocation: Invocation,
     ) -> Result<Reply, InvokeError> {
-        let mut retried = false;
         loop {
             let owner = self
                 .owner_address(&router, &invocation.target, invocation.deadline)
@@ -124,10 +125,9 @@ impl Runtime {
                     result
                 }
             };
-            if retried || !retryable(&result) {
+            if !retryable(&result) || std::time::Instant::now() >= invocation.deadline {
                 return result;
             }
-            retried = true;
             router.refreshed(invocation.deadline).await;
         }
     }
@@ -186,7 +186,8 @@ impl Runtime {
     }
 
     /// Send a timer or reminder change to the owner of `actor`, if that is another host;
-    /// `None` when the change is this host's to make. Retried once, like a forward.
+    /// `None` when the change is this host's to make. Retried like a forward, until the
+    /// deadline.
     pub(super) async fn route_schedule(
         &self,
         actor: &ActorId,
@@ -197,7 +198,6 @@ impl Runtime {
             return None;
         }
         let deadline = self.deadline(&actor.tenant);
-        let mut retried = false;
         loop {
             let address = match self.owner_address(&router, actor, deadline).await {
                 Ok(None) => return None,
@@ -212,8 +212,8 @@ impl Runtime {
                 .forward_schedule(&address, actor, change.clone())
                 .await
             {
-                Err(ScheduleError::Unavailable(_)) if !retried => {
-                    retried = true;
+                // Retried as `route` retries a turn, for the same reason.
+                Err(ScheduleError::Unavailable(_)) if std::time::Instant::now() < deadline => {
                     router.refreshed(deadline).await;
                 }
                 other => return Some(other),

@@ -84,6 +84,21 @@ struct LoggedTurn {
     version: u64,
 }
 
+/// The warnings and errors each of `hosts` logged, to explain a failed check.
+fn warnings(hosts: &[Host]) -> String {
+    let mut out = String::new();
+    for (n, host) in hosts.iter().enumerate() {
+        for line in host
+            .log()
+            .lines()
+            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        {
+            out.push_str(&format!("host {n}: {line}\n"));
+        }
+    }
+    out
+}
+
 /// The committed turns each of `hosts` logged, by actor (`counter/j3`).
 fn logged_turns(hosts: &[Host]) -> HashMap<String, Vec<LoggedTurn>> {
     let mut turns: HashMap<String, Vec<LoggedTurn>> = HashMap::new();
@@ -526,7 +541,7 @@ async fn a_joining_host_takes_partitions_under_load_and_no_turn_is_lost_or_doubl
         let (acked, stop, client) = (acked.clone(), stop.clone(), client.clone());
         writers.push(tokio::spawn(async move {
             let mut i = w;
-            let mut failed = 0u64;
+            let mut failed = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let actor = i % 40;
                 i += 4;
@@ -539,7 +554,12 @@ async fn a_joining_host_takes_partitions_under_load_and_no_turn_is_lost_or_doubl
                     Ok(r) if r.status() == 200 => {
                         acked[actor].fetch_add(1, Ordering::Relaxed);
                     }
-                    _ => failed += 1,
+                    Ok(r) => {
+                        let status = r.status();
+                        let body = r.text().await.unwrap_or_default();
+                        failed.push(format!("j{actor} via {url}: {status} {body}"));
+                    }
+                    Err(e) => failed.push(format!("j{actor} via {url}: {e:?}")),
                 }
             }
             failed
@@ -550,13 +570,17 @@ async fn a_joining_host_takes_partitions_under_load_and_no_turn_is_lost_or_doubl
     wait_balanced(&db, 3).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);
-    let mut failed = 0;
+    let mut failed = Vec::new();
     for writer in writers {
-        failed += writer.await.unwrap();
+        failed.extend(writer.await.unwrap());
     }
     // A planned move loses no request: turns running at the move finish on the old
     // owner, the rest wait for the new one.
-    assert_eq!(failed, 0, "requests failed while a host joined");
+    assert!(
+        failed.is_empty(),
+        "requests failed while a host joined: {failed:#?}\n{}",
+        warnings(&hosts)
+    );
     // Each acknowledged turn ran once, on one host; no two turns of an actor overlapped,
     // on one host or across two, and each saw the version the one before it left.
     // The logs are read by other threads, which may lag behind the answers: wait for them.
