@@ -1,9 +1,8 @@
 //! `warren-bench`: every figure of benches/RESULTS.md, each printed with its baseline
 //! measured in the same run. `warren-bench [FIGURE...]` with figures `invoke`, `http`,
 //! `app`, `activation`, `reminders`, `durable`, `startup`, `cluster`, `observe`, `languages`
-//! (default: all;
-//! `cluster` needs PostgreSQL, see `figures/cluster.rs`). `warren-bench soak --duration
-//! 30m` runs the soak instead (`soak.rs`).
+//! (default: all; `cluster` needs PostgreSQL, see `figures/cluster.rs`). `warren-bench
+//! soak --duration 30m` runs the soak instead (`soak.rs`).
 
 mod figures;
 mod soak;

@@ -1,7 +1,5 @@
 //! Component upload: bad uploads are refused and change nothing; the artifact cache works.
 
-use serde_json::Value;
-
 use crate::support::{Host, guest};
 
 #[tokio::test]
@@ -66,15 +64,10 @@ async fn components_are_listed_replaced_and_removed() {
     assert_eq!(types[0]["component"], "bank");
 
     // The same actor type under another component name is a conflict.
-    let response = host
-        .client
-        .post(format!("{}/admin/v1/components?name=counter2", host.url))
-        .body(std::fs::read(guest("counter")).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 409);
-    let err: Value = response.json().await.unwrap();
+    let (status, err) = host
+        .deploy_with("name=counter2", std::fs::read(guest("counter")).unwrap())
+        .await;
+    assert_eq!(status, 409);
     assert!(
         err["error"]
             .as_str()
@@ -83,15 +76,10 @@ async fn components_are_listed_replaced_and_removed() {
         "{err}"
     );
     // Nothing of the refused upload was kept: the name's first real deploy is version 1.
-    let response = host
-        .client
-        .post(format!("{}/admin/v1/components?name=counter2", host.url))
-        .body(std::fs::read(guest("calculator")).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let info: Value = response.json().await.unwrap();
+    let (status, info) = host
+        .deploy_with("name=counter2", std::fs::read(guest("calculator")).unwrap())
+        .await;
+    assert_eq!(status, 201, "{info}");
     assert_eq!(info["number"], 1, "{info}");
     let removed = host
         .client

@@ -125,10 +125,16 @@ pub fn is_reserved(key: &str) -> bool {
 
 /// The bytes a key and its value count for against quotas (none for the host's own).
 pub fn entry_size(key: &str, value: &[u8]) -> u64 {
+    entry_len(key, value.len() as u64)
+}
+
+/// [`entry_size`] of a value known only by its length (a store that reads lengths, not
+/// values).
+pub fn entry_len(key: &str, value_len: u64) -> u64 {
     if is_reserved(key) {
         return 0;
     }
-    (key.len() + value.len()) as u64
+    key.len() as u64 + value_len
 }
 
 impl ActorRecord {

@@ -10,7 +10,7 @@ use deadpool_postgres::Transaction;
 use super::group::Pending;
 use super::{PARTITION_LOCKS, apply_reminder, exec, query};
 use crate::store::StoreError;
-use crate::store::record::{entry_size, is_reserved};
+use crate::store::record::{entry_len, entry_size};
 
 /// What one commit of a round came to: its new version and the bytes its state grew by,
 /// or why it was refused (a moved version, a fence).
@@ -291,12 +291,9 @@ async fn write_state(
                         actor.id.to_string(),
                         key.to_string(),
                     );
-                    // As `entry_size` counts: the host's own keys count nothing.
-                    let old = match before.get(&row) {
-                        Some(_) if is_reserved(key) => 0,
-                        Some(len) => key.len() as i64 + len,
-                        None => 0,
-                    };
+                    let old = before
+                        .get(&row)
+                        .map_or(0, |len| entry_len(key, len.unsigned_abs()) as i64);
                     let new = value.map_or(0, |v| entry_size(key, v) as i64);
                     new - old
                 })

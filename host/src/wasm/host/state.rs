@@ -13,9 +13,9 @@ fn trap(e: crate::types::StoreError) -> wasmtime::Error {
 /// in the guest, stopped before it can corrupt that bookkeeping.
 fn guest_key(key: &str) -> wasmtime::Result<()> {
     if is_host_key(key) {
-        return Err(wasmtime::Error::msg(format!(
-            "state key {key:?} is reserved: keys starting with U+0001 belong to the host"
-        )));
+        return Err(wasmtime::Error::msg(
+            crate::runtime::StateError::ReservedKey(key.to_string()).to_string(),
+        ));
     }
     Ok(())
 }
