@@ -4,10 +4,16 @@
 //! hosts cannot disagree); partitions go to live hosts by rendezvous hashing, a
 //! partition moving only from a dead or leaving owner, or when its owner releases it,
 //! and every move grows its epoch.
+//!
+//! Heartbeats run on a connection of their own, in a loop of their own, so a claim that
+//! waits on a lock or a slow round never delays them; each heartbeat that lands renews
+//! this host's lease ([`Fence::renew`]), and a host whose heartbeat finds it declared dead
+//! drops its lease at once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 
@@ -15,20 +21,30 @@ use super::router::{ClusterRouter, Owner};
 use crate::runtime::Runtime;
 use crate::store::fencing::fnv1a;
 use crate::store::{
-    Fence, PARTITION_LOCKS, PARTITIONS, StoreError, partition_of, postgres_error as io,
+    Fence, PARTITION_LOCKS, PARTITIONS, PostgresStore, StoreError, partition_of,
+    postgres_error as io,
 };
 
 /// How long a host waits for a partition's running turns before releasing it.
 const DRAIN: Duration = Duration::from_secs(2);
 
+/// How long a claim waits for the partition's lock (the old owner's commits in flight)
+/// before it gives up until the next round.
+const CLAIM_LOCK_WAIT: &str = "500ms";
+
 /// This host's part in the membership.
 pub struct Membership {
     pub(super) pool: Pool,
+    pub(super) store: Arc<PostgresStore>,
     pub(super) host: String,
     pub(super) address: String,
     pub(super) host_timeout: Duration,
     pub(super) fence: Arc<Fence>,
     pub(super) router: Arc<ClusterRouter>,
+    /// The heartbeat's own connection, made again after it fails.
+    pub(super) beat_client: tokio::sync::Mutex<Option<tokio_postgres::Client>>,
+    /// A heartbeat found this host declared dead; the next round rejoins.
+    pub(super) declared_dead: AtomicBool,
 }
 
 /// The host of the highest score wins a partition: moves are few when hosts come and go
@@ -55,6 +71,11 @@ pub struct TickOutcome {
     pub rejoined: bool,
 }
 
+/// Whether a PostgreSQL error is a lock wait that timed out (`lock_timeout`).
+fn lock_timed_out(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE)
+}
+
 impl Membership {
     /// Register this host and the partition rows (the first host creates them).
     pub async fn register(&self) -> Result<(), StoreError> {
@@ -67,6 +88,7 @@ impl Membership {
             )
             .await
             .map_err(io)?;
+        let sent = Instant::now();
         client
             .execute(
                 "INSERT INTO warren_hosts (id, address) VALUES ($1, $2)",
@@ -74,25 +96,54 @@ impl Membership {
             )
             .await
             .map_err(io)?;
+        self.fence.renew(sent, self.host_timeout);
         Ok(())
     }
 
-    /// One round: heartbeat, declare the silent dead, take and give partitions, and
-    /// publish the table to the router.
-    pub async fn tick(&self, runtime: &Runtime) -> Result<TickOutcome, StoreError> {
-        let mut outcome = TickOutcome::default();
-        let mut client = self.pool.get().await.map_err(io)?;
-        let beat = client
-            .execute(
+    /// One heartbeat, on the heartbeat's own connection: renews the lease when it lands;
+    /// drops every partition and the lease at once when it finds this host declared dead.
+    pub async fn beat(&self) -> Result<(), StoreError> {
+        let mut slot = self.beat_client.lock().await;
+        let client = match slot.take() {
+            Some(client) if !client.is_closed() => client,
+            _ => self.store.dedicated_client().await?,
+        };
+        let sent = Instant::now();
+        // A heartbeat later than half the timeout is of no use: the lease it would renew
+        // is nearly gone.
+        let landed = tokio::time::timeout(
+            self.host_timeout / 2,
+            client.execute(
                 "UPDATE warren_hosts SET heartbeat_at = now(), version = version + 1
                  WHERE id = $1 AND alive",
                 &[&self.host],
-            )
-            .await
-            .map_err(io)?;
+            ),
+        )
+        .await;
+        let beat = match landed {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(e)) => return Err(io(e)),
+            Err(_) => return Err(StoreError::Io("the heartbeat timed out".into())),
+        };
+        *slot = Some(client);
         if beat == 0 {
             // Declared dead while away: whatever this host held may run elsewhere now.
+            self.fence.clear();
+            self.declared_dead.store(true, Ordering::Release);
+        } else if !self.declared_dead.load(Ordering::Acquire) {
+            self.fence.renew(sent, self.host_timeout);
+        }
+        Ok(())
+    }
+
+    /// One round: rejoin if declared dead, declare the silent dead, take and give
+    /// partitions, and publish the table to the router.
+    pub async fn tick(&self, runtime: &Runtime) -> Result<TickOutcome, StoreError> {
+        let mut outcome = TickOutcome::default();
+        let mut client = self.pool.get().await.map_err(io)?;
+        if self.declared_dead.load(Ordering::Acquire) {
             self.give_up_all(runtime, &client, Duration::ZERO).await?;
+            let sent = Instant::now();
             client
                 .execute(
                     "UPDATE warren_hosts SET alive = true, heartbeat_at = now(),
@@ -102,6 +153,8 @@ impl Membership {
                 )
                 .await
                 .map_err(io)?;
+            self.declared_dead.store(false, Ordering::Release);
+            self.fence.renew(sent, self.host_timeout);
             outcome.rejoined = true;
         }
         let timeout = self.host_timeout.as_secs_f64();
@@ -137,6 +190,7 @@ impl Membership {
             .await
             .map_err(io)?;
         let mut table = vec![None; PARTITIONS as usize];
+        let mut releasing = Vec::new();
         for row in &rows {
             let partition = row.get::<_, i32>(0) as u32;
             let mut owner: Option<String> = row.get(1);
@@ -144,22 +198,29 @@ impl Membership {
             let desired = rendezvous(partition, &live);
             let mine = owner.as_deref() == Some(self.host.as_str());
             if mine && desired != Some(self.host.as_str()) {
-                self.release(runtime, &client, partition).await?;
+                releasing.push(partition);
                 outcome.released.push(partition);
                 owner = None;
-            } else if mine && self.fence.epoch(partition) != Some(epoch) {
+            } else if mine && self.fence.assigned(partition) != Some(epoch) {
                 // Held in the table but not in memory (a rejoin raced): take it anew.
                 self.fence.set(partition, None);
-                self.release(runtime, &client, partition).await?;
+                releasing.push(partition);
                 owner = None;
             } else if desired == Some(self.host.as_str())
                 && !owner.as_ref().is_some_and(|o| hosts.contains_key(o))
             {
-                let claimed = self.claim(&mut client, partition, epoch).await?;
-                if let Some(epoch) = claimed {
-                    self.fence.set(partition, Some(epoch));
-                    outcome.gained.push(partition);
-                    owner = Some(self.host.clone());
+                match self.claim(&mut client, partition, epoch).await {
+                    Ok(Some(epoch)) => {
+                        self.fence.set(partition, Some(epoch));
+                        outcome.gained.push(partition);
+                        owner = Some(self.host.clone());
+                    }
+                    Ok(None) => {}
+                    // One partition's claim failing (its old owner's commit still holds
+                    // the lock) holds up neither the others nor the heartbeat.
+                    Err(e) => {
+                        tracing::warn!(partition, error = %e, "claiming a partition failed; next round")
+                    }
                 }
             }
             table[partition as usize] = owner.filter(|o| hosts.contains_key(o)).map(|host| Owner {
@@ -168,14 +229,16 @@ impl Membership {
             });
         }
         self.router.update(table);
+        self.release(runtime, &client, &releasing).await?;
         if !outcome.gained.is_empty() {
-            runtime.rescan_reminders().await;
+            runtime.partitions_gained().await;
         }
         Ok(outcome)
     }
 
     /// Take `partition` if its epoch is still `seen`: under the partition's lock, which
-    /// waits for the old owner's commits that already passed their check. The new epoch.
+    /// waits (a bounded time) for the old owner's commits that already passed their
+    /// check. The new epoch; `None` if another host moved first or the lock was busy.
     async fn claim(
         &self,
         client: &mut deadpool_postgres::Object,
@@ -183,12 +246,20 @@ impl Membership {
         seen: i64,
     ) -> Result<Option<i64>, StoreError> {
         let tx = client.transaction().await.map_err(io)?;
-        tx.execute(
-            "SELECT pg_advisory_xact_lock($1, $2)",
-            &[&PARTITION_LOCKS, &(partition as i32)],
-        )
-        .await
-        .map_err(io)?;
+        tx.batch_execute(&format!("SET LOCAL lock_timeout = '{CLAIM_LOCK_WAIT}'"))
+            .await
+            .map_err(io)?;
+        match tx
+            .execute(
+                "SELECT pg_advisory_xact_lock($1, $2)",
+                &[&PARTITION_LOCKS, &(partition as i32)],
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if lock_timed_out(&e) => return Ok(None),
+            Err(e) => return Err(io(e)),
+        }
         let row = tx
             .query_opt(
                 "UPDATE warren_partitions SET owner = $2, epoch = epoch + 1
@@ -202,26 +273,37 @@ impl Membership {
         Ok(row.map(|r| r.get(0)))
     }
 
-    /// Give `partition` up: new work for it waits for the next owner, the turns already
-    /// running or queued finish and commit, its actors are deactivated, and only then
-    /// is the fence dropped and the row freed for the next owner.
+    /// Give `partitions` up, all at once: new work for them waits for the next owner,
+    /// the turns already running or queued finish and commit (within one drain for
+    /// all), their actors are deactivated, and only then are the fences dropped and the
+    /// rows freed for the next owners.
     async fn release(
         &self,
         runtime: &Runtime,
         client: &deadpool_postgres::Object,
-        partition: u32,
+        partitions: &[u32],
     ) -> Result<(), StoreError> {
-        self.router.set_releasing(partition, true);
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        for &partition in partitions {
+            self.router.set_releasing(partition, true);
+        }
+        // The drain ends before the lease does: past it, the fence refuses commits.
+        let drain = DRAIN.min(self.fence.lease_left());
         runtime
-            .release_actors(|actor| partition_of(actor) == partition, DRAIN)
+            .release_actors(|actor| partitions.contains(&partition_of(actor)), drain)
             .await;
-        self.fence.set(partition, None);
-        self.router.set_releasing(partition, false);
+        for &partition in partitions {
+            self.fence.set(partition, None);
+            self.router.set_releasing(partition, false);
+        }
+        let numbers: Vec<i32> = partitions.iter().map(|&p| p as i32).collect();
         client
             .execute(
                 "UPDATE warren_partitions SET owner = NULL, epoch = epoch + 1
-                 WHERE partition = $1 AND owner = $2",
-                &[&(partition as i32), &self.host],
+                 WHERE partition = ANY($1) AND owner = $2",
+                &[&numbers, &self.host],
             )
             .await
             .map_err(io)?;
@@ -248,11 +330,14 @@ impl Membership {
         Ok(())
     }
 
-    /// Leave the cluster at a clean shutdown: free every partition at once, so the
-    /// others take them at their next round.
+    /// Leave the cluster at a clean shutdown: hand every partition over as a release
+    /// does (the turns running finish and commit first), so the others take them at
+    /// their next round.
     pub async fn leave(&self, runtime: &Runtime) -> Result<(), StoreError> {
         let client = self.pool.get().await.map_err(io)?;
-        self.give_up_all(runtime, &client, DRAIN).await?;
+        let held = self.fence.assigned_partitions();
+        self.release(runtime, &client, &held).await?;
+        self.give_up_all(runtime, &client, Duration::ZERO).await?;
         client
             .execute("DELETE FROM warren_hosts WHERE id = $1", &[&self.host])
             .await

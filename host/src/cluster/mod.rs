@@ -97,11 +97,14 @@ impl Cluster {
         runtime.set_router(router.clone());
         let membership = Arc::new(Membership {
             pool: store.pool().clone(),
+            store: store.clone(),
             host: config.host_id.clone(),
             address: config.address.clone(),
             host_timeout: config.host_timeout,
             fence,
             router,
+            beat_client: tokio::sync::Mutex::new(None),
+            declared_dead: std::sync::atomic::AtomicBool::new(false),
         });
         membership.register().await?;
         let first = membership.tick(runtime).await?;
@@ -127,17 +130,23 @@ impl Cluster {
     }
 }
 
-/// Every heartbeat: one membership round, then follow the tenants and components other
-/// hosts changed.
+/// Every heartbeat: a heartbeat, one membership round, and a follow of the tenants and
+/// components other hosts changed.
 async fn run(
     membership: Arc<Membership>,
     runtime: Runtime,
     every: Duration,
     stopped: tokio::sync::watch::Receiver<bool>,
 ) {
-    // Two loops: following the store may compile a component another host deployed,
-    // which must never hold up the heartbeat.
+    // Three loops: the heartbeat (which keeps the lease) must never wait for a round
+    // that claims partitions, nor for a follow that compiles a component another host
+    // deployed.
     let heartbeats = each(every, stopped.clone(), || async {
+        if let Err(e) = membership.beat().await {
+            tracing::warn!(error = %e, "heartbeat failed; retrying");
+        }
+    });
+    let rounds = each(every, stopped.clone(), || async {
         match membership.tick(&runtime).await {
             Ok(outcome) => {
                 if outcome.rejoined {
@@ -157,7 +166,7 @@ async fn run(
             tracing::error!(error = %e, "reading shared tenants and components failed; retrying");
         }
     });
-    tokio::join!(heartbeats, follows);
+    tokio::join!(heartbeats, rounds, follows);
 }
 
 /// Run `round` every `every` (a late round delays the next) until `stopped` turns true.

@@ -123,6 +123,9 @@ fn not_delivered(status: &tonic::Status) -> bool {
 impl ActorRouter for ClusterRouter {
     fn placement(&self, actor: &ActorId) -> Placement {
         let partition = partition_of(actor);
+        if self.held_epoch(actor).is_some() {
+            return Placement::Here;
+        }
         let releasing = self
             .releasing
             .get(partition as usize)
@@ -130,15 +133,24 @@ impl ActorRouter for ClusterRouter {
         if releasing {
             return Placement::Moving;
         }
-        if self.fence.epoch(partition).is_some() {
-            return Placement::Here;
-        }
         let table = self.table.read().unwrap_or_else(|p| p.into_inner());
         match table.get(partition as usize).cloned().flatten() {
             Some(owner) if owner.host != self.fence.host() => Placement::Remote(owner.address),
             // Unowned, or still ours in the table while this host hands it over.
             _ => Placement::Moving,
         }
+    }
+
+    fn held_epoch(&self, actor: &ActorId) -> Option<i64> {
+        let partition = partition_of(actor);
+        let releasing = self
+            .releasing
+            .get(partition as usize)
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Acquire));
+        if releasing {
+            return None;
+        }
+        self.fence.epoch(partition)
     }
 
     fn refreshed(&self, deadline: Instant) -> BackendFuture<'_, ()> {

@@ -43,6 +43,20 @@ pub(super) enum CommitError {
     Store(StoreError),
 }
 
+/// Why a turn's commit was refused.
+enum TurnCommitError {
+    Refused(CommitError),
+    /// The turn's activation ended while it ran (its partition moved, or a commit of it
+    /// failed): its changes are not committed on state it did not read.
+    Ended,
+}
+
+impl From<CommitError> for TurnCommitError {
+    fn from(e: CommitError) -> Self {
+        TurnCommitError::Refused(e)
+    }
+}
+
 impl Runtime {
     /// Deliver one invocation: check the tenant's limits, take the actor's turn (or re-enter
     /// it, for the same call chain of a reentrant type), run it, commit its state, then
@@ -149,7 +163,7 @@ impl Runtime {
             .reentrancy_id
             .get_or_insert_with(new_chain_id)
             .clone();
-        let slot = self.activate(&tenant, &entry, &target)?;
+        let mut slot = self.activate(&tenant, &entry, &target)?;
 
         let result = if let Some(depth) = slot.chain_depth(&chain) {
             // This chain already holds the actor's turn: waiting for the lock would wait on
@@ -166,23 +180,33 @@ impl Runtime {
             result
         } else {
             let waiting = std::time::Instant::now();
-            let turn_lock =
-                tokio::time::timeout_at(invocation.deadline.into(), slot.turn.lock()).await;
-            self.0.metrics.queue_wait(waiting.elapsed());
-            let Ok(_turn) = turn_lock else {
-                return Err(InvokeError::DeadlineExceeded {
-                    actor: target,
-                    action: invocation.action,
-                });
-            };
-            let _entry = slot.enter(&chain);
-            if slot.take_start() {
-                self.start_activation(&tenant, &entry, &slot, &target, &chain)
-                    .await;
+            loop {
+                let Ok(turn) =
+                    tokio::time::timeout_at(invocation.deadline.into(), slot.turn.lock()).await
+                else {
+                    return Err(InvokeError::DeadlineExceeded {
+                        actor: target,
+                        action: invocation.action,
+                    });
+                };
+                if slot.record.is_dropped() {
+                    // The activation ended while this message waited for it (a commit of
+                    // it failed, its partition moved): the message goes to the next one.
+                    drop(turn);
+                    slot = self.activate(&tenant, &entry, &target)?;
+                    continue;
+                }
+                self.0.metrics.queue_wait(waiting.elapsed());
+                let _entry = slot.enter(&chain);
+                if slot.take_start() {
+                    self.start_activation(&tenant, &entry, &slot, &target, &chain)
+                        .await;
+                }
+                let result = self.run_turn(&tenant, &entry, &slot, &invocation).await;
+                self.0.table.touch(&slot);
+                drop(turn);
+                break result;
             }
-            let result = self.run_turn(&tenant, &entry, &slot, &invocation).await;
-            self.0.table.touch(&slot);
-            result
         };
         // The workflow runs after the actor's turn is over, so a pipe back to it can run.
         // (A re-entered turn's workflow runs while the outer turn still holds the actor; a
@@ -249,6 +273,14 @@ impl Runtime {
                 source,
             });
         }
+        // Before any code of the turn runs: a turn refused here may be sent elsewhere.
+        if !self.still_held(actor, slot) {
+            return Err(InvokeError::Unavailable {
+                actor: actor.clone(),
+                message: "this host no longer holds the actor's partition; nothing ran".into(),
+                ran: false,
+            });
+        }
         let turn = Turn {
             runtime: self,
             invocation,
@@ -262,7 +294,9 @@ impl Runtime {
             staged,
             output,
         } = entry.backend_for(&actor.id).run_turn(turn).await;
-        let finished = self.finish_turn(tenant, invocation, result, staged).await;
+        let finished = self
+            .finish_turn(tenant, invocation, slot, result, staged)
+            .await;
         if let Err(e) = &finished {
             self.0.metrics.activity().failed_turn(Failure {
                 at_ms: super::scheduler::now_ms(),
@@ -298,6 +332,7 @@ impl Runtime {
         &self,
         tenant: &Arc<Tenant>,
         invocation: &Invocation,
+        slot: &ActorSlot,
         result: Result<Reply, InvokeError>,
         state: Option<TurnState>,
     ) -> Result<Reply, InvokeError> {
@@ -311,7 +346,10 @@ impl Runtime {
                 max: tenant.limits.max_payload_bytes,
             });
         }
-        let Some(state) = state else { return Ok(reply) };
+        let Some(state) = state else {
+            self.check_lease_after(actor, slot)?;
+            return Ok(reply);
+        };
         let TurnParts {
             changes,
             schedule,
@@ -334,16 +372,33 @@ impl Runtime {
             reminders.push(progress_after(progress.clone(), reply.cancel));
             reply.progress_committed = true;
         }
-        self.commit_state(tenant, actor, changes, reminders)
+        if changes.is_empty() && reminders.is_empty() {
+            // Nothing to fence at the commit: the lease is what makes its reads current.
+            self.check_lease_after(actor, slot)?;
+        }
+        self.commit_turn_state(tenant, actor, slot, changes, reminders)
             .await
             .map_err(|e| match e {
-                CommitError::Quota(kind, max) => InvokeError::LimitExceeded {
-                    tenant: actor.tenant.to_string(),
-                    actor: actor.clone(),
-                    kind,
-                    max,
-                },
-                CommitError::Store(source) => InvokeError::Store {
+                TurnCommitError::Refused(CommitError::Quota(kind, max)) => {
+                    InvokeError::LimitExceeded {
+                        tenant: actor.tenant.to_string(),
+                        actor: actor.clone(),
+                        kind,
+                        max,
+                    }
+                }
+                TurnCommitError::Refused(CommitError::Store(StoreError::Fenced { .. }))
+                | TurnCommitError::Ended => {
+                    InvokeError::Unavailable {
+                        actor: actor.clone(),
+                        message: "its partition moved while the turn ran: nothing the turn \
+                                  wrote was committed, but calls it made to other actors may \
+                                  have taken effect, so it is not sent again"
+                            .into(),
+                        ran: true,
+                    }
+                }
+                TurnCommitError::Refused(CommitError::Store(source)) => InvokeError::Store {
                     actor: actor.clone(),
                     source,
                 },
@@ -387,12 +442,135 @@ impl Runtime {
         if let Some(record) = slot.record.get() {
             return Ok(record);
         }
+        // The epoch first: a record loaded after a move is then checked against the epoch
+        // held before it, never taken for current under a later one.
+        slot.record.bind_epoch(self.held_epoch(actor));
         let record = Arc::new(self.0.store.load(actor).await?);
         slot.record.set(Some(record.clone()));
         Ok(record)
     }
 
-    /// Commit state changes of one actor within the tenant's state quotas, as one
+    /// Commit a turn's state and reminder changes within the tenant's state quotas, as one
+    /// versioned write on the state the turn's own activation holds, at the version it
+    /// holds and (cluster mode) fenced at the epoch it loaded under. A refused commit (a
+    /// version that moved, a fence, a store error) fails the turn and ends the activation:
+    /// the turn's changes are never applied to state it did not read.
+    async fn commit_turn_state(
+        &self,
+        tenant: &Tenant,
+        actor: &ActorId,
+        slot: &ActorSlot,
+        changes: Vec<StateChange>,
+        reminders: Vec<ReminderChange>,
+    ) -> Result<(), TurnCommitError> {
+        if changes.is_empty() && reminders.is_empty() {
+            return Ok(());
+        }
+        let held = &slot.record;
+        let _commits = held.commits.lock().await;
+        let current = match held.get() {
+            Some(record) if !held.is_dropped() => record,
+            _ => return Err(TurnCommitError::Ended),
+        };
+        let delta = current.size_delta(&changes);
+        self.check_quota(tenant, current.size(), delta)?;
+        let committing = std::time::Instant::now();
+        let committed = self.0.store.commit_turn_at(
+            actor,
+            current.version,
+            changes.clone(),
+            reminders,
+            held.epoch(),
+        );
+        match committed.await {
+            Ok(version) => {
+                self.count_commit(tenant, &changes, delta, committing);
+                drop(current);
+                held.apply(changes, version);
+                Ok(())
+            }
+            Err(e) => {
+                if self.0.table.end(actor, slot) {
+                    self.deactivated(actor.clone());
+                }
+                Err(CommitError::Store(e).into())
+            }
+        }
+    }
+
+    /// Count a commit that landed: its bytes and time, and the tenant's state size.
+    fn count_commit(
+        &self,
+        tenant: &Tenant,
+        changes: &[StateChange],
+        delta: i64,
+        started: std::time::Instant,
+    ) {
+        let bytes = changes
+            .iter()
+            .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
+            .sum();
+        self.0.metrics.committed(bytes, started.elapsed());
+        if delta >= 0 {
+            tenant.state_bytes.fetch_add(delta as u64, Ordering::AcqRel);
+        } else {
+            tenant
+                .state_bytes
+                .fetch_sub(delta.unsigned_abs(), Ordering::AcqRel);
+        }
+    }
+
+    /// Cluster mode: whether this host still holds `actor`'s partition at the epoch the
+    /// activation of `slot` loaded under, under a live lease. If not, the activation ends
+    /// (the next message activates the actor afresh, wherever it lives then).
+    fn still_held(&self, actor: &ActorId, slot: &ActorSlot) -> bool {
+        let Some(router) = self.router() else {
+            return true;
+        };
+        if !crate::store::fencing::is_fenced(actor) {
+            return true;
+        }
+        if !slot.record.is_dropped()
+            && router
+                .held_epoch(actor)
+                .is_some_and(|epoch| Some(epoch) == slot.record.epoch())
+        {
+            return true;
+        }
+        if self.0.table.end(actor, slot) {
+            self.deactivated(actor.clone());
+        }
+        false
+    }
+
+    /// A turn that commits nothing is current only if the lease held to its end: a host
+    /// whose lease lapsed meanwhile may have been replaced, and withholds the reply.
+    fn check_lease_after(&self, actor: &ActorId, slot: &ActorSlot) -> Result<(), InvokeError> {
+        if self.still_held(actor, slot) {
+            return Ok(());
+        }
+        Err(InvokeError::Unavailable {
+            actor: actor.clone(),
+            message: "outcome unknown: this host lost its lease on the actor's partition while \
+                      the turn ran, so its reply is withheld (calls it made to other actors \
+                      may have taken effect)"
+                .into(),
+            ran: true,
+        })
+    }
+
+    /// The epoch at which this host holds `actor`'s partition (`None` outside a cluster,
+    /// and for the host's own records).
+    pub(super) fn held_epoch(&self, actor: &ActorId) -> Option<i64> {
+        let router = self.router()?;
+        if !crate::store::fencing::is_fenced(actor) {
+            return None;
+        }
+        router.held_epoch(actor)
+    }
+
+    /// Commit state changes of one actor from outside its turns (Dapr's state API, state a
+    /// backend writes behind, removals), within the tenant's state quotas, as one
     /// versioned write on the state its activation holds (or, for an actor not active,
     /// on its stored state). An actor's commits run one after the other.
     pub(super) async fn commit_state(
@@ -427,16 +605,9 @@ impl Runtime {
             let committed =
                 store.commit_turn(actor, current.version, changes.clone(), reminders.clone());
             let committing = std::time::Instant::now();
-            let result = committed.await;
-            if result.is_ok() {
-                let bytes = changes
-                    .iter()
-                    .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
-                    .sum();
-                self.0.metrics.committed(bytes, committing.elapsed());
-            }
-            match result {
+            match committed.await {
                 Ok(version) => {
+                    self.count_commit(tenant, &changes, delta, committing);
                     if let Some(held) = &held {
                         if held.get().is_some_and(|r| r.version == current.version) {
                             // No other holder of the record, so it changes in place.
@@ -450,22 +621,18 @@ impl Runtime {
                             held.set(Some(Arc::new(next)));
                         }
                     }
-                    if delta >= 0 {
-                        tenant.state_bytes.fetch_add(delta as u64, Ordering::AcqRel);
-                    } else {
-                        tenant
-                            .state_bytes
-                            .fetch_sub(delta.unsigned_abs(), Ordering::AcqRel);
-                    }
                     return Ok(());
                 }
                 Err(StoreError::Conflict { .. }) if tries > 0 => {
                     current = Arc::new(store.load(actor).await.map_err(CommitError::Store)?);
                 }
                 Err(e) => {
-                    // What is held may be behind the store now: load it again next time.
-                    if let Some(held) = &held {
-                        held.set(None);
+                    // What is held may be behind the store now: the activation ends (a
+                    // turn running on it keeps reading what it read, and cannot commit).
+                    if let Some(slot) = &slot
+                        && self.0.table.end(actor, slot)
+                    {
+                        self.deactivated(actor.clone());
                     }
                     return Err(CommitError::Store(e));
                 }

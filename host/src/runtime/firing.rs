@@ -5,7 +5,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::durations::DurationError;
-use super::routing::ScheduleChange;
+use super::routing::{Placement, ScheduleChange};
 use super::scheduler::{DueJob, FailurePolicy, Job, JobKind, JobRequest, now_ms};
 use super::{
     ActorId, CallMode, Fired, Inner, Invocation, InvokeError, Runtime, ScheduleOp, Trigger,
@@ -144,7 +144,7 @@ impl Runtime {
                 name: job.name,
             });
         }
-        self.persist(actor, &job).await?;
+        self.persist(actor, &job).await.map_err(refused_write)?;
         self.remember_reminder(actor, job);
         Ok(())
     }
@@ -203,7 +203,12 @@ impl Runtime {
         if let Some(routed) = self.route_schedule(actor, &change).await {
             return routed;
         }
-        let existed = self.0.store.delete_reminder(actor, name).await?;
+        let existed = self
+            .0
+            .store
+            .delete_reminder(actor, name)
+            .await
+            .map_err(refused_write)?;
         self.0.scheduler.remove(JobKind::Reminder, actor, name);
         Ok(existed)
     }
@@ -352,9 +357,15 @@ impl Runtime {
         Ok(loaded)
     }
 
-    /// Run one firing as a turn, then schedule the next one (or end the job).
+    /// Run one firing as a turn, then schedule the next one (or end the job). Only on the
+    /// actor's owner: a firing is never forwarded, since the owner's own read of the
+    /// reminders fires it there, under the fence, its progress committed with its turn.
     async fn fire(&self, due: DueJob) {
         let job = &due.job;
+        if self.placement(&due.actor) != Placement::Here {
+            self.0.scheduler.finish(&due);
+            return;
+        }
         if job.kind == JobKind::Reminder && !self.still_stored(&due).await {
             // Deleted or moved in the store since memory read it: not this firing.
             self.0.scheduler.finish(&due);
@@ -401,7 +412,13 @@ impl Runtime {
             deadline: self.deadline(&due.actor.tenant),
             route_hops: 0,
         };
-        let result = self.invoke(invocation).await;
+        let result = self.run_here(invocation).await;
+        if let Err(InvokeError::Unavailable { .. }) = &result {
+            // The partition moved before or while the turn ran: nothing of it committed,
+            // and the new owner fires the reminder from the store.
+            self.0.scheduler.finish(&due);
+            return;
+        }
         self.0.firing_stats.record(started - job.due_ms);
         self.0
             .metrics
@@ -490,6 +507,17 @@ impl Runtime {
             // A read that fails must not drop a reminder: fire, and let the commit tell.
             Err(_) => true,
         }
+    }
+}
+
+/// A reminder write the store refused: one the fence refused (the actor's partition moved
+/// away) wrote nothing and may be sent again to the new owner.
+fn refused_write(e: StoreError) -> ScheduleError {
+    match e {
+        StoreError::Fenced { partition } => ScheduleError::Unavailable(format!(
+            "partition {partition} moved to another host; nothing was written"
+        )),
+        other => ScheduleError::Store(other),
     }
 }
 

@@ -81,10 +81,51 @@ impl Runtime {
         }
     }
 
-    /// Activate `actor` now, as its first message would, without sending it one (Spawn
-    /// warms its named stateful actors at registration).
+    /// Keep `actor` active from now on, as its first message would activate it, without
+    /// sending it one (Spawn warms its named stateful actors at registration). Only its
+    /// owner activates it: in a cluster, the host that holds its partition now, or the
+    /// one that gains it later.
     pub async fn warm(&self, actor: &ActorId) -> Result<(), InvokeError> {
+        self.0
+            .eager
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(actor.clone());
+        if self.placement(actor) != super::Placement::Here {
+            return Ok(());
+        }
         self.in_turn(actor, |_| async {}).await
+    }
+
+    /// Activate the eager actors this host owns and has not active (after gaining
+    /// partitions); those whose type is gone are forgotten.
+    pub(super) fn warm_eager(&self) {
+        let eager: Vec<ActorId> = self
+            .0
+            .eager
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|a| !self.0.table.is_active(a) && self.placement(a) == super::Placement::Here)
+            .cloned()
+            .collect();
+        for actor in eager {
+            let runtime = self.clone();
+            tokio::spawn(async move {
+                match runtime.in_turn(&actor, |_| async {}).await {
+                    Ok(()) => {}
+                    Err(InvokeError::ActorTypeNotFound { .. } | InvokeError::TenantNotFound { .. }) => {
+                        runtime
+                            .0
+                            .eager
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&actor);
+                    }
+                    Err(e) => tracing::warn!(%actor, error = %e, "activating an eager actor failed"),
+                }
+            });
+        }
     }
 
     /// Run `work` holding `actor`'s turn, outside any message: activate the actor as its

@@ -165,6 +165,9 @@ struct Inner {
     agent_platform: std::sync::RwLock<Option<Arc<dyn AgentPlatform>>>,
     /// Cluster mode: where actors live (`routing.rs`), installed by the binary.
     router: std::sync::OnceLock<Arc<dyn ActorRouter>>,
+    /// Actors kept active without a message (Spawn's named stateful actors), activated by
+    /// whichever host owns them (`lifecycle.rs`).
+    eager: std::sync::Mutex<std::collections::HashSet<ActorId>>,
 }
 
 /// Handle to the runtime core. Cheap to clone.
@@ -211,6 +214,7 @@ impl Runtime {
             reminder_cursor: tokio::sync::Mutex::new(None),
             agent_platform: std::sync::RwLock::new(None),
             router: std::sync::OnceLock::new(),
+            eager: Default::default(),
             metrics,
         }));
         runtime.start_sweeper();

@@ -35,6 +35,11 @@ pub trait ActorRouter: Send + Sync + 'static {
     /// Where `actor` lives now, as this host last saw the partition table.
     fn placement(&self, actor: &ActorId) -> Placement;
 
+    /// The epoch at which this host holds `actor`'s partition, if it holds it now under
+    /// a live lease and is not handing it over. An activation is bound to the epoch it
+    /// loaded under, and serves only while this is still that epoch.
+    fn held_epoch(&self, actor: &ActorId) -> Option<i64>;
+
     /// Wait (at most until `deadline`) for the partition table to change after a call to
     /// an owner failed or refused: the next placement may differ.
     fn refreshed(&self, deadline: std::time::Instant) -> BackendFuture<'_, ()>;
@@ -52,22 +57,12 @@ pub trait ActorRouter: Send + Sync + 'static {
     ) -> BackendFuture<'_, Result<bool, ScheduleError>>;
 }
 
-/// Whether a turn failed because the fence refused its commit: the actor's partition
-/// moved while it ran, and nothing of it was written.
-fn fenced(result: &Result<Reply, InvokeError>) -> bool {
-    matches!(
-        result,
-        Err(InvokeError::Store {
-            source: crate::types::StoreError::Fenced { .. },
-            ..
-        })
-    )
-}
-
-/// Whether a failed turn may be sent again to the owner the table names next: the host
-/// was unreachable or no longer owned the actor, so the turn did not take effect.
+/// Whether a failed turn may be sent again to the owner the table names next: it was
+/// refused before any of its code ran (the host was unreachable, or did not hold the
+/// actor). A turn that ran is never sent again, even if its commit was refused: the calls
+/// it made to other actors may have taken effect.
 fn retryable(result: &Result<Reply, InvokeError>) -> bool {
-    fenced(result) || matches!(result, Err(InvokeError::Unavailable { ran: false, .. }))
+    matches!(result, Err(InvokeError::Unavailable { ran: false, .. }))
 }
 
 impl Runtime {
@@ -172,16 +167,7 @@ impl Runtime {
                 let runtime = runtime.clone();
                 async move { runtime.run_here(invocation).await }
             };
-            let result = super::execute::detached(target.clone(), action, turn).await;
-            if fenced(&result) {
-                // It did not commit, and the sender may retry.
-                return Err(InvokeError::Unavailable {
-                    actor: target,
-                    message: "its partition moved while the turn ran".into(),
-                    ran: false,
-                });
-            }
-            result
+            super::execute::detached(target, action, turn).await
         })
     }
 
@@ -245,12 +231,14 @@ impl Runtime {
         self.0.scheduler.remove_where(&lost);
     }
 
-    /// Read due reminders from the start of the due order again: this host just gained
-    /// partitions whose reminders may be due before where the last read stopped.
-    pub async fn rescan_reminders(&self) {
+    /// This host just gained partitions: read due reminders from the start of the due
+    /// order again (the gained partitions' may be due before where the last read
+    /// stopped), and activate the eager actors that now live here.
+    pub async fn partitions_gained(&self) {
         *self.0.reminder_cursor.lock().await = None;
         if let Err(e) = self.load_reminders().await {
             tracing::warn!(error = %e, "reading the gained partitions' reminders failed; will retry");
         }
+        self.warm_eager();
     }
 }

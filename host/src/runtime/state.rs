@@ -71,12 +71,29 @@ impl Runtime {
         Ok(self.committed(actor).await?.entries.get(key).cloned())
     }
 
-    /// The committed state of `actor`: what its activation holds, else what is stored.
+    /// The committed state of `actor`: what its activation holds, else what is stored. In
+    /// a cluster, an activation answers only while this host holds its partition at the
+    /// epoch it loaded under; otherwise the store, where every acknowledged commit is,
+    /// answers.
     pub(super) async fn committed(&self, actor: &ActorId) -> Result<Arc<ActorRecord>, StoreError> {
         match self.0.table.get(actor) {
-            Some(slot) => self.held_record(&slot, actor).await,
-            None => Ok(Arc::new(self.0.store.load(actor).await?)),
+            Some(slot) if self.serves_reads(actor, &slot) => self.held_record(&slot, actor).await,
+            _ => Ok(Arc::new(self.0.store.load(actor).await?)),
         }
+    }
+
+    /// Whether the activation `slot` may answer reads of `actor` from what it holds.
+    fn serves_reads(&self, actor: &ActorId, slot: &super::table::ActorSlot) -> bool {
+        if slot.record.is_dropped() {
+            return false;
+        }
+        if self.router().is_none() || !crate::store::fencing::is_fenced(actor) {
+            return true;
+        }
+        slot.record.get().is_some()
+            && self
+                .held_epoch(actor)
+                .is_some_and(|epoch| Some(epoch) == slot.record.epoch())
     }
 
     /// Make stored revision `revision` the current state of `actor` (Spawn's

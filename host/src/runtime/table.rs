@@ -163,10 +163,28 @@ impl ActorTable {
             .collect()
     }
 
-    /// Remove `actor` whoever holds it (its partition moved away: a turn still running
-    /// cannot commit); returns whether it was active.
+    /// Remove `actor` whoever holds it (its partition moved away): a turn still running
+    /// on it cannot commit. Returns whether it was active.
     pub fn remove(&self, actor: &ActorId) -> bool {
-        self.slots.remove(actor).is_some()
+        match self.slots.remove(actor) {
+            Some((_, slot)) => {
+                slot.record.drop_activation();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// End the activation `slot` of `actor` (a commit of it failed, or its partition is
+    /// no longer held at the epoch it loaded under): no turn commits on it any more, and
+    /// the next message activates the actor afresh. Returns whether `slot` was still the
+    /// actor's activation in the table.
+    pub fn end(&self, actor: &ActorId, slot: &ActorSlot) -> bool {
+        slot.record.drop_activation();
+        drop(slot.cache.take());
+        self.slots
+            .remove_if(actor, |_, current| std::ptr::eq(&**current, slot))
+            .is_some()
     }
 
     /// Remove a just-activated actor nobody uses yet; returns whether it was removed.

@@ -11,12 +11,28 @@ use crate::store::{MemoryStore, StateStore};
 use crate::types::manifest::{ActorTypeSpec, Manifest};
 
 /// A backend whose actions say what a turn does: `set` stages `k=v` pairs from the
-/// payload, `fail` stages a write and then fails, `slow` takes 20 ms.
+/// payload, `fail` stages a write and then fails, `incr` adds one to `n`, `incr-gated`
+/// reads `n`, then waits for a permit of `gate` before it writes `n + 1`, anything else
+/// takes 20 ms.
 #[derive(Default)]
 struct Scripted {
     running: AtomicUsize,
     most_running: AtomicUsize,
     turns: AtomicUsize,
+    /// A permit for each `incr-gated` turn that has read `n`.
+    read: tokio::sync::Semaphore,
+    /// A permit lets one `incr-gated` turn go on to its write.
+    gate: tokio::sync::Semaphore,
+}
+
+/// The number under `n`, as a turn sees it.
+fn counter(state: &TurnState) -> u64 {
+    state
+        .get("n")
+        .ok()
+        .flatten()
+        .and_then(|v| String::from_utf8(v).ok()?.parse().ok())
+        .unwrap_or(0)
 }
 
 impl ActorBackend for Scripted {
@@ -33,6 +49,15 @@ impl ActorBackend for Scripted {
                             turn.state.set(k.to_string(), v.as_bytes().to_vec());
                         }
                     }
+                    Ok(Reply::default())
+                }
+                "incr" | "incr-gated" => {
+                    let n = counter(&turn.state);
+                    if invocation.action == "incr-gated" {
+                        self.read.add_permits(1);
+                        self.gate.acquire().await.map(|p| p.forget()).ok();
+                    }
+                    turn.state.set("n".into(), (n + 1).to_string().into_bytes());
                     Ok(Reply::default())
                 }
                 "remind" => {
@@ -135,19 +160,59 @@ async fn a_turn_commits_all_its_writes_as_one_version_or_none() {
     );
 }
 
+/// The committed `n` of `actor`.
+async fn stored_n(store: &MemoryStore, actor: &ActorId) -> String {
+    let record = store.load(actor).await.unwrap();
+    String::from_utf8_lossy(record.entries.get("n").map_or(&b""[..], |v| v)).into_owned()
+}
+
 #[tokio::test]
-async fn a_turn_on_a_version_moved_elsewhere_reloads_and_keeps_both_writes() {
-    let (runtime, store, _) = runtime(RuntimeConfig::default()).await;
+async fn a_turn_whose_version_moved_elsewhere_fails_and_is_not_applied_on_newer_state() {
+    let (runtime, store, backend) = runtime(RuntimeConfig::default()).await;
     let actor = ActorId::new(DEFAULT_TENANT, "scripted", "a");
-    runtime.invoke(call("a", "set", "a=1")).await.unwrap();
-    // Another writer moves the version under the activation's held record.
-    let outside = vec![("x".to_string(), Some(b"9".to_vec()))];
+    runtime.invoke(call("a", "incr", "")).await.unwrap();
+    let stale = tokio::spawn({
+        let runtime = runtime.clone();
+        async move { runtime.invoke(call("a", "incr-gated", "")).await }
+    });
+    backend.read.acquire().await.unwrap().forget();
+    // Another writer (another host, after a move) commits while the turn holds n = 1.
+    let outside = vec![("n".to_string(), Some(b"10".to_vec()))];
     store.commit(&actor, 1, outside).await.unwrap();
-    runtime.invoke(call("a", "set", "a=2")).await.unwrap();
-    let record = store.load(&actor).await.unwrap();
-    assert_eq!(record.version, 3);
-    assert_eq!(record.entries["a"], b"2");
-    assert_eq!(record.entries["x"], b"9");
+    backend.gate.add_permits(1);
+    let stale = stale.await.unwrap();
+    assert!(stale.is_err(), "a turn on a moved version committed: {stale:?}");
+    assert_eq!(stored_n(&store, &actor).await, "10", "the newer write stands");
+    // The activation ended with its failed commit: the next turn reads the newer state.
+    runtime.invoke(call("a", "incr", "")).await.unwrap();
+    assert_eq!(stored_n(&store, &actor).await, "11");
+}
+
+#[tokio::test]
+async fn a_turn_of_an_activation_released_mid_turn_never_commits_over_a_newer_one() {
+    let (runtime, store, backend) = runtime(RuntimeConfig::default()).await;
+    let actor = ActorId::new(DEFAULT_TENANT, "scripted", "a");
+    let stale = tokio::spawn({
+        let runtime = runtime.clone();
+        async move { runtime.invoke(call("a", "incr-gated", "")).await }
+    });
+    backend.read.acquire().await.unwrap().forget();
+    // The actor's partition moves away with no drain (a rejoin) and back: the turn that
+    // read n = 0 is still running when a new activation commits n = 1.
+    runtime.release_actors(|_| true, Duration::ZERO).await;
+    runtime.invoke(call("a", "incr", "")).await.unwrap();
+    backend.gate.add_permits(1);
+    let stale = stale.await.unwrap();
+    let acknowledged = 1 + usize::from(stale.is_ok());
+    assert_eq!(
+        stored_n(&store, &actor).await,
+        acknowledged.to_string(),
+        "{acknowledged} increments acknowledged (the stale turn: {stale:?})"
+    );
+    assert!(
+        matches!(&stale, Err(InvokeError::Unavailable { ran: true, .. })),
+        "the stale turn's error says it ran and may have had effects: {stale:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

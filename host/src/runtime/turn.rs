@@ -23,11 +23,21 @@ pub enum ScheduleOp {
 /// An actor's committed state as its activation holds it: loaded on first use, replaced
 /// by each commit. Turns read it live, so a turn that re-entered the actor and committed
 /// is seen by the turn it re-entered, as a store read would see it.
+///
+/// The activation's turns commit on the version held here and nowhere else: a turn never
+/// commits on state another activation loaded. Once the activation ends (its partition
+/// moved, a commit failed) the record is *dropped*: it still answers the reads of turns
+/// running on it, but none of them commits.
 #[derive(Default)]
 pub struct HeldRecord {
     current: std::sync::Mutex<Option<Arc<ActorRecord>>>,
     /// Held across a commit, so an actor's commits run one after the other.
     pub(super) commits: tokio::sync::Mutex<()>,
+    /// Cluster mode: the partition epoch this activation loaded under (`None` outside a
+    /// cluster); its commits are fenced at this epoch.
+    epoch: std::sync::OnceLock<Option<i64>>,
+    /// The activation ended: no more commits on this record.
+    dropped: std::sync::atomic::AtomicBool,
 }
 
 impl HeldRecord {
@@ -49,6 +59,28 @@ impl HeldRecord {
     /// Replace the record (`None`: load it again on next use).
     pub fn set(&self, record: Option<Arc<ActorRecord>>) {
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = record;
+    }
+
+    /// Bind the activation to `epoch` (the first binding stays).
+    pub(super) fn bind_epoch(&self, epoch: Option<i64>) {
+        let _ = self.epoch.set(epoch);
+    }
+
+    /// The partition epoch the activation is bound to (`None`: not bound, or no cluster).
+    pub(super) fn epoch(&self) -> Option<i64> {
+        self.epoch.get().copied().flatten()
+    }
+
+    /// End the activation this record belongs to: turns still running on it may read it,
+    /// none may commit.
+    pub(super) fn drop_activation(&self) {
+        self.dropped
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether the activation ended.
+    pub(super) fn is_dropped(&self) -> bool {
+        self.dropped.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Apply a commit's `changes` at `version`, in place when no reader holds the record.

@@ -15,15 +15,23 @@
 //! - `sled-commit-apply`: between the record (which carries the commit's reminder
 //!   changes) and those changes applied to the reminder trees;
 //! - `sled-flush`: the group flush of a `sync` store.
+//!
+//! PostgreSQL's commits have points that *stall* instead (`return(MS)`: wait MS
+//! milliseconds there, then go on), so a test can pause or cut off a host at that moment:
+//! - `postgres-commit-queued`: a batch of commits before its transaction begins;
+//! - `postgres-commit-locked`: a batch of fenced commits inside its transaction, holding
+//!   the shared locks of its partitions.
 
 use super::StoreError;
 
 /// The points a commit passes, as named in `FAILPOINTS`.
-pub const POINTS: [&str; 4] = [
+pub const POINTS: [&str; 6] = [
     "sled-commit-read",
     "sled-commit-write",
     "sled-commit-apply",
     "sled-flush",
+    "postgres-commit-queued",
+    "postgres-commit-locked",
 ];
 
 /// Whether this build has failpoints compiled in.
@@ -66,4 +74,20 @@ pub(super) fn pass(point: &str, make_durable: impl FnOnce()) -> Result<(), Store
         ))),
     });
     Ok(())
+}
+
+/// Pass stalling failpoint `point`: wait there as long as a test configured it to
+/// (`return(MS)`), else go on at once.
+pub(super) async fn stall(point: &str) {
+    if let Some(ms) = stall_ms(point) {
+        tracing::warn!(point, ms, "injected stall");
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+}
+
+#[cfg_attr(not(feature = "failpoints"), allow(unused_variables))]
+fn stall_ms(point: &str) -> Option<u64> {
+    fail::fail_point!(point, |action: Option<String>| action
+        .and_then(|ms| ms.parse().ok()));
+    None
 }

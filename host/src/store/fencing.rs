@@ -2,8 +2,15 @@
 //! one host with an epoch that grows on every move. A store with a [`Fence`] writes an
 //! actor only while this host holds the actor's partition at the epoch the database has,
 //! so a host that lost a partition (declared dead while paused, cut off) cannot write it.
+//!
+//! The fence also holds this host's **lease**: how long, on this host's own monotonic
+//! clock, no other host can have declared it dead. Each heartbeat that lands renews it; a
+//! host whose lease lapsed holds no partition, for reads as for writes, until a heartbeat
+//! lands again. The lease ends before any other host may take a partition over (see
+//! [`Fence::renew`]), so two hosts never serve one actor at once.
 
 use std::sync::RwLock;
+use std::time::{Duration, Instant};
 
 use crate::types::ActorId;
 
@@ -39,6 +46,15 @@ pub fn is_fenced(actor: &ActorId) -> bool {
 pub struct Fence {
     host: String,
     epochs: RwLock<Vec<Option<i64>>>,
+    /// Until when this host's lease holds (none: it holds no lease yet, or lost it).
+    lease_until: RwLock<Option<Instant>>,
+}
+
+/// How much earlier than the other hosts could declare it dead a host stops serving: room
+/// for clock rate differences and the time between a heartbeat's landing in the database
+/// and this host's hearing of it.
+pub fn lease_margin(host_timeout: Duration) -> Duration {
+    (host_timeout / 5).max(Duration::from_millis(200))
 }
 
 impl Fence {
@@ -47,7 +63,37 @@ impl Fence {
         Fence {
             host: host.to_string(),
             epochs: RwLock::new(vec![None; PARTITIONS as usize]),
+            lease_until: RwLock::new(None),
         }
+    }
+
+    /// A heartbeat sent at `sent` landed: no other host can declare this one dead before
+    /// `sent + host_timeout` (the database's heartbeat time is later than `sent`), so the
+    /// lease holds until then, less [`lease_margin`]. Never shortens a lease.
+    pub fn renew(&self, sent: Instant, host_timeout: Duration) {
+        let until = sent + host_timeout.saturating_sub(lease_margin(host_timeout));
+        let mut lease = self.lease_until.write().unwrap_or_else(|p| p.into_inner());
+        if lease.is_none_or(|current| current < until) {
+            *lease = Some(until);
+        }
+    }
+
+    /// Whether this host's lease holds now.
+    pub fn leased(&self) -> bool {
+        self.lease_until
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|until| Instant::now() < until)
+    }
+
+    /// How long the lease still holds.
+    pub fn lease_left(&self) -> Duration {
+        self.lease_until
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .map_or(Duration::ZERO, |until| {
+                until.saturating_duration_since(Instant::now())
+            })
     }
 
     /// The id this host writes under.
@@ -59,8 +105,14 @@ impl Fence {
         self.epochs.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The epoch at which this host holds `partition`, if it does.
+    /// The epoch at which this host holds `partition`, if it does and its lease holds.
     pub fn epoch(&self, partition: u32) -> Option<i64> {
+        self.assigned(partition).filter(|_| self.leased())
+    }
+
+    /// The epoch at which the partition table gave `partition` to this host, whether or
+    /// not the lease holds now (the membership loop's own bookkeeping).
+    pub fn assigned(&self, partition: u32) -> Option<i64> {
         self.read().get(partition as usize).copied().flatten()
     }
 
@@ -72,19 +124,33 @@ impl Fence {
         }
     }
 
-    /// Forget every partition (this host was declared dead).
+    /// Forget every partition and the lease (this host was declared dead).
     pub fn clear(&self) {
+        *self.lease_until.write().unwrap_or_else(|p| p.into_inner()) = None;
         let mut epochs = self.epochs.write().unwrap_or_else(|p| p.into_inner());
         epochs.iter_mut().for_each(|e| *e = None);
     }
 
-    /// The partitions this host holds.
+    /// The partitions this host holds (none while its lease has lapsed).
     pub fn held(&self) -> Vec<i32> {
+        if !self.leased() {
+            return Vec::new();
+        }
         self.read()
             .iter()
             .enumerate()
             .filter(|(_, e)| e.is_some())
             .map(|(p, _)| p as i32)
+            .collect()
+    }
+
+    /// The partitions the table gave this host, whether or not the lease holds now.
+    pub fn assigned_partitions(&self) -> Vec<u32> {
+        self.read()
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.is_some())
+            .map(|(p, _)| p as u32)
             .collect()
     }
 
@@ -120,9 +186,29 @@ mod tests {
         assert!(!fence.holds(&actor));
         assert!(fence.holds(&ActorId::new("$system", "users", "records")));
         fence.set(partition_of(&actor), Some(3));
+        assert!(!fence.holds(&actor), "no lease yet");
+        fence.renew(Instant::now(), Duration::from_secs(3));
         assert!(fence.holds(&actor));
         assert_eq!(fence.held(), vec![partition_of(&actor) as i32]);
         fence.clear();
         assert!(!fence.holds(&actor));
+    }
+
+    #[test]
+    fn a_lapsed_lease_holds_nothing() {
+        let fence = Fence::new("h1");
+        let actor = ActorId::new("t", "c", "x");
+        fence.set(partition_of(&actor), Some(1));
+        // A heartbeat sent long ago: its lease ended before now.
+        let long_ago = Instant::now() - Duration::from_secs(10);
+        fence.renew(long_ago, Duration::from_secs(3));
+        assert!(!fence.leased());
+        assert_eq!(fence.epoch(partition_of(&actor)), None);
+        assert_eq!(fence.assigned(partition_of(&actor)), Some(1));
+        assert!(fence.held().is_empty());
+        // The lease ends a margin before the host timeout.
+        fence.renew(Instant::now(), Duration::from_secs(3));
+        assert!(fence.lease_left() <= Duration::from_millis(2400));
+        assert!(fence.lease_left() > Duration::from_millis(2000));
     }
 }

@@ -131,6 +131,22 @@ pub trait StateStore: Send + Sync + 'static {
         reminders: Vec<ReminderChange>,
     ) -> StoreFuture<'_, u64>;
 
+    /// [`StateStore::commit_turn`] for a turn of an activation that loaded `actor` under
+    /// partition epoch `epoch` (cluster mode): a fenced store commits it only while this
+    /// host holds the partition at that very epoch, so a turn that began before a move
+    /// never commits after it, even if the partition came back. Stores without a fence
+    /// ignore the epoch.
+    fn commit_turn_at(
+        &self,
+        actor: &ActorId,
+        expected_version: u64,
+        changes: Vec<StateChange>,
+        reminders: Vec<ReminderChange>,
+        _epoch: Option<i64>,
+    ) -> StoreFuture<'_, u64> {
+        self.commit_turn(actor, expected_version, changes, reminders)
+    }
+
     /// [`StateStore::commit_turn`] of state changes alone.
     fn commit(
         &self,

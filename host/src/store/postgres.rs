@@ -127,6 +127,11 @@ const MIGRATION_LOCK: i64 = 0x5741_5252_454e; // "WARREN"
 
 /// A PostgreSQL error as the store reports it.
 pub(crate) fn io(e: impl std::error::Error) -> StoreError {
+    StoreError::Io(describe(e))
+}
+
+/// A PostgreSQL error as one line, with the server's own reason.
+pub(crate) fn describe(e: impl std::error::Error) -> String {
     // The pool's and the driver's messages are generic ("db error"); the server's own
     // reason (a wrong password, a missing database) is further down the chain.
     let mut message = format!("PostgreSQL: {e}");
@@ -139,12 +144,37 @@ pub(crate) fn io(e: impl std::error::Error) -> StoreError {
         }
         source = cause.source();
     }
-    StoreError::Io(message)
+    message
+}
+
+/// Server settings of every session: no session of a paused, stopped or cut-off host can
+/// hold a lock much longer than a lease lasts. A transaction left idle is ended by the
+/// server (a host paused mid-commit), a statement or a lock wait has a bound, and TCP
+/// keepalives and the user timeout find a peer the network cut off in seconds, not hours.
+const SESSION_SETTINGS: &str = "-c idle_in_transaction_session_timeout=2000 \
+     -c lock_timeout=5000 -c statement_timeout=30000 -c tcp_keepalives_idle=5 \
+     -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3 -c tcp_user_timeout=10000";
+
+/// Add [`SESSION_SETTINGS`] and client-side keepalives to `config`, keeping the options the
+/// URL gave (a setting given there twice takes the URL's value: it comes last).
+fn with_session_settings(mut config: tokio_postgres::Config) -> tokio_postgres::Config {
+    let options = match config.get_options() {
+        Some(given) => format!("{SESSION_SETTINGS} {given}"),
+        None => SESSION_SETTINGS.to_string(),
+    };
+    config.options(&options);
+    config.keepalives(true);
+    config.keepalives_idle(std::time::Duration::from_secs(5));
+    config.keepalives_interval(std::time::Duration::from_secs(2));
+    config.keepalives_retries(3);
+    config
 }
 
 /// [`StateStore`] on PostgreSQL.
 pub struct PostgresStore {
     pool: Pool,
+    /// How the pool connects, for connections of their own (the heartbeat's).
+    config: tokio_postgres::Config,
     /// Commits go through here, many to one transaction (`postgres/group.rs`).
     group: group::GroupCommit,
     /// Cluster mode: the partitions this host may write.
@@ -166,8 +196,9 @@ impl PostgresStore {
             // A database that does not answer is an error at start, not a hang.
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
+        let config = with_session_settings(config);
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -180,6 +211,7 @@ impl PostgresStore {
         let store = PostgresStore {
             group: group::GroupCommit::start(pool.clone()),
             pool,
+            config,
             fence: std::sync::OnceLock::new(),
         };
         store.migrate().await?;
@@ -190,6 +222,18 @@ impl PostgresStore {
     /// The connection pool, for cluster membership (which shares the database).
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// A connection of its own, outside the pool, with the pool's settings (the
+    /// heartbeat's: never queued behind commits or claims).
+    pub async fn dedicated_client(&self) -> Result<tokio_postgres::Client, StoreError> {
+        let (client, connection) = self.config.connect(NoTls).await.map_err(io)?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "a dedicated PostgreSQL connection ended");
+            }
+        });
+        Ok(client)
     }
 
     /// From now on, write actors only in the partitions `fence` holds, and read due
@@ -308,12 +352,12 @@ const PUT_REMINDER: &str = "INSERT INTO warren_reminders
     ON CONFLICT (tenant, actor_type, actor_id, name)
     DO UPDATE SET due_ms = EXCLUDED.due_ms, record = EXCLUDED.record";
 
-/// Apply one reminder change of `actor` inside a commit's transaction.
+/// Apply one reminder change of `actor` inside a commit's transaction; the rows it wrote.
 async fn apply_reminder(
     tx: &deadpool_postgres::Transaction<'_>,
     actor: &ActorId,
     change: &ReminderChange,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let key = actor_params(actor);
     let [t, a, i] = &key;
     match change {
@@ -368,7 +412,6 @@ async fn apply_reminder(
             .await
         }
     }
-    .map(drop)
 }
 
 /// Run `sql` as a cached prepared statement (one round trip instead of two).
@@ -413,14 +456,44 @@ impl PostgresStore {
     /// The fence check of a commit of `actor`, if this store is fenced; refused at once
     /// when this host does not hold the partition.
     fn fence_check(&self, actor: &ActorId) -> Result<Option<(Arc<Fence>, u32, i64)>, StoreError> {
+        self.fence_check_at(actor, None)
+    }
+
+    /// [`PostgresStore::fence_check`] at the epoch `bound` (an activation's), when given:
+    /// refused at once unless this host holds the partition at exactly that epoch.
+    fn fence_check_at(
+        &self,
+        actor: &ActorId,
+        bound: Option<i64>,
+    ) -> Result<Option<(Arc<Fence>, u32, i64)>, StoreError> {
         let Some(fence) = self.fence.get().filter(|_| is_fenced(actor)) else {
             return Ok(None);
         };
         let partition = partition_of(actor);
         let epoch = fence
             .epoch(partition)
+            .filter(|held| bound.is_none_or(|bound| bound == *held))
             .ok_or(StoreError::Fenced { partition })?;
         Ok(Some((fence.clone(), partition, epoch)))
+    }
+
+    /// Write a reminder change of `actor` outside a turn, fenced like a commit: only while
+    /// this host holds the actor's partition (a host that lost it must not overwrite the
+    /// owner's progress, revive a deleted reminder or delete a live one).
+    async fn write_reminder(
+        &self,
+        actor: &ActorId,
+        change: ReminderChange,
+    ) -> Result<u64, StoreError> {
+        let fence = self.fence_check(actor)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(io)?;
+        if let Some((fence, partition, epoch)) = &fence {
+            batch::check_fence(&tx, *partition, fence.host(), *epoch).await?;
+        }
+        let written = apply_reminder(&tx, actor, &change).await?;
+        tx.commit().await.map_err(io)?;
+        Ok(written)
     }
 }
 
@@ -467,9 +540,20 @@ impl StateStore for PostgresStore {
         changes: Vec<StateChange>,
         reminders: Vec<ReminderChange>,
     ) -> StoreFuture<'_, u64> {
+        self.commit_turn_at(actor, expected_version, changes, reminders, None)
+    }
+
+    fn commit_turn_at(
+        &self,
+        actor: &ActorId,
+        expected_version: u64,
+        changes: Vec<StateChange>,
+        reminders: Vec<ReminderChange>,
+        epoch: Option<i64>,
+    ) -> StoreFuture<'_, u64> {
         let actor = actor.clone();
         Box::pin(async move {
-            let fence = self.fence_check(&actor)?;
+            let fence = self.fence_check_at(&actor, epoch)?;
             self.group
                 .commit(group::Pending {
                     actor,
@@ -751,37 +835,20 @@ impl StateStore for PostgresStore {
     ) -> StoreFuture<'_, ()> {
         let (actor, name) = (actor.clone(), name.to_string());
         Box::pin(async move {
-            let key = actor_params(&actor);
-            let [t, a, i] = &key;
-            let partition = partition_of(&actor) as i32;
-            self.client()
-                .await?
-                .execute(
-                    PUT_REMINDER,
-                    &[t, a, i, &name, &due_ms, &record, &partition],
-                )
-                .await
-                .map_err(io)?;
-            Ok(())
+            let change = ReminderChange::Put {
+                name,
+                due_ms,
+                record,
+            };
+            self.write_reminder(&actor, change).await.map(drop)
         })
     }
 
     fn delete_reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, bool> {
         let (actor, name) = (actor.clone(), name.to_string());
         Box::pin(async move {
-            let key = actor_params(&actor);
-            let [t, a, i] = &key;
-            let deleted = self
-                .client()
-                .await?
-                .execute(
-                    "DELETE FROM warren_reminders
-                     WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND name = $4",
-                    &[t, a, i, &name],
-                )
-                .await
-                .map_err(io)?;
-            Ok(deleted > 0)
+            let change = ReminderChange::Delete { name };
+            Ok(self.write_reminder(&actor, change).await? > 0)
         })
     }
 

@@ -13,6 +13,8 @@ use warren_host::types::ActorId;
 use crate::support::{Host, eventually, guest};
 
 mod clients;
+mod faults;
+mod proxy;
 mod restart;
 
 const SECRET: &str = "a-cluster-secret-for-tests";
@@ -56,6 +58,16 @@ async fn sql(url: &str) -> tokio_postgres::Client {
 
 /// A cluster host on database `url`, with the counter and the ticker deployed.
 fn cluster_host(dir: &std::path::Path, url: &str, extra: &[&str]) -> Host {
+    cluster_host_with(dir, url, extra, &[])
+}
+
+/// [`cluster_host`] with extra environment variables (`FAILPOINTS`).
+fn cluster_host_with(
+    dir: &std::path::Path,
+    url: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Host {
     let counter = guest("counter");
     let hostile = guest("hostile");
     let mut args = vec![
@@ -72,7 +84,7 @@ fn cluster_host(dir: &std::path::Path, url: &str, extra: &[&str]) -> Host {
     ];
     args.extend_from_slice(extra);
     // Each committed turn is logged, so a test can tell where and when it ran.
-    Host::start_logging(dir, &args, "info,warren::turns=debug")
+    Host::start_with(dir, &args, "info,warren::turns=debug", env)
 }
 
 /// One committed turn, as its host logged it.

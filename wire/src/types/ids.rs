@@ -39,13 +39,19 @@ impl fmt::Display for ActorId {
 
 /// Check a tenant, actor type, actor id, timer or reminder name. The rules are Dapr's
 /// (no `#`, `?`, `/`, `\`, NUL or control characters, not `.` or `..`, not empty), so
-/// a name valid here is valid in every protocol Warren speaks.
+/// a name valid here is valid in every protocol Warren speaks. A leading `$` is Warren's
+/// own: the host keeps its records under such names, outside fencing and routing.
 pub fn check_name(what: &str, name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err(format!("{what} must not be empty"));
     }
     if name == "." || name == ".." {
         return Err(format!("{what} must not be {name:?}"));
+    }
+    if name.starts_with('$') {
+        return Err(format!(
+            "{what} {name:?} starts with '$', which is reserved for the host's own records"
+        ));
     }
     if let Some(c) = name
         .chars()
@@ -65,7 +71,9 @@ mod tests {
     #[test]
     fn names_follow_dapr_rules() {
         assert!(check_name("id", "alice-1.b_c").is_ok());
-        for bad in ["", ".", "..", "a/b", "a#b", "a?b", "a\\b", "a\0b", "a\nb"] {
+        for bad in [
+            "", ".", "..", "a/b", "a#b", "a?b", "a\\b", "a\0b", "a\nb", "$system", "$spawned",
+        ] {
             assert!(check_name("id", bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -96,6 +96,8 @@ async fn check_fences(
         &[&PARTITION_LOCKS, &partitions],
     )
     .await?;
+    // Tests stall a commit here, holding the locks, as a host paused mid-commit would.
+    crate::store::faults::stall("postgres-commit-locked").await;
     let wanted: HashSet<(i32, &str, i64)> = fences
         .iter()
         .map(|&(_, partition, host, epoch)| (partition as i32, host, epoch))
@@ -121,6 +123,32 @@ async fn check_fences(
         if !held.contains(&(partition as i32, host.to_string(), epoch)) {
             refused[n] = Some(StoreError::Fenced { partition });
         }
+    }
+    Ok(())
+}
+
+/// Check, inside `tx`, that `host` holds `partition` at `epoch`, under the partition's
+/// shared lock as a commit does (a reminder written outside a turn).
+pub(super) async fn check_fence(
+    tx: &Transaction<'_>,
+    partition: u32,
+    host: &str,
+    epoch: i64,
+) -> Result<(), StoreError> {
+    exec(
+        tx,
+        "SELECT pg_advisory_xact_lock_shared($1, $2)",
+        &[&PARTITION_LOCKS, &(partition as i32)],
+    )
+    .await?;
+    let held = query(
+        tx,
+        "SELECT 1 FROM warren_partitions WHERE partition = $1 AND owner = $2 AND epoch = $3",
+        &[&(partition as i32), &host, &epoch],
+    )
+    .await?;
+    if held.is_empty() {
+        return Err(StoreError::Fenced { partition });
     }
     Ok(())
 }

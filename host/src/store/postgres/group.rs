@@ -12,7 +12,7 @@ use deadpool_postgres::Pool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::batch::write_round;
-use super::{add_usage, io};
+use super::{add_usage, describe, io};
 use crate::store::{Fence, ReminderChange, StateChange, StoreError};
 use crate::types::ActorId;
 
@@ -98,6 +98,7 @@ async fn write_all(
     pool: &Pool,
     pending: &[Pending],
 ) -> Result<Vec<Result<u64, StoreError>>, StoreError> {
+    crate::store::faults::stall("postgres-commit-queued").await;
     let mut client = pool.get().await.map_err(io)?;
     let tx = client.transaction().await.map_err(io)?;
     let mut results: Vec<Option<Result<u64, StoreError>>> = vec![None; pending.len()];
@@ -114,7 +115,14 @@ async fn write_all(
     for (tenant, delta) in usage {
         add_usage(&tx, tenant, delta).await?;
     }
-    tx.commit().await.map_err(io)?;
+    // A COMMIT whose answer never came may have landed or not: say so, so the caller
+    // knows not to take the turn for undone.
+    tx.commit().await.map_err(|e| {
+        StoreError::Io(format!(
+            "the commit's outcome is unknown (the database did not confirm it): {}",
+            describe(e)
+        ))
+    })?;
     Ok(results
         .into_iter()
         .map(|r| r.unwrap_or(Err(StoreError::Closed)))
