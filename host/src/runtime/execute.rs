@@ -388,16 +388,14 @@ impl Runtime {
                     }
                 }
                 TurnCommitError::Refused(CommitError::Store(StoreError::Fenced { .. }))
-                | TurnCommitError::Ended => {
-                    InvokeError::Unavailable {
-                        actor: actor.clone(),
-                        message: "its partition moved while the turn ran: nothing the turn \
+                | TurnCommitError::Ended => InvokeError::Unavailable {
+                    actor: actor.clone(),
+                    message: "its partition moved while the turn ran: nothing the turn \
                                   wrote was committed, but calls it made to other actors may \
                                   have taken effect, so it is not sent again"
-                            .into(),
-                        ran: true,
-                    }
-                }
+                        .into(),
+                    ran: true,
+                },
                 TurnCommitError::Refused(CommitError::Store(source)) => InvokeError::Store {
                     actor: actor.clone(),
                     source,

@@ -114,7 +114,9 @@ impl Runtime {
             tokio::spawn(async move {
                 match runtime.in_turn(&actor, |_| async {}).await {
                     Ok(()) => {}
-                    Err(InvokeError::ActorTypeNotFound { .. } | InvokeError::TenantNotFound { .. }) => {
+                    Err(
+                        InvokeError::ActorTypeNotFound { .. } | InvokeError::TenantNotFound { .. },
+                    ) => {
                         runtime
                             .0
                             .eager
@@ -122,7 +124,9 @@ impl Runtime {
                             .unwrap_or_else(|p| p.into_inner())
                             .remove(&actor);
                     }
-                    Err(e) => tracing::warn!(%actor, error = %e, "activating an eager actor failed"),
+                    Err(e) => {
+                        tracing::warn!(%actor, error = %e, "activating an eager actor failed")
+                    }
                 }
             });
         }

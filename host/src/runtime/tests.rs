@@ -14,7 +14,6 @@ use crate::types::manifest::{ActorTypeSpec, Manifest};
 /// payload, `fail` stages a write and then fails, `incr` adds one to `n`, `incr-gated`
 /// reads `n`, then waits for a permit of `gate` before it writes `n + 1`, anything else
 /// takes 20 ms.
-#[derive(Default)]
 struct Scripted {
     running: AtomicUsize,
     most_running: AtomicUsize,
@@ -23,6 +22,18 @@ struct Scripted {
     read: tokio::sync::Semaphore,
     /// A permit lets one `incr-gated` turn go on to its write.
     gate: tokio::sync::Semaphore,
+}
+
+impl Default for Scripted {
+    fn default() -> Self {
+        Scripted {
+            running: AtomicUsize::new(0),
+            most_running: AtomicUsize::new(0),
+            turns: AtomicUsize::new(0),
+            read: tokio::sync::Semaphore::new(0),
+            gate: tokio::sync::Semaphore::new(0),
+        }
+    }
 }
 
 /// The number under `n`, as a turn sees it.
@@ -181,8 +192,15 @@ async fn a_turn_whose_version_moved_elsewhere_fails_and_is_not_applied_on_newer_
     store.commit(&actor, 1, outside).await.unwrap();
     backend.gate.add_permits(1);
     let stale = stale.await.unwrap();
-    assert!(stale.is_err(), "a turn on a moved version committed: {stale:?}");
-    assert_eq!(stored_n(&store, &actor).await, "10", "the newer write stands");
+    assert!(
+        stale.is_err(),
+        "a turn on a moved version committed: {stale:?}"
+    );
+    assert_eq!(
+        stored_n(&store, &actor).await,
+        "10",
+        "the newer write stands"
+    );
     // The activation ended with its failed commit: the next turn reads the newer state.
     runtime.invoke(call("a", "incr", "")).await.unwrap();
     assert_eq!(stored_n(&store, &actor).await, "11");

@@ -566,7 +566,28 @@ async fn a_fenced_store_writes_only_the_partitions_it_holds() {
     .await
     .unwrap();
     fence.set(partition, Some(1));
-    let v1 = store.commit(&actor, 0, vec![set("n", "1")]).await.unwrap();
+    // Held in the table, but no lease yet (no heartbeat landed): refused.
+    let unleased = store.commit(&actor, 0, vec![set("n", "1")]).await;
+    assert!(
+        matches!(unleased, Err(StoreError::Fenced { .. })),
+        "{unleased:?}"
+    );
+    fence.renew(
+        std::time::Instant::now(),
+        std::time::Duration::from_secs(60),
+    );
+    // An activation bound to another epoch than the one held: refused.
+    let other_epoch = store
+        .commit_turn_at(&actor, 0, vec![set("n", "1")], Vec::new(), Some(0))
+        .await;
+    assert!(
+        matches!(other_epoch, Err(StoreError::Fenced { .. })),
+        "{other_epoch:?}"
+    );
+    let v1 = store
+        .commit_turn_at(&actor, 0, vec![set("n", "1")], Vec::new(), Some(1))
+        .await
+        .unwrap();
     let due = store.reminders_due(None, i64::MAX, 10).await.unwrap();
     assert_eq!(due.len(), 1, "only the held partition's reminders: {due:?}");
     assert_eq!(due[0].actor, actor);
@@ -580,6 +601,16 @@ async fn a_fenced_store_writes_only_the_partitions_it_holds() {
     .unwrap();
     let stale = store.commit(&actor, v1, vec![set("n", "2")]).await;
     assert!(matches!(stale, Err(StoreError::Fenced { .. })), "{stale:?}");
+    // Reminder writes outside a turn are fenced the same way: no overwrite, no delete.
+    let put = store.put_reminder(&actor, "r", 99, b"{}".to_vec()).await;
+    assert!(matches!(put, Err(StoreError::Fenced { .. })), "{put:?}");
+    let deleted = store.delete_reminder(&actor, "r").await;
+    assert!(
+        matches!(deleted, Err(StoreError::Fenced { .. })),
+        "{deleted:?}"
+    );
+    let kept = store.reminder(&actor, "r").await.unwrap();
+    assert_eq!(kept.map(|r| r.due_ms), Some(10));
     let record = store.load(&actor).await.unwrap();
     assert_eq!(
         (record.version, record.entries["n"].as_slice()),
