@@ -444,6 +444,14 @@ impl Runtime {
             }
             Err(e) => {
                 tracing::warn!(actor = %due.actor, name = %job.name, kind = ?job.kind, error = %e, "firing failed");
+                if job.kind == JobKind::Reminder && !self.still_stored(&due).await {
+                    // The store no longer holds the due time that fired: the turn's commit
+                    // took it (its outcome was only unknown to this host), or the reminder
+                    // changed meanwhile. Retrying would fire the same due time twice, or
+                    // revive a deleted reminder.
+                    self.0.scheduler.finish(&due);
+                    return;
+                }
                 job.clone().failed(now)
             }
         };

@@ -14,6 +14,7 @@ use crate::support::{Host, eventually, guest};
 
 mod clients;
 mod faults;
+mod nemesis;
 mod proxy;
 mod restart;
 

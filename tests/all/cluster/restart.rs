@@ -9,12 +9,12 @@ use super::{TestCluster, sql, wait_balanced};
 use crate::support::workspace;
 
 /// A PostgreSQL server in `dir`, run by scripts/postgres.sh; stopped when dropped.
-struct Server {
-    dir: tempfile::TempDir,
-    url: String,
+pub(super) struct Server {
+    pub(super) dir: tempfile::TempDir,
+    pub(super) url: String,
 }
 
-fn postgres(command: &str, dir: &Path) -> String {
+pub(super) fn postgres(command: &str, dir: &Path) -> String {
     let out = Command::new(workspace().join("scripts/postgres.sh"))
         .arg(command)
         .arg(dir)
@@ -29,7 +29,7 @@ fn postgres(command: &str, dir: &Path) -> String {
 }
 
 impl Server {
-    fn start() -> Server {
+    pub(super) fn start() -> Server {
         let dir = tempfile::tempdir().unwrap();
         let url = postgres("start", dir.path());
         Server { dir, url }
