@@ -115,7 +115,7 @@ async fn a_host_paused_inside_a_commit_does_not_freeze_failover() {
         .parse()
         .unwrap();
     assert!(
-        now % 10 == 0 && now >= total && now <= 10 * attempts,
+        now.is_multiple_of(10) && now >= total && now <= 10 * attempts,
         "total {now} after {attempts} adds of 10 (one answered {total}) and a stalled add of 1"
     );
     // The paused host rejoins and serves again.
