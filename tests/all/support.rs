@@ -128,6 +128,9 @@ impl Host {
         self.kill();
         let (child, [url, grpc_url, opaca_url], log) =
             spawn(&self.data_dir, &self.args, &self.log_filter, &self.env);
+        // The earlier run's lines stay, so a test can read the host's whole story.
+        let earlier = self.log();
+        log.lock().unwrap().insert_str(0, &earlier);
         self.child = child;
         self.url = url;
         self.grpc_url = grpc_url;

@@ -120,7 +120,9 @@ async fn actor(
     let view = runtime.actor_view(&actor).await.map_err(|e| {
         let status = match e {
             ScheduleError::NotHosted { .. } => StatusCode::NOT_FOUND,
-            ScheduleError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ScheduleError::Unavailable(_) | ScheduleError::OutcomeUnknown(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         AdminError::Status(status, e.to_string())

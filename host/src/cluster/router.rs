@@ -214,8 +214,12 @@ impl ActorRouter for ClusterRouter {
             let deadline = Instant::now() + Duration::from_secs(10);
             match client.schedule(self.request(wire, deadline)).await {
                 Ok(reply) => wire::schedule_result(reply.into_inner(), &actor, &change),
-                Err(status) => Err(ScheduleError::Unavailable(format!(
+                Err(status) if not_delivered(&status) => Err(ScheduleError::Unavailable(format!(
                     "the host of {actor} at {address} failed: {}",
+                    status.message()
+                ))),
+                Err(status) => Err(ScheduleError::OutcomeUnknown(format!(
+                    "the host of {actor} at {address} did not answer: {}",
                     status.message()
                 ))),
             }

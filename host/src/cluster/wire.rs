@@ -443,6 +443,7 @@ pub fn schedule_reply(result: Result<bool, ScheduleError>) -> pb::ScheduleReply 
                 ScheduleError::AlreadyExists { .. } => "exists",
                 ScheduleError::Limit(_) => "limit",
                 ScheduleError::Unavailable(_) => "unavailable",
+                ScheduleError::OutcomeUnknown(_) => "unknown",
                 ScheduleError::Duration(_) | ScheduleError::Store(_) => "store",
             }
             .into(),
@@ -473,6 +474,7 @@ pub fn schedule_result(
         }),
         "limit" => Err(ScheduleError::Limit(reply.error)),
         "unavailable" => Err(ScheduleError::Unavailable(reply.error)),
+        "unknown" => Err(ScheduleError::OutcomeUnknown(reply.error)),
         _ => Err(ScheduleError::Store(StoreError::Io(reply.error))),
     }
 }

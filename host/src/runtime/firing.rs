@@ -29,9 +29,15 @@ pub enum ScheduleError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Limit(String),
-    /// Cluster mode: the actor's owner could not be reached.
+    /// Cluster mode: the actor's owner could not be reached, or refused the change
+    /// before making it (it may be sent again).
     #[error("{0}")]
     Unavailable(String),
+    /// Cluster mode: the change reached the actor's owner, but no answer came back: it
+    /// may have been made. Not sent again (a reminder registered twice could fire
+    /// twice); the caller reads the reminder before it retries.
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
 }
 
 /// Firings done and how late they started, in power-of-two millisecond buckets (bounded
@@ -413,6 +419,16 @@ impl Runtime {
             route_hops: 0,
         };
         let result = self.run_here(invocation).await;
+        // Where and when each firing ran (`RUST_LOG=warren::firings=debug`).
+        tracing::debug!(
+            target: "warren::firings",
+            actor = %due.actor,
+            name = %job.name,
+            due_ms = job.due_ms,
+            ok = result.is_ok(),
+            error = result.as_ref().err().map(ToString::to_string),
+            "fired"
+        );
         if let Err(InvokeError::Unavailable { .. }) = &result {
             // The partition moved before or while the turn ran: nothing of it committed,
             // and the new owner fires the reminder from the store.
@@ -478,24 +494,28 @@ impl Runtime {
             }
             return;
         }
-        // The store first: memory never holds a due time the store does not.
-        let outcome = match next {
-            Some(next) => self.persist(&due.actor, &next).await.map(|()| {
-                if next.due_ms <= window_end() {
-                    self.0.scheduler.reschedule(&due, next);
-                } else {
-                    self.0.scheduler.finish(&due);
-                }
-            }),
-            None => self
-                .0
+        // The store first: memory never holds a due time the store does not. The store
+        // moves on only from the due time that fired: a reminder registered again, or
+        // moved on by another firing meanwhile, is left as it is (never revived, never
+        // fired twice for one due time).
+        let advanced = async {
+            let next_record = match &next {
+                Some(n) => Some((n.due_ms, encode_job(n)?)),
+                None => None,
+            };
+            self.0
                 .store
-                .delete_reminder(&due.actor, &job.name)
+                .advance_reminder(&due.actor, &job.name, job.due_ms, next_record)
                 .await
-                .map(|_| {
-                    self.0.scheduler.finish(&due);
-                }),
         };
+        let outcome = advanced.await.map(|moved| match next {
+            Some(next) if moved && next.due_ms <= window_end() => {
+                self.0.scheduler.reschedule(&due, next);
+            }
+            _ => {
+                self.0.scheduler.finish(&due);
+            }
+        });
         if let Err(e) = outcome {
             // The store still holds the firing's own due time: read the window again from
             // the start, so the reminder fires again (at least once, never lost).

@@ -213,6 +213,34 @@ pub trait StateStore: Send + Sync + 'static {
     /// Delete a reminder of `actor`; whether it existed. Durable per [`Durability`].
     fn delete_reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, bool>;
 
+    /// Move reminder `name` of `actor` on from the due time that fired, to `next` (its
+    /// next due time and record) or, with `None`, out of the store: only if it is still
+    /// stored at `fired_due_ms` (otherwise another writer changed it, and nothing is
+    /// written). Whether it was moved. The default reads, then writes: enough for a store
+    /// only one host writes; PostgreSQL does both in one statement.
+    fn advance_reminder(
+        &self,
+        actor: &ActorId,
+        name: &str,
+        fired_due_ms: i64,
+        next: Option<(i64, Vec<u8>)>,
+    ) -> StoreFuture<'_, bool> {
+        let (actor, name) = (actor.clone(), name.to_string());
+        Box::pin(async move {
+            match self.reminder(&actor, &name).await? {
+                Some(stored) if stored.due_ms == fired_due_ms => {}
+                _ => return Ok(false),
+            }
+            match next {
+                Some((due_ms, record)) => self.put_reminder(&actor, &name, due_ms, record).await?,
+                None => {
+                    self.delete_reminder(&actor, &name).await?;
+                }
+            }
+            Ok(true)
+        })
+    }
+
     /// One stored reminder.
     fn reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, Option<StoredReminder>>;
 

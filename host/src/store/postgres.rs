@@ -852,6 +852,24 @@ impl StateStore for PostgresStore {
         })
     }
 
+    fn advance_reminder(
+        &self,
+        actor: &ActorId,
+        name: &str,
+        fired_due_ms: i64,
+        next: Option<(i64, Vec<u8>)>,
+    ) -> StoreFuture<'_, bool> {
+        let (actor, name) = (actor.clone(), name.to_string());
+        Box::pin(async move {
+            let change = ReminderChange::Advance {
+                name,
+                fired_due_ms,
+                next,
+            };
+            Ok(self.write_reminder(&actor, change).await? > 0)
+        })
+    }
+
     fn reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, Option<StoredReminder>> {
         let (actor, name) = (actor.clone(), name.to_string());
         Box::pin(async move {

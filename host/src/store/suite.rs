@@ -689,3 +689,41 @@ async fn the_hosts_own_keys_are_stored_and_count_for_nothing() {
         );
     }
 }
+
+/// A firing's progress written outside a turn moves a reminder on only from the due time
+/// that fired: never over a newer registration, never reviving a deleted reminder.
+#[tokio::test]
+async fn a_reminder_moves_on_only_from_the_due_time_that_fired() {
+    for (name, store, _dir) in stores().await {
+        let actor = ActorId::new("t", "c", "a");
+        store
+            .put_reminder(&actor, "r", 10, b"{}".to_vec())
+            .await
+            .unwrap();
+        let stale = store.advance_reminder(&actor, "r", 5, None).await.unwrap();
+        assert!(!stale, "{name}: moved on from a due time it no longer has");
+        let moved = store
+            .advance_reminder(&actor, "r", 10, Some((20, b"{}".to_vec())))
+            .await
+            .unwrap();
+        assert!(moved, "{name}");
+        let again = store.advance_reminder(&actor, "r", 10, None).await.unwrap();
+        assert!(!again, "{name}: the same due time moved on twice");
+        let due = store.reminder(&actor, "r").await.unwrap().map(|r| r.due_ms);
+        assert_eq!(due, Some(20), "{name}");
+        assert!(store.advance_reminder(&actor, "r", 20, None).await.unwrap());
+        assert!(
+            store.reminder(&actor, "r").await.unwrap().is_none(),
+            "{name}"
+        );
+        let revived = store
+            .advance_reminder(&actor, "r", 20, Some((30, b"{}".to_vec())))
+            .await
+            .unwrap();
+        assert!(!revived, "{name}: a deleted reminder came back");
+        assert!(
+            store.reminder(&actor, "r").await.unwrap().is_none(),
+            "{name}"
+        );
+    }
+}

@@ -108,6 +108,7 @@ fn schedule_status(e: ScheduleError) -> Status {
         ScheduleError::Duration(_) => Code::InvalidArgument,
         ScheduleError::Store(_) => Code::Internal,
         ScheduleError::Unavailable(_) => Code::Unavailable,
+        ScheduleError::OutcomeUnknown(_) => Code::Unknown,
     };
     Status::new(code, e.to_string())
 }

@@ -52,7 +52,7 @@ fn schedule_error(e: ScheduleError, code: &'static str) -> DaprError {
             "ERR_TENANT_LIMIT",
             e.to_string(),
         ),
-        ScheduleError::Unavailable(_) => {
+        ScheduleError::Unavailable(_) | ScheduleError::OutcomeUnknown(_) => {
             DaprError::new(StatusCode::SERVICE_UNAVAILABLE, code, e.to_string())
         }
         ScheduleError::Duration(_) | ScheduleError::Store(_) => {

@@ -67,6 +67,8 @@ const FAULTS: [&str; 7] = [
 struct Nemesis {
     server: Server,
     hosts: Vec<Host>,
+    /// Hosts that joined and left, kept for their logs.
+    departed: Vec<Host>,
     dirs: Vec<tempfile::TempDir>,
     /// Host n's link to PostgreSQL.
     to_postgres: Vec<Proxy>,
@@ -101,7 +103,7 @@ fn host_args(url: &str, listen: u16, advertise: u16) -> Vec<String> {
 
 fn start_host(dir: &std::path::Path, args: &[String]) -> Host {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    tokio::task::block_in_place(|| Host::start_logging(dir, &args, "info"))
+    tokio::task::block_in_place(|| Host::start_logging(dir, &args, "info,warren::firings=debug"))
 }
 
 /// The server's address, from its URL.
@@ -121,6 +123,7 @@ impl Nemesis {
         let mut nemesis = Nemesis {
             server,
             hosts: Vec::new(),
+            departed: Vec::new(),
             dirs: Vec::new(),
             to_postgres: Vec::new(),
             to_host: Vec::new(),
@@ -201,7 +204,7 @@ impl Nemesis {
                 let extra = self.add_host().await;
                 tokio::time::sleep(Duration::from_secs(6)).await;
                 tokio::task::block_in_place(|| self.hosts[extra].terminate());
-                self.hosts.pop();
+                self.departed.extend(self.hosts.pop());
                 self.dirs.pop();
                 self.to_postgres.pop();
                 self.to_host.pop();
@@ -430,6 +433,29 @@ async fn the_cluster_keeps_every_acknowledged_operation_under_faults() {
         );
     }
     println!("nemesis: {} anomalies", anomalies.len());
+    // What the hosts logged about the reminders an anomaly names.
+    for r in &reminders {
+        let quoted = format!("{:?} is in the final list twice", r.element);
+        if !anomalies.iter().any(|a| a.contains(&quoted)) {
+            continue;
+        }
+        println!(
+            "nemesis: reminder {} of {} due at {:.1}s, acknowledged {}",
+            r.element,
+            r.actor,
+            r.due.as_secs_f64(),
+            r.acknowledged
+        );
+        let name = format!("r-{}", r.element);
+        for (n, host) in nemesis.hosts.iter().chain(&nemesis.departed).enumerate() {
+            for line in host.log().lines().filter(|l| {
+                l.split_whitespace()
+                    .any(|w| w.trim_matches('"').ends_with(&name))
+            }) {
+                println!("nemesis:   host {n}: {line}");
+            }
+        }
+    }
     for kind in FAULTS {
         assert!(
             faults.iter().any(|f| f.kind == kind),
