@@ -281,6 +281,7 @@ fn failure(e: &InvokeError) -> pb::Failure {
                 StoreError::Fenced { partition } => {
                     ("fenced", String::new(), u64::from(*partition))
                 }
+                StoreError::Fired { name } => ("fired", name.clone(), 0),
             };
             f.store_error = kind.into();
             f.message = message;
@@ -376,6 +377,7 @@ fn error_of(f: pb::Failure, target: &ActorId, action: &str) -> InvokeError {
                 },
                 "closed" => StoreError::Closed,
                 "halted" => StoreError::Halted(message),
+                "fired" => StoreError::Fired { name: message },
                 "fenced" => StoreError::Fenced {
                     partition: f.number.min(u64::from(u32::MAX)) as u32,
                 },

@@ -122,7 +122,10 @@ pub trait StateStore: Send + Sync + 'static {
     /// [`StoreError::Conflict`], and nothing is written. The state changes are atomic
     /// across a crash in every store; the reminder changes are too in PostgreSQL and in
     /// memory, while sled writes them right after the record in the same flush (a crash
-    /// inside that flush can keep the state without them).
+    /// inside that flush can keep the state without them). A firing's progress
+    /// (`ReminderChange::Advance`) whose reminder no longer stands at the due time that
+    /// fired is dropped by the single-host stores; PostgreSQL, where two hosts can fire
+    /// one due time across a move, refuses the whole commit ([`StoreError::Fired`]).
     fn commit_turn(
         &self,
         actor: &ActorId,

@@ -59,6 +59,11 @@ pub enum StoreError {
     /// database refuses its write; the actor lives on another host now.
     #[error("this host no longer owns partition {partition}; the actor moved")]
     Fenced { partition: u32 },
+    /// A reminder's firing committed with its progress, but the reminder no longer
+    /// fires at that due time (another firing moved it on, or it was registered again or
+    /// deleted): nothing of the firing's turn is written, so no due time commits twice.
+    #[error("reminder {name:?} no longer fires at this due time; the firing was not committed")]
+    Fired { name: String },
 }
 
 #[cfg(feature = "sled")]

@@ -9,8 +9,8 @@ use deadpool_postgres::Transaction;
 
 use super::group::Pending;
 use super::{PARTITION_LOCKS, apply_reminder, exec, query};
-use crate::store::StoreError;
 use crate::store::record::{entry_len, entry_size};
+use crate::store::{ReminderChange, StoreError};
 
 /// What one commit of a round came to: its new version and the bytes its state grew by,
 /// or why it was refused (a moved version, a fence).
@@ -45,6 +45,7 @@ pub(super) async fn write_round(
 ) -> Result<Vec<Written>, StoreError> {
     let mut refused: Vec<Option<StoreError>> = vec![None; round.len()];
     check_fences(tx, round, &mut refused).await?;
+    check_progress(tx, round, &mut refused).await?;
     move_versions(tx, round, &mut refused).await?;
     let live: Vec<usize> = (0..round.len()).filter(|&n| refused[n].is_none()).collect();
     let deltas = write_state(tx, round, &live).await?;
@@ -149,6 +150,50 @@ pub(super) async fn check_fence(
     .await?;
     if held.is_empty() {
         return Err(StoreError::Fenced { partition });
+    }
+    Ok(())
+}
+
+/// Refuse the firings whose reminder no longer stands at the due time that fired: the
+/// turn of a firing commits with its progress, or not at all. The rows checked stay
+/// locked until the transaction ends, so no other writer moves them meanwhile.
+async fn check_progress(
+    tx: &Transaction<'_>,
+    round: &[&Pending],
+    refused: &mut [Option<StoreError>],
+) -> Result<(), StoreError> {
+    for (n, pending) in round.iter().enumerate() {
+        if refused[n].is_some() {
+            continue;
+        }
+        for change in &pending.reminders {
+            let ReminderChange::Advance {
+                name, fired_due_ms, ..
+            } = change
+            else {
+                continue;
+            };
+            let actor = &pending.actor;
+            let standing = query(
+                tx,
+                "SELECT 1 FROM warren_reminders
+                 WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND name = $4
+                   AND due_ms = $5
+                 FOR UPDATE",
+                &[
+                    &&*actor.tenant,
+                    &&*actor.actor_type,
+                    &&*actor.id,
+                    name,
+                    fired_due_ms,
+                ],
+            )
+            .await?;
+            if standing.is_empty() {
+                refused[n] = Some(StoreError::Fired { name: name.clone() });
+                break;
+            }
+        }
     }
     Ok(())
 }
