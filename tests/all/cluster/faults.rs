@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::proxy::Proxy;
 use super::{
-    cluster_host, cluster_host_with, fresh_database, host_id, owned_by, owner_of, sql,
+    cluster_host, cluster_host_with, fresh_database, host_id, owned_by, owner_of, server_addr, sql,
     wait_balanced, warnings,
 };
 use crate::support::{Host, eventually, guest};
@@ -30,16 +30,6 @@ async fn try_invoke(
         .ok()?;
     let status = sent.status().as_u16();
     Some((status, sent.text().await.unwrap_or_default()))
-}
-
-/// The host:port of a `postgres://` URL.
-fn server_of(url: &str) -> std::net::SocketAddr {
-    let config: tokio_postgres::Config = url.parse().unwrap();
-    let host = match &config.get_hosts()[0] {
-        tokio_postgres::config::Host::Tcp(h) => h.clone(),
-        other => panic!("the test server is not on TCP: {other:?}"),
-    };
-    format!("{host}:{}", config.get_ports()[0]).parse().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,7 +204,7 @@ async fn a_turn_whose_partition_moved_after_its_calls_took_effect_is_not_run_aga
 async fn a_host_cut_off_from_postgresql_stops_answering_for_actors_that_moved() {
     let url = fresh_database().await;
     let db = sql(&url).await;
-    let proxy = Proxy::start(server_of(&url)).await;
+    let proxy = Proxy::start(server_addr(&url)).await;
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let hosts = [
         cluster_host(dirs[0].path(), &proxy.url_through(&url), &[]),

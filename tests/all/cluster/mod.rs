@@ -48,6 +48,16 @@ async fn fresh_database() -> String {
     format!("postgres://{user}{password}@{host}:{port}/{name}")
 }
 
+/// The host and port of the server in a `postgres://` URL.
+fn server_addr(url: &str) -> std::net::SocketAddr {
+    let config: tokio_postgres::Config = url.parse().unwrap();
+    let host = match &config.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(h) => h.clone(),
+        other => panic!("the test server is not on TCP: {other:?}"),
+    };
+    format!("{host}:{}", config.get_ports()[0]).parse().unwrap()
+}
+
 /// A plain client of the database at `url`.
 async fn sql(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)

@@ -27,7 +27,7 @@ use workload::{ACCOUNTS, Endpoints, LISTS, OPENING, Shared};
 
 use super::proxy::Proxy;
 use super::restart::{Server, postgres};
-use super::{SECRET, sql, wait_balanced};
+use super::{SECRET, server_addr, sql, wait_balanced};
 use crate::support::{Host, eventually, free_port, guest};
 
 /// SplitMix64: small, seeded, good enough to pick faults, actors and hosts.
@@ -104,16 +104,6 @@ fn host_args(url: &str, listen: u16, advertise: u16) -> Vec<String> {
 fn start_host(dir: &std::path::Path, args: &[String]) -> Host {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     tokio::task::block_in_place(|| Host::start_logging(dir, &args, "info,warren::firings=debug"))
-}
-
-/// The server's address, from its URL.
-fn server_addr(url: &str) -> std::net::SocketAddr {
-    let config: tokio_postgres::Config = url.parse().unwrap();
-    let host = match &config.get_hosts()[0] {
-        tokio_postgres::config::Host::Tcp(h) => h.clone(),
-        other => panic!("not on TCP: {other:?}"),
-    };
-    format!("{host}:{}", config.get_ports()[0]).parse().unwrap()
 }
 
 impl Nemesis {

@@ -84,7 +84,10 @@ pub async fn list_client(client: usize, shared: Shared, seed: u64) {
             Kind::Read => ("read", String::new()),
         };
         let answer = match protocol {
-            "http" => via_http(&shared.http, &http, &actor, action, &payload).await,
+            "http" => {
+                let url = format!("{http}/v1.0/actors/list/{actor}/method/{action}");
+                post_text(&shared.http, url, &payload).await
+            }
             "grpc" => via_grpc(&grpc, &actor, action, &payload).await,
             _ => via_spawn(&shared.http, &http, &actor, action, &payload).await,
         };
@@ -108,26 +111,21 @@ pub async fn list_client(client: usize, shared: Shared, seed: u64) {
     }
 }
 
-async fn via_http(
-    client: &reqwest::Client,
-    url: &str,
-    actor: &str,
-    action: &str,
-    payload: &str,
-) -> Result<String, String> {
+/// POST `body` to `url`; the answer's text if it succeeded.
+async fn post_text(client: &reqwest::Client, url: String, body: &str) -> Result<String, String> {
     let response = client
-        .post(format!("{url}/v1.0/actors/list/{actor}/method/{action}"))
-        .body(payload.to_string())
+        .post(url)
+        .body(body.to_string())
         .timeout(TIMEOUT)
         .send()
         .await
         .map_err(|e| e.to_string())?;
     let status = response.status();
-    let body = response.text().await.map_err(|e| e.to_string())?;
+    let text = response.text().await.map_err(|e| e.to_string())?;
     if status.is_success() {
-        Ok(body)
+        Ok(text)
     } else {
-        Err(format!("{status}: {body}"))
+        Err(format!("{status}: {text}"))
     }
 }
 
@@ -231,36 +229,14 @@ pub async fn bank_client(shared: Shared, seed: u64) {
             .endpoints
             .get(rng.below(shared.endpoints.len() as u64) as usize);
         let body = serde_json::json!({"to": format!("acct{to}"), "amount": amount}).to_string();
-        let answer = via_http_account(&shared.http, &http, from, &body).await;
+        let url = format!("{http}/v1.0/actors/account/acct{from}/method/transfer");
+        // Anything but success counts as unknown, which only widens what the bank
+        // check allows.
+        let answer = post_text(&shared.http, url, &body).await;
         shared.history.transfers.lock().unwrap().push(Transfer {
             amount,
             acknowledged: answer.is_ok(),
         });
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn via_http_account(
-    client: &reqwest::Client,
-    url: &str,
-    from: u64,
-    body: &str,
-) -> Result<String, String> {
-    let response = client
-        .post(format!(
-            "{url}/v1.0/actors/account/acct{from}/method/transfer"
-        ))
-        .body(body.to_string())
-        .timeout(TIMEOUT)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = response.status();
-    let text = response.text().await.map_err(|e| e.to_string())?;
-    // Anything else counts as unknown, which only widens what the bank check allows.
-    if status.is_success() {
-        Ok(text)
-    } else {
-        Err(format!("{status}: {text}"))
     }
 }
