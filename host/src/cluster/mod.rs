@@ -91,8 +91,13 @@ impl Cluster {
         let fence = Arc::new(Fence::new(&config.host_id));
         store.set_fence(fence.clone())?;
         let router = Arc::new(
-            ClusterRouter::new(fence.clone(), &config.secret, config.heartbeat)
-                .map_err(ClusterError::Config)?,
+            ClusterRouter::new(
+                fence.clone(),
+                &config.secret,
+                config.heartbeat,
+                config.host_timeout,
+            )
+            .map_err(ClusterError::Config)?,
         );
         runtime.set_router(router.clone());
         let membership = Arc::new(Membership {

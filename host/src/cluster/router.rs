@@ -40,12 +40,19 @@ pub struct ClusterRouter {
     refreshed: tokio::sync::Notify,
     /// How long a caller waits for the next read at most.
     refresh_every: Duration,
+    /// How long a turn waits for a lapsed lease to be renewed (the host timeout).
+    lease_wait: Duration,
     secret: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
     clients: DashMap<Arc<str>, Client>,
 }
 
 impl ClusterRouter {
-    pub fn new(fence: Arc<Fence>, secret: &str, refresh_every: Duration) -> Result<Self, String> {
+    pub fn new(
+        fence: Arc<Fence>,
+        secret: &str,
+        refresh_every: Duration,
+        lease_wait: Duration,
+    ) -> Result<Self, String> {
         Ok(ClusterRouter {
             fence,
             table: RwLock::new(vec![None; crate::store::PARTITIONS as usize]),
@@ -54,6 +61,7 @@ impl ClusterRouter {
                 .collect(),
             refreshed: tokio::sync::Notify::new(),
             refresh_every,
+            lease_wait,
             secret: secret
                 .parse()
                 .map_err(|_| "the cluster secret must be printable ASCII".to_string())?,
@@ -72,6 +80,12 @@ impl ClusterRouter {
         if let Some(flag) = self.releasing.get(partition as usize) {
             flag.store(releasing, std::sync::atomic::Ordering::Release);
         }
+    }
+
+    fn is_releasing(&self, partition: u32) -> bool {
+        self.releasing
+            .get(partition as usize)
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Acquire))
     }
 
     fn client(&self, address: &Arc<str>) -> Result<Client, String> {
@@ -126,11 +140,7 @@ impl ActorRouter for ClusterRouter {
         if self.held_epoch(actor).is_some() {
             return Placement::Here;
         }
-        let releasing = self
-            .releasing
-            .get(partition as usize)
-            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Acquire));
-        if releasing {
+        if self.is_releasing(partition) {
             return Placement::Moving;
         }
         let table = self.table.read().unwrap_or_else(|p| p.into_inner());
@@ -143,14 +153,22 @@ impl ActorRouter for ClusterRouter {
 
     fn held_epoch(&self, actor: &ActorId) -> Option<i64> {
         let partition = partition_of(actor);
-        let releasing = self
-            .releasing
-            .get(partition as usize)
-            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Acquire));
-        if releasing {
+        if self.is_releasing(partition) {
             return None;
         }
         self.fence.epoch(partition)
+    }
+
+    fn holds_at(&self, actor: &ActorId, epoch: i64, new_work: bool) -> BackendFuture<'_, bool> {
+        let partition = partition_of(actor);
+        Box::pin(async move {
+            if new_work && self.is_releasing(partition) {
+                return false;
+            }
+            self.fence
+                .held_again(partition, epoch, self.lease_wait)
+                .await
+        })
     }
 
     fn refreshed(&self, deadline: Instant) -> BackendFuture<'_, ()> {

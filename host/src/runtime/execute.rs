@@ -274,7 +274,7 @@ impl Runtime {
             });
         }
         // Before any code of the turn runs: a turn refused here may be sent elsewhere.
-        if !self.still_held(actor, slot) {
+        if !self.still_held(actor, slot, true).await {
             return Err(InvokeError::Unavailable {
                 actor: actor.clone(),
                 message: "this host no longer holds the actor's partition; nothing ran".into(),
@@ -347,7 +347,7 @@ impl Runtime {
             });
         }
         let Some(state) = state else {
-            self.check_lease_after(actor, slot)?;
+            self.check_lease_after(actor, slot).await?;
             return Ok(reply);
         };
         let TurnParts {
@@ -374,7 +374,7 @@ impl Runtime {
         }
         if changes.is_empty() && reminders.is_empty() {
             // Nothing to fence at the commit: the lease is what makes its reads current.
-            self.check_lease_after(actor, slot)?;
+            self.check_lease_after(actor, slot).await?;
         }
         self.commit_turn_state(tenant, actor, slot, changes, reminders)
             .await
@@ -519,9 +519,11 @@ impl Runtime {
     }
 
     /// Cluster mode: whether this host still holds `actor`'s partition at the epoch the
-    /// activation of `slot` loaded under, under a live lease. If not, the activation ends
-    /// (the next message activates the actor afresh, wherever it lives then).
-    fn still_held(&self, actor: &ActorId, slot: &ActorSlot) -> bool {
+    /// activation of `slot` loaded under, under a live lease (after a lapse, once a
+    /// heartbeat lands again). With `new_work`, a partition being handed over is not held.
+    /// If not held, the activation ends (the next message activates the actor afresh,
+    /// wherever it lives then).
+    async fn still_held(&self, actor: &ActorId, slot: &ActorSlot, new_work: bool) -> bool {
         let Some(router) = self.router() else {
             return true;
         };
@@ -529,9 +531,8 @@ impl Runtime {
             return true;
         }
         if !slot.record.is_dropped()
-            && router
-                .held_epoch(actor)
-                .is_some_and(|epoch| Some(epoch) == slot.record.epoch())
+            && let Some(epoch) = slot.record.epoch()
+            && router.holds_at(actor, epoch, new_work).await
         {
             return true;
         }
@@ -541,10 +542,16 @@ impl Runtime {
         false
     }
 
-    /// A turn that commits nothing is current only if the lease held to its end: a host
-    /// whose lease lapsed meanwhile may have been replaced, and withholds the reply.
-    fn check_lease_after(&self, actor: &ActorId, slot: &ActorSlot) -> Result<(), InvokeError> {
-        if self.still_held(actor, slot) {
+    /// A turn that commits nothing is current only if this host held the partition to its
+    /// end: a host whose lease lapsed and was not renewed may have been replaced, and
+    /// withholds the reply. A partition being handed over still serves the turns that
+    /// were running.
+    async fn check_lease_after(
+        &self,
+        actor: &ActorId,
+        slot: &ActorSlot,
+    ) -> Result<(), InvokeError> {
+        if self.still_held(actor, slot, false).await {
             return Ok(());
         }
         Err(InvokeError::Unavailable {

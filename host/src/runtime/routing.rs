@@ -40,6 +40,13 @@ pub trait ActorRouter: Send + Sync + 'static {
     /// loaded under, and serves only while this is still that epoch.
     fn held_epoch(&self, actor: &ActorId) -> Option<i64>;
 
+    /// Whether this host still holds `actor`'s partition at `epoch` (the epoch an
+    /// activation loaded under): at once under a live lease; after a lapse, once a
+    /// heartbeat lands again, waiting a bounded time. With `new_work`, a partition being
+    /// handed over is not held (it takes no new turns); without, the turns already running
+    /// finish under it.
+    fn holds_at(&self, actor: &ActorId, epoch: i64, new_work: bool) -> BackendFuture<'_, bool>;
+
     /// Wait (at most until `deadline`) for the partition table to change after a call to
     /// an owner failed or refused: the next placement may differ.
     fn refreshed(&self, deadline: std::time::Instant) -> BackendFuture<'_, ()>;

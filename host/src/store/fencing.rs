@@ -48,6 +48,8 @@ pub struct Fence {
     epochs: RwLock<Vec<Option<i64>>>,
     /// Until when this host's lease holds (none: it holds no lease yet, or lost it).
     lease_until: RwLock<Option<Instant>>,
+    /// Woken on every renewal and every change of the partitions held.
+    changed: tokio::sync::Notify,
 }
 
 /// How much earlier than the other hosts could declare it dead a host stops serving: room
@@ -64,6 +66,7 @@ impl Fence {
             host: host.to_string(),
             epochs: RwLock::new(vec![None; PARTITIONS as usize]),
             lease_until: RwLock::new(None),
+            changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -75,6 +78,35 @@ impl Fence {
         let mut lease = self.lease_until.write().unwrap_or_else(|p| p.into_inner());
         if lease.is_none_or(|current| current < until) {
             *lease = Some(until);
+        }
+        drop(lease);
+        self.changed.notify_waiters();
+    }
+
+    /// Whether this host still holds `partition` at `epoch` under a live lease, waiting
+    /// (at most `within`) for a heartbeat to land if the lease has lapsed. A lease that
+    /// holds again at the same epoch proves the partition was never anyone else's in
+    /// the gap: a heartbeat lands only while this host is alive, the table moves a
+    /// partition only from a dead host or by its owner's release, and a host found dead
+    /// forgets its partitions before it rejoins.
+    pub async fn held_again(&self, partition: u32, epoch: i64, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.assigned(partition) != Some(epoch) {
+                return false;
+            }
+            if self.epoch(partition) == Some(epoch) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline.into(), changed)
+                .await
+                .is_err()
+            {
+                return false;
+            }
         }
     }
 
@@ -122,6 +154,8 @@ impl Fence {
         if let Some(slot) = epochs.get_mut(partition as usize) {
             *slot = epoch;
         }
+        drop(epochs);
+        self.changed.notify_waiters();
     }
 
     /// Forget every partition and the lease (this host was declared dead).
@@ -129,6 +163,8 @@ impl Fence {
         *self.lease_until.write().unwrap_or_else(|p| p.into_inner()) = None;
         let mut epochs = self.epochs.write().unwrap_or_else(|p| p.into_inner());
         epochs.iter_mut().for_each(|e| *e = None);
+        drop(epochs);
+        self.changed.notify_waiters();
     }
 
     /// The partitions this host holds (none while its lease has lapsed).
@@ -210,5 +246,48 @@ mod tests {
         fence.renew(Instant::now(), Duration::from_secs(3));
         assert!(fence.lease_left() <= Duration::from_millis(2400));
         assert!(fence.lease_left() > Duration::from_millis(2000));
+    }
+
+    #[tokio::test]
+    async fn a_lapsed_lease_holds_again_once_a_heartbeat_lands() {
+        let fence = std::sync::Arc::new(Fence::new("h1"));
+        let partition = 5;
+        fence.set(partition, Some(7));
+        fence.renew(
+            Instant::now() - Duration::from_secs(10),
+            Duration::from_secs(3),
+        );
+        assert!(
+            !fence
+                .held_again(partition, 7, Duration::from_millis(50))
+                .await
+        );
+        let renewer = fence.clone();
+        let beat = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            renewer.renew(Instant::now(), Duration::from_secs(3));
+        });
+        assert!(fence.held_again(partition, 7, Duration::from_secs(5)).await);
+        beat.await.unwrap();
+        // Another epoch, or a partition given up while waiting, is not held again.
+        assert!(!fence.held_again(partition, 6, Duration::from_secs(5)).await);
+        let lapsed = std::sync::Arc::new(Fence::new("h2"));
+        lapsed.set(partition, Some(7));
+        let clearer = lapsed.clone();
+        let declared_dead = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            clearer.clear();
+        });
+        let started = Instant::now();
+        assert!(
+            !lapsed
+                .held_again(partition, 7, Duration::from_secs(5))
+                .await
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "woken by the clear"
+        );
+        declared_dead.await.unwrap();
     }
 }

@@ -460,7 +460,7 @@ impl PostgresStore {
     }
 
     /// [`PostgresStore::fence_check`] at the epoch `bound` (an activation's), when given:
-    /// refused at once unless this host holds the partition at exactly that epoch.
+    /// refused at once unless the partition is still this host's at exactly that epoch.
     fn fence_check_at(
         &self,
         actor: &ActorId,
@@ -470,10 +470,15 @@ impl PostgresStore {
             return Ok(None);
         };
         let partition = partition_of(actor);
-        let epoch = fence
-            .epoch(partition)
-            .filter(|held| bound.is_none_or(|bound| bound == *held))
-            .ok_or(StoreError::Fenced { partition })?;
+        // An activation's commit is checked in the database at its epoch, under the
+        // partition's lock: it lands only if nobody took the partition since, so a lease
+        // that lapsed for a moment (a late heartbeat) need not refuse it. Other writes
+        // have no epoch of their own and take the one the lease holds.
+        let epoch = match bound {
+            Some(bound) => fence.assigned(partition).filter(|held| *held == bound),
+            None => fence.epoch(partition),
+        }
+        .ok_or(StoreError::Fenced { partition })?;
         Ok(Some((fence.clone(), partition, epoch)))
     }
 

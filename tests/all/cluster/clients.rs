@@ -37,6 +37,8 @@ async fn a_spawn_system_registered_on_one_host_is_served_by_every_host() {
     .await;
 
     let ids: Vec<String> = (0..12).map(|i| format!("b{i}")).collect();
+    // Every refused `set`, to explain a `set` that ran more than once.
+    let refused = std::sync::Mutex::new(Vec::new());
     for (i, id) in ids.iter().enumerate() {
         let host = &hosts[i % 3];
         let set = request("shop", id, "set")
@@ -45,7 +47,14 @@ async fn a_spawn_system_registered_on_one_host_is_served_by_every_host() {
         // Hosts 1 and 2 learn of the system at their next heartbeat.
         let done = eventually(Duration::from_secs(10), || async {
             let (status, reply) = invoke(host, &set).await;
-            (status == 200 && code(&reply.status) == OK).then_some(())
+            let ok = status == 200 && code(&reply.status) == OK;
+            if !ok {
+                refused
+                    .lock()
+                    .unwrap()
+                    .push(format!("{id} via host {}: {status} {reply:?}", i % 3));
+            }
+            ok.then_some(())
         })
         .await;
         assert!(
@@ -69,7 +78,13 @@ async fn a_spawn_system_registered_on_one_host_is_served_by_every_host() {
         .iter()
         .filter(|c| c.action_name == "set")
         .count();
-    assert_eq!(sets, ids.len(), "{:?}", user_function.summary());
+    assert_eq!(
+        sets,
+        ids.len(),
+        "{:?}; refused on the way: {:#?}",
+        user_function.summary(),
+        refused.lock().unwrap()
+    );
 }
 
 /// OPACA: the hosts are one platform. A user created through one host logs in through
