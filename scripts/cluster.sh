@@ -4,6 +4,8 @@
 #   HTTP (Dapr + admin) 127.0.0.1:350N   gRPC 127.0.0.1:5000N   OPACA 127.0.0.1:810N
 # and on 127.0.0.1:380N for the other hosts. Any host serves any actor.
 #   scripts/cluster.sh [DIR]   DIR keeps the database and the hosts' data (default: a temp dir)
+# `kill -USR1 <this script's pid>` restarts the hosts one after the other, each with
+# SIGTERM (it hands its partitions over before it stops listening): a rolling restart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +27,10 @@ trap stop EXIT INT TERM
 url="$(scripts/postgres.sh start "$dir/postgres")"
 secret="$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
 echo "database: $url (state is queryable in the view warren_actor_state)"
-for n in 0 1 2; do
+
+# Start host $1 (again), appending to its log.
+start_host() {
+    local n="$1"
     "$target/release/warren" serve \
         --cluster "$url" --cluster-secret "$secret" \
         --data-dir "$dir/host-$n" \
@@ -34,10 +39,34 @@ for n in 0 1 2; do
         --deploy "$guests/counter.wasm" --deploy "$guests/bank.wasm" \
         --deploy "$guests/newsroom.wasm" --deploy "$guests/calculator.wasm" \
         --deploy "$guests/assistant.wasm" \
-        >"$dir/host-$n.log" 2>&1 &
-    pids+=("$!")
+        >>"$dir/host-$n.log" 2>&1 &
+    pids[n]="$!"
+}
+
+# Stop each host cleanly and start it again, one at a time.
+roll() {
+    for n in 0 1 2; do
+        echo "rolling restart: host $n"
+        kill -TERM "${pids[n]}" 2>/dev/null || true
+        wait "${pids[n]}" 2>/dev/null || true
+        start_host "$n"
+        until curl -sf "http://127.0.0.1:350$n/v1.0/healthz" >/dev/null; do sleep 0.2; done
+        # Its share of the partitions comes back within a few heartbeats.
+        sleep 3
+    done
+    echo "rolling restart: done"
+}
+trap roll USR1
+
+for n in 0 1 2; do
+    start_host "$n"
     echo "host $n: http://127.0.0.1:350$n (log: $dir/host-$n.log)"
 done
 echo "try: curl -X POST http://127.0.0.1:3501/v1.0/actors/counter/c1/method/add -d 5"
-wait -n "${pids[@]}" || true
+echo "rolling restart: kill -USR1 $$"
+while true; do
+    wait -n "${pids[@]}" || true
+    # The rolling restart's signal wakes the wait too: go on while every host runs.
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || break 2; done
+done
 echo "a host exited; stopping the cluster" >&2

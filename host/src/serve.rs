@@ -362,6 +362,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_connections: args.max_connections,
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    // Set while a cluster host hands its partitions over: HTTP/1 clients are told to
+    // close their connections after each answer, so few are open when it stops listening.
+    let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut dapr_http = tokio::spawn(listener::serve(
+        listener,
+        listener::closing_connections(app, closing.clone()),
+        limits.clone(),
+        wait_for(stopped.clone()),
+    ));
     let grpc = tokio::spawn({
         let serving = warren_host::api::dapr_grpc::serve(
             runtime.clone(),
@@ -378,16 +387,39 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     });
     let opaca = tokio::spawn(listener::serve(
         opaca_listener,
-        warren_host::api::observed(
-            warren_host::api::opaca::router(platform.clone()),
-            &runtime,
-            "opaca",
+        listener::closing_connections(
+            warren_host::api::observed(
+                warren_host::api::opaca::router(platform.clone()),
+                &runtime,
+                "opaca",
+            ),
+            closing.clone(),
         ),
-        limits.clone(),
+        limits,
         wait_for(stopped.clone()),
     ));
-    listener::serve(listener, app, limits, shutdown_signal()).await;
+    let http_ended = tokio::select! {
+        () = shutdown_signal() => false,
+        _ = &mut dapr_http => true,
+    };
+    // A clean leave hands the partitions over while every listener still serves (what
+    // arrives meanwhile is forwarded to the new owners), and only then stops listening.
+    if let Some(cluster) = &cluster
+        && !http_ended
+    {
+        closing.store(true, std::sync::atomic::Ordering::Release);
+        let started = std::time::Instant::now();
+        let handed = cluster.member.hand_over(args.host_timeout * 3).await;
+        tracing::info!(
+            handed_over = handed,
+            took_ms = started.elapsed().as_millis() as u64,
+            "partitions handed over"
+        );
+    }
     let _ = stop.send(true);
+    if !http_ended {
+        let _ = dapr_http.await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(2), opaca).await;
     platform.stop_all().await;
     runtime.shutdown().await;

@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -91,6 +92,28 @@ pub async fn serve(
     }
     drop(listener);
     let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+}
+
+/// `app`, answering HTTP/1 requests with `Connection: close` while `closing` is set (a
+/// host about to stop listening): each client's connection then ends cleanly after its
+/// answer, instead of being cut while idle in the client's pool when the listener stops.
+pub fn closing_connections(app: Router, closing: Arc<AtomicBool>) -> Router {
+    app.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let closing = closing.clone();
+            async move {
+                let http1 = request.version() <= axum::http::Version::HTTP_11;
+                let mut response = next.run(request).await;
+                if http1 && closing.load(Ordering::Acquire) {
+                    response.headers_mut().insert(
+                        axum::http::header::CONNECTION,
+                        axum::http::HeaderValue::from_static("close"),
+                    );
+                }
+                response
+            }
+        },
+    ))
 }
 
 /// The next connection on `listener` once one of `slots` is free, with its slot; `None`

@@ -170,18 +170,24 @@ impl Membership {
         {
             tracing::warn!(host = %row.get::<_, String>(0), "declared a silent host dead");
         }
-        let hosts: HashMap<String, Arc<str>> = client
+        let rows = client
             .query(
-                "SELECT id, address FROM warren_hosts WHERE alive ORDER BY id",
+                "SELECT id, address, leaving FROM warren_hosts WHERE alive ORDER BY id",
                 &[],
             )
             .await
-            .map_err(io)?
+            .map_err(io)?;
+        let hosts: HashMap<String, Arc<str>> = rows
             .iter()
             .map(|row| (row.get(0), Arc::from(row.get::<_, String>(1))))
             .collect();
-        let mut live: Vec<String> = hosts.keys().cloned().collect();
-        live.sort();
+        // A leaving host still serves what it holds until it has handed it over, but is
+        // given nothing: its partitions go to the hosts that stay.
+        let live: Vec<String> = rows
+            .iter()
+            .filter(|row| !row.get::<_, bool>(2))
+            .map(|row| row.get(0))
+            .collect();
         let rows = client
             .query(
                 "SELECT partition, owner, epoch FROM warren_partitions ORDER BY partition",
@@ -330,9 +336,45 @@ impl Membership {
         Ok(())
     }
 
-    /// Leave the cluster at a clean shutdown: hand every partition over as a release
-    /// does (the turns running finish and commit first), so the others take them at
-    /// their next round.
+    /// Start a clean leave: mark this host as leaving, so that the rounds (this host's
+    /// and the others') move its partitions to the hosts that stay, the way a join moves
+    /// them: each one's running turns finish here, then its next owner claims it. Waits,
+    /// at most `within`, until every partition is held by another host as this host
+    /// reads the table; meanwhile this host keeps serving and forwards to the new owners.
+    /// Whether the hand-over completed.
+    pub async fn hand_over(&self, within: Duration) -> Result<bool, StoreError> {
+        let client = self.pool.get().await.map_err(io)?;
+        // Marked only if another host stays to take the partitions over.
+        let marked = client
+            .execute(
+                "UPDATE warren_hosts SET leaving = true, version = version + 1
+                 WHERE id = $1 AND EXISTS (
+                     SELECT 1 FROM warren_hosts
+                     WHERE alive AND NOT leaving AND id <> $1)",
+                &[&self.host],
+            )
+            .await
+            .map_err(io)?;
+        drop(client);
+        if marked == 0 {
+            return Ok(false);
+        }
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.fence.assigned_partitions().is_empty()
+                && self.router.every_partition_elsewhere()
+            {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(false)
+    }
+
+    /// Leave the cluster at a clean shutdown (after [`Membership::hand_over`], or
+    /// without it): release whatever this host still holds (the turns running finish
+    /// and commit first) and remove its row, so the others take the rest at their next
+    /// round.
     pub async fn leave(&self, runtime: &Runtime) -> Result<(), StoreError> {
         let client = self.pool.get().await.map_err(io)?;
         let held = self.fence.assigned_partitions();

@@ -128,6 +128,20 @@ impl Cluster {
         })
     }
 
+    /// The first step of a clean shutdown, while this host still listens: hand its
+    /// partitions over to the hosts that stay (at most `within`); requests that reach
+    /// this host meanwhile are served or forwarded to the new owners. Whether every
+    /// partition was handed over (not, when no other host stays).
+    pub async fn hand_over(&self, within: Duration) -> bool {
+        match self.membership.hand_over(within).await {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!(error = %e, "handing partitions over failed; leaving without");
+                false
+            }
+        }
+    }
+
     /// Leave at a clean shutdown: this host's partitions are freed at once.
     pub async fn leave(&self) -> Result<(), StoreError> {
         let _ = self.stop.send(true);

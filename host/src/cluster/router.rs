@@ -75,6 +75,14 @@ impl ClusterRouter {
         self.refreshed.notify_waiters();
     }
 
+    /// Whether the table, as last read, gives every partition to another host.
+    pub fn every_partition_elsewhere(&self) -> bool {
+        let table = self.table.read().unwrap_or_else(|p| p.into_inner());
+        table
+            .iter()
+            .all(|owner| owner.as_ref().is_some_and(|o| o.host != self.fence.host()))
+    }
+
     /// Mark `partition` as being handed over (or, with `false`, no longer).
     pub fn set_releasing(&self, partition: u32, releasing: bool) {
         if let Some(flag) = self.releasing.get(partition as usize) {
@@ -112,11 +120,18 @@ impl ClusterRouter {
     }
 }
 
-/// Whether a failed call surely never reached the owner: no connection could be made
-/// (a call cut off midway may have run, so it is not sent again).
+/// Whether a failed call surely never reached the owner: no connection could be made,
+/// or the connection closed before the request was sent on it (hyper cancels it; gRPC
+/// clients retry such calls transparently). A call cut off midway may have run, so it is
+/// not sent again.
 fn not_delivered(status: &tonic::Status) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
     while let Some(e) = source {
+        if e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_canceled)
+        {
+            return true;
+        }
         if let Some(io) = e.downcast_ref::<std::io::Error>()
             && matches!(
                 io.kind(),

@@ -115,6 +115,10 @@ CREATE OR REPLACE VIEW warren_actor_state AS
     JOIN warren_actors a USING (tenant, actor_type, actor_id)
     WHERE left(s.key, 1) <> chr(1);
 "#,
+    r#"
+-- A host on its way out: still alive and serving, but given no partitions.
+ALTER TABLE warren_hosts ADD COLUMN leaving boolean NOT NULL DEFAULT false;
+"#,
 ];
 
 /// The class of the advisory locks that order commits against partition moves (the

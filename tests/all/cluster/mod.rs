@@ -17,6 +17,7 @@ mod faults;
 mod nemesis;
 mod proxy;
 mod restart;
+mod rolling;
 
 const SECRET: &str = "a-cluster-secret-for-tests";
 
