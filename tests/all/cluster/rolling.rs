@@ -120,7 +120,7 @@ async fn client(n: usize, endpoints: Endpoints, tally: Arc<Mutex<Tally>>, stop: 
     while !stop.load(Ordering::Relaxed) {
         turn += 1;
         let id = format!("r{}", turn % COUNTERS);
-        let grpc = turn % 2 == 0;
+        let grpc = turn.is_multiple_of(2);
         let mut attempt = Attempt::NotConnected;
         for hop in 0..3 {
             let (url, grpc_url) = {
@@ -193,7 +193,7 @@ async fn a_rolling_restart_under_load_fails_no_request() {
         client.await.unwrap();
     }
 
-    let tally = tally.lock().unwrap();
+    let tally = std::mem::take(&mut *tally.lock().unwrap());
     let acked: u64 = tally.acked.values().sum();
     println!(
         "rolling restart: {acked} adds acknowledged, {} sent to another host, {} failed",
