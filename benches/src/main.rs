@@ -2,9 +2,11 @@
 //! measured in the same run. `warren-bench [FIGURE...]` with figures `invoke`, `http`,
 //! `app`, `activation`, `reminders`, `durable`, `startup`, `cluster`, `observe`, `languages`
 //! (default: all; `cluster` needs PostgreSQL, see `figures/cluster.rs`). `warren-bench
-//! soak --duration 30m` runs the soak instead (`soak.rs`).
+//! soak --duration 30m` runs the soak instead (`soak.rs`); `warren-bench nemesis --duration
+//! 10m --seed N` the cluster nemesis and its history checker (`nemesis.rs`).
 
 mod figures;
+mod nemesis;
 mod soak;
 
 // The same allocator as the `warren` binary, so in-process figures measure what it runs.
@@ -31,6 +33,9 @@ struct Args {
     /// Reminders stored before the start the stored figure measures.
     #[arg(long, default_value_t = 1_000_000)]
     stored_reminders: u64,
+    /// The nemesis's seed (default: the clock; the run prints it).
+    #[arg(long)]
+    seed: Option<u64>,
     /// How often the soak prints its figures.
     #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
     report_every: Duration,
@@ -48,6 +53,9 @@ fn main() -> anyhow::Result<()> {
         _ => {}
     }
     let args = Args::parse();
+    if args.figures == ["nemesis"] {
+        return nemesis::nemesis(args.duration, args.seed);
+    }
     let all = [
         "invoke",
         "http",

@@ -196,15 +196,23 @@ pub async fn cluster(duration: Duration) -> anyhow::Result<()> {
         ))
         .await?;
         here.print(None);
-        load::run(spec(
+        let forwarded = load::run(spec(
             &format!("invoke forwarded to the owner, {connections} conns"),
             &remote,
         ))
-        .await?
-        .print(Some(&here));
+        .await?;
+        forwarded.print(Some(&here));
         if connections == 1 {
-            // What one hop to another process costs here at the least.
-            super::hop::floor(duration, &here).await?;
+            // What one hop to another process costs here at the least, and what a forward
+            // adds to the local invoke against it (goal: at most 1.3x one bare call).
+            let tonic = super::hop::floor(duration, &here).await?;
+            let added = forwarded.p50.saturating_sub(here.p50);
+            println!(
+                "a forward adds {} to the local invoke's p50 = x{:.2} one bare tonic call ({})",
+                fmt(added),
+                added.as_secs_f64() / tonic.p50.as_secs_f64().max(1e-9),
+                fmt(tonic.p50)
+            );
         }
     }
     drop(a);

@@ -79,8 +79,9 @@ where
     Ok(Summary::new(name, &hist, start.elapsed(), 0))
 }
 
-/// Print the two floors against `baseline` (the local invoke, 1 connection).
-pub async fn floor(duration: Duration, baseline: &Summary) -> anyhow::Result<()> {
+/// Print the two floors against `baseline` (the local invoke, 1 connection); the tonic
+/// call's summary.
+pub async fn floor(duration: Duration, baseline: &Summary) -> anyhow::Result<Summary> {
     let (child, line) = super::helper(&["hop-echo"])?;
     let _child = super::Killed(child);
     let (tcp, grpc) = line
@@ -106,14 +107,14 @@ pub async fn floor(duration: Duration, baseline: &Summary) -> anyhow::Result<()>
         .connect()
         .await?;
     let client = TraceServiceClient::new(channel);
-    one_at_a_time("floor: tonic unary call, empty", duration, || {
+    let tonic = one_at_a_time("floor: tonic unary call, empty", duration, || {
         let mut client = client.clone();
         async move {
             client.export(ExportTraceServiceRequest::default()).await?;
             Ok(())
         }
     })
-    .await?
-    .print(Some(baseline));
-    Ok(())
+    .await?;
+    tonic.print(Some(baseline));
+    Ok(tonic)
 }
