@@ -28,7 +28,10 @@ pub fn nemesis(duration: Duration, seed: Option<u64>) -> anyhow::Result<()> {
     test.current_dir(workspace)
         .args(["test", "-p", "warren-host", "--test", "all", "--"])
         .args(["--exact", TEST, "--nocapture"])
-        .env("WARREN_NEMESIS_SECONDS", duration.as_secs().max(1).to_string());
+        .env(
+            "WARREN_NEMESIS_SECONDS",
+            duration.as_secs().max(1).to_string(),
+        );
     if let Some(seed) = seed {
         test.env("WARREN_NEMESIS_SEED", seed.to_string());
     }

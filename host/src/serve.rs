@@ -402,19 +402,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         () = shutdown_signal() => false,
         _ = &mut dapr_http => true,
     };
-    // A clean leave hands the partitions over while every listener still serves (what
-    // arrives meanwhile is forwarded to the new owners), and only then stops listening.
     if let Some(cluster) = &cluster
         && !http_ended
     {
-        closing.store(true, std::sync::atomic::Ordering::Release);
-        let started = std::time::Instant::now();
-        let handed = cluster.member.hand_over(args.host_timeout * 3).await;
-        tracing::info!(
-            handed_over = handed,
-            took_ms = started.elapsed().as_millis() as u64,
-            "partitions handed over"
-        );
+        hand_over(cluster, &closing, args.host_timeout * 3).await;
     }
     let _ = stop.send(true);
     if !http_ended {
@@ -617,6 +608,20 @@ fn opaca_secret(args: &ServeArgs) -> Option<String> {
     Some(hex::encode(sha2::Sha256::digest(
         format!("warren opaca tokens:{secret}").as_bytes(),
     )))
+}
+
+/// The first step of a clean leave: hand the partitions over (at most `within`) while
+/// every listener still serves, so what arrives meanwhile is forwarded to the new owners;
+/// HTTP/1 answers say `Connection: close` meanwhile. The listeners stop after it.
+async fn hand_over(cluster: &Joined, closing: &std::sync::atomic::AtomicBool, within: Duration) {
+    closing.store(true, std::sync::atomic::Ordering::Release);
+    let started = std::time::Instant::now();
+    let handed = cluster.member.hand_over(within).await;
+    tracing::info!(
+        handed_over = handed,
+        took_ms = started.elapsed().as_millis() as u64,
+        "partitions handed over"
+    );
 }
 
 /// Resolves once `stopped` turns true (or its sender is gone).

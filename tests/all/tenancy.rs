@@ -240,6 +240,17 @@ async fn tenants_and_tokens_are_managed_and_persisted() {
         )
         .await;
     assert_eq!(status, 400, "{text}");
+    // Names starting with `$` are the host's own (records every host shares, unfenced).
+    let (status, text) = host
+        .call(
+            Method::POST,
+            "/admin/v1/tenants",
+            Some(ADMIN),
+            br#"{"name":"$system"}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("reserved"), "{text}");
     let (status, text) = host
         .call(
             Method::PATCH,

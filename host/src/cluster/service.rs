@@ -112,9 +112,10 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // The builder's `tcp_nodelay` covers only listeners it binds itself: without it on
+    // these sockets, an answer's frames wait on Nagle and the caller's delayed ACK (40 ms).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
-        .tcp_nodelay(true)
         .add_service(pb::cluster_server::ClusterServer::new(service))
         .serve_with_incoming_shutdown(incoming, stop)
         .await

@@ -87,6 +87,52 @@ async fn a_spawn_system_registered_on_one_host_is_served_by_every_host() {
     );
 }
 
+/// Spawn: a named stateful actor with a timer action is kept active without a message,
+/// and only by the owner of its partition: every host follows the registration, but the
+/// actor is active on one host alone, the one the database names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spawn_named_actor_is_kept_active_by_its_owner_only() {
+    let user_function = UserFunction::start(|call| reply(call).with_value(json_any("tick")));
+    let url = user_function.url();
+    let cluster = TestCluster::start(3, &["--spawn-user-function", &url]).await;
+    let hosts = &cluster.hosts;
+    register(
+        &hosts[0],
+        "clocks",
+        vec![
+            Actor::named("clock", &["tick"])
+                .stateful(100)
+                .every(200, "tick"),
+        ],
+    )
+    .await;
+    let owner = owner_of(&cluster.db, &ActorId::new("clocks", "clock", "clock"))
+        .await
+        .expect("the clock's partition has an owner");
+    // Every host follows the registration within a heartbeat or two; the timer runs
+    // meanwhile on whichever host keeps the actor.
+    let ticking = eventually(Duration::from_secs(10), || async {
+        let ticks = user_function
+            .calls()
+            .iter()
+            .filter(|c| c.action_name == "tick")
+            .count();
+        (ticks >= 3).then_some(())
+    })
+    .await;
+    assert!(ticking.is_some(), "the clock's timer never ran");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut keeping = Vec::new();
+    for (n, host) in hosts.iter().enumerate() {
+        let active = host.get_json("/admin/v1/actors?tenant=clocks").await;
+        if active.to_string().contains("\"clock\"") {
+            keeping.push((n, super::host_id(host)));
+        }
+    }
+    assert_eq!(keeping.len(), 1, "the clock is active on {keeping:?}");
+    assert_eq!(keeping[0].1, owner, "kept by a host that does not own it");
+}
+
 /// OPACA: the hosts are one platform. A user created through one host logs in through
 /// another; a token from one host is good on every host (its key comes from the cluster
 /// secret); a Wasm container started through one host is listed, invoked and stopped

@@ -9,9 +9,8 @@
 //! PostgreSQL through one, and the other hosts reach its internal service through
 //! another (`--cluster-advertise`), so cutting one cuts that link both ways.
 //!
-//! CI runs 90 s. By hand, longer or replaying a seed:
-//! `WARREN_NEMESIS_SECONDS=600 WARREN_NEMESIS_SEED=7 cargo test -p warren-host --test all
-//! nemesis -- --nocapture` (with `WARREN_TEST_DATABASE_URL` set as for every test).
+//! CI runs 90 s. By hand, longer or replaying a seed: `warren-bench nemesis --duration 10m
+//! --seed 7`, which runs this test with `WARREN_NEMESIS_SECONDS` and `WARREN_NEMESIS_SEED`.
 
 mod checker;
 mod history;
