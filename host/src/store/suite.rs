@@ -500,7 +500,8 @@ async fn a_commit_writes_its_reminder_changes_with_its_state_or_nothing() {
 }
 
 /// PostgreSQL only: actor state is queryable from outside, one row per key with the
-/// actor's version, as cluster mode documents (`warren_actor_state`), on schema version 2.
+/// actor's version, as cluster mode documents (`warren_actor_state`), and the schema is
+/// migrated to the last version (4: `warren_hosts.leaving`).
 #[tokio::test]
 async fn postgres_state_is_queryable_with_sql() {
     let (sql, store) = fresh_postgres_database().await;
@@ -537,7 +538,7 @@ async fn postgres_state_is_queryable_with_sql() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(schema, 3);
+    assert_eq!(schema, 4);
 }
 
 /// PostgreSQL only (cluster mode): a fenced store writes an actor only while its host
