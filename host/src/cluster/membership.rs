@@ -355,20 +355,44 @@ impl Membership {
             )
             .await
             .map_err(io)?;
-        drop(client);
         if marked == 0 {
             return Ok(false);
         }
         let deadline = Instant::now() + within;
+        let mut next_look = Instant::now();
         while Instant::now() < deadline {
             if self.fence.assigned_partitions().is_empty()
                 && self.router.every_partition_elsewhere()
             {
                 return Ok(true);
             }
+            // The hosts that were to stay may be leaving too (the whole cluster stops):
+            // then nobody takes the partitions, and waiting is pointless.
+            if Instant::now() >= next_look {
+                next_look = Instant::now() + Duration::from_millis(500);
+                if !self.another_host_stays(&client).await? {
+                    return Ok(false);
+                }
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(false)
+    }
+
+    /// Whether a live host other than this one is not leaving.
+    async fn another_host_stays(
+        &self,
+        client: &deadpool_postgres::Object,
+    ) -> Result<bool, StoreError> {
+        let row = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM warren_hosts
+                                WHERE alive AND NOT leaving AND id <> $1)",
+                &[&self.host],
+            )
+            .await
+            .map_err(io)?;
+        Ok(row.get(0))
     }
 
     /// Leave the cluster at a clean shutdown (after [`Membership::hand_over`], or
