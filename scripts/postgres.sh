@@ -4,6 +4,8 @@
 #   scripts/postgres.sh stop DIR    stop it (DIR can then be removed)
 #   scripts/postgres.sh restart DIR stop it and start it again on the same port
 # TCP connections need the password (SCRAM), as on a real server; the URL carries it.
+# With WARREN_PG_LISTEN=ADDRESS and WARREN_PG_ALLOW=CIDR at start, the server also listens
+# on ADDRESS and takes connections from CIDR (hosts in network namespaces, netns.sh).
 # Installs PostgreSQL with apt-get when it is missing. PostgreSQL refuses to run as root,
 # so as root the server runs as `nobody`.
 set -euo pipefail
@@ -38,8 +40,10 @@ as_server() {
 
 # Start the server of $dir on port $2.
 start_server() {
+    local listen=127.0.0.1
+    if [ -f "$dir/listen" ]; then listen="127.0.0.1,$(cat "$dir/listen")"; fi
     as_server "'$1/pg_ctl' -D '$dir/data' -l '$dir/server.log' -w \
-        -o \"-p $2 -k '$dir' -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=on\" start >/dev/null"
+        -o \"-p $2 -k '$dir' -c listen_addresses=$listen -c max_connections=200 -c fsync=on\" start >/dev/null"
 }
 
 case "$command" in
@@ -54,6 +58,11 @@ start)
     if [ "$(id -u)" = 0 ]; then chown nobody "$dir/password"; fi
     as_server "'$bin/initdb' -D '$dir/data' -U warren --auth-local=trust --auth-host=scram-sha-256 \
         --pwfile='$dir/password' -E UTF8 >'$dir/initdb.log' 2>&1"
+    if [ -n "${WARREN_PG_LISTEN:-}" ]; then
+        echo "$WARREN_PG_LISTEN" >"$dir/listen"
+        echo "host all all ${WARREN_PG_ALLOW:?WARREN_PG_ALLOW names who may connect} scram-sha-256" \
+            >>"$dir/data/pg_hba.conf"
+    fi
     start_server "$bin" "$port"
     echo "postgres://warren:$password@127.0.0.1:$port/postgres"
     ;;

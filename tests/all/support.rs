@@ -55,8 +55,29 @@ pub struct Host {
     log_filter: String,
     /// Extra environment variables (`FAILPOINTS`, ...).
     env: Vec<(String, String)>,
+    /// Where it runs: a network namespace (none: the test's own) and the address its
+    /// listeners bind.
+    place: Place,
     log: Arc<Mutex<String>>,
     pub client: reqwest::Client,
+}
+
+/// Where a host runs.
+#[derive(Clone)]
+pub struct Place {
+    /// The network namespace to run in (`scripts/netns.sh`); none for the test's own.
+    pub netns: Option<String>,
+    /// The address its listeners bind.
+    pub ip: String,
+}
+
+impl Default for Place {
+    fn default() -> Self {
+        Place {
+            netns: None,
+            ip: "127.0.0.1".into(),
+        }
+    }
 }
 
 impl Host {
@@ -72,12 +93,23 @@ impl Host {
 
     /// [`Host::start_logging`] with extra environment variables.
     pub fn start_with(data_dir: &Path, args: &[&str], filter: &str, env: &[(&str, &str)]) -> Host {
+        Host::start_at(Place::default(), data_dir, args, filter, env)
+    }
+
+    /// [`Host::start_with`] at `place` (in a network namespace, on its address).
+    pub fn start_at(
+        place: Place,
+        data_dir: &Path,
+        args: &[&str],
+        filter: &str,
+        env: &[(&str, &str)],
+    ) -> Host {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let (child, [url, grpc_url, opaca_url], log) = spawn(data_dir, &args, filter, &env);
+        let (child, [url, grpc_url, opaca_url], log) = spawn(&place, data_dir, &args, filter, &env);
         Host {
             child,
             url,
@@ -87,6 +119,7 @@ impl Host {
             args,
             log_filter: filter.to_string(),
             env,
+            place,
             log,
             // Idle connections are dropped before the host closes them (after its header
             // read timeout, 30 s): a request sent on one the host is closing just then
@@ -126,8 +159,13 @@ impl Host {
     /// Kill and start again on the same data dir with the same arguments.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, [url, grpc_url, opaca_url], log) =
-            spawn(&self.data_dir, &self.args, &self.log_filter, &self.env);
+        let (child, [url, grpc_url, opaca_url], log) = spawn(
+            &self.place,
+            &self.data_dir,
+            &self.args,
+            &self.log_filter,
+            &self.env,
+        );
         // The earlier run's lines stay, so a test can read the host's whole story.
         let earlier = self.log();
         log.lock().unwrap().insert_str(0, &earlier);
@@ -273,17 +311,30 @@ fn log_field(line: &str, name: &str) -> String {
 /// Start the host with `args` and `filter` as its `RUST_LOG`; returns it with the URLs of
 /// its HTTP, gRPC and OPACA listeners.
 fn spawn(
+    place: &Place,
     data_dir: &Path,
     args: &[String],
     filter: &str,
     env: &[(String, String)],
 ) -> (Child, [String; 3], Arc<Mutex<String>>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
+    let binary = env!("CARGO_BIN_EXE_warren");
+    // `ip netns exec` runs the host in the namespace as the same process (its pid is the
+    // host's, for signals).
+    let mut command = match &place.netns {
+        Some(netns) => {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", netns, binary]);
+            command
+        }
+        None => Command::new(binary),
+    };
+    let any_port = format!("{}:0", place.ip);
+    let mut child = command
         .arg("serve")
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"])
-        .args(["--opaca", "127.0.0.1:0"])
+        .args(["--http", &any_port, "--grpc", &any_port])
+        .args(["--opaca", &any_port])
         .args(args)
         .env("RUST_LOG", filter)
         .env("NO_COLOR", "1")

@@ -34,6 +34,26 @@ impl Server {
         let url = postgres("start", dir.path());
         Server { dir, url }
     }
+
+    /// A server that also listens on `address` and lets `subnet` in (hosts in network
+    /// namespaces); its URL names 127.0.0.1.
+    pub(super) fn start_listening(address: &str, subnet: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(workspace().join("scripts/postgres.sh"))
+            .args(["start"])
+            .arg(dir.path())
+            .env("WARREN_PG_LISTEN", address)
+            .env("WARREN_PG_ALLOW", subnet)
+            .output()
+            .expect("run scripts/postgres.sh");
+        assert!(
+            out.status.success(),
+            "postgres.sh start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        Server { dir, url }
+    }
 }
 
 impl Drop for Server {

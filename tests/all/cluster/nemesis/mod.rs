@@ -1,13 +1,13 @@
 //! The nemesis: three hosts on a PostgreSQL server of the test's own, under a load of
 //! appends, reads, reminders and bank transfers through Dapr HTTP, Dapr gRPC and Spawn on
 //! every host, while faults land at random times: SIGKILL, SIGSTOP, a host cut off from
-//! PostgreSQL, a host cut off from the other hosts, a PostgreSQL restart, a host joining
-//! and leaving, and a clean rolling restart. Then the history checker (`checker.rs`)
-//! holds what every client saw against the final state.
+//! PostgreSQL, from the other hosts or from its clients, a link cut one way only, a
+//! PostgreSQL restart, a host joining and leaving, and a clean rolling restart. Then the
+//! history checker (`checker.rs`) holds what every client saw against the final state.
 //!
-//! Partitions are made by TCP proxies on loopback (`proxy.rs`): each host reaches
-//! PostgreSQL through one, and the other hosts reach its internal service through
-//! another (`--cluster-advertise`), so cutting one cuts that link both ways.
+//! Each host runs in a network namespace of its own (`scripts/netns.sh`, so the test
+//! needs root, as CI has): the clients and PostgreSQL stay in the test's namespace and
+//! reach the hosts over a bridge, and a cut is a blackhole route or rule, one way or both.
 //!
 //! CI runs 90 s. By hand, longer or replaying a seed: `warren-bench nemesis --duration 10m
 //! --seed 7`, which runs this test with `WARREN_NEMESIS_SECONDS` and `WARREN_NEMESIS_SEED`.
@@ -24,10 +24,9 @@ use std::time::Duration;
 use history::{Fault, History, Outcome};
 use workload::{ACCOUNTS, Endpoints, LISTS, OPENING, Shared};
 
-use super::proxy::Proxy;
 use super::restart::{Server, postgres};
-use super::{SECRET, server_addr, sql, wait_balanced};
-use crate::support::{Host, eventually, free_port, guest};
+use super::{SECRET, sql, wait_balanced};
+use crate::support::{Host, Place, eventually, guest, workspace};
 
 /// SplitMix64: small, seeded, good enough to pick faults, actors and hosts.
 pub struct Rng(u64);
@@ -52,34 +51,81 @@ impl Rng {
 }
 
 /// The kinds of fault, each applied and healed by [`Nemesis::apply`].
-const FAULTS: [&str; 7] = [
+const FAULTS: [&str; 9] = [
     "kill",
     "pause",
     "postgres-cut",
     "host-cut",
+    "client-cut",
+    "one-way-cut",
     "postgres-restart",
     "join-leave",
     "rolling-restart",
 ];
 
-/// The hosts, the links a test can cut, and the database.
+/// Host namespaces: three hosts and the one that joins and leaves.
+const NAMESPACES: usize = 4;
+/// Where PostgreSQL listens for the hosts, and the subnet it lets in (`netns.sh`).
+const POSTGRES_ADDRESS: &str = "10.213.0.2";
+const SUBNET: &str = "10.213.0.0/24";
+
+/// `scripts/netns.sh` with `args`; panics with its output if it fails.
+fn netns(args: &[&str]) {
+    let out = std::process::Command::new(workspace().join("scripts/netns.sh"))
+        .args(args)
+        .output()
+        .expect("run scripts/netns.sh");
+    assert!(
+        out.status.success(),
+        "netns.sh {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The namespaces, removed when dropped.
+struct Network;
+
+impl Network {
+    fn up() -> Network {
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        assert!(
+            root,
+            "the nemesis puts hosts in network namespaces and needs root (CI runs as root)"
+        );
+        netns(&["up", &NAMESPACES.to_string()]);
+        Network
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(workspace().join("scripts/netns.sh"))
+            .args(["down", &NAMESPACES.to_string()])
+            .output();
+    }
+}
+
+/// The hosts, their network, and the database.
 struct Nemesis {
+    // Fields drop in order: the hosts and the server before the namespaces.
     server: Server,
     hosts: Vec<Host>,
     /// Hosts that joined and left, kept for their logs.
     departed: Vec<Host>,
     dirs: Vec<tempfile::TempDir>,
-    /// Host n's link to PostgreSQL.
-    to_postgres: Vec<Proxy>,
-    /// The other hosts' link to host n's internal service.
-    to_host: Vec<Proxy>,
     endpoints: Endpoints,
     history: Arc<History>,
+    /// Picks what a one-way cut cuts.
+    rng: Rng,
+    _network: Network,
 }
 
-/// The arguments of a cluster host whose database is `url` and whose internal service
-/// the others reach through `advertise`.
-fn host_args(url: &str, listen: u16, advertise: u16) -> Vec<String> {
+/// The arguments of a cluster host whose database is `url`, its internal service on
+/// `ip`.
+fn host_args(url: &str, ip: &str) -> Vec<String> {
     let appender = guest("appender");
     let bank = guest("bank");
     [
@@ -88,9 +134,7 @@ fn host_args(url: &str, listen: u16, advertise: u16) -> Vec<String> {
         "--cluster-secret",
         SECRET,
         "--cluster-listen",
-        &format!("127.0.0.1:{listen}"),
-        "--cluster-advertise",
-        &format!("http://127.0.0.1:{advertise}"),
+        &format!("{ip}:0"),
         "--deploy",
         appender.to_str().unwrap(),
         "--deploy",
@@ -100,24 +144,28 @@ fn host_args(url: &str, listen: u16, advertise: u16) -> Vec<String> {
     .to_vec()
 }
 
-fn start_host(dir: &std::path::Path, args: &[String]) -> Host {
+fn start_host(place: Place, dir: &std::path::Path, args: &[String]) -> Host {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    tokio::task::block_in_place(|| Host::start_logging(dir, &args, "info,warren::firings=debug"))
+    tokio::task::block_in_place(|| {
+        Host::start_at(place, dir, &args, "info,warren::firings=debug", &[])
+    })
 }
 
 impl Nemesis {
-    async fn start(hosts: usize) -> Nemesis {
-        let server = tokio::task::block_in_place(Server::start);
+    async fn start(hosts: usize, seed: u64) -> Nemesis {
+        let network = Network::up();
+        let server =
+            tokio::task::block_in_place(|| Server::start_listening(POSTGRES_ADDRESS, SUBNET));
         let history = Arc::new(History::new());
         let mut nemesis = Nemesis {
             server,
             hosts: Vec::new(),
             departed: Vec::new(),
             dirs: Vec::new(),
-            to_postgres: Vec::new(),
-            to_host: Vec::new(),
             endpoints: Endpoints::default(),
             history,
+            rng: Rng::new(seed),
+            _network: network,
         };
         for _ in 0..hosts {
             nemesis.add_host().await;
@@ -126,22 +174,26 @@ impl Nemesis {
         nemesis
     }
 
-    /// Start one more host, behind proxies of its own.
+    /// Start one more host, in the next namespace.
     async fn add_host(&mut self) -> usize {
-        let to_postgres = Proxy::start(server_addr(&self.server.url)).await;
-        let listen = free_port();
-        let to_host = Proxy::start(format!("127.0.0.1:{listen}").parse().unwrap()).await;
-        let dir = tempfile::tempdir().unwrap();
-        let url = to_postgres.url_through(&self.server.url);
-        let host = start_host(dir.path(), &host_args(&url, listen, to_host.port));
         let n = self.hosts.len();
+        let place = Place {
+            netns: Some(format!("warren-h{n}")),
+            ip: format!("10.213.0.{}", 16 + n),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let url = self.server.url.replace("127.0.0.1", POSTGRES_ADDRESS);
+        let host = start_host(place.clone(), dir.path(), &host_args(&url, &place.ip));
         self.endpoints
             .set(n, host.url.clone(), host.grpc_url.clone());
         self.hosts.push(host);
         self.dirs.push(dir);
-        self.to_postgres.push(to_postgres);
-        self.to_host.push(to_host);
         n
+    }
+
+    /// A number below `n`.
+    fn choice(&mut self, n: usize) -> usize {
+        self.rng.below(n as u64) as usize
     }
 
     /// Restart host `n` (after a kill or a clean stop) on its data dir and links.
@@ -173,16 +225,21 @@ impl Nemesis {
                 self.hosts[n].signal("CONT");
                 Some(n)
             }
-            "postgres-cut" => {
-                self.to_postgres[n].cut();
+            "postgres-cut" | "host-cut" | "client-cut" | "one-way-cut" => {
+                let (peer, direction) = match kind {
+                    "postgres-cut" => ("postgres", "both"),
+                    "host-cut" => ("hosts", "both"),
+                    "client-cut" => ("clients", "both"),
+                    _ => (
+                        ["postgres", "hosts", "clients"][self.choice(3)],
+                        ["in", "out"][self.choice(2)],
+                    ),
+                };
+                println!("nemesis:   host {n} cut from {peer} ({direction})");
+                let host = n.to_string();
+                netns(&["cut", &host, peer, direction]);
                 tokio::time::sleep(pause).await;
-                self.to_postgres[n].heal();
-                Some(n)
-            }
-            "host-cut" => {
-                self.to_host[n].cut();
-                tokio::time::sleep(pause).await;
-                self.to_host[n].heal();
+                netns(&["heal", &host]);
                 Some(n)
             }
             "postgres-restart" => {
@@ -195,8 +252,6 @@ impl Nemesis {
                 tokio::task::block_in_place(|| self.hosts[extra].terminate());
                 self.departed.extend(self.hosts.pop());
                 self.dirs.pop();
-                self.to_postgres.pop();
-                self.to_host.pop();
                 self.endpoints.pop();
                 None
             }
@@ -269,7 +324,7 @@ async fn the_cluster_keeps_every_acknowledged_operation_under_faults() {
     let (duration, seed) = settings();
     println!("nemesis: {} s, seed {seed}", duration.as_secs());
     let mut rng = Rng::new(seed);
-    let mut nemesis = Nemesis::start(3).await;
+    let mut nemesis = Nemesis::start(3, rng.next()).await;
     let history = nemesis.history.clone();
     // The bank opens its accounts before the load.
     let (first, _) = nemesis.endpoints.get(0);
