@@ -212,3 +212,59 @@ async fn a_rolling_restart_under_load_fails_no_request() {
         assert_eq!(total, adds.to_string(), "counter {id}");
     }
 }
+
+/// A host stopped with SIGTERM hands its partitions over while the turns running on them
+/// finish: turns that write nothing (a sleep) answer, as they would have without the
+/// move, instead of an "outcome unknown".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaving_host_lets_the_turns_running_on_it_finish() {
+    let mut cluster = TestCluster::start(2, &[]).await;
+    let leaving = super::host_id(&cluster.hosts[0]);
+    let mut ids = Vec::new();
+    for i in 0..500 {
+        let actor = warren_host::types::ActorId::new("default", "sleeper", &format!("z{i}"));
+        if super::owner_of(&cluster.db, &actor).await.as_deref() == Some(leaving.as_str()) {
+            ids.push(actor.id.to_string());
+        }
+        if ids.len() == 6 {
+            break;
+        }
+    }
+    assert_eq!(ids.len(), 6, "host 0 owns too few sleepers");
+    // Each actor active first, so the sleeps start at once.
+    for id in &ids {
+        cluster.hosts[0]
+            .invoke_ok("sleeper", id, "sleep", "1")
+            .await;
+    }
+    let sleeps: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let client = cluster.hosts[0].client.clone();
+            let url = format!(
+                "{}/v1.0/actors/sleeper/{id}/method/sleep",
+                cluster.hosts[0].url
+            );
+            tokio::spawn(async move {
+                match client.post(url).body("1500").timeout(TIMEOUT).send().await {
+                    Ok(answer) => (
+                        answer.status().as_u16(),
+                        answer.text().await.unwrap_or_default(),
+                    ),
+                    Err(e) => (0, format!("{e:?}")),
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::task::block_in_place(|| cluster.hosts[0].terminate());
+    for (id, sleep) in ids.iter().zip(sleeps) {
+        let (status, body) = sleep.await.unwrap();
+        assert_eq!(status, 200, "sleeper/{id}: {body}");
+    }
+    let log = cluster.hosts[0].log();
+    assert!(
+        log.contains("handed_over=true"),
+        "host 0 did not hand its partitions over:\n{log}"
+    );
+}
