@@ -37,9 +37,9 @@ down() {
     for ((n = 0; n < count; n++)); do
         ip netns del "$(ns "$n")" 2>/dev/null || true
         ip link del "warren-v$n" 2>/dev/null || true
+        while ip rule del to "$(address "$n")" 2>/dev/null; do :; done
     done
     ip link del "$bridge" 2>/dev/null || true
-    while ip rule del to "$net.0/24" 2>/dev/null; do :; done
 }
 
 up() {
