@@ -31,6 +31,8 @@ address() { echo "$net.$((16 + $1))"; }
 
 # Every host namespace there is now (for `hosts` cuts).
 namespaces() { ip netns list | awk '{print $1}' | grep '^warren-h[0-9]*$' || true; }
+# Every host namespace but $1.
+others() { namespaces | grep -vx "$1" || true; }
 
 down() {
     local count="$1"
@@ -70,9 +72,8 @@ cut_out() {
     postgres) ip -n "$name" route add blackhole "$postgres/32" ;;
     clients) ip -n "$name" route add blackhole "$clients/32" ;;
     hosts)
-        for other in $(namespaces); do
-            [ "$other" = "$name" ] && continue
-            ip -n "$name" route add blackhole "$net.$((16 + ${other#warren-h}))/32"
+        for other in $(others "$name"); do
+            ip -n "$name" route add blackhole "$(address "${other#warren-h}")/32"
         done
         ;;
     esac
@@ -87,8 +88,7 @@ cut_in() {
     postgres) ip rule add from "$postgres" to "$to" blackhole ;;
     clients) ip rule add from "$clients" to "$to" blackhole ;;
     hosts)
-        for other in $(namespaces); do
-            [ "$other" = "$name" ] && continue
+        for other in $(others "$name"); do
             ip -n "$other" route add blackhole "$to/32"
         done
         ;;
@@ -100,7 +100,7 @@ heal() {
     name="$(ns "$n")"
     to="$(address "$n")"
     ip -n "$name" route flush type blackhole 2>/dev/null || true
-    for other in $(namespaces); do
+    for other in $(others "$name"); do
         ip -n "$other" route del blackhole "$to/32" 2>/dev/null || true
     done
     while ip rule del to "$to" 2>/dev/null; do :; done

@@ -14,6 +14,22 @@ pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Run `scripts/NAME` with `args` and `env`; its standard output, trimmed. Panics with its
+/// standard error if it fails.
+pub fn script(name: &str, args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> String {
+    let out = Command::new(workspace().join("scripts").join(name))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run scripts/{name}: {e}"));
+    assert!(
+        out.status.success(),
+        "scripts/{name} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// Cargo's target dir, where the guests and the conformance SDKs are built or installed.
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")

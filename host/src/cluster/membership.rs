@@ -32,6 +32,10 @@ const DRAIN: Duration = Duration::from_secs(2);
 /// before it gives up until the next round.
 const CLAIM_LOCK_WAIT: &str = "500ms";
 
+/// SQL: a live host other than host `$1` is not leaving (so it takes partitions over).
+const ANOTHER_HOST_STAYS: &str =
+    "EXISTS (SELECT 1 FROM warren_hosts WHERE alive AND NOT leaving AND id <> $1)";
+
 /// This host's part in the membership.
 pub struct Membership {
     pub(super) pool: Pool,
@@ -347,10 +351,10 @@ impl Membership {
         // Marked only if another host stays to take the partitions over.
         let marked = client
             .execute(
-                "UPDATE warren_hosts SET leaving = true, version = version + 1
-                 WHERE id = $1 AND EXISTS (
-                     SELECT 1 FROM warren_hosts
-                     WHERE alive AND NOT leaving AND id <> $1)",
+                &format!(
+                    "UPDATE warren_hosts SET leaving = true, version = version + 1
+                     WHERE id = $1 AND {ANOTHER_HOST_STAYS}"
+                ),
                 &[&self.host],
             )
             .await
@@ -385,11 +389,7 @@ impl Membership {
         client: &deadpool_postgres::Object,
     ) -> Result<bool, StoreError> {
         let row = client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM warren_hosts
-                                WHERE alive AND NOT leaving AND id <> $1)",
-                &[&self.host],
-            )
+            .query_one(&format!("SELECT {ANOTHER_HOST_STAYS}"), &[&self.host])
             .await
             .map_err(io)?;
         Ok(row.get(0))

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::{TestCluster, sql, wait_balanced};
-use crate::support::workspace;
+use crate::support::{script, workspace};
 
 /// A PostgreSQL server in `dir`, run by scripts/postgres.sh; stopped when dropped.
 pub(super) struct Server {
@@ -15,17 +15,7 @@ pub(super) struct Server {
 }
 
 pub(super) fn postgres(command: &str, dir: &Path) -> String {
-    let out = Command::new(workspace().join("scripts/postgres.sh"))
-        .arg(command)
-        .arg(dir)
-        .output()
-        .expect("run scripts/postgres.sh");
-    assert!(
-        out.status.success(),
-        "postgres.sh {command}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    script("postgres.sh", &[command.as_ref(), dir.as_os_str()], &[])
 }
 
 impl Server {
@@ -39,19 +29,11 @@ impl Server {
     /// namespaces); its URL names 127.0.0.1.
     pub(super) fn start_listening(address: &str, subnet: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(workspace().join("scripts/postgres.sh"))
-            .args(["start"])
-            .arg(dir.path())
-            .env("WARREN_PG_LISTEN", address)
-            .env("WARREN_PG_ALLOW", subnet)
-            .output()
-            .expect("run scripts/postgres.sh");
-        assert!(
-            out.status.success(),
-            "postgres.sh start: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let url = script(
+            "postgres.sh",
+            &["start".as_ref(), dir.path().as_os_str()],
+            &[("WARREN_PG_LISTEN", address), ("WARREN_PG_ALLOW", subnet)],
         );
-        let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
         Server { dir, url }
     }
 }

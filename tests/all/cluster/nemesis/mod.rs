@@ -26,7 +26,7 @@ use workload::{ACCOUNTS, Endpoints, LISTS, OPENING, Shared};
 
 use super::restart::{Server, postgres};
 use super::{SECRET, sql, wait_balanced};
-use crate::support::{Host, Place, eventually, guest, workspace};
+use crate::support::{Host, Place, eventually, guest, script, workspace};
 
 /// SplitMix64: small, seeded, good enough to pick faults, actors and hosts.
 pub struct Rng(u64);
@@ -71,15 +71,8 @@ const SUBNET: &str = "10.213.0.0/24";
 
 /// `scripts/netns.sh` with `args`; panics with its output if it fails.
 fn netns(args: &[&str]) {
-    let out = std::process::Command::new(workspace().join("scripts/netns.sh"))
-        .args(args)
-        .output()
-        .expect("run scripts/netns.sh");
-    assert!(
-        out.status.success(),
-        "netns.sh {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+    script("netns.sh", &args, &[]);
 }
 
 /// The namespaces, removed when dropped.
