@@ -284,18 +284,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for path in &args.deploy {
         deploy_file(&runtime, path).await?;
     }
-    // Before reminders are read: in a cluster, only the partitions this host holds fire.
-    let cluster = match &store {
-        Store::Cluster(pg) => Some(join_cluster(&args, &runtime, pg).await?),
-        Store::Sled(_) => None,
-    };
-    let reminders = runtime.load_reminders().await?;
-    if let Some(port) = args.app_port {
-        let url = format!("http://{}:{port}", args.app_address);
-        let app = AppChannel::new(&url, &args.app_id, args.app_api_token.clone())?;
-        tokio::spawn(connect_app(runtime.clone(), Arc::new(app)));
-    }
-
     let listener = tokio::net::TcpListener::bind(args.http)
         .await
         .with_context(|| format!("cannot listen on {}", args.http))?;
@@ -316,7 +304,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             images: args.opaca_images.iter().cloned().collect(),
             max_processes: args.opaca_max_processes,
             cors_origins: args.opaca_cors_origins.clone(),
-            shared: cluster.is_some(),
+            shared: matches!(store, Store::Cluster(_)),
         },
         base_url(opaca_listener.local_addr()?),
     );
@@ -341,6 +329,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot read the stored registrations")?;
     if restored > 0 {
         tracing::info!(restored, "registrations restored from the store");
+    }
+    // Joined only now, when every registered type is hosted here: a partition this host
+    // takes is served at once, forwards and firings included. Before reminders are
+    // read: in a cluster, only the partitions this host holds fire.
+    let cluster = match &store {
+        Store::Cluster(pg) => Some(join_cluster(&args, &runtime, pg).await?),
+        Store::Sled(_) => None,
+    };
+    let reminders = runtime.load_reminders().await?;
+    if let Some(port) = args.app_port {
+        let url = format!("http://{}:{port}", args.app_address);
+        let app = AppChannel::new(&url, &args.app_id, args.app_api_token.clone())?;
+        tokio::spawn(connect_app(runtime.clone(), Arc::new(app)));
     }
     if args.opaca_require_auth && args.opaca_admin_password == "admin" {
         tracing::warn!(
