@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-/// What each layer may import besides itself. The binary's modules (`serve`, `cli`,
-/// `main`) wire everything together and may import anything.
+/// What each layer may import besides itself. The binary's modules (`serve`, `main`)
+/// wire everything together and may import anything.
 const ALLOWED: &[(&str, &[&str])] = &[
     // The leaf: plain types every layer shares (`types` and `wire` are the crate
     // `warren-wire`, re-exported; what they import of each other is that crate's own).

@@ -17,6 +17,7 @@ mod deploy;
 mod faults;
 mod hostile;
 mod hostile_apps;
+mod layering;
 mod metrics;
 mod migration;
 mod network;

@@ -1,4 +1,7 @@
-//! Client subcommands: talk to a running host over its HTTP API.
+//! Warren's command-line client: write and build actor projects, and talk to a running
+//! host over its HTTP API. A pure HTTP client: no Wasm engine and no database in its
+//! dependency tree (checked by the test suite's layering test), so the `warren-cli`
+//! binary builds in seconds; the `warren` binary embeds the same commands beside `serve`.
 
 use std::path::PathBuf;
 
@@ -13,6 +16,60 @@ mod versions;
 pub use build::{BuildArgs, run_build as build};
 pub use new::{NewArgs, run as new};
 pub use versions::{VersionsCommand, run as versions};
+
+/// The client's subcommands, the same in `warren` and `warren-cli`.
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Write a ready-to-build actor project (rust, python or js) from built-in templates.
+    New(NewArgs),
+    /// Build the actor project in a directory into NAME.wasm with its language's tool.
+    Build(BuildArgs),
+    /// Upload a component to a running host.
+    Deploy(DeployArgs),
+    /// Show the host at a glance: turns/s, p99, failures, actors (the console's front
+    /// page; admin token).
+    Status(StatusArgs),
+    /// List the components of a tenant.
+    Components(Target),
+    /// A component's kept versions: list, roll back, promote or stop a canary, delete.
+    Versions {
+        #[command(subcommand)]
+        command: VersionsCommand,
+    },
+    /// Remove a component and its actor types.
+    Remove(RemoveArgs),
+    /// List the active actors of a tenant.
+    Actors(Target),
+    /// Invoke an action on an actor and print the reply.
+    Invoke(InvokeArgs),
+    /// Manage tenants (admin token).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Read an actor's state.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+}
+
+/// Run one client command to its end.
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::New(a) => new(a),
+        Command::Build(a) => build(a),
+        Command::Deploy(a) => deploy(a).await,
+        Command::Status(a) => status(a).await,
+        Command::Components(t) => components(t).await,
+        Command::Versions { command } => versions(command).await,
+        Command::Remove(a) => remove(a).await,
+        Command::Actors(t) => actors(t).await,
+        Command::Invoke(a) => invoke(a).await,
+        Command::State { command } => state(command).await,
+        Command::Tenant { command } => tenant(command).await,
+    }
+}
 
 /// Which host and tenant a command talks to.
 #[derive(clap::Args)]

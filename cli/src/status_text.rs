@@ -66,7 +66,9 @@ pub fn render(url: &str, view: &Value) -> String {
         return out;
     }
     let _ = writeln!(out, "last failed turns (newest first):");
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     for f in failures.iter().take(10) {
         let ago = (now - f["at_ms"].as_i64().unwrap_or(now)).max(0) / 1000;
         let _ = writeln!(

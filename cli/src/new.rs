@@ -26,7 +26,7 @@ pub struct NewArgs {
     dir: PathBuf,
 }
 
-const WIT: &str = include_str!("../../../wit/actor.wit");
+const WIT: &str = include_str!("../../wit/actor.wit");
 
 /// The files of a project in `language`: path and text, with `{{name}}` standing for its
 /// name. The actor itself is the language's counter example, whose quoted `counter` (its
@@ -38,7 +38,7 @@ fn files(language: Language) -> Vec<(&'static str, &'static str)> {
             ("Cargo.toml", include_str!("templates/rust/Cargo.toml")),
             (
                 "src/lib.rs",
-                include_str!("../../../examples/counter/src/lib.rs"),
+                include_str!("../../examples/counter/src/lib.rs"),
             ),
             (".gitignore", "/target\n/*.wasm\n"),
             (
@@ -47,46 +47,46 @@ fn files(language: Language) -> Vec<(&'static str, &'static str)> {
             ),
             (
                 "warren-guest/src/lib.rs",
-                include_str!("../../../guest-sdk/src/lib.rs"),
+                include_str!("../../guest-sdk/src/lib.rs"),
             ),
             (
                 "warren-guest/src/manifest.rs",
-                include_str!("../../../guest-sdk/src/manifest.rs"),
+                include_str!("../../guest-sdk/src/manifest.rs"),
             ),
             (
                 "warren-guest/src/state.rs",
-                include_str!("../../../guest-sdk/src/state.rs"),
+                include_str!("../../guest-sdk/src/state.rs"),
             ),
         ],
         Language::Python => vec![
             (
                 "app.py",
-                include_str!("../../../examples/python-counter/app.py"),
+                include_str!("../../examples/python-counter/app.py"),
             ),
             (".gitignore", "/.venv\n/*.wasm\n__pycache__/\n"),
             (
                 "warren_actor/__init__.py",
-                include_str!("../../../guest-sdk/python/src/warren_actor/__init__.py"),
+                include_str!("../../guest-sdk/python/src/warren_actor/__init__.py"),
             ),
         ],
         Language::Js => vec![
             ("package.json", include_str!("templates/js/package.json")),
             (
                 "actor.js",
-                include_str!("../../../examples/js-counter/counter.js"),
+                include_str!("../../examples/js-counter/counter.js"),
             ),
             (".gitignore", "/node_modules\n/*.wasm\n"),
             (
                 "build.mjs",
-                include_str!("../../../scripts/componentize-js.mjs"),
+                include_str!("../../scripts/componentize-js.mjs"),
             ),
             (
                 "warren-actor/package.json",
-                include_str!("../../../guest-sdk/js/package.json"),
+                include_str!("../../guest-sdk/js/package.json"),
             ),
             (
                 "warren-actor/index.js",
-                include_str!("../../../guest-sdk/js/index.js"),
+                include_str!("../../guest-sdk/js/index.js"),
             ),
         ],
     });
