@@ -8,7 +8,8 @@ pub mod api;
 pub mod backends;
 pub mod cluster;
 pub mod otlp;
-pub mod runtime;
+/// The runtime core (`warren-core`): every actor rule, once.
+pub use warren_core::runtime;
 pub mod store;
 pub mod wasm;
 

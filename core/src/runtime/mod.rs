@@ -177,7 +177,7 @@ pub struct Runtime(Arc<Inner>);
 /// The future of one invocation.
 pub type InvokeFuture = Pin<Box<dyn Future<Output = Result<Reply, InvokeError>> + Send>>;
 
-pub(crate) fn unix_now() -> u64 {
+pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
