@@ -91,7 +91,7 @@ pub struct ServeArgs {
     log_format: LogFormat,
     /// `sync`: a turn is acknowledged once on disk; `relaxed`: flushed periodically.
     /// (Cluster mode commits every turn to PostgreSQL before acknowledging it.)
-    #[arg(long, value_enum, default_value = "sync")]
+    #[arg(long, default_value = "sync")]
     durability: Durability,
     /// Deactivate an actor after this long without a turn (e.g. `60m`, `30s`).
     #[arg(long, default_value = "60m", value_parser = humantime::parse_duration)]

@@ -35,6 +35,15 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "warren-cli",
         ],
     ),
+    // A store implements the core's port, and knows no engine, no other store, no host.
+    (
+        "warren-store-sled",
+        &["wasmtime", "tokio-postgres", "warren-host"],
+    ),
+    (
+        "warren-store-postgres",
+        &["wasmtime", "sled", "warren-host"],
+    ),
     // The wire formats: decoders of outside input, which the fuzzers build on their own.
     (
         "warren-wire",

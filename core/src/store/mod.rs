@@ -4,6 +4,7 @@
 //! PostgreSQL) implement [`StateStore`] in the host; every implementation passes one
 //! shared suite.
 
+pub mod faults;
 pub mod fencing;
 mod memory;
 

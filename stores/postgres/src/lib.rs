@@ -13,13 +13,13 @@ use tokio_postgres::types::ToSql;
 mod batch;
 mod group;
 
-use super::fencing::{Fence, is_fenced, partition_of};
-use super::record::ActorRecord;
-use super::{
+use warren_core::store::fencing::{Fence, is_fenced, partition_of};
+use warren_core::store::record::ActorRecord;
+use warren_core::store::{
     ComponentRecord, ComponentVersion, ReminderChange, ReminderCursor, StateChange, StateStore,
     StoreError, StoreFuture, StoredReminder,
 };
-use crate::types::ActorId;
+use warren_core::types::ActorId;
 
 /// Connections a host keeps open at most.
 const POOL_SIZE: usize = 16;
@@ -130,7 +130,7 @@ pub const PARTITION_LOCKS: i32 = 0x5752; // "WR"
 const MIGRATION_LOCK: i64 = 0x5741_5252_454e; // "WARREN"
 
 /// A PostgreSQL error as the store reports it.
-pub(crate) fn io(e: impl std::error::Error) -> StoreError {
+pub fn io(e: impl std::error::Error) -> StoreError {
     StoreError::Io(describe(e))
 }
 
@@ -439,7 +439,7 @@ async fn query(
 
 /// Add `delta` bytes to `tenant`'s usage counter. A batch adds its tenants' deltas last,
 /// in name order, so concurrent batches lock the counters in one order (no deadlock).
-pub(super) async fn add_usage(
+pub(crate) async fn add_usage(
     tx: &deadpool_postgres::Transaction<'_>,
     tenant: &str,
     delta: i64,

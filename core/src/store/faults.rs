@@ -59,7 +59,7 @@ pub fn configure(spec: &str) -> Result<usize, String> {
 /// Pass failpoint `point`: `Ok` unless a test configured it to fail. On `crash`,
 /// `make_durable` runs before the abort.
 #[cfg_attr(not(feature = "failpoints"), allow(unused_variables))]
-pub(super) fn pass(point: &str, make_durable: impl FnOnce()) -> Result<(), StoreError> {
+pub fn pass(point: &str, make_durable: impl FnOnce()) -> Result<(), StoreError> {
     fail::fail_point!(point, |action: Option<String>| match action.as_deref() {
         Some("crash") => {
             make_durable();
@@ -78,7 +78,7 @@ pub(super) fn pass(point: &str, make_durable: impl FnOnce()) -> Result<(), Store
 
 /// Pass stalling failpoint `point`: wait there as long as a test configured it to
 /// (`return(MS)`), else go on at once.
-pub(super) async fn stall(point: &str) {
+pub async fn stall(point: &str) {
     if let Some(ms) = stall_ms(point) {
         tracing::warn!(point, ms, "injected stall");
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;

@@ -9,12 +9,12 @@ use deadpool_postgres::Transaction;
 
 use super::group::Pending;
 use super::{PARTITION_LOCKS, apply_reminder, exec, query};
-use crate::store::record::{entry_len, entry_size};
-use crate::store::{ReminderChange, StoreError};
+use warren_core::store::record::{entry_len, entry_size};
+use warren_core::store::{ReminderChange, StoreError};
 
 /// What one commit of a round came to: its new version and the bytes its state grew by,
 /// or why it was refused (a moved version, a fence).
-pub(super) type Written = Result<(u64, i64), StoreError>;
+pub(crate) type Written = Result<(u64, i64), StoreError>;
 
 /// An actor as the tables key it.
 type Key = (String, String, String);
@@ -39,7 +39,7 @@ fn columns<'a>(round: &[&'a Pending], which: &[usize]) -> [Vec<&'a str>; 3] {
 
 /// Write `round` (each actor at most once) inside `tx`; a result per commit, in order.
 /// An error is the transaction's: nothing of the round (or its batch) stands.
-pub(super) async fn write_round(
+pub(crate) async fn write_round(
     tx: &Transaction<'_>,
     round: &[&Pending],
 ) -> Result<Vec<Written>, StoreError> {
@@ -98,7 +98,7 @@ async fn check_fences(
     )
     .await?;
     // Tests stall a commit here, holding the locks, as a host paused mid-commit would.
-    crate::store::faults::stall("postgres-commit-locked").await;
+    warren_core::store::faults::stall("postgres-commit-locked").await;
     let wanted: HashSet<(i32, &str, i64)> = fences
         .iter()
         .map(|&(_, partition, host, epoch)| (partition as i32, host, epoch))
@@ -130,7 +130,7 @@ async fn check_fences(
 
 /// Check, inside `tx`, that `host` holds `partition` at `epoch`, under the partition's
 /// shared lock as a commit does (a reminder written outside a turn).
-pub(super) async fn check_fence(
+pub(crate) async fn check_fence(
     tx: &Transaction<'_>,
     partition: u32,
     host: &str,

@@ -21,15 +21,15 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Db, Transactional, Tree};
 use tokio::sync::{mpsc, oneshot};
 
-use super::faults;
-use super::record::ActorRecord;
-use super::{
-    ComponentRecord, ComponentVersion, Durability, ReminderChange, ReminderCursor, StateChange,
-    StateStore, StoreError, StoreFuture, StoredReminder,
-};
-use crate::types::ActorId;
-pub(super) use reminders::{due_key, reminder_value};
+pub(crate) use reminders::{due_key, reminder_value};
 use reminders::{split_reminder, stored_reminder};
+use warren_core::store::faults;
+use warren_core::store::record::ActorRecord;
+use warren_core::store::{
+    ComponentRecord, ComponentVersion, ReminderChange, ReminderCursor, StateChange, StateStore,
+    StoreError, StoreFuture, StoredReminder,
+};
+use warren_core::types::ActorId;
 
 /// Separates the parts of a key. Tenants, actor types and ids may not contain NUL.
 const SEP: u8 = 0;
@@ -46,7 +46,32 @@ const STRIPE_HASH: std::hash::BuildHasherDefault<std::hash::DefaultHasher> =
 /// the next commit).
 const CLEAN: &[u8] = b"usage-is-current";
 
+mod legacy;
 mod reminders;
+
+/// When a commit is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// A commit is acknowledged only once it is on disk. Concurrent commits share one flush.
+    Sync,
+    /// A commit is acknowledged once applied in memory; the store flushes periodically.
+    Relaxed,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "sync" => Ok(Durability::Sync),
+            "relaxed" => Ok(Durability::Relaxed),
+            other => Err(format!(
+                "no durability {other:?}: it is `sync` or `relaxed`"
+            )),
+        }
+    }
+}
 
 /// [`StateStore`] on sled.
 pub struct SledStore {
@@ -114,8 +139,8 @@ impl SledStore {
         let actors = db.open_tree("actors")?;
         let meta = db.open_tree("meta")?;
         let usage = db.open_tree("usage")?;
-        let migrated = super::legacy::migrate(&db, &actors)?;
-        super::legacy::index_reminders(&db)?;
+        let migrated = legacy::migrate(&db, &actors)?;
+        legacy::index_reminders(&db)?;
         let reminders = db.open_tree("reminders")?;
         let reminders_due = db.open_tree("reminders_due")?;
         let tenant_bytes = DashMap::new();
@@ -419,7 +444,7 @@ async fn write_loop(db: Db, writes: Arc<ActorWrites>, mut rx: mpsc::UnboundedRec
 }
 
 /// Key of an actor's record: tenant, actor type, actor id.
-pub(super) fn actor_key(actor: &ActorId) -> Vec<u8> {
+pub(crate) fn actor_key(actor: &ActorId) -> Vec<u8> {
     record_key(
         actor.tenant.as_bytes(),
         actor.actor_type.as_bytes(),
@@ -428,7 +453,7 @@ pub(super) fn actor_key(actor: &ActorId) -> Vec<u8> {
 }
 
 /// Key of an actor's record from its parts (also how the migration writes them).
-pub(super) fn record_key(tenant: &[u8], actor_type: &[u8], id: &[u8]) -> Vec<u8> {
+pub(crate) fn record_key(tenant: &[u8], actor_type: &[u8], id: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(tenant.len() + actor_type.len() + id.len() + 2);
     k.extend_from_slice(tenant);
     k.push(SEP);

@@ -13,8 +13,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::batch::write_round;
 use super::{add_usage, describe, io};
-use crate::store::{Fence, ReminderChange, StateChange, StoreError};
-use crate::types::ActorId;
+use warren_core::store::{Fence, ReminderChange, StateChange, StoreError};
+use warren_core::types::ActorId;
 
 /// Batches written at once, each on its own connection.
 const WRITERS: usize = 4;
@@ -22,7 +22,7 @@ const WRITERS: usize = 4;
 const MAX_BATCH: usize = 256;
 
 /// One commit waiting for its batch.
-pub(super) struct Pending {
+pub(crate) struct Pending {
     pub actor: ActorId,
     pub expected: u64,
     pub changes: Vec<StateChange>,
@@ -34,7 +34,7 @@ pub(super) struct Pending {
 type Queued = (Pending, oneshot::Sender<Result<u64, StoreError>>);
 
 /// The queue of commits and the task that batches them.
-pub(super) struct GroupCommit {
+pub(crate) struct GroupCommit {
     queue: mpsc::UnboundedSender<Queued>,
 }
 
@@ -98,7 +98,7 @@ async fn write_all(
     pool: &Pool,
     pending: &[Pending],
 ) -> Result<Vec<Result<u64, StoreError>>, StoreError> {
-    crate::store::faults::stall("postgres-commit-queued").await;
+    warren_core::store::faults::stall("postgres-commit-queued").await;
     let mut client = pool.get().await.map_err(io)?;
     let tx = client.transaction().await.map_err(io)?;
     let mut results: Vec<Option<Result<u64, StoreError>>> = vec![None; pending.len()];

@@ -13,9 +13,9 @@
 
 use sled::{Db, Tree};
 
-use super::StoreError;
-use super::record::ActorRecord;
-use super::sled_store::{due_key, record_key, reminder_value};
+use crate::{due_key, record_key, reminder_value};
+use warren_core::store::StoreError;
+use warren_core::store::record::ActorRecord;
 
 /// The prefix of the first layout's state trees.
 const STATE_TREE: &str = "state/";
@@ -24,7 +24,7 @@ const SPAWNED: &[u8] = b"$spawned";
 const SPAWNED_ID: &[u8] = b"instances";
 
 /// Migrate a data dir of the first layout into `actors`; whether there was one.
-pub(super) fn migrate(db: &Db, actors: &Tree) -> Result<bool, StoreError> {
+pub(crate) fn migrate(db: &Db, actors: &Tree) -> Result<bool, StoreError> {
     let replayed = finish_intents(db)?;
     let trees: Vec<Vec<u8>> = db
         .tree_names()
@@ -141,7 +141,7 @@ const REMINDERS_INDEXED: &[u8] = b"reminders-indexed";
 /// Give every reminder of the first layout (its value the bare JSON record the runtime
 /// wrote, `due_ms` in it) the due time in front of its value and an entry in the due-time
 /// index. Repeatable: a value already converted is recognised and only indexed.
-pub(super) fn index_reminders(db: &Db) -> Result<(), StoreError> {
+pub(crate) fn index_reminders(db: &Db) -> Result<(), StoreError> {
     let meta = db.open_tree("meta")?;
     if meta.get(REMINDERS_INDEXED)?.is_some() {
         return Ok(());

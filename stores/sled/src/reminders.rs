@@ -7,8 +7,8 @@ use std::ops::Bound;
 use sled::Tree;
 
 use super::{SEP, SledStore, reminder_key};
-use crate::store::{ReminderChange, ReminderCursor, StoreError, StoredReminder};
-use crate::types::ActorId;
+use warren_core::store::{ReminderChange, ReminderCursor, StoreError, StoredReminder};
+use warren_core::types::ActorId;
 
 /// Write a reminder and its due-time index entry. The new index entry goes first and the
 /// old one last, so a crash at any point leaves the reminder findable by its due time; an
@@ -151,7 +151,7 @@ impl SledStore {
 
 /// The index key of a reminder: its due time (ordered as an unsigned big-endian number),
 /// then its key.
-pub(in crate::store) fn due_key(due_ms: i64, reminder_key: &[u8]) -> Vec<u8> {
+pub(crate) fn due_key(due_ms: i64, reminder_key: &[u8]) -> Vec<u8> {
     let mut k = ((due_ms as u64) ^ (1 << 63)).to_be_bytes().to_vec();
     k.extend_from_slice(reminder_key);
     k
@@ -166,7 +166,7 @@ fn split_due_key(index: &[u8]) -> Result<(i64, &[u8]), StoreError> {
 }
 
 /// The stored value of a reminder: its due time, then its record.
-pub(in crate::store) fn reminder_value(due_ms: i64, record: &[u8]) -> Vec<u8> {
+pub(crate) fn reminder_value(due_ms: i64, record: &[u8]) -> Vec<u8> {
     let mut value = due_ms.to_be_bytes().to_vec();
     value.extend_from_slice(record);
     value
