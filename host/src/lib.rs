@@ -1,18 +1,23 @@
 //! Warren: a host for virtual actors written as WebAssembly components.
 //!
-//! The crate mirrors the design: [`runtime`] is the core every protocol calls, [`wasm`]
-//! runs components, [`store`] keeps state, and [`api`] holds the protocol adapters; the
-//! wire formats and decoders of outside input are in the `warren-wire` crate.
+//! This crate holds the protocol adapters ([`api`]) and the external backends
+//! ([`backends`]), and re-exports the crates it wires together, so that one path names
+//! each part: [`runtime`] is the core every protocol calls (`warren-core`), [`wasm`]
+//! runs components (`warren-wasm`), [`store`] keeps state (the core's port and the
+//! `warren-store-*` crates), [`cluster`] is cluster mode (`warren-cluster`); the wire
+//! formats and decoders of outside input are the `warren-wire` crate.
 
 pub mod api;
 pub mod backends;
-pub mod cluster;
 pub mod otlp;
+pub mod store;
+
+/// Cluster mode (`warren-cluster`): many hosts on one PostgreSQL database.
+pub use warren_cluster as cluster;
 /// The runtime core (`warren-core`): every actor rule, once.
 pub use warren_core::runtime;
-pub mod store;
-pub mod wasm;
-
+/// The Wasm backend (`warren-wasm`): components run with wasmtime.
+pub use warren_wasm as wasm;
 /// Wire formats and decoders of outside input, apart from the runtime (`warren-wire`).
 pub use warren_wire as wire;
 /// The plain types every layer shares (in `warren-wire`, with the other decoders).

@@ -31,9 +31,18 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "sled",
             "tokio-postgres",
             "deadpool-postgres",
+            "warren-wasm",
+            "warren-cluster",
             "warren-host",
             "warren-cli",
         ],
+    ),
+    // The Wasm backend runs components behind the core's ports: no store, no host.
+    ("warren-wasm", &["sled", "tokio-postgres", "warren-host"]),
+    // Cluster mode places and forwards turns: it runs no component and knows no sled.
+    (
+        "warren-cluster",
+        &["wasmtime", "sled", "warren-wasm", "warren-host"],
     ),
     // A store implements the core's port, and knows no engine, no other store, no host.
     (

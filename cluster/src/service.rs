@@ -5,8 +5,8 @@ use tonic::{Request, Response, Status};
 
 use super::SECRET_HEADER;
 use super::wire::{self, pb};
-use crate::runtime::{Placement, Runtime, ScheduleChange, ScheduleError};
-use crate::types::CallMode;
+use warren_core::runtime::{Placement, Runtime, ScheduleChange, ScheduleError};
+use warren_core::types::CallMode;
 
 /// The service of one host.
 pub struct ClusterService {
@@ -94,12 +94,13 @@ impl pb::cluster_server::Cluster for ClusterService {
                     .set_reminder(&actor, job, overwrite)
                     .await
                     .map(|()| true),
-                ScheduleChange::Delete(crate::runtime::scheduler::JobKind::Timer, name) => {
+                ScheduleChange::Delete(warren_core::runtime::scheduler::JobKind::Timer, name) => {
                     self.runtime.delete_timer(&actor, &name).await
                 }
-                ScheduleChange::Delete(crate::runtime::scheduler::JobKind::Reminder, name) => {
-                    self.runtime.delete_reminder(&actor, &name).await
-                }
+                ScheduleChange::Delete(
+                    warren_core::runtime::scheduler::JobKind::Reminder,
+                    name,
+                ) => self.runtime.delete_reminder(&actor, &name).await,
             }
         };
         Ok(Response::new(wire::schedule_reply(result)))

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use wasmtime::component::{ComponentType, Lift};
 
 use super::WasmConfig;
-use crate::types::manifest::{InstanceStrategy, Manifest};
+use warren_core::types::manifest::{InstanceStrategy, Manifest};
 
 /// The interface of the export.
 pub(super) const INTERFACE: &str = "warren:actor/instances@0.1.0";
@@ -127,7 +127,7 @@ mod tests {
         let mut manifest = Manifest {
             name: "c".into(),
             version: "1".into(),
-            actor_types: vec![crate::types::manifest::ActorTypeSpec::external(
+            actor_types: vec![warren_core::types::manifest::ActorTypeSpec::external(
                 "known",
                 std::time::Duration::from_secs(1),
                 None,

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::runtime::scheduler::JobKind;
-use crate::runtime::{ScheduleChange, ScheduleError};
-use crate::types::{
+use warren_core::runtime::scheduler::JobKind;
+use warren_core::runtime::{ScheduleChange, ScheduleError};
+use warren_core::types::{
     ActorId, CallMode, Invocation, InvokeError, LimitKind, Reply, StoreError, Trigger,
 };
 
@@ -33,7 +33,7 @@ fn actor_of(actor: Option<pb::ActorRef>) -> Result<ActorId, Malformed> {
         ("actor type", &a.actor_type),
         ("actor id", &a.id),
     ] {
-        crate::types::check_name(what, name)?;
+        warren_core::types::check_name(what, name)?;
     }
     Ok(ActorId::new(&a.tenant, &a.actor_type, &a.id))
 }
@@ -582,8 +582,8 @@ mod tests {
 
     #[test]
     fn schedule_changes_cross() {
-        let job = crate::runtime::scheduler::Job::new(
-            crate::runtime::scheduler::JobRequest {
+        let job = warren_core::runtime::scheduler::Job::new(
+            warren_core::runtime::scheduler::JobRequest {
                 kind: JobKind::Reminder,
                 name: "r",
                 due_time: "1s",

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::HostState;
-use crate::runtime::{
+use crate::bindings::warren::actor::platform::{Host, PlatformError};
+use warren_core::runtime::{
     AgentPlatform, PlatformBroadcast, PlatformCaller, PlatformError as CallError, PlatformInvoke,
     PlatformSend,
 };
-use crate::wasm::bindings::warren::actor::platform::{Host, PlatformError};
 
 /// OPACA's default: ask connected platforms too.
 const FORWARD_BY_DEFAULT: bool = true;

@@ -2,10 +2,12 @@
 //! all through the runtime core.
 
 use super::HostState;
-use crate::runtime::scheduler::{FailurePolicy, Job, JobKind, JobRequest};
-use crate::runtime::{ActorId, CallMode, Invocation, InvokeError, ScheduleOp, Trigger, check_name};
-use crate::wasm::bindings::types::{ActorRef, Error};
-use crate::wasm::bindings::warren::actor::actors::Host;
+use crate::bindings::types::{ActorRef, Error};
+use crate::bindings::warren::actor::actors::Host;
+use warren_core::runtime::scheduler::{FailurePolicy, Job, JobKind, JobRequest};
+use warren_core::runtime::{
+    ActorId, CallMode, Invocation, InvokeError, ScheduleOp, Trigger, check_name,
+};
 
 /// The invocation a guest's call or cast turns into.
 fn outgoing(

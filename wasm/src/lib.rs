@@ -19,19 +19,19 @@ use wasmtime::component::{Component, ComponentExportIndex, Instance, Linker, Res
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 
-use crate::runtime::tenants::Limits;
-use crate::runtime::trace::{is_trace_header, trace_headers, trace_id_in};
-use crate::runtime::{
-    ActivationCache, ActorBackend, BackendFuture, ComponentLoader, LoadError, LoadedComponent,
-    Runtime, Turn, TurnOutcome, TurnState,
-};
-use crate::types::manifest::{InstanceStrategy, Manifest};
-use crate::types::{ActorId, Invocation, InvokeError, Reply};
 use bindings::{WarrenActor, WarrenActorPre, types};
 use cache::ArtifactCache;
 use host::{HostState, TurnHost};
 use limits::MemoryLimiter;
 use stdio::GuestOutput;
+use warren_core::runtime::tenants::Limits;
+use warren_core::runtime::trace::{is_trace_header, trace_headers, trace_id_in};
+use warren_core::runtime::{
+    ActivationCache, ActorBackend, BackendFuture, ComponentLoader, LoadError, LoadedComponent,
+    Runtime, Turn, TurnOutcome, TurnState,
+};
+use warren_core::types::manifest::{InstanceStrategy, Manifest};
+use warren_core::types::{ActorId, Invocation, InvokeError, Reply};
 
 /// How often the epoch advances; a runaway guest is stopped within about this much of its
 /// deadline, and a long-running one yields to other tasks this often.
@@ -642,7 +642,7 @@ fn actor_ref(id: &ActorId) -> types::ActorRef {
 
 /// The WIT context of an invocation.
 fn guest_context(invocation: &Invocation) -> types::Context {
-    use crate::types::{CallMode, Fired, Trigger};
+    use warren_core::types::{CallMode, Fired, Trigger};
     let fired = |f: &Fired| types::Fired {
         name: f.name.clone(),
         data: f.data.clone(),

@@ -2,9 +2,9 @@
 //! run by the runtime core after it commits.
 
 use super::HostState;
-use crate::types::workflow::{Address, Publish, Route, RouteKind};
-use crate::wasm::bindings::types::ActorRef;
-use crate::wasm::bindings::warren::actor::workflow::Host;
+use crate::bindings::types::ActorRef;
+use crate::bindings::warren::actor::workflow::Host;
+use warren_core::types::workflow::{Address, Publish, Route, RouteKind};
 
 impl HostState {
     fn route(&mut self, kind: RouteKind, target: ActorRef, action: String) -> wasmtime::Result<()> {

@@ -4,14 +4,14 @@
 //!
 //! - `membership.rs`: heartbeats, declaring silent hosts dead, partition leases with
 //!   epochs.
-//! - `router.rs`: the core's [`crate::runtime::ActorRouter`]: where an actor lives, and
+//! - `router.rs`: the core's [`warren_core::runtime::ActorRouter`]: where an actor lives, and
 //!   forwarding to its owner.
 //! - `service.rs`: the host-to-host gRPC service that runs forwarded work.
 //! - `wire.rs`: the service's messages.
 //!
 //! Single activation is enforced by the database: the store commits an actor's turn only
 //! while this host holds its partition at the epoch the database has
-//! ([`crate::store::Fence`]).
+//! ([`warren_core::store::Fence`]).
 
 mod membership;
 mod router;
@@ -25,9 +25,10 @@ pub use membership::TickOutcome;
 pub use router::{ClusterRouter, Owner};
 pub use service::{ClusterService, serve};
 
-use crate::runtime::Runtime;
-use crate::store::{Fence, PostgresStore, StoreError};
 use membership::Membership;
+use warren_core::runtime::Runtime;
+use warren_core::store::{Fence, StoreError};
+use warren_store_postgres::PostgresStore;
 
 /// The metadata key of the cluster secret on host-to-host calls.
 pub const SECRET_HEADER: &str = "x-warren-cluster-secret";

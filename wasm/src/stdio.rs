@@ -10,7 +10,7 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-use crate::runtime::activity::{FAILURE_LINE_CHARS, FAILURE_LINES};
+use warren_core::runtime::activity::{FAILURE_LINE_CHARS, FAILURE_LINES};
 
 /// Bytes of output one turn may log; the rest is dropped (and counted) so a chatty guest
 /// cannot flood the host's logs.

@@ -1,11 +1,11 @@
 //! Host side of `warren:actor/state`: the turn's staged view of its actor's state.
 
 use super::HostState;
-use crate::runtime::is_host_key;
-use crate::wasm::bindings::warren::actor::state::Host;
+use crate::bindings::warren::actor::state::Host;
+use warren_core::runtime::is_host_key;
 
 /// A store failure is not the guest's to handle: it traps the turn, which drops its writes.
-fn trap(e: crate::types::StoreError) -> wasmtime::Error {
+fn trap(e: warren_core::types::StoreError) -> wasmtime::Error {
     wasmtime::Error::msg(format!("state store failed: {e}"))
 }
 
@@ -14,7 +14,7 @@ fn trap(e: crate::types::StoreError) -> wasmtime::Error {
 fn guest_key(key: &str) -> wasmtime::Result<()> {
     if is_host_key(key) {
         return Err(wasmtime::Error::msg(
-            crate::runtime::StateError::ReservedKey(key.to_string()).to_string(),
+            warren_core::runtime::StateError::ReservedKey(key.to_string()).to_string(),
         ));
     }
     Ok(())

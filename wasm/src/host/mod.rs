@@ -12,7 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::limits::MemoryLimiter;
 use super::stdio::GuestOutput;
-use crate::runtime::{Runtime, TurnState};
+use warren_core::runtime::{Runtime, TurnState};
 
 /// What a turn's guest can reach through its imports.
 pub struct TurnHost {

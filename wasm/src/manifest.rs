@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::bindings::types;
-use crate::types::manifest::{
+use warren_core::types::manifest::{
     ActionSpec, ActorKind, ActorTypeSpec, ChannelSpec, Manifest, TimerActionSpec,
 };
 

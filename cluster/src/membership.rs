@@ -18,12 +18,10 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::Pool;
 
 use super::router::{ClusterRouter, Owner};
-use crate::runtime::Runtime;
-use crate::store::fencing::fnv1a;
-use crate::store::{
-    Fence, PARTITION_LOCKS, PARTITIONS, PostgresStore, StoreError, partition_of,
-    postgres_error as io,
-};
+use warren_core::runtime::Runtime;
+use warren_core::store::fencing::fnv1a;
+use warren_core::store::{Fence, PARTITIONS, StoreError, partition_of};
+use warren_store_postgres::{PARTITION_LOCKS, PostgresStore, io};
 
 /// How long a host waits for a partition's running turns before releasing it.
 const DRAIN: Duration = Duration::from_secs(2);

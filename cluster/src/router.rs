@@ -9,11 +9,11 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::SECRET_HEADER;
 use super::wire::{self, pb};
-use crate::runtime::{
+use warren_core::runtime::{
     ActorRouter, BackendFuture, InvokeFuture, Placement, ScheduleChange, ScheduleError,
 };
-use crate::store::{Fence, partition_of};
-use crate::types::{ActorId, Invocation, InvokeError};
+use warren_core::store::{Fence, partition_of};
+use warren_core::types::{ActorId, Invocation, InvokeError};
 
 type Client = pb::cluster_client::ClusterClient<Channel>;
 
@@ -55,8 +55,8 @@ impl ClusterRouter {
     ) -> Result<Self, String> {
         Ok(ClusterRouter {
             fence,
-            table: RwLock::new(vec![None; crate::store::PARTITIONS as usize]),
-            releasing: (0..crate::store::PARTITIONS)
+            table: RwLock::new(vec![None; warren_core::store::PARTITIONS as usize]),
+            releasing: (0..warren_core::store::PARTITIONS)
                 .map(|_| Default::default())
                 .collect(),
             refreshed: tokio::sync::Notify::new(),
