@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::backend::{ActorBackend, LoadError, LoadedComponent};
 use super::upgrade::Breakage;
-use super::versions::VersionError;
+use super::version_error::VersionError;
 use super::{AttachError, ComponentInfo, Runtime, TypeConflict, unix_now};
 use crate::types::manifest;
 use crate::types::{StoreError, check_name};

@@ -9,8 +9,8 @@ use opentelemetry::trace::SpanKind;
 
 use super::activity::Failure;
 use super::backend::{Turn, TurnOutcome};
-use super::firing::{progress_after, reminder_changes};
 use super::metrics::{Outcome, TriggerLabel};
+use super::reminder_records::{progress_after, reminder_changes};
 use super::table::ActorSlot;
 use super::tenants::Tenant;
 use super::trace;

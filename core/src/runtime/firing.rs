@@ -5,12 +5,13 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::durations::DurationError;
+use super::reminder_records::{decode_job, encode_job};
 use super::routing::{Placement, ScheduleChange};
 use super::scheduler::{DueJob, FailurePolicy, Job, JobKind, JobRequest, now_ms};
 use super::{
     ActorId, CallMode, Fired, Inner, Invocation, InvokeError, Runtime, ScheduleOp, Trigger,
 };
-use crate::store::{StoreError, StoredReminder};
+use crate::store::StoreError;
 use crate::types::ReminderChange;
 
 /// How long to wait before retrying a reminder whose actor type is not hosted (yet).
@@ -562,50 +563,6 @@ pub const MAX_LOADED: usize = 100_000;
 /// The end of the window that starts now.
 fn window_end() -> i64 {
     now_ms() + WINDOW_MS
-}
-
-/// A job as the store keeps it.
-fn encode_job(job: &Job) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(job).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-/// The reminder changes among a turn's staged ops, to commit with its state.
-pub(super) fn reminder_changes(ops: &[ScheduleOp]) -> Result<Vec<ReminderChange>, StoreError> {
-    let mut changes = Vec::new();
-    for op in ops {
-        match op {
-            ScheduleOp::SetReminder(job) => changes.push(ReminderChange::Put {
-                name: job.name.clone(),
-                due_ms: job.due_ms,
-                record: encode_job(job)?,
-            }),
-            ScheduleOp::CancelReminder(name) => {
-                changes.push(ReminderChange::Delete { name: name.clone() })
-            }
-            ScheduleOp::SetTimer(_) | ScheduleOp::CancelTimer(_) => {}
-        }
-    }
-    Ok(changes)
-}
-
-/// A firing's progress as its turn commits it: the next due time, or none when the turn
-/// cancelled the reminder.
-pub(super) fn progress_after(progress: ReminderChange, cancelled: bool) -> ReminderChange {
-    match progress {
-        ReminderChange::Advance {
-            name, fired_due_ms, ..
-        } if cancelled => ReminderChange::Advance {
-            name,
-            fired_due_ms,
-            next: None,
-        },
-        other => other,
-    }
-}
-
-/// A stored reminder's job, if its record reads.
-pub(super) fn decode_job(stored: &StoredReminder) -> Option<Job> {
-    serde_json::from_slice(&stored.record).ok()
 }
 
 /// Start the loop that pops due jobs and fires them, and the one that reads reminders

@@ -15,6 +15,7 @@ pub mod metrics;
 mod platform;
 mod records;
 mod registry;
+mod reminder_records;
 mod routing;
 pub mod scheduler;
 mod shared;
@@ -25,6 +26,7 @@ pub mod tenants;
 pub mod trace;
 mod turn;
 mod upgrade;
+mod version_error;
 mod versions;
 
 #[cfg(test)]
@@ -66,7 +68,8 @@ pub use state::StateError;
 pub use table::ActivationCache;
 pub use tenancy::{TenantError, TenantView};
 pub use turn::{HeldRecord, ScheduleOp, TurnState};
-pub use versions::{VersionError, VersionView};
+pub use version_error::VersionError;
+pub use versions::VersionView;
 
 use registry::Registry;
 use scheduler::Scheduler;

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use super::Runtime;
-use super::firing::decode_job;
+use super::reminder_records::decode_job;
 use super::scheduler::{Job, JobKind};
 use crate::types::ActorId;
 use crate::types::StoreError;

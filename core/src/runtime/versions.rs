@@ -7,34 +7,10 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::components::{DeployError, Prepared, Upgrade};
+use super::version_error::VersionError;
 use super::{CanaryInfo, ComponentInfo, Runtime};
 use crate::store::{Canary, ComponentRecord, ComponentVersion};
 use crate::types::StoreError;
-
-/// Why a version operation was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum VersionError {
-    #[error("tenant has no component {0:?}")]
-    NoComponent(String),
-    #[error(
-        "component {0:?} was registered by an app or a stream, not deployed: it has no versions"
-    )]
-    External(String),
-    #[error("component {name:?} has no version {number}")]
-    NoVersion { name: String, number: u64 },
-    #[error("a canary serves 1 to 99 percent of the actors, not {0}")]
-    CanaryShare(u8),
-    #[error("component {0:?} has no version running yet: deploy it without a canary share first")]
-    NothingToCanary(String),
-    #[error("component {0:?} has no canary")]
-    NoCanary(String),
-    #[error("version {number} of component {name:?} is {role}; it cannot be deleted")]
-    InUse {
-        name: String,
-        number: u64,
-        role: &'static str,
-    },
-}
 
 /// A kept version as the admin API lists it.
 #[derive(Clone, Debug, Serialize)]

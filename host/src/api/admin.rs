@@ -114,8 +114,7 @@ pub fn router(runtime: Runtime) -> Router {
         .route("/admin/v1/stats", get(stats))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES))
-        .with_state(runtime.clone())
-        .merge(super::inspect::router(runtime))
+        .with_state(runtime)
 }
 
 /// Query parameters shared by the admin routes.

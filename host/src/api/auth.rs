@@ -111,13 +111,17 @@ fn token(parts: &Parts) -> Option<&str> {
         .or_else(|| header("authorization").and_then(warren_wire::tokens::bearer))
 }
 
+/// The cookie that carries the admin token for the console's requests (set by the
+/// console's login, read here).
+pub const COOKIE: &str = "warren_console";
+
 /// The token in the console's cookie, if the request has one.
 fn console_cookie(headers: &axum::http::HeaderMap) -> Option<&str> {
     let values = headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok());
-    warren_wire::tokens::cookie(values, super::console::COOKIE)
+    warren_wire::tokens::cookie(values, COOKIE)
 }
 
 /// Resolve the caller presenting `token` (any protocol): the admin, a tenant, or an

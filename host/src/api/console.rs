@@ -11,11 +11,8 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::AuthConfig;
-use super::auth::{self, Access};
+use super::auth::{self, Access, COOKIE};
 use crate::runtime::Runtime;
-
-/// The cookie that carries the admin token for the console's requests.
-pub const COOKIE: &str = "warren_console";
 
 const INDEX: &str = include_str!("console/index.html");
 const LOGIN: &str = include_str!("console/login.html");

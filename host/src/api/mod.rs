@@ -51,7 +51,11 @@ pub fn router(runtime: Runtime, config: HttpConfig) -> Router {
             &runtime,
             "dapr-http",
         ))
-        .merge(observed(admin::router(runtime.clone()), &runtime, "admin"))
+        .merge(observed(
+            admin::router(runtime.clone()).merge(inspect::router(runtime.clone())),
+            &runtime,
+            "admin",
+        ))
         .merge(console::router(runtime.clone(), config.auth.clone()))
         .merge(observed(
             spawn::router(runtime.clone(), config.spawn_user_function),

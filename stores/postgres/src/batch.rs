@@ -4,13 +4,24 @@
 //! actor once; `group.rs` splits a batch into rounds.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use deadpool_postgres::Transaction;
 
-use super::group::Pending;
 use super::{PARTITION_LOCKS, apply_reminder, exec, query};
 use warren_core::store::record::{entry_len, entry_size};
-use warren_core::store::{ReminderChange, StoreError};
+use warren_core::store::{Fence, ReminderChange, StateChange, StoreError};
+use warren_core::types::ActorId;
+
+/// One commit waiting for its batch.
+pub(crate) struct Pending {
+    pub actor: ActorId,
+    pub expected: u64,
+    pub changes: Vec<StateChange>,
+    pub reminders: Vec<ReminderChange>,
+    /// The fence to check: this host's fence, the partition, the epoch it holds.
+    pub fence: Option<(Arc<Fence>, u32, i64)>,
+}
 
 /// What one commit of a round came to: its new version and the bytes its state grew by,
 /// or why it was refused (a moved version, a fence).

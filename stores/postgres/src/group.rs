@@ -11,25 +11,15 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::batch::write_round;
+use super::batch::{Pending, write_round};
 use super::{add_usage, describe, io};
-use warren_core::store::{Fence, ReminderChange, StateChange, StoreError};
+use warren_core::store::StoreError;
 use warren_core::types::ActorId;
 
 /// Batches written at once, each on its own connection.
 const WRITERS: usize = 4;
 /// Commits in one batch at most.
 const MAX_BATCH: usize = 256;
-
-/// One commit waiting for its batch.
-pub(crate) struct Pending {
-    pub actor: ActorId,
-    pub expected: u64,
-    pub changes: Vec<StateChange>,
-    pub reminders: Vec<ReminderChange>,
-    /// The fence to check: this host's fence, the partition, the epoch it holds.
-    pub fence: Option<(Arc<Fence>, u32, i64)>,
-}
 
 type Queued = (Pending, oneshot::Sender<Result<u64, StoreError>>);
 

@@ -564,7 +564,7 @@ impl StateStore for PostgresStore {
         Box::pin(async move {
             let fence = self.fence_check_at(&actor, epoch)?;
             self.group
-                .commit(group::Pending {
+                .commit(batch::Pending {
                     actor,
                     expected: expected_version,
                     changes,

@@ -13,7 +13,7 @@
 
 use sled::{Db, Tree};
 
-use crate::{due_key, record_key, reminder_value};
+use crate::keys::{due_key, record_key, reminder_value};
 use warren_core::store::StoreError;
 use warren_core::store::record::ActorRecord;
 

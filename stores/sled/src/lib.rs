@@ -21,8 +21,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Db, Transactional, Tree};
 use tokio::sync::{mpsc, oneshot};
 
-pub(crate) use reminders::{due_key, reminder_value};
-use reminders::{split_reminder, stored_reminder};
+use keys::{SEP, actor_key, component_key, due_key, reminder_key, split_reminder};
+use reminders::stored_reminder;
 use warren_core::store::faults;
 use warren_core::store::record::ActorRecord;
 use warren_core::store::{
@@ -30,9 +30,6 @@ use warren_core::store::{
     StoreError, StoreFuture, StoredReminder,
 };
 use warren_core::types::ActorId;
-
-/// Separates the parts of a key. Tenants, actor types and ids may not contain NUL.
-const SEP: u8 = 0;
 
 /// Stripes of the commit lock: a commit reads, checks and writes its actor's record under
 /// its stripe, so two commits of one actor never both pass the version check.
@@ -46,6 +43,7 @@ const STRIPE_HASH: std::hash::BuildHasherDefault<std::hash::DefaultHasher> =
 /// the next commit).
 const CLEAN: &[u8] = b"usage-is-current";
 
+mod keys;
 mod legacy;
 mod reminders;
 
@@ -441,41 +439,6 @@ async fn write_loop(db: Db, writes: Arc<ActorWrites>, mut rx: mpsc::UnboundedRec
             }
         }
     }
-}
-
-/// Key of an actor's record: tenant, actor type, actor id.
-pub(crate) fn actor_key(actor: &ActorId) -> Vec<u8> {
-    record_key(
-        actor.tenant.as_bytes(),
-        actor.actor_type.as_bytes(),
-        actor.id.as_bytes(),
-    )
-}
-
-/// Key of an actor's record from its parts (also how the migration writes them).
-pub(crate) fn record_key(tenant: &[u8], actor_type: &[u8], id: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(tenant.len() + actor_type.len() + id.len() + 2);
-    k.extend_from_slice(tenant);
-    k.push(SEP);
-    k.extend_from_slice(actor_type);
-    k.push(SEP);
-    k.extend_from_slice(id);
-    k
-}
-
-/// Key of a reminder: tenant, actor type, actor id, name.
-fn reminder_key(actor: &ActorId, name: &str) -> Vec<u8> {
-    let mut k = actor_key(actor);
-    k.push(SEP);
-    k.extend_from_slice(name.as_bytes());
-    k
-}
-
-fn component_key(tenant: &str, name: &str) -> Vec<u8> {
-    let mut k = tenant.as_bytes().to_vec();
-    k.push(SEP);
-    k.extend_from_slice(name.as_bytes());
-    k
 }
 
 /// The prefix of a component's kept versions.

@@ -6,7 +6,8 @@ use std::ops::Bound;
 
 use sled::Tree;
 
-use super::{SEP, SledStore, reminder_key};
+use super::SledStore;
+use crate::keys::{SEP, due_key, reminder_key, reminder_value, split_due_key, split_reminder};
 use warren_core::store::{ReminderChange, ReminderCursor, StoreError, StoredReminder};
 use warren_core::types::ActorId;
 
@@ -147,40 +148,6 @@ impl SledStore {
         }
         Ok(due)
     }
-}
-
-/// The index key of a reminder: its due time (ordered as an unsigned big-endian number),
-/// then its key.
-pub(crate) fn due_key(due_ms: i64, reminder_key: &[u8]) -> Vec<u8> {
-    let mut k = ((due_ms as u64) ^ (1 << 63)).to_be_bytes().to_vec();
-    k.extend_from_slice(reminder_key);
-    k
-}
-
-fn split_due_key(index: &[u8]) -> Result<(i64, &[u8]), StoreError> {
-    let (due, key) = index
-        .split_at_checked(8)
-        .ok_or_else(|| StoreError::Corrupt("reminder index key is malformed".into()))?;
-    let due = u64::from_be_bytes(due.try_into().unwrap_or_default()) ^ (1 << 63);
-    Ok((due as i64, key))
-}
-
-/// The stored value of a reminder: its due time, then its record.
-pub(crate) fn reminder_value(due_ms: i64, record: &[u8]) -> Vec<u8> {
-    let mut value = due_ms.to_be_bytes().to_vec();
-    value.extend_from_slice(record);
-    value
-}
-
-/// A stored reminder value: its due time, then its record.
-pub(super) fn split_reminder(value: &[u8]) -> Result<(i64, &[u8]), StoreError> {
-    let (due, record) = value
-        .split_at_checked(8)
-        .ok_or_else(|| StoreError::Corrupt("reminder value is malformed".into()))?;
-    Ok((
-        i64::from_be_bytes(due.try_into().unwrap_or_default()),
-        record,
-    ))
 }
 
 /// A reminder from its key and stored value.
