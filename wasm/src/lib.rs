@@ -7,10 +7,11 @@ mod instances;
 mod limits;
 mod manifest;
 mod stdio;
+mod turn;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -24,14 +25,10 @@ use cache::ArtifactCache;
 use host::{HostState, TurnHost};
 use limits::MemoryLimiter;
 use stdio::GuestOutput;
-use warren_core::runtime::tenants::Limits;
-use warren_core::runtime::trace::{is_trace_header, trace_headers, trace_id_in};
 use warren_core::runtime::{
-    ActivationCache, ActorBackend, BackendFuture, ComponentLoader, LoadError, LoadedComponent,
-    Runtime, Turn, TurnOutcome, TurnState,
+    ActorBackend, BackendFuture, ComponentLoader, LoadError, LoadedComponent, Turn, TurnOutcome,
 };
 use warren_core::types::manifest::{InstanceStrategy, Manifest};
-use warren_core::types::{ActorId, Invocation, InvokeError, Reply};
 
 /// How often the epoch advances; a runaway guest is stopped within about this much of its
 /// deadline, and a long-running one yields to other tasks this often.
@@ -333,242 +330,6 @@ impl WasmEngine {
         instances::apply(&mut manifest, chosen).map_err(LoadError::Manifest)?;
         Ok(manifest)
     }
-
-    /// Run one turn: in the instance kept in the actor's `cache` by its last turn, else in
-    /// a fresh one (or a warm one, with `reuse_instances`). Returns the reply and the turn
-    /// state (whose staged writes the caller commits only on success).
-    pub async fn run_turn(
-        &self,
-        component: &WasmComponent,
-        runtime: Runtime,
-        state: TurnState,
-        invocation: &Invocation,
-        limits: &Limits,
-        cache: Option<&ActivationCache>,
-    ) -> TurnOutcome {
-        let actor = invocation.target.clone();
-        let action = invocation.action.clone();
-        let memory = usize::try_from(limits.max_memory_bytes)
-            .unwrap_or(usize::MAX)
-            .min(self.config.max_memory_bytes);
-        let strategy = component
-            .strategies
-            .get(&*actor.actor_type)
-            .copied()
-            .unwrap_or(InstanceStrategy::Fresh);
-        let cache = cache.filter(|_| strategy == InstanceStrategy::Kept);
-        // The actor's kept instance, if it is still of this component and within the
-        // tenant's memory limit. Its place under the cap stays reserved for this turn.
-        let mut reservation = cache
-            .and_then(ActivationCache::take)
-            .and_then(|kept| kept.downcast::<Pinned>().ok())
-            .filter(|p| p.sha256 == component.sha256)
-            .filter(|p| {
-                p.warm
-                    .as_ref()
-                    .is_some_and(|w| w.store.data().limiter.memory_bytes <= memory)
-            });
-        let pinned = reservation.as_mut().and_then(|p| p.warm.take());
-        let warm = if pinned.is_some() {
-            pinned
-        } else if strategy == InstanceStrategy::Reused {
-            component
-                .warm
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop()
-        } else {
-            None
-        };
-        let mut state = state;
-        // The actor's state was last committed by another version of this component: its
-        // `on-upgrade` runs first, in the same turn, so the migration commits with it.
-        let upgrade_from = component
-            .on_upgrade
-            .as_ref()
-            .and_then(|_| state.written_by_other(&component.version));
-        state.run_by(component.version.clone());
-        let turn = TurnHost {
-            state,
-            runtime,
-            reentrancy_id: invocation.reentrancy_id.clone(),
-            deadline: invocation.deadline,
-            trace: trace_headers(&invocation.metadata),
-        };
-        let trace_id = trace_id_in(&invocation.metadata);
-        let (mut store, instance, slot) = match warm {
-            Some(w) => {
-                let mut store = w.store;
-                let data = store.data_mut();
-                data.turn = Some(turn);
-                data.deadline = invocation.deadline;
-                data.limiter.reset(memory);
-                data.output.relabel(&actor.to_string(), trace_id);
-                if self.config.fuel {
-                    let _ = store.set_fuel(limits.fuel_per_turn.unwrap_or(u64::MAX));
-                }
-                store.set_epoch_deadline(1);
-                (store, Some((w.instance, w.raw)), w._slot)
-            }
-            None => {
-                let acquired = tokio::time::timeout_at(
-                    invocation.deadline.into(),
-                    self.instances.clone().acquire_owned(),
-                )
-                .await;
-                let Ok(Ok(slot)) = acquired else {
-                    return TurnOutcome::unstaged(Err(InvokeError::Overloaded));
-                };
-                let label = actor.to_string();
-                let store = self.store(
-                    &label,
-                    Some(turn),
-                    invocation.deadline,
-                    memory,
-                    limits.fuel_per_turn,
-                );
-                if trace_id.is_some() {
-                    store.data().output.relabel(&label, trace_id);
-                }
-                (store, None, slot)
-            }
-        };
-        let ctx = guest_context(invocation);
-        let upgrading = AtomicBool::new(false);
-        let run = async {
-            let (instance, raw) = match instance {
-                Some(kept) => kept,
-                None => component.instantiate(&mut store).await?,
-            };
-            if let (Some(from), Some(index)) = (&upgrade_from, &component.on_upgrade) {
-                let migrate: OnUpgrade = raw.get_typed_func(&mut store, index)?;
-                upgrading.store(true, Ordering::Relaxed);
-                let (migrated,) = migrate.call_async(&mut store, (from.clone(),)).await?;
-                upgrading.store(false, Ordering::Relaxed);
-                if let Err(refused) = migrated {
-                    let message = format!(
-                        "on-upgrade from version {from} to {} failed: {}",
-                        component.version,
-                        guest_error_message(&refused)
-                    );
-                    return Ok((instance, raw, Err(types::Error::Failed(message))));
-                }
-            }
-            let reply = instance
-                .warren_actor_actor()
-                .call_handle_action(&mut store, &ctx, &invocation.action, &invocation.payload)
-                .await?;
-            Ok::<_, wasmtime::Error>((instance, raw, reply))
-        };
-        let outcome = tokio::time::timeout_at(invocation.deadline.into(), run).await;
-        let upgrade_trapped = upgrading.load(Ordering::Relaxed);
-        // Only an instance that finished its turn cleanly goes back to the pool.
-        let (outcome, keep) = match outcome {
-            Ok(Ok((instance, raw, reply))) => (Ok(Ok(reply)), Some((instance, raw))),
-            Ok(Err(trap)) => (Ok(Err(trap)), None),
-            Err(elapsed) => (Err(elapsed), None),
-        };
-        let data = store.data_mut();
-        let state = data.turn.take().map(|t| t.state);
-        let result = match outcome {
-            Err(_elapsed) => Err(InvokeError::DeadlineExceeded { actor, action }),
-            Ok(Ok(Ok(reply))) => Ok(Reply::data(reply)),
-            Ok(Ok(Err(guest_error))) => Err(from_guest_error(actor, action, guest_error)),
-            Ok(Err(_trap)) if data.limiter.memory_refused => Err(InvokeError::MemoryLimit {
-                actor,
-                action,
-                limit_bytes: data.limiter.max_memory_bytes as u64,
-            }),
-            Ok(Err(trap))
-                if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::OutOfFuel) =>
-            {
-                Err(InvokeError::FuelExhausted {
-                    actor,
-                    action,
-                    fuel: limits.fuel_per_turn.unwrap_or(u64::MAX),
-                })
-            }
-            Ok(Err(_trap)) if Instant::now() >= invocation.deadline => {
-                Err(InvokeError::DeadlineExceeded { actor, action })
-            }
-            Ok(Err(trap)) if upgrade_trapped => Err(InvokeError::Trapped {
-                actor,
-                action,
-                message: format!(
-                    "on-upgrade from version {} to {} trapped: {trap:#}",
-                    upgrade_from.as_deref().unwrap_or_default(),
-                    component.version
-                ),
-            }),
-            Ok(Err(trap)) => Err(InvokeError::Trapped {
-                actor,
-                action,
-                message: format!("{trap:#}"),
-            }),
-        };
-        if let (Some(from), Err(e)) = (&upgrade_from, &result) {
-            tracing::warn!(
-                actor = %invocation.target,
-                from = %from,
-                to = %component.version,
-                error = %e,
-                "turn under a new version failed; the actor keeps the state its old version wrote"
-            );
-        }
-        // A failed turn's output goes with its failure, for people looking into it.
-        let output = data.output.take_lines();
-        let output = if result.is_err() { output } else { Vec::new() };
-        let outcome = TurnOutcome {
-            result,
-            staged: state,
-            output,
-        };
-        let Some((instance, raw)) = keep else {
-            return outcome;
-        };
-        let warm = Warm {
-            store,
-            instance,
-            raw,
-            _slot: slot,
-        };
-        // Kept for the actor only after a turn that succeeded (a failed turn's writes are
-        // dropped, so its memory may disagree with the stored state), never grew past the
-        // limit, and stayed small: within the keep limit and half the tenant's memory, so
-        // a guest whose heap grows from turn to turn (an interpreter's garbage) is dropped
-        // with half its limit still free, not failed by a turn that would pass in a fresh
-        // instance.
-        let limiter = &warm.store.data().limiter;
-        let keepable = outcome.result.is_ok()
-            && !limiter.memory_refused
-            && limiter.memory_bytes <= self.config.pinned_max_memory_bytes.min(memory / 2);
-        match cache.filter(|_| keepable) {
-            Some(cache) => {
-                if let Some(mut kept) = reservation {
-                    kept.warm = Some(warm);
-                    cache.put(kept);
-                } else if self.pinned.fetch_add(1, Ordering::AcqRel) < self.config.pinned_instances
-                {
-                    cache.put(Box::new(Pinned {
-                        warm: Some(warm),
-                        sha256: component.sha256.clone(),
-                        count: self.pinned.clone(),
-                    }));
-                } else {
-                    // Over the cap: undo the reservation just taken.
-                    self.pinned.fetch_sub(1, Ordering::AcqRel);
-                }
-            }
-            None if strategy == InstanceStrategy::Reused => {
-                let mut pool = component.warm.lock().unwrap_or_else(|p| p.into_inner());
-                if pool.len() < WARM_PER_COMPONENT {
-                    pool.push(warm);
-                }
-            }
-            None => {}
-        }
-        outcome
-    }
 }
 
 impl ComponentLoader for WasmEngine {
@@ -630,72 +391,5 @@ impl ActorBackend for WasmComponent {
 
     fn as_any(&self) -> &dyn std::any::Any {
         self
-    }
-}
-
-fn actor_ref(id: &ActorId) -> types::ActorRef {
-    types::ActorRef {
-        actor_type: id.actor_type.to_string(),
-        id: id.id.to_string(),
-    }
-}
-
-/// The WIT context of an invocation.
-fn guest_context(invocation: &Invocation) -> types::Context {
-    use warren_core::types::{CallMode, Fired, Trigger};
-    let fired = |f: &Fired| types::Fired {
-        name: f.name.clone(),
-        data: f.data.clone(),
-    };
-    let trigger = match (&invocation.trigger, invocation.mode) {
-        (Trigger::Message, CallMode::Call) => types::Trigger::Call,
-        (Trigger::Message, CallMode::Cast) => types::Trigger::Cast,
-        (Trigger::Timer(f), _) => types::Trigger::Timer(fired(f)),
-        (Trigger::Reminder(f), _) => types::Trigger::Reminder(fired(f)),
-        (Trigger::Broadcast(channel), _) => types::Trigger::Broadcast(channel.clone()),
-        (Trigger::Activate, _) => types::Trigger::Activate,
-    };
-    types::Context {
-        target: actor_ref(&invocation.target),
-        caller: invocation.caller.as_ref().map(actor_ref),
-        trigger,
-        // Trace headers are the host's plumbing (and would cost every traced turn two
-        // strings lowered into the guest).
-        metadata: invocation
-            .metadata
-            .iter()
-            .filter(|(key, _)| !is_trace_header(key))
-            .cloned()
-            .collect(),
-    }
-}
-
-/// The message a guest gave with its error.
-fn guest_error_message(e: &types::Error) -> &str {
-    match e {
-        types::Error::NotFound(m)
-        | types::Error::InvalidArgument(m)
-        | types::Error::Failed(m)
-        | types::Error::Unavailable(m) => m,
-    }
-}
-
-fn from_guest_error(actor: ActorId, action: String, e: types::Error) -> InvokeError {
-    match e {
-        types::Error::NotFound(message) => InvokeError::ActionNotFound {
-            actor,
-            action,
-            message,
-        },
-        types::Error::InvalidArgument(message) => InvokeError::InvalidArgument {
-            actor,
-            action,
-            message,
-        },
-        types::Error::Failed(message) | types::Error::Unavailable(message) => InvokeError::Failed {
-            actor,
-            action,
-            message,
-        },
     }
 }
