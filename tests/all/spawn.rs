@@ -576,3 +576,29 @@ async fn a_wasm_counter_shares_its_state_between_spawn_and_dapr() {
     let get = request("default", "c1", "get").spawning("counter");
     assert_eq!(reply_json(&invoke_ok(&host, &get).await), json!(7));
 }
+
+/// An SDK that registers again while its actors hold state not yet written behind (a
+/// snapshot interval longer than the test): the new registration takes that state over
+/// before it is reachable, so the next call finds it at once, every time. Without the
+/// hand-over the next call would race the old registration's final write and find
+/// nothing in the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registering_again_keeps_the_state_held_behind() {
+    let user_function = UserFunction::start(keeper);
+    let dir = tempfile::tempdir().unwrap();
+    let host = host_for(dir.path(), &user_function);
+    let doc = || vec![Actor::named("doc", &["set", "peek"]).stateful(600_000)];
+    register(&host, "held", doc()).await;
+    for round in 0..50 {
+        let value = json_any(&format!("\"v{round}\""));
+        let set = request("held", "doc", "set").with_value(value.clone());
+        invoke_ok(&host, &set).await;
+        register(&host, "held", doc()).await;
+        let peek = invoke_ok(&host, &request("held", "doc", "peek")).await;
+        assert_eq!(
+            peek.value,
+            Some(value),
+            "round {round}: the held state was lost"
+        );
+    }
+}

@@ -86,8 +86,9 @@ pub enum HeldStateError {
 /// Whatever runs the turns of one or more actor types.
 ///
 /// Only [`ActorBackend::run_turn`] is required; the other methods are hooks with no-op
-/// defaults, for backends that talk to a process that must hear about deactivations or
-/// that hold actor state between turns and write it behind.
+/// defaults, for backends that talk to a process that must hear about activations and
+/// deactivations, and [`ActorBackend::held_state`] for those that hold actor state
+/// between turns.
 pub trait ActorBackend: Send + Sync + 'static {
     /// Run one turn.
     fn run_turn<'a>(&'a self, turn: Turn<'a>) -> BackendFuture<'a, TurnOutcome>;
@@ -106,45 +107,33 @@ pub trait ActorBackend: Send + Sync + 'static {
     /// that must tell someone spawns the work.
     fn deactivated(self: Arc<Self>, _runtime: &Runtime, _actor: ActorId) {}
 
-    /// This backend is about to host the component `previous` hosts until now; called
-    /// before it is reachable, so it can take over what `previous` holds.
-    fn replaces(&self, _previous: &dyn ActorBackend) {}
-
-    /// The types of `manifest` are now hosted by this backend in `tenant`, in place of
-    /// `previous` (the backend that hosted the same component before, if any).
-    fn registered(
-        self: Arc<Self>,
-        _runtime: &Runtime,
-        _tenant: &str,
-        _manifest: &Manifest,
-        _previous: Option<Arc<dyn ActorBackend>>,
-    ) {
-    }
-
-    /// Make stored revision `revision` the state of `actor`. The caller holds the actor's
-    /// turn. Only backends that write state behind keep revisions.
-    fn restore_revision<'a>(
-        &'a self,
-        _runtime: &'a Runtime,
-        actor: &'a ActorId,
-        _revision: i64,
-    ) -> BackendFuture<'a, Result<(), HeldStateError>> {
-        Box::pin(async move { Err(HeldStateError::NoRevisions(actor.clone())) })
-    }
-
-    /// Whether this backend keeps stored revisions of its actors' state.
-    fn keeps_revisions(&self) -> bool {
-        false
-    }
-
-    /// Write the state this backend holds behind to the store (at shutdown).
-    fn flush_held_state<'a>(&'a self, _runtime: &'a Runtime) -> BackendFuture<'a, ()> {
-        Box::pin(async {})
+    /// What this backend adds when it holds its actors' state between turns and writes
+    /// it behind (the Spawn SDK's backend): the core asks for the capability, never for
+    /// the concrete type.
+    fn held_state(&self) -> Option<&dyn HeldState> {
+        None
     }
 
     /// The backend as [`Any`], for the adapter that registered it to find its own kind
     /// again (a stream joining the streams of a type, an SDK registering again).
     fn as_any(&self) -> &dyn Any;
+}
+
+/// The capability of a backend that holds its actors' state between turns and writes it
+/// behind, keeping stored revisions (the Spawn SDK's): what the core asks of it to restore
+/// a revision and to write everything at shutdown.
+pub trait HeldState: Send + Sync {
+    /// Make stored revision `revision` the state of `actor`. The caller holds the actor's
+    /// turn.
+    fn restore_revision<'a>(
+        &'a self,
+        runtime: &'a Runtime,
+        actor: &'a ActorId,
+        revision: i64,
+    ) -> BackendFuture<'a, Result<(), HeldStateError>>;
+
+    /// Write the state held behind to the store (at shutdown).
+    fn flush_held_state<'a>(&'a self, runtime: &'a Runtime) -> BackendFuture<'a, ()>;
 }
 
 /// A backend that loads deployed components: compiles the bytes, checks them, and reads

@@ -259,14 +259,17 @@ impl Runtime {
     /// flush.
     pub async fn shutdown(&self) {
         for backend in self.0.registry.backends() {
-            backend.flush_held_state(self).await;
+            if let Some(held) = backend.held_state() {
+                held.flush_held_state(self).await;
+            }
         }
     }
 
     /// Host the actor types of `manifest` by an external `backend` (an app that called
     /// in, or one Warren calls back), as component `manifest.name` of `tenant`, replacing
-    /// what the same component registered before. The replaced backend is handed to the
-    /// new one before the new one is reachable, and again once it is.
+    /// what the same component registered before. A backend that takes over what the one
+    /// it replaces holds does so before calling this (its adapter knows both), so it is
+    /// never reachable without it.
     pub fn register_external(
         &self,
         tenant: &str,
@@ -274,21 +277,20 @@ impl Runtime {
         backend: Arc<dyn ActorBackend>,
     ) -> Result<ComponentInfo, TypeConflict> {
         self.0.registry.check(tenant, &manifest.name, &manifest)?;
-        let previous = self.0.registry.component_backend(tenant, &manifest.name);
-        if let Some(previous) = &previous {
-            backend.replaces(previous.as_ref());
-        }
         let types = manifest
             .actor_types
             .iter()
             .map(|t| t.name.clone())
             .collect();
         let info = ComponentInfo::external(tenant, &manifest.name, &manifest.version, types);
-        self.0
-            .registry
-            .insert(info.clone(), manifest.clone(), backend.clone())?;
-        backend.registered(self, tenant, &manifest, previous);
+        self.0.registry.insert(info.clone(), manifest, backend)?;
         Ok(info)
+    }
+
+    /// The backend hosting component `name` of `tenant` now, if any: an adapter that
+    /// registers again finds out whether its earlier backend is still the one serving.
+    pub fn component_backend(&self, tenant: &str, name: &str) -> Option<Arc<dyn ActorBackend>> {
+        self.0.registry.component_backend(tenant, name)
     }
 
     /// Host `spec`'s type by component `component` of `tenant` through `join`, which gets

@@ -49,8 +49,8 @@ pub use crate::types::{
     check_name,
 };
 pub use backend::{
-    ActorBackend, BackendFuture, ComponentLoader, HeldStateError, LoadError, LoadedComponent, Turn,
-    TurnOutcome,
+    ActorBackend, BackendFuture, ComponentLoader, HeldState, HeldStateError, LoadError,
+    LoadedComponent, Turn, TurnOutcome,
 };
 pub use components::{DeployError, DeployOptions};
 pub use firing::ScheduleError;

@@ -109,12 +109,15 @@ impl Runtime {
         // Refused before activating: an actor must not be woken for nothing. A type that
         // is not hosted is reported by the activation.
         if let Some(entry) = self.0.registry.actor_type(&actor.tenant, &actor.actor_type)
-            && !entry.backend.keeps_revisions()
+            && entry.backend.held_state().is_none()
         {
             return Err(HeldStateError::NoRevisions(actor.clone()));
         }
         self.in_turn(actor, |entry| async move {
-            entry.backend.restore_revision(self, actor, revision).await
+            match entry.backend.held_state() {
+                Some(held) => held.restore_revision(self, actor, revision).await,
+                None => Err(HeldStateError::NoRevisions(actor.clone())),
+            }
         })
         .await?
     }

@@ -17,7 +17,7 @@ use prost_types::Any;
 
 use super::answer::{self, BodyError};
 use crate::runtime::{
-    ActorBackend, BackendFuture, HeldStateError, Runtime, StateError, Turn, TurnOutcome,
+    ActorBackend, BackendFuture, HeldState, HeldStateError, Runtime, StateError, Turn, TurnOutcome,
 };
 use crate::types::manifest::{ActorKind, Manifest};
 use crate::types::{ActorId, Invocation, InvokeError, Reply, Trigger};
@@ -547,28 +547,46 @@ impl ActorBackend for SpawnApp {
         tokio::spawn(async move { self.deactivate(&runtime, &actor).await });
     }
 
-    /// Before the new registration is reachable: its first turn must find the state the
-    /// old one holds, not load an older snapshot.
-    fn replaces(&self, previous: &dyn ActorBackend) {
-        if let Some(previous) = previous.as_any().downcast_ref::<SpawnApp>() {
-            self.adopt(previous);
-        }
+    fn held_state(&self) -> Option<&dyn HeldState> {
+        Some(self)
     }
 
-    /// Start writing state behind; write what the replaced registration still holds (the
-    /// actors of types the new one dropped were not adopted); and, like Spawn, activate
-    /// the NAMED stateful actors in the background.
-    fn registered(
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+impl HeldState for SpawnApp {
+    fn restore_revision<'a>(
+        &'a self,
+        runtime: &'a Runtime,
+        actor: &'a ActorId,
+        revision: i64,
+    ) -> BackendFuture<'a, Result<(), HeldStateError>> {
+        Box::pin(self.restore(runtime, actor, revision))
+    }
+
+    fn flush_held_state<'a>(&'a self, runtime: &'a Runtime) -> BackendFuture<'a, ()> {
+        Box::pin(self.write_all(runtime))
+    }
+}
+
+impl SpawnApp {
+    /// Now registered in place of `previous` (the same system's earlier registration, if
+    /// any, which [`SpawnApp::adopt`] took over before): start writing state behind;
+    /// write what `previous` still holds (the actors of types this one dropped were not
+    /// adopted); and, like Spawn, activate the NAMED stateful actors in the background.
+    pub fn started(
         self: Arc<Self>,
         runtime: &Runtime,
         tenant: &str,
         manifest: &Manifest,
-        previous: Option<Arc<dyn ActorBackend>>,
+        previous: Option<Arc<SpawnApp>>,
     ) {
         self.start_snapshots(runtime.clone());
         if let Some(previous) = previous {
             let runtime = runtime.clone();
-            tokio::spawn(async move { previous.flush_held_state(&runtime).await });
+            tokio::spawn(async move { previous.write_all(&runtime).await });
         }
         for spec in &manifest.actor_types {
             if spec.kind != ActorKind::Named || !self.is_stateful(&spec.name) {
@@ -582,26 +600,5 @@ impl ActorBackend for SpawnApp {
                 }
             });
         }
-    }
-
-    fn restore_revision<'a>(
-        &'a self,
-        runtime: &'a Runtime,
-        actor: &'a ActorId,
-        revision: i64,
-    ) -> BackendFuture<'a, Result<(), HeldStateError>> {
-        Box::pin(self.restore(runtime, actor, revision))
-    }
-
-    fn keeps_revisions(&self) -> bool {
-        true
-    }
-
-    fn flush_held_state<'a>(&'a self, runtime: &'a Runtime) -> BackendFuture<'a, ()> {
-        Box::pin(self.write_all(runtime))
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::{SpawnState, proto, status, tenant};
 use crate::api::Access;
 use crate::backends::spawn_sdk::SpawnApp;
-use crate::runtime::{FollowFuture, Follower, Runtime, TenantError};
+use crate::runtime::{ActorBackend, FollowFuture, Follower, Runtime, TenantError};
 use crate::types::StoreError;
 use crate::types::manifest::Manifest;
 use crate::wire::spawn::pb;
@@ -83,8 +83,8 @@ pub(super) async fn register(
         registration: BASE64.encode(&body),
     };
     let actor_count = manifest.actor_types.len();
-    if let Err(e) = state.runtime.register_external(&tenant, manifest, app) {
-        return refused(e.to_string());
+    if let Err(e) = state.systems.install(&tenant, manifest, app) {
+        return refused(e);
     }
     // Kept, so a restarted host and every other host of a cluster serve the system too.
     if let Err(e) = state.systems.record(&recorded).await {
@@ -129,6 +129,9 @@ pub struct SpawnSystems {
     runtime: Runtime,
     /// What this host applied, by record key: only a changed record is applied again.
     applied: Mutex<HashMap<String, Recorded>>,
+    /// The backend serving each system (by `tenant/component`), the one a new
+    /// registration of the same system takes over from.
+    apps: Mutex<HashMap<String, Arc<SpawnApp>>>,
 }
 
 impl SpawnSystems {
@@ -137,6 +140,7 @@ impl SpawnSystems {
         let systems = Arc::new(SpawnSystems {
             runtime: runtime.clone(),
             applied: Mutex::new(HashMap::new()),
+            apps: Mutex::new(HashMap::new()),
         });
         let follower: Arc<dyn Follower> = systems.clone();
         runtime.add_follower(Arc::downgrade(&follower));
@@ -166,10 +170,34 @@ impl SpawnSystems {
         let service = request.service_info.unwrap_or_default();
         let registry = request.actor_system.unwrap_or_default().registry;
         let (manifest, app) = system(registry, service, &recorded.user_function)?;
+        self.install(&recorded.tenant, manifest, app)
+    }
+
+    /// Host a system's types by `app`, in place of the same system's earlier
+    /// registration: `app` takes over the state the earlier one holds before it is
+    /// reachable (its first turn must find that state, not load an older snapshot), then
+    /// starts its work.
+    fn install(&self, tenant: &str, manifest: Manifest, app: Arc<SpawnApp>) -> Result<(), String> {
+        let key = format!("{tenant}/{}", manifest.name);
+        // Held across the swap: two registrations of one system take turns.
+        let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
+        // The earlier registration, while it still serves the system (not removed, not
+        // replaced by another kind of backend since).
+        let serving = self.runtime.component_backend(tenant, &manifest.name);
+        let previous = apps.get(&key).cloned().filter(|previous| {
+            let previous: Arc<dyn ActorBackend> = previous.clone();
+            serving.as_ref().is_some_and(|s| Arc::ptr_eq(s, &previous))
+        });
+        if let Some(previous) = &previous {
+            app.adopt(previous);
+        }
         self.runtime
-            .register_external(&recorded.tenant, manifest, app)
-            .map(drop)
-            .map_err(|e| e.to_string())
+            .register_external(tenant, manifest.clone(), app.clone())
+            .map_err(|e| e.to_string())?;
+        apps.insert(key, app.clone());
+        drop(apps);
+        app.started(&self.runtime, tenant, &manifest, previous);
+        Ok(())
     }
 
     async fn follow_records(&self) -> Result<usize, StoreError> {
