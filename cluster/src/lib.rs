@@ -12,6 +12,8 @@
 //! Single activation is enforced by the database: the store commits an actor's turn only
 //! while this host holds its partition at the epoch the database has
 //! ([`warren_core::store::Fence`]).
+// Every public item says what it is (checked by clippy in CI).
+#![warn(missing_docs)]
 
 mod membership;
 mod router;
@@ -51,8 +53,10 @@ pub struct ClusterConfig {
 /// Why a host could not join.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
+    /// A setting is wrong (the secret, the timeouts); the message says which.
     #[error("{0}")]
     Config(String),
+    /// The database refused or could not be reached.
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -67,7 +67,9 @@ fn rendezvous(partition: u32, hosts: &[String]) -> Option<&str> {
 /// What one reading of the tables asked of this host.
 #[derive(Debug, Default)]
 pub struct TickOutcome {
+    /// The partitions this host claimed.
     pub gained: Vec<u32>,
+    /// The partitions this host gave up to their next owners.
     pub released: Vec<u32>,
     /// This host had been declared dead (a pause, a lost connection) and rejoined.
     pub rejoined: bool,

@@ -24,7 +24,9 @@ const DEADLINE_GRACE: Duration = Duration::from_secs(1);
 /// The owner of one partition, as last read: its host id and internal address.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Owner {
+    /// The owning host's id.
     pub host: String,
+    /// Where its host-to-host listener is reached.
     pub address: Arc<str>,
 }
 
@@ -47,6 +49,10 @@ pub struct ClusterRouter {
 }
 
 impl ClusterRouter {
+    /// A router that reads the partitions this host holds from `fence`, forwards with
+    /// `secret`, reads the partition table again every `refresh_every`, and lets a turn
+    /// wait up to `lease_wait` for a lapsed lease to be renewed. Refuses a secret that
+    /// cannot be sent as gRPC metadata.
     pub fn new(
         fence: Arc<Fence>,
         secret: &str,

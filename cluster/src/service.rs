@@ -15,6 +15,7 @@ pub struct ClusterService {
 }
 
 impl ClusterService {
+    /// The service of `runtime`, answering only calls that carry `secret`.
     pub fn new(runtime: Runtime, secret: &str) -> Self {
         ClusterService {
             runtime,

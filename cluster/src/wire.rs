@@ -18,6 +18,7 @@ pub mod pb {
 /// A forwarded message that does not parse.
 pub type Malformed = String;
 
+/// An actor id as the wire carries it.
 pub fn actor_ref(actor: &ActorId) -> pb::ActorRef {
     pb::ActorRef {
         tenant: actor.tenant.to_string(),
@@ -103,6 +104,7 @@ pub fn invocation_from_wire(
     })
 }
 
+/// A turn's result, to send back to the host that forwarded it.
 pub fn reply_to_wire(result: Result<Reply, InvokeError>) -> pb::ForwardedReply {
     use pb::forwarded_reply::Outcome;
     pb::ForwardedReply {
@@ -116,6 +118,8 @@ pub fn reply_to_wire(result: Result<Reply, InvokeError>) -> pb::ForwardedReply {
     }
 }
 
+/// A forwarded turn's result as the owner sent it, in the caller's terms (a failure keeps
+/// its kind, so the caller's client sees what a local turn would have given).
 pub fn reply_from_wire(
     wire: pb::ForwardedReply,
     target: &ActorId,
@@ -412,6 +416,7 @@ pub fn schedule_to_wire(
     })
 }
 
+/// A forwarded timer or reminder change, in the core's terms.
 pub fn schedule_from_wire(
     wire: pb::ForwardedSchedule,
 ) -> Result<(ActorId, ScheduleChange), Malformed> {
@@ -432,6 +437,7 @@ pub fn schedule_from_wire(
     Ok((actor, change))
 }
 
+/// The answer to a forwarded schedule change, to send back.
 pub fn schedule_reply(result: Result<bool, ScheduleError>) -> pb::ScheduleReply {
     match result {
         Ok(existed) => pb::ScheduleReply {
@@ -454,6 +460,7 @@ pub fn schedule_reply(result: Result<bool, ScheduleError>) -> pb::ScheduleReply 
     }
 }
 
+/// A forwarded schedule change's answer as the owner sent it, in the caller's terms.
 pub fn schedule_result(
     reply: pb::ScheduleReply,
     actor: &ActorId,

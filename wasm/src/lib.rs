@@ -1,4 +1,6 @@
 //! The Wasm backend: one engine, compiled components, sandboxed instances that each serve one actor.
+// Every public item says what it is (checked by clippy in CI).
+#![warn(missing_docs)]
 
 mod bindings;
 mod cache;
@@ -112,6 +114,7 @@ pub struct WasmComponent {
     strategies: std::collections::HashMap<String, InstanceStrategy>,
     /// Hex SHA-256 of the `.wasm`.
     pub sha256: String,
+    /// The size of the `.wasm` in bytes.
     pub size: usize,
     /// Its manifest's `version`, which its actors' state is recorded as written by
     /// (shared, since every turn hands it to its state).

@@ -3,6 +3,8 @@
 //! version, so a commit is one transaction that moves the version only if it is still the
 //! one the turn read, and an operator can query state with plain SQL (the
 //! `warren_actor_state` view). Warren creates and migrates its own schema.
+// Every public item says what it is (checked by clippy in CI).
+#![warn(missing_docs)]
 
 use std::sync::Arc;
 

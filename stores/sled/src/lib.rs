@@ -9,6 +9,8 @@
 //! log, so after a crash the record's changes are replayed (idempotently), and a firing's
 //! progress is never kept apart from its turn's state. A data dir of the earlier layout
 //! (a state tree per tenant, one entry per key) is migrated when it opens (`legacy.rs`).
+// Every public item says what it is (checked by clippy in CI).
+#![warn(missing_docs)]
 
 use std::collections::HashMap;
 use std::path::Path;
