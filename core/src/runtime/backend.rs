@@ -115,7 +115,7 @@ pub trait ActorBackend: Send + Sync + 'static {
     }
 
     /// The backend as [`Any`], for the adapter that registered it to find its own kind
-    /// again (a stream joining the streams of a type, an SDK registering again).
+    /// again (a stream joining the streams of a type).
     fn as_any(&self) -> &dyn Any;
 }
 

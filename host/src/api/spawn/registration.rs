@@ -1,7 +1,7 @@
 //! `POST /api/v1/system`: an SDK registers its actor system and actor types.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -119,8 +119,13 @@ struct Recorded {
 
 impl Recorded {
     fn key(&self) -> String {
-        format!("{}/{}", self.tenant, self.component)
+        system_key(&self.tenant, &self.component)
     }
+}
+
+/// How a system is named among the records and the backends: `tenant/component`.
+fn system_key(tenant: &str, component: &str) -> String {
+    format!("{tenant}/{component}")
 }
 
 /// The registrations this host serves, kept in the store and followed from it: a host
@@ -129,9 +134,10 @@ pub struct SpawnSystems {
     runtime: Runtime,
     /// What this host applied, by record key: only a changed record is applied again.
     applied: Mutex<HashMap<String, Recorded>>,
-    /// The backend serving each system (by `tenant/component`), the one a new
-    /// registration of the same system takes over from.
-    apps: Mutex<HashMap<String, Arc<SpawnApp>>>,
+    /// The backend of each system's last registration (by `tenant/component`), the one a
+    /// new registration of the same system takes over from. Weak: a removed system's
+    /// backend goes with its registration, and its snapshot loop with it.
+    apps: Mutex<HashMap<String, Weak<SpawnApp>>>,
 }
 
 impl SpawnSystems {
@@ -178,13 +184,13 @@ impl SpawnSystems {
     /// reachable (its first turn must find that state, not load an older snapshot), then
     /// starts its work.
     fn install(&self, tenant: &str, manifest: Manifest, app: Arc<SpawnApp>) -> Result<(), String> {
-        let key = format!("{tenant}/{}", manifest.name);
+        let key = system_key(tenant, &manifest.name);
         // Held across the swap: two registrations of one system take turns.
         let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
         // The earlier registration, while it still serves the system (not removed, not
         // replaced by another kind of backend since).
         let serving = self.runtime.component_backend(tenant, &manifest.name);
-        let previous = apps.get(&key).cloned().filter(|previous| {
+        let previous = apps.get(&key).and_then(Weak::upgrade).filter(|previous| {
             let previous: Arc<dyn ActorBackend> = previous.clone();
             serving.as_ref().is_some_and(|s| Arc::ptr_eq(s, &previous))
         });
@@ -194,7 +200,7 @@ impl SpawnSystems {
         self.runtime
             .register_external(tenant, manifest.clone(), app.clone())
             .map_err(|e| e.to_string())?;
-        apps.insert(key, app.clone());
+        apps.insert(key, Arc::downgrade(&app));
         drop(apps);
         app.started(&self.runtime, tenant, &manifest, previous);
         Ok(())
