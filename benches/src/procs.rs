@@ -76,16 +76,18 @@ impl Warren {
                 .unwrap_or_default()
                 .to_string()
         };
+        // Each listener logs its address, then the host says it serves.
+        let mut listening = std::collections::HashMap::new();
         let (addr, grpc_addr, opaca_addr) = loop {
             let line = lines
                 .next()
                 .ok_or_else(|| anyhow::anyhow!("warren exited"))??;
-            if line.contains(" http=") {
-                break (
-                    field(&line, "http"),
-                    field(&line, "grpc"),
-                    field(&line, "opaca"),
-                );
+            if line.contains(" listener=") {
+                listening.insert(field(&line, "listener"), field(&line, "address"));
+            }
+            if line.contains("warren is serving") {
+                let mut address = |name: &str| listening.remove(name).unwrap_or_default();
+                break (address("http"), address("grpc"), address("opaca"));
             }
         };
         let started_in = begin.elapsed();

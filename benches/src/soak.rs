@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use prost::Message;
 use warren_bench::procs::{Warren, guest};
-use warren_host::api::dapr_grpc::proto::runtime as rt;
+use warren_host::wire::dapr_proto::runtime as rt;
 use warren_host::wire::spawn::{JSON_TYPE_URL, payload_any, pb};
 
 /// Work done and errors, per kind of operation, since the last report.

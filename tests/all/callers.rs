@@ -55,7 +55,7 @@ async fn a_client_that_hangs_up_mid_turn_does_not_cut_the_turn_off() {
     reach("10").await;
 
     // The same over gRPC, where the call's own deadline (grpc-timeout) passes mid-turn.
-    use warren_host::api::dapr_grpc::proto::runtime as rt;
+    use warren_host::wire::dapr_proto::runtime as rt;
     let mut client = rt::dapr_client::DaprClient::connect(host.grpc_url.clone())
         .await
         .unwrap();

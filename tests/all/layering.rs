@@ -33,6 +33,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "deadpool-postgres",
             "warren-wasm",
             "warren-cluster",
+            "warren-protocol",
             "warren-host",
             "warren-cli",
         ],
@@ -52,6 +53,62 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     (
         "warren-store-postgres",
         &["wasmtime", "sled", "warren-host"],
+    ),
+    // The protocol seam: what the protocols share, on the core alone.
+    (
+        "warren-protocol",
+        &[
+            "wasmtime",
+            "sled",
+            "tokio-postgres",
+            "warren-wasm",
+            "warren-cluster",
+            "warren-dapr",
+            "warren-spawn",
+            "warren-opaca",
+            "warren-host",
+        ],
+    ),
+    // A protocol translates into the core's calls: no engine, no store, no cluster, no
+    // other protocol, no host.
+    (
+        "warren-dapr",
+        &[
+            "wasmtime",
+            "sled",
+            "tokio-postgres",
+            "warren-wasm",
+            "warren-cluster",
+            "warren-spawn",
+            "warren-opaca",
+            "warren-host",
+        ],
+    ),
+    (
+        "warren-spawn",
+        &[
+            "wasmtime",
+            "sled",
+            "tokio-postgres",
+            "warren-wasm",
+            "warren-cluster",
+            "warren-dapr",
+            "warren-opaca",
+            "warren-host",
+        ],
+    ),
+    (
+        "warren-opaca",
+        &[
+            "wasmtime",
+            "sled",
+            "tokio-postgres",
+            "warren-wasm",
+            "warren-cluster",
+            "warren-dapr",
+            "warren-spawn",
+            "warren-host",
+        ],
     ),
     // The wire formats: decoders of outside input, which the fuzzers build on their own.
     (

@@ -130,7 +130,7 @@ async fn metrics_count_the_turns_a_test_ran() {
     assert!(requests >= 6.0, "dapr-http requests counted: {requests}");
 
     // gRPC requests by their gRPC status: one OK, one NOT_FOUND (5).
-    use warren_host::api::dapr_grpc::proto::runtime as rt;
+    use warren_host::wire::dapr_proto::runtime as rt;
     let mut client = rt::dapr_client::DaprClient::connect(host.grpc_url.clone())
         .await
         .unwrap();

@@ -119,7 +119,7 @@ async fn connections_past_the_limit_wait_for_one_to_close() {
 /// is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_connections_past_the_limit_wait_and_silent_ones_are_closed() {
-    use warren_host::api::dapr_grpc::proto::runtime as rt;
+    use warren_host::wire::dapr_proto::runtime as rt;
 
     let dir = tempfile::tempdir().unwrap();
     let counter = crate::support::guest("counter");

@@ -1,5 +1,6 @@
 //! A real `warren` process on a free port with a temp data dir, and helpers to talk to it.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -365,11 +366,18 @@ fn spawn(
     let sink = log.clone();
     std::thread::spawn(move || {
         let mut tx = Some(tx);
+        // Each listener logs its address ("listening listener=grpc address=..."), then
+        // the host says it serves.
+        let mut listening = HashMap::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("listening") {
+                listening.insert(log_field(&line, "listener"), log_field(&line, "address"));
+            }
             if line.contains("warren is serving")
                 && let Some(tx) = tx.take()
             {
-                let _ = tx.send(["http", "grpc", "opaca"].map(|name| log_field(&line, name)));
+                let address = |name: &str| listening.get(name).cloned().unwrap_or_default();
+                let _ = tx.send(["http", "grpc", "opaca"].map(address));
             }
             let mut log = sink.lock().unwrap();
             log.push_str(&line);

@@ -15,7 +15,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use serde_json::Value;
-use warren_host::api::dapr_grpc::proto::runtime as rt;
+use warren_host::wire::dapr_proto::runtime as rt;
 
 use crate::sandbox::hostile_host;
 use crate::support::eventually;

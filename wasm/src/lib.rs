@@ -391,8 +391,4 @@ impl ActorBackend for WasmComponent {
                 .await
         })
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }

@@ -3,7 +3,6 @@
 //! names none of them; each implements [`ActorBackend`] and is registered as a trait
 //! object.
 
-use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -113,10 +112,6 @@ pub trait ActorBackend: Send + Sync + 'static {
     fn held_state(&self) -> Option<&dyn HeldState> {
         None
     }
-
-    /// The backend as [`Any`], for the adapter that registered it to find its own kind
-    /// again (a stream joining the streams of a type).
-    fn as_any(&self) -> &dyn Any;
 }
 
 /// The capability of a backend that holds its actors' state between turns and writes it

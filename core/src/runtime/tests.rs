@@ -100,10 +100,6 @@ impl ActorBackend for Scripted {
             }
         })
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 /// This runtime deploys no components.

@@ -10,11 +10,11 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::Access;
-use super::auth::Caller;
-use super::auth::Denied;
 use crate::runtime::tenants::LimitOverrides;
 use crate::runtime::{DeployError, DeployOptions, Runtime, TenantError, VersionError};
+use warren_protocol::Access;
+use warren_protocol::auth::Caller;
+use warren_protocol::auth::Denied;
 
 /// Largest `.wasm` accepted by upload.
 const MAX_COMPONENT_BYTES: usize = 64 << 20;

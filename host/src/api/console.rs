@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::AuthConfig;
-use super::auth::{self, Access, COOKIE};
 use crate::runtime::Runtime;
+use warren_protocol::AuthConfig;
+use warren_protocol::auth::{self, Access, COOKIE};
 
 const INDEX: &str = include_str!("console/index.html");
 const LOGIN: &str = include_str!("console/login.html");

@@ -11,10 +11,10 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Access;
 use super::admin::AdminError;
-use super::dapr_http::schedule::job_view;
 use crate::runtime::{ActorId, Invocation, InvokeError, Runtime, ScheduleError, check_name};
+use warren_dapr::http::job_view;
+use warren_protocol::Access;
 
 /// The routes, under `/admin/v1`.
 pub fn router(runtime: Runtime) -> Router {

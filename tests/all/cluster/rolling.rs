@@ -60,7 +60,7 @@ async fn add_http(http: &reqwest::Client, url: &str, id: &str) -> Attempt {
 }
 
 type Dapr =
-    warren_host::api::dapr_grpc::proto::runtime::dapr_client::DaprClient<tonic::transport::Channel>;
+    warren_host::wire::dapr_proto::runtime::dapr_client::DaprClient<tonic::transport::Channel>;
 
 /// Whether a gRPC call failed before the server saw it: no connection, or a request the
 /// connection dropped before sending it (the cases gRPC clients retry transparently).
@@ -95,7 +95,7 @@ fn chain(status: &tonic::Status) -> String {
 
 /// One add through `client`, a channel kept open as an SDK keeps its channel.
 async fn add_grpc(client: &mut Dapr, id: &str) -> Attempt {
-    use warren_host::api::dapr_grpc::proto::runtime as rt;
+    use warren_host::wire::dapr_proto::runtime as rt;
     let mut request = tonic::Request::new(rt::InvokeActorRequest {
         actor_type: "counter".into(),
         actor_id: id.into(),

@@ -6,9 +6,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Streaming};
-use warren_host::api::dapr_grpc::proto::actors as pb;
-use warren_host::api::dapr_grpc::proto::actors::actors_client::ActorsClient;
-use warren_host::api::dapr_grpc::proto::runtime as rt;
+use warren_host::wire::dapr_proto::actors as pb;
+use warren_host::wire::dapr_proto::actors::actors_client::ActorsClient;
+use warren_host::wire::dapr_proto::runtime as rt;
 
 use super::{becomes_not_found, invoke_later};
 use crate::support::{Host, eventually, guest};

@@ -7,7 +7,7 @@ use rt::subscribe_actor_events_request_alpha1::RequestType;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Streaming};
-use warren_host::api::dapr_grpc::proto::runtime as rt;
+use warren_host::wire::dapr_proto::runtime as rt;
 
 use super::{becomes_not_found, invoke_later};
 use crate::support::Host;

@@ -1,7 +1,7 @@
 //! Warren's tenant tokens on the Dapr gRPC API.
 
 use tonic::Code;
-use warren_host::api::dapr_grpc::proto::runtime as rt;
+use warren_host::wire::dapr_proto::runtime as rt;
 
 use crate::support::{Host, guest};
 

@@ -130,7 +130,7 @@ async fn post_text(client: &reqwest::Client, url: String, body: &str) -> Result<
 }
 
 async fn via_grpc(url: &str, actor: &str, action: &str, payload: &str) -> Result<String, String> {
-    use warren_host::api::dapr_grpc::proto::runtime as rt;
+    use warren_host::wire::dapr_proto::runtime as rt;
     let call = async {
         let mut client = rt::dapr_client::DaprClient::connect(url.to_string())
             .await

@@ -1,0 +1,172 @@
+//! The flags of `warren serve`: the host's own, and each protocol's, flattened in.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use warren_dapr::DaprFlags;
+use warren_host::store::Durability;
+use warren_opaca::OpacaFlags;
+use warren_spawn::SpawnFlags;
+
+/// A protocol `warren serve` can speak (`--protocols`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProtocolName {
+    /// Dapr's actor API: HTTP on the main listener, gRPC on `--grpc`.
+    Dapr,
+    /// The Spawn proxy protocol, on the main listener.
+    Spawn,
+    /// The OPACA runtime-platform API, on `--opaca`.
+    Opaca,
+}
+
+/// Options of `warren serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Where state, components and compiled artifacts live.
+    #[arg(long, default_value = "./warren-data", env = "WARREN_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Address of the HTTP listener (Dapr actor API and admin API).
+    #[arg(long, default_value = "127.0.0.1:3500", env = "WARREN_HTTP")]
+    pub http: SocketAddr,
+    /// Deploy this component into the default tenant at start (repeatable).
+    #[arg(long = "deploy", value_name = "FILE.wasm")]
+    pub deploy: Vec<PathBuf>,
+    /// Join a cluster whose hosts share this PostgreSQL database
+    /// (`postgres://USER:PASSWORD@HOST:PORT/DB`): actor state, reminders, tenants and
+    /// components then live there, and the data dir keeps only compiled artifacts.
+    #[arg(
+        long = "cluster",
+        env = "WARREN_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub cluster: Option<String>,
+    /// Address of the host-to-host listener (cluster mode).
+    #[arg(long, default_value = "127.0.0.1:3800", env = "WARREN_CLUSTER_LISTEN")]
+    pub cluster_listen: SocketAddr,
+    /// The URL the other hosts reach this one's host-to-host listener at; by default the
+    /// listener's address.
+    #[arg(long, env = "WARREN_CLUSTER_ADVERTISE")]
+    pub cluster_advertise: Option<String>,
+    /// Secret every host of the cluster shares (16 characters at least); host-to-host
+    /// calls without it are refused.
+    #[arg(long, env = "WARREN_CLUSTER_SECRET", hide_env_values = true)]
+    pub cluster_secret: Option<String>,
+    /// How often a cluster host heartbeats and reads the partition table.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub heartbeat: Duration,
+    /// A cluster host silent this long is declared dead; its actors move to the others.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub host_timeout: Duration,
+    /// Export trace spans (one per protocol request, one per turn) to this OpenTelemetry
+    /// collector over OTLP/gRPC, e.g. `http://127.0.0.1:4317`. Off by default; a caller's
+    /// `traceparent` is carried through either way.
+    #[arg(long, env = "WARREN_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// The share (0 to 1) of the traces starting at this host whose spans are exported; a
+    /// request whose `traceparent` arrives keeps its caller's sampled flag.
+    #[arg(long, default_value_t = 1.0, env = "WARREN_TRACE_SAMPLE_RATIO", value_parser = sample_ratio)]
+    pub trace_sample_ratio: f64,
+    /// A request's headers must arrive within this long of the connection's start or of
+    /// its previous request, or the connection is closed (a client trickling them, or one
+    /// that sends nothing, holds no connection for long). HTTP and OPACA listeners; the
+    /// gRPC listener closes a connection that sends nothing for this long.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers) in bytes; a larger one is answered
+    /// 431 (HTTP and OPACA listeners), or refused by HTTP/2 (gRPC: its header list).
+    #[arg(long, default_value_t = 64 << 10)]
+    pub max_header_bytes: usize,
+    /// Connections each listener (HTTP, OPACA, gRPC) keeps open at once; more wait to be
+    /// accepted.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Count nothing: `/metrics` answers 404 and the console shows no charts. For
+    /// measuring what counting costs; on by default.
+    #[arg(long)]
+    pub no_metrics: bool,
+    /// `text` for people, `json` (one object per line) for log collectors.
+    #[arg(long, value_enum, default_value = "text", env = "WARREN_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// `sync`: a turn is acknowledged once on disk; `relaxed`: flushed periodically.
+    /// (Cluster mode commits every turn to PostgreSQL before acknowledging it.)
+    #[arg(long, default_value = "sync")]
+    pub durability: Durability,
+    /// Deactivate an actor after this long without a turn (e.g. `60m`, `30s`).
+    #[arg(long, default_value = "60m", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// Default wall-clock deadline of a request, including the turns it waits for.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub turn_timeout: Duration,
+    /// Meter fuel so tenants can cap a turn's instructions (`fuel_per_turn`); slows guests.
+    #[arg(long)]
+    pub enable_fuel: bool,
+    /// Keep Wasm instances warm between turns instead of a fresh one per turn: faster, but
+    /// a guest's memory can then carry data from one actor's turn to the next.
+    #[arg(long)]
+    pub reuse_instances: bool,
+    /// Active actors that may keep their Wasm instance between their own turns (at most half
+    /// of --max-instances). A kept instance serves only its actor; 0 gives every turn a
+    /// fresh instance.
+    #[arg(long, default_value_t = 500)]
+    pub pinned_instances: usize,
+    /// A Wasm instance whose linear memory grew past this many MiB (or past half its
+    /// tenant's memory limit) is not kept for its actor. Python and JavaScript guests
+    /// carry an interpreter heap of about 20 MiB: raise it (32) to keep theirs, for turns
+    /// 25-60 times faster (benches/RESULTS.md); memory then grows by that much per active
+    /// actor, up to --pinned-instances.
+    #[arg(long, default_value_t = 8)]
+    pub pinned_max_memory_mib: usize,
+    /// Token for the admin API across all tenants. Without it the admin API is open.
+    #[arg(long, env = "WARREN_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Wasm instances that may exist at once.
+    #[arg(long, default_value_t = 1000)]
+    pub max_instances: u32,
+    /// Default linear memory limit of one Wasm instance, in MiB.
+    #[arg(long, default_value_t = 64)]
+    pub max_memory_mib: usize,
+    /// Overdue reminders (after downtime) fire at most this many per second.
+    #[arg(long, default_value_t = 500)]
+    pub reminder_backlog_rate: u32,
+    /// Timer and reminder firings that may run as turns at once; more wait their turn.
+    #[arg(long, default_value_t = 1000)]
+    pub max_firing_turns: usize,
+    /// Require this token in the `dapr-api-token` header of every request.
+    #[arg(long, env = "DAPR_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+    /// The protocols this host speaks, comma-separated; each disabled one opens no
+    /// listener and serves no route.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "dapr,spawn,opaca",
+        env = "WARREN_PROTOCOLS"
+    )]
+    pub protocols: Vec<ProtocolName>,
+    #[command(flatten, next_help_heading = "Dapr")]
+    pub dapr: DaprFlags,
+    #[command(flatten, next_help_heading = "Spawn")]
+    pub spawn: SpawnFlags,
+    #[command(flatten, next_help_heading = "OPACA")]
+    pub opaca: OpacaFlags,
+}
+
+/// How the host writes its log.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Plain lines for people.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A sampling ratio: a number from 0 to 1.
+fn sample_ratio(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        _ => Err(format!("{text:?} is not a number from 0 to 1")),
+    }
+}
