@@ -12,7 +12,7 @@ use warren_bench::procs::{Warren, guest, rss_of};
 use warren_bench::stats::{Summary, fmt, histogram};
 use warren_host::runtime::tenants::Limits;
 use warren_host::runtime::{ActorId, Runtime, TurnState};
-use warren_host::store::{Durability, SledStore, StateStore};
+use warren_host::store::{ActorStore, Durability, SledStore};
 use warren_host::wasm::WasmConfig;
 
 mod cluster;

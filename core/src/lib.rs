@@ -5,7 +5,10 @@
 //! Wasm engine, no database and no protocol; those implement its ports in other crates.
 
 pub mod runtime;
-pub mod store;
+
+/// The storage port (`warren-store`): the store traits, records, fencing and the
+/// memory store.
+pub use warren_store as store;
 
 /// Wire formats and decoders of outside input (`warren-wire`).
 pub use warren_wire as wire;

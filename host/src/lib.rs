@@ -30,6 +30,3 @@ pub use warren_wasm as wasm;
 pub use warren_wire as wire;
 /// The plain types every layer shares (in `warren-wire`, with the other decoders).
 pub use warren_wire::types;
-
-#[cfg(test)]
-mod layering;

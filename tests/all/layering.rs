@@ -45,14 +45,26 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         "warren-cluster",
         &["wasmtime", "sled", "warren-wasm", "warren-host"],
     ),
-    // A store implements the core's port, and knows no engine, no other store, no host.
+    // The storage port knows actors by their ids only: no runtime, no engine, no database.
+    (
+        "warren-store",
+        &[
+            "wasmtime",
+            "sled",
+            "tokio-postgres",
+            "warren-core",
+            "warren-host",
+        ],
+    ),
+    // A store implements the port, and knows no runtime, no engine, no other store, no
+    // host.
     (
         "warren-store-sled",
-        &["wasmtime", "tokio-postgres", "warren-host"],
+        &["wasmtime", "tokio-postgres", "warren-core", "warren-host"],
     ),
     (
         "warren-store-postgres",
-        &["wasmtime", "sled", "warren-host"],
+        &["wasmtime", "sled", "warren-core", "warren-host"],
     ),
     // The protocol seam: what the protocols share, on the core alone.
     (

@@ -10,7 +10,7 @@ use warren_bench::procs::rss_of;
 use warren_bench::stats::fmt;
 use warren_host::runtime::ActorId;
 use warren_host::runtime::scheduler::{FailurePolicy, Job, JobKind, JobRequest};
-use warren_host::store::{Durability, SledStore, StateStore};
+use warren_host::store::{Durability, ReminderStore, SledStore, StateStore};
 use warren_host::wasm::WasmConfig;
 
 use super::measure_until;

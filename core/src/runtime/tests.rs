@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::scheduler::{FailurePolicy, Job, JobKind, JobRequest};
 use super::*;
-use crate::store::{MemoryStore, StateStore};
+use crate::store::{ActorStore, MemoryStore, ReminderStore};
 use crate::types::manifest::{ActorTypeSpec, Manifest};
 
 /// A backend whose actions say what a turn does: `set` stages `k=v` pairs from the

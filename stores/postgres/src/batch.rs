@@ -9,9 +9,9 @@ use std::sync::Arc;
 use deadpool_postgres::Transaction;
 
 use super::{PARTITION_LOCKS, apply_reminder, exec, query};
-use warren_core::store::record::{entry_len, entry_size};
-use warren_core::store::{Fence, ReminderChange, StateChange, StoreError};
-use warren_core::types::ActorId;
+use warren_store::record::{entry_len, entry_size};
+use warren_store::{Fence, ReminderChange, StateChange, StoreError};
+use warren_wire::types::ActorId;
 
 /// One commit waiting for its batch.
 pub(crate) struct Pending {
@@ -109,7 +109,7 @@ async fn check_fences(
     )
     .await?;
     // Tests stall a commit here, holding the locks, as a host paused mid-commit would.
-    warren_core::store::faults::stall("postgres-commit-locked").await;
+    warren_store::faults::stall("postgres-commit-locked").await;
     let wanted: HashSet<(i32, &str, i64)> = fences
         .iter()
         .map(|&(_, partition, host, epoch)| (partition as i32, host, epoch))

@@ -13,8 +13,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::batch::{Pending, write_round};
 use super::{add_usage, describe, io};
-use warren_core::store::StoreError;
-use warren_core::types::ActorId;
+use warren_store::StoreError;
+use warren_wire::types::ActorId;
 
 /// Batches written at once, each on its own connection.
 const WRITERS: usize = 4;
@@ -88,7 +88,7 @@ async fn write_all(
     pool: &Pool,
     pending: &[Pending],
 ) -> Result<Vec<Result<u64, StoreError>>, StoreError> {
-    warren_core::store::faults::stall("postgres-commit-queued").await;
+    warren_store::faults::stall("postgres-commit-queued").await;
     let mut client = pool.get().await.map_err(io)?;
     let tx = client.transaction().await.map_err(io)?;
     let mut results: Vec<Option<Result<u64, StoreError>>> = vec![None; pending.len()];

@@ -15,13 +15,13 @@ use tokio_postgres::types::ToSql;
 mod batch;
 mod group;
 
-use warren_core::store::fencing::{Fence, is_fenced, partition_of};
-use warren_core::store::record::ActorRecord;
-use warren_core::store::{
-    ComponentRecord, ComponentVersion, ReminderChange, ReminderCursor, StateChange, StateStore,
-    StoreError, StoreFuture, StoredReminder,
+use warren_store::fencing::{Fence, is_fenced, partition_of};
+use warren_store::record::ActorRecord;
+use warren_store::{
+    ActorStore, ComponentRecord, ComponentStore, ComponentVersion, ReminderChange, ReminderCursor,
+    ReminderStore, StateChange, StateStore, StoreError, StoreFuture, StoredReminder, TenantStore,
 };
-use warren_core::types::ActorId;
+use warren_wire::types::ActorId;
 
 /// Connections a host keeps open at most.
 const POOL_SIZE: usize = 16;
@@ -508,7 +508,7 @@ impl PostgresStore {
     }
 }
 
-impl StateStore for PostgresStore {
+impl ActorStore for PostgresStore {
     fn load(&self, actor: &ActorId) -> StoreFuture<'_, ActorRecord> {
         let actor = actor.clone();
         Box::pin(async move {
@@ -592,7 +592,218 @@ impl StateStore for PostgresStore {
             Ok(row.map_or(0, |row| row.get::<_, i64>(0).max(0) as u64))
         })
     }
+}
 
+impl ReminderStore for PostgresStore {
+    fn put_reminder(
+        &self,
+        actor: &ActorId,
+        name: &str,
+        due_ms: i64,
+        record: Vec<u8>,
+    ) -> StoreFuture<'_, ()> {
+        let (actor, name) = (actor.clone(), name.to_string());
+        Box::pin(async move {
+            let change = ReminderChange::Put {
+                name,
+                due_ms,
+                record,
+            };
+            self.write_reminder(&actor, change).await.map(drop)
+        })
+    }
+
+    fn delete_reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, bool> {
+        let (actor, name) = (actor.clone(), name.to_string());
+        Box::pin(async move {
+            let change = ReminderChange::Delete { name };
+            Ok(self.write_reminder(&actor, change).await? > 0)
+        })
+    }
+
+    fn advance_reminder(
+        &self,
+        actor: &ActorId,
+        name: &str,
+        fired_due_ms: i64,
+        next: Option<(i64, Vec<u8>)>,
+    ) -> StoreFuture<'_, bool> {
+        let (actor, name) = (actor.clone(), name.to_string());
+        Box::pin(async move {
+            let change = ReminderChange::Advance {
+                name,
+                fired_due_ms,
+                next,
+            };
+            Ok(self.write_reminder(&actor, change).await? > 0)
+        })
+    }
+
+    fn reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, Option<StoredReminder>> {
+        let (actor, name) = (actor.clone(), name.to_string());
+        Box::pin(async move {
+            let key = actor_params(&actor);
+            let [t, a, i] = &key;
+            let row = self
+                .client()
+                .await?
+                .query_opt(
+                    &format!(
+                        "SELECT {REMINDER_COLUMNS} FROM warren_reminders
+                         WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND name = $4"
+                    ),
+                    &[t, a, i, &name],
+                )
+                .await
+                .map_err(io)?;
+            Ok(row.as_ref().map(reminder_of))
+        })
+    }
+
+    fn actor_reminders(
+        &self,
+        tenant: &str,
+        actor_type: &str,
+        id: Option<&str>,
+    ) -> StoreFuture<'_, Vec<StoredReminder>> {
+        let (tenant, actor_type) = (tenant.to_string(), actor_type.to_string());
+        let id = id.map(str::to_string);
+        Box::pin(async move {
+            let rows = self
+                .client()
+                .await?
+                .query(
+                    &format!(
+                        "SELECT {REMINDER_COLUMNS} FROM warren_reminders
+                         WHERE tenant = $1 AND actor_type = $2
+                           AND ($3::text IS NULL OR actor_id = $3)
+                         ORDER BY actor_id, name"
+                    ),
+                    &[&tenant, &actor_type, &id],
+                )
+                .await
+                .map_err(io)?;
+            Ok(rows.iter().map(reminder_of).collect())
+        })
+    }
+
+    fn reminders_due(
+        &self,
+        after: Option<ReminderCursor>,
+        until_ms: i64,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<StoredReminder>> {
+        Box::pin(async move {
+            let limit = limit.min(i64::MAX as usize) as i64;
+            // Cluster mode: only the partitions this host holds fire here.
+            let held: Option<Vec<i32>> = self.fence.get().map(|f| f.held());
+            if held.as_ref().is_some_and(Vec::is_empty) {
+                return Ok(Vec::new());
+            }
+            let client = self.client().await?;
+            // Row comparison follows the index's order: due time, then the reminder's key.
+            let rows = match &after {
+                Some((due_ms, actor, name)) => {
+                    client
+                        .query(
+                            &format!(
+                                "SELECT {REMINDER_COLUMNS} FROM warren_reminders
+                                 WHERE (due_ms, tenant, actor_type, actor_id, name)
+                                       > ($1, $2, $3, $4, $5)
+                                   AND due_ms <= $6
+                                   AND ($8::integer[] IS NULL OR partition = ANY($8))
+                                 ORDER BY due_ms, tenant, actor_type, actor_id, name
+                                 LIMIT $7"
+                            ),
+                            &[
+                                due_ms,
+                                &&*actor.tenant,
+                                &&*actor.actor_type,
+                                &&*actor.id,
+                                name,
+                                &until_ms,
+                                &limit,
+                                &held,
+                            ],
+                        )
+                        .await
+                }
+                None => {
+                    client
+                        .query(
+                            &format!(
+                                "SELECT {REMINDER_COLUMNS} FROM warren_reminders
+                                 WHERE due_ms <= $1
+                                   AND ($3::integer[] IS NULL OR partition = ANY($3))
+                                 ORDER BY due_ms, tenant, actor_type, actor_id, name
+                                 LIMIT $2"
+                            ),
+                            &[&until_ms, &limit, &held],
+                        )
+                        .await
+                }
+            }
+            .map_err(io)?;
+            Ok(rows.iter().map(reminder_of).collect())
+        })
+    }
+}
+
+impl TenantStore for PostgresStore {
+    fn put_tenant(&self, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()> {
+        let name = name.to_string();
+        Box::pin(async move {
+            self.client()
+                .await?
+                .execute(
+                    "INSERT INTO warren_tenants VALUES ($1, $2)
+                     ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record",
+                    &[&name, &record],
+                )
+                .await
+                .map_err(io)?;
+            Ok(())
+        })
+    }
+
+    fn tenants(&self) -> StoreFuture<'_, Vec<Vec<u8>>> {
+        Box::pin(async move {
+            let rows = self
+                .client()
+                .await?
+                .query("SELECT record FROM warren_tenants ORDER BY name", &[])
+                .await
+                .map_err(io)?;
+            Ok(rows.iter().map(|row| row.get(0)).collect())
+        })
+    }
+
+    fn delete_tenant(&self, name: &str) -> StoreFuture<'_, ()> {
+        let name = name.to_string();
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(io)?;
+            for table in [
+                "warren_state",
+                "warren_actors",
+                "warren_reminders",
+                "warren_tenant_usage",
+                "warren_components",
+                "warren_component_versions",
+            ] {
+                tx.execute(&format!("DELETE FROM {table} WHERE tenant = $1"), &[&name])
+                    .await
+                    .map_err(io)?;
+            }
+            tx.execute("DELETE FROM warren_tenants WHERE name = $1", &[&name])
+                .await
+                .map_err(io)?;
+            tx.commit().await.map_err(io)
+        })
+    }
+}
+
+impl ComponentStore for PostgresStore {
     fn put_component(&self, record: &ComponentRecord, wasm: Option<&[u8]>) -> StoreFuture<'_, ()> {
         let (record, wasm) = (record.clone(), wasm.map(<[u8]>::to_vec));
         Box::pin(async move {
@@ -836,212 +1047,9 @@ impl StateStore for PostgresStore {
             Ok(removed > 0)
         })
     }
+}
 
-    fn put_reminder(
-        &self,
-        actor: &ActorId,
-        name: &str,
-        due_ms: i64,
-        record: Vec<u8>,
-    ) -> StoreFuture<'_, ()> {
-        let (actor, name) = (actor.clone(), name.to_string());
-        Box::pin(async move {
-            let change = ReminderChange::Put {
-                name,
-                due_ms,
-                record,
-            };
-            self.write_reminder(&actor, change).await.map(drop)
-        })
-    }
-
-    fn delete_reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, bool> {
-        let (actor, name) = (actor.clone(), name.to_string());
-        Box::pin(async move {
-            let change = ReminderChange::Delete { name };
-            Ok(self.write_reminder(&actor, change).await? > 0)
-        })
-    }
-
-    fn advance_reminder(
-        &self,
-        actor: &ActorId,
-        name: &str,
-        fired_due_ms: i64,
-        next: Option<(i64, Vec<u8>)>,
-    ) -> StoreFuture<'_, bool> {
-        let (actor, name) = (actor.clone(), name.to_string());
-        Box::pin(async move {
-            let change = ReminderChange::Advance {
-                name,
-                fired_due_ms,
-                next,
-            };
-            Ok(self.write_reminder(&actor, change).await? > 0)
-        })
-    }
-
-    fn reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, Option<StoredReminder>> {
-        let (actor, name) = (actor.clone(), name.to_string());
-        Box::pin(async move {
-            let key = actor_params(&actor);
-            let [t, a, i] = &key;
-            let row = self
-                .client()
-                .await?
-                .query_opt(
-                    &format!(
-                        "SELECT {REMINDER_COLUMNS} FROM warren_reminders
-                         WHERE tenant = $1 AND actor_type = $2 AND actor_id = $3 AND name = $4"
-                    ),
-                    &[t, a, i, &name],
-                )
-                .await
-                .map_err(io)?;
-            Ok(row.as_ref().map(reminder_of))
-        })
-    }
-
-    fn actor_reminders(
-        &self,
-        tenant: &str,
-        actor_type: &str,
-        id: Option<&str>,
-    ) -> StoreFuture<'_, Vec<StoredReminder>> {
-        let (tenant, actor_type) = (tenant.to_string(), actor_type.to_string());
-        let id = id.map(str::to_string);
-        Box::pin(async move {
-            let rows = self
-                .client()
-                .await?
-                .query(
-                    &format!(
-                        "SELECT {REMINDER_COLUMNS} FROM warren_reminders
-                         WHERE tenant = $1 AND actor_type = $2
-                           AND ($3::text IS NULL OR actor_id = $3)
-                         ORDER BY actor_id, name"
-                    ),
-                    &[&tenant, &actor_type, &id],
-                )
-                .await
-                .map_err(io)?;
-            Ok(rows.iter().map(reminder_of).collect())
-        })
-    }
-
-    fn reminders_due(
-        &self,
-        after: Option<ReminderCursor>,
-        until_ms: i64,
-        limit: usize,
-    ) -> StoreFuture<'_, Vec<StoredReminder>> {
-        Box::pin(async move {
-            let limit = limit.min(i64::MAX as usize) as i64;
-            // Cluster mode: only the partitions this host holds fire here.
-            let held: Option<Vec<i32>> = self.fence.get().map(|f| f.held());
-            if held.as_ref().is_some_and(Vec::is_empty) {
-                return Ok(Vec::new());
-            }
-            let client = self.client().await?;
-            // Row comparison follows the index's order: due time, then the reminder's key.
-            let rows = match &after {
-                Some((due_ms, actor, name)) => {
-                    client
-                        .query(
-                            &format!(
-                                "SELECT {REMINDER_COLUMNS} FROM warren_reminders
-                                 WHERE (due_ms, tenant, actor_type, actor_id, name)
-                                       > ($1, $2, $3, $4, $5)
-                                   AND due_ms <= $6
-                                   AND ($8::integer[] IS NULL OR partition = ANY($8))
-                                 ORDER BY due_ms, tenant, actor_type, actor_id, name
-                                 LIMIT $7"
-                            ),
-                            &[
-                                due_ms,
-                                &&*actor.tenant,
-                                &&*actor.actor_type,
-                                &&*actor.id,
-                                name,
-                                &until_ms,
-                                &limit,
-                                &held,
-                            ],
-                        )
-                        .await
-                }
-                None => {
-                    client
-                        .query(
-                            &format!(
-                                "SELECT {REMINDER_COLUMNS} FROM warren_reminders
-                                 WHERE due_ms <= $1
-                                   AND ($3::integer[] IS NULL OR partition = ANY($3))
-                                 ORDER BY due_ms, tenant, actor_type, actor_id, name
-                                 LIMIT $2"
-                            ),
-                            &[&until_ms, &limit, &held],
-                        )
-                        .await
-                }
-            }
-            .map_err(io)?;
-            Ok(rows.iter().map(reminder_of).collect())
-        })
-    }
-
-    fn put_tenant(&self, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()> {
-        let name = name.to_string();
-        Box::pin(async move {
-            self.client()
-                .await?
-                .execute(
-                    "INSERT INTO warren_tenants VALUES ($1, $2)
-                     ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record",
-                    &[&name, &record],
-                )
-                .await
-                .map_err(io)?;
-            Ok(())
-        })
-    }
-
-    fn tenants(&self) -> StoreFuture<'_, Vec<Vec<u8>>> {
-        Box::pin(async move {
-            let rows = self
-                .client()
-                .await?
-                .query("SELECT record FROM warren_tenants ORDER BY name", &[])
-                .await
-                .map_err(io)?;
-            Ok(rows.iter().map(|row| row.get(0)).collect())
-        })
-    }
-
-    fn delete_tenant(&self, name: &str) -> StoreFuture<'_, ()> {
-        let name = name.to_string();
-        Box::pin(async move {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(io)?;
-            for table in [
-                "warren_state",
-                "warren_actors",
-                "warren_reminders",
-                "warren_tenant_usage",
-                "warren_components",
-                "warren_component_versions",
-            ] {
-                tx.execute(&format!("DELETE FROM {table} WHERE tenant = $1"), &[&name])
-                    .await
-                    .map_err(io)?;
-            }
-            tx.execute("DELETE FROM warren_tenants WHERE name = $1", &[&name])
-                .await
-                .map_err(io)?;
-            tx.commit().await.map_err(io)
-        })
-    }
-
+impl StateStore for PostgresStore {
     fn flush(&self) -> StoreFuture<'_, ()> {
         // Every write is a committed transaction already.
         Box::pin(async { Ok(()) })

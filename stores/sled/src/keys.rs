@@ -1,8 +1,8 @@
 //! How the sled store lays out its keys and reminder values: the byte formats every
 //! part of the store (records, reminders, the migration of the first layout) shares.
 
-use warren_core::store::StoreError;
-use warren_core::types::ActorId;
+use warren_store::StoreError;
+use warren_wire::types::ActorId;
 
 /// Separates the parts of a key. Tenants, actor types and ids may not contain NUL.
 pub(crate) const SEP: u8 = 0;

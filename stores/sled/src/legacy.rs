@@ -14,8 +14,8 @@
 use sled::{Db, Tree};
 
 use crate::keys::{due_key, record_key, reminder_value};
-use warren_core::store::StoreError;
-use warren_core::store::record::ActorRecord;
+use warren_store::StoreError;
+use warren_store::record::ActorRecord;
 
 /// The prefix of the first layout's state trees.
 const STATE_TREE: &str = "state/";

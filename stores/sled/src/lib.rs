@@ -25,13 +25,13 @@ use tokio::sync::{mpsc, oneshot};
 
 use keys::{SEP, actor_key, component_key, due_key, reminder_key, split_reminder};
 use reminders::stored_reminder;
-use warren_core::store::faults;
-use warren_core::store::record::ActorRecord;
-use warren_core::store::{
-    ComponentRecord, ComponentVersion, ReminderChange, ReminderCursor, StateChange, StateStore,
-    StoreError, StoreFuture, StoredReminder,
+use warren_store::faults;
+use warren_store::record::ActorRecord;
+use warren_store::{
+    ActorStore, ComponentRecord, ComponentStore, ComponentVersion, ReminderChange, ReminderCursor,
+    ReminderStore, StateChange, StateStore, StoreError, StoreFuture, StoredReminder, TenantStore,
 };
-use warren_core::types::ActorId;
+use warren_wire::types::ActorId;
 
 /// Stripes of the commit lock: a commit reads, checks and writes its actor's record under
 /// its stripe, so two commits of one actor never both pass the version check.
@@ -457,7 +457,7 @@ fn version_key(tenant: &str, name: &str, number: u64) -> Vec<u8> {
     k
 }
 
-impl StateStore for SledStore {
+impl ActorStore for SledStore {
     fn load(&self, actor: &ActorId) -> StoreFuture<'_, ActorRecord> {
         let loaded = self
             .writes
@@ -510,7 +510,9 @@ impl StateStore for SledStore {
             .map_or(0, |c| c.load(Ordering::Acquire));
         Box::pin(async move { Ok(bytes) })
     }
+}
 
+impl ReminderStore for SledStore {
     fn put_reminder(
         &self,
         actor: &ActorId,
@@ -588,7 +590,9 @@ impl StateStore for SledStore {
             .and_then(|()| self.reminders_due_now(after, until_ms, limit));
         Box::pin(async move { due })
     }
+}
 
+impl TenantStore for SledStore {
     fn put_tenant(&self, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()> {
         let name = name.to_string();
         Box::pin(async move {
@@ -639,7 +643,9 @@ impl StateStore for SledStore {
             Ok(())
         })
     }
+}
 
+impl ComponentStore for SledStore {
     fn put_component(&self, record: &ComponentRecord, wasm: Option<&[u8]>) -> StoreFuture<'_, ()> {
         let key = component_key(&record.tenant, &record.name);
         let json = match serde_json::to_vec(record) {
@@ -780,7 +786,9 @@ impl StateStore for SledStore {
             Ok(existed)
         })
     }
+}
 
+impl StateStore for SledStore {
     /// Flush everything, with the tenants' counters marked current for the next start
     /// (never once halted: the next start must then recover as after a crash).
     fn flush(&self) -> StoreFuture<'_, ()> {

@@ -8,8 +8,8 @@ use sled::Tree;
 
 use super::SledStore;
 use crate::keys::{SEP, due_key, reminder_key, reminder_value, split_due_key, split_reminder};
-use warren_core::store::{ReminderChange, ReminderCursor, StoreError, StoredReminder};
-use warren_core::types::ActorId;
+use warren_store::{ReminderChange, ReminderCursor, StoreError, StoredReminder};
+use warren_wire::types::ActorId;
 
 /// Write a reminder and its due-time index entry. The new index entry goes first and the
 /// old one last, so a crash at any point leaves the reminder findable by its due time; an

@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use warren_core::store::{
-    Canary, ComponentRecord, ComponentVersion, MemoryStore, ReminderChange, StateStore, StoreError,
+use warren_store::{
+    ActorStore, Canary, ComponentRecord, ComponentVersion, MemoryStore, ReminderChange,
+    ReminderStore, StateStore, StoreError,
 };
-use warren_core::types::{ActorId, StateChange};
 use warren_store_postgres::PostgresStore;
 use warren_store_sled::{Durability, SledStore};
+use warren_wire::types::{ActorId, StateChange};
 
 /// Every implementation, each fresh; the temp dirs live as long as the stores are used.
 async fn stores() -> Vec<(&'static str, Arc<dyn StateStore>, Option<tempfile::TempDir>)> {
@@ -403,7 +404,7 @@ async fn reminders_are_read_in_due_order_window_by_window() {
 async fn a_commit_writes_its_reminder_changes_with_its_state_or_nothing() {
     for (name, store, _dir) in stores().await {
         let actor = ActorId::new("t", "x", "a");
-        let due = |r: Option<warren_core::store::StoredReminder>| r.map(|r| (r.due_ms, r.record));
+        let due = |r: Option<warren_store::StoredReminder>| r.map(|r| (r.due_ms, r.record));
         let put = |name: &str, due_ms: i64| ReminderChange::Put {
             name: name.into(),
             due_ms,
@@ -547,7 +548,7 @@ async fn postgres_state_is_queryable_with_sql() {
 /// the partitions it holds only.
 #[tokio::test]
 async fn a_fenced_store_writes_only_the_partitions_it_holds() {
-    use warren_core::store::fencing::{Fence, PARTITIONS, partition_of};
+    use warren_store::fencing::{Fence, PARTITIONS, partition_of};
     let (sql, store) = fresh_postgres_database().await;
     let actor = ActorId::new("t", "counter", "fenced");
     let partition = partition_of(&actor);
@@ -689,7 +690,7 @@ async fn concurrent_commits_stand_or_fall_alone() {
 /// stored like any key, in every store, and count toward no quota.
 #[tokio::test]
 async fn the_hosts_own_keys_are_stored_and_count_for_nothing() {
-    use warren_core::store::record::CODE_VERSION_KEY;
+    use warren_store::record::CODE_VERSION_KEY;
     for (name, store, _dir) in stores().await {
         let actor = ActorId::new("own", "x", "a");
         let changes = vec![set(CODE_VERSION_KEY, "2.0.0"), set("k", "v")];

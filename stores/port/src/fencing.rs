@@ -12,7 +12,7 @@
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use crate::types::ActorId;
+use warren_wire::types::ActorId;
 
 /// Partitions of the actor space. Fixed: an actor's partition is part of what the
 /// database stores (reminders are polled per partition), so every host must agree.

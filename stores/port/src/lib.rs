@@ -1,8 +1,11 @@
-//! The storage port: what the runtime core asks of a store (actor state, reminders,
-//! tenants, deployed components), the records it keeps, partition fencing, and
-//! [`MemoryStore`], which serves tests without a disk. The durable stores (sled,
-//! PostgreSQL) implement [`StateStore`] in the host; every implementation passes one
-//! shared suite.
+//! The storage port: what the runtime core asks of a store, one trait per concern (actor
+//! state, reminders, the catalog of components, tenants) and [`StateStore`] for the
+//! whole; the records it keeps, partition fencing, and [`MemoryStore`], which serves
+//! tests without a disk. The durable stores (sled, PostgreSQL) are crates of their own;
+//! every implementation passes one shared suite (`warren-store-suite`). The runtime core
+//! (`warren-core`) is built on this crate and re-exports it as `warren_core::store`.
+
+#![warn(missing_docs)]
 
 pub mod faults;
 pub mod fencing;
@@ -13,8 +16,8 @@ use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::ActorId;
-pub use crate::types::{ReminderChange, StateChange, StoreError};
+use warren_wire::types::ActorId;
+pub use warren_wire::types::{ReminderChange, StateChange, StoreError};
 
 pub use fencing::{Fence, PARTITIONS, partition_of};
 pub use memory::MemoryStore;
@@ -23,7 +26,9 @@ pub use warren_wire::record::{self, ActorRecord};
 /// A deployed component as the store keeps it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ComponentRecord {
+    /// The tenant that deployed it.
     pub tenant: String,
+    /// Its name, unique in its tenant.
     pub name: String,
     /// Hex SHA-256 of the `.wasm` bytes.
     pub sha256: String,
@@ -52,7 +57,9 @@ pub struct Canary {
 /// One deployed version of a component, kept (with its bytes) until it is deleted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComponentVersion {
+    /// The tenant of the component.
     pub tenant: String,
+    /// The component's name.
     pub name: String,
     /// 1 for the component's first deploy, one more for each deploy after it.
     pub number: u64,
@@ -72,10 +79,13 @@ pub struct ComponentVersion {
 /// encoding, opaque to the store).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredReminder {
+    /// The actor it fires on.
     pub actor: ActorId,
+    /// Its name, unique per actor.
     pub name: String,
     /// Unix epoch milliseconds.
     pub due_ms: i64,
+    /// The runtime's encoding of the reminder.
     pub record: Vec<u8>,
 }
 
@@ -92,9 +102,9 @@ pub type ReminderCursor = (i64, ActorId, String);
 /// A boxed future, for the trait's asynchronous methods.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-/// What the runtime core needs from storage. Its unit is the actor: an actor's state is
-/// loaded whole, with a version, and a turn commits as one versioned write of it.
-pub trait StateStore: Send + Sync + 'static {
+/// An actor's state, as one versioned record: loaded whole, and a turn commits as one
+/// versioned write of it (with the actor's reminder changes).
+pub trait ActorStore: Send + Sync + 'static {
     /// Every state key of `actor` and the version of its last commit (an empty record at
     /// version 0 for an actor never written).
     fn load(&self, actor: &ActorId) -> StoreFuture<'_, ActorRecord>;
@@ -117,7 +127,7 @@ pub trait StateStore: Send + Sync + 'static {
         reminders: Vec<ReminderChange>,
     ) -> StoreFuture<'_, u64>;
 
-    /// [`StateStore::commit_turn`] for a turn of an activation that loaded `actor` under
+    /// [`ActorStore::commit_turn`] for a turn of an activation that loaded `actor` under
     /// partition epoch `epoch` (cluster mode): a fenced store commits it only while this
     /// host holds the partition at that very epoch, so a turn that began before a move
     /// never commits after it, even if the partition came back. Stores without a fence
@@ -133,7 +143,7 @@ pub trait StateStore: Send + Sync + 'static {
         self.commit_turn(actor, expected_version, changes, reminders)
     }
 
-    /// [`StateStore::commit_turn`] of state changes alone.
+    /// [`ActorStore::commit_turn`] of state changes alone.
     fn commit(
         &self,
         actor: &ActorId,
@@ -145,47 +155,10 @@ pub trait StateStore: Send + Sync + 'static {
 
     /// Bytes (keys plus values) of a tenant's whole state, from counters the commits keep.
     fn tenant_state_size(&self, tenant: &str) -> StoreFuture<'_, u64>;
+}
 
-    /// Store a deployed component and its bytes, replacing one of the same name; with no
-    /// bytes, only the record changes (a canary started or stopped).
-    fn put_component(&self, record: &ComponentRecord, wasm: Option<&[u8]>) -> StoreFuture<'_, ()>;
-
-    /// Every stored component of every tenant.
-    fn components(&self) -> StoreFuture<'_, Vec<ComponentRecord>>;
-
-    /// The `.wasm` bytes of a stored component.
-    fn component_wasm(&self, tenant: &str, name: &str) -> StoreFuture<'_, Option<Vec<u8>>>;
-
-    /// Remove a stored component with all its versions; returns whether it existed.
-    fn remove_component(&self, tenant: &str, name: &str) -> StoreFuture<'_, bool>;
-
-    /// Keep a version of a component with its bytes, durably (replacing the same number).
-    fn put_component_version(&self, version: &ComponentVersion, wasm: &[u8])
-    -> StoreFuture<'_, ()>;
-
-    /// The kept versions of a component, oldest first.
-    fn component_versions(
-        &self,
-        tenant: &str,
-        name: &str,
-    ) -> StoreFuture<'_, Vec<ComponentVersion>>;
-
-    /// The `.wasm` bytes of a kept version.
-    fn component_version_wasm(
-        &self,
-        tenant: &str,
-        name: &str,
-        number: u64,
-    ) -> StoreFuture<'_, Option<Vec<u8>>>;
-
-    /// Delete a kept version; returns whether it existed.
-    fn remove_component_version(
-        &self,
-        tenant: &str,
-        name: &str,
-        number: u64,
-    ) -> StoreFuture<'_, bool>;
-
+/// Reminders, read in windows as they come due.
+pub trait ReminderStore: Send + Sync + 'static {
     /// Store (or replace) a reminder of `actor`, due at `due_ms` (Unix epoch milliseconds);
     /// durable per the store's durability setting.
     fn put_reminder(
@@ -248,7 +221,53 @@ pub trait StateStore: Send + Sync + 'static {
         until_ms: i64,
         limit: usize,
     ) -> StoreFuture<'_, Vec<StoredReminder>>;
+}
 
+/// The catalog: deployed components, their kept versions and their bytes.
+pub trait ComponentStore: Send + Sync + 'static {
+    /// Store a deployed component and its bytes, replacing one of the same name; with no
+    /// bytes, only the record changes (a canary started or stopped).
+    fn put_component(&self, record: &ComponentRecord, wasm: Option<&[u8]>) -> StoreFuture<'_, ()>;
+
+    /// Every stored component of every tenant.
+    fn components(&self) -> StoreFuture<'_, Vec<ComponentRecord>>;
+
+    /// The `.wasm` bytes of a stored component.
+    fn component_wasm(&self, tenant: &str, name: &str) -> StoreFuture<'_, Option<Vec<u8>>>;
+
+    /// Remove a stored component with all its versions; returns whether it existed.
+    fn remove_component(&self, tenant: &str, name: &str) -> StoreFuture<'_, bool>;
+
+    /// Keep a version of a component with its bytes, durably (replacing the same number).
+    fn put_component_version(&self, version: &ComponentVersion, wasm: &[u8])
+    -> StoreFuture<'_, ()>;
+
+    /// The kept versions of a component, oldest first.
+    fn component_versions(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> StoreFuture<'_, Vec<ComponentVersion>>;
+
+    /// The `.wasm` bytes of a kept version.
+    fn component_version_wasm(
+        &self,
+        tenant: &str,
+        name: &str,
+        number: u64,
+    ) -> StoreFuture<'_, Option<Vec<u8>>>;
+
+    /// Delete a kept version; returns whether it existed.
+    fn remove_component_version(
+        &self,
+        tenant: &str,
+        name: &str,
+        number: u64,
+    ) -> StoreFuture<'_, bool>;
+}
+
+/// Tenants' records, and deleting a tenant with everything it owns.
+pub trait TenantStore: Send + Sync + 'static {
     /// Store (or replace) a tenant's record, durably.
     fn put_tenant(&self, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()>;
 
@@ -257,7 +276,13 @@ pub trait StateStore: Send + Sync + 'static {
 
     /// Delete a tenant and everything it owns: state, reminders, components.
     fn delete_tenant(&self, name: &str) -> StoreFuture<'_, ()>;
+}
 
+/// Everything the runtime core needs from storage, by concern: actor state
+/// ([`ActorStore`]), reminders ([`ReminderStore`]), the catalog of components
+/// ([`ComponentStore`]) and tenants ([`TenantStore`]). A store implements each concern it
+/// holds, and this trait for the whole.
+pub trait StateStore: ActorStore + ReminderStore + ComponentStore + TenantStore {
     /// Flush everything to disk (at shutdown).
     fn flush(&self) -> StoreFuture<'_, ()>;
 }

@@ -7,10 +7,10 @@ use std::sync::Mutex;
 
 use super::record::ActorRecord;
 use super::{
-    ComponentRecord, ComponentVersion, ReminderChange, ReminderCursor, StateChange, StateStore,
-    StoreError, StoreFuture, StoredReminder,
+    ActorStore, ComponentRecord, ComponentStore, ComponentVersion, ReminderChange, ReminderCursor,
+    ReminderStore, StateChange, StateStore, StoreError, StoreFuture, StoredReminder, TenantStore,
 };
-use crate::types::ActorId;
+use warren_wire::types::ActorId;
 
 #[derive(Default)]
 struct Data {
@@ -110,7 +110,7 @@ fn ready<'a, T: Send + 'a>(value: Result<T, StoreError>) -> StoreFuture<'a, T> {
     Box::pin(async move { value })
 }
 
-impl StateStore for MemoryStore {
+impl ActorStore for MemoryStore {
     fn load(&self, actor: &ActorId) -> StoreFuture<'_, ActorRecord> {
         ready(Ok(
             self.with(|d| d.actors.get(actor).cloned().unwrap_or_default())
@@ -150,89 +150,9 @@ impl StateStore for MemoryStore {
             self.with(|d| d.tenant_bytes.get(tenant).copied().unwrap_or(0))
         ))
     }
+}
 
-    fn put_component(&self, record: &ComponentRecord, wasm: Option<&[u8]>) -> StoreFuture<'_, ()> {
-        let key = (record.tenant.clone(), record.name.clone());
-        self.with(|d| {
-            let bytes = match (wasm, d.components.get(&key)) {
-                (Some(wasm), _) => wasm.to_vec(),
-                (None, Some((_, kept))) => kept.clone(),
-                (None, None) => Vec::new(),
-            };
-            d.components.insert(key, (record.clone(), bytes));
-        });
-        ready(Ok(()))
-    }
-
-    fn components(&self) -> StoreFuture<'_, Vec<ComponentRecord>> {
-        ready(Ok(self.with(|d| {
-            d.components.values().map(|(r, _)| r.clone()).collect()
-        })))
-    }
-
-    fn component_wasm(&self, tenant: &str, name: &str) -> StoreFuture<'_, Option<Vec<u8>>> {
-        let key = (tenant.to_string(), name.to_string());
-        ready(Ok(
-            self.with(|d| d.components.get(&key).map(|(_, w)| w.clone()))
-        ))
-    }
-
-    fn remove_component(&self, tenant: &str, name: &str) -> StoreFuture<'_, bool> {
-        let key = (tenant.to_string(), name.to_string());
-        ready(Ok(self.with(|d| {
-            d.versions
-                .retain(|(t, n, _), _| (t.as_str(), n.as_str()) != (tenant, name));
-            d.components.remove(&key).is_some()
-        })))
-    }
-
-    fn put_component_version(
-        &self,
-        version: &ComponentVersion,
-        wasm: &[u8],
-    ) -> StoreFuture<'_, ()> {
-        let key = (version.tenant.clone(), version.name.clone(), version.number);
-        let value = (version.clone(), wasm.to_vec());
-        self.with(|d| d.versions.insert(key, value));
-        ready(Ok(()))
-    }
-
-    fn component_versions(
-        &self,
-        tenant: &str,
-        name: &str,
-    ) -> StoreFuture<'_, Vec<ComponentVersion>> {
-        ready(Ok(self.with(|d| {
-            d.versions
-                .values()
-                .filter(|(v, _)| v.tenant == tenant && v.name == name)
-                .map(|(v, _)| v.clone())
-                .collect()
-        })))
-    }
-
-    fn component_version_wasm(
-        &self,
-        tenant: &str,
-        name: &str,
-        number: u64,
-    ) -> StoreFuture<'_, Option<Vec<u8>>> {
-        let key = (tenant.to_string(), name.to_string(), number);
-        ready(Ok(
-            self.with(|d| d.versions.get(&key).map(|(_, w)| w.clone()))
-        ))
-    }
-
-    fn remove_component_version(
-        &self,
-        tenant: &str,
-        name: &str,
-        number: u64,
-    ) -> StoreFuture<'_, bool> {
-        let key = (tenant.to_string(), name.to_string(), number);
-        ready(Ok(self.with(|d| d.versions.remove(&key).is_some())))
-    }
-
+impl ReminderStore for MemoryStore {
     fn put_reminder(
         &self,
         actor: &ActorId,
@@ -316,7 +236,9 @@ impl StateStore for MemoryStore {
                 .collect()
         })))
     }
+}
 
+impl TenantStore for MemoryStore {
     fn put_tenant(&self, name: &str, record: Vec<u8>) -> StoreFuture<'_, ()> {
         let name = name.to_string();
         self.with(|d| {
@@ -342,7 +264,93 @@ impl StateStore for MemoryStore {
         });
         ready(Ok(()))
     }
+}
 
+impl ComponentStore for MemoryStore {
+    fn put_component(&self, record: &ComponentRecord, wasm: Option<&[u8]>) -> StoreFuture<'_, ()> {
+        let key = (record.tenant.clone(), record.name.clone());
+        self.with(|d| {
+            let bytes = match (wasm, d.components.get(&key)) {
+                (Some(wasm), _) => wasm.to_vec(),
+                (None, Some((_, kept))) => kept.clone(),
+                (None, None) => Vec::new(),
+            };
+            d.components.insert(key, (record.clone(), bytes));
+        });
+        ready(Ok(()))
+    }
+
+    fn components(&self) -> StoreFuture<'_, Vec<ComponentRecord>> {
+        ready(Ok(self.with(|d| {
+            d.components.values().map(|(r, _)| r.clone()).collect()
+        })))
+    }
+
+    fn component_wasm(&self, tenant: &str, name: &str) -> StoreFuture<'_, Option<Vec<u8>>> {
+        let key = (tenant.to_string(), name.to_string());
+        ready(Ok(
+            self.with(|d| d.components.get(&key).map(|(_, w)| w.clone()))
+        ))
+    }
+
+    fn remove_component(&self, tenant: &str, name: &str) -> StoreFuture<'_, bool> {
+        let key = (tenant.to_string(), name.to_string());
+        ready(Ok(self.with(|d| {
+            d.versions
+                .retain(|(t, n, _), _| (t.as_str(), n.as_str()) != (tenant, name));
+            d.components.remove(&key).is_some()
+        })))
+    }
+
+    fn put_component_version(
+        &self,
+        version: &ComponentVersion,
+        wasm: &[u8],
+    ) -> StoreFuture<'_, ()> {
+        let key = (version.tenant.clone(), version.name.clone(), version.number);
+        let value = (version.clone(), wasm.to_vec());
+        self.with(|d| d.versions.insert(key, value));
+        ready(Ok(()))
+    }
+
+    fn component_versions(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> StoreFuture<'_, Vec<ComponentVersion>> {
+        ready(Ok(self.with(|d| {
+            d.versions
+                .values()
+                .filter(|(v, _)| v.tenant == tenant && v.name == name)
+                .map(|(v, _)| v.clone())
+                .collect()
+        })))
+    }
+
+    fn component_version_wasm(
+        &self,
+        tenant: &str,
+        name: &str,
+        number: u64,
+    ) -> StoreFuture<'_, Option<Vec<u8>>> {
+        let key = (tenant.to_string(), name.to_string(), number);
+        ready(Ok(
+            self.with(|d| d.versions.get(&key).map(|(_, w)| w.clone()))
+        ))
+    }
+
+    fn remove_component_version(
+        &self,
+        tenant: &str,
+        name: &str,
+        number: u64,
+    ) -> StoreFuture<'_, bool> {
+        let key = (tenant.to_string(), name.to_string(), number);
+        ready(Ok(self.with(|d| d.versions.remove(&key).is_some())))
+    }
+}
+
+impl StateStore for MemoryStore {
     fn flush(&self) -> StoreFuture<'_, ()> {
         ready(Ok(()))
     }
