@@ -23,6 +23,7 @@ mod migration;
 mod network;
 mod opaca;
 mod polyglot;
+mod protocols;
 mod reminders;
 mod sandbox;
 mod spawn;
