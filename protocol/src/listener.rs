@@ -11,12 +11,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tower::ServiceExt;
 
 /// Connection limits of one listener.
 #[derive(Clone, Debug)]
@@ -63,8 +64,9 @@ pub async fn serve(
         // hyper refuses less than 8 KiB.
         .max_buf_size(limits.max_header_bytes.max(8 << 10));
     builder.http2().timer(TokioTimer::new());
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
+    let slots = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let permits = Arc::new(Semaphore::new(slots));
+    let (stop, stopped) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let (stream, permit) = tokio::select! {
@@ -74,24 +76,65 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let (builder, app, watcher) = (builder.clone(), app.clone(), graceful.watcher());
-        let wait = limits.header_read_timeout;
-        tokio::spawn(async move {
-            // hyper's header timeout starts with the first byte: a connection that sends
-            // nothing at all is closed here, so silent sockets cannot hold every permit.
-            // (Between requests of a kept-alive connection hyper's own timeout applies.)
-            if !sends_within(&stream, FIRST_BYTES, wait).await {
-                return;
-            }
-            let service = TowerToHyperService::new(app);
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            // A connection's errors are the client's (a reset, a timeout): nothing to log.
-            let _ = watcher.watch(connection).await;
-            drop(permit);
-        });
+        tokio::spawn(serve_connection(
+            stream,
+            builder.clone(),
+            app.clone(),
+            limits.header_read_timeout,
+            stopped.clone(),
+            permit,
+        ));
     }
     drop(listener);
-    let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+    let _ = stop.send(true);
+    // Every connection holds a permit until it ends: all of them back means all ended.
+    let all = u32::try_from(slots).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(DRAIN, permits.acquire_many(all)).await;
+}
+
+/// Serve one connection until it ends; once `stopped` turns true, ask it to close after
+/// the request it is on.
+async fn serve_connection(
+    stream: TcpStream,
+    builder: Builder<TokioExecutor>,
+    app: Router,
+    wait: Duration,
+    mut stopped: watch::Receiver<bool>,
+    _permit: OwnedSemaphorePermit,
+) {
+    // hyper's header timeout starts with the first byte: a connection that sends nothing
+    // at all is closed here, so silent sockets cannot hold every permit. (Between
+    // requests of a kept-alive connection hyper's own timeout applies.)
+    if !sends_within(&stream, FIRST_BYTES, wait).await {
+        return;
+    }
+    let begun = Arc::new(Notify::new());
+    let service = TowerToHyperService::new(app.map_request(noting(begun.clone())));
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    // A connection's errors are the client's (a reset, a timeout): nothing to log.
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        _ = stopped.wait_for(|s| *s) => {}
+    }
+    // Its first request's bytes are here, but until hyper has read which HTTP version
+    // they are, a graceful shutdown drops the connection unread, and the client sees a
+    // reset: let that request begin first, then close after its answer.
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        _ = tokio::time::timeout(wait, begun.notified()) => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    let _ = connection.await;
+}
+
+/// A request passed on unchanged, noted in `begun` (which keeps the note until waited
+/// for): how a connection tells that its first request has begun.
+fn noting<B>(begun: Arc<Notify>) -> impl Fn(Request<B>) -> Request<B> + Clone {
+    move |request| {
+        begun.notify_one();
+        request
+    }
 }
 
 /// `app`, answering HTTP/1 requests with `Connection: close` while `closing` is set (a

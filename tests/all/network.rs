@@ -239,3 +239,31 @@ async fn thousands_of_idle_connections_hold_no_more_than_the_limit() {
     assert!(started.elapsed() < Duration::from_secs(20));
     drop(idle);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_opened_before_the_host_stops_gets_its_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path(), &[]);
+    // A connection the host has taken, whose request comes only once the host stops
+    // listening (a client that connected just before a rolling restart reached it).
+    let mut early = TcpStream::connect(addr(&host)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    host.signal("TERM");
+    let port = crate::support::port_of(&host.url).parse().unwrap();
+    assert!(
+        crate::support::stops_listening(port, Duration::from_secs(10)).await,
+        "the host did not stop listening"
+    );
+    early
+        .write_all(b"GET /v1.0/metadata HTTP/1.1\r\nhost: warren\r\n\r\n")
+        .await
+        .unwrap();
+    // Answered, then closed (the read ends).
+    let answer = read_until_closed(&mut early)
+        .await
+        .expect("the host kept the connection open");
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "no answer, or not this one: {answer:?}"
+    );
+}
