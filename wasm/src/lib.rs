@@ -168,7 +168,7 @@ impl WasmEngine {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        WarrenActor::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)?;
+        host::add_to_linker(&mut linker)?;
 
         let ticker = engine.weak();
         std::thread::Builder::new()

@@ -269,7 +269,7 @@ impl super::Runtime {
     /// The host at a glance.
     pub fn status(&self) -> HostStatus {
         let inner = &self.0;
-        let tenants = inner.tenants.list();
+        let tenants = inner.tenancy.list();
         let (compiled, hits) = inner.loader.cache_counts();
         let started_ms = inner.started_ms;
         HostStatus {

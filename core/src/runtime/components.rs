@@ -199,7 +199,7 @@ impl Runtime {
         }
         let limits = self
             .0
-            .tenants
+            .tenancy
             .get(tenant)
             .ok_or_else(|| DeployError::NoTenant(tenant.to_string()))?
             .limits
@@ -304,7 +304,7 @@ impl Runtime {
         join: impl FnOnce(Option<&Arc<dyn ActorBackend>>) -> Result<Arc<dyn ActorBackend>, String>,
     ) -> Result<(), AttachError> {
         check_name("actor type", &spec.name).map_err(AttachError::Refused)?;
-        if self.0.tenants.get(tenant).is_none() {
+        if self.0.tenancy.get(tenant).is_none() {
             return Err(AttachError::Refused(format!(
                 "tenant {tenant:?} does not exist"
             )));

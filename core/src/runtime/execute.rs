@@ -137,7 +137,7 @@ impl Runtime {
         let target = invocation.target.clone();
         let tenant =
             self.0
-                .tenants
+                .tenancy
                 .get(&target.tenant)
                 .ok_or_else(|| InvokeError::TenantNotFound {
                     tenant: target.tenant.to_string(),

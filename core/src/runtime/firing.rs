@@ -290,7 +290,7 @@ impl Runtime {
             .registry
             .actor_type(&actor.tenant, &actor.actor_type)
             .ok_or_else(not_hosted)?;
-        let tenant = self.0.tenants.get(&actor.tenant).ok_or_else(not_hosted)?;
+        let tenant = self.0.tenancy.get(&actor.tenant).ok_or_else(not_hosted)?;
         let slot = self
             .activate(&tenant, &entry, actor)
             .map_err(|e| ScheduleError::Limit(e.to_string()))?;

@@ -147,7 +147,7 @@ impl Runtime {
     {
         let tenant =
             self.0
-                .tenants
+                .tenancy
                 .get(&actor.tenant)
                 .ok_or_else(|| InvokeError::TenantNotFound {
                     tenant: actor.tenant.to_string(),

@@ -74,7 +74,7 @@ pub use versions::VersionView;
 use registry::Registry;
 use scheduler::Scheduler;
 use table::ActorTable;
-use tenants::{Limits, Tenants};
+use tenants::Limits;
 
 /// Settings of the runtime core.
 #[derive(Clone, Debug)]
@@ -147,7 +147,8 @@ struct Inner {
     /// Permits for firings in flight (`max_firing_turns`).
     firing_slots: Arc<tokio::sync::Semaphore>,
     firing_stats: firing::FiringStats,
-    tenants: Tenants,
+    /// Tenants, their limits and tokens (`tenancy.rs`).
+    tenancy: tenancy::Tenancy,
     /// When this runtime started, milliseconds since the Unix epoch.
     started_ms: i64,
     /// Round-robin position over the members of pooled types.
@@ -198,6 +199,7 @@ impl Runtime {
         let config_rate = config.reminder_backlog_rate;
         let metrics = metrics::Metrics::new(config.metrics);
         let firing_slots = config.max_firing_turns.max(1);
+        let tenancy = tenancy::Tenancy::new(store.clone(), config.limits.clone());
         let runtime = Runtime(Arc::new(Inner {
             config,
             store,
@@ -208,7 +210,7 @@ impl Runtime {
             backlog: firing::Backlog::new(config_rate),
             firing_slots: Arc::new(tokio::sync::Semaphore::new(firing_slots)),
             firing_stats: firing::FiringStats::default(),
-            tenants: Tenants::default(),
+            tenancy,
             started_ms: scheduler::now_ms(),
             pool_cursor: Default::default(),
             record_writes: tokio::sync::Mutex::new(()),
@@ -262,7 +264,7 @@ impl Runtime {
         tracing::debug!(%actor, "deactivated after idle timeout");
         self.0.metrics.deactivated();
         self.0.scheduler.remove_timers(&actor);
-        if let Some(tenant) = self.0.tenants.get(&actor.tenant) {
+        if let Some(tenant) = self.0.tenancy.get(&actor.tenant) {
             tenant
                 .active_actors
                 .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
@@ -276,7 +278,7 @@ impl Runtime {
     pub fn deadline(&self, tenant: &str) -> Instant {
         let ms = self
             .0
-            .tenants
+            .tenancy
             .get(tenant)
             .map(|t| t.limits.turn_timeout_ms)
             .unwrap_or(self.0.config.limits.turn_timeout_ms);

@@ -6,14 +6,12 @@
 //! heartbeat; every host follows the records once at start, which restores what it
 //! recorded before.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
-use super::tenants::TenantRecord;
-use super::{DEFAULT_TENANT, Runtime};
+use super::Runtime;
 use crate::store::StoreError;
 
 /// The future of one [`Follower::follow`]: how many things changed here.
@@ -62,38 +60,10 @@ impl Runtime {
     }
 
     async fn follow_tenants(&self) -> Result<usize, StoreError> {
-        let mut changed = 0;
-        let mut stored = HashSet::new();
-        for bytes in self.0.store.tenants().await? {
-            let Ok(record) = serde_json::from_slice::<TenantRecord>(&bytes) else {
-                continue;
-            };
-            stored.insert(record.name.clone());
-            let same = self.0.tenants.get(&record.name).is_some_and(|known| {
-                serde_json::to_vec(&known.record).is_ok_and(|known| known == bytes)
-            });
-            if !same {
-                let size = self.0.store.tenant_state_size(&record.name).await?;
-                self.0.tenants.put(record, &self.0.config.limits, size);
-                changed += 1;
-            }
-        }
-        for tenant in self.0.tenants.list() {
-            let name = &tenant.record.name;
-            if name != DEFAULT_TENANT && !stored.contains(name) {
-                // Deleted on another host, which deleted its data too.
-                self.0.tenants.remove(name);
-                for component in self.0.registry.components(name) {
-                    self.0.registry.remove(name, &component.name);
-                }
-                self.0.scheduler.remove_tenant(name);
-                changed += 1;
-                continue;
-            }
-            // The usage counter the store keeps counts every host's commits: the quota
-            // is checked against the whole cluster's state, as of the last follow.
-            let size = self.0.store.tenant_state_size(name).await?;
-            tenant.state_bytes.store(size, Ordering::Release);
+        let (changed, deleted) = self.0.tenancy.follow().await?;
+        // Deleted on another host, which deleted their data too.
+        for name in &deleted {
+            self.drop_tenant_types(name);
         }
         Ok(changed)
     }
@@ -106,7 +76,7 @@ impl Runtime {
             .iter()
             .map(|r| ((r.tenant.as_str(), r.name.as_str()), r.sha256.as_str()))
             .collect();
-        for tenant in self.0.tenants.list() {
+        for tenant in self.0.tenancy.list() {
             for component in self.0.registry.components(&tenant.record.name) {
                 let key = (component.tenant.as_str(), component.name.as_str());
                 // External components (apps, streams) live on the host they connected to.
@@ -117,7 +87,7 @@ impl Runtime {
             }
         }
         for record in &records {
-            if self.0.tenants.get(&record.tenant).is_none() {
+            if self.0.tenancy.get(&record.tenant).is_none() {
                 continue;
             }
             let registered = self.0.registry.component(&record.tenant, &record.name);

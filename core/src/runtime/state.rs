@@ -131,7 +131,7 @@ impl Runtime {
     ) -> Result<(), HeldStateError> {
         let tenant = self
             .0
-            .tenants
+            .tenancy
             .get(&actor.tenant)
             .ok_or_else(|| HeldStateError::NoTenant {
                 tenant: actor.tenant.to_string(),
@@ -161,7 +161,7 @@ impl Runtime {
         if keys.is_empty() {
             return Ok(());
         }
-        let Some(tenant) = self.0.tenants.get(&actor.tenant) else {
+        let Some(tenant) = self.0.tenancy.get(&actor.tenant) else {
             return Ok(());
         };
         let changes = keys.into_iter().map(|key| (key, None)).collect();
@@ -180,7 +180,7 @@ impl Runtime {
         actor: &ActorId,
         changes: Vec<StateChange>,
     ) -> Result<(), StateError> {
-        let tenant = match self.0.tenants.get(&actor.tenant) {
+        let tenant = match self.0.tenancy.get(&actor.tenant) {
             Some(t) if self.0.table.is_active(actor) => t,
             _ => return Err(StateError::NotActive(actor.clone())),
         };

@@ -1,10 +1,16 @@
-//! Tenant management on the runtime: create, update, delete, tokens, and loading at start.
+//! Tenancy, a part of the core ([`Tenancy`]): tenants with their limits and tokens,
+//! created, changed, deleted, loaded at start and followed in a cluster; the runtime's
+//! tenant methods are its façade.
 
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use super::tenants::{LimitOverrides, Tenant, TenantRecord, TokenRecord, token_hash};
+use super::tenants::{
+    LimitOverrides, Limits, Tenant, TenantRecord, Tenants, TokenRecord, token_hash,
+};
 use super::{DEFAULT_TENANT, Runtime, check_name, unix_now};
-use crate::store::StoreError;
+use crate::store::{ActorStore, StateStore, StoreError, TenantStore};
 
 /// Why a tenant operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -50,54 +56,121 @@ impl TenantView {
     }
 }
 
-impl Runtime {
+/// The tenancy part of the core: every tenant with its limits and tokens, kept in the
+/// store and indexed in memory (by name, and by token hash). The runtime asks it who a
+/// tenant is; it names no actor, type or turn.
+pub struct Tenancy {
+    tenants: Tenants,
+    store: Arc<dyn TenantStore>,
+    /// Where each tenant's state size is counted (the actor store's counters).
+    sizes: Arc<dyn ActorStore>,
+    /// The host's limits, which a tenant's overrides change.
+    defaults: Limits,
+}
+
+impl Tenancy {
+    /// No tenant yet (see [`Tenancy::load`]), on `store`, with the host's `defaults`.
+    pub fn new(store: Arc<dyn StateStore>, defaults: Limits) -> Self {
+        Tenancy {
+            tenants: Tenants::default(),
+            store: store.clone(),
+            sizes: store,
+            defaults,
+        }
+    }
+
+    /// A tenant, if it exists.
+    pub fn get(&self, name: &str) -> Option<Arc<Tenant>> {
+        self.tenants.get(name)
+    }
+
+    /// The tenant a token belongs to.
+    pub fn by_token(&self, token: &str) -> Option<String> {
+        self.tenants.by_token(token)
+    }
+
+    /// Every tenant, by name.
+    pub fn list(&self) -> Vec<Arc<Tenant>> {
+        self.tenants.list()
+    }
+
     /// Load the stored tenants (at start), creating the default tenant if missing.
-    pub async fn load_tenants(&self) -> Result<(), StoreError> {
-        for bytes in self.0.store.tenants().await? {
+    pub async fn load(&self) -> Result<(), StoreError> {
+        for bytes in self.store.tenants().await? {
             match serde_json::from_slice::<TenantRecord>(&bytes) {
                 Ok(record) => {
-                    let size = self.0.store.tenant_state_size(&record.name).await?;
-                    self.0.tenants.put(record, &self.0.config.limits, size);
+                    let size = self.sizes.tenant_state_size(&record.name).await?;
+                    self.tenants.put(record, &self.defaults, size);
                 }
                 Err(e) => tracing::error!(error = %e, "skipping unreadable tenant record"),
             }
         }
-        if self.0.tenants.get(DEFAULT_TENANT).is_none() {
-            let record = TenantRecord {
+        if self.tenants.get(DEFAULT_TENANT).is_none() {
+            self.save(TenantRecord {
                 name: DEFAULT_TENANT.to_string(),
                 limits: LimitOverrides::default(),
                 tokens: Vec::new(),
                 created_at: unix_now(),
-            };
-            self.save_tenant(record).await?;
+            })
+            .await?;
         }
         Ok(())
     }
 
-    async fn save_tenant(&self, record: TenantRecord) -> Result<Arc<Tenant>, StoreError> {
+    /// Take the store's tenants as they are now (another host changed them): the
+    /// tenants changed, and the names of those deleted elsewhere, whose data went with
+    /// them and whose types the runtime is to drop. Every tenant's state size is read
+    /// again: the store's counter counts every host's commits.
+    pub async fn follow(&self) -> Result<(usize, Vec<String>), StoreError> {
+        let mut changed = 0;
+        let mut stored = HashSet::new();
+        for bytes in self.store.tenants().await? {
+            let Ok(record) = serde_json::from_slice::<TenantRecord>(&bytes) else {
+                continue;
+            };
+            stored.insert(record.name.clone());
+            let same = self.tenants.get(&record.name).is_some_and(|known| {
+                serde_json::to_vec(&known.record).is_ok_and(|known| known == bytes)
+            });
+            if !same {
+                let size = self.sizes.tenant_state_size(&record.name).await?;
+                self.tenants.put(record, &self.defaults, size);
+                changed += 1;
+            }
+        }
+        let mut deleted = Vec::new();
+        for tenant in self.tenants.list() {
+            let name = &tenant.record.name;
+            if name != DEFAULT_TENANT && !stored.contains(name) {
+                self.tenants.remove(name);
+                deleted.push(name.clone());
+                continue;
+            }
+            let size = self.sizes.tenant_state_size(name).await?;
+            tenant.state_bytes.store(size, Ordering::Release);
+        }
+        Ok((changed + deleted.len(), deleted))
+    }
+
+    async fn save(&self, record: TenantRecord) -> Result<Arc<Tenant>, StoreError> {
         let bytes = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.0.store.put_tenant(&record.name, bytes).await?;
-        let size = match self.0.tenants.get(&record.name) {
+        self.store.put_tenant(&record.name, bytes).await?;
+        let size = match self.tenants.get(&record.name) {
             Some(_) => 0,
-            None => self.0.store.tenant_state_size(&record.name).await?,
+            None => self.sizes.tenant_state_size(&record.name).await?,
         };
-        Ok(self.0.tenants.put(record, &self.0.config.limits, size))
+        Ok(self.tenants.put(record, &self.defaults, size))
     }
 
-    /// A tenant, if it exists.
-    pub fn tenant(&self, name: &str) -> Option<Arc<Tenant>> {
-        self.0.tenants.get(name)
+    fn existing(&self, name: &str) -> Result<Arc<Tenant>, TenantError> {
+        self.tenants
+            .get(name)
+            .ok_or_else(|| TenantError::NotFound(name.to_string()))
     }
 
-    /// The tenant a token belongs to.
-    pub fn tenant_for_token(&self, token: &str) -> Option<String> {
-        self.0.tenants.by_token(token)
-    }
-
-    /// Every tenant.
-    pub fn tenants(&self) -> Vec<TenantView> {
-        self.0
-            .tenants
+    /// Every tenant, as the admin API shows them.
+    pub fn views(&self) -> Vec<TenantView> {
+        self.tenants
             .list()
             .iter()
             .map(|t| TenantView::of(t))
@@ -105,22 +178,19 @@ impl Runtime {
     }
 
     /// One tenant as the admin API shows it.
-    pub fn tenant_view(&self, name: &str) -> Result<TenantView, TenantError> {
-        self.0
-            .tenants
-            .get(name)
-            .map(|t| TenantView::of(&t))
-            .ok_or_else(|| TenantError::NotFound(name.to_string()))
+    pub fn view(&self, name: &str) -> Result<TenantView, TenantError> {
+        let tenant = self.existing(name)?;
+        Ok(TenantView::of(&tenant))
     }
 
     /// Create a tenant with limit overrides.
-    pub async fn create_tenant(
+    pub async fn create(
         &self,
         name: &str,
         limits: LimitOverrides,
     ) -> Result<TenantView, TenantError> {
         check_name("tenant", name).map_err(TenantError::BadName)?;
-        if self.0.tenants.get(name).is_some() {
+        if self.tenants.get(name).is_some() {
             return Err(TenantError::Exists(name.to_string()));
         }
         let record = TenantRecord {
@@ -129,70 +199,58 @@ impl Runtime {
             tokens: Vec::new(),
             created_at: unix_now(),
         };
-        let tenant = self.save_tenant(record).await?;
+        let tenant = self.save(record).await?;
         Ok(TenantView::of(&tenant))
     }
 
     /// Make sure tenant `name` exists: one that does is taken as it is; a missing one is
     /// created with the host's default limits when `may_create` (the caller may manage
     /// tenants), and refused otherwise. A concurrent creation of the same tenant is fine.
-    pub async fn ensure_tenant(&self, name: &str, may_create: bool) -> Result<(), TenantError> {
-        if self.0.tenants.get(name).is_some() {
+    pub async fn ensure(&self, name: &str, may_create: bool) -> Result<(), TenantError> {
+        if self.tenants.get(name).is_some() {
             return Ok(());
         }
         if !may_create {
             return Err(TenantError::NotFound(name.to_string()));
         }
-        match self.create_tenant(name, LimitOverrides::default()).await {
+        match self.create(name, LimitOverrides::default()).await {
             Ok(_) | Err(TenantError::Exists(_)) => Ok(()),
-            Err(_) if self.0.tenants.get(name).is_some() => Ok(()),
+            Err(_) if self.tenants.get(name).is_some() => Ok(()),
             Err(e) => Err(e),
         }
     }
 
     /// Change some of a tenant's limits.
-    pub async fn update_tenant(
+    pub async fn update(
         &self,
         name: &str,
         limits: LimitOverrides,
     ) -> Result<TenantView, TenantError> {
-        let tenant = self
-            .0
-            .tenants
-            .get(name)
-            .ok_or_else(|| TenantError::NotFound(name.to_string()))?;
+        let tenant = self.existing(name)?;
         let mut record = tenant.record.clone();
         record.limits = record.limits.merged(&limits);
-        let tenant = self.save_tenant(record).await?;
+        let tenant = self.save(record).await?;
         Ok(TenantView::of(&tenant))
     }
 
     /// Issue a new token for a tenant: returns its id and the token, shown only now.
     pub async fn issue_token(&self, name: &str) -> Result<(String, String), TenantError> {
-        let tenant = self
-            .0
-            .tenants
-            .get(name)
-            .ok_or_else(|| TenantError::NotFound(name.to_string()))?;
+        let tenant = self.existing(name)?;
+        let mut record = tenant.record.clone();
         let token = format!("wt_{}", uuid::Uuid::new_v4().simple());
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-        let mut record = tenant.record.clone();
         record.tokens.push(TokenRecord {
             id: id.clone(),
             sha256: token_hash(&token),
             created_at: unix_now(),
         });
-        self.save_tenant(record).await?;
+        self.save(record).await?;
         Ok((id, token))
     }
 
     /// Revoke a tenant's token.
     pub async fn revoke_token(&self, name: &str, id: &str) -> Result<(), TenantError> {
-        let tenant = self
-            .0
-            .tenants
-            .get(name)
-            .ok_or_else(|| TenantError::NotFound(name.to_string()))?;
+        let tenant = self.existing(name)?;
         let mut record = tenant.record.clone();
         let before = record.tokens.len();
         record.tokens.retain(|t| t.id != id);
@@ -202,23 +260,102 @@ impl Runtime {
                 id: id.to_string(),
             });
         }
-        self.save_tenant(record).await?;
+        self.save(record).await?;
         Ok(())
+    }
+
+    /// Delete a tenant with everything it owns in the store. `drop_hosted` runs once the
+    /// tenant no longer resolves and before its stored data goes: the runtime drops its
+    /// types and schedules there, so no turn of it starts meanwhile.
+    pub async fn delete(&self, name: &str, drop_hosted: impl FnOnce()) -> Result<(), TenantError> {
+        if name == DEFAULT_TENANT {
+            return Err(TenantError::DefaultTenant);
+        }
+        if self.tenants.remove(name).is_none() {
+            return Err(TenantError::NotFound(name.to_string()));
+        }
+        drop_hosted();
+        self.store.delete_tenant(name).await?;
+        Ok(())
+    }
+}
+
+impl Runtime {
+    /// Load the stored tenants (at start), creating the default tenant if missing.
+    pub async fn load_tenants(&self) -> Result<(), StoreError> {
+        self.0.tenancy.load().await
+    }
+
+    /// A tenant, if it exists.
+    pub fn tenant(&self, name: &str) -> Option<Arc<Tenant>> {
+        self.0.tenancy.get(name)
+    }
+
+    /// The tenant a token belongs to.
+    pub fn tenant_for_token(&self, token: &str) -> Option<String> {
+        self.0.tenancy.by_token(token)
+    }
+
+    /// Every tenant.
+    pub fn tenants(&self) -> Vec<TenantView> {
+        self.0.tenancy.views()
+    }
+
+    /// One tenant as the admin API shows it.
+    pub fn tenant_view(&self, name: &str) -> Result<TenantView, TenantError> {
+        self.0.tenancy.view(name)
+    }
+
+    /// Create a tenant with limit overrides.
+    pub async fn create_tenant(
+        &self,
+        name: &str,
+        limits: LimitOverrides,
+    ) -> Result<TenantView, TenantError> {
+        self.0.tenancy.create(name, limits).await
+    }
+
+    /// See [`Tenancy::ensure`].
+    pub async fn ensure_tenant(&self, name: &str, may_create: bool) -> Result<(), TenantError> {
+        self.0.tenancy.ensure(name, may_create).await
+    }
+
+    /// Change some of a tenant's limits.
+    pub async fn update_tenant(
+        &self,
+        name: &str,
+        limits: LimitOverrides,
+    ) -> Result<TenantView, TenantError> {
+        self.0.tenancy.update(name, limits).await
+    }
+
+    /// Issue a new token for a tenant: returns its id and the token, shown only now.
+    pub async fn issue_token(&self, name: &str) -> Result<(String, String), TenantError> {
+        self.0.tenancy.issue_token(name).await
+    }
+
+    /// Revoke a tenant's token.
+    pub async fn revoke_token(&self, name: &str, id: &str) -> Result<(), TenantError> {
+        self.0.tenancy.revoke_token(name, id).await
     }
 
     /// Delete a tenant with its components, actor types, reminders and state.
     pub async fn delete_tenant(&self, name: &str) -> Result<(), TenantError> {
-        if name == DEFAULT_TENANT {
-            return Err(TenantError::DefaultTenant);
-        }
-        if self.0.tenants.remove(name).is_none() {
-            return Err(TenantError::NotFound(name.to_string()));
-        }
+        self.0
+            .tenancy
+            .delete(name, || self.drop_tenant_types(name))
+            .await
+    }
+
+    /// Forget what tenant `name` hosts here: its components and actor types, and the
+    /// timers and reminders scheduled for them.
+    pub(super) fn drop_tenant_types(&self, name: &str) {
         for component in self.0.registry.components(name) {
             self.0.registry.remove(name, &component.name);
         }
         self.0.scheduler.remove_tenant(name);
-        self.0.store.delete_tenant(name).await?;
-        Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,6 +9,7 @@
 
 pub mod faults;
 pub mod fencing;
+pub mod membership;
 mod memory;
 
 use std::future::Future;
@@ -20,6 +21,7 @@ use warren_wire::types::ActorId;
 pub use warren_wire::types::{ReminderChange, StateChange, StoreError};
 
 pub use fencing::{Fence, PARTITIONS, partition_of};
+pub use membership::{HostEntry, MembershipStore, PartitionEntry};
 pub use memory::MemoryStore;
 pub use warren_wire::record::{self, ActorRecord};
 

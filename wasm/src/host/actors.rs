@@ -1,7 +1,7 @@
 //! Host side of `warren:actor/actors`: messages to other actors, timers and reminders,
 //! all through the runtime core.
 
-use super::HostState;
+use super::TurnView;
 use crate::bindings::types::{ActorRef, Error};
 use crate::bindings::warren::actor::actors::Host;
 use warren_core::runtime::scheduler::{FailurePolicy, Job, JobKind, JobRequest};
@@ -11,7 +11,7 @@ use warren_core::runtime::{
 
 /// The invocation a guest's call or cast turns into.
 fn outgoing(
-    host: &mut HostState,
+    host: &mut TurnView<'_>,
     target: &ActorRef,
     action: String,
     payload: Vec<u8>,
@@ -89,14 +89,14 @@ fn job(
 
 /// Stage a parsed timer or reminder change in the turn; a parse error goes to the guest.
 fn stage(
-    host: &mut HostState,
+    host: &mut TurnView<'_>,
     op: Result<ScheduleOp, Error>,
 ) -> wasmtime::Result<Result<(), Error>> {
     let turn = host.turn()?;
     Ok(op.map(|op| turn.state.push_schedule(op)))
 }
 
-impl Host for HostState {
+impl Host for TurnView<'_> {
     async fn call(
         &mut self,
         target: ActorRef,

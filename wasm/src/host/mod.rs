@@ -7,7 +7,7 @@ mod workflow;
 
 use std::time::Instant;
 
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::limits::MemoryLimiter;
@@ -47,14 +47,64 @@ impl WasiView for HostState {
     }
 }
 
-impl super::bindings::types::Host for HostState {}
+/// A guest that uses actor imports inside `describe`, where there is no turn.
+fn no_turn() -> wasmtime::Error {
+    wasmtime::Error::msg("actor imports are not available in `describe`")
+}
 
-impl HostState {
-    /// The turn this instance runs, or a trap for a guest that uses actor imports
-    /// inside `describe`.
+/// What the host sides of `actors` and `platform` see of an instance's data: the turn it
+/// runs (none in `describe`), and nothing of WASI, the resource table or the limiter.
+pub struct TurnView<'a>(Option<&'a mut TurnHost>);
+
+impl TurnView<'_> {
+    /// The turn, or a trap in `describe`.
     fn turn(&mut self) -> wasmtime::Result<&mut TurnHost> {
-        self.turn
-            .as_mut()
-            .ok_or_else(|| wasmtime::Error::msg("actor imports are not available in `describe`"))
+        self.0.as_deref_mut().ok_or_else(no_turn)
     }
+}
+
+/// What the host sides of `state` and `workflow` see: only the turn's staged state.
+pub struct StagedView<'a>(Option<&'a mut TurnState>);
+
+impl StagedView<'_> {
+    /// The turn's staged state, or a trap in `describe`.
+    fn staged(&mut self) -> wasmtime::Result<&mut TurnState> {
+        self.0.as_deref_mut().ok_or_else(no_turn)
+    }
+}
+
+impl super::bindings::types::Host for TurnView<'_> {}
+
+/// The interfaces whose host sides see a [`TurnView`].
+struct TurnImports;
+
+impl HasData for TurnImports {
+    type Data<'a> = TurnView<'a>;
+}
+
+/// The interfaces whose host sides see a [`StagedView`].
+struct StagedImports;
+
+impl HasData for StagedImports {
+    type Data<'a> = StagedView<'a>;
+}
+
+fn turn_view(data: &mut HostState) -> TurnView<'_> {
+    TurnView(data.turn.as_mut())
+}
+
+fn staged_view(data: &mut HostState) -> StagedView<'_> {
+    StagedView(data.turn.as_mut().map(|turn| &mut turn.state))
+}
+
+/// Link Warren's interfaces, each on the narrowest view of an instance's data that its
+/// host side needs (as wasmtime-wasi gives each of its interfaces a view of its own).
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    use crate::bindings::warren::actor::{actors, platform, state, types, workflow};
+    types::add_to_linker::<HostState, TurnImports>(linker, turn_view)?;
+    state::add_to_linker::<HostState, StagedImports>(linker, staged_view)?;
+    workflow::add_to_linker::<HostState, StagedImports>(linker, staged_view)?;
+    actors::add_to_linker::<HostState, TurnImports>(linker, turn_view)?;
+    platform::add_to_linker::<HostState, TurnImports>(linker, turn_view)?;
+    Ok(())
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::HostState;
+use super::TurnView;
 use crate::bindings::warren::actor::platform::{Host, PlatformError};
 use warren_core::runtime::{
     AgentPlatform, PlatformBroadcast, PlatformCaller, PlatformError as CallError, PlatformInvoke,
@@ -34,7 +34,7 @@ fn no_platform() -> PlatformError {
     }
 }
 
-impl HostState {
+impl TurnView<'_> {
     /// Who calls (this turn's actor, chain and deadline) and the platform it calls; an
     /// error for the guest when the host runs none.
     fn platform(&mut self) -> wasmtime::Result<Result<Reached, PlatformError>> {
@@ -52,7 +52,7 @@ impl HostState {
     }
 }
 
-impl Host for HostState {
+impl Host for TurnView<'_> {
     async fn invoke(
         &mut self,
         action: String,

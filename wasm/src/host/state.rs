@@ -1,6 +1,6 @@
 //! Host side of `warren:actor/state`: the turn's staged view of its actor's state.
 
-use super::HostState;
+use super::StagedView;
 use crate::bindings::warren::actor::state::Host;
 use warren_core::runtime::is_host_key;
 
@@ -20,25 +20,25 @@ fn guest_key(key: &str) -> wasmtime::Result<()> {
     Ok(())
 }
 
-impl Host for HostState {
+impl Host for StagedView<'_> {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
         guest_key(&key)?;
-        self.turn()?.state.get(&key).map_err(trap)
+        self.staged()?.get(&key).map_err(trap)
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<()> {
         guest_key(&key)?;
-        self.turn()?.state.set(key, value);
+        self.staged()?.set(key, value);
         Ok(())
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<()> {
         guest_key(&key)?;
-        self.turn()?.state.delete(key);
+        self.staged()?.delete(key);
         Ok(())
     }
 
     async fn keys(&mut self, prefix: String) -> wasmtime::Result<Vec<String>> {
-        self.turn()?.state.keys(&prefix).map_err(trap)
+        self.staged()?.keys(&prefix).map_err(trap)
     }
 }
