@@ -143,10 +143,8 @@ struct Inner {
     registry: Registry,
     table: ActorTable,
     scheduler: Scheduler,
-    backlog: firing::Backlog,
-    /// Permits for firings in flight (`max_firing_turns`).
-    firing_slots: Arc<tokio::sync::Semaphore>,
-    firing_stats: firing::FiringStats,
+    /// How many firings run at once, how fast a backlog drains (`firing/pace.rs`).
+    pacing: firing::Pacing,
     /// Tenants, their limits and tokens (`tenancy.rs`).
     tenancy: tenancy::Tenancy,
     /// When this runtime started, milliseconds since the Unix epoch.
@@ -198,7 +196,8 @@ impl Runtime {
     ) -> Self {
         let config_rate = config.reminder_backlog_rate;
         let metrics = metrics::Metrics::new(config.metrics);
-        let firing_slots = config.max_firing_turns.max(1);
+        let firing_slots = config.max_firing_turns;
+        let started_ms = scheduler::now_ms();
         let tenancy = tenancy::Tenancy::new(store.clone(), config.limits.clone());
         let runtime = Runtime(Arc::new(Inner {
             config,
@@ -207,11 +206,9 @@ impl Runtime {
             registry: Registry::default(),
             table: ActorTable::new(),
             scheduler: Scheduler::default(),
-            backlog: firing::Backlog::new(config_rate),
-            firing_slots: Arc::new(tokio::sync::Semaphore::new(firing_slots)),
-            firing_stats: firing::FiringStats::default(),
+            pacing: firing::Pacing::new(firing_slots, config_rate, started_ms),
             tenancy,
-            started_ms: scheduler::now_ms(),
+            started_ms,
             pool_cursor: Default::default(),
             record_writes: tokio::sync::Mutex::new(()),
             component_changes: tokio::sync::Mutex::new(()),
@@ -333,7 +330,7 @@ impl Runtime {
             active_actors: self.0.table.len(),
             components_compiled: compiles,
             artifact_cache_hits: hits,
-            firings: self.0.firing_stats.snapshot(),
+            firings: self.0.pacing.snapshot(),
         }
     }
 }

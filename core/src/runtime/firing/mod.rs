@@ -1,18 +1,21 @@
 //! Timers and reminders as the runtime sees them: registration (checked, persisted) and
 //! firing (a turn like any other, taking the actor's turn lock).
 
+mod fire;
+mod pace;
+
+pub use pace::FiringSnapshot;
+pub(super) use pace::Pacing;
+
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::durations::DurationError;
 use super::reminder_records::{decode_job, encode_job};
-use super::routing::{Placement, ScheduleChange};
-use super::scheduler::{DueJob, FailurePolicy, Job, JobKind, JobRequest, now_ms};
-use super::{
-    ActorId, CallMode, Fired, Inner, Invocation, InvokeError, Runtime, ScheduleOp, Trigger,
-};
+use super::routing::ScheduleChange;
+use super::scheduler::{FailurePolicy, Job, JobKind, JobRequest, now_ms};
+use super::{ActorId, Inner, Invocation, Runtime, ScheduleOp};
 use crate::store::StoreError;
-use crate::types::ReminderChange;
 
 /// How long to wait before retrying a reminder whose actor type is not hosted (yet).
 const UNHOSTED_RETRY_MS: i64 = 5000;
@@ -39,81 +42,6 @@ pub enum ScheduleError {
     /// twice); the caller reads the reminder before it retries.
     #[error("outcome unknown: {0}")]
     OutcomeUnknown(String),
-}
-
-/// Firings done and how late they started, in power-of-two millisecond buckets (bounded
-/// memory, good enough for percentiles of lateness).
-#[derive(Default)]
-pub(super) struct FiringStats {
-    fired: std::sync::atomic::AtomicU64,
-    /// Bucket i counts firings between 2^(i-1) and 2^i - 1 ms late (bucket 0: on time).
-    late: [std::sync::atomic::AtomicU64; 32],
-}
-
-/// A reading of the firing statistics.
-#[derive(Debug, serde::Serialize)]
-pub struct FiringSnapshot {
-    pub fired: u64,
-    /// Upper bounds, in milliseconds, of the p50 / p99 lateness bucket.
-    pub late_p50_ms: u64,
-    pub late_p99_ms: u64,
-}
-
-impl FiringStats {
-    fn record(&self, late_ms: i64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let late = late_ms.max(0) as u64;
-        let bucket = (u64::BITS - late.leading_zeros()) as usize;
-        self.late[bucket.min(31)].fetch_add(1, Relaxed);
-        self.fired.fetch_add(1, Relaxed);
-    }
-
-    pub(super) fn snapshot(&self) -> FiringSnapshot {
-        use std::sync::atomic::Ordering::Relaxed;
-        let counts: Vec<u64> = self.late.iter().map(|c| c.load(Relaxed)).collect();
-        let total: u64 = counts.iter().sum();
-        let quantile = |q: f64| {
-            let want = (total as f64 * q).ceil() as u64;
-            let mut seen = 0;
-            for (i, c) in counts.iter().enumerate() {
-                seen += c;
-                if seen >= want && *c > 0 {
-                    return (1u64 << i) - 1;
-                }
-            }
-            0
-        };
-        FiringSnapshot {
-            fired: self.fired.load(Relaxed),
-            late_p50_ms: quantile(0.5),
-            late_p99_ms: quantile(0.99),
-        }
-    }
-}
-
-/// Spaces out backlog firings to a fixed rate.
-pub(super) struct Backlog {
-    next_slot: tokio::sync::Mutex<Instant>,
-    interval: Duration,
-}
-
-impl Backlog {
-    pub(super) fn new(per_second: u32) -> Self {
-        Backlog {
-            next_slot: tokio::sync::Mutex::new(Instant::now()),
-            interval: Duration::from_secs(1) / per_second.max(1),
-        }
-    }
-
-    async fn wait_turn(&self) {
-        let slot = {
-            let mut next = self.next_slot.lock().await;
-            let slot = (*next).max(Instant::now());
-            *next = slot + self.interval;
-            slot
-        };
-        tokio::time::sleep_until(slot.into()).await;
-    }
 }
 
 impl Runtime {
@@ -363,180 +291,6 @@ impl Runtime {
         }
         Ok(loaded)
     }
-
-    /// Run one firing as a turn, then schedule the next one (or end the job). Only on the
-    /// actor's owner: a firing is never forwarded, since the owner's own read of the
-    /// reminders fires it there, under the fence, its progress committed with its turn.
-    async fn fire(&self, due: DueJob) {
-        let job = &due.job;
-        if self.placement(&due.actor) != Placement::Here {
-            self.0.scheduler.finish(&due);
-            return;
-        }
-        if job.kind == JobKind::Reminder && !self.still_stored(&due).await {
-            // Deleted or moved in the store since memory read it: not this firing.
-            self.0.scheduler.finish(&due);
-            return;
-        }
-        let started = now_ms();
-        // What a successful firing leaves: computed before the turn, so that a turn whose
-        // state the core commits writes it in the same commit.
-        let on_success = job.clone().advanced(started);
-        let progress = match job.kind {
-            JobKind::Timer => None,
-            JobKind::Reminder => match &on_success {
-                Some(next) => encode_job(next)
-                    .ok()
-                    .map(|record| Some((next.due_ms, record))),
-                None => Some(None),
-            }
-            .map(|next| ReminderChange::Advance {
-                name: job.name.clone(),
-                fired_due_ms: job.due_ms,
-                next,
-            }),
-        };
-        let fired = Fired {
-            name: job.name.clone(),
-            data: job.data.clone(),
-            due_time: job.due_time.clone(),
-            period: job.period.clone(),
-            callback: job.callback.clone(),
-            progress,
-        };
-        let invocation = Invocation {
-            target: due.actor.clone(),
-            action: job.action().to_string(),
-            payload: job.data.clone(),
-            metadata: Vec::new(),
-            caller: None,
-            mode: CallMode::Call,
-            trigger: match job.kind {
-                JobKind::Timer => Trigger::Timer(fired),
-                JobKind::Reminder => Trigger::Reminder(fired),
-            },
-            reentrancy_id: None,
-            deadline: self.deadline(&due.actor.tenant),
-            route_hops: 0,
-        };
-        let result = self.run_here(invocation).await;
-        // Where and when each firing ran (`RUST_LOG=warren::firings=debug`).
-        tracing::debug!(
-            target: "warren::firings",
-            actor = %due.actor,
-            name = %job.name,
-            due_ms = job.due_ms,
-            ok = result.is_ok(),
-            error = result.as_ref().err().map(ToString::to_string),
-            "fired"
-        );
-        if let Err(InvokeError::Unavailable { .. }) = &result {
-            // The partition moved before or while the turn ran: nothing of it committed,
-            // and the new owner fires the reminder from the store.
-            self.0.scheduler.finish(&due);
-            return;
-        }
-        self.0.firing_stats.record(started - job.due_ms);
-        self.0
-            .metrics
-            .fired(job.kind == JobKind::Reminder, started - job.due_ms);
-        let now = now_ms();
-        let mut stored_with_turn = false;
-        let next = match result {
-            Ok(reply) => {
-                stored_with_turn = reply.progress_committed;
-                if reply.cancel { None } else { on_success }
-            }
-            Err(InvokeError::ActorTypeNotFound { .. }) if job.kind == JobKind::Reminder => {
-                // The type may come back (an app still starting, a component redeployed):
-                // keep the reminder and try again later.
-                let mut again = job.clone();
-                again.due_ms = now + UNHOSTED_RETRY_MS;
-                Some(again)
-            }
-            Err(e @ InvokeError::ActionNotFound { .. }) => {
-                // Permanent (Dapr treats NotFound so): retrying this firing cannot help.
-                tracing::warn!(actor = %due.actor, name = %job.name, kind = ?job.kind, error = %e, "firing found no such action; not retried");
-                job.clone().advanced(now)
-            }
-            Err(e) => {
-                tracing::warn!(actor = %due.actor, name = %job.name, kind = ?job.kind, error = %e, "firing failed");
-                if job.kind == JobKind::Reminder && !self.still_stored(&due).await {
-                    // The store no longer holds the due time that fired: the turn's commit
-                    // took it (its outcome was only unknown to this host), or the reminder
-                    // changed meanwhile. Retrying would fire the same due time twice, or
-                    // revive a deleted reminder.
-                    self.0.scheduler.finish(&due);
-                    return;
-                }
-                job.clone().failed(now)
-            }
-        };
-        if job.kind == JobKind::Timer {
-            match next {
-                Some(next) => self.0.scheduler.reschedule(&due, next),
-                None => self.0.scheduler.finish(&due),
-            };
-            return;
-        }
-        // A reminder replaced or deleted while it fired is left to its new registration.
-        if !self.0.scheduler.is_current(&due) {
-            return;
-        }
-        if stored_with_turn {
-            // The turn's commit wrote the progress; memory follows.
-            match next {
-                Some(next) if next.due_ms <= window_end() => {
-                    self.0.scheduler.reschedule(&due, next);
-                }
-                _ => {
-                    self.0.scheduler.finish(&due);
-                }
-            }
-            return;
-        }
-        // The store first: memory never holds a due time the store does not. The store
-        // moves on only from the due time that fired: a reminder registered again, or
-        // moved on by another firing meanwhile, is left as it is (never revived, never
-        // fired twice for one due time).
-        let advanced = async {
-            let next_record = match &next {
-                Some(n) => Some((n.due_ms, encode_job(n)?)),
-                None => None,
-            };
-            self.0
-                .store
-                .advance_reminder(&due.actor, &job.name, job.due_ms, next_record)
-                .await
-        };
-        let outcome = advanced.await.map(|moved| match next {
-            Some(next) if moved && next.due_ms <= window_end() => {
-                self.0.scheduler.reschedule(&due, next);
-            }
-            _ => {
-                self.0.scheduler.finish(&due);
-            }
-        });
-        if let Err(e) = outcome {
-            // The store still holds the firing's own due time: read the window again from
-            // the start, so the reminder fires again (at least once, never lost).
-            tracing::error!(actor = %due.actor, name = %job.name, error = %e, "cannot store reminder progress; it will fire again");
-            self.0.scheduler.finish(&due);
-            *self.0.reminder_cursor.lock().await = None;
-        }
-    }
-}
-
-impl Runtime {
-    /// Whether the reminder `due` fires for is still stored with the same due time.
-    async fn still_stored(&self, due: &DueJob) -> bool {
-        match self.0.store.reminder(&due.actor, &due.job.name).await {
-            Ok(Some(stored)) => stored.due_ms == due.job.due_ms,
-            Ok(None) => false,
-            // A read that fails must not drop a reminder: fire, and let the commit tell.
-            Err(_) => true,
-        }
-    }
 }
 
 /// A reminder write the store refused: one the fence refused (the actor's partition moved
@@ -591,17 +345,12 @@ async fn fire_loop(weak: Weak<Inner>) {
         let popped = due.len();
         for job in due {
             // At the cap, the rest wait here, in due order.
-            let Ok(slot) = runtime.0.firing_slots.clone().acquire_owned().await else {
+            let Some(slot) = runtime.0.pacing.slot().await else {
                 return;
             };
             let runtime = runtime.clone();
-            // Due before this process started: missed during downtime, so part of the
-            // backlog that must not flood the actors. Lateness under load is not limited.
-            let late = job.job.due_ms < runtime.0.started_ms;
             tokio::spawn(async move {
-                if late {
-                    runtime.0.backlog.wait_turn().await;
-                }
+                runtime.0.pacing.wait_turn(job.job.due_ms).await;
                 runtime.fire(job).await;
                 drop(slot);
             });
