@@ -7,7 +7,7 @@
 //! - `router.rs`: the core's [`warren_core::runtime::ActorRouter`]: where an actor lives, and
 //!   forwarding to its owner.
 //! - `service.rs`: the host-to-host gRPC service that runs forwarded work.
-//! - `wire.rs`: the service's messages.
+//! - `wire.rs`: the service's messages; `failure.rs`: turn errors in them, kind by kind.
 //!
 //! Single activation is enforced by the database: the store commits an actor's turn only
 //! while this host holds its partition at the epoch the database has
@@ -15,6 +15,7 @@
 // Every public item says what it is (checked by clippy in CI).
 #![warn(missing_docs)]
 
+mod failure;
 mod membership;
 mod router;
 mod service;
@@ -29,8 +30,7 @@ pub use service::{ClusterService, serve};
 
 use membership::Membership;
 use warren_core::runtime::Runtime;
-use warren_core::store::{Fence, StoreError};
-use warren_store_postgres::PostgresStore;
+use warren_core::store::{Fence, MembershipStore, StoreError};
 
 /// The metadata key of the cluster secret on host-to-host calls.
 pub const SECRET_HEADER: &str = "x-warren-cluster-secret";
@@ -85,7 +85,7 @@ impl Cluster {
     pub async fn join(
         config: ClusterConfig,
         runtime: &Runtime,
-        store: &Arc<PostgresStore>,
+        store: Arc<dyn MembershipStore>,
     ) -> Result<Cluster, ClusterError> {
         check_secret(&config.secret)?;
         if config.host_timeout < config.heartbeat * 2 {
@@ -106,14 +106,12 @@ impl Cluster {
         );
         runtime.set_router(router.clone());
         let membership = Arc::new(Membership {
-            pool: store.pool().clone(),
-            store: store.clone(),
+            store,
             host: config.host_id.clone(),
             address: config.address.clone(),
             host_timeout: config.host_timeout,
             fence,
             router,
-            beat_client: tokio::sync::Mutex::new(None),
             declared_dead: std::sync::atomic::AtomicBool::new(false),
         });
         membership.register().await?;

@@ -1,13 +1,13 @@
 //! Invocations, replies and errors as the host-to-host service carries them
-//! (`proto/warren_cluster.proto`), and back.
+//! (`proto/warren_cluster.proto`), and back; the errors kind by kind are in `failure.rs`.
 
 use std::time::{Duration, Instant};
 
 use warren_core::runtime::scheduler::JobKind;
 use warren_core::runtime::{ScheduleChange, ScheduleError};
-use warren_core::types::{
-    ActorId, CallMode, Invocation, InvokeError, LimitKind, Reply, StoreError, Trigger,
-};
+use warren_core::types::{ActorId, CallMode, Invocation, InvokeError, Reply, StoreError, Trigger};
+
+use crate::failure::{error_of, failure};
 
 /// The generated types of `warren.cluster.v1`.
 #[allow(clippy::all, missing_docs)]
@@ -27,7 +27,8 @@ pub fn actor_ref(actor: &ActorId) -> pb::ActorRef {
     }
 }
 
-fn actor_of(actor: Option<pb::ActorRef>) -> Result<ActorId, Malformed> {
+/// An actor id from the wire, checked as the owner's API checks names.
+pub(crate) fn actor_of(actor: Option<pb::ActorRef>) -> Result<ActorId, Malformed> {
     let a = actor.ok_or("the actor is missing")?;
     for (what, name) in [
         ("tenant", &a.tenant),
@@ -141,256 +142,6 @@ pub fn reply_from_wire(
     }
 }
 
-fn limit_name(kind: LimitKind) -> &'static str {
-    match kind {
-        LimitKind::ConcurrentTurns => "concurrent_turns",
-        LimitKind::ActiveActors => "active_actors",
-        LimitKind::Payload => "payload",
-        LimitKind::Reply => "reply",
-        LimitKind::StatePerActor => "state_per_actor",
-        LimitKind::StatePerTenant => "state_per_tenant",
-    }
-}
-
-fn limit_of(name: &str) -> LimitKind {
-    match name {
-        "concurrent_turns" => LimitKind::ConcurrentTurns,
-        "active_actors" => LimitKind::ActiveActors,
-        "payload" => LimitKind::Payload,
-        "reply" => LimitKind::Reply,
-        "state_per_actor" => LimitKind::StatePerActor,
-        _ => LimitKind::StatePerTenant,
-    }
-}
-
-/// An error, kind by kind, so the sender's protocol answers as if it had run locally.
-fn failure(e: &InvokeError) -> pb::Failure {
-    let mut f = pb::Failure {
-        message: e.to_string(),
-        ..pb::Failure::default()
-    };
-    let (kind, actor) = match e {
-        InvokeError::BadRequest(m) => {
-            f.message = m.clone();
-            ("bad_request", None)
-        }
-        InvokeError::ActorTypeNotFound { tenant, actor_type } => {
-            f.tenant = tenant.clone();
-            f.actor_type = actor_type.clone();
-            ("type_not_found", None)
-        }
-        InvokeError::ActionNotFound {
-            actor,
-            action,
-            message,
-        }
-        | InvokeError::InvalidArgument {
-            actor,
-            action,
-            message,
-        }
-        | InvokeError::Failed {
-            actor,
-            action,
-            message,
-        }
-        | InvokeError::Trapped {
-            actor,
-            action,
-            message,
-        } => {
-            f.action = action.clone();
-            f.message = message.clone();
-            let kind = match e {
-                InvokeError::ActionNotFound { .. } => "action_not_found",
-                InvokeError::InvalidArgument { .. } => "invalid_argument",
-                InvokeError::Failed { .. } => "failed",
-                _ => "trapped",
-            };
-            (kind, Some(actor))
-        }
-        InvokeError::MemoryLimit {
-            actor,
-            action,
-            limit_bytes,
-        } => {
-            f.action = action.clone();
-            f.number = *limit_bytes;
-            ("memory", Some(actor))
-        }
-        InvokeError::DeadlineExceeded { actor, action } => {
-            f.action = action.clone();
-            ("deadline", Some(actor))
-        }
-        InvokeError::CallCycle { actor } => ("cycle", Some(actor)),
-        InvokeError::StackDepth { actor, max } => {
-            f.number = u64::from(*max);
-            ("stack_depth", Some(actor))
-        }
-        InvokeError::Overloaded => ("overloaded", None),
-        InvokeError::TenantNotFound { tenant } => {
-            f.tenant = tenant.clone();
-            ("tenant_not_found", None)
-        }
-        InvokeError::LimitExceeded {
-            tenant,
-            actor,
-            kind,
-            max,
-        } => {
-            f.tenant = tenant.clone();
-            f.limit = limit_name(*kind).into();
-            f.number = *max;
-            ("limit", Some(actor))
-        }
-        InvokeError::FuelExhausted {
-            actor,
-            action,
-            fuel,
-        } => {
-            f.action = action.clone();
-            f.number = *fuel;
-            ("fuel", Some(actor))
-        }
-        InvokeError::Downstream {
-            actor,
-            action,
-            status,
-            body,
-        } => {
-            f.action = action.clone();
-            f.status = u32::from(*status);
-            f.body = body.clone();
-            ("downstream", Some(actor))
-        }
-        InvokeError::Unavailable {
-            actor,
-            message,
-            ran,
-        } => {
-            f.message = message.clone();
-            f.number = u64::from(*ran);
-            ("unavailable", Some(actor))
-        }
-        InvokeError::Store { actor, source } => {
-            let (kind, message, number) = match source {
-                StoreError::Io(m) => ("io", m.clone(), 0),
-                StoreError::Corrupt(m) => ("corrupt", m.clone(), 0),
-                StoreError::Conflict { expected, found } => {
-                    f.status = (*found).min(u64::from(u32::MAX)) as u32;
-                    ("conflict", String::new(), *expected)
-                }
-                StoreError::Closed => ("closed", String::new(), 0),
-                StoreError::Halted(m) => ("halted", m.clone(), 0),
-                StoreError::Fenced { partition } => {
-                    ("fenced", String::new(), u64::from(*partition))
-                }
-                StoreError::Fired { name } => ("fired", name.clone(), 0),
-            };
-            f.store_error = kind.into();
-            f.message = message;
-            f.number = number;
-            ("store", Some(actor))
-        }
-    };
-    f.kind = kind.into();
-    f.actor = actor.map(actor_ref);
-    f
-}
-
-fn error_of(f: pb::Failure, target: &ActorId, action: &str) -> InvokeError {
-    let actor = f
-        .actor
-        .clone()
-        .and_then(|a| actor_of(Some(a)).ok())
-        .unwrap_or_else(|| target.clone());
-    let action = if f.action.is_empty() {
-        action.to_string()
-    } else {
-        f.action
-    };
-    let message = f.message;
-    match f.kind.as_str() {
-        "bad_request" => InvokeError::BadRequest(message),
-        "type_not_found" => InvokeError::ActorTypeNotFound {
-            tenant: f.tenant,
-            actor_type: f.actor_type,
-        },
-        "action_not_found" => InvokeError::ActionNotFound {
-            actor,
-            action,
-            message,
-        },
-        "invalid_argument" => InvokeError::InvalidArgument {
-            actor,
-            action,
-            message,
-        },
-        "failed" => InvokeError::Failed {
-            actor,
-            action,
-            message,
-        },
-        "trapped" => InvokeError::Trapped {
-            actor,
-            action,
-            message,
-        },
-        "memory" => InvokeError::MemoryLimit {
-            actor,
-            action,
-            limit_bytes: f.number,
-        },
-        "deadline" => InvokeError::DeadlineExceeded { actor, action },
-        "cycle" => InvokeError::CallCycle { actor },
-        "stack_depth" => InvokeError::StackDepth {
-            actor,
-            max: f.number.min(u64::from(u32::MAX)) as u32,
-        },
-        "overloaded" => InvokeError::Overloaded,
-        "tenant_not_found" => InvokeError::TenantNotFound { tenant: f.tenant },
-        "limit" => InvokeError::LimitExceeded {
-            tenant: f.tenant,
-            actor,
-            kind: limit_of(&f.limit),
-            max: f.number,
-        },
-        "fuel" => InvokeError::FuelExhausted {
-            actor,
-            action,
-            fuel: f.number,
-        },
-        "downstream" => InvokeError::Downstream {
-            actor,
-            action,
-            status: f.status.min(u32::from(u16::MAX)) as u16,
-            body: f.body,
-        },
-        "unavailable" => InvokeError::Unavailable {
-            actor,
-            message,
-            ran: f.number != 0,
-        },
-        _ => InvokeError::Store {
-            actor,
-            source: match f.store_error.as_str() {
-                "corrupt" => StoreError::Corrupt(message),
-                "conflict" => StoreError::Conflict {
-                    expected: f.number,
-                    found: u64::from(f.status),
-                },
-                "closed" => StoreError::Closed,
-                "halted" => StoreError::Halted(message),
-                "fired" => StoreError::Fired { name: message },
-                "fenced" => StoreError::Fenced {
-                    partition: f.number.min(u64::from(u32::MAX)) as u32,
-                },
-                _ => StoreError::Io(message),
-            },
-        },
-    }
-}
-
 /// A timer or reminder change as sent to its actor's owner.
 pub fn schedule_to_wire(
     actor: &ActorId,
@@ -491,6 +242,7 @@ pub fn schedule_result(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use warren_core::types::LimitKind;
 
     fn actor() -> ActorId {
         ActorId::new("t", "counter", "c1")

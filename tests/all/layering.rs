@@ -40,10 +40,19 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ),
     // The Wasm backend runs components behind the core's ports: no store, no host.
     ("warren-wasm", &["sled", "tokio-postgres", "warren-host"]),
-    // Cluster mode places and forwards turns: it runs no component and knows no sled.
+    // Cluster mode places and forwards turns on the store's membership port: it runs no
+    // component and knows no database.
     (
         "warren-cluster",
-        &["wasmtime", "sled", "warren-wasm", "warren-host"],
+        &[
+            "wasmtime",
+            "sled",
+            "tokio-postgres",
+            "deadpool-postgres",
+            "warren-store-postgres",
+            "warren-wasm",
+            "warren-host",
+        ],
     ),
     // The storage port knows actors by their ids only: no runtime, no engine, no database.
     (

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use warren_host::cluster::{Cluster, ClusterConfig, ClusterService};
 use warren_host::runtime::Runtime;
-use warren_host::store::PostgresStore;
+use warren_host::store::{PostgresMembership, PostgresStore};
 
 use super::args::ServeArgs;
 use super::{base_url, wait_for};
@@ -55,7 +55,7 @@ pub async fn join_cluster(
             host_timeout: args.host_timeout,
         },
         runtime,
-        store,
+        Arc::new(PostgresMembership::new(store.clone())),
     )
     .await
     .context("cannot join the cluster")?;

@@ -5,5 +5,7 @@
 //! cluster's hosts. Every implementation passes one shared suite (`warren-store-suite`).
 
 pub use warren_core::store::*;
-pub use warren_store_postgres::{PARTITION_LOCKS, PostgresStore, io as postgres_error};
+pub use warren_store_postgres::{
+    PARTITION_LOCKS, PostgresMembership, PostgresStore, io as postgres_error,
+};
 pub use warren_store_sled::{Durability, SledStore};

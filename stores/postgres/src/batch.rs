@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use deadpool_postgres::Transaction;
 
-use super::{PARTITION_LOCKS, apply_reminder, exec, query};
+use crate::PARTITION_LOCKS;
+use crate::reminders::apply_reminder;
+use crate::sql::{exec, query};
 use warren_store::record::{entry_len, entry_size};
 use warren_store::{Fence, ReminderChange, StateChange, StoreError};
 use warren_wire::types::ActorId;
@@ -282,6 +284,51 @@ async fn move_versions(
     Ok(())
 }
 
+/// A commit's state changes as they land: per key, its last change.
+type Landing<'a> = BTreeMap<&'a str, Option<&'a [u8]>>;
+
+/// A state row as the table keys it: tenant, actor type, actor id, key.
+type StateKey = (String, String, String, String);
+
+/// The rows a round's state changes touch, as statement parameters (one array per
+/// column): every key changed, for the old sizes; the keys written, with their values;
+/// the keys deleted.
+#[derive(Default)]
+struct StateRows<'a> {
+    touched: [Vec<&'a str>; 4],
+    upserts: [Vec<&'a str>; 4],
+    values: Vec<&'a [u8]>,
+    deletes: [Vec<&'a str>; 4],
+}
+
+impl<'a> StateRows<'a> {
+    /// The rows of the commits `live` of `round`, whose changes land as `landings` say.
+    fn of(round: &[&'a Pending], live: &[usize], landings: &[Landing<'a>]) -> Self {
+        let mut rows = StateRows::default();
+        for (&n, changes) in live.iter().zip(landings) {
+            let actor = &round[n].actor;
+            for (key, value) in changes {
+                let row = [&*actor.tenant, &*actor.actor_type, &*actor.id, *key];
+                push_row(&mut rows.touched, row);
+                match value {
+                    Some(bytes) => {
+                        rows.values.push(*bytes);
+                        push_row(&mut rows.upserts, row);
+                    }
+                    None => push_row(&mut rows.deletes, row),
+                }
+            }
+        }
+        rows
+    }
+}
+
+fn push_row<'a>(columns: &mut [Vec<&'a str>; 4], row: [&'a str; 4]) {
+    for (column, value) in columns.iter_mut().zip(row) {
+        column.push(value);
+    }
+}
+
 /// Write the state changes of the commits `live` of `round`: one statement for the old
 /// sizes, one upsert, one delete. Returns how many bytes each one's state grew by.
 async fn write_state(
@@ -290,7 +337,7 @@ async fn write_state(
     live: &[usize],
 ) -> Result<Vec<i64>, StoreError> {
     // Per commit, the last change of each key is the one that lands.
-    let last: Vec<BTreeMap<&str, Option<&[u8]>>> = live
+    let landings: Vec<Landing> = live
         .iter()
         .map(|&n| {
             round[n]
@@ -300,33 +347,23 @@ async fn write_state(
                 .collect()
         })
         .collect();
-    let mut rows: [Vec<&str>; 4] = Default::default();
-    let mut upserts: ([Vec<&str>; 4], Vec<&[u8]>) = Default::default();
-    let mut deletes: [Vec<&str>; 4] = Default::default();
-    for (&n, changes) in live.iter().zip(&last) {
-        let actor = &round[n].actor;
-        for (key, value) in changes {
-            let columns = [&*actor.tenant, &*actor.actor_type, &*actor.id, key];
-            for (column, value) in rows.iter_mut().zip(columns) {
-                column.push(value);
-            }
-            let target = match value {
-                Some(bytes) => {
-                    upserts.1.push(bytes);
-                    &mut upserts.0
-                }
-                None => &mut deletes,
-            };
-            for (column, value) in target.iter_mut().zip(columns) {
-                column.push(value);
-            }
-        }
-    }
-    if rows[0].is_empty() {
+    let rows = StateRows::of(round, live, &landings);
+    if rows.touched[0].is_empty() {
         return Ok(vec![0; live.len()]);
     }
-    let [t, a, i, k] = &rows;
-    let before: HashMap<(String, String, String, String), i64> = query(
+    let before = sizes_before(tx, &rows.touched).await?;
+    upsert_state(tx, &rows).await?;
+    delete_state(tx, &rows.deletes).await?;
+    Ok(growth(round, live, &landings, &before))
+}
+
+/// The stored size of each value of the rows `touched`, before the round writes.
+async fn sizes_before(
+    tx: &Transaction<'_>,
+    touched: &[Vec<&str>; 4],
+) -> Result<HashMap<StateKey, i64>, StoreError> {
+    let [t, a, i, k] = touched;
+    Ok(query(
         tx,
         "SELECT s.tenant, s.actor_type, s.actor_id, s.key, octet_length(s.value)::bigint
          FROM warren_state s
@@ -337,33 +374,54 @@ async fn write_state(
     .await?
     .iter()
     .map(|row| ((row.get(0), row.get(1), row.get(2), row.get(3)), row.get(4)))
-    .collect();
-    if !upserts.1.is_empty() {
-        let ([t, a, i, k], values) = &upserts;
-        exec(
-            tx,
-            "INSERT INTO warren_state
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[])
-             ON CONFLICT (tenant, actor_type, actor_id, key)
-             DO UPDATE SET value = EXCLUDED.value",
-            &[t, a, i, k, values],
-        )
-        .await?;
+    .collect())
+}
+
+/// Write the round's new values, if it has any, in one statement.
+async fn upsert_state(tx: &Transaction<'_>, rows: &StateRows<'_>) -> Result<(), StoreError> {
+    if rows.values.is_empty() {
+        return Ok(());
     }
-    if !deletes[0].is_empty() {
-        let [t, a, i, k] = &deletes;
-        exec(
-            tx,
-            "DELETE FROM warren_state s
-             USING unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(t, a, i, k)
-             WHERE s.tenant = u.t AND s.actor_type = u.a AND s.actor_id = u.i AND s.key = u.k",
-            &[t, a, i, k],
-        )
-        .await?;
+    let [t, a, i, k] = &rows.upserts;
+    exec(
+        tx,
+        "INSERT INTO warren_state
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[])
+         ON CONFLICT (tenant, actor_type, actor_id, key)
+         DO UPDATE SET value = EXCLUDED.value",
+        &[t, a, i, k, &rows.values],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Delete the round's deleted keys, if it has any, in one statement.
+async fn delete_state(tx: &Transaction<'_>, deletes: &[Vec<&str>; 4]) -> Result<(), StoreError> {
+    if deletes[0].is_empty() {
+        return Ok(());
     }
-    Ok(live
-        .iter()
-        .zip(&last)
+    let [t, a, i, k] = deletes;
+    exec(
+        tx,
+        "DELETE FROM warren_state s
+         USING unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(t, a, i, k)
+         WHERE s.tenant = u.t AND s.actor_type = u.a AND s.actor_id = u.i AND s.key = u.k",
+        &[t, a, i, k],
+    )
+    .await?;
+    Ok(())
+}
+
+/// How many bytes each commit `live` of `round` grew its state by, from the sizes its
+/// keys had `before` and the values that land.
+fn growth(
+    round: &[&Pending],
+    live: &[usize],
+    landings: &[Landing],
+    before: &HashMap<StateKey, i64>,
+) -> Vec<i64> {
+    live.iter()
+        .zip(landings)
         .map(|(&n, changes)| {
             let actor = &round[n].actor;
             changes
@@ -383,5 +441,5 @@ async fn write_state(
                 })
                 .sum()
         })
-        .collect())
+        .collect()
 }

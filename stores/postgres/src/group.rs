@@ -11,8 +11,9 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::batch::{Pending, write_round};
-use super::{add_usage, describe, io};
+use crate::actors::add_usage;
+use crate::batch::{Pending, write_round};
+use crate::{describe, io};
 use warren_store::StoreError;
 use warren_wire::types::ActorId;
 

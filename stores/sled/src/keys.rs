@@ -35,10 +35,25 @@ pub(crate) fn reminder_key(actor: &ActorId, name: &str) -> Vec<u8> {
     k
 }
 
+/// Key of a deployed component: tenant, name.
 pub(crate) fn component_key(tenant: &str, name: &str) -> Vec<u8> {
     let mut k = tenant.as_bytes().to_vec();
     k.push(SEP);
     k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// The prefix of a component's kept versions.
+pub(crate) fn versions_prefix(tenant: &str, name: &str) -> Vec<u8> {
+    let mut k = component_key(tenant, name);
+    k.push(SEP);
+    k
+}
+
+/// Big-endian, so a component's versions scan in order.
+pub(crate) fn version_key(tenant: &str, name: &str, number: u64) -> Vec<u8> {
+    let mut k = versions_prefix(tenant, name);
+    k.extend_from_slice(&number.to_be_bytes());
     k
 }
 

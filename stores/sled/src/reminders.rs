@@ -1,14 +1,19 @@
 //! The sled store's reminders: each stored with its due time in front of its record, and
 //! an entry in the `reminders_due` index (due time, then reminder key) that windows are
-//! read from.
+//! read from. A reminder written outside a turn goes through its actor's record
+//! (`writes.rs`), so a replay after a crash never undoes it.
 
 use std::ops::Bound;
 
 use sled::Tree;
 
-use super::SledStore;
-use crate::keys::{SEP, due_key, reminder_key, reminder_value, split_due_key, split_reminder};
-use warren_store::{ReminderChange, ReminderCursor, StoreError, StoredReminder};
+use crate::SledStore;
+use crate::keys::{
+    SEP, component_key, due_key, reminder_key, reminder_value, split_due_key, split_reminder,
+};
+use warren_store::{
+    ReminderChange, ReminderCursor, ReminderStore, StoreError, StoreFuture, StoredReminder,
+};
 use warren_wire::types::ActorId;
 
 /// Write a reminder and its due-time index entry. The new index entry goes first and the
@@ -44,7 +49,7 @@ fn delete_in((reminders, due): (&Tree, &Tree), key: &[u8]) -> Result<bool, Store
 /// Apply a commit's reminder changes of `actor`, in order, right after its record (which
 /// carries them) was written. Applying them twice changes nothing more: a put writes the
 /// same value, a delete finds nothing, an advance finds the reminder already moved.
-pub(super) fn apply_changes(
+pub(crate) fn apply_changes(
     trees: (&Tree, &Tree),
     actor: &ActorId,
     changes: &[ReminderChange],
@@ -88,7 +93,7 @@ pub(super) fn apply_changes(
 impl SledStore {
     /// Write a reminder and its due-time index entry, through the actor's record (see
     /// `ActorWrites::change_reminder`).
-    pub(super) fn put_reminder_now(
+    pub(crate) fn put_reminder_now(
         &self,
         actor: &ActorId,
         name: &str,
@@ -104,7 +109,7 @@ impl SledStore {
     }
 
     /// Delete a reminder and its index entry; whether it existed.
-    pub(super) fn delete_reminder_now(
+    pub(crate) fn delete_reminder_now(
         &self,
         actor: &ActorId,
         name: &str,
@@ -116,7 +121,7 @@ impl SledStore {
     }
 
     /// Up to `limit` reminders due by `until_ms`, after `after`, in due order.
-    pub(super) fn reminders_due_now(
+    pub(crate) fn reminders_due_now(
         &self,
         after: Option<ReminderCursor>,
         until_ms: i64,
@@ -151,7 +156,7 @@ impl SledStore {
 }
 
 /// A reminder from its key and stored value.
-pub(super) fn stored_reminder(key: &[u8], value: &[u8]) -> Result<StoredReminder, StoreError> {
+pub(crate) fn stored_reminder(key: &[u8], value: &[u8]) -> Result<StoredReminder, StoreError> {
     let corrupt = || StoreError::Corrupt("reminder key is malformed".into());
     let text = std::str::from_utf8(key).map_err(|_| corrupt())?;
     let mut parts = text.splitn(4, SEP as char);
@@ -167,4 +172,84 @@ pub(super) fn stored_reminder(key: &[u8], value: &[u8]) -> Result<StoredReminder
         due_ms,
         record: record.to_vec(),
     })
+}
+
+impl ReminderStore for SledStore {
+    fn put_reminder(
+        &self,
+        actor: &ActorId,
+        name: &str,
+        due_ms: i64,
+        record: Vec<u8>,
+    ) -> StoreFuture<'_, ()> {
+        let written = self.put_reminder_now(actor, name, due_ms, record);
+        Box::pin(async move {
+            written?;
+            self.durable().await
+        })
+    }
+
+    fn delete_reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, bool> {
+        let deleted = self.delete_reminder_now(actor, name);
+        Box::pin(async move {
+            let existed = deleted?;
+            self.durable().await?;
+            Ok(existed)
+        })
+    }
+
+    fn reminder(&self, actor: &ActorId, name: &str) -> StoreFuture<'_, Option<StoredReminder>> {
+        let found = self.reminders.get(reminder_key(actor, name));
+        let (actor, name) = (actor.clone(), name.to_string());
+        Box::pin(async move {
+            self.writes.writable()?;
+            let Some(value) = found? else { return Ok(None) };
+            let (due_ms, record) = split_reminder(&value)?;
+            Ok(Some(StoredReminder {
+                actor,
+                name,
+                due_ms,
+                record: record.to_vec(),
+            }))
+        })
+    }
+
+    fn actor_reminders(
+        &self,
+        tenant: &str,
+        actor_type: &str,
+        id: Option<&str>,
+    ) -> StoreFuture<'_, Vec<StoredReminder>> {
+        let mut prefix = component_key(tenant, actor_type);
+        prefix.push(SEP);
+        if let Some(id) = id {
+            prefix.extend_from_slice(id.as_bytes());
+            prefix.push(SEP);
+        }
+        Box::pin(async move {
+            self.writes.writable()?;
+            self.reminders
+                .scan_prefix(&prefix)
+                .map(|entry| {
+                    let (key, value) = entry?;
+                    stored_reminder(&key, &value)
+                })
+                .collect()
+        })
+    }
+
+    fn reminders_due(
+        &self,
+        after: Option<ReminderCursor>,
+        until_ms: i64,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<StoredReminder>> {
+        // Halted, nothing fires: a firing's turn could not store its progress, and would
+        // run again at every read of the window until the restart.
+        let due = self
+            .writes
+            .writable()
+            .and_then(|()| self.reminders_due_now(after, until_ms, limit));
+        Box::pin(async move { due })
+    }
 }
