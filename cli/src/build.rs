@@ -14,6 +14,7 @@ use super::new::Language;
 /// The componentize-py the templates are tested with.
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 
+/// Arguments of `warren build`.
 #[derive(clap::Args)]
 pub struct BuildArgs {
     /// The project directory (default: the current directory).

@@ -3,6 +3,8 @@
 //! dependency tree (checked by the test suite's layering test), so the `warren-cli`
 //! binary builds in seconds; the `warren` binary embeds the same commands beside `serve`.
 
+#![warn(missing_docs)]
+
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -33,6 +35,7 @@ pub enum Command {
     Components(Target),
     /// A component's kept versions: list, roll back, promote or stop a canary, delete.
     Versions {
+        /// What to do with the versions.
         #[command(subcommand)]
         command: VersionsCommand,
     },
@@ -44,11 +47,13 @@ pub enum Command {
     Invoke(InvokeArgs),
     /// Manage tenants (admin token).
     Tenant {
+        /// What to do with tenants.
         #[command(subcommand)]
         command: TenantCommand,
     },
     /// Read an actor's state.
     State {
+        /// Which state to read.
         #[command(subcommand)]
         command: StateCommand,
     },
@@ -105,49 +110,66 @@ impl Target {
     }
 }
 
+/// `warren tenant`: tenants and their tokens, under `/admin/v1/tenants` (admin token).
 #[derive(clap::Subcommand)]
 pub enum TenantCommand {
     /// Create a tenant, optionally with limits as JSON (e.g. '{"max_components": 5}').
     Create {
+        /// Tenant name.
         name: String,
+        /// Limits as a JSON object (e.g. '{"max_components": 5}'); those it leaves out take
+        /// the host's defaults.
         #[arg(long)]
         limits: Option<String>,
+        /// The host to ask, with the admin token.
         #[command(flatten)]
         target: Target,
     },
     /// List tenants with their limits and usage.
     List {
+        /// The host to ask, with the admin token.
         #[command(flatten)]
         target: Target,
     },
     /// Change some limits of a tenant (JSON object of limits).
     Update {
+        /// Tenant name.
         name: String,
+        /// The limits to change, as a JSON object (e.g. '{"max_components": 5}').
         limits: String,
+        /// The host to ask, with the admin token.
         #[command(flatten)]
         target: Target,
     },
     /// Delete a tenant with its components, state and reminders.
     Delete {
+        /// Tenant name.
         name: String,
+        /// The host to ask, with the admin token.
         #[command(flatten)]
         target: Target,
     },
     /// Issue a new token for a tenant; it is printed once and stored only hashed.
     Token {
+        /// Tenant name.
         name: String,
+        /// The host to ask, with the admin token.
         #[command(flatten)]
         target: Target,
     },
     /// Revoke a tenant's token by id.
     Revoke {
+        /// Tenant name.
         name: String,
+        /// The token's id, as printed when it was issued.
         id: String,
+        /// The host to ask, with the admin token.
         #[command(flatten)]
         target: Target,
     },
 }
 
+/// Arguments of `warren deploy`, which uploads to `POST /admin/v1/components`.
 #[derive(clap::Args)]
 pub struct DeployArgs {
     /// The component's `.wasm` file.
@@ -163,18 +185,23 @@ pub struct DeployArgs {
     /// the current one the rest, until `warren versions promote` or `stop-canary`.
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=99))]
     canary: Option<u8>,
+    /// The host and tenant to deploy to.
     #[command(flatten)]
     target: Target,
 }
 
+/// Arguments of `warren remove`, which sends `DELETE /admin/v1/components/{name}`.
 #[derive(clap::Args)]
 pub struct RemoveArgs {
     /// Component name.
     name: String,
+    /// The host and tenant the component is in.
     #[command(flatten)]
     target: Target,
 }
 
+/// Arguments of `warren invoke`, which calls the Dapr route
+/// `POST /v1.0/actors/{type}/{id}/method/{action}`.
 #[derive(clap::Args)]
 pub struct InvokeArgs {
     /// The actor, as `TYPE/ID`.
@@ -184,17 +211,22 @@ pub struct InvokeArgs {
     /// Payload (sent as is; JSON for the examples).
     #[arg(long, default_value = "")]
     data: String,
+    /// The host to call, and the token to call with.
     #[command(flatten)]
     target: Target,
 }
 
+/// `warren state`: an actor's state, read over the Dapr route
+/// `GET /v1.0/actors/{type}/{id}/state/{key}`.
 #[derive(clap::Subcommand)]
 pub enum StateCommand {
     /// Print the value of one state key.
     Get {
         /// The actor, as `TYPE/ID`.
         actor: String,
+        /// The state key.
         key: String,
+        /// The host to ask, and the token to ask with.
         #[command(flatten)]
         target: Target,
     },
@@ -220,6 +252,8 @@ async fn finish(response: reqwest::Response) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `warren deploy`: upload the component, showing the upload's progress, and print the
+/// host's answer.
 pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     let wasm = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
@@ -246,11 +280,13 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     finish(response?).await
 }
 
+/// Arguments of `warren status`, which reads `GET /admin/v1/status`.
 #[derive(clap::Args)]
 pub struct StatusArgs {
     /// Print the host's answer as JSON instead.
     #[arg(long)]
     json: bool,
+    /// The host to ask, with the admin token.
     #[command(flatten)]
     target: Target,
 }
@@ -277,16 +313,19 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `warren components`: print the tenant's components (`GET /admin/v1/components`).
 pub async fn components(target: Target) -> anyhow::Result<()> {
     let request = target.scoped(reqwest::Method::GET, "/admin/v1/components");
     finish(request.send().await?).await
 }
 
+/// `warren actors`: print the tenant's active actors (`GET /admin/v1/actors`).
 pub async fn actors(target: Target) -> anyhow::Result<()> {
     let request = target.scoped(reqwest::Method::GET, "/admin/v1/actors");
     finish(request.send().await?).await
 }
 
+/// `warren remove`: remove a component and its actor types.
 pub async fn remove(args: RemoveArgs) -> anyhow::Result<()> {
     let path = format!("/admin/v1/components/{}", args.name);
     let request = args.target.scoped(reqwest::Method::DELETE, &path);
@@ -300,6 +339,7 @@ fn limits_json(text: &str) -> anyhow::Result<serde_json::Value> {
     Ok(value)
 }
 
+/// Run a `warren tenant` subcommand and print the host's answer.
 pub async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
     use reqwest::Method;
     let request = match command {
@@ -312,7 +352,7 @@ pub async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
                 .as_deref()
                 .map(limits_json)
                 .transpose()?
-                .unwrap_or_default();
+                .unwrap_or_else(|| serde_json::json!({}));
             let body = serde_json::json!({ "name": name, "limits": limits });
             target
                 .request(Method::POST, "/admin/v1/tenants")
@@ -340,6 +380,7 @@ pub async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
     finish(request.send().await?).await
 }
 
+/// `warren invoke`: run an action on an actor and print its reply.
 pub async fn invoke(args: InvokeArgs) -> anyhow::Result<()> {
     let (actor_type, id) = split_actor(&args.actor)?;
     let path = format!("/v1.0/actors/{actor_type}/{id}/method/{}", args.action);
@@ -347,6 +388,7 @@ pub async fn invoke(args: InvokeArgs) -> anyhow::Result<()> {
     finish(request.body(args.data).send().await?).await
 }
 
+/// `warren state get`: print the value of one state key; fails when the key is unset.
 pub async fn state(command: StateCommand) -> anyhow::Result<()> {
     let StateCommand::Get { actor, key, target } = command;
     let (actor_type, id) = split_actor(&actor)?;

@@ -14,6 +14,7 @@ pub enum Language {
     Js,
 }
 
+/// Arguments of `warren new`.
 #[derive(clap::Args)]
 pub struct NewArgs {
     /// The project's language.

@@ -4,6 +4,8 @@ use reqwest::Method;
 
 use super::{Target, finish};
 
+/// `warren versions`: a component's kept versions, under
+/// `/admin/v1/components/{name}`.
 #[derive(clap::Subcommand)]
 pub enum VersionsCommand {
     /// List a component's kept versions: number, declared version, hash, time, deployer,
@@ -11,6 +13,7 @@ pub enum VersionsCommand {
     List {
         /// Component name.
         name: String,
+        /// The host and tenant the component is in.
         #[command(flatten)]
         target: Target,
     },
@@ -23,6 +26,7 @@ pub enum VersionsCommand {
         /// Go ahead even if that version drops an actor type or action still in use.
         #[arg(long)]
         force: bool,
+        /// The host and tenant the component is in.
         #[command(flatten)]
         target: Target,
     },
@@ -33,6 +37,7 @@ pub enum VersionsCommand {
         /// Go ahead even if the canary drops an actor type or action still in use.
         #[arg(long)]
         force: bool,
+        /// The host and tenant the component is in.
         #[command(flatten)]
         target: Target,
     },
@@ -40,6 +45,7 @@ pub enum VersionsCommand {
     StopCanary {
         /// Component name.
         name: String,
+        /// The host and tenant the component is in.
         #[command(flatten)]
         target: Target,
     },
@@ -49,6 +55,7 @@ pub enum VersionsCommand {
         name: String,
         /// The version's number.
         number: u64,
+        /// The host and tenant the component is in.
         #[command(flatten)]
         target: Target,
     },

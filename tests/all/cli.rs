@@ -199,3 +199,41 @@ async fn new_projects_build_and_deploy_in_every_language() {
     let (ok, _, err) = warren(&host, &["build", dir_arg]);
     assert!(!ok && err.contains("holds no actor project"), "{err}");
 }
+
+#[tokio::test]
+async fn tenants_are_managed_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path(), &[]);
+    // Without limits: the host's defaults.
+    let (ok, out, err) = warren(&host, &["tenant", "create", "acme"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("\"name\":\"acme\""), "{out}");
+    let (ok, out, err) = warren(
+        &host,
+        &[
+            "tenant",
+            "create",
+            "beta",
+            "--limits",
+            r#"{"max_components": 3}"#,
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("\"max_components\":3"), "{out}");
+    let (ok, _, err) = warren(
+        &host,
+        &["tenant", "update", "acme", r#"{"max_components": 2}"#],
+    );
+    assert!(ok, "{err}");
+    let (ok, out, _) = warren(&host, &["tenant", "list"]);
+    assert!(ok);
+    assert!(
+        out.contains("\"acme\"") && out.contains("\"beta\""),
+        "{out}"
+    );
+    let (ok, _, err) = warren(&host, &["tenant", "create", "acme"]);
+    assert!(!ok, "a tenant was created twice");
+    assert!(err.contains("already exists"), "{err}");
+    let (ok, _, err) = warren(&host, &["tenant", "delete", "beta"]);
+    assert!(ok, "{err}");
+}

@@ -21,7 +21,9 @@ const MAX_COMPONENT_BYTES: usize = 64 << 20;
 
 /// An admin API error: a status and `{"error": message}`, or an auth refusal.
 pub enum AdminError {
+    /// Answered with this status and `{"error": message}`, the message being the `String`.
     Status(StatusCode, String),
+    /// The caller may not do this: answered 401 or 403 as [`Denied`] says.
     Denied(Denied),
 }
 
@@ -351,8 +353,9 @@ async fn metrics(State(runtime): State<Runtime>, access: Access) -> AdminResult 
 #[serde(deny_unknown_fields)]
 struct NewTenant {
     name: String,
+    /// Absent or `null`: the host's defaults.
     #[serde(default)]
-    limits: LimitOverrides,
+    limits: Option<LimitOverrides>,
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
@@ -372,7 +375,8 @@ async fn list_tenants(State(runtime): State<Runtime>, access: Access) -> AdminRe
 async fn create_tenant(State(runtime): State<Runtime>, access: Access, body: Bytes) -> AdminResult {
     access.require_admin()?;
     let new: NewTenant = json_body(&body)?;
-    let view = runtime.create_tenant(&new.name, new.limits).await?;
+    let limits = new.limits.unwrap_or_default();
+    let view = runtime.create_tenant(&new.name, limits).await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
