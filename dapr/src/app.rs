@@ -24,10 +24,23 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// Why talking to the app failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    /// The request to the app was not answered.
     #[error("app at {url} is unreachable: {reason}")]
-    Unreachable { url: String, reason: String },
+    Unreachable {
+        /// The URL that was called.
+        url: String,
+        /// The transport's error.
+        reason: String,
+    },
+    /// `GET /dapr/config` answered with a status other than 200 (Dapr then hosts no
+    /// actors for the app).
     #[error("app's /dapr/config answered {status}")]
-    Status { status: u16 },
+    Status {
+        /// The HTTP status the app answered with.
+        status: u16,
+    },
+    /// The app's URL is malformed, or its `/dapr/config` is unreadable or not the JSON
+    /// Dapr expects.
     #[error("app's /dapr/config is not valid: {0}")]
     Config(String),
 }
@@ -48,10 +61,14 @@ pub struct Reentrancy {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct EntityConfig {
+    /// The actor types these settings are for (`entities`).
     #[serde(default)]
     pub entities: Vec<String>,
+    /// Their idle timeout (`actorIdleTimeout`, a Go duration); `None` when absent or
+    /// unparsable.
     #[serde(default, deserialize_with = "go_duration")]
     pub actor_idle_timeout: Option<Duration>,
+    /// Their reentrancy (`reentrancy`); `None` when absent.
     pub reentrancy: Option<Reentrancy>,
 }
 
@@ -116,6 +133,7 @@ impl AppConfig {
             .collect()
     }
 
+    /// The manifest of app `app_id`'s actor types.
     fn manifest(&self, app_id: &str) -> Manifest {
         Manifest {
             name: format!("app:{app_id}"),
@@ -152,6 +170,20 @@ fn raw_json(data: &[u8]) -> Box<RawValue> {
     }
 }
 
+/// The JSON body of a timer or reminder callback: the registered data, `dueTime` and
+/// `period`, and for a timer its `callback`.
+fn callback_body(fired: &Fired, with_callback: bool) -> Vec<u8> {
+    let mut body = serde_json::json!({
+        "data": raw_json(&fired.data),
+        "dueTime": fired.due_time,
+        "period": fired.period,
+    });
+    if with_callback {
+        body["callback"] = fired.callback.clone().unwrap_or_default().into();
+    }
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
 impl AppChannel {
     /// A channel to the app at `base` (e.g. `http://127.0.0.1:3000`).
     pub fn new(base: &str, app_id: &str, token: Option<String>) -> Result<Self, AppError> {
@@ -165,6 +197,7 @@ impl AppChannel {
         })
     }
 
+    /// The app's URL with `segments` appended to its path, each escaped.
     fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
@@ -173,6 +206,7 @@ impl AppChannel {
         url
     }
 
+    /// A request to the app, with its `dapr-api-token` when one is set.
     fn request(&self, method: reqwest::Method, url: Url) -> reqwest::RequestBuilder {
         let mut request = self.client.request(method, url);
         if let Some(token) = &self.token {
@@ -212,23 +246,57 @@ impl AppChannel {
         invocation: &Invocation,
         max_reply: u64,
     ) -> Result<Reply, InvokeError> {
-        let actor = &invocation.target;
         let failed = |message: String| InvokeError::Failed {
-            actor: actor.clone(),
+            actor: invocation.target.clone(),
             action: invocation.action.clone(),
             message,
         };
-        let callback_body = |fired: &Fired, with_callback: bool| {
-            let mut body = serde_json::json!({
-                "data": raw_json(&fired.data),
-                "dueTime": fired.due_time,
-                "period": fired.period,
-            });
-            if with_callback {
-                body["callback"] = fired.callback.clone().unwrap_or_default().into();
-            }
-            serde_json::to_vec(&body).unwrap_or_default()
-        };
+        let timeout = invocation
+            .deadline
+            .saturating_duration_since(std::time::Instant::now());
+        let response = self
+            .turn_request(invocation)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| answer::request_failed(invocation, e, "app unreachable", failed))?;
+        let status = response.status();
+        let cancel = response
+            .headers()
+            .get("X-DaprReminderCancel")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let data = answer::read_capped(response, max_reply)
+            .await
+            .map_err(|e| e.into_invoke_error(invocation, failed))?;
+        match status {
+            StatusCode::OK => Ok(Reply {
+                data,
+                content_type,
+                cancel,
+                ..Reply::default()
+            }),
+            StatusCode::NOT_FOUND => Err(InvokeError::ActionNotFound {
+                actor: invocation.target.clone(),
+                action: invocation.action.clone(),
+                message: String::from_utf8_lossy(&data).into_owned(),
+            }),
+            other => Err(failed(format!(
+                "app answered {other}: {}",
+                String::from_utf8_lossy(&data)
+            ))),
+        }
+    }
+
+    /// The `PUT` that runs a turn: to the method, timer or reminder route of the
+    /// invocation's trigger, with the headers the app may see and the call chain.
+    fn turn_request(&self, invocation: &Invocation) -> reqwest::RequestBuilder {
+        let actor = &invocation.target;
         let base = ["actors", &actor.actor_type, &actor.id, "method"];
         let (url, body, json) = match &invocation.trigger {
             // Dapr has no broadcasts or activation hooks: both arrive as plain method calls.
@@ -260,45 +328,7 @@ impl AppChannel {
         if let Some(chain) = &invocation.reentrancy_id {
             request = request.header("Dapr-Reentrancy-Id", chain.as_str());
         }
-        let timeout = invocation
-            .deadline
-            .saturating_duration_since(std::time::Instant::now());
-        let response = request
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|e| answer::request_failed(invocation, e, "app unreachable", failed))?;
-        let status = response.status();
-        let cancel = response
-            .headers()
-            .get("X-DaprReminderCancel")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let data = answer::read_capped(response, max_reply)
-            .await
-            .map_err(|e| e.into_invoke_error(invocation, failed))?;
-        match status {
-            StatusCode::OK => Ok(Reply {
-                data,
-                content_type,
-                cancel,
-                ..Reply::default()
-            }),
-            StatusCode::NOT_FOUND => Err(InvokeError::ActionNotFound {
-                actor: actor.clone(),
-                action: invocation.action.clone(),
-                message: String::from_utf8_lossy(&data).into_owned(),
-            }),
-            other => Err(failed(format!(
-                "app answered {other}: {}",
-                String::from_utf8_lossy(&data)
-            ))),
-        }
+        request
     }
 
     /// Tell the app an actor is being activated (`POST /actors/{type}/{id}`), before its

@@ -3,6 +3,8 @@
 //! types of a Dapr app that Warren calls back over HTTP ([`app`]) or over a stream the app
 //! opened ([`stream`]). Translation only: every actor rule is the runtime core's.
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod grpc;
 pub mod http;

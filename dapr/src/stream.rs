@@ -25,13 +25,16 @@ pub enum StreamRequest {
 /// One request in flight, with where its answer goes.
 #[derive(Debug)]
 pub struct StreamCall {
+    /// What the process is asked to do.
     pub request: StreamRequest,
+    /// Where the process's answer, or the reason there is none, is sent.
     pub reply: oneshot::Sender<Result<Reply, InvokeError>>,
 }
 
 /// One open stream, as the backend sees it: where to send calls.
 #[derive(Debug)]
 pub struct StreamConnection {
+    /// Unique among this process's connections, from 1 on.
     pub id: u64,
     sender: mpsc::UnboundedSender<StreamCall>,
 }

@@ -8,6 +8,8 @@
 //! `warren-store-*` crates), [`cluster`] is cluster mode (`warren-cluster`); the wire
 //! formats and decoders of outside input are the `warren-wire` crate.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod otlp;
 pub mod store;

@@ -3,6 +3,8 @@
 //! and tokens, the event history, connected platforms), and every agent's turn, of a Wasm
 //! container or a process container, goes through the runtime core.
 
+#![warn(missing_docs)]
+
 mod access;
 pub mod agent_calls;
 mod handlers;

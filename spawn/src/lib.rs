@@ -3,6 +3,8 @@
 //! Warren tenant. Translation only: addressing, state and workflows live in the runtime
 //! core and the Spawn SDK backend.
 
+#![warn(missing_docs)]
+
 mod invoke;
 mod registration;
 pub mod sdk_backend;

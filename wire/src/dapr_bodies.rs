@@ -123,7 +123,10 @@ fn policy(body: Option<PolicyBody>) -> Result<FailurePolicy, BodyError> {
 
 /// A parsed timer or reminder registration.
 pub struct Registration {
+    /// The timer or reminder the body asks for, scheduled from the time it was parsed at.
     pub job: Job,
+    /// Dapr's `overwrite` (true when absent): whether it may replace a registered reminder
+    /// of the same name.
     pub overwrite: bool,
 }
 

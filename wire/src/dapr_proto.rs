@@ -1,6 +1,7 @@
 //! Rust types generated from `wire/proto` (Dapr's files) at build time. The module tree mirrors the
 //! protobuf packages, which the generated code's relative paths rely on.
 
+// Generated code: prost and tonic emit items without doc comments.
 #![allow(clippy::all, missing_docs)]
 
 /// `dapr.proto.*`

@@ -12,14 +12,18 @@ use chrono::{DateTime, Months, Utc};
 #[derive(Debug, thiserror::Error)]
 #[error("invalid {field} {value:?}: {reason}")]
 pub struct DurationError {
+    /// The field the value came from, as Dapr names it: `dueTime`, `period` or `ttl`.
     pub field: &'static str,
+    /// The refused text, as given.
     pub value: String,
+    /// Why it was refused, in words for the caller.
     pub reason: String,
 }
 
 /// How often a reminder or timer repeats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Period {
+    /// The time between two firings (at least 1 ms).
     pub every: Duration,
     /// Number of firings in all (`R<n>/`), or unlimited.
     pub repetitions: Option<u32>,

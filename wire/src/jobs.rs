@@ -11,7 +11,9 @@ use crate::durations::{DurationError, parse_due_time, parse_period, parse_ttl};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobKind {
+    /// A timer: lives only as long as the actor's activation and is never stored.
     Timer,
+    /// A reminder: durable, stored so it survives deactivation and restarts.
     Reminder,
 }
 
@@ -23,7 +25,9 @@ pub enum FailurePolicy {
     Drop,
     /// Retry every `interval_ms`, at most `max_retries` times (unbounded if absent).
     Constant {
+        /// Milliseconds from a failed attempt to its retry.
         interval_ms: u64,
+        /// Retries per firing after the first attempt; `None` for no bound.
         max_retries: Option<u32>,
     },
 }
@@ -41,10 +45,13 @@ impl Default for FailurePolicy {
 /// A timer or reminder, as scheduled and (for reminders) as stored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Job {
+    /// Whether it is a timer or a reminder.
     pub kind: JobKind,
+    /// The name it was registered under (Dapr's timer or reminder name).
     pub name: String,
     /// Next firing, milliseconds since the Unix epoch.
     pub due_ms: i64,
+    /// Milliseconds between firings; `None` for a job that fires once.
     pub period_ms: Option<u64>,
     /// Firings left, when the period has `R<n>/`.
     pub remaining: Option<u32>,
@@ -57,8 +64,11 @@ pub struct Job {
     pub callback: Option<String>,
     /// The strings given at registration, for reads and callbacks.
     pub due_time: String,
+    /// Dapr's `period` as registered (may be empty).
     pub period: String,
+    /// Dapr's `ttl` as registered (may be empty).
     pub ttl: String,
+    /// What to do when a firing fails (Dapr's default when a record has none).
     #[serde(default)]
     pub failure_policy: FailurePolicy,
     /// Failed attempts of the current firing.
@@ -68,13 +78,22 @@ pub struct Job {
 
 /// What a registration asks for, in Dapr's terms.
 pub struct JobRequest<'a> {
+    /// Whether a timer or a reminder is registered.
     pub kind: JobKind,
+    /// The timer's or reminder's name (the caller has checked it).
     pub name: &'a str,
+    /// Dapr's `dueTime`: a Go or ISO 8601 duration or an RFC 3339 time; empty for now.
     pub due_time: &'a str,
+    /// Dapr's `period`: a Go or ISO 8601 duration with an optional `R<n>/` repetition
+    /// count; empty for a single firing.
     pub period: &'a str,
+    /// Dapr's `ttl`: a Go or ISO 8601 duration or an RFC 3339 time; empty for no expiry.
     pub ttl: &'a str,
+    /// Dapr's `data`: JSON bytes, echoed back on every firing.
     pub data: Vec<u8>,
+    /// Dapr's `callback`: the action a timer runs in place of its name (none for reminders).
     pub callback: Option<String>,
+    /// What to do when a firing fails.
     pub failure_policy: FailurePolicy,
 }
 

@@ -5,6 +5,8 @@
 //! so this crate builds without wasmtime: the fuzz targets of `fuzz/wire` link it alone
 //! (`scripts/fuzz-smoke.sh`).
 
+#![warn(missing_docs)]
+
 pub mod dapr_bodies;
 pub mod dapr_grpc;
 pub mod dapr_proto;

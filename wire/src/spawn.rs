@@ -13,6 +13,7 @@ use crate::types::manifest::ChannelSpec;
 use crate::types::workflow::{Address, Effect, Publish, Route, RouteKind, Workflow};
 
 /// The generated messages of `proto/spawn.proto`.
+// Generated code: prost and tonic emit items without doc comments.
 #[allow(missing_docs, clippy::all)]
 pub mod pb {
     tonic::include_proto!("spawn");

@@ -23,7 +23,9 @@ pub fn cookie<'a>(values: impl IntoIterator<Item = &'a str>, name: &str) -> Opti
 /// What an OPACA token says: whose it is and until when (seconds since the Unix epoch).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
+    /// The JWT's `sub`: the user name, container id or platform URL the token was issued to.
     pub sub: String,
+    /// The JWT's `exp`: when the token expires, in seconds since the Unix epoch.
     pub exp: u64,
 }
 

@@ -62,6 +62,8 @@ fn reminder_view(actor: &ActorId, job: &Job) -> pb::ActorReminder {
 }
 
 impl ActorApi {
+    /// The API over `runtime`, checking callers' tokens against `auth`, with no streams
+    /// open yet.
     pub fn new(runtime: Runtime, auth: AuthConfig) -> Self {
         let streams = Arc::new(Streams::new(runtime.clone()));
         ActorApi {
@@ -76,6 +78,9 @@ impl ActorApi {
         tenant_of(&self.runtime, &self.auth, metadata)
     }
 
+    /// `InvokeActor`: call `method` on the actor in `tenant` and answer with the reply's
+    /// data. The request's metadata goes to the actor as lowercase headers, except
+    /// `dapr-reentrancy-id`, which continues that call chain.
     pub async fn invoke_actor(
         &self,
         tenant: &str,
@@ -101,6 +106,7 @@ impl ActorApi {
         Ok(pb::InvokeActorResponse { data: reply.data })
     }
 
+    /// `GetActorState`: the stored value of one key; empty data when the key is absent.
     pub async fn get_state(
         &self,
         tenant: &str,
@@ -118,6 +124,7 @@ impl ActorApi {
         })
     }
 
+    /// `ExecuteActorStateTransaction`: apply the upserts and deletes at once.
     pub async fn state_transaction(
         &self,
         tenant: &str,
@@ -131,6 +138,7 @@ impl ActorApi {
             .map_err(state_status)
     }
 
+    /// `RegisterActorTimer`: start a timer; it lasts as long as the actor's activation.
     pub async fn register_timer(
         &self,
         tenant: &str,
@@ -144,6 +152,7 @@ impl ActorApi {
             .map_err(schedule_status)
     }
 
+    /// `UnregisterActorTimer`: delete a timer by name.
     pub async fn unregister_timer(
         &self,
         tenant: &str,
@@ -157,6 +166,8 @@ impl ActorApi {
         Ok(())
     }
 
+    /// `RegisterActorReminder`: set a reminder; an existing one of the same name is replaced
+    /// unless `overwrite` is `false` (then `ALREADY_EXISTS`).
     pub async fn register_reminder(
         &self,
         tenant: &str,
@@ -171,6 +182,7 @@ impl ActorApi {
             .map_err(schedule_status)
     }
 
+    /// `UnregisterActorReminder`: delete a reminder by name.
     pub async fn unregister_reminder(
         &self,
         tenant: &str,
@@ -184,6 +196,7 @@ impl ActorApi {
         Ok(())
     }
 
+    /// `GetActorReminder`: one reminder, `NOT_FOUND` when the actor has none of that name.
     pub async fn get_reminder(
         &self,
         tenant: &str,
@@ -209,6 +222,7 @@ impl ActorApi {
         })
     }
 
+    /// `ListActorReminders`: the reminders of a type, of one actor when `actor_id` is set.
     pub async fn list_reminders(
         &self,
         tenant: &str,
@@ -233,6 +247,8 @@ impl ActorApi {
         Ok(pb::ListActorRemindersResponse { reminders })
     }
 
+    /// `UnregisterActorRemindersByType`: delete the reminders of a type, of one actor when
+    /// `actor_id` is set; the first failure stops the deletion.
     pub async fn unregister_reminders_by_type(
         &self,
         tenant: &str,

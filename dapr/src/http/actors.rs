@@ -11,6 +11,9 @@ use crate::runtime::{Invocation, Runtime, StateError};
 use crate::types::StateChange;
 use warren_protocol::{Tenant, header_metadata};
 
+/// `/method/{method}`, any verb: call the method with the body as payload and answer
+/// with the reply (`application/json` unless it names its type). The request's headers
+/// go to the actor, and `dapr-reentrancy-id` continues that call chain.
 pub async fn invoke(
     State(runtime): State<Runtime>,
     tenant: Tenant,
@@ -33,6 +36,8 @@ pub async fn invoke(
     Ok(([(header::CONTENT_TYPE, content_type)], reply.data).into_response())
 }
 
+/// `GET /state/{key}`: 200 with the stored bytes as `application/json`, or 204 when the
+/// key is absent.
 pub async fn get_state(
     State(runtime): State<Runtime>,
     tenant: Tenant,
@@ -59,6 +64,7 @@ pub fn parse_transaction(body: &[u8]) -> Result<Vec<StateChange>, DaprError> {
         .map_err(|e| DaprError::malformed(e.to_string()))
 }
 
+/// `POST` or `PUT /state`: apply a JSON array of upserts and deletes at once; 204.
 pub async fn state_transaction(
     State(runtime): State<Runtime>,
     tenant: Tenant,

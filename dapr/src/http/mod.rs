@@ -27,6 +27,8 @@ pub struct DaprError {
 }
 
 impl DaprError {
+    /// An error answered with HTTP `status` and the body
+    /// `{"errorCode": code, "message": message}`.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         DaprError {
             status,

@@ -35,6 +35,8 @@ pub fn parse(
     })
 }
 
+/// Dapr's error for a refused reminder operation; `code` names the operation for the
+/// failures that are not the caller's.
 fn schedule_error(e: ScheduleError, code: &'static str) -> DaprError {
     match e {
         ScheduleError::NotHosted { .. } => DaprError::new(
@@ -61,10 +63,13 @@ fn schedule_error(e: ScheduleError, code: &'static str) -> DaprError {
     }
 }
 
+/// The actor a timer or reminder route names.
 fn target(tenant: &Tenant, actor_type: &str, id: &str) -> Result<ActorId, DaprError> {
     actor_id(tenant, actor_type, id)
 }
 
+/// `POST` or `PUT /reminders/{name}`: register a reminder; 204, or 409 when it exists and
+/// the body says `"overwrite": false`.
 pub async fn set_reminder(
     State(runtime): State<Runtime>,
     tenant: Tenant,
@@ -101,6 +106,8 @@ pub fn job_view(actor: &ActorId, job: &Job) -> Value {
     })
 }
 
+/// `GET /reminders/{name}`: the reminder as [`job_view`] shows it; 404 when the actor has
+/// none of that name.
 pub async fn get_reminder(
     State(runtime): State<Runtime>,
     tenant: Tenant,
@@ -121,6 +128,7 @@ pub async fn get_reminder(
     }
 }
 
+/// `DELETE /reminders/{name}`: delete a reminder; 204.
 pub async fn delete_reminder(
     State(runtime): State<Runtime>,
     tenant: Tenant,
@@ -134,6 +142,8 @@ pub async fn delete_reminder(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST` or `PUT /timers/{name}`: start a timer; 204. Every refusal is Dapr's
+/// `ERR_ACTOR_TIMER_CREATE` (500).
 pub async fn set_timer(
     State(runtime): State<Runtime>,
     tenant: Tenant,
@@ -152,6 +162,7 @@ pub async fn set_timer(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `DELETE /timers/{name}`: delete a timer; 204.
 pub async fn delete_timer(
     State(runtime): State<Runtime>,
     tenant: Tenant,
@@ -165,6 +176,7 @@ pub async fn delete_timer(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The jobs of one kind of an actor, each as [`job_view`] shows it.
 async fn list(
     runtime: Runtime,
     tenant: Tenant,

@@ -137,6 +137,7 @@ fn component_schema(schema: &Value) -> Value {
     schema
 }
 
+/// `value` with every `$ref` to `#/definitions/X` pointing to `#/components/schemas/X`.
 fn rewrite_refs(value: &Value) -> Value {
     match value {
         Value::Object(fields) => Value::Object(
@@ -199,8 +200,9 @@ mod tests {
         serde_json::from_value(value).expect("a valid agent description")
     }
 
-    #[test]
-    fn one_path_per_action_with_schemas() {
+    /// The document for two agents: `calc` (`Add` with a result, `Plot` with array and
+    /// defined types) and `clock` (`Now`, with nothing), with a recursive `Point` schema.
+    fn calculator_and_clock() -> Value {
         let agents = [
             agent(json!({
                 "agentId": "calc",
@@ -240,9 +242,12 @@ mod tests {
             },
         }))
         .unwrap();
+        action_docs("Warren", &agents, &definitions)
+    }
 
-        let docs = action_docs("Warren", &agents, &definitions);
-
+    #[test]
+    fn one_path_per_action() {
+        let docs = calculator_and_clock();
         assert_eq!(docs["openapi"], "3.0.1");
         assert_eq!(docs["info"], json!({ "title": "Warren", "version": "1.0" }));
         let paths = docs["paths"].as_object().unwrap();
@@ -251,8 +256,12 @@ mod tests {
         for name in ["/invoke/Add/calc", "/invoke/Plot/calc", "/invoke/Now/clock"] {
             assert!(names.contains(&name), "{name} missing from {names:?}");
         }
+    }
 
-        let add = &paths["/invoke/Add/calc"]["post"];
+    #[test]
+    fn an_operation_has_its_body_result_and_description() {
+        let docs = calculator_and_clock();
+        let add = &docs["paths"]["/invoke/Add/calc"]["post"];
         assert_eq!(add["operationId"], "calc-Add");
         assert_eq!(add["description"], "Adds two numbers.");
         assert_eq!(
@@ -270,8 +279,12 @@ mod tests {
             add["responses"]["200"]["content"]["application/json"]["schema"],
             json!({ "type": "integer" })
         );
+    }
 
-        let plot = &paths["/invoke/Plot/calc"]["post"];
+    #[test]
+    fn parameters_refer_to_known_definitions_only() {
+        let docs = calculator_and_clock();
+        let plot = &docs["paths"]["/invoke/Plot/calc"]["post"];
         assert!(plot.get("description").is_none());
         let properties =
             &plot["requestBody"]["content"]["application/json"]["schema"]["properties"];
@@ -286,15 +299,23 @@ mod tests {
         // `Style` has no definition, so it must not become a dangling reference.
         assert!(properties["style"].get("$ref").is_none());
         assert!(plot["responses"]["200"].get("content").is_none());
+    }
 
-        let now = &paths["/invoke/Now/clock"]["post"];
+    #[test]
+    fn an_action_without_parameters_has_no_required_list() {
+        let docs = calculator_and_clock();
+        let now = &docs["paths"]["/invoke/Now/clock"]["post"];
         assert_eq!(now["operationId"], "clock-Now");
         assert!(
             now["requestBody"]["content"]["application/json"]["schema"]
                 .get("required")
                 .is_none()
         );
+    }
 
+    #[test]
+    fn definitions_become_component_schemas() {
+        let docs = calculator_and_clock();
         assert_eq!(
             docs["components"]["schemas"]["Point"],
             json!({

@@ -44,16 +44,23 @@ impl Identity {
 /// Why a login or user change failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
+    /// The user is unknown or the password does not match (one answer for both, so a
+    /// login does not tell which).
     #[error("wrong username or password")]
     BadCredentials,
+    /// A user of this name, or the platform admin, already exists.
     #[error("user {0:?} already exists")]
     Exists(String),
+    /// No user of this name.
     #[error("user {0:?} does not exist")]
     NoUser(String),
+    /// The request cannot be done as asked: why, for the caller.
     #[error("{0}")]
     Invalid(String),
+    /// The user records could not be read or written.
     #[error("storing users failed: {0}")]
     Store(String),
+    /// BCrypt failed, or its task did not finish.
     #[error("hashing the password failed: {0}")]
     Hash(String),
 }
@@ -62,12 +69,16 @@ pub enum AuthError {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserUpdate {
+    /// A new password (`password`); an empty one keeps the old.
     #[serde(default)]
     pub password: Option<String>,
+    /// A new role (`role`).
     #[serde(default)]
     pub role: Option<Role>,
+    /// New privileges (`privileges`), replacing the old list.
     #[serde(default)]
     pub privileges: Option<Vec<String>>,
+    /// The Warren tenant to move the user to (`tenant`, Warren's own field).
     #[serde(default)]
     pub tenant: Option<String>,
 }

@@ -1,7 +1,7 @@
 //! Warren as an OPACA runtime platform: agent containers (Wasm components or child
 //! processes), their agents and actions, users and tokens, the event history, and
-//! connected platforms. The HTTP routes are in `api::opaca`; Wasm agents' turns go
-//! through the runtime core like every other protocol's.
+//! connected platforms. The HTTP routes are the crate root's ([`crate::router`]); Wasm
+//! agents' turns go through the runtime core like every other protocol's.
 
 pub mod api_docs;
 pub mod auth;

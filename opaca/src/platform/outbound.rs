@@ -25,8 +25,12 @@ pub(super) fn endpoint<S: AsRef<str>>(
 
 /// One outbound request.
 pub(super) struct Outbound<'a> {
+    /// The tenant the call is made for: its event history records it, and its turn
+    /// timeout bounds it.
     pub tenant: &'a str,
+    /// The HTTP method.
     pub method: Method,
+    /// The full URL, query included.
     pub url: &'a str,
     /// `Authorization: Bearer` for the other side.
     pub bearer: Option<&'a str>,
@@ -38,6 +42,7 @@ pub(super) struct Outbound<'a> {
 /// largest body Warren's own APIs take).
 const MAX_ANSWER_BYTES: u64 = 64 << 20;
 
+/// A 502 for a request that got no answer.
 fn unreachable(url: &str, e: reqwest::Error) -> OpacaError {
     OpacaError::downstream(
         format!("{url} is unreachable"),

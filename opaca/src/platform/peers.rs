@@ -20,6 +20,7 @@ const PEER_TOKEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// A connected platform.
 pub struct Peer {
+    /// Its base URL, without a trailing `/`.
     pub url: String,
     /// The token for calling it, if it needs one.
     pub token: Option<String>,

@@ -48,6 +48,7 @@ pub fn allowed_variable(name: &str) -> bool {
 pub struct ProcessContainer {
     /// `http://127.0.0.1:PORT`
     pub url: String,
+    /// The loopback port it listens on (its `PORT`).
     pub port: u16,
     /// The pid of the process group's leader.
     pid: u32,
@@ -57,12 +58,21 @@ pub struct ProcessContainer {
 /// Why a process container did not come up.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// No free port, or the shell could not be started.
     #[error("cannot start {command:?}: {reason}")]
-    Spawn { command: String, reason: String },
+    Spawn {
+        /// The image's command.
+        command: String,
+        /// The operating system's error.
+        reason: String,
+    },
+    /// The process ended before its `/info` answered: its exit status.
     #[error("the container exited with {0} before answering /info")]
     Exited(String),
+    /// `/info` did not answer within the start timeout.
     #[error("the container did not answer /info within {0:?}")]
     Timeout(Duration),
+    /// `/info` answered with something other than an `AgentContainer`: the decoding error.
     #[error("the container's /info is not an AgentContainer: {0}")]
     BadInfo(String),
 }

@@ -11,8 +11,11 @@ pub const DEFAULT_TENANT: &str = "default";
 /// One actor: tenant, actor type and id. Cheap to clone.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct ActorId {
+    /// The tenant the actor belongs to ([`DEFAULT_TENANT`] when the caller names none).
     pub tenant: Arc<str>,
+    /// The actor's type, as a manifest declares it.
     pub actor_type: Arc<str>,
+    /// The actor's id, unique within its type and tenant.
     pub id: Arc<str>,
 }
 

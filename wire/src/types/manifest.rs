@@ -11,15 +11,21 @@ use super::ids::check_name;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ActorKind {
+    /// Any id names an actor, which exists from its first message (Spawn's `NAMED`).
     Named,
+    /// A template: instances are spawned from it by name, and it is not called itself
+    /// (Spawn's `UNNAMED`).
     Unnamed,
+    /// Interchangeable instances, any of which may serve a message (Spawn's `POOLED`).
     Pooled,
 }
 
 /// One action of an actor type.
 #[derive(Clone, Debug, Serialize)]
 pub struct ActionSpec {
+    /// The action's name, as callers invoke it.
     pub name: String,
+    /// What the action does, in words for people (and OPACA's clients).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// JSON parameter model, when declared.
@@ -33,7 +39,9 @@ pub struct ActionSpec {
 /// An action run on a fixed period while an actor is active.
 #[derive(Clone, Debug, Serialize)]
 pub struct TimerActionSpec {
+    /// The action to run.
     pub action: String,
+    /// Milliseconds between two runs (never 0 in a valid manifest).
     pub period_ms: u64,
 }
 
@@ -86,19 +94,32 @@ pub const DEFAULT_POOL_SIZE: u32 = 8;
 /// An actor type and its settings.
 #[derive(Clone, Debug, Serialize)]
 pub struct ActorTypeSpec {
+    /// The actor type's name, as callers address it.
     pub name: String,
+    /// How actors of the type are addressed.
     pub kind: ActorKind,
+    /// How long an actor stays active without a turn (Dapr's `actorIdleTimeout`); the
+    /// host's default when absent. Serialized in milliseconds.
     #[serde(skip_serializing_if = "Option::is_none", with = "opt_millis")]
     pub idle_timeout: Option<Duration>,
+    /// How deep a call chain may re-enter an actor of the type; absent means no
+    /// reentrancy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reentrancy_depth: Option<u32>,
+    /// How often changed state is written behind instead of at every turn (Spawn's
+    /// snapshot timeout); every turn commits when absent. Serialized in milliseconds.
     #[serde(skip_serializing_if = "Option::is_none", with = "opt_millis")]
     pub snapshot_interval: Option<Duration>,
+    /// The action run when an actor is activated, before its first message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activate_action: Option<String>,
+    /// Actions run on a fixed period while an actor is active.
     pub timer_actions: Vec<TimerActionSpec>,
+    /// The channels whose broadcasts the type receives.
     pub channels: Vec<ChannelSpec>,
+    /// The actions the type declares.
     pub actions: Vec<ActionSpec>,
+    /// What the type is for, in words for people.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Instances of a pooled type ([`DEFAULT_POOL_SIZE`] when absent).
@@ -133,8 +154,12 @@ impl ActorTypeSpec {
 /// A component's (or app's) description of itself.
 #[derive(Clone, Debug, Serialize)]
 pub struct Manifest {
+    /// The component's (or app's) name; valid per [`check_name`].
     pub name: String,
+    /// The version of its code: an actor's first turn under another version runs the
+    /// component's `on-upgrade` first (see [`CODE_VERSION_KEY`](crate::record::CODE_VERSION_KEY)).
     pub version: String,
+    /// The actor types it hosts (at least one).
     pub actor_types: Vec<ActorTypeSpec>,
 }
 
