@@ -4,7 +4,7 @@
 
 use warren_core::types::{ActorId, InvokeError, LimitKind, StoreError};
 
-use crate::wire::{actor_of, actor_ref, pb};
+use crate::proto::{actor_of, actor_ref, pb};
 
 /// An error, kind by kind, so the sender's protocol answers as if it had run locally.
 pub(crate) fn failure(e: &InvokeError) -> pb::Failure {

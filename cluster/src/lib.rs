@@ -17,6 +17,7 @@
 
 mod failure;
 mod membership;
+mod proto;
 mod router;
 mod service;
 pub mod wire;

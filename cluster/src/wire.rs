@@ -9,36 +9,8 @@ use warren_core::types::{ActorId, CallMode, Invocation, InvokeError, Reply, Stor
 
 use crate::failure::{error_of, failure};
 
-/// The generated types of `warren.cluster.v1`.
-#[allow(clippy::all, missing_docs)]
-pub mod pb {
-    tonic::include_proto!("warren.cluster.v1");
-}
-
-/// A forwarded message that does not parse.
-pub type Malformed = String;
-
-/// An actor id as the wire carries it.
-pub fn actor_ref(actor: &ActorId) -> pb::ActorRef {
-    pb::ActorRef {
-        tenant: actor.tenant.to_string(),
-        actor_type: actor.actor_type.to_string(),
-        id: actor.id.to_string(),
-    }
-}
-
-/// An actor id from the wire, checked as the owner's API checks names.
-pub(crate) fn actor_of(actor: Option<pb::ActorRef>) -> Result<ActorId, Malformed> {
-    let a = actor.ok_or("the actor is missing")?;
-    for (what, name) in [
-        ("tenant", &a.tenant),
-        ("actor type", &a.actor_type),
-        ("actor id", &a.id),
-    ] {
-        warren_core::types::check_name(what, name)?;
-    }
-    Ok(ActorId::new(&a.tenant, &a.actor_type, &a.id))
-}
+use crate::proto::actor_of;
+pub use crate::proto::{Malformed, actor_ref, pb};
 
 /// An invocation as sent to its actor's owner. A timer's or reminder's firing travels
 /// as a plain message (firings run on the owner; one only travels when its partition

@@ -4,6 +4,8 @@
 //! (`runtime::ComponentLoader`) and what keeps state ([`store::StateStore`]). It names no
 //! Wasm engine, no database and no protocol; those implement its ports in other crates.
 
+#![warn(missing_docs)]
+
 pub mod runtime;
 
 /// The storage port (`warren-store`): the store traits, records, fencing and the

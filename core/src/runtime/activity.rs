@@ -36,8 +36,9 @@ const BUCKETS_MS: [f64; 18] = [
 const HISTORY: usize = 60;
 /// Failed turns kept.
 const FAILURES: usize = 50;
-/// Lines of guest output kept with a failed turn, and characters per line.
+/// Lines of guest output kept with a failed turn.
 pub const FAILURE_LINES: usize = 20;
+/// Characters kept of each of those lines.
 pub const FAILURE_LINE_CHARS: usize = 300;
 
 /// One second of turns.
@@ -45,7 +46,9 @@ pub const FAILURE_LINE_CHARS: usize = 300;
 pub struct Second {
     /// When the second ended, milliseconds since the Unix epoch.
     pub at_ms: i64,
+    /// Turns that ended in the second.
     pub turns: u64,
+    /// Of those, the turns that failed.
     pub failed: u64,
     /// The p99 latency of the second's turns, by bucket bound (none without turns).
     pub p99_ms: Option<f64>,
@@ -56,13 +59,19 @@ pub struct Second {
 /// A turn that did not succeed.
 #[derive(Clone, Debug, Serialize)]
 pub struct Failure {
+    /// When the turn failed, milliseconds since the Unix epoch.
     pub at_ms: i64,
+    /// The tenant of the actor.
     pub tenant: String,
+    /// The actor's type.
     pub actor_type: String,
+    /// The actor's id within its type.
     pub actor_id: String,
+    /// The action the turn ran.
     pub action: String,
     /// `error`, `trap`, `deadline` or `memory` (as in the metrics).
     pub outcome: String,
+    /// The error the turn ended with, as text.
     pub message: String,
     /// What the guest printed during the turn (the first lines).
     pub output: Vec<String>,
@@ -197,10 +206,13 @@ impl Activity {
 /// The recent activity as the console and `warren status` show it.
 #[derive(Clone, Debug, Serialize)]
 pub struct ActivityView {
+    /// Turns since the host started.
     pub turns_total: u64,
+    /// Failed turns since the host started.
     pub failed_total: u64,
     /// Over the last 10 seconds.
     pub turns_per_second: f64,
+    /// Failed turns per second, over the last 10 seconds.
     pub failed_per_second: f64,
     /// Over the last minute.
     pub p99_ms: Option<f64>,
@@ -239,17 +251,27 @@ mod tests {
 /// The host at a glance: what the console's front page and `warren status` show.
 #[derive(Clone, Debug, Serialize)]
 pub struct HostStatus {
+    /// Warren's version, as built (`CARGO_PKG_VERSION`).
     pub version: &'static str,
     /// When the host started, milliseconds since the Unix epoch.
     pub started_ms: i64,
+    /// Seconds since the host started.
     pub uptime_seconds: u64,
+    /// Tenants the host knows.
     pub tenants: usize,
+    /// Components registered, deployed or from outside, over all tenants.
     pub components: usize,
+    /// Actor types hosted, over all tenants.
     pub actor_types: usize,
+    /// Actors active on this host now.
     pub active_actors: usize,
+    /// Guest instances kept warm between turns now.
     pub kept_instances: u64,
+    /// Components compiled since start.
     pub components_compiled: u64,
+    /// Components loaded from the compiled-artifact cache instead, since start.
     pub artifact_cache_hits: u64,
+    /// Turns and failures of the last minute, inlined in the status.
     #[serde(flatten)]
     pub activity: ActivityView,
 }
@@ -257,11 +279,15 @@ pub struct HostStatus {
 /// One actor's committed state and its reminders and timers.
 #[derive(Clone, Debug)]
 pub struct ActorView {
+    /// Whether the actor is active on this host now.
     pub active: bool,
     /// The version of its last commit (0: never written).
     pub version: u64,
+    /// Its committed entries, key and value, without the host's reserved keys.
     pub state: Vec<(String, Vec<u8>)>,
+    /// Its reminders, as stored.
     pub reminders: Vec<super::scheduler::Job>,
+    /// Its timers running on this host.
     pub timers: Vec<super::scheduler::Job>,
 }
 

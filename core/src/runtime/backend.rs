@@ -20,6 +20,7 @@ pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct Turn<'a> {
     /// The runtime, for the calls, casts and timers a turn makes.
     pub runtime: &'a Runtime,
+    /// The message the turn runs: target, action, payload, trigger and deadline.
     pub invocation: &'a Invocation,
     /// The limits of the actor's tenant.
     pub limits: &'a Limits,
@@ -32,6 +33,7 @@ pub struct Turn<'a> {
 
 /// What a backend answers for one turn.
 pub struct TurnOutcome {
+    /// The turn's reply, or why it failed.
     pub result: Result<Reply, InvokeError>,
     /// The turn's staged state, timers, casts and workflow, which the core commits when
     /// the turn succeeded; `None` for a backend that keeps its actors' state itself.
@@ -55,29 +57,49 @@ impl TurnOutcome {
 /// Why a backend could not restore, or store, the state it holds for an actor.
 #[derive(Debug, thiserror::Error)]
 pub enum HeldStateError {
+    /// The actor's backend keeps no revisions (it commits every turn).
     #[error(
         "actor {0} keeps no revisions: only actors whose state is written behind (those of a Spawn SDK) do; a Wasm actor commits every turn"
     )]
     NoRevisions(ActorId),
+    /// No revision of that number is stored for the actor.
     #[error("actor {actor} has no stored revision {revision}")]
-    NoRevision { actor: ActorId, revision: i64 },
+    NoRevision {
+        /// The actor asked for.
+        actor: ActorId,
+        /// The revision asked for.
+        revision: i64,
+    },
+    /// A stored revision could not be decoded.
     #[error("revision {revision} of {actor} is unreadable: {message}")]
     Unreadable {
+        /// The actor whose revision it is.
         actor: ActorId,
+        /// The revision's number.
         revision: i64,
+        /// What the decoder said.
         message: String,
     },
+    /// Storing the state would take the tenant past a state limit.
     #[error("tenant {tenant:?} is at its limit of {max} {kind}; the snapshot was not written")]
     Quota {
+        /// The tenant at its limit.
         tenant: String,
+        /// Which limit.
         kind: LimitKind,
+        /// The limit, in bytes of state.
         max: u64,
     },
+    /// The actor's tenant does not exist.
     #[error("tenant {tenant:?} does not exist")]
-    NoTenant { tenant: String },
+    NoTenant {
+        /// The tenant's name.
+        tenant: String,
+    },
     /// The actor could not be activated to restore it.
     #[error(transparent)]
     Invoke(#[from] InvokeError),
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -151,22 +173,29 @@ pub trait ComponentLoader: Send + Sync + 'static {
 
 /// A component loaded and described, ready to register.
 pub struct LoadedComponent {
+    /// What runs the turns of the component's actor types.
     pub backend: Arc<dyn ActorBackend>,
+    /// The manifest the component described itself with.
     pub manifest: Manifest,
     /// Hex SHA-256 of the bytes.
     pub sha256: String,
+    /// Length of the bytes.
     pub size: usize,
 }
 
 /// Why a `.wasm` was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The bytes are not a WebAssembly component the engine accepts.
     #[error("not a valid WebAssembly component: {0}")]
     Invalid(String),
+    /// The component's imports or exports do not match the `warren:actor` world.
     #[error("the component does not implement the warren:actor world: {0}")]
     WrongWorld(String),
+    /// The component's `describe` failed, trapped or did not return in time.
     #[error("the component's `describe` failed: {0}")]
     Describe(String),
+    /// The manifest `describe` returned was refused.
     #[error("the component's manifest is not acceptable: {0}")]
     Manifest(String),
 }

@@ -13,16 +13,27 @@ use crate::types::{StoreError, check_name};
 /// Why a component was not deployed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
+    /// The loader refused the bytes.
     #[error(transparent)]
     Invalid(#[from] LoadError),
+    /// A tenant or component name is not a valid name.
     #[error("invalid component name: {0}")]
     BadName(String),
+    /// The tenant does not exist.
     #[error("tenant {0:?} does not exist")]
     NoTenant(String),
+    /// The tenant is at its limit of components.
     #[error("tenant {tenant:?} is at its limit of {max} components")]
-    TooMany { tenant: String, max: u64 },
+    TooMany {
+        /// The tenant at its limit.
+        tenant: String,
+        /// Its limit of components.
+        max: u64,
+    },
+    /// An actor type of the component is another component's.
     #[error(transparent)]
     Conflict(#[from] TypeConflict),
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The new version leaves running things without code; deploying with `force`
@@ -31,9 +42,12 @@ pub enum DeployError {
         "the new version of component {component:?} would break running actors: {breakage}; deploy with force to replace it anyway"
     )]
     Breaking {
+        /// The component deployed.
         component: String,
+        /// What it would break.
         breakage: Breakage,
     },
+    /// A version or canary operation was refused.
     #[error(transparent)]
     Version(#[from] VersionError),
 }

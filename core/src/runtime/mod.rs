@@ -128,8 +128,11 @@ impl Default for RuntimeConfig {
 /// Counters for the admin API.
 #[derive(Debug, Serialize)]
 pub struct Stats {
+    /// Actors active on this host now.
     pub active_actors: usize,
+    /// Components compiled since start.
     pub components_compiled: u64,
+    /// Components loaded from the compiled-artifact cache instead, since start.
     pub artifact_cache_hits: u64,
     /// Timer and reminder firings, with their lateness.
     pub firings: firing::FiringSnapshot,
@@ -179,6 +182,7 @@ pub struct Runtime(Arc<Inner>);
 /// The future of one invocation.
 pub type InvokeFuture = Pin<Box<dyn Future<Output = Result<Reply, InvokeError>> + Send>>;
 
+/// Now, in whole seconds since the Unix epoch (0 if the clock is set before it).
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

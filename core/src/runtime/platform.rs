@@ -24,6 +24,7 @@ pub struct PlatformCaller {
 /// Run an action by name on whichever agent offers it.
 #[derive(Clone, Debug)]
 pub struct PlatformInvoke {
+    /// The action's name.
     pub action: String,
     /// The arguments, a JSON object.
     pub arguments: String,
@@ -40,19 +41,24 @@ pub struct PlatformInvoke {
 /// Deliver a message to every agent of a name.
 #[derive(Clone, Debug)]
 pub struct PlatformSend {
+    /// The name of the agents to deliver to.
     pub agent: String,
     /// The message, a JSON object (`payload`, `replyTo`).
     pub message: String,
+    /// Only the agents of this container, when given.
     pub container: Option<String>,
+    /// Whether agents on connected platforms get it too.
     pub forward: bool,
 }
 
 /// Publish a message on a channel.
 #[derive(Clone, Debug)]
 pub struct PlatformBroadcast {
+    /// The channel's name.
     pub channel: String,
     /// The message, a JSON object (`payload`, `replyTo`).
     pub message: String,
+    /// Whether connected platforms publish it too.
     pub forward: bool,
 }
 
@@ -62,6 +68,7 @@ pub struct PlatformBroadcast {
 pub struct PlatformError {
     /// The HTTP status the request would get.
     pub status: u16,
+    /// What went wrong, as the error's body would say it.
     pub message: String,
     /// The answer of the agent or platform that failed, as JSON, when one did.
     pub cause: Option<String>,

@@ -10,6 +10,7 @@ use crate::types::manifest::{ActorTypeSpec, Manifest};
 
 /// A hosted actor type.
 pub struct ActorTypeEntry {
+    /// The type's name and settings, from its component's manifest.
     pub spec: ActorTypeSpec,
     /// The component that provides it.
     pub component: String,
@@ -23,7 +24,9 @@ pub struct ActorTypeEntry {
 /// The backend of a canary version and the share of actor ids it serves.
 #[derive(Clone)]
 pub struct CanaryRoute {
+    /// The share of actor ids it serves, 1 to 99 percent.
     pub percent: u8,
+    /// Who runs the turns of those actors.
     pub backend: Arc<dyn ActorBackend>,
 }
 
@@ -56,15 +59,22 @@ pub fn canary_bucket(actor_type: &str, id: &str) -> u8 {
 /// A deployed component, as the admin API lists it.
 #[derive(Clone, Debug, Serialize)]
 pub struct ComponentInfo {
+    /// The tenant it is registered in.
     pub tenant: String,
+    /// Its name within the tenant.
     pub name: String,
+    /// The version its manifest declares (empty for a type a stream attached).
     pub version: String,
     /// The number of this deploy among the component's kept versions (0 for a component
     /// registered from outside, which has none).
     pub number: u64,
+    /// Hex SHA-256 of the running version's bytes; empty for a component registered from outside.
     pub sha256: String,
+    /// Size of those bytes (0 for a component registered from outside).
     pub size: usize,
+    /// The names of the actor types it provides.
     pub actor_types: Vec<String>,
+    /// When this version was deployed (or the component registered), seconds since the Unix epoch.
     pub deployed_at: u64,
     /// The canary version serving a share of the actors, if one is deployed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -74,10 +84,15 @@ pub struct ComponentInfo {
 /// A canary version as the admin API lists it.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct CanaryInfo {
+    /// Its number among the component's kept versions.
     pub number: u64,
+    /// The version its manifest declares.
     pub version: String,
+    /// Hex SHA-256 of its bytes.
     pub sha256: String,
+    /// The share of actor ids it serves, 1 to 99 percent.
     pub percent: u8,
+    /// The actor types it provides, the only ones routed to it.
     pub actor_types: Vec<String>,
 }
 
@@ -113,8 +128,11 @@ pub struct Registry {
 /// Why a stream cannot host an actor type.
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {
+    /// The type is another component's.
     #[error(transparent)]
     Conflict(#[from] TypeConflict),
+    /// The backend hosting the type refused to join, the type's name is invalid, or the
+    /// tenant does not exist.
     #[error("{0}")]
     Refused(String),
 }
@@ -123,7 +141,9 @@ pub enum AttachError {
 #[derive(Debug, thiserror::Error)]
 #[error("actor type {actor_type:?} is already provided by component {component:?}")]
 pub struct TypeConflict {
+    /// The type both would provide.
     pub actor_type: String,
+    /// The component that provides it now.
     pub component: String,
 }
 

@@ -25,8 +25,16 @@ pub enum Placement {
 /// A timer or reminder change, as sent to the actor's owner.
 #[derive(Clone, Debug)]
 pub enum ScheduleChange {
+    /// Start (or replace) a timer.
     SetTimer(Job),
-    SetReminder { job: Job, overwrite: bool },
+    /// Register a reminder.
+    SetReminder {
+        /// The reminder, with its schedule and data.
+        job: Job,
+        /// Whether it replaces one of the same name (without, an existing one is an error).
+        overwrite: bool,
+    },
+    /// Delete the timer or reminder of this name.
     Delete(JobKind, String),
 }
 

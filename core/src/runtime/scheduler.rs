@@ -45,7 +45,9 @@ impl Schedule {
 /// A job popped for firing; hand it back with [`Scheduler::reschedule`] or
 /// [`Scheduler::finish`].
 pub struct DueJob {
+    /// The actor it fires on.
     pub actor: ActorId,
+    /// The job, as it was when popped.
     pub job: Job,
     seq: u64,
 }

@@ -12,18 +12,31 @@ use crate::types::{ActorId, LimitKind, StateChange, StoreError};
 /// Why a state transaction from outside a turn was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// The tenant does not host the actor's type.
     #[error("actor type {actor_type:?} is not hosted in tenant {tenant:?}")]
-    NotHosted { tenant: String, actor_type: String },
+    NotHosted {
+        /// The actor's tenant.
+        tenant: String,
+        /// The type it does not host.
+        actor_type: String,
+    },
+    /// The actor is not active; a transaction from outside its turns needs it to be (as in Dapr).
     #[error("actor {0} is not active")]
     NotActive(ActorId),
+    /// A key the host keeps for itself (starting with U+0001).
     #[error("state key {0:?} is reserved: keys starting with U+0001 belong to the host")]
     ReservedKey(String),
+    /// The change would take the tenant past a state limit.
     #[error("tenant {tenant:?} is at its limit of {max} {kind}; nothing was changed")]
     Quota {
+        /// The tenant at its limit.
         tenant: String,
+        /// Which limit.
         kind: LimitKind,
+        /// The limit, in bytes of state.
         max: u64,
     },
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -98,6 +98,7 @@ pub struct ActorTable {
 }
 
 impl ActorTable {
+    /// An empty table, its clock starting now.
     pub fn new() -> Self {
         ActorTable {
             slots: DashMap::new(),

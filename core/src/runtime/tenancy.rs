@@ -15,16 +15,27 @@ use crate::store::{ActorStore, StateStore, StoreError, TenantStore};
 /// Why a tenant operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
+    /// The name is not a valid tenant name.
     #[error("invalid tenant: {0}")]
     BadName(String),
+    /// A tenant of that name exists already.
     #[error("tenant {0:?} already exists")]
     Exists(String),
+    /// No tenant has that name.
     #[error("tenant {0:?} does not exist")]
     NotFound(String),
+    /// A delete of the default tenant, which always exists.
     #[error("the default tenant cannot be deleted")]
     DefaultTenant,
+    /// The tenant has no token of that id.
     #[error("tenant {tenant:?} has no token {id:?}")]
-    NoSuchToken { tenant: String, id: String },
+    NoSuchToken {
+        /// The tenant's name.
+        tenant: String,
+        /// The token id asked for.
+        id: String,
+    },
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -32,12 +43,19 @@ pub enum TenantError {
 /// A tenant as the admin API shows it: never a token, only token ids.
 #[derive(Debug, serde::Serialize)]
 pub struct TenantView {
+    /// The tenant's name.
     pub name: String,
+    /// Its effective limits: its overrides over the host's defaults.
     pub limits: super::tenants::Limits,
+    /// The limits it overrides.
     pub overrides: LimitOverrides,
+    /// The ids of its tokens.
     pub tokens: Vec<String>,
+    /// Its actors active on this host now.
     pub active_actors: u64,
+    /// Its turns running on this host now.
     pub running_turns: u64,
+    /// Bytes of its actors' stored state, keys plus values.
     pub state_bytes: u64,
 }
 
@@ -315,7 +333,9 @@ impl Runtime {
         self.0.tenancy.create(name, limits).await
     }
 
-    /// See [`Tenancy::ensure`].
+    /// Make sure tenant `name` exists: an existing one is taken as it is; a missing one is
+    /// created with the host's default limits when `may_create` (the caller may manage
+    /// tenants), and refused otherwise.
     pub async fn ensure_tenant(&self, name: &str, may_create: bool) -> Result<(), TenantError> {
         self.0.tenancy.ensure(name, may_create).await
     }

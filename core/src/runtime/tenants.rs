@@ -20,11 +20,13 @@ pub struct Limits {
     pub fuel_per_turn: Option<u64>,
     /// Turns running at once.
     pub max_concurrent_turns: u64,
+    /// Actors active at once.
     pub max_active_actors: u64,
     /// State of one actor, keys plus values.
     pub max_state_bytes_per_actor: u64,
     /// State of the whole tenant, keys plus values.
     pub max_state_bytes: u64,
+    /// Components registered at once, deployed or from outside.
     pub max_components: u64,
     /// Request payload and reply size.
     pub max_payload_bytes: u64,
@@ -34,22 +36,31 @@ pub struct Limits {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitOverrides {
+    /// Linear memory of one Wasm instance, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_memory_bytes: Option<u64>,
+    /// Wall-clock deadline of a request, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turn_timeout_ms: Option<u64>,
+    /// Fuel one turn may burn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fuel_per_turn: Option<u64>,
+    /// Turns running at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_turns: Option<u64>,
+    /// Actors active at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_active_actors: Option<u64>,
+    /// State of one actor, keys plus values, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_state_bytes_per_actor: Option<u64>,
+    /// State of the whole tenant, keys plus values, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_state_bytes: Option<u64>,
+    /// Components registered at once, deployed or from outside.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_components: Option<u64>,
+    /// Request payload and reply size, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_payload_bytes: Option<u64>,
 }
@@ -96,19 +107,26 @@ impl LimitOverrides {
 /// A token as stored: only its hash.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TokenRecord {
+    /// The token's id, which the admin API shows in its place.
     pub id: String,
+    /// Hex SHA-256 of the token ([`token_hash`]).
     pub sha256: String,
+    /// When it was created, seconds since the Unix epoch.
     pub created_at: u64,
 }
 
 /// A tenant as stored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TenantRecord {
+    /// The tenant's name.
     pub name: String,
+    /// The limits it overrides.
     #[serde(default)]
     pub limits: LimitOverrides,
+    /// Its tokens, hashed.
     #[serde(default)]
     pub tokens: Vec<TokenRecord>,
+    /// When it was created, seconds since the Unix epoch.
     pub created_at: u64,
 }
 
@@ -119,10 +137,15 @@ pub fn token_hash(token: &str) -> String {
 
 /// A tenant with its live usage counters.
 pub struct Tenant {
+    /// The tenant as stored.
     pub record: TenantRecord,
+    /// Its effective limits: its overrides over the host's defaults.
     pub limits: Limits,
+    /// Its turns running on this host now.
     pub running_turns: AtomicU64,
+    /// Its actors active on this host now.
     pub active_actors: AtomicU64,
+    /// Bytes of its actors' stored state, keys plus values.
     pub state_bytes: AtomicU64,
 }
 

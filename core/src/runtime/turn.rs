@@ -14,9 +14,13 @@ use crate::types::{StateChange, StoreError};
 /// A timer or reminder change staged by a turn.
 #[derive(Debug)]
 pub enum ScheduleOp {
+    /// Start (or replace) a timer.
     SetTimer(Job),
+    /// Stop the timer of this name.
     CancelTimer(String),
+    /// Register (or replace) a reminder, stored with the turn's commit.
     SetReminder(Job),
+    /// Delete the reminder of this name, with the turn's commit.
     CancelReminder(String),
 }
 

@@ -15,11 +15,15 @@ use crate::types::StoreError;
 /// A kept version as the admin API lists it.
 #[derive(Clone, Debug, Serialize)]
 pub struct VersionView {
+    /// Its number among the component's kept versions, counting deploys from 1.
     pub number: u64,
     /// The version its manifest declares.
     pub version: String,
+    /// Hex SHA-256 of its bytes.
     pub sha256: String,
+    /// When it was deployed, seconds since the Unix epoch.
     pub deployed_at: u64,
+    /// Who deployed it, as the host authenticated them.
     pub deployed_by: String,
     /// Whether it serves the actors (the others' share, with a canary).
     pub current: bool,

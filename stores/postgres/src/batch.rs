@@ -141,32 +141,6 @@ async fn check_fences(
     Ok(())
 }
 
-/// Check, inside `tx`, that `host` holds `partition` at `epoch`, under the partition's
-/// shared lock as a commit does (a reminder written outside a turn).
-pub(crate) async fn check_fence(
-    tx: &Transaction<'_>,
-    partition: u32,
-    host: &str,
-    epoch: i64,
-) -> Result<(), StoreError> {
-    exec(
-        tx,
-        "SELECT pg_advisory_xact_lock_shared($1, $2)",
-        &[&PARTITION_LOCKS, &(partition as i32)],
-    )
-    .await?;
-    let held = query(
-        tx,
-        "SELECT 1 FROM warren_partitions WHERE partition = $1 AND owner = $2 AND epoch = $3",
-        &[&(partition as i32), &host, &epoch],
-    )
-    .await?;
-    if held.is_empty() {
-        return Err(StoreError::Fenced { partition });
-    }
-    Ok(())
-}
-
 /// Refuse the firings whose reminder no longer stands at the due time that fired: the
 /// turn of a firing commits with its progress, or not at all. The rows checked stay
 /// locked until the transaction ends, so no other writer moves them meanwhile.

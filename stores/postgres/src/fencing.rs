@@ -7,7 +7,10 @@ use warren_store::StoreError;
 use warren_store::fencing::{Fence, is_fenced, partition_of};
 use warren_wire::types::ActorId;
 
-use crate::PostgresStore;
+use deadpool_postgres::Transaction;
+
+use crate::sql::{exec, query};
+use crate::{PARTITION_LOCKS, PostgresStore};
 
 impl PostgresStore {
     /// From now on, write actors only in the partitions `fence` holds, and read due
@@ -49,4 +52,30 @@ impl PostgresStore {
         .ok_or(StoreError::Fenced { partition })?;
         Ok(Some((fence.clone(), partition, epoch)))
     }
+}
+
+/// Check, inside `tx`, that `host` holds `partition` at `epoch`, under the partition's
+/// shared lock as a commit does (a reminder written outside a turn).
+pub(crate) async fn check_fence(
+    tx: &Transaction<'_>,
+    partition: u32,
+    host: &str,
+    epoch: i64,
+) -> Result<(), StoreError> {
+    exec(
+        tx,
+        "SELECT pg_advisory_xact_lock_shared($1, $2)",
+        &[&PARTITION_LOCKS, &(partition as i32)],
+    )
+    .await?;
+    let held = query(
+        tx,
+        "SELECT 1 FROM warren_partitions WHERE partition = $1 AND owner = $2 AND epoch = $3",
+        &[&(partition as i32), &host, &epoch],
+    )
+    .await?;
+    if held.is_empty() {
+        return Err(StoreError::Fenced { partition });
+    }
+    Ok(())
 }

@@ -8,7 +8,7 @@ use warren_store::{
 use warren_wire::types::ActorId;
 
 use crate::sql::{actor_params, exec};
-use crate::{PostgresStore, batch, io};
+use crate::{PostgresStore, fencing, io};
 
 /// A reminder from a row of [`REMINDER_COLUMNS`].
 fn reminder_of(row: &tokio_postgres::Row) -> StoredReminder {
@@ -109,7 +109,7 @@ impl PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(io)?;
         if let Some((fence, partition, epoch)) = &fence {
-            batch::check_fence(&tx, *partition, fence.host(), *epoch).await?;
+            fencing::check_fence(&tx, *partition, fence.host(), *epoch).await?;
         }
         let written = apply_reminder(&tx, actor, &change).await?;
         tx.commit().await.map_err(io)?;

@@ -206,7 +206,12 @@ impl Runtime {
     /// heartbeat lands again). With `new_work`, a partition being handed over is not held.
     /// If not held, the activation ends (the next message activates the actor afresh,
     /// wherever it lives then).
-    pub(super) async fn still_held(&self, actor: &ActorId, slot: &ActorSlot, new_work: bool) -> bool {
+    pub(super) async fn still_held(
+        &self,
+        actor: &ActorId,
+        slot: &ActorSlot,
+        new_work: bool,
+    ) -> bool {
         let Some(router) = self.router() else {
             return true;
         };

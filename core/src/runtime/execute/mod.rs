@@ -146,11 +146,13 @@ impl Runtime {
         invocation: &Invocation,
     ) -> Result<(Arc<Tenant>, Arc<ActorTypeEntry>), InvokeError> {
         let target = &invocation.target;
-        let tenant = self.0.tenancy.get(&target.tenant).ok_or_else(|| {
-            InvokeError::TenantNotFound {
-                tenant: target.tenant.to_string(),
-            }
-        })?;
+        let tenant =
+            self.0
+                .tenancy
+                .get(&target.tenant)
+                .ok_or_else(|| InvokeError::TenantNotFound {
+                    tenant: target.tenant.to_string(),
+                })?;
         let max = tenant.limits.max_payload_bytes;
         if invocation.payload.len() as u64 > max {
             return Err(InvokeError::LimitExceeded {

@@ -23,14 +23,29 @@ const UNHOSTED_RETRY_MS: i64 = 5000;
 /// Why a timer or reminder was not registered.
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
+    /// The tenant does not host the actor's type.
     #[error("actor type {actor_type:?} is not hosted in tenant {tenant:?}")]
-    NotHosted { tenant: String, actor_type: String },
+    NotHosted {
+        /// The actor's tenant.
+        tenant: String,
+        /// The type it does not host.
+        actor_type: String,
+    },
+    /// A due time, period or TTL does not parse.
     #[error(transparent)]
     Duration(#[from] DurationError),
+    /// A reminder of that name exists, and the registration does not overwrite it.
     #[error("reminder {name:?} of {actor} already exists")]
-    AlreadyExists { actor: ActorId, name: String },
+    AlreadyExists {
+        /// The actor it belongs to.
+        actor: ActorId,
+        /// The reminder's name.
+        name: String,
+    },
+    /// The store failed to read or write the reminder.
     #[error("storing the reminder failed: {0}")]
     Store(#[from] StoreError),
+    /// The actor could not be activated for its timer (a tenant limit).
     #[error("{0}")]
     Limit(String),
     /// Cluster mode: the actor's owner could not be reached, or refused the change
@@ -259,8 +274,8 @@ impl Runtime {
     }
 
     /// Read the stored reminders due within the window into memory (at start, then
-    /// every [`WINDOW_EVERY`]); how many were added. Overdue ones fire once, at the backlog
-    /// rate. Memory holds at most [`MAX_LOADED`] reminders read so; the rest wait in the
+    /// every `WINDOW_EVERY`); how many were added. Overdue ones fire once, at the backlog
+    /// rate. Memory holds at most `MAX_LOADED` reminders read so; the rest wait in the
     /// store, in due order, for the next read.
     pub async fn load_reminders(&self) -> Result<usize, StoreError> {
         let mut cursor = self.0.reminder_cursor.lock().await;
