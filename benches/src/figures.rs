@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use warren_bench::inproc::{call, empty_state, runtime, runtime_with};
-use warren_bench::load::{self, LoadSpec};
 use warren_bench::procs::{Warren, guest, rss_of};
 use warren_bench::stats::{Summary, fmt, histogram};
 use warren_host::runtime::tenants::Limits;
@@ -17,12 +16,14 @@ use warren_host::wasm::WasmConfig;
 
 mod cluster;
 mod hop;
+mod http;
 mod languages;
 mod observe;
 mod reminders;
 mod span_floor;
 pub use cluster::cluster;
 pub use hop::hop_echo;
+pub use http::{app, bare_server, counter_app, http};
 pub use languages::languages;
 pub use observe::observe;
 pub use reminders::{reminder_pass_process, reminders, stored, stored_start_process};
@@ -149,21 +150,6 @@ pub async fn invoke(duration: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The baseline for HTTP figures: an axum handler returning the bytes Warren returns.
-pub fn bare_server() -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let app = axum::Router::new()
-            .fallback(|| async { ([("content-type", "application/json")], "0") });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        println!("listening {}", listener.local_addr()?);
-        axum::serve(listener, app).await?;
-        Ok(())
-    })
-}
-
 /// Start this binary as a helper process and read the address it prints.
 fn helper(args: &[&str]) -> anyhow::Result<(std::process::Child, String)> {
     use std::io::BufRead;
@@ -187,248 +173,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// Figure 2: Dapr HTTP invoke vs a bare axum handler, same load generator.
-pub async fn http(duration: Duration) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let counter = guest("counter");
-    let warren = Warren::start(
-        dir.path(),
-        &[
-            "--deploy",
-            counter.to_str().unwrap_or_default(),
-            "--durability",
-            "relaxed",
-        ],
-    )?;
-    let (bare, bare_addr) = helper(&["bare-server"])?;
-    let _bare = Killed(bare);
-    let path = "/v1.0/actors/counter/c{c}/method/get";
-    let bare_sum = load::run(load::post(
-        "bare axum handler, 32 conns",
-        &bare_addr,
-        path,
-        "",
-        32,
-        duration,
-    ))
-    .await?;
-    bare_sum.print(None);
-    let warren_sum = load::run(load::post(
-        "warren Dapr invoke, 32 conns",
-        &warren.addr,
-        path,
-        "",
-        32,
-        duration,
-    ))
-    .await?;
-    warren_sum.print(Some(&bare_sum));
-    // Warren's HTTP path without a turn (auth, routing, extractors, one sled read of a
-    // stored "0", the bytes the bare handler returns): what the turn adds is the
-    // difference to the invoke line.
-    let client = reqwest::Client::new();
-    for c in 0..32 {
-        let url = format!("http://{}/v1.0/actors/counter/c{c}/method/add", warren.addr);
-        client
-            .post(url)
-            .body("0")
-            .send()
-            .await?
-            .error_for_status()?;
-    }
-    load::run(load::get(
-        "warren Dapr state GET (no turn), 32 conns",
-        &warren.addr,
-        "/v1.0/actors/counter/c{c}/state/total",
-        32,
-        duration,
-    ))
-    .await?
-    .print(Some(&bare_sum));
-    let fresh_dir = tempfile::tempdir()?;
-    let fresh = Warren::start(
-        fresh_dir.path(),
-        &[
-            "--deploy",
-            counter.to_str().unwrap_or_default(),
-            "--durability",
-            "relaxed",
-            "--pinned-instances",
-            "0",
-        ],
-    )?;
-    load::run(load::post(
-        "warren Dapr invoke, fresh instance per turn, 32 conns",
-        &fresh.addr,
-        path,
-        "",
-        32,
-        duration,
-    ))
-    .await?
-    .print(Some(&bare_sum));
-    drop(fresh);
-    for (name, addr) in [
-        ("bare axum handler at 10k req/s", &bare_addr),
-        ("warren Dapr invoke at 10k req/s", &warren.addr),
-    ] {
-        let spec = LoadSpec {
-            rate: Some(10_000.0),
-            ..load::post(name, addr, path, "", 32, duration)
-        };
-        load::run(spec).await?.print(None);
-    }
-    Ok(())
-}
-
-/// A Dapr actor app (app-callback mode) with the counter's logic, keeping its state in
-/// Warren through the Dapr state API as a Dapr app does.
-pub fn counter_app(warren: String) -> anyhow::Result<()> {
-    use axum::extract::{Path as UrlPath, State};
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async move {
-        let client = reqwest::Client::new();
-        let add = |State((client, warren)): State<(reqwest::Client, String)>,
-                   UrlPath((t, id)): UrlPath<(String, String)>,
-                   body: axum::body::Bytes| async move {
-            let base = format!("http://{warren}/v1.0/actors/{t}/{id}/state");
-            let current = client.get(format!("{base}/total")).send().await.ok();
-            let total: i64 = match current {
-                Some(r) if r.status() == 200 => r
-                    .text()
-                    .await
-                    .ok()
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or(0),
-                _ => 0,
-            };
-            let n: i64 = std::str::from_utf8(&body)
-                .ok()
-                .and_then(|b| b.trim().parse().ok())
-                .unwrap_or(0);
-            let total = total + n;
-            let ops = format!(
-                r#"[{{"operation":"upsert","request":{{"key":"total","value":{total}}}}}]"#
-            );
-            let _ = client.post(base).body(ops).send().await;
-            total.to_string()
-        };
-        let app = axum::Router::new()
-            .route(
-                "/dapr/config",
-                axum::routing::get(|| async {
-                    axum::Json(serde_json::json!({"entities": ["appcounter"]}))
-                }),
-            )
-            .route("/actors/{t}/{id}/method/add", axum::routing::put(add))
-            .with_state((client, warren));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        println!("listening {}", listener.local_addr()?);
-        axum::serve(listener, app).await?;
-        Ok(())
-    })
-}
-
-/// Figure 3: the counter as a Wasm actor vs as an app-hosted actor, same host and load.
-pub async fn app(duration: Duration) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let counter = guest("counter");
-    // Each side needs the other's address: fix Warren's port first.
-    let http = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .to_string();
-    let (app, app_addr) = helper(&["counter-app", &http])?;
-    let _app = Killed(app);
-    let app_port = app_addr.rsplit(':').next().unwrap_or_default().to_string();
-    let warren = Warren::start_at(
-        dir.path(),
-        &http,
-        &[
-            "--deploy",
-            counter.to_str().unwrap_or_default(),
-            "--durability",
-            "relaxed",
-            "--app-port",
-            &app_port,
-        ],
-    )?;
-    anyhow::ensure!(
-        wait_for_types(&warren.addr).await,
-        "the app's actor type was never hosted"
-    );
-    let hosted = load::run(load::post(
-        "app-hosted counter add, 16 conns",
-        &warren.addr,
-        "/v1.0/actors/appcounter/a{c}/method/add",
-        "1",
-        16,
-        duration,
-    ))
-    .await?;
-    hosted.print(None);
-    let wasm = load::run(load::post(
-        "wasm counter add, 16 conns",
-        &warren.addr,
-        "/v1.0/actors/counter/w{c}/method/add",
-        "1",
-        16,
-        duration,
-    ))
-    .await?;
-    wasm.print(Some(&hosted));
-    // One connection: latency without queueing. The hop every request pays (load
-    // generator -> Warren -> reply, auth and routing) is measured as a state GET, which
-    // runs no turn; subtracting it leaves the callback of each side.
-    let one = |name: &str, path: &str| load::post(name, &warren.addr, path, "1", 1, duration);
-    let hop = load::run(load::get(
-        "warren state GET (the hop, no turn), 1 conn",
-        &warren.addr,
-        "/v1.0/actors/counter/w0/state/total",
-        1,
-        duration,
-    ))
-    .await?;
-    hop.print(None);
-    let hosted = load::run(one(
-        "app-hosted counter add, 1 conn",
-        "/v1.0/actors/appcounter/a0/method/add",
-    ))
-    .await?;
-    hosted.print(Some(&hop));
-    let wasm = load::run(one(
-        "wasm counter add, 1 conn",
-        "/v1.0/actors/counter/w0/method/add",
-    ))
-    .await?;
-    wasm.print(Some(&hosted));
-    let callback = |s: &Summary| s.p50.saturating_sub(hop.p50);
-    let (app_cb, wasm_cb) = (callback(&hosted), callback(&wasm));
-    let ratio = if wasm_cb.is_zero() {
-        "n/a (the wasm p50 is not above the hop's)".to_string()
-    } else {
-        format!("x{:.1}", app_cb.as_secs_f64() / wasm_cb.as_secs_f64())
-    };
-    println!(
-        "callback alone (p50 minus the hop's p50): app-hosted {app_cb:?}, wasm {wasm_cb:?}: wasm lower by {ratio}"
-    );
-    Ok(())
-}
-
-async fn wait_for_types(addr: &str) -> bool {
-    for _ in 0..100 {
-        if let Ok(r) = reqwest::get(format!("http://{addr}/admin/v1/actor-types")).await
-            && let Ok(text) = r.text().await
-            && text.contains("appcounter")
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
 }
 
 /// Figure 4: many distinct actors, each touched once with a small state.

@@ -86,11 +86,14 @@ fn disk_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
+/// Where a sample's metric name ends: at its labels, or at the space before its value.
+const NAME_ENDS: [char; 2] = ['{', ' '];
+
 /// The value of the first sample of metric `name` in a Prometheus text exposition.
 fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
-        .find(|l| l.split(['{', ' ']).next() == Some(name))
+        .find(|l| l.split(NAME_ENDS).next() == Some(name))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
 }
@@ -102,9 +105,47 @@ struct Sample {
     fds: usize,
 }
 
+/// Actors the Dapr HTTP and gRPC invokes spread over.
+const ACTORS: u64 = 5_000;
+
+/// The host under soak, as the load reaches it.
+struct Target {
+    client: reqwest::Client,
+    /// `http://host:port` of the HTTP listener.
+    http: String,
+    /// `http://host:port` of the OPACA listener.
+    opaca: String,
+    /// The component deployed and removed again and again.
+    bank_wasm: Vec<u8>,
+    /// The component each churned tenant deploys.
+    counter_wasm: Vec<u8>,
+}
+
 /// Run the soak for `duration`, reporting every `every`.
 pub async fn soak(duration: Duration, every: Duration) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
+    let (warren, target) = start(dir.path(), duration).await?;
+    let tally = Shared::default();
+    let until = Instant::now() + duration;
+    let grpc = rt::dapr_client::DaprClient::connect(format!("http://{}", warren.grpc_addr)).await?;
+    let ((), (), (), (), (), (), (), (), samples) = tokio::join!(
+        dapr_invoke(&target, tally.clone(), until),
+        dapr_state(&target, tally.clone(), until),
+        dapr_grpc(&grpc, tally.clone(), until),
+        spawn(&target, tally.clone(), until),
+        opaca_actions(&target, tally.clone(), until),
+        reminders(&target, tally.clone(), until),
+        deploys(&target, tally.clone(), until),
+        tenants(&target, tally.clone(), until),
+        report(&target, &warren, dir.path(), &tally, until, every)
+    );
+    summarize(&samples);
+    Ok(())
+}
+
+/// Start the host with the soak's components, create the OPACA container, and print the
+/// header.
+async fn start(dir: &Path, duration: Duration) -> anyhow::Result<(Warren, Target)> {
     let (counter, hostile, calculator, bank) = (
         guest("counter"),
         guest("hostile"),
@@ -113,7 +154,7 @@ pub async fn soak(duration: Duration, every: Duration) -> anyhow::Result<()> {
     );
     let path = |p: &Path| p.to_string_lossy().into_owned();
     let warren = Warren::start(
-        dir.path(),
+        dir,
         &[
             "--deploy",
             &path(&counter),
@@ -141,27 +182,40 @@ pub async fn soak(duration: Duration, every: Duration) -> anyhow::Result<()> {
     println!(
         "soak of {duration:?}: warren pid {}, data dir {}; calculator container {container}",
         warren.child.id(),
-        dir.path().display()
+        dir.display()
     );
     println!(
         "minute  rss_MiB  fds  kept_instances  active_actors  store_MiB  ops  errors (by kind)"
     );
+    let target = Target {
+        client,
+        http,
+        opaca,
+        bank_wasm,
+        counter_wasm,
+    };
+    Ok((warren, target))
+}
 
-    let tally = Shared::default();
-    let until = Instant::now() + duration;
-    let grpc = rt::dapr_client::DaprClient::connect(format!("http://{}", warren.grpc_addr)).await?;
-    let actors = 5_000u64;
-
-    let dapr_invoke = paced(tally.clone(), "dapr-http", 150, until, |i| {
+/// Dapr HTTP invokes.
+async fn dapr_invoke(target: &Target, tally: Shared, until: Instant) {
+    let Target { client, http, .. } = target;
+    paced(tally, "dapr-http", 150, until, |i| {
         let sent = client
             .post(format!(
                 "{http}/v1.0/actors/counter/c{}/method/add",
-                i % actors
+                i % ACTORS
             ))
             .body("1");
         async move { checked(sent).await.map(drop) }
-    });
-    let dapr_state = paced(tally.clone(), "dapr-state", 40, until, |i| {
+    })
+    .await
+}
+
+/// Dapr state transactions.
+async fn dapr_state(target: &Target, tally: Shared, until: Instant) {
+    let Target { client, http, .. } = target;
+    paced(tally, "dapr-state", 40, until, |i| {
         let body =
             format!(r#"[{{"operation":"upsert","request":{{"key":"note","value":{{"n":{i}}}}}}}]"#);
         // Dapr writes state only for an active actor: a call activates it first.
@@ -175,13 +229,22 @@ pub async fn soak(duration: Duration, every: Duration) -> anyhow::Result<()> {
             checked(activate).await?;
             checked(sent).await.map(drop)
         }
-    });
-    let dapr_grpc = paced(tally.clone(), "dapr-grpc", 80, until, |i| {
+    })
+    .await
+}
+
+/// Dapr gRPC invokes.
+async fn dapr_grpc(
+    grpc: &rt::dapr_client::DaprClient<tonic::transport::Channel>,
+    tally: Shared,
+    until: Instant,
+) {
+    paced(tally, "dapr-grpc", 80, until, |i| {
         let mut grpc = grpc.clone();
         async move {
             let request = rt::InvokeActorRequest {
                 actor_type: "counter".into(),
-                actor_id: format!("g{}", i % actors),
+                actor_id: format!("g{}", i % ACTORS),
                 method: "add".into(),
                 data: b"1".to_vec(),
                 metadata: Default::default(),
@@ -191,8 +254,14 @@ pub async fn soak(duration: Duration, every: Duration) -> anyhow::Result<()> {
                 .map(drop)
                 .map_err(|s| s.to_string())
         }
-    });
-    let spawn = paced(tally.clone(), "spawn", 40, until, |i| {
+    })
+    .await
+}
+
+/// Spawn invokes.
+async fn spawn(target: &Target, tally: Shared, until: Instant) {
+    let Target { client, http, .. } = target;
+    paced(tally, "spawn", 40, until, |i| {
         let request = pb::InvocationRequest {
             system: Some(pb::ActorSystem {
                 name: "default".into(),
@@ -219,17 +288,28 @@ pub async fn soak(duration: Duration, every: Duration) -> anyhow::Result<()> {
             .header("content-type", "application/octet-stream")
             .body(request.encode_to_vec());
         async move { checked(sent).await.map(drop) }
-    });
-    let opaca_actions = paced(tally.clone(), "opaca", 40, until, |i| {
+    })
+    .await
+}
+
+/// OPACA actions of the calculator container.
+async fn opaca_actions(target: &Target, tally: Shared, until: Instant) {
+    let Target { client, opaca, .. } = target;
+    paced(tally, "opaca", 40, until, |i| {
         let sent = client
             .post(format!("{opaca}/invoke/Add/calculator"))
             .header("content-type", "application/json")
             .body(format!(r#"{{"x": {}, "y": 1}}"#, i % 1000));
         async move { checked(sent).await.map(drop) }
-    });
-    // 200 ticker actors with up to 4 reminders each (every 5 s): registered and deleted
-    // in turn, so some fire, some are replaced, some go.
-    let reminders = paced(tally.clone(), "reminders", 20, until, |i| {
+    })
+    .await
+}
+
+/// 200 ticker actors with up to 4 reminders each (every 5 s): registered and deleted in
+/// turn, so some fire, some are replaced, some go.
+async fn reminders(target: &Target, tally: Shared, until: Instant) {
+    let Target { client, http, .. } = target;
+    paced(tally, "reminders", 20, until, |i| {
         let url = format!(
             "{http}/v1.0/actors/ticker/t{}/reminders/r{}",
             i % 200,
@@ -244,9 +324,19 @@ pub async fn soak(duration: Duration, every: Duration) -> anyhow::Result<()> {
                 .body(r#"{"dueTime": "1s", "period": "5s"}"#)
         };
         async move { checked(sent).await.map(drop) }
-    });
-    // A component deployed, used and removed every 10 s.
-    let deploys = paced(tally.clone(), "deploy-remove", 1, until, |i| {
+    })
+    .await
+}
+
+/// A component deployed, used and removed every 10 s.
+async fn deploys(target: &Target, tally: Shared, until: Instant) {
+    let Target {
+        client,
+        http,
+        bank_wasm,
+        ..
+    } = target;
+    paced(tally, "deploy-remove", 1, until, |i| {
         let (client, http, wasm) = (client.clone(), http.clone(), bank_wasm.clone());
         async move {
             if i % 10 != 0 {
@@ -267,93 +357,120 @@ pub async fn soak(duration: Duration, every: Duration) -> anyhow::Result<()> {
             checked(client.delete(format!("{http}/admin/v1/components/bank"))).await?;
             Ok(())
         }
-    });
-    // A tenant created, given a component, used and deleted every 15 s.
-    let tenants = paced(tally.clone(), "tenant-churn", 1, until, |i| {
+    })
+    .await
+}
+
+/// A tenant created, given a component, used and deleted every 15 s.
+async fn tenants(target: &Target, tally: Shared, until: Instant) {
+    let Target {
+        client,
+        http,
+        counter_wasm,
+        ..
+    } = target;
+    paced(tally, "tenant-churn", 1, until, |i| {
         let (client, http, wasm) = (client.clone(), http.clone(), counter_wasm.clone());
         async move {
             if i % 15 != 0 {
                 return Ok(());
             }
-            let name = format!("soak{i}");
-            checked(
-                client
-                    .post(format!("{http}/admin/v1/tenants"))
-                    .header("content-type", "application/json")
-                    .body(format!(r#"{{"name": "{name}"}}"#)),
-            )
-            .await?;
-            let issued =
-                checked(client.post(format!("{http}/admin/v1/tenants/{name}/tokens"))).await?;
-            let token = serde_json::from_str::<serde_json::Value>(&issued)
-                .ok()
-                .and_then(|v| v["token"].as_str().map(str::to_string))
-                .ok_or_else(|| format!("no token in {issued}"))?;
-            checked(
-                client
-                    .post(format!("{http}/admin/v1/components"))
-                    .bearer_auth(&token)
-                    .body(wasm),
-            )
-            .await?;
-            for n in 0..20 {
-                checked(
-                    client
-                        .post(format!("{http}/v1.0/actors/counter/t{n}/method/add"))
-                        .bearer_auth(&token)
-                        .body("1"),
-                )
-                .await?;
-            }
-            checked(client.delete(format!("{http}/admin/v1/tenants/{name}"))).await?;
-            Ok(())
+            tenant_lifetime(&client, &http, wasm, &format!("soak{i}")).await
         }
-    });
+    })
+    .await
+}
 
-    let report = async {
-        let started = Instant::now();
-        let mut samples = Vec::new();
-        let mut tick = tokio::time::interval_at((started + every).into(), every);
-        while Instant::now() < until {
-            tick.tick().await;
-            let minute = (started.elapsed().as_secs_f64() / every.as_secs_f64()).round() as u64;
-            let metrics = client.get(format!("{http}/metrics")).send().await.ok();
-            let metrics = match metrics {
-                Some(r) => r.text().await.unwrap_or_default(),
-                None => String::new(),
-            };
-            let kept = metric(&metrics, "warren_kept_instances").unwrap_or(-1.0);
-            let active = metric(&metrics, "warren_active_actors").unwrap_or(-1.0);
-            let (rss, fds) = (warren.rss(), warren.open_fds());
-            let store = disk_bytes(&dir.path().join("store"));
-            let t = std::mem::take(&mut *tally.lock().unwrap_or_else(|p| p.into_inner()));
-            let ops: u64 = t.done.values().sum();
-            println!(
-                "{minute:>6}  {:>7.1}  {fds:>3}  {kept:>14}  {active:>13}  {:>9.1}  {ops:>5}  {:?}",
-                rss as f64 / (1 << 20) as f64,
-                store as f64 / (1 << 20) as f64,
-                t.errors,
-            );
-            for (kind, error) in &t.first_error {
-                println!("        first {kind} error: {error}");
-            }
-            samples.push(Sample { minute, rss, fds });
-        }
-        samples
-    };
-    let ((), (), (), (), (), (), (), (), samples) = tokio::join!(
-        dapr_invoke,
-        dapr_state,
-        dapr_grpc,
-        spawn,
-        opaca_actions,
-        reminders,
-        deploys,
-        tenants,
-        report
-    );
-    summarize(&samples);
+/// One churned tenant, from creation to deletion.
+async fn tenant_lifetime(
+    client: &reqwest::Client,
+    http: &str,
+    wasm: Vec<u8>,
+    name: &str,
+) -> Result<(), String> {
+    checked(
+        client
+            .post(format!("{http}/admin/v1/tenants"))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"name": "{name}"}}"#)),
+    )
+    .await?;
+    let issued = checked(client.post(format!("{http}/admin/v1/tenants/{name}/tokens"))).await?;
+    let token = serde_json::from_str::<serde_json::Value>(&issued)
+        .ok()
+        .and_then(|v| v["token"].as_str().map(str::to_string))
+        .ok_or_else(|| format!("no token in {issued}"))?;
+    checked(
+        client
+            .post(format!("{http}/admin/v1/components"))
+            .bearer_auth(&token)
+            .body(wasm),
+    )
+    .await?;
+    for n in 0..20 {
+        checked(
+            client
+                .post(format!("{http}/v1.0/actors/counter/t{n}/method/add"))
+                .bearer_auth(&token)
+                .body("1"),
+        )
+        .await?;
+    }
+    checked(client.delete(format!("{http}/admin/v1/tenants/{name}"))).await?;
     Ok(())
+}
+
+/// Every `every` until `until`, print a line of figures (see [`sample`]); the samples, for
+/// the summary.
+async fn report(
+    target: &Target,
+    warren: &Warren,
+    dir: &Path,
+    tally: &Shared,
+    until: Instant,
+    every: Duration,
+) -> Vec<Sample> {
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    let mut tick = tokio::time::interval_at((started + every).into(), every);
+    while Instant::now() < until {
+        tick.tick().await;
+        let minute = (started.elapsed().as_secs_f64() / every.as_secs_f64()).round() as u64;
+        samples.push(sample(target, warren, dir, tally, minute).await);
+    }
+    samples
+}
+
+/// Read the host's figures now, take the tally since the last report, and print them.
+async fn sample(
+    target: &Target,
+    warren: &Warren,
+    dir: &Path,
+    tally: &Shared,
+    minute: u64,
+) -> Sample {
+    let Target { client, http, .. } = target;
+    let metrics = client.get(format!("{http}/metrics")).send().await.ok();
+    let metrics = match metrics {
+        Some(r) => r.text().await.unwrap_or_default(),
+        None => String::new(),
+    };
+    let kept = metric(&metrics, "warren_kept_instances").unwrap_or(-1.0);
+    let active = metric(&metrics, "warren_active_actors").unwrap_or(-1.0);
+    let (rss, fds) = (warren.rss(), warren.open_fds());
+    let store = disk_bytes(&dir.join("store"));
+    let t = std::mem::take(&mut *tally.lock().unwrap_or_else(|p| p.into_inner()));
+    let ops: u64 = t.done.values().sum();
+    println!(
+        "{minute:>6}  {:>7.1}  {fds:>3}  {kept:>14}  {active:>13}  {:>9.1}  {ops:>5}  {:?}",
+        rss as f64 / (1 << 20) as f64,
+        store as f64 / (1 << 20) as f64,
+        t.errors,
+    );
+    for (kind, error) in &t.first_error {
+        println!("        first {kind} error: {error}");
+    }
+    Sample { minute, rss, fds }
 }
 
 /// Growth of RSS and fds from the sample a third of the way in (after warm-up: minute 11

@@ -30,6 +30,9 @@
 //! Build with `cargo build --target wasm32-wasip2 --release`; the `.wasm` it writes is a
 //! component ready for `warren deploy`.
 
+// Every public item says what it is (checked by clippy in CI).
+#![warn(missing_docs)]
+
 /// The raw bindings generated from `wit/actor.wit`. Most actors never need them.
 #[doc(hidden)]
 pub mod bindings {

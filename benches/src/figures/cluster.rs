@@ -158,14 +158,29 @@ async fn pair(
     Ok((a, b, owners, b_id))
 }
 
+/// Figure 8, one step after the other (see the module's documentation).
 pub async fn cluster(duration: Duration) -> anyhow::Result<()> {
     let server = Server::start()?;
-
-    // Forwarded vs local: host A alone takes every partition (so its id is known), then B
-    // joins and takes about half.
-    let (url, db) = server.fresh().await?;
+    // The hosts' data dirs, reused by the forwarding, durable and failover steps.
     let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
-    let (a, b, owners, b_id) = pair(&dirs, &url, &db).await?;
+    let client = reqwest::Client::new();
+    forwarded_against_local(&server, &dirs, &client, duration).await?;
+    durable_turns(&server, &dirs[0], duration).await?;
+    store_commits(&server, duration).await?;
+    three_hosts_against_one(&server, duration).await?;
+    failover(&server, &dirs, &client).await
+}
+
+/// Forwarded vs local: host A alone takes every partition (so its id is known), then B
+/// joins and takes about half; A is asked for actors it owns and for actors B owns.
+async fn forwarded_against_local(
+    server: &Server,
+    dirs: &[tempfile::TempDir; 2],
+    client: &reqwest::Client,
+    duration: Duration,
+) -> anyhow::Result<()> {
+    let (url, db) = server.fresh().await?;
+    let (a, b, owners, b_id) = pair(dirs, &url, &db).await?;
     let a_id = owners
         .iter()
         .flatten()
@@ -174,7 +189,6 @@ pub async fn cluster(duration: Duration) -> anyhow::Result<()> {
         .unwrap_or_default();
     let local = ids_of(&owners, &a_id, 16);
     let remote = ids_of(&owners, &b_id, 16);
-    let client = reqwest::Client::new();
     for id in local.iter().chain(&remote) {
         let url = format!("http://{}/v1.0/actors/counter/{id}/method/add", a.addr);
         client
@@ -203,26 +217,43 @@ pub async fn cluster(duration: Duration) -> anyhow::Result<()> {
         .await?;
         forwarded.print(Some(&here));
         if connections == 1 {
-            // What one hop to another process costs here at the least, and what a forward
-            // adds to the local invoke against it (goal: at most 1.3x one bare call).
-            let tonic = super::hop::floor(duration, &here).await?;
-            let added = forwarded.p50.saturating_sub(here.p50);
-            println!(
-                "a forward adds {} to the local invoke's p50 = x{:.2} one bare tonic call ({})",
-                fmt(added),
-                added.as_secs_f64() / tonic.p50.as_secs_f64().max(1e-9),
-                fmt(tonic.p50)
-            );
+            forward_against_bare_hop(duration, &here, &forwarded).await?;
         }
     }
     drop(a);
     drop(b);
+    Ok(())
+}
 
-    // Durable commits: sled sync on one host, then one cluster host on PostgreSQL.
-    let dir = tempfile::tempdir()?;
+/// What one hop to another process costs here at the least, and what a forward adds to
+/// the local invoke against it (goal: at most 1.3x one bare call).
+async fn forward_against_bare_hop(
+    duration: Duration,
+    here: &Summary,
+    forwarded: &Summary,
+) -> anyhow::Result<()> {
+    let tonic = super::hop::floor(duration, here).await?;
+    let added = forwarded.p50.saturating_sub(here.p50);
+    println!(
+        "a forward adds {} to the local invoke's p50 = x{:.2} one bare tonic call ({})",
+        fmt(added),
+        added.as_secs_f64() / tonic.p50.as_secs_f64().max(1e-9),
+        fmt(tonic.p50)
+    );
+    Ok(())
+}
+
+/// Durable commits: sled sync on one host, then one cluster host on PostgreSQL (its data
+/// in `dir`).
+async fn durable_turns(
+    server: &Server,
+    dir: &tempfile::TempDir,
+    duration: Duration,
+) -> anyhow::Result<()> {
+    let sled_dir = tempfile::tempdir()?;
     let counter = guest("counter");
     let sled = Warren::start(
-        dir.path(),
+        sled_dir.path(),
         &["--deploy", counter.to_str().unwrap_or_default()],
     )?;
     let add = "/v1.0/actors/counter/d{c}/method/add";
@@ -238,7 +269,7 @@ pub async fn cluster(duration: Duration) -> anyhow::Result<()> {
     sled_sum.print(None);
     drop(sled);
     let (url, db) = server.fresh().await?;
-    let one = host(dirs[0].path(), &url)?;
+    let one = host(dir.path(), &url)?;
     balanced(&db, 1).await?;
     load::run(load::post(
         "durable turns (add), PostgreSQL cluster host, 64 actors",
@@ -250,14 +281,17 @@ pub async fn cluster(duration: Duration) -> anyhow::Result<()> {
     ))
     .await?
     .print(Some(&sled_sum));
-    drop(one);
+    Ok(())
+}
 
-    store_commits(&server, duration).await?;
-    three_hosts_against_one(&server, duration).await?;
-
-    // Failover: SIGKILL the owner of an actor and time until another host serves it.
+/// Failover: SIGKILL the owner of an actor and time until another host serves it.
+async fn failover(
+    server: &Server,
+    dirs: &[tempfile::TempDir; 2],
+    client: &reqwest::Client,
+) -> anyhow::Result<()> {
     let (url, db) = server.fresh().await?;
-    let (a, mut b, owners, b_id) = pair(&dirs, &url, &db).await?;
+    let (a, mut b, owners, b_id) = pair(dirs, &url, &db).await?;
     let id = ids_of(&owners, &b_id, 1).pop().unwrap_or_default();
     let url_a = format!("http://{}/v1.0/actors/counter/{id}/method/get", a.addr);
     client.post(&url_a).send().await?.error_for_status()?;

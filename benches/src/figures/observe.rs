@@ -20,6 +20,7 @@ use warren_bench::load;
 use warren_bench::procs::{Warren, guest};
 use warren_bench::stats::Summary;
 use warren_host::otlp::Exporter;
+use warren_host::runtime::trace::Tracing;
 use warren_host::runtime::{Runtime, RuntimeConfig};
 use warren_host::store::Durability;
 use warren_host::wasm::WasmConfig;
@@ -102,6 +103,20 @@ async fn in_process(endpoint: &str, duration: Duration) -> anyhow::Result<()> {
         Exporter::start(endpoint, "bench-all", 1.0)?,
         Exporter::start(endpoint, "bench-sampled", 0.01)?,
     );
+    let runtimes = in_process_runtimes(all.1, sampled.1).await?;
+    let off_turn_ns = in_process_rounds(&runtimes, duration).await?;
+    all.0.shutdown().await;
+    sampled.0.shutdown().await;
+    print_span_floor(off_turn_ns, duration);
+    Ok(())
+}
+
+/// A runtime per configuration, each on a store of its own, "off" first; `all` and
+/// `sampled` record every trace and 1% of them.
+async fn in_process_runtimes(
+    all: Tracing,
+    sampled: Tracing,
+) -> anyhow::Result<Vec<(&'static str, Runtime, tempfile::TempDir)>> {
     let configs = [
         (
             "off",
@@ -114,19 +129,19 @@ async fn in_process(endpoint: &str, duration: Duration) -> anyhow::Result<()> {
         (
             "export",
             RuntimeConfig {
-                tracing: all.1,
+                tracing: all,
                 ..RuntimeConfig::default()
             },
         ),
         (
             "export 1%",
             RuntimeConfig {
-                tracing: sampled.1,
+                tracing: sampled,
                 ..RuntimeConfig::default()
             },
         ),
     ];
-    let mut runtimes: Vec<(&str, Runtime, tempfile::TempDir)> = Vec::new();
+    let mut runtimes = Vec::new();
     for (name, config) in configs {
         let dir = tempfile::tempdir()?;
         let (runtime, _) = runtime_configured(
@@ -139,6 +154,15 @@ async fn in_process(endpoint: &str, duration: Duration) -> anyhow::Result<()> {
         .await?;
         runtimes.push((name, runtime, dir));
     }
+    Ok(runtimes)
+}
+
+/// Every round, with 1 and 2 tasks, every configuration in turn; prints the medians of
+/// the ratios and returns the nanoseconds of an "off" turn with 1 task, by round.
+async fn in_process_rounds(
+    runtimes: &[(&str, Runtime, tempfile::TempDir)],
+    duration: Duration,
+) -> anyhow::Result<Vec<f64>> {
     let mut ratios = Ratios::default();
     let mut off_turn_ns = Vec::new();
     for round in 1..=ROUNDS {
@@ -164,9 +188,12 @@ async fn in_process(endpoint: &str, duration: Duration) -> anyhow::Result<()> {
         }
     }
     ratios.print();
-    all.0.shutdown().await;
-    sampled.0.shutdown().await;
+    Ok(off_turn_ns)
+}
 
+/// What building, encoding and decoding one turn's span costs at the least, against the
+/// median "off" turn.
+fn print_span_floor(mut off_turn_ns: Vec<f64>, duration: Duration) {
     off_turn_ns.sort_by(f64::total_cmp);
     let turn_ns = off_turn_ns[off_turn_ns.len() / 2];
     let floor = span_floor::measure(ROUNDS, duration / 4);
@@ -179,7 +206,6 @@ async fn in_process(endpoint: &str, duration: Duration) -> anyhow::Result<()> {
         floor.decode_ns,
         100.0 * floor.decode_ns / turn_ns,
     );
-    Ok(())
 }
 
 /// Figure 2: Dapr HTTP invoke, 32 connections, one host per configuration.

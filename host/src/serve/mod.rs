@@ -119,6 +119,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if !main_ended {
         let _ = serving.await;
     }
+    stop_everything(protocols, &runtime, cluster, &store).await?;
+    if let Some(exporter) = exporter {
+        exporter.shutdown().await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Once no listener takes new work: each protocol stops (OPACA ends its processes), the
+/// runtime shuts down (the turns running finish and commit), the host leaves its
+/// cluster, each protocol's listeners close, and the store flushes.
+async fn stop_everything(
+    mut protocols: Vec<Box<dyn Protocol>>,
+    runtime: &Runtime,
+    cluster: Option<cluster::Joined>,
+    store: &Store,
+) -> anyhow::Result<()> {
     for protocol in &mut protocols {
         protocol.stop().await;
     }
@@ -130,10 +147,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         protocol.finish().await;
     }
     store.state_store().flush().await?;
-    if let Some(exporter) = exporter {
-        exporter.shutdown().await;
-    }
-    tracing::info!("stopped");
     Ok(())
 }
 
