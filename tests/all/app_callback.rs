@@ -146,6 +146,14 @@ async fn warren_calls_the_app_as_daprd_does() {
     assert_eq!(hosted[0]["name"], "RustApp");
     assert_eq!(hosted[0]["idle_timeout"], 700);
 
+    check_methods_reach_the_app(&host, &calls).await;
+    check_a_reminder_fires_until_the_app_cancels_it(&host, &calls).await;
+    check_timers_and_idle_deactivation_reach_the_app(&host, &calls).await;
+}
+
+/// A method reaches the app with its body and call chain id, a traced one as a child of
+/// its turn's span; the app's missing methods and errors fail the turn.
+async fn check_methods_reach_the_app(host: &Host, calls: &Calls) {
     assert_eq!(
         host.invoke_ok("RustApp", "a1", "hello", "{\"x\":1}").await,
         "\"hello done\""
@@ -191,8 +199,10 @@ async fn warren_calls_the_app_as_daprd_does() {
     let (status, body) = host.invoke("RustApp", "a1", "boom", "").await;
     assert_eq!(status, 500);
     assert!(body.contains("it broke"), "{body}");
+}
 
-    // A reminder fires into the app with Dapr's body until the app cancels it.
+/// A reminder fires into the app with Dapr's body until the app cancels it.
+async fn check_a_reminder_fires_until_the_app_cancels_it(host: &Host, calls: &Calls) {
     let (status, text) = host
         .register(
             "reminders",
@@ -229,8 +239,10 @@ async fn warren_calls_the_app_as_daprd_does() {
         .await
         .unwrap();
     assert_eq!(gone.status(), 404);
+}
 
-    // A timer carries its callback; idle deactivation sends DELETE to the app.
+/// A timer carries its callback; idle deactivation sends DELETE to the app.
+async fn check_timers_and_idle_deactivation_reach_the_app(host: &Host, calls: &Calls) {
     let (status, _) = host
         .register(
             "timers",

@@ -38,25 +38,8 @@ async fn sigkill_under_write_load_loses_no_acknowledged_turn() {
     let acked: Arc<Mutex<HashMap<usize, u64>>> = Arc::default();
     let writers: Vec<_> = (0..16)
         .map(|w| {
-            let (client, url, acked) = (host.client.clone(), host.url.clone(), acked.clone());
-            tokio::spawn(async move {
-                loop {
-                    let sent = client
-                        .post(format!("{url}/v1.0/actors/counter/w{w}/method/add"))
-                        .body("1")
-                        .send()
-                        .await;
-                    let Ok(response) = sent else { break };
-                    if response.status() != 200 {
-                        break;
-                    }
-                    let Ok(text) = response.text().await else {
-                        break;
-                    };
-                    let total: u64 = text.parse().expect("a total");
-                    acked.lock().unwrap().insert(w, total);
-                }
-            })
+            let (client, url) = (host.client.clone(), host.url.clone());
+            tokio::spawn(write_until_refused(w, client, url, acked.clone()))
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -90,4 +73,30 @@ async fn sigkill_under_write_load_loses_no_acknowledged_turn() {
     })
     .await;
     assert!(fired.is_some(), "the reminder did not fire after the crash");
+}
+
+/// Writer `w`: adds 1 to counter `w{w}` through the host at `url` until a request fails
+/// (the kill), noting each acknowledged total in `acked`.
+async fn write_until_refused(
+    w: usize,
+    client: reqwest::Client,
+    url: String,
+    acked: Arc<Mutex<HashMap<usize, u64>>>,
+) {
+    loop {
+        let sent = client
+            .post(format!("{url}/v1.0/actors/counter/w{w}/method/add"))
+            .body("1")
+            .send()
+            .await;
+        let Ok(response) = sent else { break };
+        if response.status() != 200 {
+            break;
+        }
+        let Ok(text) = response.text().await else {
+            break;
+        };
+        let total: u64 = text.parse().expect("a total");
+        acked.lock().unwrap().insert(w, total);
+    }
 }

@@ -86,13 +86,52 @@ async fn slow_endless_and_silent_apps_fail_their_turns_and_nothing_else() {
     let produced = Produced::default();
     let port = start_app(produced.clone()).await.to_string();
     let dir = tempfile::tempdir().unwrap();
+    let host = start_host_of_the_app(dir.path(), &port).await;
+
+    // Every hostile turn at once, with a steady stream of other turns beside them.
+    let (slow, never, huge, s_slow, s_never, s_huge, served) = tokio::join!(
+        dapr_call(&host, "slow"),
+        dapr_call(&host, "never"),
+        dapr_call(&host, "huge"),
+        spawn_call(&host, "slow", "1000"),
+        spawn_call(&host, "never", "1000"),
+        // Its limit is larger (reply and state): time enough to reach it.
+        spawn_call(&host, "huge", "10000"),
+        steady_turns(&host)
+    );
+    assert!(
+        served > 10,
+        "only {served} other turns were served meanwhile"
+    );
+    check_the_dapr_turns_failed([slow, never, huge]);
+    check_the_spawn_turns_failed([s_slow, s_never, s_huge]);
+
+    // The host stopped reading at the limits (4 MiB for the Dapr reply; reply and state,
+    // 68 MiB, for Spawn's), plus what the sockets buffer.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let read = produced.0.load(Ordering::Relaxed);
+    assert!(
+        read < 160 << 20,
+        "the app produced {read} bytes for the host"
+    );
+
+    // The apps' well-behaved calls still work.
+    let text = host.invoke_ok("Wayward", "w-ok", "ok", "").await;
+    assert_eq!(text, "\"fine\"");
+    let (status, response) = invoke(&host, &request("wild", "w-ok", "ok")).await;
+    assert_eq!(status, 200, "{response:?}");
+}
+
+/// A host with a 2 s turn deadline, the counter, and the app on `port` as both its Dapr
+/// app (once `Wayward` is hosted) and the Spawn user function of system `wild`.
+async fn start_host_of_the_app(dir: &std::path::Path, port: &str) -> Host {
     let counter = guest("counter");
     let user_function = format!("http://127.0.0.1:{port}");
     let host = Host::start(
-        dir.path(),
+        dir,
         &[
             "--app-port",
-            &port,
+            port,
             "--spawn-user-function",
             &user_function,
             "--turn-timeout",
@@ -118,58 +157,50 @@ async fn slow_endless_and_silent_apps_fail_their_turns_and_nothing_else() {
             .collect(),
     )
     .await;
+    host
+}
 
-    // Every hostile turn at once, with a steady stream of other turns beside them.
-    let dapr = |method: &'static str| {
-        let (client, url) = (host.client.clone(), host.url.clone());
-        async move {
-            let started = Instant::now();
-            let response = client
-                .post(format!(
-                    "{url}/v1.0/actors/Wayward/w-{method}/method/{method}"
-                ))
-                .send()
-                .await
-                .unwrap();
-            let status = response.status().as_u16();
-            (status, response.text().await.unwrap(), started.elapsed())
-        }
-    };
-    let spawn = |action: &'static str, timeout_ms: &'static str| {
-        let host = &host;
-        async move {
-            let started = Instant::now();
-            let call = request("wild", &format!("w-{action}"), action)
-                .with_metadata(&[("request-timeout", timeout_ms)]);
-            let (status, response) = invoke(host, &call).await;
-            let message = response.status.clone().unwrap_or_default().message;
-            (status, code(&response.status), message, started.elapsed())
-        }
-    };
-    let steady = async {
-        let mut served = 0;
-        let until = Instant::now() + Duration::from_millis(1500);
-        while Instant::now() < until {
-            host.invoke_ok("counter", "steady", "add", "1").await;
-            served += 1;
-        }
-        served
-    };
-    let (slow, never, huge, s_slow, s_never, s_huge, served) = tokio::join!(
-        dapr("slow"),
-        dapr("never"),
-        dapr("huge"),
-        spawn("slow", "1000"),
-        spawn("never", "1000"),
-        // Its limit is larger (reply and state): time enough to reach it.
-        spawn("huge", "10000"),
-        steady
-    );
-    assert!(
-        served > 10,
-        "only {served} other turns were served meanwhile"
-    );
+/// A Dapr call of `method` on Wayward/w-{method}: status, body and how long it took.
+async fn dapr_call(host: &Host, method: &str) -> (u16, String, Duration) {
+    let started = Instant::now();
+    let response = host
+        .client
+        .post(format!(
+            "{}/v1.0/actors/Wayward/w-{method}/method/{method}",
+            host.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap(), started.elapsed())
+}
 
+/// A Spawn call of `action` on wild/w-{action} with a request timeout: status, Spawn
+/// status code and message, and how long it took.
+async fn spawn_call(host: &Host, action: &str, timeout_ms: &str) -> (u16, i32, String, Duration) {
+    let started = Instant::now();
+    let call = request("wild", &format!("w-{action}"), action)
+        .with_metadata(&[("request-timeout", timeout_ms)]);
+    let (status, response) = invoke(host, &call).await;
+    let message = response.status.clone().unwrap_or_default().message;
+    (status, code(&response.status), message, started.elapsed())
+}
+
+/// Counter turns for 1.5 s, one after another: how many were served.
+async fn steady_turns(host: &Host) -> u32 {
+    let mut served = 0;
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        host.invoke_ok("counter", "steady", "add", "1").await;
+        served += 1;
+    }
+    served
+}
+
+/// The Dapr slow and never turns failed by their deadline, the huge one at the reply
+/// limit.
+fn check_the_dapr_turns_failed([slow, never, huge]: [(u16, String, Duration); 3]) {
     for (what, (status, text, took)) in [("slow", slow), ("never", never)] {
         assert_eq!(status, 500, "Dapr {what}: {text}");
         assert!(text.contains("before its deadline"), "Dapr {what}: {text}");
@@ -179,8 +210,12 @@ async fn slow_endless_and_silent_apps_fail_their_turns_and_nothing_else() {
     assert_eq!(status, 413, "Dapr huge: {text}");
     assert!(text.contains("reply bytes"), "{text}");
     assert!(took < Duration::from_secs(2), "Dapr huge took {took:?}");
+}
 
-    for (what, (status, _, message, took)) in [("slow", s_slow), ("never", s_never)] {
+/// The Spawn slow and never turns failed by their deadline, the huge one at the reply
+/// limit.
+fn check_the_spawn_turns_failed([slow, never, huge]: [(u16, i32, String, Duration); 3]) {
+    for (what, (status, _, message, took)) in [("slow", slow), ("never", never)] {
         assert_eq!(status, 500, "Spawn {what}: {message}");
         assert!(
             message.contains("before the deadline"),
@@ -188,23 +223,8 @@ async fn slow_endless_and_silent_apps_fail_their_turns_and_nothing_else() {
         );
         assert!(took < Duration::from_secs(3), "Spawn {what} took {took:?}");
     }
-    let (status, _, message, took) = s_huge;
+    let (status, _, message, took) = huge;
     assert_ne!(status, 200, "Spawn huge: {message}");
     assert!(message.contains("reply bytes"), "Spawn huge: {message}");
     assert!(took < Duration::from_secs(10), "Spawn huge took {took:?}");
-
-    // The host stopped reading at the limits (4 MiB for the Dapr reply; reply and state,
-    // 68 MiB, for Spawn's), plus what the sockets buffer.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let read = produced.0.load(Ordering::Relaxed);
-    assert!(
-        read < 160 << 20,
-        "the app produced {read} bytes for the host"
-    );
-
-    // The apps' well-behaved calls still work.
-    let text = host.invoke_ok("Wayward", "w-ok", "ok", "").await;
-    assert_eq!(text, "\"fine\"");
-    let (status, response) = invoke(&host, &request("wild", "w-ok", "ok")).await;
-    assert_eq!(status, 200, "{response:?}");
 }

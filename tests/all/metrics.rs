@@ -90,8 +90,24 @@ async fn metrics_count_the_turns_a_test_ran() {
     assert_ne!(status, 200);
     let after = scrape(&host).await;
 
+    check_turns_moved_by_their_outcomes(&before, &after);
+    check_actors_store_and_requests_are_counted(&before, &after);
+    check_grpc_requests_are_counted_by_status(&host, &after).await;
+}
+
+/// The value of the unlabelled metric `name`, 0 if absent.
+fn value(samples: &Samples, name: &str) -> f64 {
+    samples
+        .get(&(name.to_string(), Vec::new()))
+        .copied()
+        .unwrap_or(0.0)
+}
+
+/// Three counter turns went ok, one prober turn failed and one trapped, and the call to
+/// a made-up type is refused without becoming a label.
+fn check_turns_moved_by_their_outcomes(before: &Samples, after: &Samples) {
     let moved = |actor_type: &str, outcome: &str| {
-        turns(&after, actor_type, outcome) - turns(&before, actor_type, outcome)
+        turns(after, actor_type, outcome) - turns(before, actor_type, outcome)
     };
     assert_eq!(moved("counter", "ok"), 3.0);
     assert_eq!(moved("counter", "error"), 0.0);
@@ -104,20 +120,17 @@ async fn metrics_count_the_turns_a_test_ran() {
             .any(|(_, labels)| labels.iter().any(|(_, v)| v == "no-such-type")),
         "a made-up type became a label"
     );
-    let value = |samples: &Samples, name: &str| {
-        samples
-            .get(&(name.to_string(), Vec::new()))
-            .copied()
-            .unwrap_or(0.0)
-    };
-    assert!(value(&after, "warren_active_actors") >= 2.0);
+}
+
+/// Active actors, activations, committed bytes and Dapr HTTP requests moved too.
+fn check_actors_store_and_requests_are_counted(before: &Samples, after: &Samples) {
+    assert!(value(after, "warren_active_actors") >= 2.0);
     assert!(
-        value(&after, "warren_activations_total") - value(&before, "warren_activations_total")
-            >= 2.0
+        value(after, "warren_activations_total") - value(before, "warren_activations_total") >= 2.0
     );
     assert!(
-        value(&after, "warren_store_commit_bytes_total")
-            > value(&before, "warren_store_commit_bytes_total")
+        value(after, "warren_store_commit_bytes_total")
+            > value(before, "warren_store_commit_bytes_total")
     );
     let requests = after
         .iter()
@@ -128,8 +141,10 @@ async fn metrics_count_the_turns_a_test_ran() {
         .map(|(_, v)| v)
         .sum::<f64>();
     assert!(requests >= 6.0, "dapr-http requests counted: {requests}");
+}
 
-    // gRPC requests by their gRPC status: one OK, one NOT_FOUND (5).
+/// gRPC requests by their gRPC status: one OK, one NOT_FOUND (5).
+async fn check_grpc_requests_are_counted_by_status(host: &Host, after: &Samples) {
     use warren_host::wire::dapr_proto::runtime as rt;
     let mut client = rt::dapr_client::DaprClient::connect(host.grpc_url.clone())
         .await
@@ -147,7 +162,7 @@ async fn metrics_count_the_turns_a_test_ran() {
         .await
         .unwrap_err();
     assert_eq!(missing.code(), tonic::Code::NotFound);
-    let last = scrape(&host).await;
+    let last = scrape(host).await;
     let grpc = |samples: &Samples, status: &str| {
         let labels = vec![
             ("protocol".to_string(), "dapr-grpc".to_string()),
@@ -158,8 +173,8 @@ async fn metrics_count_the_turns_a_test_ran() {
             .copied()
             .unwrap_or(0.0)
     };
-    assert_eq!(grpc(&last, "0") - grpc(&after, "0"), 1.0);
-    assert_eq!(grpc(&last, "5") - grpc(&after, "5"), 1.0);
+    assert_eq!(grpc(&last, "0") - grpc(after, "0"), 1.0);
+    assert_eq!(grpc(&last, "5") - grpc(after, "5"), 1.0);
 }
 
 /// With `--no-metrics` nothing is counted: `/metrics` says so with a 404, and turns still

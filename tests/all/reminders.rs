@@ -243,31 +243,37 @@ fn error_code(body: &str) -> String {
 async fn registration_errors_get_dapr_codes() {
     let dir = tempfile::tempdir().unwrap();
     let host = ticker_host(dir.path(), &[]);
-    let (status, body) = host
-        .register("reminders", "ticker/e", "r", json!({"dueTime": "soon"}))
-        .await;
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (500, "ERR_ACTOR_REMINDER_CREATE"),
-        "{body}"
-    );
-    let (status, body) = host
-        .register("reminders", "ticker/e", "r", json!({"period": "R0/PT1S"}))
-        .await;
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (500, "ERR_ACTOR_REMINDER_CREATE"),
-        "{body}"
-    );
-    let (status, body) = host
-        .register("timers", "ticker/e", "t", json!({"period": "1 minute"}))
-        .await;
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (500, "ERR_ACTOR_TIMER_CREATE"),
-        "{body}"
-    );
+    // Bad times: what is registered, its name, its body, and the Dapr error code.
+    for (kind, name, body, code) in [
+        (
+            "reminders",
+            "r",
+            json!({"dueTime": "soon"}),
+            "ERR_ACTOR_REMINDER_CREATE",
+        ),
+        (
+            "reminders",
+            "r",
+            json!({"period": "R0/PT1S"}),
+            "ERR_ACTOR_REMINDER_CREATE",
+        ),
+        (
+            "timers",
+            "t",
+            json!({"period": "1 minute"}),
+            "ERR_ACTOR_TIMER_CREATE",
+        ),
+    ] {
+        let (status, body) = host.register(kind, "ticker/e", name, body).await;
+        assert_eq!((status, error_code(&body).as_str()), (500, code), "{body}");
+    }
+    check_malformed_unknown_and_unhosted_reminders(&host).await;
+    check_overwrite_false_keeps_an_existing_reminder(&host).await;
+}
 
+/// A body that is not JSON, a reminder that does not exist, and one of a type not hosted
+/// here each get their Dapr error code.
+async fn check_malformed_unknown_and_unhosted_reminders(host: &Host) {
     let bad_json = host
         .client
         .put(format!("{}/v1.0/actors/ticker/e/reminders/r", host.url))
@@ -301,8 +307,10 @@ async fn registration_errors_get_dapr_codes() {
         (403, "ERR_ACTOR_REMINDER_NON_HOSTED"),
         "{body}"
     );
+}
 
-    // overwrite:false on an existing reminder is a conflict; the python SDK's spelling works.
+/// overwrite:false on an existing reminder is a conflict; the python SDK's spelling works.
+async fn check_overwrite_false_keeps_an_existing_reminder(host: &Host) {
     let body = json!({"dueTime": "1h", "failurePolicy": {"drop": {}}});
     assert_eq!(
         host.register("reminders", "ticker/e", "keep", body).await.0,

@@ -3,15 +3,16 @@
 //! scheduled calls, snapshot revisions, timers, and one Wasm actor over Spawn and Dapr.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use prost::Message;
 use serde_json::json;
 
 use crate::spawn_harness::*;
-use crate::support::{Host, eventually, guest};
+use crate::support::{Host, guest};
+
+mod timing;
+mod workflows;
 
 /// A host whose Spawn actors are served by `user_function`.
 fn host_for(dir: &Path, user_function: &UserFunction) -> Host {
@@ -244,226 +245,6 @@ async fn unnamed_instances_are_spawned_and_keep_their_own_state() {
     );
 }
 
-/// The user function of the workflow tests: `front` routes its calls onward, `back` wraps
-/// what it gets in a JSON array.
-fn relay(call: &ActorInvocation) -> ActorInvocationResponse {
-    let actor = call.actor.as_ref().map_or("", |id| id.name.as_str());
-    let output = json_any("\"front's output\"");
-    match (actor, call.action_name.as_str()) {
-        ("front", "piped") => reply(call)
-            .with_value(output)
-            .with_workflow(Workflow::pipe("back", "wrap")),
-        ("front", "forwarded") => reply(call)
-            .with_value(output)
-            .with_workflow(Workflow::forward("back", "wrap")),
-        ("front", "fan") => reply(call).with_workflow(Workflow::effects(vec![
-            request("flow", "back", "note").with_value(json_any("1")),
-            request("flow", "back", "note").with_value(json_any("2")),
-        ])),
-        ("back", "wrap") => {
-            let input = call.value.as_ref().map(json_text).unwrap_or_default();
-            reply(call).with_value(json_any(&format!("[{input}]")))
-        }
-        _ => reply(call),
-    }
-}
-
-fn flow_actors() -> Vec<Actor> {
-    vec![
-        Actor::named("front", &["piped", "forwarded", "fan"]),
-        Actor::named("back", &["wrap", "note"]),
-    ]
-}
-
-/// `pipe` sends the OUTPUT payload on and `forward` the INPUT payload; either way the caller
-/// gets the second actor's reply.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pipe_and_forward_answer_with_the_next_actors_reply() {
-    let user_function = UserFunction::start(relay);
-    let dir = tempfile::tempdir().unwrap();
-    let host = host_for(dir.path(), &user_function);
-    register(&host, "flow", flow_actors()).await;
-
-    let input = json_any("\"input\"");
-    let piped = invoke_ok(
-        &host,
-        &request("flow", "front", "piped").with_value(input.clone()),
-    )
-    .await;
-    assert_eq!(
-        json_text(piped.value.as_ref().unwrap()),
-        "[\"front's output\"]"
-    );
-    let wrapped = user_function.calls_to("back", "wrap").remove(0);
-    assert_eq!(
-        wrapped.value,
-        Some(json_any("\"front's output\"")),
-        "{wrapped:?}"
-    );
-
-    let forwarded = invoke_ok(
-        &host,
-        &request("flow", "front", "forwarded").with_value(input.clone()),
-    )
-    .await;
-    assert_eq!(json_text(forwarded.value.as_ref().unwrap()), "[\"input\"]");
-    let wrapped = user_function.calls_to("back", "wrap").remove(1);
-    assert_eq!(wrapped.value, Some(input), "{wrapped:?}");
-}
-
-/// Each side effect in a reply runs as a separate invocation with its own payload.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn side_effects_run_as_separate_invocations() {
-    let user_function = UserFunction::start(relay);
-    let dir = tempfile::tempdir().unwrap();
-    let host = host_for(dir.path(), &user_function);
-    register(&host, "flow", flow_actors()).await;
-
-    invoke_ok(&host, &request("flow", "front", "fan")).await;
-    let notes = user_function
-        .wait_for("back", "note", 2, Duration::from_secs(10))
-        .await;
-    let mut values: Vec<String> = notes
-        .iter()
-        .map(|c| json_text(c.value.as_ref().expect("a side effect lost its payload")))
-        .collect();
-    values.sort();
-    assert_eq!(values, ["1", "2"]);
-}
-
-/// A broadcast reaches every active subscriber of its topic, whichever way it subscribed: a
-/// plain-string channel group (Python SDK) and a `Channel` with an empty action both get
-/// `receive`, a `Channel` with an action gets that action; each sees the payload and the
-/// broadcaster as caller. An actor on another topic gets nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broadcast_reaches_subscribers_of_both_encodings() {
-    let user_function = UserFunction::start(|call: &ActorInvocation| {
-        if call.action_name == "announce" {
-            reply(call).with_workflow(Workflow::broadcast("headlines", json_any("\"extra!\"")))
-        } else {
-            reply(call)
-        }
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let host = host_for(dir.path(), &user_function);
-    register(
-        &host,
-        "news",
-        vec![
-            Actor::named("anchor", &["announce"]),
-            Actor::named("reader", &["hello", "receive"]).subscribe(&["headlines"]),
-            Actor::named("clipper", &["hello", "receive"]).subscribe_channels(&[("headlines", "")]),
-            Actor::named("archiver", &["hello", "archive"])
-                .subscribe_channels(&[("headlines", "archive")]),
-            Actor::named("bystander", &["hello", "receive"]).subscribe_channels(&[("sports", "")]),
-        ],
-    )
-    .await;
-    // Broadcasts reach active actors: activate the subscribers.
-    for name in ["reader", "clipper", "archiver", "bystander"] {
-        invoke_ok(&host, &request("news", name, "hello")).await;
-    }
-
-    invoke_ok(&host, &request("news", "anchor", "announce")).await;
-    for (name, action) in [
-        ("reader", "receive"),
-        ("clipper", "receive"),
-        ("archiver", "archive"),
-    ] {
-        let got = user_function
-            .wait_for(name, action, 1, Duration::from_secs(10))
-            .await;
-        assert_eq!(got.len(), 1, "{name}: {got:?}");
-        assert_eq!(
-            got[0].value,
-            Some(json_any("\"extra!\"")),
-            "{name}: {got:?}"
-        );
-        assert_eq!(got[0].caller_name(), "anchor", "{name}: {got:?}");
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(user_function.count("bystander", "receive"), 0);
-    assert_eq!(user_function.count("archiver", "receive"), 0);
-}
-
-/// Holds calls in the user function until the test opens it (for at most 10 s).
-#[derive(Clone, Default)]
-struct Gate(Arc<(Mutex<bool>, Condvar)>);
-
-impl Gate {
-    fn open(&self) {
-        *self.0.0.lock().unwrap() = true;
-        self.0.1.notify_all();
-    }
-
-    fn wait(&self) {
-        let (open, changed) = &*self.0;
-        let guard = open.lock().unwrap();
-        let _ = changed
-            .wait_timeout_while(guard, Duration::from_secs(10), |open| !*open)
-            .unwrap();
-    }
-}
-
-/// `async = true` answers OK with no payload before the user function has finished (here,
-/// while it is still held), and the call does reach it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn async_invocations_return_before_the_user_function_answers() {
-    let gate = Gate::default();
-    let finished = Arc::new(AtomicBool::new(false));
-    let user_function = UserFunction::start({
-        let (gate, finished) = (gate.clone(), finished.clone());
-        move |call: &ActorInvocation| {
-            gate.wait();
-            finished.store(true, Ordering::SeqCst);
-            reply(call).with_value(json_any("\"done\""))
-        }
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let host = host_for(dir.path(), &user_function);
-    register(&host, "later", vec![Actor::named("inbox", &["slow"])]).await;
-
-    let response = invoke_ok(&host, &request("later", "inbox", "slow").asynchronous()).await;
-    assert!(response.value.is_none(), "{response:?}");
-    assert!(
-        !finished.load(Ordering::SeqCst),
-        "the invoke waited for the user function"
-    );
-
-    user_function
-        .wait_for("inbox", "slow", 1, Duration::from_secs(10))
-        .await;
-    gate.open();
-    let done = eventually(Duration::from_secs(10), || async {
-        finished.load(Ordering::SeqCst).then_some(())
-    })
-    .await;
-    assert!(done.is_some(), "the user function never finished the call");
-}
-
-/// `scheduled_to` answers OK at once and delivers the call, with its payload, at that time.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scheduled_invocations_are_delivered_at_their_time() {
-    let user_function = UserFunction::start(reply);
-    let dir = tempfile::tempdir().unwrap();
-    let host = host_for(dir.path(), &user_function);
-    register(&host, "later", vec![Actor::named("inbox", &["note"])]).await;
-
-    let started = tokio::time::Instant::now();
-    let note = request("later", "inbox", "note")
-        .with_value(json_any("\"wake up\""))
-        .scheduled_at(now_ms() + 1500);
-    let response = invoke_ok(&host, &note).await;
-    assert!(response.value.is_none(), "{response:?}");
-
-    tokio::time::sleep_until(started + Duration::from_millis(700)).await;
-    assert_eq!(user_function.count("inbox", "note"), 0, "delivered early");
-    let delivered = user_function
-        .wait_for("inbox", "note", 1, Duration::from_secs(10))
-        .await;
-    assert_eq!(delivered[0].value, Some(json_any("\"wake up\"")));
-}
-
 /// Write-behind snapshots make revisions: with a 100 ms snapshot timeout `v1` becomes
 /// revision 1 and a checkpointed `v2` revision 2. `spawn?revision=1` restores v1 as the
 /// current state (for `get` and for the next call). The latest checkpoint, the revision
@@ -532,28 +313,6 @@ async fn snapshot_revisions_can_be_restored_and_survive_a_restart() {
     assert_eq!(invoke_ok(&host, &get).await.value, Some(v2));
     restore(1).await;
     assert_eq!(invoke_ok(&host, &get).await.value, Some(v1));
-}
-
-/// A timer action (declared only as a timer, as the SDKs do) fires every 200 ms while the
-/// actor is active, with a Noop payload and the actor itself as caller.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn timer_actions_fire_while_the_actor_is_active() {
-    let user_function = UserFunction::start(reply);
-    let dir = tempfile::tempdir().unwrap();
-    let host = host_for(dir.path(), &user_function);
-    let clock = Actor::named("clock", &["hello"])
-        .stateful(1000)
-        .every(200, "tick");
-    register(&host, "tick", vec![clock]).await;
-    invoke_ok(&host, &request("tick", "clock", "hello")).await;
-
-    let ticks = user_function
-        .wait_for("clock", "tick", 2, Duration::from_secs(3))
-        .await;
-    for tick in &ticks {
-        assert!(tick.noop.is_some() && tick.value.is_none(), "{tick:?}");
-        assert_eq!(tick.caller_name(), "clock", "{tick:?}");
-    }
 }
 
 /// One Wasm counter serves both protocols: Spawn system `default` is the default tenant

@@ -334,6 +334,28 @@ fn spawn(
     filter: &str,
     env: &[(String, String)],
 ) -> (Child, [String; 3], Arc<Mutex<String>>) {
+    let mut child = start_process(place, data_dir, args, filter, env);
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = log.clone();
+    std::thread::spawn(move || read_log(stdout, &sink, tx));
+    let [http, grpc, opaca] = wait_for_listeners(&mut child, &rx, &log);
+    (
+        child,
+        [http, grpc, opaca].map(|addr| format!("http://{addr}")),
+        log,
+    )
+}
+
+/// `warren serve` at `place`, its listeners on any port, its stdout piped.
+fn start_process(
+    place: &Place,
+    data_dir: &Path,
+    args: &[String],
+    filter: &str,
+    env: &[(String, String)],
+) -> Child {
     let binary = env!("CARGO_BIN_EXE_warren");
     // `ip netns exec` runs the host in the namespace as the same process (its pid is the
     // host's, for signals).
@@ -346,7 +368,7 @@ fn spawn(
         None => Command::new(binary),
     };
     let any_port = format!("{}:0", place.ip);
-    let mut child = command
+    command
         .arg("serve")
         .arg("--data-dir")
         .arg(data_dir)
@@ -359,35 +381,47 @@ fn spawn(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("cannot start warren");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let log = Arc::new(Mutex::new(String::new()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        // Each listener logs its address ("listening listener=grpc address=..."), then
-        // the host says it serves.
-        let mut listening = HashMap::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("listening") {
-                listening.insert(log_field(&line, "listener"), log_field(&line, "address"));
-            }
-            if line.contains("warren is serving")
-                && let Some(tx) = tx.take()
-            {
-                let address = |name: &str| listening.get(name).cloned().unwrap_or_default();
-                let _ = tx.send(["http", "grpc", "opaca"].map(address));
-            }
-            let mut log = sink.lock().unwrap();
-            log.push_str(&line);
-            log.push('\n');
+        .expect("cannot start warren")
+}
+
+/// Append the host's `stdout` to `log`, line by line, and send the addresses of its
+/// HTTP, gRPC and OPACA listeners on `tx` once it serves.
+fn read_log(
+    stdout: std::process::ChildStdout,
+    log: &Mutex<String>,
+    tx: std::sync::mpsc::Sender<[String; 3]>,
+) {
+    let mut tx = Some(tx);
+    // Each listener logs its address ("listening listener=grpc address=..."), then
+    // the host says it serves.
+    let mut listening = HashMap::new();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if line.contains("listening") {
+            listening.insert(log_field(&line, "listener"), log_field(&line, "address"));
         }
-    });
+        if line.contains("warren is serving")
+            && let Some(tx) = tx.take()
+        {
+            let address = |name: &str| listening.get(name).cloned().unwrap_or_default();
+            let _ = tx.send(["http", "grpc", "opaca"].map(address));
+        }
+        let mut log = log.lock().unwrap();
+        log.push_str(&line);
+        log.push('\n');
+    }
+}
+
+/// The listener addresses [`read_log`] sends; panics with the log if the host exits
+/// first or does not serve within 120 s.
+fn wait_for_listeners(
+    child: &mut Child,
+    rx: &std::sync::mpsc::Receiver<[String; 3]>,
+    log: &Mutex<String>,
+) -> [String; 3] {
     let started = Instant::now();
-    let [http, grpc, opaca] = loop {
+    loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(addrs) => break addrs,
+            Ok(addrs) => return addrs,
             Err(_) => {
                 if let Ok(Some(status)) = child.try_wait() {
                     panic!(
@@ -402,12 +436,7 @@ fn spawn(
                 );
             }
         }
-    };
-    (
-        child,
-        [http, grpc, opaca].map(|addr| format!("http://{addr}")),
-        log,
-    )
+    }
 }
 
 /// Poll `check` until it returns `Some`, for up to `timeout`.

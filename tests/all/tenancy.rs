@@ -111,10 +111,34 @@ async fn tenant_a_never_reaches_tenant_b() {
         (200, "0".into())
     );
 
+    for request in requests_on_bs_objects(hostile, bank) {
+        check_only_b_reaches(&host, &a, &b, request).await;
+    }
+    assert_eq!(
+        host.invoke_as(&b, "account/x", "balance", "").await,
+        (200, "10".into())
+    );
+    // Tenant tokens cannot manage tenants.
+    let (status, _) = host
+        .call(Method::GET, "/admin/v1/tenants", Some(&a), vec![])
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = host
+        .call(Method::DELETE, "/admin/v1/tenants/b", Some(&a), vec![])
+        .await;
+    assert_eq!(status, 403);
+}
+
+/// A request on tenant B's objects: method, path, body, and the status B gets.
+type Request = (Method, String, Vec<u8>, u16);
+
+/// Requests on B's actor account/x (method, state, reminders, timers) and B's admin
+/// objects, in an order in which each succeeds for B.
+fn requests_on_bs_objects(hostile: Vec<u8>, bank: Vec<u8>) -> Vec<Request> {
     let acct = "/v1.0/actors/account/x";
     let txn = br#"[{"operation":"upsert","request":{"key":"note","value":1}}]"#.to_vec();
     let later = br#"{"dueTime":"1h"}"#.to_vec();
-    let rows: Vec<(Method, String, Vec<u8>, u16)> = vec![
+    vec![
         (
             Method::POST,
             format!("{acct}/method/deposit"),
@@ -168,47 +192,38 @@ async fn tenant_a_never_reaches_tenant_b() {
         ),
         (Method::GET, "/admin/v1/actors?tenant=b".into(), vec![], 200),
         (Method::GET, "/admin/v1/tenants/b".into(), vec![], 200),
-    ];
-    for (method, path, body, ok) in rows {
-        let (status, text) = host
-            .call(method.clone(), &path, Some(&a), body.clone())
-            .await;
-        assert!(
-            status >= 400,
-            "{method} {path} with A's token: {status} {text}"
-        );
-        assert!(
-            !text.contains("\"balance\"") && text != "10",
-            "{method} {path} leaked B's data: {text}"
-        );
-        // Refused before the body is read: send none, or the server may close the
-        // connection while a large upload is still being written (a broken pipe).
-        let (status, text) = host.call(method.clone(), &path, None, Vec::new()).await;
-        assert_eq!(status, 401, "{method} {path} without a token: {text}");
-        let (status, text) = host
-            .call(method.clone(), &path, Some("wt_forged"), Vec::new())
-            .await;
-        assert_eq!(
-            (status, text.as_str()),
-            (401, "invalid api token"),
-            "{method} {path} with a forged token"
-        );
-        let (status, text) = host.call(method.clone(), &path, Some(&b), body).await;
-        assert_eq!(status, ok, "{method} {path} with B's token: {text}");
-    }
-    assert_eq!(
-        host.invoke_as(&b, "account/x", "balance", "").await,
-        (200, "10".into())
+    ]
+}
+
+/// `request` fails with A's token without leaking B's data, is 401 without a token and
+/// with a forged one, and gets its status with B's token.
+async fn check_only_b_reaches(host: &Host, a: &str, b: &str, request: Request) {
+    let (method, path, body, ok) = request;
+    let (status, text) = host
+        .call(method.clone(), &path, Some(a), body.clone())
+        .await;
+    assert!(
+        status >= 400,
+        "{method} {path} with A's token: {status} {text}"
     );
-    // Tenant tokens cannot manage tenants.
-    let (status, _) = host
-        .call(Method::GET, "/admin/v1/tenants", Some(&a), vec![])
+    assert!(
+        !text.contains("\"balance\"") && text != "10",
+        "{method} {path} leaked B's data: {text}"
+    );
+    // Refused before the body is read: send none, or the server may close the
+    // connection while a large upload is still being written (a broken pipe).
+    let (status, text) = host.call(method.clone(), &path, None, Vec::new()).await;
+    assert_eq!(status, 401, "{method} {path} without a token: {text}");
+    let (status, text) = host
+        .call(method.clone(), &path, Some("wt_forged"), Vec::new())
         .await;
-    assert_eq!(status, 403);
-    let (status, _) = host
-        .call(Method::DELETE, "/admin/v1/tenants/b", Some(&a), vec![])
-        .await;
-    assert_eq!(status, 403);
+    assert_eq!(
+        (status, text.as_str()),
+        (401, "invalid api token"),
+        "{method} {path} with a forged token"
+    );
+    let (status, text) = host.call(method.clone(), &path, Some(b), body).await;
+    assert_eq!(status, ok, "{method} {path} with B's token: {text}");
 }
 
 #[tokio::test]
@@ -222,6 +237,16 @@ async fn tenants_and_tokens_are_managed_and_persisted() {
         (200, "2".into())
     );
 
+    check_tenant_names_are_validated(&host).await;
+    check_limits_are_patched(&host).await;
+    // Tokens are stored hashed and survive a restart; the plain token appears nowhere on disk.
+    host.restart();
+    check_a_token_survives_a_restart_until_revoked(&host, &token).await;
+    check_tenants_but_default_are_deleted(&host).await;
+}
+
+/// A tenant's name must be new, without a `/`, and not start with `$`.
+async fn check_tenant_names_are_validated(host: &Host) {
     let (status, text) = host
         .call(
             Method::POST,
@@ -251,6 +276,10 @@ async fn tenants_and_tokens_are_managed_and_persisted() {
         .await;
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("reserved"), "{text}");
+}
+
+/// PATCH refuses unknown limits and changes only the limits it is given.
+async fn check_limits_are_patched(host: &Host) {
     let (status, text) = host
         .call(
             Method::PATCH,
@@ -277,15 +306,17 @@ async fn tenants_and_tokens_are_managed_and_persisted() {
         ),
         (Some(1000), Some(3))
     );
+}
 
-    // Tokens are stored hashed and survive a restart; the plain token appears nowhere on disk.
-    host.restart();
+/// After a restart the token still works and is listed only by its id; deleting that id
+/// revokes it.
+async fn check_a_token_survives_a_restart_until_revoked(host: &Host, token: &str) {
     assert_eq!(
-        host.invoke_as(&token, "counter/c", "get", "").await,
+        host.invoke_as(token, "counter/c", "get", "").await,
         (200, "2".into())
     );
     let listed = host.get_json_as("/admin/v1/tenants", ADMIN).await;
-    assert!(!listed.to_string().contains(&token));
+    assert!(!listed.to_string().contains(token));
     let token_id = listed
         .as_array()
         .unwrap()
@@ -305,8 +336,11 @@ async fn tenants_and_tokens_are_managed_and_persisted() {
         )
         .await;
     assert_eq!(status, 204);
-    assert_eq!(host.invoke_as(&token, "counter/c", "get", "").await.0, 401);
+    assert_eq!(host.invoke_as(token, "counter/c", "get", "").await.0, 401);
+}
 
+/// A tenant can be deleted, and is gone then; the default tenant cannot.
+async fn check_tenants_but_default_are_deleted(host: &Host) {
     let (status, _) = host
         .call(
             Method::DELETE,
@@ -355,88 +389,10 @@ async fn quotas_trip_at_their_limits_and_only_there() {
         .await;
     host.deploy_as(&t, "hostile").await;
 
-    // Payload: 100 bytes pass, 101 do not.
-    let exactly = format!("\"{}\"", "a".repeat(98));
-    assert_eq!(
-        host.invoke_as(&t, "trapper/p", "write", &exactly).await.0,
-        200
-    );
-    let (status, text) = host
-        .invoke_as(&t, "trapper/p", "write", &format!("\"{}\"", "a".repeat(99)))
-        .await;
-    assert_eq!(
-        (status, code(&text).as_str()),
-        (413, "ERR_TENANT_LIMIT"),
-        "{text}"
-    );
-    // Reply: the same limit.
-    let (status, text) = host.invoke_as(&t, "glutton/r", "huge-reply", "0").await;
-    assert_eq!(status, 200, "{text}");
-
-    // State per actor: key "k" + 999 bytes = 1000 fits; one more byte anywhere does not.
-    let fill = |key: &str, bytes: u64| json!({"key": key, "bytes": bytes}).to_string();
-    assert_eq!(
-        host.invoke_as(&t, "glutton/s", "fill", &fill("k", 999))
-            .await
-            .0,
-        200
-    );
-    let (status, text) = host.invoke_as(&t, "glutton/s", "fill", &fill("j", 0)).await;
-    assert_eq!(
-        (status, code(&text).as_str()),
-        (507, "ERR_TENANT_LIMIT"),
-        "{text}"
-    );
-    assert!(text.contains("state bytes per actor"), "{text}");
-    // Shrinking is always allowed.
-    assert_eq!(
-        host.invoke_as(&t, "glutton/s", "fill", &fill("k", 10))
-            .await
-            .0,
-        200
-    );
-
-    // State per tenant (1610): p holds 112 bytes ("value" + 100, "keep" + 3), s 11, s2 1000;
-    // s3 may then grow to 487 bytes (1 + 486) and not one byte more.
-    assert_eq!(
-        host.invoke_as(&t, "glutton/s2", "fill", &fill("k", 999))
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        host.invoke_as(&t, "glutton/s3", "fill", &fill("k", 486))
-            .await
-            .0,
-        200
-    );
-    let (status, text) = host
-        .invoke_as(&t, "glutton/s3", "fill", &fill("k", 487))
-        .await;
-    assert_eq!(
-        (status, code(&text).as_str()),
-        (507, "ERR_TENANT_LIMIT"),
-        "{text}"
-    );
-    assert!(text.contains("limit of 1610 state bytes"), "{text}");
-    let usage = host.get_json_as("/admin/v1/tenants/q", &t).await;
-    assert_eq!(usage["state_bytes"], 1610);
-
-    // Active actors: p, r, s, s2 and s3 make the limit of 5.
-    let active = host
-        .get_json_as("/admin/v1/actors", &t)
-        .await
-        .as_array()
-        .unwrap()
-        .len();
-    assert_eq!(active, 5);
-    let (status, text) = host.invoke_as(&t, "trapper/new", "read", "").await;
-    assert_eq!(
-        (status, code(&text).as_str()),
-        (429, "ERR_TENANT_LIMIT"),
-        "{text}"
-    );
-    assert!(text.contains("active actors"), "{text}");
+    check_the_payload_limit(&host, &t).await;
+    check_the_state_limit_per_actor(&host, &t).await;
+    check_the_state_limit_per_tenant(&host, &t).await;
+    check_the_active_actor_limit(&host, &t).await;
 
     // Components: the one deployed is the limit; replacing it is fine, a second is not.
     host.deploy_as(&t, "hostile").await;
@@ -446,4 +402,99 @@ async fn quotas_trip_at_their_limits_and_only_there() {
         .await;
     assert_eq!(status, 403, "{text}");
     assert!(text.contains("limit of 1 components"), "{text}");
+}
+
+/// The arguments of glutton's `fill`: state `key` of `bytes` bytes.
+fn fill(key: &str, bytes: u64) -> String {
+    json!({"key": key, "bytes": bytes}).to_string()
+}
+
+/// Payload: 100 bytes pass, 101 do not; a reply has the same limit.
+async fn check_the_payload_limit(host: &Host, t: &str) {
+    let exactly = format!("\"{}\"", "a".repeat(98));
+    assert_eq!(
+        host.invoke_as(t, "trapper/p", "write", &exactly).await.0,
+        200
+    );
+    let (status, text) = host
+        .invoke_as(t, "trapper/p", "write", &format!("\"{}\"", "a".repeat(99)))
+        .await;
+    assert_eq!(
+        (status, code(&text).as_str()),
+        (413, "ERR_TENANT_LIMIT"),
+        "{text}"
+    );
+    // Reply: the same limit.
+    let (status, text) = host.invoke_as(t, "glutton/r", "huge-reply", "0").await;
+    assert_eq!(status, 200, "{text}");
+}
+
+/// State per actor: key "k" + 999 bytes = 1000 fits; one more byte anywhere does not.
+async fn check_the_state_limit_per_actor(host: &Host, t: &str) {
+    assert_eq!(
+        host.invoke_as(t, "glutton/s", "fill", &fill("k", 999))
+            .await
+            .0,
+        200
+    );
+    let (status, text) = host.invoke_as(t, "glutton/s", "fill", &fill("j", 0)).await;
+    assert_eq!(
+        (status, code(&text).as_str()),
+        (507, "ERR_TENANT_LIMIT"),
+        "{text}"
+    );
+    assert!(text.contains("state bytes per actor"), "{text}");
+    // Shrinking is always allowed.
+    assert_eq!(
+        host.invoke_as(t, "glutton/s", "fill", &fill("k", 10))
+            .await
+            .0,
+        200
+    );
+}
+
+/// State per tenant (1610): p holds 112 bytes ("value" + 100, "keep" + 3), s 11, s2 1000;
+/// s3 may then grow to 487 bytes (1 + 486) and not one byte more.
+async fn check_the_state_limit_per_tenant(host: &Host, t: &str) {
+    assert_eq!(
+        host.invoke_as(t, "glutton/s2", "fill", &fill("k", 999))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        host.invoke_as(t, "glutton/s3", "fill", &fill("k", 486))
+            .await
+            .0,
+        200
+    );
+    let (status, text) = host
+        .invoke_as(t, "glutton/s3", "fill", &fill("k", 487))
+        .await;
+    assert_eq!(
+        (status, code(&text).as_str()),
+        (507, "ERR_TENANT_LIMIT"),
+        "{text}"
+    );
+    assert!(text.contains("limit of 1610 state bytes"), "{text}");
+    let usage = host.get_json_as("/admin/v1/tenants/q", t).await;
+    assert_eq!(usage["state_bytes"], 1610);
+}
+
+/// Active actors: p, r, s, s2 and s3 make the limit of 5; a sixth is refused.
+async fn check_the_active_actor_limit(host: &Host, t: &str) {
+    let active = host
+        .get_json_as("/admin/v1/actors", t)
+        .await
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(active, 5);
+    let (status, text) = host.invoke_as(t, "trapper/new", "read", "").await;
+    assert_eq!(
+        (status, code(&text).as_str()),
+        (429, "ERR_TENANT_LIMIT"),
+        "{text}"
+    );
+    assert!(text.contains("active actors"), "{text}");
 }

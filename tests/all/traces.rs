@@ -18,7 +18,7 @@ use serde_json::Value;
 use warren_host::wire::dapr_proto::runtime as rt;
 
 use crate::sandbox::hostile_host;
-use crate::support::eventually;
+use crate::support::{Host, eventually};
 
 /// One received span, flattened.
 #[derive(Clone, Debug)]
@@ -160,13 +160,27 @@ async fn a_call_chain_reaches_the_collector_with_its_parents() {
         &["--otlp-endpoint", &endpoint, "--log-format", "json"],
     );
 
-    // Dapr HTTP: caller/a calls counter/via within a trace the client started.
+    check_a_dapr_http_call_chain(&host, &collector).await;
+    check_a_failing_turn_is_marked(&host, &collector).await;
+    check_a_dapr_grpc_call(&host, &collector).await;
+    check_guest_output_carries_the_trace_id(&host).await;
+    check_an_untraced_turn_is_a_root(&host, &collector).await;
+}
+
+/// The span id of the client that starts the traces below.
+const CLIENT_SPAN: &str = "00f067aa0ba902b7";
+
+/// The name of the span of a Dapr HTTP actor request.
+const HTTP_ACTOR_ROUTE: &str = "POST /v1.0/actors/{actor_type}/{actor_id}/method/{method}";
+
+/// Dapr HTTP: caller/a calls counter/via within a trace the client started; the request,
+/// the turn and the actor-to-actor call are a chain of parents.
+async fn check_a_dapr_http_call_chain(host: &Host, collector: &Collector) {
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let client_span = "00f067aa0ba902b7";
     let response = host
         .client
         .post(format!("{}/v1.0/actors/caller/a/method/call", host.url))
-        .header("traceparent", traceparent(trace, client_span))
+        .header("traceparent", traceparent(trace, CLIENT_SPAN))
         .header("tracestate", "vendor=kept")
         .body(r#"{"type":"counter","id":"via","action":"add","payload":4}"#)
         .send()
@@ -180,15 +194,12 @@ async fn a_call_chain_reaches_the_collector_with_its_parents() {
     assert_eq!(response.headers()["tracestate"], "vendor=kept");
     assert_eq!(response.text().await.unwrap(), "4");
     let request_span = span_of(&returned, trace);
-    assert_ne!(request_span, client_span);
+    assert_ne!(request_span, CLIENT_SPAN);
 
     let spans = collector.trace(trace, 3).await;
-    let request = one(
-        &spans,
-        "POST /v1.0/actors/{actor_type}/{actor_id}/method/{method}",
-    );
+    let request = one(&spans, HTTP_ACTOR_ROUTE);
     assert_eq!(request.span_id, request_span);
-    assert_eq!(request.parent, client_span);
+    assert_eq!(request.parent, CLIENT_SPAN);
     assert_eq!(request.kind, SpanKind::Server as i32);
     assert_eq!(request.service, "warren");
     assert_eq!(request.attribute("warren.protocol"), Some("dapr-http"));
@@ -204,13 +215,15 @@ async fn a_call_chain_reaches_the_collector_with_its_parents() {
     let add = one(&spans, "turn counter.add");
     assert_eq!(add.parent, call.span_id);
     assert_eq!(add.attribute("warren.actor.id"), Some("via"));
+}
 
-    // A failing turn is marked so, with its outcome.
+/// A failing turn is marked so, with its outcome, and so is its request.
+async fn check_a_failing_turn_is_marked(host: &Host, collector: &Collector) {
     let failing = "5bf92f3577b34da6a3ce929d0e0e4736";
     let response = host
         .client
         .post(format!("{}/v1.0/actors/prober/p/method/trap", host.url))
-        .header("traceparent", traceparent(failing, client_span))
+        .header("traceparent", traceparent(failing, CLIENT_SPAN))
         .send()
         .await
         .unwrap();
@@ -219,14 +232,13 @@ async fn a_call_chain_reaches_the_collector_with_its_parents() {
     let trap = one(&spans, "turn prober.trap");
     assert_eq!(trap.attribute("warren.outcome"), Some("trap"));
     assert!(trap.error);
-    let request = one(
-        &spans,
-        "POST /v1.0/actors/{actor_type}/{actor_id}/method/{method}",
-    );
+    let request = one(&spans, HTTP_ACTOR_ROUTE);
     assert_eq!(trap.parent, request.span_id);
     assert!(request.error, "{request:?}");
+}
 
-    // Dapr gRPC: the traceparent of the call's metadata.
+/// Dapr gRPC: the traceparent of the call's metadata parents the RPC's span.
+async fn check_a_dapr_grpc_call(host: &Host, collector: &Collector) {
     let grpc_trace = "6bf92f3577b34da6a3ce929d0e0e4736";
     let mut client = rt::dapr_client::DaprClient::connect(host.grpc_url.clone())
         .await
@@ -240,7 +252,7 @@ async fn a_call_chain_reaches_the_collector_with_its_parents() {
     });
     request.metadata_mut().insert(
         "traceparent",
-        traceparent(grpc_trace, client_span).parse().unwrap(),
+        traceparent(grpc_trace, CLIENT_SPAN).parse().unwrap(),
     );
     let reply = client.invoke_actor(request).await.unwrap();
     let returned = reply
@@ -254,15 +266,17 @@ async fn a_call_chain_reaches_the_collector_with_its_parents() {
     let spans = collector.trace(grpc_trace, 2).await;
     let rpc = one(&spans, "dapr.proto.runtime.v1.Dapr/InvokeActor");
     assert_eq!(rpc.span_id, rpc_span);
-    assert_eq!(rpc.parent, client_span);
+    assert_eq!(rpc.parent, CLIENT_SPAN);
     assert_eq!(rpc.attribute("warren.protocol"), Some("dapr-grpc"));
     assert_eq!(one(&spans, "turn counter.add").parent, rpc.span_id);
+}
 
-    // The guest's output carries the trace id of its turn.
+/// The guest's output carries the trace id of its turn.
+async fn check_guest_output_carries_the_trace_id(host: &Host) {
     let printed = "7bf92f3577b34da6a3ce929d0e0e4736";
     host.client
         .post(format!("{}/v1.0/actors/chatty/c/method/print", host.url))
-        .header("traceparent", traceparent(printed, client_span))
+        .header("traceparent", traceparent(printed, CLIENT_SPAN))
         .body("traced line")
         .send()
         .await
@@ -277,8 +291,10 @@ async fn a_call_chain_reaches_the_collector_with_its_parents() {
     .unwrap_or_else(|| panic!("no log line of the guest:\n{}", host.log()));
     assert_eq!(line["trace_id"], printed, "{line}");
     assert_eq!(line["actor"], "chatty/c", "{line}");
+}
 
-    // Without a traceparent, every turn is a trace of its own (a root span).
+/// Without a traceparent, every turn is a trace of its own (a root span).
+async fn check_an_untraced_turn_is_a_root(host: &Host, collector: &Collector) {
     host.invoke_ok("counter", "root", "add", "1").await;
     let root = eventually(Duration::from_secs(15), || async {
         collector
@@ -292,10 +308,7 @@ async fn a_call_chain_reaches_the_collector_with_its_parents() {
     .await
     .expect("the span of an untraced request arrives");
     let spans = collector.trace(&root.trace_id, 2).await;
-    let request = one(
-        &spans,
-        "POST /v1.0/actors/{actor_type}/{actor_id}/method/{method}",
-    );
+    let request = one(&spans, HTTP_ACTOR_ROUTE);
     assert_eq!(request.parent, "", "a root span has no parent");
     assert_eq!(root.parent, request.span_id);
 }

@@ -70,33 +70,58 @@ async fn rolling_forward_and_back_under_load_fails_no_turn_and_migrates_state_bo
 
     let start = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
-    let mut workers = Vec::new();
-    for i in 0..6 {
-        let (host, stop) = (host.clone(), stop.clone());
-        workers.push(tokio::spawn(async move {
-            let id = format!("load{i}");
-            let mut served = Vec::new();
-            let mut failed = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let started = start.elapsed();
-                let (status, body) = host.invoke("tally", &id, "add", "1").await;
-                let ended = start.elapsed();
-                if status != 200 {
-                    failed.push(format!("{status} {body}"));
-                    continue;
-                }
-                let reply: Value = serde_json::from_str(&body).unwrap();
-                served.push(Served {
-                    version: reply["version"].as_str().unwrap().to_string(),
-                    total: reply["total"].as_i64().unwrap(),
-                    started,
-                    ended,
-                });
-            }
-            (id, served, failed)
-        }));
-    }
+    let workers: Vec<_> = (0..6)
+        .map(|i| tokio::spawn(load(host.clone(), format!("load{i}"), start, stop.clone())))
+        .collect();
+    let rollout = roll_forward_and_back(&host, start).await;
+    stop.store(true, Ordering::Relaxed);
 
+    for worker in workers {
+        let (id, served, failed) = worker.await.unwrap();
+        check_the_turns_of_one_actor(&host, &rollout, &id, &served, &failed).await;
+    }
+    check_both_deploys_are_kept(&host).await;
+    check_the_code_version_record_is_the_hosts(&host).await;
+}
+
+/// When the deploy of version 2 and the rollback to version 1 happened, since the start.
+struct Rollout {
+    forward_done: Duration,
+    back_started: Duration,
+    back_done: Duration,
+}
+
+/// Adds 1 to tally `id` until `stop`: the actor, the turns served, and the failures.
+async fn load(
+    host: Arc<Host>,
+    id: String,
+    start: Instant,
+    stop: Arc<AtomicBool>,
+) -> (String, Vec<Served>, Vec<String>) {
+    let mut served = Vec::new();
+    let mut failed = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let started = start.elapsed();
+        let (status, body) = host.invoke("tally", &id, "add", "1").await;
+        let ended = start.elapsed();
+        if status != 200 {
+            failed.push(format!("{status} {body}"));
+            continue;
+        }
+        let reply: Value = serde_json::from_str(&body).unwrap();
+        served.push(Served {
+            version: reply["version"].as_str().unwrap().to_string(),
+            total: reply["total"].as_i64().unwrap(),
+            started,
+            ended,
+        });
+    }
+    (id, served, failed)
+}
+
+/// 400 ms into the load, deploy version 2; 400 ms later roll back to version 1; return
+/// after 400 ms more.
+async fn roll_forward_and_back(host: &Host, start: Instant) -> Rollout {
     tokio::time::sleep(Duration::from_millis(400)).await;
     let (status, second) = host.deploy(wasm("tally_v2")).await;
     assert_eq!(status, 201, "{second}");
@@ -106,7 +131,7 @@ async fn rolling_forward_and_back_under_load_fails_no_turn_and_migrates_state_bo
     tokio::time::sleep(Duration::from_millis(400)).await;
     let back_started = start.elapsed();
     let (status, back) = admin(
-        &host,
+        host,
         reqwest::Method::PUT,
         "/admin/v1/components/tally/current",
         "version=1",
@@ -117,41 +142,54 @@ async fn rolling_forward_and_back_under_load_fails_no_turn_and_migrates_state_bo
     assert_eq!(back["version"], "1.0.0");
     let back_done = start.elapsed();
     tokio::time::sleep(Duration::from_millis(400)).await;
-    stop.store(true, Ordering::Relaxed);
-
-    for worker in workers {
-        let (id, served, failed) = worker.await.unwrap();
-        assert!(failed.is_empty(), "{id}: failed turns {failed:?}");
-        assert!(served.len() > 10, "{id}: only {} turns", served.len());
-        for (n, turn) in served.iter().enumerate() {
-            // Every add is counted once, whichever version ran it and whichever way the
-            // state was migrated in between.
-            assert_eq!(turn.total, n as i64 + 1, "{id}: turn {n} saw a wrong total");
-            assert!(
-                turn.version == "1.0.0" || turn.version == "2.0.0",
-                "{}",
-                turn.version
-            );
-            if turn.started > forward_done && turn.ended < back_started {
-                assert_eq!(turn.version, "2.0.0", "{id}: turn {n} after the deploy");
-            }
-            if turn.started > back_done {
-                assert_eq!(turn.version, "1.0.0", "{id}: turn {n} after the rollback");
-            }
-        }
-        let versions: Vec<&str> = served.iter().map(|t| t.version.as_str()).collect();
-        let mut switches = versions.windows(2).filter(|w| w[0] != w[1]);
-        assert_eq!(switches.next(), Some(&["1.0.0", "2.0.0"][..]), "{id}");
-        assert_eq!(switches.next(), Some(&["2.0.0", "1.0.0"][..]), "{id}");
-        assert_eq!(switches.next(), None, "{id}: {versions:?}");
-
-        // Back in version 1's shape, through the Dapr state API.
-        let total = state_key(&host, &id, "total").await;
-        assert_eq!(total, Some(served.len().to_string()), "{id}");
-        assert_eq!(state_key(&host, &id, "tally").await, None, "{id}");
+    Rollout {
+        forward_done,
+        back_started,
+        back_done,
     }
+}
 
-    // Both deploys are kept, with who, when and what they described.
+/// No turn of actor `id` failed, each counted once, the version switched exactly at the
+/// deploy and at the rollback, and the state is back in version 1's shape.
+async fn check_the_turns_of_one_actor(
+    host: &Host,
+    rollout: &Rollout,
+    id: &str,
+    served: &[Served],
+    failed: &[String],
+) {
+    assert!(failed.is_empty(), "{id}: failed turns {failed:?}");
+    assert!(served.len() > 10, "{id}: only {} turns", served.len());
+    for (n, turn) in served.iter().enumerate() {
+        // Every add is counted once, whichever version ran it and whichever way the
+        // state was migrated in between.
+        assert_eq!(turn.total, n as i64 + 1, "{id}: turn {n} saw a wrong total");
+        assert!(
+            turn.version == "1.0.0" || turn.version == "2.0.0",
+            "{}",
+            turn.version
+        );
+        if turn.started > rollout.forward_done && turn.ended < rollout.back_started {
+            assert_eq!(turn.version, "2.0.0", "{id}: turn {n} after the deploy");
+        }
+        if turn.started > rollout.back_done {
+            assert_eq!(turn.version, "1.0.0", "{id}: turn {n} after the rollback");
+        }
+    }
+    let versions: Vec<&str> = served.iter().map(|t| t.version.as_str()).collect();
+    let mut switches = versions.windows(2).filter(|w| w[0] != w[1]);
+    assert_eq!(switches.next(), Some(&["1.0.0", "2.0.0"][..]), "{id}");
+    assert_eq!(switches.next(), Some(&["2.0.0", "1.0.0"][..]), "{id}");
+    assert_eq!(switches.next(), None, "{id}: {versions:?}");
+
+    // Back in version 1's shape, through the Dapr state API.
+    let total = state_key(host, id, "total").await;
+    assert_eq!(total, Some(served.len().to_string()), "{id}");
+    assert_eq!(state_key(host, id, "tally").await, None, "{id}");
+}
+
+/// Both deploys are kept, with who, when and what they described.
+async fn check_both_deploys_are_kept(host: &Host) {
     let versions = host.get_json("/admin/v1/components/tally/versions").await;
     let versions = versions.as_array().unwrap();
     assert_eq!(versions.len(), 2, "{versions:?}");
@@ -163,8 +201,11 @@ async fn rolling_forward_and_back_under_load_fails_no_turn_and_migrates_state_bo
     assert_eq!(versions[1]["manifest"]["actor_types"][0]["name"], "tally");
     assert_eq!(versions[1]["deployed_by"], "no token");
     assert_ne!(versions[0]["sha256"], versions[1]["sha256"]);
+}
 
-    // The host's record of which version wrote the state is not the actor's.
+/// The host's record of which version wrote the state is not the actor's: not listed
+/// with its state, and not writable through the Dapr state API.
+async fn check_the_code_version_record_is_the_hosts(host: &Host) {
     let view = host.get_json("/admin/v1/actors/tally/load0").await;
     let keys: Vec<&str> = view["state"]
         .as_array()
@@ -265,32 +306,56 @@ async fn a_failing_on_upgrade_keeps_the_old_state_and_is_retried_by_the_next_tur
 async fn a_canary_serves_its_share_of_actors_across_restarts_until_promoted() {
     let dir = tempfile::tempdir().unwrap();
     let mut host = Host::start(dir.path(), &[]);
+    start_a_canary_of_30_percent(&host).await;
+
+    let ids: Vec<String> = (0..60).map(|i| format!("c{i}")).collect();
+    check_the_canary_serves_its_share(&host, &ids).await;
+    // The canary is stored: a restarted host routes the same actors the same way.
+    host.restart();
+    for id in &ids {
+        let want = if on_canary(id) { "2.0.0" } else { "1.0.0" };
+        assert_eq!(tally(&host, id, "add", "1").await, (want.into(), 2), "{id}");
+    }
+    check_promotion_moves_everyone_to_2(&host, &ids).await;
+    check_a_stopped_canary_leaves_everyone_on_2(&host, &ids).await;
+    check_only_old_versions_can_be_deleted(&host).await;
+}
+
+/// Whether tally `id` hashes into a 30 % canary's share.
+fn on_canary(id: &str) -> bool {
+    warren_host::runtime::canary_bucket("tally", id) < 30
+}
+
+/// A canary needs a current version to run beside and a share below 100 %; then version
+/// 2 of tally becomes a canary for 30 % of the actors.
+async fn start_a_canary_of_30_percent(host: &Host) {
     // Nothing runs yet to be a canary beside.
-    let (status, err) = deploy_canary(&host, wasm("tally_v2"), 30).await;
+    let (status, err) = deploy_canary(host, wasm("tally_v2"), 30).await;
     assert_eq!(status, 409, "{err}");
     assert_eq!(host.deploy(wasm("tally")).await.0, 201);
-    let (status, err) = deploy_canary(&host, wasm("tally_v2"), 100).await;
+    let (status, err) = deploy_canary(host, wasm("tally_v2"), 100).await;
     assert_eq!(status, 400, "{err}");
 
-    let (status, info) = deploy_canary(&host, wasm("tally_v2"), 30).await;
+    let (status, info) = deploy_canary(host, wasm("tally_v2"), 30).await;
     assert_eq!(status, 201, "{info}");
     assert_eq!(info["number"], 1, "the current version stays: {info}");
     assert_eq!(info["canary"]["number"], 2, "{info}");
     assert_eq!(info["canary"]["percent"], 30, "{info}");
+}
 
-    // Exactly the ids that hash into the share get version 2, on every turn.
-    let ids: Vec<String> = (0..60).map(|i| format!("c{i}")).collect();
-    let on_canary = |id: &str| warren_host::runtime::canary_bucket("tally", id) < 30;
+/// Exactly the ids that hash into the share get version 2, on every turn; the canary's
+/// version is listed with its share and cannot be deleted while it runs.
+async fn check_the_canary_serves_its_share(host: &Host, ids: &[String]) {
     let expected = ids.iter().filter(|id| on_canary(id)).count();
     assert!(expected > 5 && expected < 35, "{expected} of 60");
-    for id in &ids {
+    for id in ids {
         let want = if on_canary(id) { "2.0.0" } else { "1.0.0" };
-        assert_eq!(tally(&host, id, "add", "1").await.0, want, "{id}");
+        assert_eq!(tally(host, id, "add", "1").await.0, want, "{id}");
     }
     let versions = host.get_json("/admin/v1/components/tally/versions").await;
     assert_eq!(versions[1]["canary_percent"], 30, "{versions}");
     let (status, err) = admin(
-        &host,
+        host,
         reqwest::Method::DELETE,
         "/admin/v1/components/tally/versions/2",
         "",
@@ -301,17 +366,12 @@ async fn a_canary_serves_its_share_of_actors_across_restarts_until_promoted() {
         err["error"].as_str().unwrap().contains("running canary"),
         "{err}"
     );
+}
 
-    // The canary is stored: a restarted host routes the same actors the same way.
-    host.restart();
-    for id in &ids {
-        let want = if on_canary(id) { "2.0.0" } else { "1.0.0" };
-        assert_eq!(tally(&host, id, "add", "1").await, (want.into(), 2), "{id}");
-    }
-
-    // Promoted: everyone on version 2, migrated on their first turn there.
+/// Promoted: everyone on version 2, migrated on their first turn there.
+async fn check_promotion_moves_everyone_to_2(host: &Host, ids: &[String]) {
     let (status, promoted) = admin(
-        &host,
+        host,
         reqwest::Method::POST,
         "/admin/v1/components/tally/canary/promote",
         "",
@@ -320,20 +380,23 @@ async fn a_canary_serves_its_share_of_actors_across_restarts_until_promoted() {
     assert_eq!(status, 200, "{promoted}");
     assert_eq!(promoted["number"], 2);
     assert!(promoted.get("canary").is_none(), "{promoted}");
-    for id in &ids {
+    for id in ids {
         assert_eq!(
-            tally(&host, id, "add", "1").await,
+            tally(host, id, "add", "1").await,
             ("2.0.0".into(), 3),
             "{id}"
         );
     }
+}
 
-    // Version 1 back as a canary for half, then stopped: everyone on version 2 again.
-    let (status, info) = deploy_canary(&host, wasm("tally"), 50).await;
+/// Version 1 back as a canary for half, then stopped: everyone on version 2 again, and
+/// there is no canary left to stop.
+async fn check_a_stopped_canary_leaves_everyone_on_2(host: &Host, ids: &[String]) {
+    let (status, info) = deploy_canary(host, wasm("tally"), 50).await;
     assert_eq!(status, 201, "{info}");
     assert_eq!(info["canary"]["number"], 3);
     let (status, stopped) = admin(
-        &host,
+        host,
         reqwest::Method::DELETE,
         "/admin/v1/components/tally/canary",
         "",
@@ -341,21 +404,22 @@ async fn a_canary_serves_its_share_of_actors_across_restarts_until_promoted() {
     .await;
     assert_eq!(status, 200, "{stopped}");
     for id in ids.iter().take(10) {
-        assert_eq!(tally(&host, id, "get", "").await.0, "2.0.0", "{id}");
+        assert_eq!(tally(host, id, "get", "").await.0, "2.0.0", "{id}");
     }
     let (status, _) = admin(
-        &host,
+        host,
         reqwest::Method::DELETE,
         "/admin/v1/components/tally/canary",
         "",
     )
     .await;
     assert_eq!(status, 404);
+}
 
-    // Old versions can go; the current one cannot.
+/// Old versions can go; the current one cannot.
+async fn check_only_old_versions_can_be_deleted(host: &Host) {
     let delete = |n: u64| {
         let path = format!("/admin/v1/components/tally/versions/{n}");
-        let host = &host;
         async move { admin(host, reqwest::Method::DELETE, &path, "").await.0 }
     };
     assert_eq!(delete(1).await, 204);

@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use warren_host::types::ActorId;
+
 use super::proxy::Proxy;
 use super::{
     cluster_host, cluster_host_with, fresh_database, host_id, owned_by, owner_of, server_addr, sql,
@@ -116,16 +118,8 @@ async fn a_host_paused_inside_a_commit_does_not_freeze_failover() {
 async fn a_turn_whose_partition_moved_after_its_calls_took_effect_is_not_run_again() {
     let url = fresh_database().await;
     let db = sql(&url).await;
-    let bank = guest("bank");
-    let deploy = ["--deploy", bank.to_str().unwrap()];
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    // Host 1's commits wait 8 s before their transaction: bob's deposit is slow.
-    let slow = [("FAILPOINTS", "postgres-commit-queued=return(8000)")];
-    let hosts = [
-        cluster_host(dirs[0].path(), &url, &deploy),
-        cluster_host_with(dirs[1].path(), &url, &deploy, &slow),
-        cluster_host(dirs[2].path(), &url, &deploy),
-    ];
+    let hosts = bank_hosts_with_a_slow_one(&dirs, &url);
     wait_balanced(&db, 3).await;
     let alice = owned_by(&db, "account", &host_id(&hosts[0])).await;
     let bob = owned_by(&db, "account", &host_id(&hosts[1])).await;
@@ -138,24 +132,7 @@ async fn a_turn_whose_partition_moved_after_its_calls_took_effect_is_not_run_aga
 
     // Alice (host 0) debits herself and calls bob's deposit (host 1); the request comes
     // through host 2.
-    let transfer = {
-        let client = hosts[2].client.clone();
-        let url = format!(
-            "{}/v1.0/actors/account/{}/method/transfer",
-            hosts[2].url, alice.id
-        );
-        let body = serde_json::json!({"to": bob.id.to_string(), "amount": 30}).to_string();
-        tokio::spawn(async move {
-            let response = client
-                .post(url)
-                .body(body)
-                .timeout(Duration::from_secs(60))
-                .send()
-                .await
-                .unwrap();
-            (response.status().as_u16(), response.text().await.unwrap())
-        })
-    };
+    let transfer = start_transfer(&hosts[2], &alice, &bob);
     assert!(
         hosts[1].logged("injected stall").await,
         "bob's deposit never stalled"
@@ -198,6 +175,43 @@ async fn a_turn_whose_partition_moved_after_its_calls_took_effect_is_not_run_aga
             .await,
         "100"
     );
+}
+
+/// Three hosts with the bank deployed. Host 1's commits wait 8 s before their
+/// transaction: bob's deposit is slow.
+fn bank_hosts_with_a_slow_one(dirs: &[tempfile::TempDir], url: &str) -> [Host; 3] {
+    let bank = guest("bank");
+    let deploy = ["--deploy", bank.to_str().unwrap()];
+    let slow = [("FAILPOINTS", "postgres-commit-queued=return(8000)")];
+    [
+        cluster_host(dirs[0].path(), url, &deploy),
+        cluster_host_with(dirs[1].path(), url, &deploy, &slow),
+        cluster_host(dirs[2].path(), url, &deploy),
+    ]
+}
+
+/// A transfer of 30 from `from` to `to` through `via`, running: its status and body.
+fn start_transfer(
+    via: &Host,
+    from: &ActorId,
+    to: &ActorId,
+) -> tokio::task::JoinHandle<(u16, String)> {
+    let client = via.client.clone();
+    let url = format!(
+        "{}/v1.0/actors/account/{}/method/transfer",
+        via.url, from.id
+    );
+    let body = serde_json::json!({"to": to.id.to_string(), "amount": 30}).to_string();
+    tokio::spawn(async move {
+        let response = client
+            .post(url)
+            .body(body)
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

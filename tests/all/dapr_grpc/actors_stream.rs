@@ -130,10 +130,6 @@ impl StreamClient {
 
 #[tokio::test]
 async fn actors_stream_hosts_a_type_and_calls_the_runtime() {
-    use pb::request_api::Api;
-    use pb::response_api::Api as Answer;
-    use pb::response_processed_response::Response as Inbound;
-
     let dir = tempfile::tempdir().unwrap();
     let counter = guest("counter");
     let host = Host::start(dir.path(), &["--deploy", counter.to_str().unwrap()]);
@@ -142,6 +138,22 @@ async fn actors_stream_hosts_a_type_and_calls_the_runtime() {
         .unwrap();
 
     let call = invoke_later(&host, "rusty/r1", "greet", r#"{"who":"warren"}"#);
+    check_the_first_invocation(&mut stream).await;
+    // During the turn: write state, read it, call a Wasm actor, try to publish.
+    write_and_read_state_in_the_turn(&mut stream).await;
+    call_a_wasm_actor_and_try_to_publish_in_the_turn(&mut stream).await;
+
+    stream.invoked(1, b"\"hello warren\"").await;
+    assert_eq!(call.await.unwrap(), (200, "\"hello warren\"".to_string()));
+    let state = host.get("/v1.0/actors/rusty/r1/state/greeted").await;
+    assert_eq!(state.text().await.unwrap(), "\"warren\"");
+
+    check_a_reminder_fires_and_is_cancelled(&host, &mut stream).await;
+}
+
+/// The stream's first message is the invocation of rusty/r1's `greet`, uid 1.
+async fn check_the_first_invocation(stream: &mut StreamClient) {
+    use pb::response_processed_response::Response as Inbound;
     let (uid, message) = stream.inbound().await;
     assert_eq!(uid, 1, "Warren numbers its messages from 1");
     let Inbound::InvokeActor(invoke) = message else {
@@ -153,8 +165,12 @@ async fn actors_stream_hosts_a_type_and_calls_the_runtime() {
     );
     assert_eq!(invoke.data, br#"{"who":"warren"}"#);
     assert!(invoke.metadata.contains_key("dapr-reentrancy-id"));
+}
 
-    // During the turn: write state, read it, call a Wasm actor, try to publish.
+/// Requests 1 and 2 of the turn: upsert `greeted`, then read it back.
+async fn write_and_read_state_in_the_turn(stream: &mut StreamClient) {
+    use pb::request_api::Api;
+    use pb::response_api::Api as Answer;
     let upsert = rt::TransactionalActorStateOperation {
         operation_type: "upsert".into(),
         key: "greeted".into(),
@@ -192,6 +208,12 @@ async fn actors_stream_hosts_a_type_and_calls_the_runtime() {
         panic!("expected state")
     };
     assert_eq!((answer.uid, state.data.as_slice()), (2, &b"\"warren\""[..]));
+}
+
+/// Requests 3 and 4 of the turn: a Wasm counter answers, and publishing has nowhere to go.
+async fn call_a_wasm_actor_and_try_to_publish_in_the_turn(stream: &mut StreamClient) {
+    use pb::request_api::Api;
+    use pb::response_api::Api as Answer;
     stream
         .request(
             3,
@@ -222,13 +244,11 @@ async fn actors_stream_hosts_a_type_and_calls_the_runtime() {
     let error = answer.error.expect("publishing has nowhere to go");
     assert_eq!(error.code, Code::Unimplemented as u32);
     assert!(error.message.contains("pub/sub"), "{}", error.message);
+}
 
-    stream.invoked(1, b"\"hello warren\"").await;
-    assert_eq!(call.await.unwrap(), (200, "\"hello warren\"".to_string()));
-    let state = host.get("/v1.0/actors/rusty/r1/state/greeted").await;
-    assert_eq!(state.text().await.unwrap(), "\"warren\"");
-
-    // A reminder registered over HTTP fires into the stream; the client cancels it.
+/// A reminder registered over HTTP fires into the stream; the client cancels it.
+async fn check_a_reminder_fires_and_is_cancelled(host: &Host, stream: &mut StreamClient) {
+    use pb::response_processed_response::Response as Inbound;
     let reminder = host
         .client
         .put(format!("{}/v1.0/actors/rusty/r1/reminders/nudge", host.url))
@@ -255,7 +275,7 @@ async fn actors_stream_hosts_a_type_and_calls_the_runtime() {
         )
         .await;
     let cancelled = becomes_not_found(
-        &host,
+        host,
         "/v1.0/actors/rusty/r1/reminders/nudge",
         Duration::from_secs(5),
     )
@@ -265,93 +285,11 @@ async fn actors_stream_hosts_a_type_and_calls_the_runtime() {
 
 #[tokio::test]
 async fn actors_stream_enforces_uids_and_identical_initial_messages() {
-    use pb::request_api::Api;
     let dir = tempfile::tempdir().unwrap();
     let host = Host::start(dir.path(), &[]);
-    let get = |uid| {
-        (
-            uid,
-            Api::GetState(rt::GetActorStateRequest {
-                actor_type: "seq".into(),
-                actor_id: "a".into(),
-                key: "k".into(),
-            }),
-        )
-    };
-
-    // The first uid must be 1.
-    let mut stream = StreamClient::open(&host, initial("seq", 30)).await.unwrap();
-    let (uid, api) = get(2);
-    stream.request(uid, api).await;
-    stream
-        .assert_ends_with(Code::InvalidArgument, "expected 1")
-        .await;
-
-    // Then each exactly one more: 1, 2, then 2 again ends the stream.
-    let mut stream = StreamClient::open(&host, initial("seq", 30)).await.unwrap();
-    for uid in [1, 2] {
-        let (uid, api) = get(uid);
-        stream.request(uid, api).await;
-        assert_eq!(stream.answer().await.uid, uid);
-    }
-    let (uid, api) = get(2);
-    stream.request(uid, api).await;
-    stream
-        .assert_ends_with(Code::InvalidArgument, "expected 3")
-        .await;
-
-    // A processed reply for a message Warren never sent ends the stream too.
-    let mut stream = StreamClient::open(&host, initial("seq", 30)).await.unwrap();
-    stream
-        .processed(7, pb::request_processed_response::Response::Timer(()))
-        .await;
-    assert_eq!(stream.ended().await.code(), Code::InvalidArgument);
-
-    // The first message must be the initial one.
-    let (uid, api) = get(1);
-    let not_initial = pb::Request {
-        actor_request_type: Some(pb::request::ActorRequestType::Request(pb::RequestRequest {
-            uid,
-            request: Some(pb::RequestApi { api: Some(api) }),
-        })),
-    };
-    let refused = StreamClient::open(&host, not_initial).await.err().unwrap();
-    assert_eq!(refused.code(), Code::InvalidArgument);
-
-    // A second stream of a type must send the same initial message as the first.
-    let mut first = StreamClient::open(&host, initial("twin", 30))
-        .await
-        .unwrap();
-    let refused = StreamClient::open(&host, initial("twin", 31))
-        .await
-        .err()
-        .unwrap();
-    assert_eq!(refused.code(), Code::FailedPrecondition);
-    assert!(
-        refused.message().contains("different initial message"),
-        "{}",
-        refused.message()
-    );
-    let mut second = StreamClient::open(&host, initial("twin", 30))
-        .await
-        .unwrap();
-    // New work goes to the newest stream.
-    let call = invoke_later(&host, "twin/t1", "ping", "");
-    let (uid, _) = second.inbound().await;
-    second.invoked(uid, b"").await;
-    assert_eq!(call.await.unwrap().0, 200);
-    // The older stream got nothing; closing the newer one leaves the type to the older.
-    drop(second);
-    // Let Warren see the stream close before sending more work.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let call = invoke_later(&host, "twin/t2", "ping", "");
-    let (uid, message) = first.inbound().await;
-    assert!(matches!(
-        message,
-        pb::response_processed_response::Response::InvokeActor(ref m) if m.actor_id == "t2"
-    ));
-    first.invoked(uid, b"").await;
-    assert_eq!(call.await.unwrap().0, 200);
+    check_uids_start_at_one_and_count_up(&host).await;
+    check_the_first_message_must_be_the_initial_one(&host).await;
+    check_streams_of_one_type_share_one_initial_message(&host).await;
 
     // A Wasm component's type cannot be taken over by a stream.
     let counter = std::fs::read(guest("counter")).unwrap();
@@ -361,6 +299,95 @@ async fn actors_stream_enforces_uids_and_identical_initial_messages() {
         .err()
         .unwrap();
     assert_eq!(refused.code(), Code::AlreadyExists);
+}
+
+/// A GetState request of seq/a with `uid`.
+fn get_state(uid: u64) -> (u64, pb::request_api::Api) {
+    (
+        uid,
+        pb::request_api::Api::GetState(rt::GetActorStateRequest {
+            actor_type: "seq".into(),
+            actor_id: "a".into(),
+            key: "k".into(),
+        }),
+    )
+}
+
+/// The first uid must be 1, then each exactly one more; a processed reply for a message
+/// Warren never sent ends the stream too.
+async fn check_uids_start_at_one_and_count_up(host: &Host) {
+    let mut stream = StreamClient::open(host, initial("seq", 30)).await.unwrap();
+    let (uid, api) = get_state(2);
+    stream.request(uid, api).await;
+    stream
+        .assert_ends_with(Code::InvalidArgument, "expected 1")
+        .await;
+
+    // 1, 2, then 2 again ends the stream.
+    let mut stream = StreamClient::open(host, initial("seq", 30)).await.unwrap();
+    for uid in [1, 2] {
+        let (uid, api) = get_state(uid);
+        stream.request(uid, api).await;
+        assert_eq!(stream.answer().await.uid, uid);
+    }
+    let (uid, api) = get_state(2);
+    stream.request(uid, api).await;
+    stream
+        .assert_ends_with(Code::InvalidArgument, "expected 3")
+        .await;
+
+    let mut stream = StreamClient::open(host, initial("seq", 30)).await.unwrap();
+    stream
+        .processed(7, pb::request_processed_response::Response::Timer(()))
+        .await;
+    assert_eq!(stream.ended().await.code(), Code::InvalidArgument);
+}
+
+/// A stream whose first message is a request is refused.
+async fn check_the_first_message_must_be_the_initial_one(host: &Host) {
+    let (uid, api) = get_state(1);
+    let not_initial = pb::Request {
+        actor_request_type: Some(pb::request::ActorRequestType::Request(pb::RequestRequest {
+            uid,
+            request: Some(pb::RequestApi { api: Some(api) }),
+        })),
+    };
+    let refused = StreamClient::open(host, not_initial).await.err().unwrap();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+}
+
+/// A second stream of a type must send the same initial message as the first; new work
+/// goes to the newest stream, and closing it leaves the type to the older.
+async fn check_streams_of_one_type_share_one_initial_message(host: &Host) {
+    let mut first = StreamClient::open(host, initial("twin", 30)).await.unwrap();
+    let refused = StreamClient::open(host, initial("twin", 31))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("different initial message"),
+        "{}",
+        refused.message()
+    );
+    let mut second = StreamClient::open(host, initial("twin", 30)).await.unwrap();
+    // New work goes to the newest stream.
+    let call = invoke_later(host, "twin/t1", "ping", "");
+    let (uid, _) = second.inbound().await;
+    second.invoked(uid, b"").await;
+    assert_eq!(call.await.unwrap().0, 200);
+    // The older stream got nothing; closing the newer one leaves the type to the older.
+    drop(second);
+    // Let Warren see the stream close before sending more work.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let call = invoke_later(host, "twin/t2", "ping", "");
+    let (uid, message) = first.inbound().await;
+    assert!(matches!(
+        message,
+        pb::response_processed_response::Response::InvokeActor(ref m) if m.actor_id == "t2"
+    ));
+    first.invoked(uid, b"").await;
+    assert_eq!(call.await.unwrap().0, 200);
 }
 
 #[tokio::test]

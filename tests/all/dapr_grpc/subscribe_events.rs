@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use rt::subscribe_actor_events_request_alpha1::RequestType;
+use rt::subscribe_actor_events_response_alpha1::ResponseType as Callback;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Streaming};
@@ -87,15 +88,27 @@ impl EventClient {
     }
 }
 
+/// How long each callback may take to come.
+const WAIT: Duration = Duration::from_secs(10);
+
 #[tokio::test]
 async fn subscribe_actor_events_hands_new_work_to_the_newest_stream() {
-    use rt::subscribe_actor_events_response_alpha1::ResponseType as Callback;
-    const WAIT: Duration = Duration::from_secs(10);
-
     let dir = tempfile::tempdir().unwrap();
     let host = Host::start(dir.path(), &[]);
     let mut older = EventClient::open(&host, &["evt"]).await;
-    let first = invoke_later(&host, "evt/e1", "slow", "");
+    let mut newer = check_new_work_goes_to_the_newer_stream(&host, &mut older).await;
+    check_reminders_fire_on_the_newest_stream(&host, &mut newer).await;
+    check_the_older_stream_takes_over_from_a_dropped_newer(&host, &mut older, newer).await;
+}
+
+/// While `older` runs a turn, a second stream for the type opens: new work goes there,
+/// the older finishes its turn, and the app's failure reaches the caller. Returns the newer
+/// stream.
+async fn check_new_work_goes_to_the_newer_stream(
+    host: &Host,
+    older: &mut EventClient,
+) -> EventClient {
+    let first = invoke_later(host, "evt/e1", "slow", "");
     let Some(Callback::InvokeRequest(slow)) = older.callback(WAIT).await else {
         panic!("expected an invocation on the first stream")
     };
@@ -104,9 +117,8 @@ async fn subscribe_actor_events_hands_new_work_to_the_newest_stream() {
         ("evt", "slow")
     );
 
-    // A second stream for the type: new work goes there, the older finishes its turn.
-    let mut newer = EventClient::open(&host, &["evt"]).await;
-    let second = invoke_later(&host, "evt/e2", "missing", "");
+    let mut newer = EventClient::open(host, &["evt"]).await;
+    let second = invoke_later(host, "evt/e2", "missing", "");
     let Some(Callback::InvokeRequest(missing)) = newer.callback(WAIT).await else {
         panic!("expected an invocation on the newer stream")
     };
@@ -118,17 +130,27 @@ async fn subscribe_actor_events_hands_new_work_to_the_newest_stream() {
     let (status, body) = second.await.unwrap();
     assert_eq!(status, 500);
     assert!(body.contains("no method missing"), "{body}");
+    newer
+}
 
-    // A reminder fires on the newest stream; NOT_FOUND is permanent (no retry), and
-    // the app's cancel removes the reminder.
-    let put = |name: &'static str, body: &'static str| {
-        let request = host
-            .client
-            .put(format!("{}/v1.0/actors/evt/e3/reminders/{name}", host.url))
-            .body(body);
-        async move { assert_eq!(request.send().await.unwrap().status(), 204) }
-    };
-    put("once", r#"{"dueTime":"10ms","period":"1h","data":"x"}"#).await;
+/// Register reminder `name` of evt/e3 over HTTP.
+async fn put_reminder(host: &Host, name: &str, body: &'static str) {
+    let request = host
+        .client
+        .put(format!("{}/v1.0/actors/evt/e3/reminders/{name}", host.url))
+        .body(body);
+    assert_eq!(request.send().await.unwrap().status(), 204)
+}
+
+/// A reminder fires on the newest stream; NOT_FOUND is permanent (no retry), and the
+/// app's cancel removes the reminder.
+async fn check_reminders_fire_on_the_newest_stream(host: &Host, newer: &mut EventClient) {
+    put_reminder(
+        host,
+        "once",
+        r#"{"dueTime":"10ms","period":"1h","data":"x"}"#,
+    )
+    .await;
     let Some(Callback::ReminderRequest(fired)) = newer.callback(WAIT).await else {
         panic!("expected a reminder")
     };
@@ -141,7 +163,7 @@ async fn subscribe_actor_events_hands_new_work_to_the_newest_stream() {
         newer.callback(Duration::from_millis(1800)).await.is_none(),
         "a NOT_FOUND firing was retried"
     );
-    put("stop", r#"{"dueTime":"10ms","period":"50ms"}"#).await;
+    put_reminder(host, "stop", r#"{"dueTime":"10ms","period":"50ms"}"#).await;
     let Some(Callback::ReminderRequest(fired)) = newer.callback(WAIT).await else {
         panic!("expected a reminder")
     };
@@ -153,11 +175,17 @@ async fn subscribe_actor_events_hands_new_work_to_the_newest_stream() {
             },
         ))
         .await;
-    let cancelled = becomes_not_found(&host, "/v1.0/actors/evt/e3/reminders/stop", WAIT).await;
+    let cancelled = becomes_not_found(host, "/v1.0/actors/evt/e3/reminders/stop", WAIT).await;
     assert!(cancelled, "the app's cancel did not remove the reminder");
+}
 
-    // The newer stream drops mid-turn: that turn fails, the older takes new work.
-    let third = invoke_later(&host, "evt/e4", "work", "");
+/// The newer stream drops mid-turn: that turn fails, the older takes new work.
+async fn check_the_older_stream_takes_over_from_a_dropped_newer(
+    host: &Host,
+    older: &mut EventClient,
+    mut newer: EventClient,
+) {
+    let third = invoke_later(host, "evt/e4", "work", "");
     assert!(matches!(
         newer.callback(WAIT).await,
         Some(Callback::InvokeRequest(_))
@@ -167,7 +195,7 @@ async fn subscribe_actor_events_hands_new_work_to_the_newest_stream() {
     assert_eq!(status, 500);
     assert!(body.contains("closed before answering"), "{body}");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let fourth = invoke_later(&host, "evt/e4", "work", "");
+    let fourth = invoke_later(host, "evt/e4", "work", "");
     let Some(Callback::InvokeRequest(work)) = older.callback(WAIT).await else {
         panic!("expected the older stream to take the work")
     };

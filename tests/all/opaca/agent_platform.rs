@@ -60,10 +60,20 @@ async fn a_wasm_agent_invokes_sends_and_broadcasts_through_the_platform() {
     rp.start(assistant_container()).await;
     let python = rp.start(sample_container(json!({}))).await;
 
-    // Invoke, wherever Add lives.
-    let sum = assistant(&rp, "Sum", json!({"values": [1, 2, 3, 4]})).await;
+    check_sum_invokes_add_through_the_platform(&rp).await;
+    check_asks_get_the_platforms_answers(&rp, &calculator).await;
+    check_invoking_itself_is_refused_at_once(&rp).await;
+    check_messages_leave_only_with_a_committed_turn(&rp, &calculator).await;
+    // The process would outlive the host, which the harness kills.
+    rp.delete(&format!("/containers/{python}")).await.ok();
+}
+
+/// `Sum` invokes `Add` wherever it lives, each call recorded with the assistant as
+/// sender, and commits its state.
+async fn check_sum_invokes_add_through_the_platform(rp: &Rp) {
+    let sum = assistant(rp, "Sum", json!({"values": [1, 2, 3, 4]})).await;
     assert_eq!(sum.ok(), 10);
-    assert_eq!(assistant(&rp, "LastSum", json!({})).await.ok(), 10);
+    assert_eq!(assistant(rp, "LastSum", json!({})).await.ok(), 10);
     let history = rp.get("/history").await.ok();
     let from_agent: Vec<&Value> = events(&history)
         .iter()
@@ -79,10 +89,13 @@ async fn a_wasm_agent_invokes_sends_and_broadcasts_through_the_platform() {
         .filter(|e| e["route"] == "POST /invoke/Add" && e["eventType"] == "SUCCESS")
         .count();
     assert_eq!(outcomes, 4, "each Add answered SUCCESS: {history}");
+}
 
-    // A process container's action, and the platform's refusals as the agent sees them.
+/// A process container's action answers a relayed `Ask`, and the platform's refusals come
+/// back to the agent as their statuses.
+async fn check_asks_get_the_platforms_answers(rp: &Rp, calculator: &str) {
     let doubled = assistant(
-        &rp,
+        rp,
         "Ask",
         json!({"action": "Double", "arguments": {"x": 21}}),
     )
@@ -90,47 +103,52 @@ async fn a_wasm_agent_invokes_sends_and_broadcasts_through_the_platform() {
     assert_eq!(doubled.ok(), 42);
     let pinned = json!({"action": "Add", "arguments": {"x": 1, "y": 2},
                         "agent": "calculator", "containerId": calculator});
-    assert_eq!(assistant(&rp, "Ask", pinned).await.ok(), 3);
+    assert_eq!(assistant(rp, "Ask", pinned).await.ok(), 3);
     let bad = json!({"action": "Add", "arguments": {"x": 1.5, "y": 1}});
-    fails_with(&assistant(&rp, "Ask", bad).await, "400");
+    fails_with(&assistant(rp, "Ask", bad).await, "400");
     let unknown = json!({"action": "Nope", "arguments": {}});
-    fails_with(&assistant(&rp, "Ask", unknown).await, "404");
+    fails_with(&assistant(rp, "Ask", unknown).await, "404");
     let elsewhere = json!({"action": "Add", "arguments": {"x": 1, "y": 2},
                            "containerId": "no-such-container"});
-    fails_with(&assistant(&rp, "Ask", elsewhere).await, "404");
+    fails_with(&assistant(rp, "Ask", elsewhere).await, "404");
+}
 
-    // The assistant invoking itself: a cycle, refused at once instead of a deadlock.
+/// The assistant invoking itself: a cycle, refused at once instead of a deadlock.
+async fn check_invoking_itself_is_refused_at_once(rp: &Rp) {
     let itself = json!({"action": "LastSum", "agent": "assistant"});
     let started = std::time::Instant::now();
-    let relayed = assistant(&rp, "Ask", json!({"action": "Ask", "arguments": itself})).await;
+    let relayed = assistant(rp, "Ask", json!({"action": "Ask", "arguments": itself})).await;
     fails_with(&relayed, "wait on itself");
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "the cycle waited for the deadline"
     );
+}
 
-    // Messages leave only with a committed turn.
+/// A failed turn's message and broadcast are never delivered, a committed turn's are (to
+/// the Wasm and the process container alike), and a message to nobody fails the turn.
+async fn check_messages_leave_only_with_a_committed_turn(rp: &Rp, calculator: &str) {
     let failing = json!({"to": "calculator", "payload": {"n": 1}, "fail": true});
-    fails_with(&assistant(&rp, "Tell", failing).await, "asked to fail");
+    fails_with(&assistant(rp, "Tell", failing).await, "asked to fail");
     let announce_failing = json!({"to": "news", "payload": {"b": 0}, "fail": true});
     fails_with(
-        &assistant(&rp, "Announce", announce_failing).await,
+        &assistant(rp, "Announce", announce_failing).await,
         "asked to fail",
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
-        rp.last_message(&calculator).await,
+        rp.last_message(calculator).await,
         Value::Null,
         "a failed turn's message or broadcast was delivered"
     );
     let nobody = json!({"to": "nobody", "payload": {}});
-    fails_with(&assistant(&rp, "Tell", nobody).await, "404");
+    fails_with(&assistant(rp, "Tell", nobody).await, "404");
     let tell = json!({"to": "calculator", "payload": {"n": 2}});
-    assert_eq!(assistant(&rp, "Tell", tell).await.ok(), Value::Null);
-    rp.wait_last_message(&calculator, json!({"n": 2})).await;
+    assert_eq!(assistant(rp, "Tell", tell).await.ok(), Value::Null);
+    rp.wait_last_message(calculator, json!({"n": 2})).await;
     let announce = json!({"to": "news", "payload": {"b": 1}});
-    assert_eq!(assistant(&rp, "Announce", announce).await.ok(), Value::Null);
-    rp.wait_last_message(&calculator, json!({"b": 1})).await;
+    assert_eq!(assistant(rp, "Announce", announce).await.ok(), Value::Null);
+    rp.wait_last_message(calculator, json!({"b": 1})).await;
     let python_got = eventually(Duration::from_secs(10), || async {
         let messages = rp.post("/invoke/GetMessages", json!({})).await.ok();
         messages
@@ -148,8 +166,6 @@ async fn a_wasm_agent_invokes_sends_and_broadcasts_through_the_platform() {
         .filter(|e| e["route"] == "POST /send/calculator" && e["eventType"] == "CALL")
         .count();
     assert_eq!(sent, 1, "only the committed turn's message was sent");
-    // The process would outlive the host, which the harness kills.
-    rp.delete(&format!("/containers/{python}")).await.ok();
 }
 
 /// Two platforms: the calculator runs only on B, which A is connected to. The assistant on

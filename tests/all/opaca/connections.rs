@@ -24,11 +24,24 @@ async fn connected_platforms_forward_invocations_and_messages() {
     deploy_calculator(&b).await;
     let (rp_a, rp_b) = (Rp::of(&a), Rp::of(&b));
     let on_b = rp_b.start(calculator_container()).await;
-    let add = json!({"x": 2, "y": 3});
-    rp_a.post("/invoke/Add/calculator", add.clone())
+    rp_a.post("/invoke/Add/calculator", add_body())
         .await
         .error(404);
 
+    connect_a_to_b(&a, &b, &rp_a, &rp_b).await;
+    check_invocations_are_forwarded(&a, &b, &rp_a, &rp_b, &on_b).await;
+    check_messages_are_forwarded(&rp_a, &rp_b, &on_b).await;
+    check_a_lists_and_follows_bs_agents(&rp_a, &rp_b).await;
+    disconnect_and_check_nothing_is_forwarded(&b, &rp_a, &rp_b).await;
+}
+
+/// The body the calculator adds to 5.
+fn add_body() -> serde_json::Value {
+    json!({"x": 2, "y": 3})
+}
+
+/// Bad, unreachable and own URLs are refused; A connects to B both ways, once.
+async fn connect_a_to_b(a: &Host, b: &Host, rp_a: &Rp, rp_b: &Rp) {
     rp_a.post("/connections", json!({"url": "not a url"}))
         .await
         .error(400);
@@ -51,23 +64,27 @@ async fn connected_platforms_forward_invocations_and_messages() {
         rp_a.get("/info").await.ok()["connections"],
         json!([b.opaca_url])
     );
+}
 
-    // Invocations through A.
+/// Invocations through A reach B's calculator (with and without agent and container id),
+/// unless `forward=false`; A validates arguments and passes failures on; A records a
+/// FORWARD and B sees A as the sender.
+async fn check_invocations_are_forwarded(a: &Host, b: &Host, rp_a: &Rp, rp_b: &Rp, on_b: &str) {
     assert_eq!(
-        rp_a.post("/invoke/Add/calculator", add.clone()).await.ok(),
+        rp_a.post("/invoke/Add/calculator", add_body()).await.ok(),
         5
     );
-    assert_eq!(rp_a.post("/invoke/Add", add.clone()).await.ok(), 5);
+    assert_eq!(rp_a.post("/invoke/Add", add_body()).await.ok(), 5);
     assert_eq!(
         rp_a.post(
             &format!("/invoke/Add/calculator?containerId={on_b}"),
-            add.clone()
+            add_body()
         )
         .await
         .ok(),
         5
     );
-    rp_a.post("/invoke/Add/calculator?forward=false", add.clone())
+    rp_a.post("/invoke/Add/calculator?forward=false", add_body())
         .await
         .error(404);
     rp_a.post("/invoke/Add/calculator", json!({"x": 1.5, "y": 1}))
@@ -92,28 +109,33 @@ async fn connected_platforms_forward_invocations_and_messages() {
             && e["senderId"] == a.opaca_url.as_str()),
         "B sees A as the sender: {history}"
     );
+}
 
-    // Messages through A.
+/// Sends and broadcasts through A reach B, unless `forward=false`.
+async fn check_messages_are_forwarded(rp_a: &Rp, rp_b: &Rp, on_b: &str) {
     rp_a.post("/send/calculator", json!({"payload": "via A"}))
         .await
         .ok();
-    rp_b.wait_last_message(&on_b, json!("via A")).await;
+    rp_b.wait_last_message(on_b, json!("via A")).await;
     rp_a.post("/send/calculator?forward=false", json!({"payload": "lost"}))
         .await
         .error(404);
     rp_a.post("/broadcast/news", json!({"payload": "news via A"}))
         .await
         .ok();
-    rp_b.wait_last_message(&on_b, json!("news via A")).await;
+    rp_b.wait_last_message(on_b, json!("news via A")).await;
     rp_a.post(
         "/broadcast/news?forward=false",
         json!({"payload": "stays on A"}),
     )
     .await
     .ok();
-    assert_eq!(rp_b.last_message(&on_b).await, "news via A");
+    assert_eq!(rp_b.last_message(on_b).await, "news via A");
+}
 
-    // Agents of B through A, and B's later changes.
+/// A lists B's agents only with `includeConnected`, and learns of containers started or
+/// deleted on B later.
+async fn check_a_lists_and_follows_bs_agents(rp_a: &Rp, rp_b: &Rp) {
     assert_eq!(
         count_agents(&rp_a.get("/agents").await.ok(), "calculator"),
         0
@@ -125,10 +147,10 @@ async fn connected_platforms_forward_invocations_and_messages() {
         "calculator"
     );
     let later = rp_b.start(calculator_container()).await;
-    let (rp_a_ref, later_ref) = (&rp_a, &later);
+    let later_ref = &later;
     let seen = eventually(Duration::from_secs(15), || async move {
         let path = format!("/invoke/LastMessage/calculator?containerId={later_ref}");
-        (rp_a_ref.post(&path, json!({})).await.status == 200).then_some(())
+        (rp_a.post(&path, json!({})).await.status == 200).then_some(())
     })
     .await;
     assert!(
@@ -142,7 +164,7 @@ async fn connected_platforms_forward_invocations_and_messages() {
         true
     );
     let forgotten = eventually(Duration::from_secs(15), || async move {
-        let agents = rp_a_ref.get("/agents?includeConnected=true").await.ok();
+        let agents = rp_a.get("/agents?includeConnected=true").await.ok();
         (count_agents(&agents, "calculator") == 1).then_some(())
     })
     .await;
@@ -153,8 +175,11 @@ async fn connected_platforms_forward_invocations_and_messages() {
     )
     .await
     .error(404);
+}
 
-    // Disconnecting.
+/// After DELETE /connections (once) neither lists the other and A forwards nothing; B's
+/// calculator still answers B.
+async fn disconnect_and_check_nothing_is_forwarded(b: &Host, rp_a: &Rp, rp_b: &Rp) {
     let disconnect = json!({"url": b.opaca_url, "connectBack": true});
     assert_eq!(
         rp_a.delete_json("/connections", disconnect.clone())
@@ -168,7 +193,7 @@ async fn connected_platforms_forward_invocations_and_messages() {
         rp_a.delete_json("/connections", disconnect).await.ok(),
         false
     );
-    rp_a.post("/invoke/Add/calculator", add.clone())
+    rp_a.post("/invoke/Add/calculator", add_body())
         .await
         .error(404);
     rp_a.post("/send/calculator", json!({"payload": "after"}))
@@ -176,5 +201,8 @@ async fn connected_platforms_forward_invocations_and_messages() {
         .error(404);
     let connected = rp_a.get("/agents?includeConnected=true").await.ok();
     assert_eq!(count_agents(&connected, "calculator"), 0, "{connected}");
-    assert_eq!(rp_b.post("/invoke/Add/calculator", add).await.ok(), 5);
+    assert_eq!(
+        rp_b.post("/invoke/Add/calculator", add_body()).await.ok(),
+        5
+    );
 }

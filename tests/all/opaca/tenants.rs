@@ -70,7 +70,31 @@ async fn opaca_users_of_one_tenant_never_reach_another() {
     deploy_calculator_into(&host, "blue").await;
     let anon = Rp::of(&host);
     let admin = anon.with_token(&anon.login("admin", "admin-pw").await);
+    let (ann, bob) = create_ann_and_bob(&anon, &admin).await;
 
+    let anns = ann.start(calculator_container()).await;
+    check_anns_container_is_out_of_bobs_reach(&ann, &bob, &anns).await;
+    let bobs = bob.start(calculator_container()).await;
+    check_each_sees_only_their_own_container(&ann, &bob, &anns, &bobs).await;
+    check_history_is_per_tenant(&admin, &ann, &bob).await;
+    check_broadcasts_stay_in_their_tenant(&ann, &bob, &anns, &bobs).await;
+    check_bob_manages_only_blue_users(&admin, &bob).await;
+    check_users_are_listed_per_tenant(&admin, &ann, &bob).await;
+    check_bobs_user_acts_in_blue(&anon, &bobs).await;
+    check_only_the_platform_admin_changes_connections(&admin, &ann, &bob).await;
+
+    assert_eq!(bob.delete(&format!("/containers/{bobs}")).await.ok(), true);
+    assert_eq!(ann.delete(&format!("/containers/{anns}")).await.ok(), true);
+}
+
+/// The body both tenants' calculators add.
+fn add_body() -> Value {
+    json!({"x": 2, "y": 3})
+}
+
+/// The platform admin creates ADMIN ann in `default` (the tenant a user gets when none is
+/// given) and ADMIN bob in `blue`; both are then logged in.
+async fn create_ann_and_bob(anon: &Rp, admin: &Rp) -> (Rp, Rp) {
     let created = admin
         .post(
             "/users",
@@ -90,9 +114,11 @@ async fn opaca_users_of_one_tenant_never_reach_another() {
     assert_eq!(created.json()["tenant"], "blue", "{}", created.text);
     let ann = anon.with_token(&anon.login("ann", "ann-pw").await);
     let bob = anon.with_token(&anon.login("bob", "bob-pw").await);
+    (ann, bob)
+}
 
-    // Ann's container: invisible to bob, and out of his reach.
-    let anns = ann.start(calculator_container()).await;
+/// Ann's container answers her, and is invisible to bob and out of his reach.
+async fn check_anns_container_is_out_of_bobs_reach(ann: &Rp, bob: &Rp, anns: &str) {
     assert_eq!(
         ann.post("/invoke/Greet/calculator", json!({"name": "Ann"}))
             .await
@@ -111,13 +137,12 @@ async fn opaca_users_of_one_tenant_never_reach_another() {
         bob.get(&format!("/containers/{anns}")).await.ok(),
         Value::Null
     );
-    let add = json!({"x": 2, "y": 3});
-    bob.post("/invoke/Add/calculator", add.clone())
+    bob.post("/invoke/Add/calculator", add_body())
         .await
         .error(404);
     bob.post(
         &format!("/invoke/Add/calculator?containerId={anns}"),
-        add.clone(),
+        add_body(),
     )
     .await
     .error(404);
@@ -125,25 +150,24 @@ async fn opaca_users_of_one_tenant_never_reach_another() {
         .await
         .error(404);
     assert_eq!(bob.delete(&format!("/containers/{anns}")).await.ok(), false);
-    assert_eq!(ann.last_message(&anns).await, Value::Null);
+    assert_eq!(ann.last_message(anns).await, Value::Null);
+}
 
-    // Bob's own container in blue.
-    let bobs = bob.start(calculator_container()).await;
-    assert_eq!(
-        bob.post("/invoke/Add/calculator", add.clone()).await.ok(),
-        5
-    );
+/// Bob's own container in blue answers him; each lists only their own container and
+/// neither reaches the other's by containerId.
+async fn check_each_sees_only_their_own_container(ann: &Rp, bob: &Rp, anns: &str, bobs: &str) {
+    assert_eq!(bob.post("/invoke/Add/calculator", add_body()).await.ok(), 5);
     let listed = bob.get("/containers").await.ok();
-    assert_eq!(container_ids(&listed), [bobs.as_str()], "{listed}");
+    assert_eq!(container_ids(&listed), [bobs], "{listed}");
     let listed = ann.get("/containers").await.ok();
-    assert_eq!(container_ids(&listed), [anns.as_str()], "{listed}");
+    assert_eq!(container_ids(&listed), [anns], "{listed}");
     assert_eq!(
         count_agents(&bob.get("/agents").await.ok(), "calculator"),
         1
     );
     bob.post(
         &format!("/invoke/Add/calculator?containerId={anns}"),
-        add.clone(),
+        add_body(),
     )
     .await
     .error(404);
@@ -153,8 +177,11 @@ async fn opaca_users_of_one_tenant_never_reach_another() {
     )
     .await
     .error(404);
+}
 
-    // History per tenant (ann never calls Add, bob never Greet).
+/// Each tenant's /history holds only its own calls (ann never calls Add, bob never Greet);
+/// the platform admin's holds both.
+async fn check_history_is_per_tenant(admin: &Rp, ann: &Rp, bob: &Rp) {
     let greet = "POST /invoke/Greet/calculator";
     let add_route = "POST /invoke/Add/calculator";
     let history = bob.get("/history").await.ok();
@@ -174,19 +201,24 @@ async fn opaca_users_of_one_tenant_never_reach_another() {
         has_route(&history, greet) && has_route(&history, add_route),
         "the platform admin sees every tenant's history: {history}"
     );
+}
 
-    // Broadcasts.
+/// Bob's broadcast reaches his container and not ann's.
+async fn check_broadcasts_stay_in_their_tenant(ann: &Rp, bob: &Rp, anns: &str, bobs: &str) {
     bob.post("/broadcast/news", json!({"payload": "blue news"}))
         .await
         .ok();
-    bob.wait_last_message(&bobs, json!("blue news")).await;
+    bob.wait_last_message(bobs, json!("blue news")).await;
     assert_eq!(
-        ann.last_message(&anns).await,
+        ann.last_message(anns).await,
         Value::Null,
         "bob's broadcast stays in blue"
     );
+}
 
-    // Users.
+/// Bob reads and changes only blue users: ann (and admin) are 404 to him, he may not
+/// create a user in `default` nor move one there (403), and cat, whom he creates, is blue.
+async fn check_bob_manages_only_blue_users(admin: &Rp, bob: &Rp) {
     bob.get("/users/ann").await.error(404);
     bob.get("/users/admin").await.error(404);
     bob.put("/users/ann", json!({"role": "GUEST"}))
@@ -214,6 +246,10 @@ async fn opaca_users_of_one_tenant_never_reach_another() {
         .await
         .error(403);
     assert_eq!(bob.get("/users/cat").await.ok()["tenant"], "blue");
+}
+
+/// /users lists a tenant admin's own tenant's users, and every user to the platform admin.
+async fn check_users_are_listed_per_tenant(admin: &Rp, ann: &Rp, bob: &Rp) {
     let users = bob.get("/users").await.ok();
     assert_eq!(usernames(&users), ["bob", "cat"], "{users}");
     assert!(
@@ -228,17 +264,21 @@ async fn opaca_users_of_one_tenant_never_reach_another() {
     assert_eq!(usernames(&users), ["admin", "ann"], "{users}");
     let users = admin.get("/users").await.ok();
     assert_eq!(usernames(&users), ["admin", "ann", "bob", "cat"], "{users}");
-    let cat = anon.with_token(&anon.login("cat", "cat-pw").await);
-    assert_eq!(
-        cat.post("/invoke/Add/calculator", add.clone()).await.ok(),
-        5
-    );
-    let listed = cat.get("/containers").await.ok();
-    assert_eq!(container_ids(&listed), [bobs.as_str()], "{listed}");
+}
 
-    // Connections: the platform admin's alone.
+/// Cat, a user bob created, reaches and lists bob's blue container.
+async fn check_bobs_user_acts_in_blue(anon: &Rp, bobs: &str) {
+    let cat = anon.with_token(&anon.login("cat", "cat-pw").await);
+    assert_eq!(cat.post("/invoke/Add/calculator", add_body()).await.ok(), 5);
+    let listed = cat.get("/containers").await.ok();
+    assert_eq!(container_ids(&listed), [bobs], "{listed}");
+}
+
+/// Neither tenant admin may add or remove a connection (403); the platform admin may (and
+/// gets 502 here, as nothing listens at the URL).
+async fn check_only_the_platform_admin_changes_connections(admin: &Rp, ann: &Rp, bob: &Rp) {
     let elsewhere = json!({"url": "http://127.0.0.1:1"});
-    for (name, rp) in [("bob", &bob), ("ann", &ann)] {
+    for (name, rp) in [("bob", bob), ("ann", ann)] {
         let reply = rp.post("/connections", elsewhere.clone()).await;
         assert_eq!(reply.status, 403, "{name}: {}", reply.text);
         reply.error(403);
@@ -247,9 +287,6 @@ async fn opaca_users_of_one_tenant_never_reach_another() {
         reply.error(403);
     }
     admin.post("/connections", elsewhere).await.error(502);
-
-    assert_eq!(bob.delete(&format!("/containers/{bobs}")).await.ok(), true);
-    assert_eq!(ann.delete(&format!("/containers/{anns}")).await.ok(), true);
 }
 
 /// PUT /users/{name} changes only the fields it is given: the platform admin puts just a

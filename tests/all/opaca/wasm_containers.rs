@@ -24,6 +24,27 @@ async fn wasm_components_are_containers_with_validated_actions() {
     let rp = Rp::of(&host);
 
     let one = rp.start(calculator_container()).await;
+    check_the_agent_offers_typed_actions(&rp, &one).await;
+    check_arguments_are_validated(&rp).await;
+    check_bad_calls_and_failures(&rp).await;
+    let two = rp.start(calculator_container()).await;
+    check_two_containers_of_one_image(&rp, &one, &two).await;
+    check_api_docs_list_the_actions(&rp).await;
+
+    assert_eq!(rp.delete(&format!("/containers/{one}")).await.ok(), true);
+    rp.post(
+        &format!("/invoke/LastMessage/calculator?containerId={one}"),
+        json!({}),
+    )
+    .await
+    .error(404);
+    assert_eq!(rp.last_message(&two).await, json!({"headline": "extra"}));
+    assert_eq!(count_agents(&rp.get("/agents").await.ok(), "calculator"), 1);
+}
+
+/// The calculator agent offers the manifest's actions with their OPACA types, and so does
+/// container `one`'s description.
+async fn check_the_agent_offers_typed_actions(rp: &Rp, one: &str) {
     let agents = rp.get("/agents").await.ok();
     let calculator = agent(&agents, "calculator");
     for name in ["Add", "Mean", "Greet", "Fail", "LastMessage"] {
@@ -49,8 +70,11 @@ async fn wasm_components_are_containers_with_validated_actions() {
     let container = rp.get(&format!("/containers/{one}")).await.ok();
     assert_eq!(container["image"]["imageName"], "calculator", "{container}");
     agent(&container["agents"], "calculator");
+}
 
-    for (name, args, want) in [
+/// Invocations of the calculator: action, arguments, and the result or error status.
+fn invocation_cases() -> Vec<(&'static str, Value, Result<Value, u16>)> {
+    vec![
         ("Add", json!({"x": 1, "y": 2}), Ok(json!(3))),
         ("Add", json!({"x": -5, "y": 2}), Ok(json!(-3))),
         ("Add", json!({"x": 1, "y": 2.5}), Err(400)),
@@ -77,7 +101,13 @@ async fn wasm_components_are_containers_with_validated_actions() {
         ("Greet", json!({"name": 7}), Err(400)),
         ("Greet", json!({"polite": true}), Err(400)),
         ("Nope", json!({}), Err(404)),
-    ] {
+    ]
+}
+
+/// Warren validates arguments before the actor runs (integer vs number, required vs
+/// optional, null, unknown keys, array items) and answers 404 for unknown actions.
+async fn check_arguments_are_validated(rp: &Rp) {
+    for (name, args, want) in invocation_cases() {
         let reply = rp
             .post(&format!("/invoke/{name}/calculator"), args.clone())
             .await;
@@ -89,6 +119,11 @@ async fn wasm_components_are_containers_with_validated_actions() {
             }
         }
     }
+}
+
+/// Invoking without an agent id finds the calculator; an unknown agent is 404, a body
+/// that is not JSON 422, and a failing actor 502 with its error as the cause.
+async fn check_bad_calls_and_failures(rp: &Rp) {
     assert_eq!(
         rp.post("/invoke/Add", json!({"x": 2, "y": 2})).await.ok(),
         4
@@ -108,31 +143,33 @@ async fn wasm_components_are_containers_with_validated_actions() {
         "the actor's error is the cause: {}",
         failed.text
     );
+}
 
-    // Two containers of one image: one actor each.
-    let two = rp.start(calculator_container()).await;
+/// Two containers of one image: one actor each, `containerId` picks one, and send and
+/// broadcast without it reach both.
+async fn check_two_containers_of_one_image(rp: &Rp, one: &str, two: &str) {
     assert_ne!(one, two);
     assert_eq!(count_agents(&rp.get("/agents").await.ok(), "calculator"), 2);
-    assert_eq!(rp.last_message(&one).await, Value::Null);
+    assert_eq!(rp.last_message(one).await, Value::Null);
     rp.post(
         &format!("/send/calculator?containerId={one}"),
         json!({"payload": "for one"}),
     )
     .await
     .ok();
-    rp.wait_last_message(&one, json!("for one")).await;
-    assert_eq!(rp.last_message(&two).await, Value::Null);
+    rp.wait_last_message(one, json!("for one")).await;
+    assert_eq!(rp.last_message(two).await, Value::Null);
     rp.post("/send/calculator", json!({"payload": "for both"}))
         .await
         .ok();
-    rp.wait_last_message(&one, json!("for both")).await;
-    rp.wait_last_message(&two, json!("for both")).await;
+    rp.wait_last_message(one, json!("for both")).await;
+    rp.wait_last_message(two, json!("for both")).await;
     rp.post("/broadcast/news", json!({"payload": {"headline": "extra"}}))
         .await
         .ok();
-    rp.wait_last_message(&one, json!({"headline": "extra"}))
+    rp.wait_last_message(one, json!({"headline": "extra"}))
         .await;
-    rp.wait_last_message(&two, json!({"headline": "extra"}))
+    rp.wait_last_message(two, json!({"headline": "extra"}))
         .await;
     rp.post("/broadcast/nobody-listens", json!({"payload": 1}))
         .await
@@ -140,7 +177,10 @@ async fn wasm_components_are_containers_with_validated_actions() {
     rp.post("/send/nobody", json!({"payload": 1}))
         .await
         .error(404);
+}
 
+/// `/v3/api-docs/actions` is an OpenAPI 3 document with a path per action.
+async fn check_api_docs_list_the_actions(rp: &Rp) {
     let docs = rp.get("/v3/api-docs/actions").await.ok();
     assert!(
         docs["openapi"].as_str().is_some_and(|v| v.starts_with('3')),
@@ -153,16 +193,6 @@ async fn wasm_components_are_containers_with_validated_actions() {
     ] {
         assert!(docs["paths"].get(path).is_some(), "{path} in {docs}");
     }
-
-    assert_eq!(rp.delete(&format!("/containers/{one}")).await.ok(), true);
-    rp.post(
-        &format!("/invoke/LastMessage/calculator?containerId={one}"),
-        json!({}),
-    )
-    .await
-    .error(404);
-    assert_eq!(rp.last_message(&two).await, json!({"headline": "extra"}));
-    assert_eq!(count_agents(&rp.get("/agents").await.ok(), "calculator"), 1);
 }
 
 /// Bodies of the JSON routes must say they are JSON: POST /containers with a valid

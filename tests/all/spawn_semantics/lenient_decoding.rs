@@ -7,6 +7,7 @@ use prost::Message;
 
 use super::{host_with, invoke_path};
 use crate::spawn_harness::*;
+use crate::support::Host;
 
 /// Warren reads what SDKs send leniently. A registration with kind 0 (`UNKNOW_KIND`) is a
 /// NAMED actor, invoked by its name. Fields Warren does not know are skipped: a registration
@@ -32,6 +33,33 @@ async fn kind_zero_and_unknown_fields_are_accepted() {
         "{hello:?}"
     );
 
+    let body = registration_with_settings_fields_7_and_8();
+    let (status, bytes) = post_raw(&host, "/api/v1/system", "application/octet-stream", body).await;
+    let response = RegistrationResponse::decode(bytes.as_slice()).expect("not protobuf");
+    assert!(
+        status == 200 && code(&response.status) == OK,
+        "{status} {:?}",
+        response.status
+    );
+
+    let (status, bytes) = invoke_with_field_50(&host).await;
+    let response = InvocationResponse::decode(bytes.as_slice()).expect("not protobuf");
+    assert!(
+        status == 200 && code(&response.status) == OK,
+        "{status} {:?}",
+        response.status
+    );
+    assert_eq!(
+        user_function.count("later", "hello"),
+        1,
+        "{:?}",
+        user_function.summary()
+    );
+}
+
+/// A registration of actor `later` in system `future` whose `ActorSettings` carries fields
+/// 7 and 8, which Warren does not know.
+fn registration_with_settings_fields_7_and_8() -> Vec<u8> {
     // RegistrationRequest{service_info, actor_system{name, registry{actors: {"later": actor}}}},
     // built by hand so the actor's settings can carry fields 7 and 8.
     let mut actor = Actor::named("later", &["hello"]);
@@ -70,37 +98,23 @@ async fn kind_zero_and_unknown_fields_are_accepted() {
         Some(NAMED),
         "{parsed:?}"
     );
-    let (status, bytes) = post_raw(&host, "/api/v1/system", "application/octet-stream", body).await;
-    let response = RegistrationResponse::decode(bytes.as_slice()).expect("not protobuf");
-    assert!(
-        status == 200 && code(&response.status) == OK,
-        "{status} {:?}",
-        response.status
-    );
+    body
+}
 
+/// Invoke `later` in `future` with a request that carries field 50, which no version
+/// defines: the status and body.
+async fn invoke_with_field_50(host: &Host) -> (u16, Vec<u8>) {
     // Field 50, wire type 2: key bytes 0x92 0x03.
     let unknown = length_delimited(50, b"from a newer SDK");
     assert_eq!(&unknown[..2], [0x92u8, 0x03].as_slice());
     let body = [request("future", "later", "hello").encode_to_vec(), unknown].concat();
-    let (status, bytes) = post_raw(
-        &host,
+    post_raw(
+        host,
         &invoke_path("future", "later"),
         "application/octet-stream",
         body,
     )
-    .await;
-    let response = InvocationResponse::decode(bytes.as_slice()).expect("not protobuf");
-    assert!(
-        status == 200 && code(&response.status) == OK,
-        "{status} {:?}",
-        response.status
-    );
-    assert_eq!(
-        user_function.count("later", "hello"),
-        1,
-        "{:?}",
-        user_function.summary()
-    );
+    .await
 }
 
 /// Old SDKs put the subscribers' action in `Broadcast` field #2 (`action_name`, removed in

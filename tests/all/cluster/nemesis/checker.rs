@@ -31,6 +31,19 @@ pub fn check(
     for op in ops {
         by_actor.entry(&op.actor).or_default().push(op);
     }
+    let requested = requested(ops, reminders);
+    let empty = Vec::new();
+    for (actor, final_list) in finals {
+        let actor_ops = by_actor.get(actor.as_str()).unwrap_or(&empty);
+        let requested = requested.get(actor.as_str());
+        anomalies.extend(check_actor(actor, final_list, actor_ops, requested));
+    }
+    anomalies.extend(unfired_reminders(reminders, finals));
+    anomalies
+}
+
+/// The elements requested of each actor, by an append or a reminder.
+fn requested<'a>(ops: &'a [Op], reminders: &'a [Reminder]) -> HashMap<&'a str, HashSet<&'a str>> {
     let mut requested: HashMap<&str, HashSet<&str>> = HashMap::new();
     for op in ops {
         if let Kind::Append(e) = &op.kind {
@@ -40,60 +53,71 @@ pub fn check(
     for r in reminders {
         requested.entry(&r.actor).or_default().insert(&r.element);
     }
-    let empty = Vec::new();
-    for (actor, final_list) in finals {
-        let actor_ops = by_actor.get(actor.as_str()).unwrap_or(&empty);
-        let mut report = |what: String, near: Option<&Op>| {
-            anomalies.push(format!(
-                "{actor}: {what}\n{}",
-                context(actor_ops, near, final_list)
-            ));
-        };
-        let mut seen = HashSet::new();
-        for e in final_list {
-            if !seen.insert(e.as_str()) {
-                report(format!("{e:?} is in the final list twice"), None);
-            }
-            if !requested
-                .get(actor.as_str())
-                .is_some_and(|r| r.contains(e.as_str()))
-            {
-                report(
-                    format!("{e:?} is in the final list but was never requested"),
-                    None,
-                );
-            }
+    requested
+}
+
+/// The anomalies of one actor: its final list against what was requested of it and what
+/// its clients saw.
+fn check_actor(
+    actor: &str,
+    final_list: &[String],
+    actor_ops: &[&Op],
+    requested: Option<&HashSet<&str>>,
+) -> Vec<String> {
+    let mut anomalies = Vec::new();
+    let mut report = |what: String, near: Option<&Op>| {
+        anomalies.push(format!(
+            "{actor}: {what}\n{}",
+            context(actor_ops, near, final_list)
+        ));
+    };
+    let mut seen = HashSet::new();
+    for e in final_list {
+        if !seen.insert(e.as_str()) {
+            report(format!("{e:?} is in the final list twice"), None);
         }
-        for op in actor_ops {
-            let Some(list) = op.seen() else { continue };
-            if !final_list.starts_with(list) {
-                report(
-                    "a client saw a list that is not a prefix of the final one".into(),
-                    Some(op),
-                );
-            }
-            if let Kind::Append(e) = &op.kind {
-                if !seen.contains(e.as_str()) {
-                    report(format!("acknowledged append {e:?} is lost"), Some(op));
-                }
-                if list.last() != Some(e) {
-                    report(
-                        format!("append {e:?} answered a list that does not end with it"),
-                        Some(op),
-                    );
-                }
-            }
-        }
-        if let Some((op, longest)) = stale_read(actor_ops) {
+        if !requested.is_some_and(|r| r.contains(e.as_str())) {
             report(
-                format!(
-                    "saw {} items after an operation that had seen {longest} was acknowledged",
-                    op.seen().map_or(0, <[String]>::len)
-                ),
-                Some(op),
+                format!("{e:?} is in the final list but was never requested"),
+                None,
             );
         }
     }
+    for op in actor_ops {
+        let Some(list) = op.seen() else { continue };
+        if !final_list.starts_with(list) {
+            report(
+                "a client saw a list that is not a prefix of the final one".into(),
+                Some(op),
+            );
+        }
+        if let Kind::Append(e) = &op.kind {
+            if !seen.contains(e.as_str()) {
+                report(format!("acknowledged append {e:?} is lost"), Some(op));
+            }
+            if list.last() != Some(e) {
+                report(
+                    format!("append {e:?} answered a list that does not end with it"),
+                    Some(op),
+                );
+            }
+        }
+    }
+    if let Some((op, longest)) = stale_read(actor_ops) {
+        report(
+            format!(
+                "saw {} items after an operation that had seen {longest} was acknowledged",
+                op.seen().map_or(0, <[String]>::len)
+            ),
+            Some(op),
+        );
+    }
+    anomalies
+}
+
+/// The acknowledged reminders whose element is not in their actor's final list.
+fn unfired_reminders(reminders: &[Reminder], finals: &HashMap<String, Vec<String>>) -> Vec<String> {
+    let mut anomalies = Vec::new();
     for r in reminders.iter().filter(|r| r.acknowledged) {
         let fired = finals
             .get(&r.actor)

@@ -14,6 +14,7 @@
 
 mod checker;
 mod history;
+mod report;
 mod workload;
 
 use std::collections::HashMap;
@@ -21,7 +22,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Duration;
 
-use history::{Fault, History, Outcome};
+use history::{Fault, History};
+use report::Recorded;
 use workload::{ACCOUNTS, Endpoints, LISTS, OPENING, Shared};
 
 use super::restart::{Server, postgres};
@@ -265,6 +267,83 @@ impl Nemesis {
             end: self.history.now(),
         });
     }
+
+    /// The bank opens its accounts before the load, through host 0.
+    async fn open_accounts(&self, http: &reqwest::Client) {
+        let (first, _) = self.endpoints.get(0);
+        for a in 0..ACCOUNTS {
+            let opened = http
+                .post(format!(
+                    "{first}/v1.0/actors/account/acct{a}/method/deposit"
+                ))
+                .body(OPENING.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(opened.status(), 200);
+        }
+    }
+
+    /// Every kind of fault, in a seeded order, again and again until `duration` is up.
+    async fn run_faults(&mut self, rng: &mut Rng, duration: Duration) {
+        let mut order = FAULTS.to_vec();
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let mut next = 0;
+        while self.history.now() < duration || next < FAULTS.len() {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let kind = order[next % order.len()];
+            let host = rng.below(3) as usize;
+            println!(
+                "nemesis: {kind} (host {host}) at {:.1}s",
+                self.history.now().as_secs_f64()
+            );
+            self.apply(kind, host).await;
+            next += 1;
+        }
+    }
+
+    /// The final lists and the bank's total, read through host 0 (retried: a read has
+    /// no effect).
+    async fn final_state(&self, http: &reqwest::Client) -> (HashMap<String, Vec<String>>, i64) {
+        let (first, _) = self.endpoints.get(0);
+        let read = |path: String| {
+            let http = http.clone();
+            async move {
+                eventually(Duration::from_secs(30), || async {
+                    let answer = http
+                        .post(&path)
+                        .timeout(Duration::from_secs(5))
+                        .send()
+                        .await
+                        .ok()?;
+                    if !answer.status().is_success() {
+                        return None;
+                    }
+                    answer.text().await.ok()
+                })
+                .await
+                .unwrap_or_else(|| panic!("{path} never answered"))
+            }
+        };
+        let mut finals = HashMap::new();
+        for n in 0..LISTS {
+            let id = workload::list_id(n);
+            let text = read(format!("{first}/v1.0/actors/list/{id}/method/read")).await;
+            let list: Vec<String> = serde_json::from_str(&text).unwrap();
+            finals.insert(format!("list/{id}"), list);
+        }
+        let mut total = 0;
+        for a in 0..ACCOUNTS {
+            let text = read(format!(
+                "{first}/v1.0/actors/account/acct{a}/method/balance"
+            ))
+            .await;
+            total += text.parse::<i64>().unwrap();
+        }
+        (finals, total)
+    }
 }
 
 /// The seconds to run, and the seed: from the environment, else 90 s and the clock.
@@ -284,63 +363,9 @@ fn settings() -> (Duration, u64) {
     (Duration::from_secs(seconds), seed)
 }
 
-/// How long after each fault's start until every list actor that was asked for answered
-/// again, in seconds: the unavailability the fault caused.
-fn unavailability(history: &History, fault: &Fault) -> f64 {
-    let ops = history.ops.lock().unwrap();
-    let mut worst = Duration::ZERO;
-    for n in 0..LISTS {
-        let actor = format!("list/{}", workload::list_id(n));
-        let after = ops
-            .iter()
-            .filter(|o| o.actor == actor && o.invoked >= fault.start);
-        let first_ok = after
-            .filter(|o| matches!(o.outcome, Outcome::Ok(_)))
-            .map(|o| o.completed)
-            .min();
-        if let Some(done) = first_ok {
-            worst = worst.max(done.saturating_sub(fault.start));
-        }
-    }
-    worst.as_secs_f64()
-}
-
-/// p50 and max of `values`.
-fn summary(values: &mut [f64]) -> (f64, f64) {
-    values.sort_by(f64::total_cmp);
-    let p50 = values.get(values.len() / 2).copied().unwrap_or(0.0);
-    (p50, values.last().copied().unwrap_or(0.0))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cluster_keeps_every_acknowledged_operation_under_faults() {
-    let (duration, seed) = settings();
-    println!("nemesis: {} s, seed {seed}", duration.as_secs());
-    let mut rng = Rng::new(seed);
-    let mut nemesis = Nemesis::start(3, rng.next()).await;
-    let history = nemesis.history.clone();
-    // The bank opens its accounts before the load.
-    let (first, _) = nemesis.endpoints.get(0);
-    let http = reqwest::Client::new();
-    for a in 0..ACCOUNTS {
-        let opened = http
-            .post(format!(
-                "{first}/v1.0/actors/account/acct{a}/method/deposit"
-            ))
-            .body(OPENING.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(opened.status(), 200);
-    }
-
-    let shared = Shared {
-        endpoints: nemesis.endpoints.clone(),
-        history: history.clone(),
-        stop: Arc::new(AtomicBool::new(false)),
-        http: http.clone(),
-        next_element: Arc::new(AtomicU64::new(0)),
-    };
+/// The clients: six on lists, one registering reminders, one moving money; each seeded
+/// from `rng`.
+fn start_clients(shared: &Shared, rng: &mut Rng) -> Vec<tokio::task::JoinHandle<()>> {
     let mut clients = Vec::new();
     for c in 0..6 {
         clients.push(tokio::spawn(workload::list_client(
@@ -357,24 +382,28 @@ async fn the_cluster_keeps_every_acknowledged_operation_under_faults() {
         shared.clone(),
         rng.next(),
     )));
+    clients
+}
 
-    // Every kind of fault, in a seeded order, again and again until the time is up.
-    let mut order = FAULTS.to_vec();
-    for i in (1..order.len()).rev() {
-        order.swap(i, rng.below(i as u64 + 1) as usize);
-    }
-    let mut next = 0;
-    while history.now() < duration || next < FAULTS.len() {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let kind = order[next % order.len()];
-        let host = rng.below(3) as usize;
-        println!(
-            "nemesis: {kind} (host {host}) at {:.1}s",
-            history.now().as_secs_f64()
-        );
-        nemesis.apply(kind, host).await;
-        next += 1;
-    }
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_keeps_every_acknowledged_operation_under_faults() {
+    let (duration, seed) = settings();
+    println!("nemesis: {} s, seed {seed}", duration.as_secs());
+    let mut rng = Rng::new(seed);
+    let mut nemesis = Nemesis::start(3, rng.next()).await;
+    let history = nemesis.history.clone();
+    let http = reqwest::Client::new();
+    nemesis.open_accounts(&http).await;
+
+    let shared = Shared {
+        endpoints: nemesis.endpoints.clone(),
+        history: history.clone(),
+        stop: Arc::new(AtomicBool::new(false)),
+        http: http.clone(),
+        next_element: Arc::new(AtomicU64::new(0)),
+    };
+    let clients = start_clients(&shared, &mut rng);
+    nemesis.run_faults(&mut rng, duration).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     shared
         .stop
@@ -383,119 +412,24 @@ async fn the_cluster_keeps_every_acknowledged_operation_under_faults() {
         client.await.unwrap();
     }
 
-    // Quiet now: the last reminders come due and fire; then the final state, read
-    // through one host (retried: a read has no effect).
+    // Quiet now: the last reminders come due and fire; then the final state.
     nemesis.balanced(3).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let (first, _) = nemesis.endpoints.get(0);
-    let read = |path: String| {
-        let http = http.clone();
-        async move {
-            eventually(Duration::from_secs(30), || async {
-                let answer = http
-                    .post(&path)
-                    .timeout(Duration::from_secs(5))
-                    .send()
-                    .await
-                    .ok()?;
-                if !answer.status().is_success() {
-                    return None;
-                }
-                answer.text().await.ok()
-            })
-            .await
-            .unwrap_or_else(|| panic!("{path} never answered"))
-        }
-    };
-    let mut finals = HashMap::new();
-    for n in 0..LISTS {
-        let id = workload::list_id(n);
-        let text = read(format!("{first}/v1.0/actors/list/{id}/method/read")).await;
-        let list: Vec<String> = serde_json::from_str(&text).unwrap();
-        finals.insert(format!("list/{id}"), list);
-    }
-    let mut total = 0;
-    for a in 0..ACCOUNTS {
-        let text = read(format!(
-            "{first}/v1.0/actors/account/acct{a}/method/balance"
-        ))
-        .await;
-        total += text.parse::<i64>().unwrap();
-    }
+    let (finals, total) = nemesis.final_state(&http).await;
 
-    let ops = history.ops.lock().unwrap().clone();
-    let reminders = history.reminders.lock().unwrap().clone();
-    let transfers = history.transfers.lock().unwrap().clone();
-    let faults = history.faults.lock().unwrap().clone();
-    let mut anomalies = checker::check(&ops, &reminders, &finals);
+    let recorded = Recorded::of(&history);
+    let mut anomalies = checker::check(&recorded.ops, &recorded.reminders, &finals);
     anomalies.extend(checker::check_bank(
         OPENING * ACCOUNTS as i64,
         total,
-        &transfers,
+        &recorded.transfers,
     ));
-
-    // The report: operations, faults and what they cost, anomalies.
-    for protocol in ["http", "grpc", "spawn"] {
-        let of: Vec<_> = ops.iter().filter(|o| o.protocol == protocol).collect();
-        let ok = of.iter().filter(|o| o.seen().is_some()).count();
-        println!(
-            "nemesis: {protocol}: {} operations, {ok} acknowledged",
-            of.len()
-        );
-    }
-    println!(
-        "nemesis: {} reminders ({} acknowledged), {} transfers ({} acknowledged), bank total {total}",
-        reminders.len(),
-        reminders.iter().filter(|r| r.acknowledged).count(),
-        transfers.len(),
-        transfers.iter().filter(|t| t.acknowledged).count(),
-    );
-    for kind in FAULTS {
-        let mut costs: Vec<f64> = faults
-            .iter()
-            .filter(|f| f.kind == kind)
-            .map(|f| unavailability(&history, f))
-            .collect();
-        let count = costs.len();
-        let (p50, max) = summary(&mut costs);
-        println!("nemesis: {kind}: {count} times, unavailability p50 {p50:.1} s, max {max:.1} s");
-    }
-    for fault in &faults {
-        println!(
-            "nemesis: {} on host {:?} from {:.1}s to {:.1}s",
-            fault.kind,
-            fault.host,
-            fault.start.as_secs_f64(),
-            fault.end.as_secs_f64()
-        );
-    }
-    println!("nemesis: {} anomalies", anomalies.len());
-    // What the hosts logged about the reminders an anomaly names.
-    for r in &reminders {
-        let quoted = format!("{:?} is in the final list twice", r.element);
-        if !anomalies.iter().any(|a| a.contains(&quoted)) {
-            continue;
-        }
-        println!(
-            "nemesis: reminder {} of {} due at {:.1}s, acknowledged {}",
-            r.element,
-            r.actor,
-            r.due.as_secs_f64(),
-            r.acknowledged
-        );
-        let name = format!("r-{}", r.element);
-        for (n, host) in nemesis.hosts.iter().chain(&nemesis.departed).enumerate() {
-            for line in host.log().lines().filter(|l| {
-                l.split_whitespace()
-                    .any(|w| w.trim_matches('"').ends_with(&name))
-            }) {
-                println!("nemesis:   host {n}: {line}");
-            }
-        }
-    }
+    report::print(&history, &recorded, total, &anomalies);
+    let hosts = nemesis.hosts.iter().chain(&nemesis.departed);
+    report::print_reminder_logs(&recorded.reminders, &anomalies, hosts);
     for kind in FAULTS {
         assert!(
-            faults.iter().any(|f| f.kind == kind),
+            recorded.faults.iter().any(|f| f.kind == kind),
             "the run had no {kind} fault"
         );
     }

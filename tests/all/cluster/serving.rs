@@ -1,0 +1,190 @@
+//! Several hosts serve one actor space: exact totals, one activation per actor, state in
+//! SQL, reminders on the owner, components and tenant quotas shared by every host.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::json;
+use warren_host::store::partition_of;
+use warren_host::types::ActorId;
+
+use super::{TestCluster, host_id, owner_of, owners};
+use crate::support::{Host, eventually, guest};
+
+#[tokio::test]
+async fn three_hosts_serve_one_actor_space_with_exact_totals() {
+    let TestCluster {
+        url: _url,
+        db,
+        dirs: _dirs,
+        hosts,
+    } = TestCluster::start(3, &[]).await;
+    add_through_every_host(&hosts).await;
+    assert_each_actor_active_on_one_host(&hosts).await;
+    assert_state_rows_in_sql(&db).await;
+    assert_a_reminder_fires_on_its_owner(&db, &hosts).await;
+    assert_a_component_deployed_once_runs_everywhere(&hosts).await;
+}
+
+/// 20 actors, 15 adds each, sent through all three hosts at once; each host reads 15.
+async fn add_through_every_host(hosts: &[Host]) {
+    let adds = (0..300).map(|i| {
+        let host = &hosts[i % 3];
+        let id = format!("c{}", i % 20);
+        async move { host.invoke("counter", &id, "add", "1").await }
+    });
+    for (status, body) in futures::future::join_all(adds).await {
+        assert_eq!(status, 200, "{body}");
+    }
+    for host in hosts {
+        for i in 0..20 {
+            assert_eq!(
+                host.invoke_ok("counter", &format!("c{i}"), "get", "").await,
+                "15"
+            );
+        }
+    }
+}
+
+/// Each actor is active on one host only: its owner.
+async fn assert_each_actor_active_on_one_host(hosts: &[Host]) {
+    let mut active = HashMap::new();
+    for (n, host) in hosts.iter().enumerate() {
+        let ids = host.get_json("/v1.0/actors/counter").await;
+        for id in ids.as_array().into_iter().flatten() {
+            let before = active.insert(id.as_str().unwrap().to_string(), n);
+            assert!(before.is_none(), "{id} active on hosts {before:?} and {n}");
+        }
+    }
+    assert_eq!(active.len(), 20, "{active:?}");
+}
+
+/// State is queryable with SQL, one row per key, with the actor's version.
+async fn assert_state_rows_in_sql(db: &tokio_postgres::Client) {
+    let rows = db
+        .query(
+            "SELECT actor_id, version FROM warren_actor_state
+             WHERE tenant = 'default' AND actor_type = 'counter'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 20);
+    assert!(rows.iter().all(|r| r.get::<_, i64>(1) == 15));
+}
+
+/// A reminder set through one host for an actor another owns fires on the owner.
+async fn assert_a_reminder_fires_on_its_owner(db: &tokio_postgres::Client, hosts: &[Host]) {
+    let (owners, _) = owners(db).await;
+    let ticker = (0..100)
+        .map(|i| ActorId::new("default", "ticker", &format!("t{i}")))
+        .find(|a| owners[partition_of(a) as usize].is_some())
+        .unwrap();
+    let (status, body) = hosts[0]
+        .register(
+            "reminders",
+            &format!("ticker/{}", ticker.id),
+            "ring",
+            json!({"dueTime": "1s"}),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let fired = eventually(Duration::from_secs(10), || async {
+        (hosts[2].fired(&ticker.id, "ring").await == 1).then_some(())
+    })
+    .await;
+    assert!(fired.is_some(), "the reminder did not fire");
+}
+
+/// A component deployed through one host runs on every host.
+async fn assert_a_component_deployed_once_runs_everywhere(hosts: &[Host]) {
+    let (status, body) = hosts[1].deploy(std::fs::read(guest("bank")).unwrap()).await;
+    assert_eq!(status, 201, "{body}");
+    let everywhere = eventually(Duration::from_secs(20), || async {
+        for host in hosts {
+            let components = host.get_json("/admin/v1/components").await;
+            if !components.to_string().contains("\"bank\"") {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    assert!(
+        everywhere.is_some(),
+        "the component did not reach every host"
+    );
+    for host in hosts {
+        let (status, body) = host.invoke("account", "acme", "deposit", "5").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(
+        hosts[0].invoke_ok("account", "acme", "balance", "").await,
+        "15"
+    );
+}
+
+#[tokio::test]
+async fn dapr_python_sdk_reaches_actors_through_any_host() {
+    let TestCluster {
+        url: _url,
+        db: _,
+        dirs: _dirs,
+        hosts,
+    } = TestCluster::start(2, &[]).await;
+    // The same client script as against one host; half of its actors live on the other.
+    crate::support::run_client(crate::support::python("wasm_client.py"), &hosts[1]);
+}
+
+/// A tenant's state quota holds across hosts: the usage one host's commits add is read by
+/// the others at their next heartbeat, so a write through another host that would pass
+/// the quota is refused there.
+#[tokio::test]
+async fn a_tenant_state_quota_holds_across_hosts() {
+    use crate::tenancy::ADMIN;
+    let cluster = TestCluster::start(2, &["--admin-token", ADMIN]).await;
+    let (db, hosts) = (&cluster.db, &cluster.hosts);
+    let token = hosts[0].tenant("q", json!({"max_state_bytes": 1000})).await;
+    hosts[0].deploy_as(&token, "hostile").await;
+    let ids = [host_id(&hosts[0]), host_id(&hosts[1])];
+    let mut actors = Vec::new();
+    for owner in &ids {
+        let mut found = None;
+        for i in 0..500 {
+            let actor = ActorId::new("q", "glutton", &format!("g{i}"));
+            if owner_of(db, &actor).await.as_deref() == Some(owner) {
+                found = Some(format!("glutton/{}", actor.id));
+                break;
+            }
+        }
+        actors.push(found.expect("an actor of each host"));
+    }
+    let fill = |bytes: u64| json!({"key": "k", "bytes": bytes}).to_string();
+    // 600 bytes on host 0's actor ("k" and 599).
+    let (status, text) = hosts[0]
+        .invoke_as(&token, &actors[0], "fill", &fill(599))
+        .await;
+    assert_eq!(status, 200, "{text}");
+    // Host 1 learns of the tenant, its component and its usage within a heartbeat or two.
+    let seen = eventually(Duration::from_secs(10), || async {
+        let get = |path| hosts[1].call(reqwest::Method::GET, path, Some(&token), Vec::new());
+        let (_, usage) = get("/admin/v1/tenants/q").await;
+        let (_, components) = get("/admin/v1/components").await;
+        let usage: serde_json::Value = serde_json::from_str(&usage).unwrap_or_default();
+        (usage["state_bytes"] == 600 && components.contains("hostile")).then_some(())
+    })
+    .await;
+    assert!(
+        seen.is_some(),
+        "host 1 never saw the tenant's usage and component"
+    );
+    let (status, text) = hosts[1]
+        .invoke_as(&token, &actors[1], "fill", &fill(499))
+        .await;
+    assert_eq!(status, 507, "{text}");
+    assert!(text.contains("limit of 1000 state bytes"), "{text}");
+    let (status, text) = hosts[1]
+        .invoke_as(&token, &actors[1], "fill", &fill(299))
+        .await;
+    assert_eq!(status, 200, "{text}");
+}
