@@ -367,3 +367,116 @@ impl Registry {
         list
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::runtime::{BackendFuture, Turn, TurnOutcome};
+    use crate::types::InvokeError;
+
+    /// A backend never called: the registry only holds it.
+    struct Idle;
+
+    impl ActorBackend for Idle {
+        fn run_turn<'a>(&'a self, _turn: Turn<'a>) -> BackendFuture<'a, TurnOutcome> {
+            Box::pin(async { TurnOutcome::unstaged(Err(InvokeError::BadRequest("idle".into()))) })
+        }
+    }
+
+    fn manifest(name: &str, types: &[&str]) -> Manifest {
+        Manifest {
+            name: name.to_string(),
+            version: "1.0.0".to_string(),
+            actor_types: types
+                .iter()
+                .map(|t| ActorTypeSpec::external(t, Duration::from_secs(60), None))
+                .collect(),
+        }
+    }
+
+    fn install(registry: &Registry, name: &str, types: &[&str]) -> Result<(), TypeConflict> {
+        let names = types.iter().map(|t| t.to_string()).collect();
+        let info = ComponentInfo::external("t", name, "1.0.0", names);
+        registry.insert(info, manifest(name, types), Arc::new(Idle))
+    }
+
+    #[test]
+    fn a_type_belongs_to_one_component_until_it_is_removed() {
+        let registry = Registry::default();
+        install(&registry, "bank", &["account", "ledger"]).unwrap();
+        assert_eq!(
+            registry.actor_type("t", "account").unwrap().component,
+            "bank"
+        );
+        let conflict = install(&registry, "other", &["account"]).unwrap_err();
+        assert_eq!(conflict.component, "bank");
+        // The component itself may replace its types: the dropped one goes.
+        install(&registry, "bank", &["account"]).unwrap();
+        assert!(registry.actor_type("t", "ledger").is_none());
+        assert!(registry.actor_type("other-tenant", "account").is_none());
+        assert!(registry.remove("t", "bank"));
+        assert!(registry.actor_type("t", "account").is_none());
+        install(&registry, "other", &["account"]).unwrap();
+    }
+
+    #[test]
+    fn a_canary_serves_its_share_of_ids_of_the_types_it_provides() {
+        let registry = Registry::default();
+        install(&registry, "bank", &["account", "ledger"]).unwrap();
+        let canary: Arc<dyn ActorBackend> = Arc::new(Idle);
+        let info = CanaryInfo {
+            number: 2,
+            version: "2.0.0".to_string(),
+            sha256: String::new(),
+            percent: 30,
+            actor_types: vec!["account".to_string()],
+        };
+        assert!(registry.set_canary("t", "bank", Some((info, canary.clone()))));
+        let account = registry.actor_type("t", "account").unwrap();
+        let ids: Vec<String> = (0..1000).map(|i| format!("a{i}")).collect();
+        let on_canary = ids
+            .iter()
+            .filter(|id| Arc::ptr_eq(account.backend_for(id), &canary))
+            .count();
+        // Each id goes to the canary exactly when its stable bucket is in the share.
+        let expected = ids
+            .iter()
+            .filter(|id| canary_bucket("account", id) < 30)
+            .count();
+        assert_eq!(on_canary, expected);
+        assert!(
+            (200..400).contains(&on_canary),
+            "{on_canary} of 1000 on a 30 % canary"
+        );
+        // A type the canary does not provide stays on the current version.
+        let ledger = registry.actor_type("t", "ledger").unwrap();
+        assert!(
+            ids.iter()
+                .all(|id| !Arc::ptr_eq(ledger.backend_for(id), &canary))
+        );
+        assert!(registry.set_canary("t", "bank", None));
+        let account = registry.actor_type("t", "account").unwrap();
+        assert!(
+            ids.iter()
+                .all(|id| !Arc::ptr_eq(account.backend_for(id), &canary))
+        );
+    }
+
+    #[test]
+    fn an_attached_type_goes_when_its_last_connection_leaves() {
+        let registry = Registry::default();
+        let spec = ActorTypeSpec::external("stream-type", Duration::from_secs(60), None);
+        let info = ComponentInfo::external("t", "stream:stream-type", "", vec![]);
+        let joined = |existing: Option<&Arc<dyn ActorBackend>>| {
+            Ok(existing.cloned().unwrap_or_else(|| Arc::new(Idle)))
+        };
+        registry.attach(info.clone(), spec.clone(), joined).unwrap();
+        registry.attach(info, spec, joined).unwrap();
+        registry.detach("t", "stream-type", "stream:stream-type", |_| false);
+        assert!(registry.actor_type("t", "stream-type").is_some());
+        registry.detach("t", "stream-type", "stream:stream-type", |_| true);
+        assert!(registry.actor_type("t", "stream-type").is_none());
+    }
+}

@@ -228,3 +228,77 @@ impl Default for ActorTable {
         Self::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor(id: &str) -> ActorId {
+        ActorId::new("t", "counter", id)
+    }
+
+    const LONG: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn an_actor_is_activated_once_and_a_new_unused_one_can_be_discarded() {
+        let table = ActorTable::new();
+        let (first, activated) = table.activate(&actor("a"), LONG);
+        assert!(activated);
+        let (again, activated) = table.activate(&actor("a"), LONG);
+        assert!(!activated && Arc::ptr_eq(&first, &again));
+        // Still held here: not discarded.
+        assert!(!table.discard(&actor("a")));
+        drop((first, again));
+        assert!(table.discard(&actor("a")));
+        assert!(!table.is_active(&actor("a")));
+    }
+
+    #[test]
+    fn ending_an_activation_drops_it_and_never_a_newer_one() {
+        let table = ActorTable::new();
+        let (old, _) = table.activate(&actor("a"), LONG);
+        assert!(table.end(&actor("a"), &old));
+        assert!(old.record.is_dropped());
+        let (new, activated) = table.activate(&actor("a"), LONG);
+        assert!(activated);
+        // A late end of the old activation leaves the new one alone.
+        assert!(!table.end(&actor("a"), &old));
+        assert!(table.is_active(&actor("a")) && !new.record.is_dropped());
+        assert!(table.remove(&actor("a")));
+        assert!(new.record.is_dropped());
+        assert_eq!(table.len(), 0);
+    }
+
+    #[test]
+    fn a_sweep_deactivates_idle_actors_nobody_holds() {
+        let table = ActorTable::new();
+        let (held, _) = table.activate(&actor("held"), Duration::ZERO);
+        let (free, _) = table.activate(&actor("free"), Duration::ZERO);
+        drop(free);
+        let (_busy, _) = table.activate(&actor("busy"), LONG);
+        assert_eq!(table.sweep(), vec![actor("free")]);
+        drop(held);
+        assert_eq!(table.sweep(), vec![actor("held")]);
+        assert_eq!(table.active(|_| true), vec![actor("busy")]);
+    }
+
+    #[test]
+    fn a_call_chain_holding_the_actor_is_seen_with_its_depth() {
+        let table = ActorTable::new();
+        let (slot, _) = table.activate(&actor("a"), LONG);
+        assert_eq!(slot.chain_depth("chain"), None);
+        let outer = slot.enter("chain");
+        assert_eq!(slot.chain_depth("chain"), Some(1));
+        assert_eq!(slot.chain_depth("other"), None);
+        {
+            let _inner = slot.enter("chain");
+            assert_eq!(slot.chain_depth("chain"), Some(2));
+        }
+        assert_eq!(slot.chain_depth("chain"), Some(1));
+        drop(outer);
+        assert_eq!(slot.chain_depth("chain"), None);
+        // The first turn of an activation starts it, once.
+        assert!(slot.take_start());
+        assert!(!slot.take_start());
+    }
+}
