@@ -106,13 +106,7 @@ impl Protocol for Dapr {
     }
 
     fn listening(&self) -> Vec<Listening> {
-        self.address
-            .map(|address| Listening {
-                name: "grpc",
-                address,
-            })
-            .into_iter()
-            .collect()
+        Listening::bound("grpc", self.address)
     }
 
     async fn finish(&mut self) {

@@ -8,7 +8,9 @@ use axum::Router;
 use sha2::Digest;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use warren_protocol::{Host, Listening, Protocol, ProtocolError, bind, listener, observed};
+use warren_protocol::{
+    Host, Listening, Protocol, ProtocolError, base_url, bind, listener, observed,
+};
 
 use crate::agent_calls::AgentCalls;
 use crate::platform::{OpacaConfig, Platform};
@@ -154,13 +156,7 @@ impl Protocol for Opaca {
     }
 
     fn listening(&self) -> Vec<Listening> {
-        self.address
-            .map(|address| Listening {
-                name: "opaca",
-                address,
-            })
-            .into_iter()
-            .collect()
+        Listening::bound("opaca", self.address)
     }
 
     async fn stop(&mut self) {
@@ -171,12 +167,4 @@ impl Protocol for Opaca {
             platform.stop_all().await;
         }
     }
-}
-
-/// The URL a listener is reached at; a wildcard address means this host, on loopback.
-fn base_url(mut address: SocketAddr) -> String {
-    if address.ip().is_unspecified() {
-        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    format!("http://{address}")
 }

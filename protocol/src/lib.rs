@@ -84,6 +84,16 @@ pub struct Listening {
     pub address: SocketAddr,
 }
 
+impl Listening {
+    /// The listener `name`, once it is bound (`address`): none before.
+    pub fn bound(name: &'static str, address: Option<SocketAddr>) -> Vec<Listening> {
+        address
+            .map(|address| Listening { name, address })
+            .into_iter()
+            .collect()
+    }
+}
+
 /// Why a protocol could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ProtocolError {
@@ -100,6 +110,15 @@ pub enum ProtocolError {
     /// Its settings are wrong.
     #[error("{0}")]
     Config(String),
+}
+
+/// The URL a listener bound to `address` is reached at: a wildcard address means this
+/// host, on loopback.
+pub fn base_url(mut address: SocketAddr) -> String {
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("http://{address}")
 }
 
 /// Bind `address` for `what`, with the error saying which listener it was.

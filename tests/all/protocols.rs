@@ -5,12 +5,7 @@ use crate::support::*;
 
 /// The status of a GET of `path` on the host's main listener.
 async fn get(host: &Host, path: &str) -> u16 {
-    let answer = host.client.get(format!("{}{path}", host.url)).send();
-    answer
-        .await
-        .expect("the main listener answers")
-        .status()
-        .as_u16()
+    host.get(path).await.status().as_u16()
 }
 
 #[tokio::test]

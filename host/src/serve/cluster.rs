@@ -10,7 +10,9 @@ use warren_host::runtime::Runtime;
 use warren_host::store::{PostgresMembership, PostgresStore};
 
 use super::args::ServeArgs;
-use super::{base_url, wait_for};
+use warren_protocol::base_url;
+
+use super::wait_for;
 
 /// A joined cluster and its host-to-host listener.
 pub struct Joined {

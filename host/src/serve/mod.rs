@@ -5,7 +5,6 @@ mod args;
 mod cluster;
 mod store;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -243,14 +242,6 @@ fn announce(
         "warren is serving"
     );
     Ok(())
-}
-
-/// The URL a listener is reached at; a wildcard address means this host, on loopback.
-fn base_url(mut addr: SocketAddr) -> String {
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    format!("http://{addr}")
 }
 
 /// Resolves once `stopped` turns true (or its sender is gone).
