@@ -296,7 +296,7 @@ impl super::Runtime {
     pub fn status(&self) -> HostStatus {
         let inner = &self.0;
         let tenants = inner.tenancy.list();
-        let (compiled, hits) = inner.loader.cache_counts();
+        let (compiled, hits) = inner.catalog.loader().cache_counts();
         let started_ms = inner.started_ms;
         HostStatus {
             version: env!("CARGO_PKG_VERSION"),
@@ -306,14 +306,14 @@ impl super::Runtime {
             tenants: tenants.len(),
             components: tenants
                 .iter()
-                .map(|t| inner.registry.components(&t.record.name).len())
+                .map(|t| inner.catalog.registry().components(&t.record.name).len())
                 .sum(),
             actor_types: tenants
                 .iter()
-                .map(|t| inner.registry.actor_types(&t.record.name).len())
+                .map(|t| inner.catalog.registry().actor_types(&t.record.name).len())
                 .sum(),
             active_actors: inner.table.len(),
-            kept_instances: inner.loader.kept_instances(),
+            kept_instances: inner.catalog.loader().kept_instances(),
             components_compiled: compiled,
             artifact_cache_hits: hits,
             activity: inner.metrics.activity().snapshot(),

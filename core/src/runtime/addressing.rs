@@ -38,12 +38,15 @@ impl Runtime {
         name: &str,
     ) -> Result<ActorId, InvokeError> {
         check_name("actor id", name).map_err(InvokeError::BadRequest)?;
-        let entry = self.0.registry.actor_type(tenant, parent).ok_or_else(|| {
-            InvokeError::ActorTypeNotFound {
+        let entry = self
+            .0
+            .catalog
+            .registry()
+            .actor_type(tenant, parent)
+            .ok_or_else(|| InvokeError::ActorTypeNotFound {
                 tenant: tenant.to_string(),
                 actor_type: parent.to_string(),
-            }
-        })?;
+            })?;
         if entry.spec.kind == ActorKind::Named {
             return Ok(ActorId::new(tenant, parent, name));
         }
@@ -102,12 +105,15 @@ impl Runtime {
                 return Ok(ActorId::new(tenant, &parent, name));
             }
         }
-        let entry = self.0.registry.actor_type(tenant, name).ok_or_else(|| {
-            InvokeError::ActorTypeNotFound {
+        let entry = self
+            .0
+            .catalog
+            .registry()
+            .actor_type(tenant, name)
+            .ok_or_else(|| InvokeError::ActorTypeNotFound {
                 tenant: tenant.to_string(),
                 actor_type: name.to_string(),
-            }
-        })?;
+            })?;
         match entry.spec.kind {
             ActorKind::Named => Ok(ActorId::new(tenant, name, name)),
             ActorKind::Pooled => {

@@ -93,7 +93,7 @@ impl Runtime {
     /// Returns how many actors it was sent to.
     pub fn publish(&self, tenant: &str, publish: Publish, caller: Option<ActorId>) -> usize {
         let mut sent = 0;
-        for (spec, _) in self.0.registry.actor_types(tenant) {
+        for (spec, _) in self.0.catalog.registry().actor_types(tenant) {
             let Some(subscription) = spec.channels.iter().find(|c| c.topic == publish.channel)
             else {
                 continue;

@@ -154,7 +154,8 @@ impl Runtime {
                 })?;
         let entry = self
             .0
-            .registry
+            .catalog
+            .registry()
             .actor_type(&actor.tenant, &actor.actor_type)
             .ok_or_else(|| InvokeError::ActorTypeNotFound {
                 tenant: actor.tenant.to_string(),

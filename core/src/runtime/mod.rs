@@ -5,6 +5,7 @@
 pub mod activity;
 mod addressing;
 mod backend;
+mod catalog;
 mod components;
 pub use warren_wire::durations;
 mod execute;
@@ -14,7 +15,6 @@ mod lifecycle;
 pub mod metrics;
 mod platform;
 mod records;
-mod registry;
 mod reminder_records;
 mod routing;
 pub mod scheduler;
@@ -26,8 +26,6 @@ pub mod tenants;
 pub mod trace;
 mod turn;
 mod upgrade;
-mod version_error;
-mod versions;
 
 #[cfg(test)]
 mod tests;
@@ -52,15 +50,15 @@ pub use backend::{
     ActorBackend, BackendFuture, ComponentLoader, HeldState, HeldStateError, LoadError,
     LoadedComponent, Turn, TurnOutcome,
 };
-pub use components::{DeployError, DeployOptions};
+pub use catalog::{
+    ActorTypeEntry, AttachError, Breakage, CanaryInfo, Catalog, CatalogContext, ComponentInfo,
+    DeployError, DeployOptions, TypeConflict, VersionError, VersionView, canary_bucket,
+};
 pub use firing::ScheduleError;
 pub use follow::MAX_ROUTE_HOPS;
 pub use platform::{
     AgentPlatform, Delivery, PlatformBroadcast, PlatformCaller, PlatformError, PlatformInvoke,
     PlatformSend,
-};
-pub use registry::{
-    ActorTypeEntry, AttachError, CanaryInfo, ComponentInfo, TypeConflict, canary_bucket,
 };
 pub use routing::{ActorRouter, Placement, ScheduleChange};
 pub use shared::{FollowFuture, Follower};
@@ -68,10 +66,7 @@ pub use state::StateError;
 pub use table::ActivationCache;
 pub use tenancy::{TenantError, TenantView};
 pub use turn::{HeldRecord, ScheduleOp, TurnState};
-pub use version_error::VersionError;
-pub use versions::VersionView;
 
-use registry::Registry;
 use scheduler::Scheduler;
 use table::ActorTable;
 use tenants::Limits;
@@ -141,9 +136,8 @@ pub struct Stats {
 struct Inner {
     config: RuntimeConfig,
     store: Arc<dyn StateStore>,
-    /// Loads deployed components into backends (the Wasm engine).
-    loader: Arc<dyn ComponentLoader>,
-    registry: Registry,
+    /// The components, their versions and the actor types they provide (`catalog/`).
+    catalog: catalog::Catalog,
     table: ActorTable,
     scheduler: Scheduler,
     /// How many firings run at once, how fast a backlog drains (`firing/pace.rs`).
@@ -158,9 +152,6 @@ struct Inner {
     reminder_cursor: tokio::sync::Mutex<Option<crate::store::ReminderCursor>>,
     /// Serializes writes of host-wide records (`records.rs`).
     record_writes: tokio::sync::Mutex<()>,
-    /// Held by a deploy (install, then store) and by a follow of the stored components
-    /// (`shared.rs`), so a follow never sees a deploy half done and undoes it.
-    component_changes: tokio::sync::Mutex<()>,
     /// Who keeps host-wide records and follows them (`shared.rs`); weak, since each
     /// holds the runtime.
     followers: std::sync::Mutex<Vec<std::sync::Weak<dyn Follower>>>,
@@ -203,11 +194,11 @@ impl Runtime {
         let firing_slots = config.max_firing_turns;
         let started_ms = scheduler::now_ms();
         let tenancy = tenancy::Tenancy::new(store.clone(), config.limits.clone());
+        let catalog_store: Arc<dyn crate::store::ComponentStore> = store.clone();
         let runtime = Runtime(Arc::new(Inner {
             config,
             store,
-            loader,
-            registry: Registry::default(),
+            catalog: catalog::Catalog::new(catalog_store, loader),
             table: ActorTable::new(),
             scheduler: Scheduler::default(),
             pacing: firing::Pacing::new(firing_slots, config_rate, started_ms),
@@ -215,7 +206,6 @@ impl Runtime {
             started_ms,
             pool_cursor: Default::default(),
             record_writes: tokio::sync::Mutex::new(()),
-            component_changes: tokio::sync::Mutex::new(()),
             followers: std::sync::Mutex::new(Vec::new()),
             reminder_cursor: tokio::sync::Mutex::new(None),
             agent_platform: std::sync::RwLock::new(None),
@@ -270,7 +260,12 @@ impl Runtime {
                 .active_actors
                 .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
         }
-        if let Some(entry) = self.0.registry.actor_type(&actor.tenant, &actor.actor_type) {
+        if let Some(entry) = self
+            .0
+            .catalog
+            .registry()
+            .actor_type(&actor.tenant, &actor.actor_type)
+        {
             entry.backend.clone().deactivated(self, actor);
         }
     }
@@ -297,17 +292,21 @@ impl Runtime {
 
     /// The components of a tenant.
     pub fn components(&self, tenant: &str) -> Vec<ComponentInfo> {
-        self.0.registry.components(tenant)
+        self.0.catalog.registry().components(tenant)
     }
 
     /// The actor types of a tenant, each with the component providing it.
     pub fn actor_types(&self, tenant: &str) -> Vec<(manifest::ActorTypeSpec, String)> {
-        self.0.registry.actor_types(tenant)
+        self.0.catalog.registry().actor_types(tenant)
     }
 
     /// Whether a tenant hosts an actor type.
     pub fn hosts(&self, tenant: &str, actor_type: &str) -> bool {
-        self.0.registry.actor_type(tenant, actor_type).is_some()
+        self.0
+            .catalog
+            .registry()
+            .actor_type(tenant, actor_type)
+            .is_some()
     }
 
     /// Whether `actor` is active.
@@ -329,7 +328,7 @@ impl Runtime {
 
     /// Process-wide counters.
     pub fn stats(&self) -> Stats {
-        let (compiles, hits) = self.0.loader.cache_counts();
+        let (compiles, hits) = self.0.catalog.loader().cache_counts();
         Stats {
             active_actors: self.0.table.len(),
             components_compiled: compiles,

@@ -6,7 +6,6 @@
 //! heartbeat; every host follows the records once at start, which restores what it
 //! recorded before.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
@@ -69,65 +68,6 @@ impl Runtime {
     }
 
     async fn follow_components(&self) -> Result<usize, StoreError> {
-        let _changing = self.0.component_changes.lock().await;
-        let records = self.0.store.components().await?;
-        let mut changed = 0;
-        let wanted: HashMap<(&str, &str), &str> = records
-            .iter()
-            .map(|r| ((r.tenant.as_str(), r.name.as_str()), r.sha256.as_str()))
-            .collect();
-        for tenant in self.0.tenancy.list() {
-            for component in self.0.registry.components(&tenant.record.name) {
-                let key = (component.tenant.as_str(), component.name.as_str());
-                // External components (apps, streams) live on the host they connected to.
-                if !component.sha256.is_empty() && !wanted.contains_key(&key) {
-                    self.0.registry.remove(&component.tenant, &component.name);
-                    changed += 1;
-                }
-            }
-        }
-        for record in &records {
-            if self.0.tenancy.get(&record.tenant).is_none() {
-                continue;
-            }
-            let registered = self.0.registry.component(&record.tenant, &record.name);
-            let same_version = registered
-                .as_ref()
-                .is_some_and(|c| c.sha256 == record.sha256 && c.number == record.number);
-            let same_canary = registered.as_ref().is_some_and(|c| {
-                c.canary.as_ref().map(|k| (k.number, k.percent))
-                    == record.canary.as_ref().map(|k| (k.number, k.percent))
-            });
-            let followed = match (same_version, same_canary, &record.canary) {
-                (true, true, _) => continue,
-                (true, false, None) => {
-                    self.0
-                        .registry
-                        .set_canary(&record.tenant, &record.name, None);
-                    Ok(())
-                }
-                (true, false, Some(canary)) => {
-                    self.start_canary(
-                        &record.tenant,
-                        &record.name,
-                        canary.number,
-                        canary.percent,
-                        super::components::Upgrade::Unchecked,
-                    )
-                    .await
-                }
-                (false, _, _) => self.load_stored(record).await.map(drop),
-            };
-            match followed {
-                Ok(()) => {
-                    tracing::info!(tenant = %record.tenant, name = %record.name, version = record.number, canary = ?record.canary, "component deployed by another host loaded");
-                    changed += 1;
-                }
-                Err(e) => {
-                    tracing::error!(tenant = %record.tenant, name = %record.name, error = %e, "component deployed by another host failed to load")
-                }
-            }
-        }
-        Ok(changed)
+        self.0.catalog.follow(self).await
     }
 }

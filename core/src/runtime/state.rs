@@ -121,7 +121,11 @@ impl Runtime {
     ) -> Result<(), HeldStateError> {
         // Refused before activating: an actor must not be woken for nothing. A type that
         // is not hosted is reported by the activation.
-        if let Some(entry) = self.0.registry.actor_type(&actor.tenant, &actor.actor_type)
+        if let Some(entry) = self
+            .0
+            .catalog
+            .registry()
+            .actor_type(&actor.tenant, &actor.actor_type)
             && entry.backend.held_state().is_none()
         {
             return Err(HeldStateError::NoRevisions(actor.clone()));

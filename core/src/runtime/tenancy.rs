@@ -370,9 +370,7 @@ impl Runtime {
     /// Forget what tenant `name` hosts here: its components and actor types, and the
     /// timers and reminders scheduled for them.
     pub(super) fn drop_tenant_types(&self, name: &str) {
-        for component in self.0.registry.components(name) {
-            self.0.registry.remove(name, &component.name);
-        }
+        self.0.catalog.drop_tenant(name);
         self.0.scheduler.remove_tenant(name);
     }
 }

@@ -6,28 +6,12 @@
 use std::collections::HashSet;
 
 use super::Runtime;
+use super::catalog::Breakage;
 use super::reminder_records::decode_job;
 use super::scheduler::{Job, JobKind};
 use crate::types::ActorId;
 use crate::types::StoreError;
 use crate::types::manifest::{ActorTypeSpec, Manifest};
-
-/// What of the running version a new one leaves without code.
-#[derive(Debug, Default)]
-pub struct Breakage(Vec<String>);
-
-impl Breakage {
-    /// Whether nothing would break.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl std::fmt::Display for Breakage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.join("; "))
-    }
-}
 
 /// How many of a thing, with its noun in the right number.
 fn count(n: usize, noun: &str) -> Option<String> {
@@ -47,7 +31,7 @@ impl Runtime {
         manifest: &Manifest,
     ) -> Result<Breakage, StoreError> {
         let mut breakage = Breakage::default();
-        for (old, component) in self.0.registry.actor_types(tenant) {
+        for (old, component) in self.0.catalog.registry().actor_types(tenant) {
             if component != name {
                 continue;
             }

@@ -164,7 +164,8 @@ impl Runtime {
         }
         let entry = self
             .0
-            .registry
+            .catalog
+            .registry()
             .actor_type(&target.tenant, &target.actor_type)
             .ok_or_else(|| InvokeError::ActorTypeNotFound {
                 tenant: target.tenant.to_string(),

@@ -230,7 +230,8 @@ impl Runtime {
         };
         let entry = self
             .0
-            .registry
+            .catalog
+            .registry()
             .actor_type(&actor.tenant, &actor.actor_type)
             .ok_or_else(not_hosted)?;
         let tenant = self.0.tenancy.get(&actor.tenant).ok_or_else(not_hosted)?;

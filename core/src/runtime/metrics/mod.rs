@@ -537,16 +537,26 @@ impl Runtime {
         metrics.active_actors.set(stats.active_actors as i64);
         metrics
             .kept_instances
-            .set(self.0.loader.kept_instances() as i64);
+            .set(self.0.catalog.loader().kept_instances() as i64);
         metrics
             .components_compiled
             .set(stats.components_compiled as i64);
         metrics
             .artifact_cache_hits
             .set(stats.artifact_cache_hits as i64);
+        metrics.encode()
+    }
+}
+
+impl Metrics {
+    /// The families in Prometheus' text exposition format, gauges as last set.
+    fn encode(&self) -> String {
         let mut text = String::new();
         // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut text, &metrics.registry);
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
     }
 }
+
+#[cfg(test)]
+mod tests;

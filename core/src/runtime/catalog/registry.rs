@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
-use super::backend::ActorBackend;
+use crate::runtime::backend::ActorBackend;
 use crate::types::manifest::{ActorTypeSpec, Manifest};
 
 /// A hosted actor type.
@@ -107,7 +107,7 @@ impl ComponentInfo {
             sha256: String::new(),
             size: 0,
             actor_types,
-            deployed_at: super::unix_now(),
+            deployed_at: crate::runtime::unix_now(),
             canary: None,
         }
     }
@@ -338,6 +338,12 @@ impl Registry {
             .values()
             .find(|t| t.component == name)
             .map(|t| t.backend.clone())
+    }
+
+    /// The tenants with anything registered.
+    pub fn tenants(&self) -> Vec<String> {
+        let tenants = self.tenants.read().unwrap_or_else(|p| p.into_inner());
+        tenants.keys().cloned().collect()
     }
 
     /// The components of a tenant, sorted by name.

@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::components::{DeployError, Prepared, Upgrade};
-use super::version_error::VersionError;
-use super::{CanaryInfo, ComponentInfo, Runtime};
+use super::{
+    CanaryInfo, Catalog, CatalogContext, ComponentInfo, DeployError, Load, Prepared, Upgrade,
+    VersionError,
+};
+use crate::runtime::unix_now;
 use crate::store::{Canary, ComponentRecord, ComponentVersion};
 use crate::types::StoreError;
 
@@ -36,7 +38,7 @@ pub struct VersionView {
 
 impl ComponentInfo {
     /// The store's record of this component (current version and canary).
-    pub(super) fn record(&self) -> ComponentRecord {
+    fn record(&self) -> ComponentRecord {
         ComponentRecord {
             tenant: self.tenant.clone(),
             name: self.name.clone(),
@@ -55,7 +57,7 @@ impl ComponentInfo {
 /// What a version kept from before Warren kept versions is said to be deployed by.
 const UNKNOWN_DEPLOYER: &str = "unknown (deployed before versions were kept)";
 
-impl Runtime {
+impl Catalog {
     /// Keep `prepared` (with its bytes) as the next version of its component; its number.
     /// A component deployed before versions were kept gets its running version kept first,
     /// as version 1, so it can be rolled back to.
@@ -66,9 +68,9 @@ impl Runtime {
         deployed_by: &str,
     ) -> Result<u64, DeployError> {
         let (tenant, name) = (&prepared.info.tenant, &prepared.info.name);
-        let kept = self.0.store.component_versions(tenant, name).await?;
+        let kept = self.store.component_versions(tenant, name).await?;
         let mut last = kept.last().map_or(0, |v| v.number);
-        if let Some(current) = self.0.registry.component(tenant, name) {
+        if let Some(current) = self.registry.component(tenant, name) {
             if last == 0 && current.number == 0 && !current.sha256.is_empty() {
                 last = self.keep_unversioned(&current).await?;
             }
@@ -86,7 +88,7 @@ impl Runtime {
             manifest: serde_json::to_string(&prepared.manifest)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         };
-        self.0.store.put_component_version(&version, wasm).await?;
+        self.store.put_component_version(&version, wasm).await?;
         Ok(number)
     }
 
@@ -94,11 +96,10 @@ impl Runtime {
     /// version 1; returns 1, or 0 when its bytes are gone.
     async fn keep_unversioned(&self, current: &ComponentInfo) -> Result<u64, DeployError> {
         let (tenant, name) = (&current.tenant, &current.name);
-        let Some(wasm) = self.0.store.component_wasm(tenant, name).await? else {
+        let Some(wasm) = self.store.component_wasm(tenant, name).await? else {
             return Ok(0);
         };
         let types: Vec<_> = self
-            .0
             .registry
             .actor_types(tenant)
             .into_iter()
@@ -120,10 +121,10 @@ impl Runtime {
             deployed_by: UNKNOWN_DEPLOYER.to_string(),
             manifest: manifest.to_string(),
         };
-        self.0.store.put_component_version(&version, &wasm).await?;
+        self.store.put_component_version(&version, &wasm).await?;
         let mut current = current.clone();
         current.number = 1;
-        self.0.store.put_component(&current.record(), None).await?;
+        self.store.put_component(&current.record(), None).await?;
         Ok(1)
     }
 
@@ -135,13 +136,9 @@ impl Runtime {
         wasm: &[u8],
     ) -> Result<ComponentInfo, DeployError> {
         let info = prepared.info.clone();
-        self.0
-            .registry
+        self.registry
             .insert(prepared.info, prepared.manifest, prepared.backend)?;
-        self.0
-            .store
-            .put_component(&info.record(), Some(wasm))
-            .await?;
+        self.store.put_component(&info.record(), Some(wasm)).await?;
         Ok(info)
     }
 
@@ -156,42 +153,41 @@ impl Runtime {
             percent,
             actor_types: info.actor_types.clone(),
         };
-        self.0
-            .registry
+        self.registry
             .set_canary(&info.tenant, &info.name, Some((canary, prepared.backend)));
     }
 
     /// Write the store's record of component `name` as the registry has it now.
-    pub(super) async fn store_component_record(
-        &self,
-        tenant: &str,
-        name: &str,
-    ) -> Result<(), StoreError> {
-        match self.0.registry.component(tenant, name) {
-            Some(info) => self.0.store.put_component(&info.record(), None).await,
+    pub(super) async fn store_record(&self, tenant: &str, name: &str) -> Result<(), StoreError> {
+        match self.registry.component(tenant, name) {
+            Some(info) => self.store.put_component(&info.record(), None).await,
             None => Ok(()),
         }
     }
 
-    /// Load kept version `number` of a component and route `percent` of its actors to it.
+    /// Load kept version `canary.number` of a component and route `canary.percent` of its
+    /// actors to it.
     pub(super) async fn start_canary(
         &self,
+        context: &dyn CatalogContext,
         tenant: &str,
         name: &str,
-        number: u64,
-        percent: u8,
+        canary: &Canary,
         upgrade: Upgrade,
     ) -> Result<(), DeployError> {
-        let (mut prepared, _) = self.prepare_kept(tenant, name, number, upgrade).await?;
-        prepared.info.number = number;
-        self.0.registry.check(tenant, name, &prepared.manifest)?;
-        self.route_canary(prepared, percent);
+        let (mut prepared, _) = self
+            .prepare_kept(context, tenant, name, canary.number, upgrade)
+            .await?;
+        prepared.info.number = canary.number;
+        self.registry.check(tenant, name, &prepared.manifest)?;
+        self.route_canary(prepared, canary.percent);
         Ok(())
     }
 
     /// Load kept version `number` of component `name`, checked as `upgrade` says.
     async fn prepare_kept(
         &self,
+        context: &dyn CatalogContext,
         tenant: &str,
         name: &str,
         number: u64,
@@ -202,30 +198,31 @@ impl Runtime {
             number,
         };
         let wasm = self
-            .0
             .store
             .component_version_wasm(tenant, name, number)
             .await?
             .ok_or_else(no_version)?;
         let wasm = Arc::new(wasm);
         let deployed_at = self
-            .0
             .store
             .component_versions(tenant, name)
             .await?
             .iter()
             .find(|v| v.number == number)
-            .map_or_else(super::unix_now, |v| v.deployed_at);
-        let prepared = self
-            .prepare(tenant, Some(name), wasm.clone(), deployed_at, upgrade)
-            .await?;
+            .map_or_else(unix_now, |v| v.deployed_at);
+        let load = Load {
+            tenant,
+            name: Some(name),
+            deployed_at,
+            upgrade,
+        };
+        let prepared = self.prepare(context, load, wasm.clone()).await?;
         Ok((prepared, wasm))
     }
 
     /// The deployed (not external) component `name`.
     fn deployed(&self, tenant: &str, name: &str) -> Result<ComponentInfo, VersionError> {
         let info = self
-            .0
             .registry
             .component(tenant, name)
             .ok_or_else(|| VersionError::NoComponent(name.to_string()))?;
@@ -236,13 +233,13 @@ impl Runtime {
     }
 
     /// The kept versions of component `name`, oldest first, marked current or canary.
-    pub async fn component_versions(
+    pub async fn versions(
         &self,
         tenant: &str,
         name: &str,
     ) -> Result<Vec<VersionView>, DeployError> {
         let info = self.deployed(tenant, name)?;
-        let kept = self.0.store.component_versions(tenant, name).await?;
+        let kept = self.store.component_versions(tenant, name).await?;
         Ok(kept
             .into_iter()
             .map(|v| VersionView {
@@ -268,15 +265,17 @@ impl Runtime {
     /// they started with.
     pub async fn use_version(
         &self,
+        context: &dyn CatalogContext,
         tenant: &str,
         name: &str,
         number: u64,
         force: bool,
     ) -> Result<ComponentInfo, DeployError> {
-        let _changing = self.0.component_changes.lock().await;
+        let _changing = self.changes.lock().await;
         self.deployed(tenant, name)?;
+        let upgrade = Upgrade::unless(force);
         let (mut prepared, wasm) = self
-            .prepare_kept(tenant, name, number, Upgrade::unless(force))
+            .prepare_kept(context, tenant, name, number, upgrade)
             .await?;
         prepared.info.number = number;
         let info = self.make_current(prepared, &wasm).await?;
@@ -295,13 +294,13 @@ impl Runtime {
         tenant: &str,
         name: &str,
     ) -> Result<ComponentInfo, DeployError> {
-        let _changing = self.0.component_changes.lock().await;
+        let _changing = self.changes.lock().await;
         let info = self.deployed(tenant, name)?;
         if info.canary.is_none() {
             return Err(VersionError::NoCanary(name.to_string()).into());
         }
-        self.0.registry.set_canary(tenant, name, None);
-        self.store_component_record(tenant, name).await?;
+        self.registry.set_canary(tenant, name, None);
+        self.store_record(tenant, name).await?;
         tracing::info!(tenant, name, "canary stopped");
         Ok(self.deployed(tenant, name)?)
     }
@@ -314,7 +313,7 @@ impl Runtime {
         name: &str,
         number: u64,
     ) -> Result<(), DeployError> {
-        let _changing = self.0.component_changes.lock().await;
+        let _changing = self.changes.lock().await;
         let info = self.deployed(tenant, name)?;
         let role = if info.number == number {
             Some("current")
@@ -332,7 +331,6 @@ impl Runtime {
             .into());
         }
         if !self
-            .0
             .store
             .remove_component_version(tenant, name, number)
             .await?
