@@ -88,6 +88,7 @@ impl Protocol for Dapr {
                 host.auth.clone(),
                 listener,
                 host.limits.clone(),
+                host.tls.clone(),
                 host.shutdown(),
             );
             self.serving = Some(tokio::spawn(async move {

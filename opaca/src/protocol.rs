@@ -125,7 +125,7 @@ impl Protocol for Opaca {
                 cors_origins: flags.opaca_cors_origins.clone(),
                 shared: host.cluster_secret.is_some(),
             },
-            base_url(address),
+            base_url(address, host.tls.is_some()),
         );
         // Wasm agents call the platform through the runtime (`warren:actor/platform`).
         host.runtime
@@ -150,6 +150,7 @@ impl Protocol for Opaca {
             listener,
             listener::closing_connections(routes, host.closing.clone()),
             host.limits.clone(),
+            host.tls.clone(),
             host.shutdown(),
         )));
         Ok(())

@@ -14,6 +14,8 @@ pub mod auth;
 pub mod grpc_incoming;
 pub mod listener;
 pub mod observe;
+/// TLS of the listeners (the `warren-tls` crate).
+pub use warren_tls as tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,6 +64,8 @@ pub struct Host {
     /// its key from it, so a token from one host is good on every host); `None` on a
     /// single host.
     pub cluster_secret: Option<String>,
+    /// TLS for the public listeners (`--tls-cert`, `--tls-key`); `None`: plaintext.
+    pub tls: Option<tls::ServerTls>,
 }
 
 impl Host {
@@ -112,13 +116,14 @@ pub enum ProtocolError {
     Config(String),
 }
 
-/// The URL a listener bound to `address` is reached at: a wildcard address means this
-/// host, on loopback.
-pub fn base_url(mut address: SocketAddr) -> String {
+/// The URL a listener bound to `address` is reached at (`https` when `tls`): a
+/// wildcard address means this host, on loopback.
+pub fn base_url(mut address: SocketAddr, tls: bool) -> String {
     if address.ip().is_unspecified() {
         address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    format!("http://{address}")
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{address}")
 }
 
 /// Bind `address` for `what`, with the error saying which listener it was.

@@ -15,9 +15,12 @@ use axum::http::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt;
+
+use warren_tls::ServerTls;
 
 /// Connection limits of one listener.
 #[derive(Clone, Debug)]
@@ -54,6 +57,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
+    tls: Option<ServerTls>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut builder = Builder::new(TokioExecutor::new());
@@ -76,14 +80,14 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        tokio::spawn(serve_connection(
-            stream,
-            builder.clone(),
-            app.clone(),
-            limits.header_read_timeout,
-            stopped.clone(),
-            permit,
-        ));
+        let connection = Connection {
+            builder: builder.clone(),
+            app: app.clone(),
+            wait: limits.header_read_timeout,
+            stopped: stopped.clone(),
+            _permit: permit,
+        };
+        tokio::spawn(connection.serve(stream, tls.clone()));
     }
     drop(listener);
     let _ = stop.send(true);
@@ -92,40 +96,62 @@ pub async fn serve(
     let _ = tokio::time::timeout(DRAIN, permits.acquire_many(all)).await;
 }
 
-/// Serve one connection until it ends; once `stopped` turns true, ask it to close after
-/// the request it is on.
-async fn serve_connection(
-    stream: TcpStream,
+/// One admitted connection and what serving it needs.
+struct Connection {
     builder: Builder<TokioExecutor>,
     app: Router,
+    /// How long its first bytes (and its TLS handshake) may take.
     wait: Duration,
-    mut stopped: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
-) {
-    // hyper's header timeout starts with the first byte: a connection that sends nothing
-    // at all is closed here, so silent sockets cannot hold every permit. (Between
-    // requests of a kept-alive connection hyper's own timeout applies.)
-    if !sends_within(&stream, FIRST_BYTES, wait).await {
-        return;
+}
+
+impl Connection {
+    /// Serve `stream` (in a TLS session when `tls` is set) until it ends.
+    async fn serve(self, stream: TcpStream, tls: Option<ServerTls>) {
+        // hyper's header timeout starts with the first byte: a connection that sends
+        // nothing at all is closed here, so silent sockets cannot hold every permit.
+        // (Between requests of a kept-alive connection hyper's own timeout applies.)
+        if !sends_within(&stream, FIRST_BYTES, self.wait).await {
+            return;
+        }
+        match tls {
+            None => self.serve_io(stream).await,
+            Some(tls) => {
+                if let Some(session) = tls.accept(stream, self.wait).await {
+                    self.serve_io(session).await;
+                }
+            }
+        }
     }
-    let begun = Arc::new(Notify::new());
-    let service = TowerToHyperService::new(app.map_request(noting(begun.clone())));
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-    tokio::pin!(connection);
-    // A connection's errors are the client's (a reset, a timeout): nothing to log.
-    tokio::select! {
-        _ = connection.as_mut() => return,
-        _ = stopped.wait_for(|s| *s) => {}
+
+    /// Serve HTTP on `io` until it ends; once the listener stops, ask it to close after
+    /// the request it is on.
+    async fn serve_io<S>(mut self, io: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let begun = Arc::new(Notify::new());
+        let service = TowerToHyperService::new(self.app.map_request(noting(begun.clone())));
+        let connection = self
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(io), service);
+        tokio::pin!(connection);
+        // A connection's errors are the client's (a reset, a timeout): nothing to log.
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            _ = self.stopped.wait_for(|s| *s) => {}
+        }
+        // Its first request's bytes are here, but until hyper has read which HTTP
+        // version they are, a graceful shutdown drops the connection unread, and the
+        // client sees a reset: let that request begin first, then close after its answer.
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            _ = tokio::time::timeout(self.wait, begun.notified()) => {}
+        }
+        connection.as_mut().graceful_shutdown();
+        let _ = connection.await;
     }
-    // Its first request's bytes are here, but until hyper has read which HTTP version
-    // they are, a graceful shutdown drops the connection unread, and the client sees a
-    // reset: let that request begin first, then close after its answer.
-    tokio::select! {
-        _ = connection.as_mut() => return,
-        _ = tokio::time::timeout(wait, begun.notified()) => {}
-    }
-    connection.as_mut().graceful_shutdown();
-    let _ = connection.await;
 }
 
 /// A request passed on unchanged, noted in `begun` (which keeps the note until waited

@@ -131,6 +131,19 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "warren-host",
         ],
     ),
+    // TLS knows certificates and sockets: no runtime, no engine, no database, no protocol.
+    (
+        "warren-tls",
+        &[
+            "wasmtime",
+            "sled",
+            "tokio-postgres",
+            "warren-core",
+            "warren-protocol",
+            "warren-cluster",
+            "warren-host",
+        ],
+    ),
     // The wire formats: decoders of outside input, which the fuzzers build on their own.
     (
         "warren-wire",

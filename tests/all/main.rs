@@ -32,5 +32,6 @@ mod spawn_semantics;
 mod spawn_wasm;
 mod support;
 mod tenancy;
+mod tls;
 mod traces;
 mod versions;

@@ -31,7 +31,7 @@ const MAX_MESSAGE: usize = 64 << 20;
 /// the connection is closed (a peer that vanished without closing holds no slot).
 const KEEPALIVE: (Duration, Duration) = (Duration::from_secs(60), Duration::from_secs(20));
 
-/// Serve the gRPC API on `listener` within `limits` until `shutdown` resolves: the
+/// Serve the gRPC API on `listener` (over TLS with `tls`) within `limits` until `shutdown` resolves: the
 /// connection limits of the HTTP listeners, and `max_header_bytes` as the largest header
 /// list a request may send.
 pub async fn serve(
@@ -39,6 +39,7 @@ pub async fn serve(
     auth: AuthConfig,
     listener: tokio::net::TcpListener,
     limits: ConnectionLimits,
+    tls: Option<warren_protocol::tls::ServerTls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let observe = warren_protocol::observe::Observe::new(runtime.clone(), "dapr-grpc");
@@ -49,7 +50,7 @@ pub async fn serve(
     let actors = proto::actors::actors_server::ActorsServer::new(api)
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
-    let incoming = grpc_incoming::incoming(listener, &limits);
+    let incoming = grpc_incoming::incoming(listener, &limits, tls);
     tonic::transport::Server::builder()
         .http2_max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
         .http2_keepalive_interval(Some(KEEPALIVE.0))

@@ -42,6 +42,23 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub cluster: Option<String>,
+    /// PEM certificate chain served on the HTTP, gRPC and OPACA listeners, which then
+    /// speak TLS only (HTTP/2 by ALPN). Read again when the file changes, or on SIGHUP.
+    #[arg(
+        long,
+        env = "WARREN_TLS_CERT",
+        value_name = "FILE.pem",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(
+        long,
+        env = "WARREN_TLS_KEY",
+        value_name = "FILE.pem",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Address of the host-to-host listener (cluster mode).
     #[arg(long, default_value = "127.0.0.1:3800", env = "WARREN_CLUSTER_LISTEN")]
     pub cluster_listen: SocketAddr,

@@ -31,7 +31,7 @@ pub async fn join_cluster(
         .with_context(|| format!("cannot listen on {} for the cluster", args.cluster_listen))?;
     let address = match &args.cluster_advertise {
         Some(url) => url.clone(),
-        None => base_url(listener.local_addr()?),
+        None => base_url(listener.local_addr()?, false),
     };
     let secret = args.cluster_secret.clone().unwrap_or_default();
     let (stop, stopped) = tokio::sync::watch::channel(false);

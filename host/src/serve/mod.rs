@@ -4,6 +4,7 @@
 mod args;
 mod cluster;
 mod store;
+mod tls;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -67,6 +68,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.http))?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let tls = tls::server_tls(&args, wait_for(stopped.clone()))?;
     let host = Host {
         runtime: runtime.clone(),
         auth: AuthConfig {
@@ -84,6 +86,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         closing: Arc::new(AtomicBool::new(false)),
         stopped,
         cluster_secret: args.cluster.as_ref().and(args.cluster_secret.clone()),
+        tls,
     };
     let mut protocols = protocols(&args);
     let mut routes = Vec::new();
@@ -98,11 +101,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let started = protocol.start(&host).await;
         started.with_context(|| format!("cannot start {}", protocol.name()))?;
     }
-    announce(&main, &protocols, &args, &store, reminders)?;
+    announce(
+        &main,
+        &protocols,
+        &args,
+        &store,
+        reminders,
+        host.tls.is_some(),
+    )?;
     let mut serving = tokio::spawn(listener::serve(
         main,
         listener::closing_connections(app, host.closing.clone()),
         host.limits.clone(),
+        host.tls.clone(),
         host.shutdown(),
     ));
     let main_ended = tokio::select! {
@@ -221,19 +232,24 @@ fn announce(
     args: &ServeArgs,
     store: &Store,
     reminders: usize,
+    tls: bool,
 ) -> anyhow::Result<()> {
     let http = main.local_addr()?;
-    tracing::info!(listener = %"http", address = %http, "listening");
+    tracing::info!(listener = %"http", address = %http, tls, "listening");
+    let mut listening = vec![("http", http)];
     for protocol in protocols {
-        for listening in protocol.listening() {
+        for listener in protocol.listening() {
             tracing::info!(
-                listener = %listening.name,
-                address = %listening.address,
+                listener = %listener.name,
+                address = %listener.address,
                 protocol = %protocol.name(),
+                tls,
                 "listening"
             );
+            listening.push((listener.name, listener.address));
         }
     }
+    tls::warn_plaintext(&listening, tls);
     tracing::info!(
         http = %http,
         data_dir = %args.data_dir.display(),
