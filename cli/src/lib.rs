@@ -10,12 +10,14 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 
 mod build;
+mod cluster;
 mod new;
 mod progress;
 mod status_text;
 mod versions;
 
 pub use build::{BuildArgs, run_build as build};
+pub use cluster::{CaCommand, CertArgs, ClusterCommand};
 pub use new::{NewArgs, run as new};
 pub use versions::{VersionsCommand, run as versions};
 
@@ -57,6 +59,12 @@ pub enum Command {
         #[command(subcommand)]
         command: StateCommand,
     },
+    /// Make a cluster CA and host certificates, for mutual TLS between hosts (offline).
+    Cluster {
+        /// What to make.
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
 }
 
 /// Run one client command to its end.
@@ -73,6 +81,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Invoke(a) => invoke(a).await,
         Command::State { command } => state(command).await,
         Command::Tenant { command } => tenant(command).await,
+        Command::Cluster { command } => cluster::run(command),
     }
 }
 

@@ -20,6 +20,7 @@ mod membership;
 mod proto;
 mod router;
 mod service;
+pub mod tls;
 pub mod wire;
 
 use std::sync::Arc;
@@ -43,8 +44,11 @@ pub struct ClusterConfig {
     pub host_id: String,
     /// Where the other hosts reach this host's internal service (`http://ip:port`).
     pub address: String,
-    /// Shared by every host; host-to-host calls without it are refused.
+    /// Shared by every host; host-to-host calls without it are refused. May be empty
+    /// with `tls`, whose certificates then keep other callers out.
     pub secret: String,
+    /// Mutual TLS between the hosts (a certificate of the cluster CA each), if set up.
+    pub tls: Option<warren_tls::MutualTls>,
     /// How often this host heartbeats and reads the partition table.
     pub heartbeat: Duration,
     /// A host silent this long is declared dead and its partitions move.
@@ -88,7 +92,9 @@ impl Cluster {
         runtime: &Runtime,
         store: Arc<dyn MembershipStore>,
     ) -> Result<Cluster, ClusterError> {
-        check_secret(&config.secret)?;
+        if config.tls.is_none() || !config.secret.is_empty() {
+            check_secret(&config.secret)?;
+        }
         if config.host_timeout < config.heartbeat * 2 {
             return Err(ClusterError::Config(
                 "the host timeout must be at least two heartbeats".into(),
@@ -100,6 +106,7 @@ impl Cluster {
             ClusterRouter::new(
                 fence.clone(),
                 &config.secret,
+                config.tls.clone(),
                 config.heartbeat,
                 config.host_timeout,
             )

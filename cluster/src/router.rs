@@ -45,17 +45,20 @@ pub struct ClusterRouter {
     /// How long a turn waits for a lapsed lease to be renewed (the host timeout).
     lease_wait: Duration,
     secret: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    /// Mutual TLS to the other hosts, when the cluster has a CA.
+    tls: Option<warren_tls::MutualTls>,
     clients: DashMap<Arc<str>, Client>,
 }
 
 impl ClusterRouter {
     /// A router that reads the partitions this host holds from `fence`, forwards with
     /// `secret`, reads the partition table again every `refresh_every`, and lets a turn
-    /// wait up to `lease_wait` for a lapsed lease to be renewed. Refuses a secret that
-    /// cannot be sent as gRPC metadata.
+    /// wait up to `lease_wait` for a lapsed lease to be renewed, and dials the other hosts
+    /// over `tls` when given. Refuses a secret that cannot be sent as gRPC metadata.
     pub fn new(
         fence: Arc<Fence>,
         secret: &str,
+        tls: Option<warren_tls::MutualTls>,
         refresh_every: Duration,
         lease_wait: Duration,
     ) -> Result<Self, String> {
@@ -71,6 +74,7 @@ impl ClusterRouter {
             secret: secret
                 .parse()
                 .map_err(|_| "the cluster secret must be printable ASCII".to_string())?,
+            tls,
             clients: DashMap::new(),
         })
     }
@@ -102,15 +106,37 @@ impl ClusterRouter {
             .is_some_and(|f| f.load(std::sync::atomic::Ordering::Acquire))
     }
 
+    /// The id of the host at `address`, as the partition table last had it.
+    fn host_at(&self, address: &str) -> Option<String> {
+        let table = self.table.read().unwrap_or_else(|p| p.into_inner());
+        table
+            .iter()
+            .flatten()
+            .find(|owner| &*owner.address == address)
+            .map(|owner| owner.host.clone())
+    }
+
     fn client(&self, address: &Arc<str>) -> Result<Client, String> {
         if let Some(client) = self.clients.get(address) {
             return Ok(client.clone());
         }
-        let channel = Endpoint::from_shared(address.to_string())
+        let endpoint = Endpoint::from_shared(address.to_string())
             .map_err(|e| format!("bad host address {address:?}: {e}"))?
             .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .connect_lazy();
+            .tcp_nodelay(true);
+        let channel = match &self.tls {
+            Some(tls) => {
+                // The peer's certificate must name the host the table puts there.
+                let host = self
+                    .host_at(address)
+                    .ok_or_else(|| format!("no host is known at {address}"))?;
+                endpoint.connect_with_connector_lazy(crate::tls::PeerConnector {
+                    tls: tls.clone(),
+                    host: crate::tls::host_name(&host).to_string(),
+                })
+            }
+            None => endpoint.connect_lazy(),
+        };
         let client = Client::new(channel);
         self.clients.insert(address.clone(), client.clone());
         Ok(client)

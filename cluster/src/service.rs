@@ -108,17 +108,28 @@ impl pb::cluster_server::Cluster for ClusterService {
     }
 }
 
-/// Serve the cluster service on `listener` until `stop` resolves.
+/// Serve the cluster service on `listener` (to peers of the cluster CA only, with `tls`)
+/// until `stop` resolves.
 pub async fn serve(
     service: ClusterService,
     listener: tokio::net::TcpListener,
+    tls: Option<warren_tls::MutualTls>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    // The builder's `tcp_nodelay` covers only listeners it binds itself: without it on
-    // these sockets, an answer's frames wait on Nagle and the caller's delayed ACK (40 ms).
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
-        .add_service(pb::cluster_server::ClusterServer::new(service))
-        .serve_with_incoming_shutdown(incoming, stop)
-        .await
+    let server = tonic::transport::Server::builder()
+        .add_service(pb::cluster_server::ClusterServer::new(service));
+    match tls {
+        Some(tls) => {
+            let incoming = crate::tls::incoming(listener, tls);
+            server.serve_with_incoming_shutdown(incoming, stop).await
+        }
+        None => {
+            // The builder's `tcp_nodelay` covers only listeners it binds itself: without
+            // it on these sockets, an answer's frames wait on Nagle and the caller's
+            // delayed ACK (40 ms).
+            let incoming =
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+            server.serve_with_incoming_shutdown(incoming, stop).await
+        }
+    }
 }

@@ -1,8 +1,12 @@
-//! Warren's TLS: PEM files read into rustls' types, and a server certificate reloaded
-//! when its files change ([`ServerTls`], the public listeners).
+//! Warren's TLS: PEM files read into rustls' types, a server certificate reloaded when
+//! its files change ([`ServerTls`], the public listeners), mutual TLS between the hosts
+//! of a cluster ([`MutualTls`]), and the cluster CA and host certificates
+//! `warren cluster ca init` and `warren cluster cert` issue ([`issue`]).
 
 #![warn(missing_docs)]
 
+pub mod issue;
+mod mutual;
 mod server;
 
 use std::io;
@@ -13,6 +17,7 @@ use rustls::crypto::CryptoProvider;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+pub use mutual::{MutualTls, MutualTlsFiles};
 pub use server::{RELOAD_EVERY, ServerTls};
 pub use tokio_rustls::{client::TlsStream as ClientStream, server::TlsStream as ServerStream};
 

@@ -66,8 +66,30 @@ pub struct ServeArgs {
     /// listener's address.
     #[arg(long, env = "WARREN_CLUSTER_ADVERTISE")]
     pub cluster_advertise: Option<String>,
+    /// The cluster CA's certificate (`warren cluster ca init`): with `--cluster-cert` and
+    /// `--cluster-key`, hosts speak mutual TLS to each other and accept only peers whose
+    /// certificate this CA issued. The secret is then optional.
+    #[arg(long, env = "WARREN_CLUSTER_CA", value_name = "CA.pem", requires_all = ["cluster_cert", "cluster_key"])]
+    pub cluster_ca: Option<PathBuf>,
+    /// This host's certificate from the cluster CA (`warren cluster cert NAME`); the name
+    /// it holds becomes the prefix of the host's id.
+    #[arg(
+        long,
+        env = "WARREN_CLUSTER_CERT",
+        value_name = "NAME.pem",
+        requires = "cluster_ca"
+    )]
+    pub cluster_cert: Option<PathBuf>,
+    /// The private key of `--cluster-cert`.
+    #[arg(
+        long,
+        env = "WARREN_CLUSTER_KEY",
+        value_name = "NAME-key.pem",
+        requires = "cluster_ca"
+    )]
+    pub cluster_key: Option<PathBuf>,
     /// Secret every host of the cluster shares (16 characters at least); host-to-host
-    /// calls without it are refused.
+    /// calls without it are refused. Required without `--cluster-ca`.
     #[arg(long, env = "WARREN_CLUSTER_SECRET", hide_env_values = true)]
     pub cluster_secret: Option<String>,
     /// How often a cluster host heartbeats and reads the partition table.

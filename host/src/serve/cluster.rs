@@ -8,6 +8,7 @@ use anyhow::Context;
 use warren_host::cluster::{Cluster, ClusterConfig, ClusterService};
 use warren_host::runtime::Runtime;
 use warren_host::store::{PostgresMembership, PostgresStore};
+use warren_protocol::tls::{MutualTls, MutualTlsFiles};
 
 use super::args::ServeArgs;
 use warren_protocol::base_url;
@@ -29,9 +30,10 @@ pub async fn join_cluster(
     let listener = tokio::net::TcpListener::bind(args.cluster_listen)
         .await
         .with_context(|| format!("cannot listen on {} for the cluster", args.cluster_listen))?;
+    let tls = mutual_tls(args)?;
     let address = match &args.cluster_advertise {
         Some(url) => url.clone(),
-        None => base_url(listener.local_addr()?, false),
+        None => base_url(listener.local_addr()?, tls.is_some()),
     };
     let secret = args.cluster_secret.clone().unwrap_or_default();
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -40,6 +42,7 @@ pub async fn join_cluster(
         let serving = warren_host::cluster::serve(
             ClusterService::new(runtime.clone(), &secret),
             listener,
+            tls.clone(),
             wait_for(stopped),
         );
         async move {
@@ -48,11 +51,13 @@ pub async fn join_cluster(
             }
         }
     });
+    let name = tls.as_ref().map_or("host", |t| t.name()).to_string();
     let member = Cluster::join(
         ClusterConfig {
-            host_id: format!("host-{}", uuid::Uuid::new_v4().simple()),
+            host_id: format!("{name}-{}", uuid::Uuid::new_v4().simple()),
             address,
             secret,
+            tls,
             heartbeat: args.heartbeat,
             host_timeout: args.host_timeout,
         },
@@ -95,4 +100,22 @@ impl Joined {
         let _ = self.stop.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.serving).await;
     }
+}
+
+/// Mutual TLS between the hosts, when `--cluster-ca` (and this host's certificate) is
+/// given.
+fn mutual_tls(args: &ServeArgs) -> anyhow::Result<Option<MutualTls>> {
+    let (Some(ca), Some(cert), Some(key)) =
+        (&args.cluster_ca, &args.cluster_cert, &args.cluster_key)
+    else {
+        return Ok(None);
+    };
+    let files = MutualTlsFiles {
+        ca: ca.clone(),
+        cert: cert.clone(),
+        key: key.clone(),
+    };
+    let tls = MutualTls::load(&files).context("cannot set up mutual TLS between the hosts")?;
+    tracing::info!(host = %tls.name(), ca = %ca.display(), "hosts speak mutual TLS");
+    Ok(Some(tls))
 }

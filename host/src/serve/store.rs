@@ -50,11 +50,14 @@ pub async fn open_store(args: &ServeArgs) -> anyhow::Result<Store> {
         return Ok(Store::Sled(store));
     };
     let secret = args.cluster_secret.as_deref().unwrap_or_default();
+    // Mutual TLS keeps strangers off the host-to-host listener; without it the secret does.
     anyhow::ensure!(
-        !secret.is_empty(),
-        "cluster mode needs --cluster-secret (or WARREN_CLUSTER_SECRET), shared by every host"
+        !secret.is_empty() || args.cluster_ca.is_some(),
+        "cluster mode needs --cluster-secret (or WARREN_CLUSTER_SECRET), shared by every host, or mutual TLS between the hosts (--cluster-ca, --cluster-cert, --cluster-key)"
     );
-    warren_host::cluster::check_secret(secret)?;
+    if !secret.is_empty() {
+        warren_host::cluster::check_secret(secret)?;
+    }
     let config: tokio_postgres::Config = url
         .parse()
         .context("--cluster is not a PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DB)")?;

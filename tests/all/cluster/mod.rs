@@ -15,6 +15,7 @@ mod clients;
 mod failover;
 mod faults;
 mod joining;
+mod mtls;
 mod nemesis;
 mod proxy;
 mod restart;

@@ -1,0 +1,205 @@
+//! Mutual TLS between cluster hosts, with a CA and certificates made by `warren cluster`:
+//! three hosts forward calls to each other with no shared secret, and a process with a
+//! certificate from another CA, or with none, is refused at the handshake, logged, and
+//! runs nothing.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use warren_host::cluster::wire::pb;
+use warren_host::protocol::tls::{MutualTls, MutualTlsFiles, provider, read_certs};
+
+use super::{fresh_database, sql, wait_balanced};
+use crate::support::{Host, eventually, guest};
+
+/// Run `warren cluster ARGS`; panics with its output unless it succeeds.
+fn warren_cluster(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .arg("cluster")
+        .args(args)
+        .output()
+        .expect("run warren cluster");
+    assert!(
+        out.status.success(),
+        "warren cluster {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA in `dir` with a certificate for each of `hosts`.
+fn cluster_ca(dir: &Path, hosts: &[&str]) {
+    let dir_arg = dir.to_str().unwrap();
+    warren_cluster(&["ca", "init", "--dir", dir_arg]);
+    for host in hosts {
+        warren_cluster(&["cert", host, "--ca-dir", dir_arg, "--address", "127.0.0.1"]);
+    }
+}
+
+/// A host of the cluster on `url` speaking mutual TLS as `name`, with no secret.
+fn mtls_host(dir: &Path, url: &str, ca: &Path, name: &str) -> Host {
+    let counter = guest("counter");
+    let file = |f: String| ca.join(f).to_str().unwrap().to_string();
+    let (ca_pem, cert, key) = (
+        file("ca.pem".into()),
+        file(format!("{name}.pem")),
+        file(format!("{name}-key.pem")),
+    );
+    let args = [
+        "--cluster",
+        url,
+        "--cluster-listen",
+        "127.0.0.1:0",
+        "--cluster-ca",
+        &ca_pem,
+        "--cluster-cert",
+        &cert,
+        "--cluster-key",
+        &key,
+        "--deploy",
+        counter.to_str().unwrap(),
+    ];
+    Host::start(dir, &args)
+}
+
+/// One forwarded `add 1` to `counter/id`, sent as a host would.
+fn forwarded(id: &str) -> pb::ForwardedInvocation {
+    pb::ForwardedInvocation {
+        target: Some(pb::ActorRef {
+            tenant: "default".into(),
+            actor_type: "counter".into(),
+            id: id.into(),
+        }),
+        action: "add".into(),
+        payload: b"1".to_vec(),
+        deadline_ms: 5000,
+        ..Default::default()
+    }
+}
+
+/// A client of the host-to-host service at `address` over a TLS connection made by
+/// `dial`.
+async fn invoke_with<F, Fut>(address: &str, dial: F) -> Result<pb::ForwardedReply, String>
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>>
+        + Send,
+{
+    let authority = address.trim_start_matches("https://").to_string();
+    let connector = tower::service_fn(move |_: tonic::codegen::http::Uri| {
+        let (dial, authority) = (dial.clone(), authority.clone());
+        async move {
+            let tcp = tokio::net::TcpStream::connect(authority).await?;
+            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(dial(tcp).await?))
+        }
+    });
+    let channel = tonic::transport::Endpoint::from_shared(address.to_string())
+        .unwrap()
+        .connect_with_connector(connector)
+        .await
+        .map_err(|e| format!("connect: {e:?}"))?;
+    let mut client = pb::cluster_client::ClusterClient::new(channel);
+    client
+        .invoke(tonic::Request::new(forwarded("stranger")))
+        .await
+        .map(|r| r.into_inner())
+        .map_err(|status| format!("{status:?}"))
+}
+
+#[tokio::test]
+async fn hosts_speak_mutual_tls_and_refuse_peers_of_another_ca_or_without_a_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, other_ca) = (dir.path().join("ca"), dir.path().join("other-ca"));
+    cluster_ca(&ca, &["h1", "h2", "h3"]);
+    cluster_ca(&other_ca, &["h4"]);
+    let url = fresh_database().await;
+    let db = sql(&url).await;
+    let hosts: Vec<Host> = ["h1", "h2", "h3"]
+        .iter()
+        .map(|name| mtls_host(&dir.path().join(name), &url, &ca, name))
+        .collect();
+    let ids = wait_balanced(&db, 3).await;
+    assert!(
+        ids.iter()
+            .all(|id| ["h1-", "h2-", "h3-"].iter().any(|p| id.starts_with(p))),
+        "{ids:?}"
+    );
+
+    // Every host answers for every actor: most calls are forwarded, over mutual TLS.
+    for (n, host) in hosts.iter().enumerate() {
+        for i in 0..12 {
+            let got = host
+                .invoke_ok("counter", &format!("m{i}"), "add", "1")
+                .await;
+            assert_eq!(got, (n + 1).to_string(), "counter m{i} through host {n}");
+        }
+    }
+
+    let address: String = db
+        .query_one("SELECT address FROM warren_hosts WHERE id LIKE 'h2-%'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(address.starts_with("https://"), "{address}");
+    // A certificate of another CA, from a client that trusts the cluster's.
+    let stranger = MutualTls::load(&MutualTlsFiles {
+        ca: ca.join("ca.pem"),
+        cert: other_ca.join("h4.pem"),
+        key: other_ca.join("h4-key.pem"),
+    })
+    .unwrap();
+    let refused = invoke_with(&address, move |tcp| {
+        let stranger = stranger.clone();
+        async move { stranger.connect(tcp, "h2").await }
+    })
+    .await;
+    assert!(
+        refused.is_err(),
+        "another CA's certificate was let in: {refused:?}"
+    );
+    // No certificate at all.
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in read_certs(&ca.join("ca.pem")).unwrap() {
+        roots.add(cert).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let anonymous = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let refused = invoke_with(&address, move |tcp| {
+        let anonymous = anonymous.clone();
+        async move {
+            let name = rustls_pki_types::ServerName::try_from("h2").unwrap();
+            anonymous.connect(name, tcp).await
+        }
+    })
+    .await;
+    assert!(
+        refused.is_err(),
+        "a client without a certificate was let in: {refused:?}"
+    );
+
+    let h2 = hosts
+        .iter()
+        .find(|h| h.log().contains("host=h2"))
+        .expect("host h2");
+    let logged = eventually(std::time::Duration::from_secs(5), || async {
+        let refusals = h2
+            .log()
+            .lines()
+            .filter(|l| l.contains("cluster peer refused at the TLS handshake"))
+            .count();
+        (refusals >= 2).then_some(())
+    })
+    .await;
+    assert!(logged.is_some(), "refusals not logged:\n{}", h2.log());
+    // Neither ran anything.
+    assert_eq!(
+        hosts[0].invoke_ok("counter", "stranger", "get", "").await,
+        "0"
+    );
+}
