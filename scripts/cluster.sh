@@ -2,7 +2,8 @@
 # A local Warren cluster: a throwaway PostgreSQL server and three hosts on loopback, the
 # example actors deployed. Ctrl-C stops everything. Host N (0, 1, 2) listens on
 #   HTTP (Dapr + admin) 127.0.0.1:350N   gRPC 127.0.0.1:5000N   OPACA 127.0.0.1:810N
-# and on 127.0.0.1:380N for the other hosts. Any host serves any actor.
+# and on 127.0.0.1:380N for the other hosts, which speak mutual TLS with certificates
+# from a cluster CA made for this run (in DIR/ca). Any host serves any actor.
 #   scripts/cluster.sh [DIR]   DIR keeps the database and the hosts' data (default: a temp dir)
 # `kill -USR1 <this script's pid>` restarts the hosts one after the other, each with
 # SIGTERM (it hands its partitions over before it stops listening): a rolling restart.
@@ -25,14 +26,22 @@ stop() {
 trap stop EXIT INT TERM
 
 url="$(scripts/postgres.sh start "$dir/postgres")"
-secret="$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
 echo "database: $url (state is queryable in the view warren_actor_state)"
+# A fresh cluster CA, and a certificate for each host (kept when DIR is reused).
+if [ ! -f "$dir/ca/ca.pem" ]; then
+    "$target/release/warren" cluster ca init --dir "$dir/ca" >/dev/null
+    for n in 0 1 2; do
+        "$target/release/warren" cluster cert "host-$n" --ca-dir "$dir/ca" --address 127.0.0.1 >/dev/null
+    done
+fi
 
 # Start host $1 (again), appending to its log.
 start_host() {
     local n="$1"
     "$target/release/warren" serve \
-        --cluster "$url" --cluster-secret "$secret" \
+        --cluster "$url" \
+        --cluster-ca "$dir/ca/ca.pem" \
+        --cluster-cert "$dir/ca/host-$n.pem" --cluster-key "$dir/ca/host-$n-key.pem" \
         --data-dir "$dir/host-$n" \
         --http "127.0.0.1:350$n" --grpc "127.0.0.1:5000$n" --opaca "127.0.0.1:810$n" \
         --cluster-listen "127.0.0.1:380$n" \

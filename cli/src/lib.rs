@@ -98,11 +98,27 @@ pub struct Target {
     /// Admin or tenant token, sent as a bearer token.
     #[arg(long, env = "WARREN_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// A CA certificate (PEM) to trust for an `https://` host, beside the system's.
+    #[arg(long, env = "WARREN_CA_CERT", value_name = "CA.pem", value_parser = ca_certificate)]
+    ca_cert: Option<reqwest::Certificate>,
+}
+
+/// The CA certificate in the PEM file at `path`, read when the command line is parsed.
+fn ca_certificate(path: &str) -> Result<reqwest::Certificate, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    reqwest::Certificate::from_pem(&pem).map_err(|e| format!("{path} holds no PEM certificate: {e}"))
 }
 
 impl Target {
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let request = reqwest::Client::new().request(method, format!("{}{path}", self.url));
+        let mut client = reqwest::Client::builder();
+        if let Some(ca) = &self.ca_cert {
+            client = client.add_root_certificate(ca.clone());
+        }
+        // Building fails only if the TLS backend cannot start; the default client says so
+        // on the request.
+        let client = client.build().unwrap_or_default();
+        let request = client.request(method, format!("{}{path}", self.url));
         match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,

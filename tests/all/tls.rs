@@ -140,6 +140,21 @@ async fn https_callers_with_the_test_ca_reach_a_wasm_actor_and_fail_cleanly_with
     // The refused attempts lost nothing.
     let (_, body) = curl(&["--cacert", ca_path, "-X", "POST", "-d", "1", &add]);
     assert_eq!(body, "4");
+    // Warren's own CLI, trusting the CA by --ca-cert, and refused without it.
+    let cli = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_warren"))
+            .args(["invoke", "counter/tls-curl", "add", "--data", "2"])
+            .args(["--url", &https(&host.url)])
+            .args(extra)
+            .output()
+            .expect("warren runs");
+        let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (out.status.success(), said, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, said, err) = cli(&["--ca-cert", ca_path]);
+    assert!(ok && said == "6", "{said} {err}");
+    let (ok, _, err) = cli(&[]);
+    assert!(!ok && err.contains("certificate"), "{err}");
 
     let grpc_target = format!("127.0.0.1:{}", port_of(&host.grpc_url));
     let sdk = |mode: &str| {
