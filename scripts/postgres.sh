@@ -6,6 +6,8 @@
 # TCP connections need the password (SCRAM), as on a real server; the URL carries it.
 # With WARREN_PG_LISTEN=ADDRESS and WARREN_PG_ALLOW=CIDR at start, the server also listens
 # on ADDRESS and takes connections from CIDR (hosts in network namespaces, netns.sh).
+# With WARREN_PG_SSL_CERT=FILE and WARREN_PG_SSL_KEY=FILE (PEM) at start, the server speaks
+# TLS with that certificate and refuses TCP connections without it.
 # Installs PostgreSQL with apt-get when it is missing. PostgreSQL refuses to run as root,
 # so as root the server runs as `nobody`.
 set -euo pipefail
@@ -62,6 +64,17 @@ start)
         echo "$WARREN_PG_LISTEN" >"$dir/listen"
         echo "host all all ${WARREN_PG_ALLOW:?WARREN_PG_ALLOW names who may connect} scram-sha-256" \
             >>"$dir/data/pg_hba.conf"
+    fi
+    if [ -n "${WARREN_PG_SSL_CERT:-}" ]; then
+        cp "$WARREN_PG_SSL_CERT" "$dir/data/server.crt"
+        cp "${WARREN_PG_SSL_KEY:?WARREN_PG_SSL_KEY goes with WARREN_PG_SSL_CERT}" "$dir/data/server.key"
+        chmod 600 "$dir/data/server.key"
+        if [ "$(id -u)" = 0 ]; then chown nobody "$dir/data/server.crt" "$dir/data/server.key"; fi
+        echo "ssl = on" >>"$dir/data/postgresql.conf"
+        # TLS or nothing, over TCP.
+        { echo "hostnossl all all 0.0.0.0/0 reject"; echo "hostnossl all all ::/0 reject"; cat "$dir/data/pg_hba.conf"; } \
+            >"$dir/pg_hba.conf" && mv "$dir/pg_hba.conf" "$dir/data/pg_hba.conf"
+        if [ "$(id -u)" = 0 ]; then chown nobody "$dir/data/pg_hba.conf"; fi
     fi
     start_server "$bin" "$port"
     echo "postgres://warren:$password@127.0.0.1:$port/postgres"

@@ -21,12 +21,14 @@ mod languages;
 mod observe;
 mod reminders;
 mod span_floor;
+mod tls;
 pub use cluster::cluster;
 pub use hop::hop_echo;
 pub use http::{app, bare_server, counter_app, http};
 pub use languages::languages;
 pub use observe::observe;
 pub use reminders::{reminder_pass_process, reminders, stored, stored_start_process};
+pub use tls::tls;
 
 /// Run `op(task)` from `tasks` tasks until `duration` passes; summarise latencies.
 async fn measure<F, Fut>(

@@ -5,10 +5,12 @@
 //! because the generator's timer woke late (tokio's timer has 1 ms resolution) counts from
 //! when it was sent.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 
@@ -31,6 +33,26 @@ pub struct LoadSpec {
     pub duration: Duration,
     /// Total requests per second across connections; closed loop when `None`.
     pub rate: Option<f64>,
+    /// Speak TLS with this client configuration (the server named by `addr`'s IP).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// An HTTP/1.1 connection to `spec.addr`, over TLS when the spec says so.
+async fn open(spec: &LoadSpec) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(&spec.addr).await?;
+    stream.set_nodelay(true)?;
+    let Some(config) = &spec.tls else {
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        return Ok(sender);
+    };
+    let ip = stream.peer_addr()?.ip();
+    let session = tokio_rustls::TlsConnector::from(config.clone())
+        .connect(rustls_pki_types::ServerName::IpAddress(ip.into()), stream)
+        .await?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(session)).await?;
+    tokio::spawn(conn);
+    Ok(sender)
 }
 
 async fn connection(
@@ -38,10 +60,7 @@ async fn connection(
     index: usize,
     deadline: Instant,
 ) -> anyhow::Result<(hdrhistogram::Histogram<u64>, u64)> {
-    let stream = tokio::net::TcpStream::connect(&spec.addr).await?;
-    stream.set_nodelay(true)?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
+    let mut sender = open(&spec).await?;
     let actor = match spec.actors.is_empty() {
         true => index.to_string(),
         false => spec.actors[index % spec.actors.len()].clone(),
@@ -143,6 +162,7 @@ pub fn post(
         connections,
         duration,
         rate: None,
+        tls: None,
     }
 }
 

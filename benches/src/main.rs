@@ -1,7 +1,7 @@
 //! `warren-bench`: every figure of benches/RESULTS.md, each printed with its baseline
 //! measured in the same run. `warren-bench [FIGURE...]` with figures `invoke`, `http`,
-//! `app`, `activation`, `reminders`, `durable`, `startup`, `cluster`, `observe`, `languages`
-//! (default: all; `cluster` needs PostgreSQL, see `figures/cluster.rs`). `warren-bench
+//! `app`, `activation`, `reminders`, `durable`, `startup`, `cluster`, `observe`, `languages`,
+//! `tls` (default: all; `cluster` needs PostgreSQL, see `figures/cluster.rs`). `warren-bench
 //! soak --duration 30m` runs the soak instead (`soak.rs`); `warren-bench nemesis --duration
 //! 10m --seed N` the cluster nemesis and its history checker (`nemesis.rs`).
 
@@ -68,6 +68,7 @@ fn main() -> anyhow::Result<()> {
         "cluster",
         "observe",
         "languages",
+        "tls",
     ];
     let chosen: Vec<&str> = if args.figures.is_empty() {
         all.to_vec()
@@ -101,6 +102,7 @@ fn main() -> anyhow::Result<()> {
                 "cluster" => figures::cluster(args.duration).await,
                 "observe" => figures::observe(args.duration).await,
                 "languages" => figures::languages(args.duration).await,
+                "tls" => figures::tls(args.duration).await,
                 other => anyhow::bail!("unknown figure {other:?}; known: {all:?}"),
             }
         })?;

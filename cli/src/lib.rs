@@ -106,7 +106,8 @@ pub struct Target {
 /// The CA certificate in the PEM file at `path`, read when the command line is parsed.
 fn ca_certificate(path: &str) -> Result<reqwest::Certificate, String> {
     let pem = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    reqwest::Certificate::from_pem(&pem).map_err(|e| format!("{path} holds no PEM certificate: {e}"))
+    reqwest::Certificate::from_pem(&pem)
+        .map_err(|e| format!("{path} holds no PEM certificate: {e}"))
 }
 
 impl Target {

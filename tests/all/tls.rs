@@ -149,7 +149,11 @@ async fn https_callers_with_the_test_ca_reach_a_wasm_actor_and_fail_cleanly_with
             .output()
             .expect("warren runs");
         let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        (out.status.success(), said, String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            said,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (ok, said, err) = cli(&["--ca-cert", ca_path]);
     assert!(ok && said == "6", "{said} {err}");

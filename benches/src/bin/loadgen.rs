@@ -54,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
         connections: args.connections,
         duration: args.duration,
         rate: args.rate,
+        tls: None,
     })
     .await?;
     summary.print(None);

@@ -58,10 +58,11 @@ pub async fn open_store(args: &ServeArgs) -> anyhow::Result<Store> {
     if !secret.is_empty() {
         warren_host::cluster::check_secret(secret)?;
     }
-    let config: tokio_postgres::Config = url
-        .parse()
-        .context("--cluster is not a PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DB)")?;
-    let store = PostgresStore::connect_config(config)
+    // libpq's `sslmode` and `sslrootcert` in the URL ask for TLS.
+    let (config, transport) = warren_store_postgres::tls::parse_url(url).context(
+        "--cluster is not a PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DB[?sslmode=verify-full&sslrootcert=CA.pem])",
+    )?;
+    let store = PostgresStore::connect_with(config, transport)
         .await
         .context("cannot open the cluster database")?;
     Ok(Store::Cluster(store))

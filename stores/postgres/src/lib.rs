@@ -26,6 +26,7 @@ mod reminders;
 mod schema;
 mod sql;
 mod tenants;
+pub mod tls;
 
 pub use membership::PostgresMembership;
 
@@ -94,31 +95,43 @@ pub struct PostgresStore {
     group: group::GroupCommit,
     /// Cluster mode: the partitions this host may write.
     fence: std::sync::OnceLock<Arc<Fence>>,
+    /// Plaintext or TLS, for the connections made outside the pool.
+    transport: tls::Transport,
 }
 
 impl PostgresStore {
     /// Connect to the database at `url` (`postgres://user@host:port/db`) and bring its
     /// schema to the current version.
+    /// The URL may ask for TLS as libpq's do (`sslmode`, `sslrootcert`; see `tls.rs`).
     pub async fn connect(url: &str) -> Result<Arc<Self>, StoreError> {
-        Self::connect_config(url.parse().map_err(io)?).await
+        let (config, transport) = tls::parse_url(url)?;
+        Self::connect_with(config, transport).await
     }
 
-    /// Connect with a parsed configuration; see [`PostgresStore::connect`].
-    pub async fn connect_config(
+    /// Connect in plaintext with a parsed configuration; see [`PostgresStore::connect`].
+    pub async fn connect_config(config: tokio_postgres::Config) -> Result<Arc<Self>, StoreError> {
+        Self::connect_with(config, tls::Transport::Plain).await
+    }
+
+    /// Connect with a parsed configuration over `transport`.
+    pub async fn connect_with(
         mut config: tokio_postgres::Config,
+        transport: tls::Transport,
     ) -> Result<Arc<Self>, StoreError> {
         if config.get_connect_timeout().is_none() {
             // A database that does not answer is an error at start, not a hang.
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
         let config = with_session_settings(config);
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &transport {
+            tls::Transport::Plain => Manager::from_config(config.clone(), NoTls, manager_config),
+            tls::Transport::Tls(tls) => {
+                Manager::from_config(config.clone(), tls.clone(), manager_config)
+            }
+        };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .build()
@@ -128,6 +141,7 @@ impl PostgresStore {
             pool,
             config,
             fence: std::sync::OnceLock::new(),
+            transport,
         };
         store.migrate().await?;
         store.number_reminders().await?;
@@ -142,17 +156,34 @@ impl PostgresStore {
     /// A connection of its own, outside the pool, with the pool's settings (the
     /// heartbeat's: never queued behind commits or claims).
     pub async fn dedicated_client(&self) -> Result<tokio_postgres::Client, StoreError> {
-        let (client, connection) = self.config.connect(NoTls).await.map_err(io)?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "a dedicated PostgreSQL connection ended");
+        let client = match &self.transport {
+            tls::Transport::Plain => {
+                let (client, connection) = self.config.connect(NoTls).await.map_err(io)?;
+                tokio::spawn(watch_dedicated(connection));
+                client
             }
-        });
+            tls::Transport::Tls(tls) => {
+                let (client, connection) = self.config.connect(tls.clone()).await.map_err(io)?;
+                tokio::spawn(watch_dedicated(connection));
+                client
+            }
+        };
         Ok(client)
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(io)
+    }
+}
+
+/// Drive a dedicated connection until it ends.
+async fn watch_dedicated<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if let Err(e) = connection.await {
+        tracing::debug!(error = %e, "a dedicated PostgreSQL connection ended");
     }
 }
 

@@ -12,6 +12,7 @@ use crate::support::{Host, eventually, guest};
 
 mod access;
 mod clients;
+mod db_tls;
 mod failover;
 mod faults;
 mod joining;
