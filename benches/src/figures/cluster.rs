@@ -13,16 +13,17 @@ use warren_host::store::partition_of;
 use warren_host::store::{Durability, PostgresStore, SledStore, StateStore};
 use warren_host::types::ActorId;
 
-const SECRET: &str = "a-cluster-secret-for-the-bench";
+/// The cluster secret the figure's hosts share.
+pub(super) const SECRET: &str = "a-cluster-secret-for-the-bench";
 
 /// A PostgreSQL server for the figure; stopped on drop when this figure started it.
-struct Server {
+pub(super) struct Server {
     url: String,
     started: Option<tempfile::TempDir>,
 }
 
 impl Server {
-    fn start() -> anyhow::Result<Server> {
+    pub(super) fn start() -> anyhow::Result<Server> {
         if let Ok(url) = std::env::var("WARREN_BENCH_DATABASE_URL") {
             return Ok(Server { url, started: None });
         }
@@ -44,7 +45,7 @@ impl Server {
     }
 
     /// A fresh database's URL and a client of it.
-    async fn fresh(&self) -> anyhow::Result<(String, tokio_postgres::Client)> {
+    pub(super) async fn fresh(&self) -> anyhow::Result<(String, tokio_postgres::Client)> {
         let name = format!(
             "warren_bench_{}",
             std::time::SystemTime::now()
@@ -80,20 +81,26 @@ async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
 }
 
 fn host(dir: &std::path::Path, url: &str) -> anyhow::Result<Warren> {
+    host_with(dir, url, &["--cluster-secret", SECRET])
+}
+
+/// A cluster host on `url` with the counter deployed and `access` (a secret, mTLS files).
+pub(super) fn host_with(
+    dir: &std::path::Path,
+    url: &str,
+    access: &[&str],
+) -> anyhow::Result<Warren> {
     let counter = guest("counter");
-    Warren::start(
-        dir,
-        &[
-            "--cluster",
-            url,
-            "--cluster-secret",
-            SECRET,
-            "--cluster-listen",
-            "127.0.0.1:0",
-            "--deploy",
-            counter.to_str().unwrap_or_default(),
-        ],
-    )
+    let mut args = vec![
+        "--cluster",
+        url,
+        "--cluster-listen",
+        "127.0.0.1:0",
+        "--deploy",
+        counter.to_str().unwrap_or_default(),
+    ];
+    args.extend_from_slice(access);
+    Warren::start(dir, &args)
 }
 
 /// Partition owners, by partition.
@@ -110,7 +117,10 @@ async fn owners(db: &tokio_postgres::Client) -> anyhow::Result<Vec<Option<String
 }
 
 /// Wait until `n` hosts hold every partition between them.
-async fn balanced(db: &tokio_postgres::Client, n: usize) -> anyhow::Result<Vec<Option<String>>> {
+pub(super) async fn balanced(
+    db: &tokio_postgres::Client,
+    n: usize,
+) -> anyhow::Result<Vec<Option<String>>> {
     let until = Instant::now() + Duration::from_secs(30);
     loop {
         let owners = owners(db).await?;
@@ -127,7 +137,7 @@ async fn balanced(db: &tokio_postgres::Client, n: usize) -> anyhow::Result<Vec<O
 }
 
 /// `count` counter ids whose partition `owner` holds.
-fn ids_of(owners: &[Option<String>], owner: &str, count: usize) -> Vec<String> {
+pub(super) fn ids_of(owners: &[Option<String>], owner: &str, count: usize) -> Vec<String> {
     (0..)
         .map(|i| format!("a{i}"))
         .filter(|id| {
