@@ -98,15 +98,31 @@ impl TraceService for Collector {
 impl Collector {
     /// Serve on a free loopback port; returns its URL.
     async fn start(&self) -> String {
+        self.start_with(None).await
+    }
+
+    /// Serve on a free loopback port, over TLS with `tls`; returns its URL.
+    async fn start_with(&self, tls: Option<tonic::transport::ServerTlsConfig>) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listener.local_addr().unwrap());
         let service = TraceServiceServer::new(self.clone());
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            server = server.tls_config(tls).unwrap();
+        }
         tokio::spawn(
-            tonic::transport::Server::builder()
+            server
                 .add_service(service)
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
         );
         url
+    }
+
+    /// How many spans of `trace_id` have arrived.
+    fn count(&self, trace_id: &str) -> usize {
+        let spans = self.0.lock().unwrap();
+        spans.iter().filter(|s| s.trace_id == trace_id).count()
     }
 
     /// The spans of `trace_id`, once at least `count` have arrived.
@@ -366,4 +382,97 @@ async fn a_traceparent_is_carried_through_without_an_exporter() {
             response.headers()
         );
     }
+}
+
+/// An `https://` collector: a host given the CA that signed the collector's certificate
+/// exports to it; one given another CA exports nothing; a CA for a plaintext endpoint is
+/// refused at start.
+#[tokio::test]
+async fn spans_reach_an_https_collector_trusted_through_the_given_ca() {
+    use warren_host::protocol::tls::issue;
+    let dir = tempfile::tempdir().unwrap();
+    let (ours, theirs) = (dir.path().join("ours"), dir.path().join("theirs"));
+    let ca = issue::init_ca(&ours).unwrap();
+    let other_ca = issue::init_ca(&theirs).unwrap();
+    let (cert, key) = issue::issue_host(&ours, "collector", &["127.0.0.1".into()], &ours).unwrap();
+    let identity = tonic::transport::Identity::from_pem(
+        std::fs::read(cert).unwrap(),
+        std::fs::read(key).unwrap(),
+    );
+    let collector = Collector::default();
+    let endpoint = collector
+        .start_with(Some(
+            tonic::transport::ServerTlsConfig::new().identity(identity),
+        ))
+        .await;
+    assert!(endpoint.starts_with("https://"), "{endpoint}");
+
+    let invoke = |host: &Host, trace: &'static str| {
+        let request = host
+            .client
+            .post(format!("{}/v1.0/actors/counter/c/method/add", host.url))
+            .header("traceparent", traceparent(trace, CLIENT_SPAN))
+            .body("1");
+        async move { assert_eq!(request.send().await.unwrap().status(), 200) }
+    };
+    let (trusted, untrusted) = (
+        "6bf92f3577b34da6a3ce929d0e0e4736",
+        "7bf92f3577b34da6a3ce929d0e0e4736",
+    );
+    let wrong_dir = tempfile::tempdir().unwrap();
+    let wrong = hostile_host(
+        wrong_dir.path(),
+        &[
+            "--otlp-endpoint",
+            &endpoint,
+            "--otlp-ca-cert",
+            other_ca.to_str().unwrap(),
+        ],
+    );
+    invoke(&wrong, untrusted).await;
+    let right_dir = tempfile::tempdir().unwrap();
+    let right = hostile_host(
+        right_dir.path(),
+        &[
+            "--otlp-endpoint",
+            &endpoint,
+            "--otlp-ca-cert",
+            ca.to_str().unwrap(),
+        ],
+    );
+    invoke(&right, trusted).await;
+    let spans = collector.trace(trusted, 2).await;
+    assert!(
+        spans.iter().any(|s| s.name == "turn counter.add"),
+        "{spans:#?}"
+    );
+    // The wrong CA's host has had its export delay (0.5 s) several times over by now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        collector.count(untrusted),
+        0,
+        "a host trusting another CA exported"
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(["serve", "--data-dir"])
+        .arg(dir.path().join("plain"))
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--grpc",
+            "127.0.0.1:0",
+            "--opaca",
+            "127.0.0.1:0",
+        ])
+        .args(["--otlp-endpoint", "http://127.0.0.1:4317", "--otlp-ca-cert"])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("--otlp-ca-cert is for an https:// endpoint"),
+        "{said}"
+    );
 }

@@ -100,8 +100,8 @@ pub async fn observe(duration: Duration) -> anyhow::Result<()> {
 /// Figure 1, kept instance, with 1 and 2 tasks.
 async fn in_process(endpoint: &str, duration: Duration) -> anyhow::Result<()> {
     let (all, sampled) = (
-        Exporter::start(endpoint, "bench-all", 1.0)?,
-        Exporter::start(endpoint, "bench-sampled", 0.01)?,
+        Exporter::start(endpoint, None, "bench-all", 1.0)?,
+        Exporter::start(endpoint, None, "bench-sampled", 0.01)?,
     );
     let runtimes = in_process_runtimes(all.1, sampled.1).await?;
     let off_turn_ns = in_process_rounds(&runtimes, duration).await?;

@@ -103,6 +103,10 @@ pub struct ServeArgs {
     /// `traceparent` is carried through either way.
     #[arg(long, env = "WARREN_OTLP_ENDPOINT", value_name = "URL")]
     pub otlp_endpoint: Option<String>,
+    /// The CA certificate (PEM) that signed an `https://` OTLP endpoint's certificate;
+    /// without it, the system's roots are trusted.
+    #[arg(long, env = "WARREN_OTLP_CA_CERT", value_name = "PEM")]
+    pub otlp_ca_cert: Option<PathBuf>,
     /// The share (0 to 1) of the traces starting at this host whose spans are exported; a
     /// request whose `traceparent` arrives keeps its caller's sampled flag.
     #[arg(long, default_value_t = 1.0, env = "WARREN_TRACE_SAMPLE_RATIO", value_parser = sample_ratio)]

@@ -57,7 +57,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (exporter, spans) = match &args.otlp_endpoint {
         Some(endpoint) => {
             let instance = args.http.to_string();
-            let (exporter, spans) = Exporter::start(endpoint, &instance, args.trace_sample_ratio)?;
+            let (exporter, spans) = Exporter::start(
+                endpoint,
+                args.otlp_ca_cert.as_deref(),
+                &instance,
+                args.trace_sample_ratio,
+            )?;
             tracing::info!(endpoint, "exporting trace spans over OTLP");
             (Some(exporter), spans)
         }
