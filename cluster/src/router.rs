@@ -120,7 +120,13 @@ impl ClusterRouter {
         if let Some(client) = self.clients.get(address) {
             return Ok(client.clone());
         }
-        let endpoint = Endpoint::from_shared(address.to_string())
+        // Over mTLS our connector makes the TLS session itself: tonic must see a plain
+        // `http://` URI, or (built with TLS support for OTLP) it refuses to dial.
+        let uri = match &self.tls {
+            Some(_) => address.replacen("https://", "http://", 1),
+            None => address.to_string(),
+        };
+        let endpoint = Endpoint::from_shared(uri)
             .map_err(|e| format!("bad host address {address:?}: {e}"))?
             .connect_timeout(Duration::from_secs(1))
             .tcp_nodelay(true);

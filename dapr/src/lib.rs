@@ -26,6 +26,9 @@ use crate::runtime::{DEFAULT_TENANT, Runtime};
 use warren_core::runtime;
 use warren_wire::{self as wire, types};
 
+/// The gRPC listener's name, in the log and for its own TLS certificate.
+const GRPC_LISTENER: &str = "grpc";
+
 /// The flags of Dapr's protocol.
 #[derive(Clone, Debug, clap::Args)]
 pub struct DaprFlags {
@@ -88,7 +91,7 @@ impl Protocol for Dapr {
                 host.auth.clone(),
                 listener,
                 host.limits.clone(),
-                host.tls.clone(),
+                host.tls.of(GRPC_LISTENER),
                 host.shutdown(),
             );
             self.serving = Some(tokio::spawn(async move {
@@ -107,7 +110,7 @@ impl Protocol for Dapr {
     }
 
     fn listening(&self) -> Vec<Listening> {
-        Listening::bound("grpc", self.address)
+        Listening::bound(GRPC_LISTENER, self.address)
     }
 
     async fn finish(&mut self) {

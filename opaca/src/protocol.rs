@@ -15,6 +15,9 @@ use warren_protocol::{
 use crate::agent_calls::AgentCalls;
 use crate::platform::{OpacaConfig, Platform};
 
+/// The OPACA listener's name, in the log and for its own TLS certificate.
+const LISTENER: &str = "opaca";
+
 /// The flags of the OPACA platform.
 #[derive(Clone, Debug, clap::Args)]
 pub struct OpacaFlags {
@@ -125,7 +128,7 @@ impl Protocol for Opaca {
                 cors_origins: flags.opaca_cors_origins.clone(),
                 shared: host.cluster_secret.is_some(),
             },
-            base_url(address, host.tls.is_some()),
+            base_url(address, host.tls.of(LISTENER).is_some()),
         );
         // Wasm agents call the platform through the runtime (`warren:actor/platform`).
         host.runtime
@@ -150,14 +153,14 @@ impl Protocol for Opaca {
             listener,
             listener::closing_connections(routes, host.closing.clone()),
             host.limits.clone(),
-            host.tls.clone(),
+            host.tls.of(LISTENER),
             host.shutdown(),
         )));
         Ok(())
     }
 
     fn listening(&self) -> Vec<Listening> {
-        Listening::bound("opaca", self.address)
+        Listening::bound(LISTENER, self.address)
     }
 
     async fn stop(&mut self) {

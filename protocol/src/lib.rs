@@ -64,8 +64,29 @@ pub struct Host {
     /// its key from it, so a token from one host is good on every host); `None` on a
     /// single host.
     pub cluster_secret: Option<String>,
-    /// TLS for the public listeners (`--tls-cert`, `--tls-key`); `None`: plaintext.
-    pub tls: Option<tls::ServerTls>,
+    /// TLS of the public listeners, by listener.
+    pub tls: ListenerTls,
+}
+
+/// TLS of the public listeners: a certificate for all of them, and any listener's own,
+/// by the listener's name (`http`, `grpc`, `opaca`).
+#[derive(Clone, Default)]
+pub struct ListenerTls {
+    /// Served by every listener without a certificate of its own; `None`: plaintext.
+    pub default: Option<tls::ServerTls>,
+    /// A listener's own certificate, by the listener's name.
+    pub own: Vec<(&'static str, tls::ServerTls)>,
+}
+
+impl ListenerTls {
+    /// The TLS the listener `name` serves; `None`: plaintext.
+    pub fn of(&self, name: &str) -> Option<tls::ServerTls> {
+        self.own
+            .iter()
+            .find(|(listener, _)| *listener == name)
+            .map(|(_, tls)| tls.clone())
+            .or_else(|| self.default.clone())
+    }
 }
 
 impl Host {

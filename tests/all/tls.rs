@@ -275,6 +275,98 @@ async fn a_rotated_certificate_is_served_to_new_connections_while_open_ones_keep
     assert_eq!(healthz(&mut open).await, 204);
 }
 
+/// The certificate `address` serves to a TLS client trusting only `ca`, or why the
+/// handshake failed.
+async fn served_certificate(address: &str, ca: &Path) -> Result<CertificateDer<'static>, String> {
+    let address: SocketAddr = address
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .parse()
+        .unwrap();
+    let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let name = ServerName::IpAddress(address.ip().into());
+    let session = tokio_rustls::TlsConnector::from(client_config(ca))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(session.get_ref().1.peer_certificates().unwrap()[0].clone())
+}
+
+#[tokio::test]
+async fn sighup_reloads_a_certificate_whose_files_kept_their_modification_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(dir.path());
+    let host = tls_host(dir.path(), &ca);
+    let first = served_certificate(&host.url, &ca.path).await.unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let times: Vec<_> = [&cert, &key]
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+        .collect();
+    // A new pair whose files look untouched: only SIGHUP can tell the host.
+    ca.issue_into(dir.path());
+    for (path, time) in [&cert, &key].into_iter().zip(times) {
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(time).unwrap();
+    }
+    // Longer than the files' watch period (2 s): the watch saw no change.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        served_certificate(&host.url, &ca.path).await.unwrap(),
+        first
+    );
+    host.signal("HUP");
+    let rotated = eventually(Duration::from_secs(10), || async {
+        let served = served_certificate(&host.url, &ca.path).await.unwrap();
+        (served != first).then_some(())
+    })
+    .await;
+    assert!(rotated.is_some(), "SIGHUP did not reload:\n{}", host.log());
+}
+
+#[tokio::test]
+async fn a_listener_given_its_own_certificate_serves_it_and_the_others_serve_the_common_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (common_dir, grpc_dir) = (dir.path().join("common"), dir.path().join("grpc"));
+    std::fs::create_dir_all(&common_dir).unwrap();
+    std::fs::create_dir_all(&grpc_dir).unwrap();
+    let (common_ca, grpc_ca) = (TestCa::new(&common_dir), TestCa::new(&grpc_dir));
+    let (cert, key) = common_ca.issue_into(&common_dir);
+    let (grpc_cert, grpc_key) = grpc_ca.issue_into(&grpc_dir);
+    let path = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let host = Host::start(
+        &dir.path().join("data"),
+        &[
+            "--tls-cert",
+            &path(&cert),
+            "--tls-key",
+            &path(&key),
+            "--grpc-tls-cert",
+            &path(&grpc_cert),
+            "--grpc-tls-key",
+            &path(&grpc_key),
+        ],
+    );
+    for url in [&host.url, &host.opaca_url] {
+        served_certificate(url, &common_ca.path).await.unwrap();
+        let refused = served_certificate(url, &grpc_ca.path).await.unwrap_err();
+        assert!(
+            refused.contains("invalid peer certificate"),
+            "{url}: {refused}"
+        );
+    }
+    served_certificate(&host.grpc_url, &grpc_ca.path)
+        .await
+        .unwrap();
+    let refused = served_certificate(&host.grpc_url, &common_ca.path)
+        .await
+        .unwrap_err();
+    assert!(refused.contains("invalid peer certificate"), "{refused}");
+    // The log says which listener speaks TLS.
+    let log = host.log();
+    assert_eq!(log.matches("tls=true").count(), 3, "{log}");
+}
+
 #[test]
 fn a_key_that_does_not_fit_its_certificate_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();

@@ -42,8 +42,9 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub cluster: Option<String>,
-    /// PEM certificate chain served on the HTTP, gRPC and OPACA listeners, which then
-    /// speak TLS only (HTTP/2 by ALPN). Read again when the file changes, or on SIGHUP.
+    /// PEM certificate chain served on the HTTP, gRPC and OPACA listeners (but one given
+    /// its own below), which then speak TLS only (HTTP/2 by ALPN). Read again when the
+    /// file changes, or on SIGHUP.
     #[arg(
         long,
         env = "WARREN_TLS_CERT",
@@ -59,6 +60,54 @@ pub struct ServeArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
+    /// The HTTP listener's own certificate, instead of `--tls-cert`.
+    #[arg(
+        long,
+        env = "WARREN_HTTP_TLS_CERT",
+        value_name = "FILE.pem",
+        requires = "http_tls_key"
+    )]
+    pub http_tls_cert: Option<PathBuf>,
+    /// PEM private key of `--http-tls-cert`.
+    #[arg(
+        long,
+        env = "WARREN_HTTP_TLS_KEY",
+        value_name = "FILE.pem",
+        requires = "http_tls_cert"
+    )]
+    pub http_tls_key: Option<PathBuf>,
+    /// The gRPC listener's own certificate, instead of `--tls-cert`.
+    #[arg(
+        long,
+        env = "WARREN_GRPC_TLS_CERT",
+        value_name = "FILE.pem",
+        requires = "grpc_tls_key"
+    )]
+    pub grpc_tls_cert: Option<PathBuf>,
+    /// PEM private key of `--grpc-tls-cert`.
+    #[arg(
+        long,
+        env = "WARREN_GRPC_TLS_KEY",
+        value_name = "FILE.pem",
+        requires = "grpc_tls_cert"
+    )]
+    pub grpc_tls_key: Option<PathBuf>,
+    /// The OPACA listener's own certificate, instead of `--tls-cert`.
+    #[arg(
+        long,
+        env = "WARREN_OPACA_TLS_CERT",
+        value_name = "FILE.pem",
+        requires = "opaca_tls_key"
+    )]
+    pub opaca_tls_cert: Option<PathBuf>,
+    /// PEM private key of `--opaca-tls-cert`.
+    #[arg(
+        long,
+        env = "WARREN_OPACA_TLS_KEY",
+        value_name = "FILE.pem",
+        requires = "opaca_tls_cert"
+    )]
+    pub opaca_tls_key: Option<PathBuf>,
     /// Address of the host-to-host listener (cluster mode).
     #[arg(long, default_value = "127.0.0.1:3800", env = "WARREN_CLUSTER_LISTEN")]
     pub cluster_listen: SocketAddr,

@@ -19,7 +19,7 @@ use warren_host::runtime::{DEFAULT_TENANT, Runtime, RuntimeConfig};
 use warren_host::wasm::{WasmConfig, WasmEngine, sha256_hex};
 use warren_opaca::Opaca;
 use warren_protocol::listener::{self, ConnectionLimits};
-use warren_protocol::{AuthConfig, Host, Protocol};
+use warren_protocol::{AuthConfig, Host, ListenerTls, Protocol};
 use warren_spawn::Spawn;
 
 pub use args::ServeArgs;
@@ -73,7 +73,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.http))?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let tls = tls::server_tls(&args, wait_for(stopped.clone()))?;
+    let tls = tls::server_tls(&args, &stopped)?;
     let host = Host {
         runtime: runtime.clone(),
         auth: AuthConfig {
@@ -106,19 +106,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let started = protocol.start(&host).await;
         started.with_context(|| format!("cannot start {}", protocol.name()))?;
     }
-    announce(
-        &main,
-        &protocols,
-        &args,
-        &store,
-        reminders,
-        host.tls.is_some(),
-    )?;
+    announce(&main, &protocols, &args, &store, reminders, &host.tls)?;
     let mut serving = tokio::spawn(listener::serve(
         main,
         listener::closing_connections(app, host.closing.clone()),
         host.limits.clone(),
-        host.tls.clone(),
+        host.tls.of("http"),
         host.shutdown(),
     ));
     let main_ended = tokio::select! {
@@ -237,24 +230,26 @@ fn announce(
     args: &ServeArgs,
     store: &Store,
     reminders: usize,
-    tls: bool,
+    tls: &ListenerTls,
 ) -> anyhow::Result<()> {
     let http = main.local_addr()?;
-    tracing::info!(listener = %"http", address = %http, tls, "listening");
-    let mut listening = vec![("http", http)];
+    let http_tls = tls.of("http").is_some();
+    tracing::info!(listener = %"http", address = %http, tls = http_tls, "listening");
+    let mut listening = vec![("http", http, http_tls)];
     for protocol in protocols {
         for listener in protocol.listening() {
+            let speaks_tls = tls.of(listener.name).is_some();
             tracing::info!(
                 listener = %listener.name,
                 address = %listener.address,
                 protocol = %protocol.name(),
-                tls,
+                tls = speaks_tls,
                 "listening"
             );
-            listening.push((listener.name, listener.address));
+            listening.push((listener.name, listener.address, speaks_tls));
         }
     }
-    tls::warn_plaintext(&listening, tls);
+    tls::warn_plaintext(&listening);
     tracing::info!(
         http = %http,
         data_dir = %args.data_dir.display(),

@@ -3,29 +3,57 @@
 //! that faces the network in plaintext.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use anyhow::Context;
+use warren_protocol::ListenerTls;
 use warren_protocol::tls::{RELOAD_EVERY, ServerTls, TlsFiles};
 
 use super::args::ServeArgs;
 
-/// TLS for the public listeners, when `--tls-cert` and `--tls-key` are given; reloaded
-/// when its files change or on SIGHUP, until `stopped` resolves.
+/// TLS for the public listeners: `--tls-cert`/`--tls-key` for all, and a listener's own
+/// pair (`--grpc-tls-cert`, ...) for it; each reloaded when its files change or on
+/// SIGHUP, until the host stops.
 pub fn server_tls(
     args: &ServeArgs,
-    stopped: impl Future<Output = ()> + Send + 'static,
+    stopped: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<ListenerTls> {
+    let mut tls = ListenerTls {
+        default: loaded("listeners", &args.tls_cert, &args.tls_key, stopped)?,
+        own: Vec::new(),
+    };
+    let own = [
+        ("http", &args.http_tls_cert, &args.http_tls_key),
+        ("grpc", &args.grpc_tls_cert, &args.grpc_tls_key),
+        ("opaca", &args.opaca_tls_cert, &args.opaca_tls_key),
+    ];
+    for (listener, cert, key) in own {
+        if let Some(served) = loaded(listener, cert, key, stopped)? {
+            tls.own.push((listener, served));
+        }
+    }
+    Ok(tls)
+}
+
+/// The pair `cert` and `key`, when both are given, watched (until `stopped`) and
+/// reloaded on SIGHUP.
+fn loaded(
+    what: &str,
+    cert: &Option<PathBuf>,
+    key: &Option<PathBuf>,
+    stopped: &tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Option<ServerTls>> {
-    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+    let (Some(cert), Some(key)) = (cert, key) else {
         return Ok(None);
     };
     let files = TlsFiles {
         cert: cert.clone(),
         key: key.clone(),
     };
-    let tls = ServerTls::load(files).context("cannot serve TLS")?;
-    tls.watch(RELOAD_EVERY, stopped);
+    let tls = ServerTls::load(files).with_context(|| format!("cannot serve TLS on the {what}"))?;
+    tls.watch(RELOAD_EVERY, super::wait_for(stopped.clone()));
     reload_on_hangup(tls.clone())?;
-    tracing::info!(cert = %cert.display(), "listeners speak TLS");
+    tracing::info!(cert = %cert.display(), what, "TLS certificate loaded");
     Ok(Some(tls))
 }
 
@@ -43,14 +71,11 @@ fn reload_on_hangup(tls: ServerTls) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Warn about each listener in `listening` that is reachable from the network and
-/// speaks plaintext.
-pub fn warn_plaintext(listening: &[(&str, SocketAddr)], tls: bool) {
-    if tls {
-        return;
-    }
-    for (name, address) in listening {
-        if !address.ip().is_loopback() {
+/// Warn about each listener in `listening` (its name, address and whether it speaks
+/// TLS) that is reachable from the network and speaks plaintext.
+pub fn warn_plaintext(listening: &[(&str, SocketAddr, bool)]) {
+    for (name, address, tls) in listening {
+        if !tls && !address.ip().is_loopback() {
             tracing::warn!(
                 listener = %name,
                 %address,
