@@ -140,7 +140,12 @@ async fn https_callers_with_the_test_ca_reach_a_wasm_actor_and_fail_cleanly_with
     // The refused attempts lost nothing.
     let (_, body) = curl(&["--cacert", ca_path, "-X", "POST", "-d", "1", &add]);
     assert_eq!(body, "4");
-    // Warren's own CLI, trusting the CA by --ca-cert, and refused without it.
+    check_the_cli(&host, ca_path);
+    check_the_dapr_sdk_and_grpc_stubs(&host, &ca);
+}
+
+/// Warren's own CLI, trusting the CA by `--ca-cert`, and refused without it.
+fn check_the_cli(host: &Host, ca_path: &str) {
     let cli = |extra: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_warren"))
             .args(["invoke", "counter/tls-curl", "add", "--data", "2"])
@@ -159,7 +164,10 @@ async fn https_callers_with_the_test_ca_reach_a_wasm_actor_and_fail_cleanly_with
     assert!(ok && said == "6", "{said} {err}");
     let (ok, _, err) = cli(&[]);
     assert!(!ok && err.contains("certificate"), "{err}");
+}
 
+/// Dapr's Python SDK over HTTPS and its gRPC stubs over TLS, with the CA and without.
+fn check_the_dapr_sdk_and_grpc_stubs(host: &Host, ca: &TestCa) {
     let grpc_target = format!("127.0.0.1:{}", port_of(&host.grpc_url));
     let sdk = |mode: &str| {
         let mut command = python("tls_client.py");

@@ -407,52 +407,7 @@ async fn spans_reach_an_https_collector_trusted_through_the_given_ca() {
         .await;
     assert!(endpoint.starts_with("https://"), "{endpoint}");
 
-    let invoke = |host: &Host, trace: &'static str| {
-        let request = host
-            .client
-            .post(format!("{}/v1.0/actors/counter/c/method/add", host.url))
-            .header("traceparent", traceparent(trace, CLIENT_SPAN))
-            .body("1");
-        async move { assert_eq!(request.send().await.unwrap().status(), 200) }
-    };
-    let (trusted, untrusted) = (
-        "6bf92f3577b34da6a3ce929d0e0e4736",
-        "7bf92f3577b34da6a3ce929d0e0e4736",
-    );
-    let wrong_dir = tempfile::tempdir().unwrap();
-    let wrong = hostile_host(
-        wrong_dir.path(),
-        &[
-            "--otlp-endpoint",
-            &endpoint,
-            "--otlp-ca-cert",
-            other_ca.to_str().unwrap(),
-        ],
-    );
-    invoke(&wrong, untrusted).await;
-    let right_dir = tempfile::tempdir().unwrap();
-    let right = hostile_host(
-        right_dir.path(),
-        &[
-            "--otlp-endpoint",
-            &endpoint,
-            "--otlp-ca-cert",
-            ca.to_str().unwrap(),
-        ],
-    );
-    invoke(&right, trusted).await;
-    let spans = collector.trace(trusted, 2).await;
-    assert!(
-        spans.iter().any(|s| s.name == "turn counter.add"),
-        "{spans:#?}"
-    );
-    // The wrong CA's host has had its export delay (0.5 s) several times over by now.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        collector.count(untrusted),
-        0,
-        "a host trusting another CA exported"
-    );
+    check_only_the_trusting_host_exports(&endpoint, &collector, &ca, &other_ca).await;
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
         .args(["serve", "--data-dir"])
@@ -474,5 +429,61 @@ async fn spans_reach_an_https_collector_trusted_through_the_given_ca() {
     assert!(
         said.contains("--otlp-ca-cert is for an https:// endpoint"),
         "{said}"
+    );
+}
+
+/// A host given `other_ca` and one given `ca` (the collector's) each make a traced call:
+/// only the second one's spans arrive.
+async fn check_only_the_trusting_host_exports(
+    endpoint: &str,
+    collector: &Collector,
+    ca: &std::path::Path,
+    other_ca: &std::path::Path,
+) {
+    let invoke = |host: &Host, trace: &'static str| {
+        let request = host
+            .client
+            .post(format!("{}/v1.0/actors/counter/c/method/add", host.url))
+            .header("traceparent", traceparent(trace, CLIENT_SPAN))
+            .body("1");
+        async move { assert_eq!(request.send().await.unwrap().status(), 200) }
+    };
+    let (trusted, untrusted) = (
+        "6bf92f3577b34da6a3ce929d0e0e4736",
+        "7bf92f3577b34da6a3ce929d0e0e4736",
+    );
+    let wrong_dir = tempfile::tempdir().unwrap();
+    let wrong = hostile_host(
+        wrong_dir.path(),
+        &[
+            "--otlp-endpoint",
+            endpoint,
+            "--otlp-ca-cert",
+            other_ca.to_str().unwrap(),
+        ],
+    );
+    invoke(&wrong, untrusted).await;
+    let right_dir = tempfile::tempdir().unwrap();
+    let right = hostile_host(
+        right_dir.path(),
+        &[
+            "--otlp-endpoint",
+            endpoint,
+            "--otlp-ca-cert",
+            ca.to_str().unwrap(),
+        ],
+    );
+    invoke(&right, trusted).await;
+    let spans = collector.trace(trusted, 2).await;
+    assert!(
+        spans.iter().any(|s| s.name == "turn counter.add"),
+        "{spans:#?}"
+    );
+    // The wrong CA's host has had its export delay (0.5 s) several times over by now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        collector.count(untrusted),
+        0,
+        "a host trusting another CA exported"
     );
 }

@@ -15,6 +15,7 @@ use warren_dapr::Dapr;
 use warren_host::api;
 use warren_host::otlp::Exporter;
 use warren_host::runtime::tenants::Limits;
+use warren_host::runtime::trace::Tracing;
 use warren_host::runtime::{DEFAULT_TENANT, Runtime, RuntimeConfig};
 use warren_host::wasm::{WasmConfig, WasmEngine, sha256_hex};
 use warren_opaca::Opaca;
@@ -54,20 +55,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
     let store = store::open_store(&args).await?;
-    let (exporter, spans) = match &args.otlp_endpoint {
-        Some(endpoint) => {
-            let instance = args.http.to_string();
-            let (exporter, spans) = Exporter::start(
-                endpoint,
-                args.otlp_ca_cert.as_deref(),
-                &instance,
-                args.trace_sample_ratio,
-            )?;
-            tracing::info!(endpoint, "exporting trace spans over OTLP");
-            (Some(exporter), spans)
-        }
-        None => (None, Default::default()),
-    };
+    let (exporter, spans) = start_export(&args)?;
     let runtime = start_runtime(&args, &store, spans).await?;
     let main = tokio::net::TcpListener::bind(args.http)
         .await
@@ -133,6 +121,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The OTLP exporter of `--otlp-endpoint` and the tracing it records into; none (and
+/// tracing that only carries callers' traces on) without one.
+fn start_export(args: &ServeArgs) -> anyhow::Result<(Option<Exporter>, Tracing)> {
+    let Some(endpoint) = &args.otlp_endpoint else {
+        return Ok((None, Tracing::default()));
+    };
+    let instance = args.http.to_string();
+    let (exporter, spans) = Exporter::start(
+        endpoint,
+        args.otlp_ca_cert.as_deref(),
+        &instance,
+        args.trace_sample_ratio,
+    )?;
+    tracing::info!(endpoint, "exporting trace spans over OTLP");
+    Ok((Some(exporter), spans))
 }
 
 /// Once no listener takes new work: each protocol stops (OPACA ends its processes), the

@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use warren_host::cluster::wire::pb;
 use warren_host::protocol::tls::{MutualTls, MutualTlsFiles, provider, read_certs};
+use warren_host::store::partition_of;
+use warren_host::types::ActorId;
 
 use super::{fresh_database, sql, wait_balanced};
 use crate::support::{Host, eventually, guest};
@@ -80,13 +82,15 @@ fn forwarded(id: &str) -> pb::ForwardedInvocation {
 
 /// A client of the host-to-host service at `address` over a TLS connection made by
 /// `dial`.
-async fn invoke_with<F, Fut>(address: &str, dial: F) -> Result<pb::ForwardedReply, String>
+async fn invoke_with<F, Fut>(address: &str, id: &str, dial: F) -> Result<pb::ForwardedReply, String>
 where
     F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>>
         + Send,
 {
     let authority = address.trim_start_matches("https://").to_string();
+    // The connector makes the TLS session; tonic itself is to dial plain `http://`.
+    let uri = format!("http://{authority}");
     let connector = tower::service_fn(move |_: tonic::codegen::http::Uri| {
         let (dial, authority) = (dial.clone(), authority.clone());
         async move {
@@ -94,14 +98,14 @@ where
             Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(dial(tcp).await?))
         }
     });
-    let channel = tonic::transport::Endpoint::from_shared(address.to_string())
+    let channel = tonic::transport::Endpoint::from_shared(uri)
         .unwrap()
         .connect_with_connector(connector)
         .await
         .map_err(|e| format!("connect: {e:?}"))?;
     let mut client = pb::cluster_client::ClusterClient::new(channel);
     client
-        .invoke(tonic::Request::new(forwarded("stranger")))
+        .invoke(tonic::Request::new(forwarded(id)))
         .await
         .map(|r| r.into_inner())
         .map_err(|status| format!("{status:?}"))
@@ -125,16 +129,7 @@ async fn hosts_speak_mutual_tls_and_refuse_peers_of_another_ca_or_without_a_cert
             .all(|id| ["h1-", "h2-", "h3-"].iter().any(|p| id.starts_with(p))),
         "{ids:?}"
     );
-
-    // Every host answers for every actor: most calls are forwarded, over mutual TLS.
-    for (n, host) in hosts.iter().enumerate() {
-        for i in 0..12 {
-            let got = host
-                .invoke_ok("counter", &format!("m{i}"), "add", "1")
-                .await;
-            assert_eq!(got, (n + 1).to_string(), "counter m{i} through host {n}");
-        }
-    }
+    check_every_host_answers_for_every_actor(&hosts).await;
 
     let address: String = db
         .query_one("SELECT address FROM warren_hosts WHERE id LIKE 'h2-%'", &[])
@@ -142,46 +137,8 @@ async fn hosts_speak_mutual_tls_and_refuse_peers_of_another_ca_or_without_a_cert
         .unwrap()
         .get(0);
     assert!(address.starts_with("https://"), "{address}");
-    // A certificate of another CA, from a client that trusts the cluster's.
-    let stranger = MutualTls::load(&MutualTlsFiles {
-        ca: ca.join("ca.pem"),
-        cert: other_ca.join("h4.pem"),
-        key: other_ca.join("h4-key.pem"),
-    })
-    .unwrap();
-    let refused = invoke_with(&address, move |tcp| {
-        let stranger = stranger.clone();
-        async move { stranger.connect(tcp, "h2").await }
-    })
-    .await;
-    assert!(
-        refused.is_err(),
-        "another CA's certificate was let in: {refused:?}"
-    );
-    // No certificate at all.
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in read_certs(&ca.join("ca.pem")).unwrap() {
-        roots.add(cert).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let anonymous = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let refused = invoke_with(&address, move |tcp| {
-        let anonymous = anonymous.clone();
-        async move {
-            let name = rustls_pki_types::ServerName::try_from("h2").unwrap();
-            anonymous.connect(name, tcp).await
-        }
-    })
-    .await;
-    assert!(
-        refused.is_err(),
-        "a client without a certificate was let in: {refused:?}"
-    );
+    let id = owned_by(&db, "h2-").await;
+    check_strangers_are_refused(&address, &id, &ca, &other_ca).await;
 
     let h2 = hosts
         .iter()
@@ -197,9 +154,98 @@ async fn hosts_speak_mutual_tls_and_refuse_peers_of_another_ca_or_without_a_cert
     })
     .await;
     assert!(logged.is_some(), "refusals not logged:\n{}", h2.log());
-    // Neither ran anything.
-    assert_eq!(
-        hosts[0].invoke_ok("counter", "stranger", "get", "").await,
-        "0"
+    // Neither stranger ran anything; the member's call did.
+    assert_eq!(hosts[0].invoke_ok("counter", &id, "get", "").await, "1");
+}
+
+/// Every host answers for every actor: most calls are forwarded, over mutual TLS.
+async fn check_every_host_answers_for_every_actor(hosts: &[Host]) {
+    for (n, host) in hosts.iter().enumerate() {
+        for i in 0..12 {
+            let got = host
+                .invoke_ok("counter", &format!("m{i}"), "add", "1")
+                .await;
+            assert_eq!(got, (n + 1).to_string(), "counter m{i} through host {n}");
+        }
+    }
+}
+
+/// At the host-to-host service at `address`: a client with a certificate of another CA
+/// and one with none are refused; one with a certificate of the cluster's CA gets in
+/// (so the refusals are the handshake's, not the test client's). Each sends `add 1` to
+/// counter `id`, which the host at `address` owns.
+async fn check_strangers_are_refused(address: &str, id: &str, ca: &Path, other_ca: &Path) {
+    let as_host = |files: MutualTlsFiles| {
+        let tls = MutualTls::load(&files).unwrap();
+        move |tcp| {
+            let tls = tls.clone();
+            async move { tls.connect(tcp, "h2").await }
+        }
+    };
+    let stranger = as_host(MutualTlsFiles {
+        ca: ca.join("ca.pem"),
+        cert: other_ca.join("h4.pem"),
+        key: other_ca.join("h4-key.pem"),
+    });
+    let refused = invoke_with(address, id, stranger).await;
+    assert!(
+        refused.is_err(),
+        "another CA's certificate was let in: {refused:?}"
     );
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in read_certs(&ca.join("ca.pem")).unwrap() {
+        roots.add(cert).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let anonymous = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let refused = invoke_with(address, id, move |tcp| {
+        let anonymous = anonymous.clone();
+        async move {
+            let name = rustls_pki_types::ServerName::try_from("h2").unwrap();
+            anonymous.connect(name, tcp).await
+        }
+    })
+    .await;
+    assert!(
+        refused.is_err(),
+        "a client without a certificate was let in: {refused:?}"
+    );
+    let member = as_host(MutualTlsFiles {
+        ca: ca.join("ca.pem"),
+        cert: ca.join("h1.pem"),
+        key: ca.join("h1-key.pem"),
+    });
+    let reply = invoke_with(address, id, member)
+        .await
+        .expect("a cluster certificate was refused");
+    assert!(
+        matches!(reply.outcome, Some(pb::forwarded_reply::Outcome::Ok(ref r)) if r.data == b"1"),
+        "the owner did not run a member's call: {reply:?}"
+    );
+}
+
+/// A counter id whose partition the host with id prefix `host` owns.
+async fn owned_by(db: &tokio_postgres::Client, host: &str) -> String {
+    let owned: Vec<i32> = db
+        .query(
+            "SELECT partition FROM warren_partitions WHERE owner LIKE $1 || '%'",
+            &[&host],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    (0..)
+        .map(|i| format!("stranger{i}"))
+        .find(|id| {
+            let actor = ActorId::new("default", "counter", id);
+            owned.contains(&(partition_of(&actor) as i32))
+        })
+        .unwrap()
 }
