@@ -85,11 +85,7 @@ fn host(dir: &std::path::Path, url: &str) -> anyhow::Result<Warren> {
 }
 
 /// A cluster host on `url` with the counter deployed and `access` (a secret, mTLS files).
-pub(super) fn host_with(
-    dir: &std::path::Path,
-    url: &str,
-    access: &[&str],
-) -> anyhow::Result<Warren> {
+fn host_with(dir: &std::path::Path, url: &str, access: &[&str]) -> anyhow::Result<Warren> {
     let counter = guest("counter");
     let mut args = vec![
         "--cluster",
@@ -117,10 +113,7 @@ async fn owners(db: &tokio_postgres::Client) -> anyhow::Result<Vec<Option<String
 }
 
 /// Wait until `n` hosts hold every partition between them.
-pub(super) async fn balanced(
-    db: &tokio_postgres::Client,
-    n: usize,
-) -> anyhow::Result<Vec<Option<String>>> {
+async fn balanced(db: &tokio_postgres::Client, n: usize) -> anyhow::Result<Vec<Option<String>>> {
     let until = Instant::now() + Duration::from_secs(30);
     loop {
         let owners = owners(db).await?;
@@ -155,9 +148,26 @@ async fn pair(
     url: &str,
     db: &tokio_postgres::Client,
 ) -> anyhow::Result<(Warren, Warren, Vec<Option<String>>, String)> {
-    let a = host(dirs[0].path(), url)?;
+    let secret = ["--cluster-secret", SECRET];
+    pair_with(
+        [dirs[0].path(), dirs[1].path()],
+        url,
+        db,
+        [&secret, &secret],
+    )
+    .await
+}
+
+/// [`pair`], in `dirs`, each host with its `access` (a secret, mTLS files).
+pub(super) async fn pair_with(
+    dirs: [&std::path::Path; 2],
+    url: &str,
+    db: &tokio_postgres::Client,
+    access: [&[&str]; 2],
+) -> anyhow::Result<(Warren, Warren, Vec<Option<String>>, String)> {
+    let a = host_with(dirs[0], url, access[0])?;
     let a_id = balanced(db, 1).await?[0].clone().unwrap_or_default();
-    let b = host(dirs[1].path(), url)?;
+    let b = host_with(dirs[1], url, access[1])?;
     let owners = balanced(db, 2).await?;
     let b_id = owners
         .iter()

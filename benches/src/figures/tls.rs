@@ -15,7 +15,7 @@ use warren_bench::load::{self, LoadSpec};
 use warren_bench::procs::{Warren, guest};
 use warren_host::protocol::tls::{issue, provider, read_certs};
 
-use super::cluster::{SECRET, Server, balanced, host_with, ids_of};
+use super::cluster::{SECRET, Server, ids_of, pair_with};
 
 /// What the figure invokes: `{c}` is an actor of the spec's list, or one per connection.
 const INVOKE: &str = "/v1.0/actors/counter/{c}/method/get";
@@ -139,18 +139,9 @@ async fn forwarded(ca_dir: &Path, duration: Duration) -> anyhow::Result<()> {
         .enumerate()
     {
         let (url, db) = server.fresh().await?;
-        let (dir_a, dir_b) = (&dirs[2 * i], &dirs[2 * i + 1]);
-        // A starts alone and takes every partition, so its id is known; B takes half.
-        let a = host_with(dir_a.path(), &url, &access[0])?;
-        let a_id = balanced(&db, 1).await?[0].clone().unwrap_or_default();
-        let b = host_with(dir_b.path(), &url, &access[1])?;
-        let owners = balanced(&db, 2).await?;
-        let b_id = owners
-            .iter()
-            .flatten()
-            .find(|o| **o != a_id)
-            .cloned()
-            .unwrap_or_default();
+        let dirs = [dirs[2 * i].path(), dirs[2 * i + 1].path()];
+        let access = [access[0].as_slice(), access[1].as_slice()];
+        let (a, b, owners, b_id) = pair_with(dirs, &url, &db, access).await?;
         pairs.push((a, b, ids_of(&owners, &b_id, 16)));
     }
     for connections in [1, 16] {

@@ -1,6 +1,7 @@
 //! TLS to PostgreSQL: a server started with `ssl=on`, a certificate from a CA made here,
 //! and no plaintext over TCP. Hosts connect with `sslmode=verify-full`; a wrong root
-//! certificate, or no TLS, is a clear error at start.
+//! certificate, or no TLS, is a clear error at start; `verify-ca` and `require` check
+//! less, as libpq's do.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -89,4 +90,28 @@ async fn hosts_reach_postgresql_over_verified_tls_and_a_wrong_root_is_refused_at
     assert_eq!(host.invoke_ok("counter", "over-tls", "add", "4").await, "4");
     // Plaintext over TCP is refused (above), so the host's connections are the TLS ones.
     assert!(host.log().contains("joined the cluster"), "{}", host.log());
+    check_the_lesser_modes(&server, &root(&ca)).await;
+}
+
+/// Reached as `localhost`, a name the server's certificate does not hold: `verify-full`
+/// refuses it, `verify-ca` (the chain alone) and `require` (encryption alone) serve.
+async fn check_the_lesser_modes(server: &TlsServer, root: &str) {
+    let by_name = server.url.replacen("@127.0.0.1:", "@localhost:", 1);
+    assert_ne!(by_name, server.url);
+    let full = format!("{by_name}?sslmode=verify-full&sslrootcert={root}");
+    let (status, out) = serve_fails(&["--cluster", &full, "--cluster-secret", super::SECRET]);
+    assert!(
+        !status.success() && out.contains("not valid for name"),
+        "{out}"
+    );
+    let chain_only = format!("{by_name}?sslmode=verify-ca&sslrootcert={root}");
+    let encrypted_only = format!("{by_name}?sslmode=require");
+    for (i, url) in [chain_only, encrypted_only].iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = cluster_host(dir.path(), url, &[]);
+        let got = host
+            .invoke_ok("counter", &format!("lesser-{i}"), "add", "1")
+            .await;
+        assert_eq!(got, "1", "{url}");
+    }
 }
