@@ -34,17 +34,8 @@ async fn a_host_speaks_only_the_protocols_it_enables() {
 
 #[test]
 fn an_unknown_protocol_is_refused_at_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["--http", "127.0.0.1:0", "--protocols", "dapr,nats"])
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run warren");
-    assert!(!out.status.success());
-    let text = String::from_utf8_lossy(&out.stderr);
+    let (status, text) = serve_fails(&["--protocols", "dapr,nats"]);
+    assert!(!status.success());
     assert!(text.contains("invalid value 'nats'"), "{text}");
     assert!(text.contains("dapr, spawn, opaca"), "{text}");
 }

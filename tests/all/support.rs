@@ -590,3 +590,49 @@ impl Drop for App {
         let _ = self.0.wait();
     }
 }
+
+/// Runs `warren serve` with `args` and expects it to exit by itself; a host that
+/// keeps serving for 30 s is killed and fails the test instead of hanging it.
+pub fn serve_fails(args: &[&str]) -> (std::process::ExitStatus, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--grpc",
+            "127.0.0.1:0",
+            "--opaca",
+            "127.0.0.1:0",
+        ])
+        .args(["--cluster-listen", "127.0.0.1:0"])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run warren");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut kept_serving = false;
+    while child.try_wait().expect("wait for warren").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            kept_serving = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("collect warren's output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !kept_serving,
+        "the host was expected to refuse to start, but it served:\n{text}"
+    );
+    (out.status, text)
+}

@@ -14,7 +14,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 
-use crate::support::{Host, Place, eventually, guest, port_of, python};
+use crate::support::{Host, Place, eventually, guest, port_of, python, serve_fails};
 
 /// A certificate authority made for one test.
 struct TestCa {
@@ -384,20 +384,9 @@ fn a_key_that_does_not_fit_its_certificate_is_refused_at_start() {
     let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert_path, cert).unwrap();
     std::fs::write(&key_path, other_key).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args(["--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"])
-        .arg("--tls-cert")
-        .arg(&cert_path)
-        .arg("--tls-key")
-        .arg(&key_path)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run warren");
-    assert!(!out.status.success());
-    let text = String::from_utf8_lossy(&out.stderr);
+    let (cert_arg, key_arg) = (cert_path.to_str().unwrap(), key_path.to_str().unwrap());
+    let (status, text) = serve_fails(&["--tls-cert", cert_arg, "--tls-key", key_arg]);
+    assert!(!status.success());
     assert!(text.contains("cannot serve TLS"), "{text}");
     assert!(text.contains(key_path.to_str().unwrap()), "{text}");
 }

@@ -18,7 +18,7 @@ use serde_json::Value;
 use warren_host::wire::dapr_proto::runtime as rt;
 
 use crate::sandbox::hostile_host;
-use crate::support::{Host, eventually};
+use crate::support::{Host, eventually, serve_fails};
 
 /// One received span, flattened.
 #[derive(Clone, Debug)]
@@ -409,23 +409,15 @@ async fn spans_reach_an_https_collector_trusted_through_the_given_ca() {
 
     check_only_the_trusting_host_exports(&endpoint, &collector, &ca, &other_ca).await;
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["serve", "--data-dir"])
-        .arg(dir.path().join("plain"))
-        .args([
-            "--http",
-            "127.0.0.1:0",
-            "--grpc",
-            "127.0.0.1:0",
-            "--opaca",
-            "127.0.0.1:0",
-        ])
-        .args(["--otlp-endpoint", "http://127.0.0.1:4317", "--otlp-ca-cert"])
-        .arg(&ca)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let ca = ca.to_str().unwrap();
+    let plaintext = [
+        "--otlp-endpoint",
+        "http://127.0.0.1:4317",
+        "--otlp-ca-cert",
+        ca,
+    ];
+    let (status, said) = serve_fails(&plaintext);
+    assert!(!status.success());
     assert!(
         said.contains("--otlp-ca-cert is for an https:// endpoint"),
         "{said}"

@@ -8,8 +8,8 @@ use std::process::Command;
 
 use warren_host::protocol::tls::issue;
 
-use super::access::serve_fails;
 use super::cluster_host;
+use crate::support::serve_fails;
 
 /// A PostgreSQL server of its own serving TLS, stopped when dropped.
 struct TlsServer {
