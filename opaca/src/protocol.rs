@@ -98,7 +98,14 @@ impl Opaca {
             (None, Some(cluster)) => Some(hex::encode(sha2::Sha256::digest(
                 format!("warren opaca tokens:{cluster}").as_bytes(),
             ))),
-            (None, None) => None,
+            (None, None) => {
+                if host.clustered && self.flags.opaca_require_auth {
+                    tracing::warn!(
+                        "OPACA tokens signed here are good on this host only: the cluster has no secret to derive their key from; set the same --opaca-secret on every host"
+                    );
+                }
+                None
+            }
         }
     }
 }
@@ -126,7 +133,7 @@ impl Protocol for Opaca {
                 images: flags.opaca_images.iter().cloned().collect(),
                 max_processes: flags.opaca_max_processes,
                 cors_origins: flags.opaca_cors_origins.clone(),
-                shared: host.cluster_secret.is_some(),
+                shared: host.clustered,
             },
             base_url(address, host.tls.of(LISTENER).is_some()),
         );

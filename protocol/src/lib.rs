@@ -60,9 +60,12 @@ pub struct Host {
     pub closing: Arc<AtomicBool>,
     /// Turns true when the host stops listening.
     pub stopped: watch::Receiver<bool>,
+    /// Whether this host is one of a cluster's, sharing its store with the others (a
+    /// protocol keeps there what every host must see).
+    pub clustered: bool,
     /// In a cluster, the secret every host shares (a protocol that signs tokens derives
     /// its key from it, so a token from one host is good on every host); `None` on a
-    /// single host.
+    /// single host, and in a cluster that authenticates its hosts by mutual TLS alone.
     pub cluster_secret: Option<String>,
     /// TLS of the public listeners, by listener.
     pub tls: ListenerTls,

@@ -78,7 +78,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         // listening.
         closing: Arc::new(AtomicBool::new(false)),
         stopped,
-        cluster_secret: args.cluster.as_ref().and(args.cluster_secret.clone()),
+        clustered: args.cluster.is_some(),
+        cluster_secret: args
+            .cluster
+            .as_ref()
+            .and(args.cluster_secret.clone())
+            .filter(|secret| !secret.is_empty()),
         tls,
     };
     let mut protocols = protocols(&args);

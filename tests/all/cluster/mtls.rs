@@ -13,6 +13,8 @@ use warren_host::store::partition_of;
 use warren_host::types::ActorId;
 
 use super::{fresh_database, sql, wait_balanced};
+use crate::opaca::client::Rp;
+use crate::opaca::{calculator_container, deploy_calculator};
 use crate::support::{Host, eventually, guest};
 
 /// Run `warren cluster ARGS`; panics with its output unless it succeeds.
@@ -130,6 +132,7 @@ async fn hosts_speak_mutual_tls_and_refuse_peers_of_another_ca_or_without_a_cert
         "{ids:?}"
     );
     check_every_host_answers_for_every_actor(&hosts).await;
+    check_opaca_containers_are_shared(&hosts).await;
 
     let address: String = db
         .query_one("SELECT address FROM warren_hosts WHERE id LIKE 'h2-%'", &[])
@@ -168,6 +171,28 @@ async fn check_every_host_answers_for_every_actor(hosts: &[Host]) {
             assert_eq!(got, (n + 1).to_string(), "counter m{i} through host {n}");
         }
     }
+}
+
+/// Without a secret the hosts are still one OPACA platform: a Wasm container started
+/// through one host is listed and invoked through another.
+async fn check_opaca_containers_are_shared(hosts: &[Host]) {
+    deploy_calculator(&hosts[0]).await;
+    let container = Rp::of(&hosts[0]).start(calculator_container()).await;
+    let other = Rp::of(&hosts[1]);
+    let listed = eventually(std::time::Duration::from_secs(10), || async {
+        let containers = other.get("/containers").await.ok();
+        containers
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["containerId"] == container.as_str()))
+            .then_some(())
+    })
+    .await;
+    assert!(listed.is_some(), "host 1 never listed {container}");
+    let path = format!("/invoke/Add/calculator?containerId={container}");
+    let sum = other
+        .post(&path, serde_json::json!({"x": 20, "y": 22}))
+        .await;
+    assert_eq!(sum.ok(), 42);
 }
 
 /// At the host-to-host service at `address`: a client with a certificate of another CA
