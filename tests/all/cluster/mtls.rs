@@ -188,11 +188,21 @@ async fn check_opaca_containers_are_shared(hosts: &[Host]) {
     })
     .await;
     assert!(listed.is_some(), "host 1 never listed {container}");
+    // The other host compiles the component from the store on its own time: the
+    // container may be listed there a moment before its agent is.
     let path = format!("/invoke/Add/calculator?containerId={container}");
-    let sum = other
-        .post(&path, serde_json::json!({"x": 20, "y": 22}))
-        .await;
-    assert_eq!(sum.ok(), 42);
+    let sum = eventually(std::time::Duration::from_secs(30), || async {
+        let reply = other
+            .post(&path, serde_json::json!({"x": 20, "y": 22}))
+            .await;
+        (reply.status == 200).then(|| reply.json())
+    })
+    .await;
+    assert_eq!(
+        sum,
+        Some(serde_json::json!(42)),
+        "host 1 never ran the agent"
+    );
 }
 
 /// At the host-to-host service at `address`: a client with a certificate of another CA
