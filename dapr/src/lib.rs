@@ -27,7 +27,7 @@ use warren_core::runtime;
 use warren_wire::{self as wire, types};
 
 /// The gRPC listener's name, in the log and for its own TLS certificate.
-const GRPC_LISTENER: &str = "grpc";
+pub const GRPC_LISTENER: &str = "grpc";
 
 /// The flags of Dapr's protocol.
 #[derive(Clone, Debug, clap::Args)]

@@ -13,7 +13,7 @@ pub mod process_backend;
 mod protocol;
 mod subscribe;
 
-pub use protocol::{Opaca, OpacaFlags};
+pub use protocol::{OPACA_LISTENER, Opaca, OpacaFlags};
 
 // The paths the modules name the core and the wire formats by.
 use warren_core::runtime;

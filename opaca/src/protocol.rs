@@ -16,7 +16,7 @@ use crate::agent_calls::AgentCalls;
 use crate::platform::{OpacaConfig, Platform};
 
 /// The OPACA listener's name, in the log and for its own TLS certificate.
-const LISTENER: &str = "opaca";
+pub const OPACA_LISTENER: &str = "opaca";
 
 /// The flags of the OPACA platform.
 #[derive(Clone, Debug, clap::Args)]
@@ -135,7 +135,7 @@ impl Protocol for Opaca {
                 cors_origins: flags.opaca_cors_origins.clone(),
                 shared: host.clustered,
             },
-            base_url(address, host.tls.of(LISTENER).is_some()),
+            base_url(address, host.tls.of(OPACA_LISTENER).is_some()),
         );
         // Wasm agents call the platform through the runtime (`warren:actor/platform`).
         host.runtime
@@ -160,14 +160,14 @@ impl Protocol for Opaca {
             listener,
             listener::closing_connections(routes, host.closing.clone()),
             host.limits.clone(),
-            host.tls.of(LISTENER),
+            host.tls.of(OPACA_LISTENER),
             host.shutdown(),
         )));
         Ok(())
     }
 
     fn listening(&self) -> Vec<Listening> {
-        Listening::bound(LISTENER, self.address)
+        Listening::bound(OPACA_LISTENER, self.address)
     }
 
     async fn stop(&mut self) {

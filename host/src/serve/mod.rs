@@ -24,6 +24,9 @@ use warren_protocol::{AuthConfig, Host, ListenerTls, Protocol};
 use warren_spawn::Spawn;
 
 pub use args::ServeArgs;
+
+/// The main HTTP listener's name, in the log and for its own TLS certificate.
+const HTTP_LISTENER: &str = "http";
 use args::{LogFormat, ProtocolName};
 use store::Store;
 
@@ -104,7 +107,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         main,
         listener::closing_connections(app, host.closing.clone()),
         host.limits.clone(),
-        host.tls.of("http"),
+        host.tls.of(HTTP_LISTENER),
         host.shutdown(),
     ));
     let main_ended = tokio::select! {
@@ -243,9 +246,9 @@ fn announce(
     tls: &ListenerTls,
 ) -> anyhow::Result<()> {
     let http = main.local_addr()?;
-    let http_tls = tls.of("http").is_some();
-    tracing::info!(listener = %"http", address = %http, tls = http_tls, "listening");
-    let mut listening = vec![("http", http, http_tls)];
+    let http_tls = tls.of(HTTP_LISTENER).is_some();
+    tracing::info!(listener = %HTTP_LISTENER, address = %http, tls = http_tls, "listening");
+    let mut listening = vec![(HTTP_LISTENER, http, http_tls)];
     for protocol in protocols {
         for listener in protocol.listening() {
             let speaks_tls = tls.of(listener.name).is_some();

@@ -9,7 +9,10 @@ use anyhow::Context;
 use warren_protocol::ListenerTls;
 use warren_protocol::tls::{RELOAD_EVERY, ServerTls, TlsFiles};
 
+use super::HTTP_LISTENER;
 use super::args::ServeArgs;
+use warren_dapr::GRPC_LISTENER;
+use warren_opaca::OPACA_LISTENER;
 
 /// TLS for the public listeners: `--tls-cert`/`--tls-key` for all, and a listener's own
 /// pair (`--grpc-tls-cert`, ...) for it; each reloaded when its files change or on
@@ -23,9 +26,9 @@ pub fn server_tls(
         own: Vec::new(),
     };
     let own = [
-        ("http", &args.http_tls_cert, &args.http_tls_key),
-        ("grpc", &args.grpc_tls_cert, &args.grpc_tls_key),
-        ("opaca", &args.opaca_tls_cert, &args.opaca_tls_key),
+        (HTTP_LISTENER, &args.http_tls_cert, &args.http_tls_key),
+        (GRPC_LISTENER, &args.grpc_tls_cert, &args.grpc_tls_key),
+        (OPACA_LISTENER, &args.opaca_tls_cert, &args.opaca_tls_key),
     ];
     for (listener, cert, key) in own {
         if let Some(served) = loaded(listener, cert, key, stopped)? {
