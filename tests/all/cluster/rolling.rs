@@ -182,10 +182,15 @@ async fn a_rolling_restart_under_load_fails_no_request() {
         wait_balanced(&cluster.db, 3).await;
         // Load kept flowing meanwhile.
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let after = tally.lock().unwrap().acked.values().sum::<u64>();
+        let (after, failed) = {
+            let tally = tally.lock().unwrap();
+            let failed: Vec<String> = tally.failed.iter().take(8).cloned().collect();
+            (tally.acked.values().sum::<u64>(), failed)
+        };
         assert!(
             after > before,
-            "no add went through while host {n} restarted"
+            "no add went through while host {n} restarted; failures so far:\n{}",
+            failed.join("\n")
         );
     }
     stop.store(true, Ordering::Relaxed);
@@ -200,17 +205,31 @@ async fn a_rolling_restart_under_load_fails_no_request() {
         tally.rerouted,
         tally.failed.len()
     );
+    // Short enough that CI's excerpt of a failed run keeps it whole.
     assert!(
         tally.failed.is_empty(),
-        "{} requests failed:\n{}\n{}",
+        "{} of {} requests failed; the first ones:\n{}\nthe hosts' last warnings:\n{}",
         tally.failed.len(),
-        tally.failed.join("\n"),
-        super::warnings(&cluster.hosts)
+        acked + tally.failed.len() as u64,
+        tally
+            .failed
+            .iter()
+            .take(8)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n"),
+        last_lines(&super::warnings(&cluster.hosts), 20)
     );
     for (id, adds) in &tally.acked {
         let total = cluster.hosts[0].invoke_ok("counter", id, "get", "").await;
         assert_eq!(total, adds.to_string(), "counter {id}");
     }
+}
+
+/// The last `n` lines of `text`.
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// A host stopped with SIGTERM hands its partitions over while the turns running on them

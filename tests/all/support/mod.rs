@@ -380,6 +380,10 @@ fn start_process(
         .args(args)
         .env("RUST_LOG", filter)
         .env("NO_COLOR", "1")
+        // A host's fatal error in one line: CI sets RUST_BACKTRACE, and the backtraces of
+        // hosts a test stops on purpose would crowd out the test's own failure.
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
