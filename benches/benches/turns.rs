@@ -14,7 +14,7 @@ use warren_bench::procs::guest;
 use warren_host::runtime::tenants::Limits;
 use warren_host::runtime::{ActorId, Runtime, TurnState};
 use warren_host::store::Durability;
-use warren_host::wasm::WasmConfig;
+use warren_host::wasm::{TurnSetting, WasmConfig};
 
 // The `warren` binary's allocator, so these turns cost what they cost there.
 #[global_allocator]
@@ -55,7 +55,17 @@ fn turns(c: &mut Criterion) {
             let state = TurnState::new(actor.clone(), empty_state());
             let invocation = call(actor, "get", b"");
             let outcome = wasm
-                .run_turn(&component, fresh.clone(), state, &invocation, &limits, None)
+                .run_turn(
+                    &component,
+                    fresh.clone(),
+                    state,
+                    &invocation,
+                    TurnSetting {
+                        limits: &limits,
+                        cache: None,
+                        config: None,
+                    },
+                )
                 .await;
             outcome.result.expect("the floor's turn runs")
         })

@@ -12,7 +12,7 @@ use warren_bench::stats::{Summary, fmt, histogram};
 use warren_host::runtime::tenants::Limits;
 use warren_host::runtime::{ActorId, Runtime, TurnState};
 use warren_host::store::{ActorStore, Durability, SledStore};
-use warren_host::wasm::WasmConfig;
+use warren_host::wasm::{TurnSetting, WasmConfig};
 
 mod cluster;
 mod hop;
@@ -119,7 +119,12 @@ pub async fn invoke(duration: Duration) -> anyhow::Result<()> {
                         let actor = ActorId::new("default", "counter", &format!("f{t}"));
                         let state = TurnState::new(actor.clone(), empty_state());
                         let inv = call(actor, "get", b"");
-                        wasm.run_turn(&component, rt, state, &inv, &limits, None)
+                        let setting = TurnSetting {
+                            limits: &limits,
+                            cache: None,
+                            config: None,
+                        };
+                        wasm.run_turn(&component, rt, state, &inv, setting)
                             .await
                             .result
                             .is_ok()

@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 
 mod build;
 mod cluster;
+mod config;
 mod new;
 mod progress;
 mod status_text;
@@ -18,6 +19,7 @@ mod versions;
 
 pub use build::{BuildArgs, run_build as build};
 pub use cluster::{CaCommand, CertArgs, ClusterCommand};
+pub use config::ConfigCommand;
 pub use new::{NewArgs, run as new};
 pub use versions::{VersionsCommand, run as versions};
 
@@ -53,6 +55,13 @@ pub enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// A component's configuration values and secrets, read by its guests through
+    /// `wasi:config`: set, get, list, delete.
+    Config {
+        /// What to do with the values.
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Read an actor's state.
     State {
         /// Which state to read.
@@ -81,6 +90,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Invoke(a) => invoke(a).await,
         Command::State { command } => state(command).await,
         Command::Tenant { command } => tenant(command).await,
+        Command::Config { command } => config::run(command).await,
         Command::Cluster { command } => cluster::run(command),
     }
 }

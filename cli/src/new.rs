@@ -28,12 +28,17 @@ pub struct NewArgs {
 }
 
 const WIT: &str = include_str!("../../wit/actor.wit");
+/// `wasi:config/store`, which the Rust SDK's world imports.
+const WIT_CONFIG: &str = include_str!("../../wit/deps/config/store.wit");
 
 /// The files of a project in `language`: path and text, with `{{name}}` standing for its
 /// name. The actor itself is the language's counter example, whose quoted `counter` (its
 /// type and component name) becomes the project's name.
 fn files(language: Language) -> Vec<(&'static str, &'static str)> {
-    let mut files = vec![("wit/actor.wit", WIT)];
+    let mut files = vec![
+        ("wit/actor.wit", WIT),
+        ("wit/deps/config/store.wit", WIT_CONFIG),
+    ];
     files.extend(match language {
         Language::Rust => vec![
             ("Cargo.toml", include_str!("templates/rust/Cargo.toml")),
@@ -57,6 +62,10 @@ fn files(language: Language) -> Vec<(&'static str, &'static str)> {
             (
                 "warren-guest/src/state.rs",
                 include_str!("../../guest-sdk/src/state.rs"),
+            ),
+            (
+                "warren-guest/src/config.rs",
+                include_str!("../../guest-sdk/src/config.rs"),
             ),
         ],
         Language::Python => vec![

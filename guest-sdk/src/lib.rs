@@ -42,9 +42,11 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "__export_warren_actor",
         default_bindings_module: "warren_guest::bindings",
+        with: { "wasi:config/store@0.2.0-rc.1": generate },
     });
 }
 
+pub mod config;
 mod manifest;
 pub mod state;
 
@@ -352,7 +354,7 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Error> {
 pub mod prelude {
     pub use crate::{
         Actor, ActorKind, ActorRef, ActorType, Context, Error, InstanceStrategy, Manifest, Trigger,
-        actors, json, platform, schedule, state, to_json, workflow,
+        actors, config, json, platform, schedule, state, to_json, workflow,
     };
 }
 

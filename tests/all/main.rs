@@ -6,6 +6,7 @@ mod bank;
 mod callers;
 mod cli;
 mod cluster;
+mod config;
 mod console;
 mod counter;
 mod crash;

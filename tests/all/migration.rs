@@ -43,6 +43,7 @@ fn write_first_layout(store: &Path) {
         limits: LimitOverrides::default(),
         tokens: Vec::new(),
         created_at: 1,
+        config: Default::default(),
     };
     db.open_tree("tenants")
         .unwrap()

@@ -11,6 +11,8 @@ mod manifest;
 mod stdio;
 mod turn;
 
+pub use turn::TurnSetting;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -280,6 +282,7 @@ impl WasmEngine {
                 wasi,
                 table: ResourceTable::new(),
                 limiter: MemoryLimiter::new(memory_bytes.min(self.config.max_memory_bytes)),
+                config: host::config_variables(turn.as_ref().and_then(|t| t.config.as_deref())),
                 turn,
                 deadline,
                 output,
@@ -385,8 +388,11 @@ impl ActorBackend for WasmComponent {
                     turn.runtime.clone(),
                     turn.state,
                     turn.invocation,
-                    turn.limits,
-                    Some(turn.cache),
+                    TurnSetting {
+                        limits: turn.limits,
+                        cache: Some(turn.cache),
+                        config: turn.config,
+                    },
                 )
                 .await
         })

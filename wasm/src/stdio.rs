@@ -11,16 +11,19 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
 use warren_core::runtime::activity::{FAILURE_LINE_CHARS, FAILURE_LINES};
+use warren_core::runtime::config::ComponentConfig;
 
 /// Bytes of output one turn may log; the rest is dropped (and counted) so a chatty guest
 /// cannot flood the host's logs.
 const TURN_OUTPUT_BUDGET: usize = 16 * 1024;
 
-/// Who writes: the actor, and the trace of its turn when it has one.
+/// Who writes: the actor, the trace of its turn when it has one, and its component's
+/// configuration (whose secrets never reach the log).
 #[derive(Clone)]
 struct Writer {
     actor: Arc<str>,
     trace_id: Option<Arc<str>>,
+    config: Option<Arc<ComponentConfig>>,
 }
 
 /// One of a turn's output streams.
@@ -40,6 +43,7 @@ impl GuestOutput {
         let writer = Arc::new(Mutex::new(Writer {
             actor: actor.into(),
             trace_id: None,
+            config: None,
         }));
         let budget = Arc::new(AtomicUsize::new(TURN_OUTPUT_BUDGET));
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -58,11 +62,18 @@ impl GuestOutput {
         (out, err)
     }
 
-    /// Start a new turn of `actor` (in trace `trace_id`, if traced) on the same streams.
-    pub fn relabel(&self, actor: &str, trace_id: Option<&str>) {
+    /// Start a new turn of `actor` (in trace `trace_id`, if traced, and with its
+    /// component's `config`, if it has any) on the same streams.
+    pub fn relabel(
+        &self,
+        actor: &str,
+        trace_id: Option<&str>,
+        config: Option<Arc<ComponentConfig>>,
+    ) {
         *self.writer.lock().unwrap_or_else(|p| p.into_inner()) = Writer {
             actor: actor.into(),
             trace_id: trace_id.map(Arc::from),
+            config,
         };
         self.budget.store(TURN_OUTPUT_BUDGET, Ordering::Relaxed);
         self.lines.lock().unwrap_or_else(|p| p.into_inner()).clear();
@@ -86,7 +97,11 @@ impl GuestOutput {
     }
 
     fn log(&self, bytes: &[u8]) {
-        let Writer { actor, trace_id } = self
+        let Writer {
+            actor,
+            trace_id,
+            config,
+        } = self
             .writer
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -99,6 +114,12 @@ impl GuestOutput {
         let take = bytes.len().min(left);
         self.budget.fetch_sub(take, Ordering::Relaxed);
         let text = String::from_utf8_lossy(&bytes[..take]);
+        // A secret written in one piece is redacted; one split across writes is not
+        // recognised (README says so).
+        let text = match &config {
+            Some(config) => config.redact(&text).into_owned(),
+            None => text.into_owned(),
+        };
         let text = text.trim_end_matches('\n');
         if !text.is_empty() {
             self.keep(text);

@@ -3,6 +3,7 @@
 //! state was written by another version (call), turn how the call ended into the turn's
 //! outcome (settle), and put a clean instance back where the next turn looks for it.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -11,13 +12,25 @@ use wasmtime::Store;
 use wasmtime::component::Instance;
 
 use super::bindings::{WarrenActor, types};
-use super::host::{HostState, TurnHost};
+use super::host::{HostState, TurnHost, config_variables};
 use super::{OnUpgrade, Pinned, WARM_PER_COMPONENT, Warm, WasmComponent, WasmEngine};
+use warren_core::runtime::config::ComponentConfig;
 use warren_core::runtime::tenants::Limits;
 use warren_core::runtime::trace::{is_trace_header, trace_headers, trace_id_in};
 use warren_core::runtime::{ActivationCache, Runtime, TurnOutcome, TurnState};
 use warren_core::types::manifest::InstanceStrategy;
 use warren_core::types::{ActorId, Invocation, InvokeError, Reply};
+
+/// What a turn may use besides its message and state.
+pub struct TurnSetting<'a> {
+    /// The limits of the actor's tenant.
+    pub limits: &'a Limits,
+    /// The actor's cache, where a type that keeps an instance per actor keeps it (none:
+    /// nothing is kept).
+    pub cache: Option<&'a ActivationCache>,
+    /// The configuration values of the actor's component, if it has any.
+    pub config: Option<Arc<ComponentConfig>>,
+}
 
 /// Where a turn's instance comes from and goes back to, and what it may use.
 struct Keeping<'a> {
@@ -55,11 +68,15 @@ impl WasmEngine {
         runtime: Runtime,
         state: TurnState,
         invocation: &Invocation,
-        limits: &Limits,
-        cache: Option<&ActivationCache>,
+        setting: TurnSetting<'_>,
     ) -> TurnOutcome {
+        let TurnSetting {
+            limits,
+            cache,
+            config,
+        } = setting;
         let mut keeping = self.keeping(component, invocation, limits, cache);
-        let (host, upgrade_from) = prepare(component, runtime, state, invocation);
+        let (host, upgrade_from) = prepare(component, runtime, state, invocation, config);
         let Some(acquired) = self
             .acquire(component, &mut keeping, host, invocation, limits)
             .await
@@ -156,13 +173,15 @@ impl WasmEngine {
         };
         let label = invocation.target.to_string();
         let trace_id = trace_id_in(&invocation.metadata);
+        let config = host.config.clone();
         if let Some(w) = warm {
             let mut store = w.store;
             let data = store.data_mut();
+            data.config = config_variables(config.as_deref());
             data.turn = Some(host);
             data.deadline = invocation.deadline;
             data.limiter.reset(keeping.memory);
-            data.output.relabel(&label, trace_id);
+            data.output.relabel(&label, trace_id, config);
             if self.config.fuel {
                 let _ = store.set_fuel(limits.fuel_per_turn.unwrap_or(u64::MAX));
             }
@@ -188,8 +207,8 @@ impl WasmEngine {
             keeping.memory,
             limits.fuel_per_turn,
         );
-        if trace_id.is_some() {
-            store.data().output.relabel(&label, trace_id);
+        if trace_id.is_some() || config.is_some() {
+            store.data().output.relabel(&label, trace_id, config);
         }
         Some(Acquired {
             store,
@@ -245,6 +264,7 @@ fn prepare(
     runtime: Runtime,
     mut state: TurnState,
     invocation: &Invocation,
+    config: Option<Arc<ComponentConfig>>,
 ) -> (TurnHost, Option<String>) {
     let upgrade_from = component
         .on_upgrade
@@ -257,6 +277,7 @@ fn prepare(
         reentrancy_id: invocation.reentrancy_id.clone(),
         deadline: invocation.deadline,
         trace: trace_headers(&invocation.metadata),
+        config,
     };
     (host, upgrade_from)
 }

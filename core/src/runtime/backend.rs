@@ -7,6 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use super::config::ComponentConfig;
 use super::tenants::Limits;
 use super::{ActivationCache, Runtime, TurnState};
 use crate::types::manifest::Manifest;
@@ -29,6 +30,8 @@ pub struct Turn<'a> {
     /// The turn's view of the actor's committed state, for a backend whose turns stage
     /// their writes for the core to commit.
     pub state: TurnState,
+    /// The configuration values of the actor's component, if it has any.
+    pub config: Option<Arc<ComponentConfig>>,
 }
 
 /// What a backend answers for one turn.

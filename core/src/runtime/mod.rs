@@ -7,6 +7,7 @@ mod addressing;
 mod backend;
 mod catalog;
 mod components;
+pub mod config;
 pub use warren_wire::durations;
 mod execute;
 mod firing;

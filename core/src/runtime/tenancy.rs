@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::config::{self, ConfigEntry, ConfigError, ConfigView};
 use super::tenants::{
     LimitOverrides, Limits, Tenant, TenantRecord, Tenants, TokenRecord, token_hash,
 };
@@ -35,6 +36,9 @@ pub enum TenantError {
         /// The token id asked for.
         id: String,
     },
+    /// A configuration value was refused or is missing.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -129,6 +133,7 @@ impl Tenancy {
                 limits: LimitOverrides::default(),
                 tokens: Vec::new(),
                 created_at: unix_now(),
+                config: Default::default(),
             })
             .await?;
         }
@@ -216,6 +221,7 @@ impl Tenancy {
             limits,
             tokens: Vec::new(),
             created_at: unix_now(),
+            config: Default::default(),
         };
         let tenant = self.save(record).await?;
         Ok(TenantView::of(&tenant))
@@ -282,6 +288,47 @@ impl Tenancy {
         Ok(())
     }
 
+    /// The values of `component` in tenant `name`, as the admin API shows them.
+    pub fn config(&self, name: &str, component: &str) -> Result<Vec<ConfigView>, TenantError> {
+        let tenant = self.existing(name)?;
+        let values = tenant.record.config.get(component);
+        Ok(values
+            .into_iter()
+            .flatten()
+            .map(|(key, entry)| ConfigView::of(key, entry))
+            .collect())
+    }
+
+    /// Set a value of `component` in tenant `name`; the next turn sees it.
+    pub async fn set_config(
+        &self,
+        name: &str,
+        component: &str,
+        key: &str,
+        entry: ConfigEntry,
+    ) -> Result<ConfigView, TenantError> {
+        check_name("component", component).map_err(ConfigError::BadComponent)?;
+        let tenant = self.existing(name)?;
+        let mut record = tenant.record.clone();
+        let view = config::set(&mut record.config, component, key, entry)?;
+        self.save(record).await?;
+        Ok(view)
+    }
+
+    /// Remove a value of `component` in tenant `name`.
+    pub async fn delete_config(
+        &self,
+        name: &str,
+        component: &str,
+        key: &str,
+    ) -> Result<(), TenantError> {
+        let tenant = self.existing(name)?;
+        let mut record = tenant.record.clone();
+        config::remove(&mut record.config, component, key)?;
+        self.save(record).await?;
+        Ok(())
+    }
+
     /// Delete a tenant with everything it owns in the store. `drop_hosted` runs once the
     /// tenant no longer resolves and before its stored data goes: the runtime drops its
     /// types and schedules there, so no turn of it starts meanwhile.
@@ -307,6 +354,39 @@ impl Runtime {
     /// A tenant, if it exists.
     pub fn tenant(&self, name: &str) -> Option<Arc<Tenant>> {
         self.0.tenancy.get(name)
+    }
+
+    /// The configuration values of a tenant's component, secrets without their values.
+    pub fn component_config(
+        &self,
+        tenant: &str,
+        component: &str,
+    ) -> Result<Vec<ConfigView>, TenantError> {
+        self.0.tenancy.config(tenant, component)
+    }
+
+    /// Set a configuration value of a tenant's component.
+    pub async fn set_component_config(
+        &self,
+        tenant: &str,
+        component: &str,
+        key: &str,
+        entry: ConfigEntry,
+    ) -> Result<ConfigView, TenantError> {
+        self.0
+            .tenancy
+            .set_config(tenant, component, key, entry)
+            .await
+    }
+
+    /// Remove a configuration value of a tenant's component.
+    pub async fn delete_component_config(
+        &self,
+        tenant: &str,
+        component: &str,
+        key: &str,
+    ) -> Result<(), TenantError> {
+        self.0.tenancy.delete_config(tenant, component, key).await
     }
 
     /// The tenant a token belongs to.

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::config::{ComponentConfig, TenantConfig};
+
 /// Effective limits of a tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
@@ -128,6 +130,10 @@ pub struct TenantRecord {
     pub tokens: Vec<TokenRecord>,
     /// When it was created, seconds since the Unix epoch.
     pub created_at: u64,
+    /// Its components' configuration values and secrets (absent from records written
+    /// before there were any, and left out while empty).
+    #[serde(default, skip_serializing_if = "TenantConfig::is_empty")]
+    pub config: TenantConfig,
 }
 
 /// Hex SHA-256 of a token.
@@ -147,9 +153,16 @@ pub struct Tenant {
     pub active_actors: AtomicU64,
     /// Bytes of its actors' stored state, keys plus values.
     pub state_bytes: AtomicU64,
+    /// What each of its components' turns see of the configuration, by component.
+    config: HashMap<String, Arc<ComponentConfig>>,
 }
 
 impl Tenant {
+    /// The configuration the turns of `component` see; `None` when it has no values.
+    pub fn config_of(&self, component: &str) -> Option<Arc<ComponentConfig>> {
+        self.config.get(component).cloned()
+    }
+
     /// A usage counter taken for as long as the guard lives, or `None` past `max`.
     pub fn take(counter: &AtomicU64, max: u64) -> Option<Usage<'_>> {
         let before = counter.fetch_add(1, Ordering::AcqRel);
@@ -226,6 +239,11 @@ impl Tenants {
             running_turns: counter(|t| &t.running_turns, 0),
             active_actors: counter(|t| &t.active_actors, 0),
             state_bytes: counter(|t| &t.state_bytes, state_bytes),
+            config: record
+                .config
+                .iter()
+                .map(|(c, values)| (c.clone(), Arc::new(ComponentConfig::of(values))))
+                .collect(),
             record,
         });
         let mut by_token = self.by_token.write().unwrap_or_else(|p| p.into_inner());

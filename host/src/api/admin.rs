@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::runtime::config::ConfigError;
 use crate::runtime::tenants::LimitOverrides;
 use crate::runtime::{DeployError, DeployOptions, Runtime, TenantError, VersionError};
 use warren_protocol::Access;
@@ -73,6 +74,13 @@ impl From<TenantError> for AdminError {
             TenantError::Exists(_) => StatusCode::CONFLICT,
             TenantError::NotFound(_) | TenantError::NoSuchToken { .. } => StatusCode::NOT_FOUND,
             TenantError::DefaultTenant => StatusCode::FORBIDDEN,
+            TenantError::Config(ref c) => match c {
+                ConfigError::NotFound { .. } => StatusCode::NOT_FOUND,
+                ConfigError::TooMany(_) => StatusCode::FORBIDDEN,
+                ConfigError::BadKey(_)
+                | ConfigError::BadComponent(_)
+                | ConfigError::TooLarge(_) => StatusCode::BAD_REQUEST,
+            },
             TenantError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         AdminError::Status(status, e.to_string())
@@ -142,7 +150,8 @@ impl Scope {
     }
 }
 
-type AdminResult = Result<Response, AdminError>;
+/// What an admin route answers.
+pub type AdminResult = Result<Response, AdminError>;
 
 /// The header a client may name the person deploying with (the CLI sends `$USER`); the
 /// version records it beside the credential the host checked.

@@ -4,6 +4,7 @@
 //! main listener.
 
 pub mod admin;
+pub mod config;
 pub mod console;
 pub mod inspect;
 
@@ -17,7 +18,9 @@ use crate::runtime::Runtime;
 /// and those of the enabled protocols (`protocols`), all behind caller resolution; each
 /// request traced and counted by protocol and status.
 pub fn router(runtime: Runtime, auth: AuthConfig, protocols: Vec<Router>) -> Router {
-    let own = admin::router(runtime.clone()).merge(inspect::router(runtime.clone()));
+    let own = admin::router(runtime.clone())
+        .merge(config::router(runtime.clone()))
+        .merge(inspect::router(runtime.clone()));
     protocols
         .into_iter()
         .fold(Router::new(), Router::merge)

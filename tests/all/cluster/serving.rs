@@ -1,5 +1,6 @@
 //! Several hosts serve one actor space: exact totals, one activation per actor, state in
-//! SQL, reminders on the owner, components and tenant quotas shared by every host.
+//! SQL, reminders on the owner, components, tenant quotas and configuration shared by every
+//! host.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -187,4 +188,39 @@ async fn a_tenant_state_quota_holds_across_hosts() {
         .invoke_as(&token, &actors[1], "fill", &fill(299))
         .await;
     assert_eq!(status, 200, "{text}");
+}
+
+/// A configuration value set through one host is kept with the tenant in PostgreSQL and
+/// reaches the turns another host runs, without a redeploy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_set_on_one_host_reaches_turns_on_another() {
+    use crate::tenancy::ADMIN;
+    let cluster = TestCluster::start(2, &["--admin-token", ADMIN]).await;
+    let (db, hosts) = (&cluster.db, &cluster.hosts);
+    let token = hosts[0].tenant("cfg", json!({})).await;
+    hosts[0].deploy_as(&token, "configured").await;
+    let other = host_id(&hosts[1]);
+    let mut reader = None;
+    for i in 0..500 {
+        let actor = ActorId::new("cfg", "reader", &format!("r{i}"));
+        if owner_of(db, &actor).await.as_deref() == Some(other.as_str()) {
+            reader = Some(format!("reader/{}", actor.id));
+            break;
+        }
+    }
+    let reader = reader.expect("an actor of host 1");
+    let body = json!({"value": "eu-west", "secret": false}).to_string();
+    let path = "/admin/v1/components/configured/config/region";
+    let (status, text) = hosts[0]
+        .call(reqwest::Method::PUT, path, Some(&token), body.into_bytes())
+        .await;
+    assert_eq!(status, 200, "{text}");
+    let seen = eventually(Duration::from_secs(15), || async {
+        let (status, text) = hosts[1]
+            .invoke_as(&token, &reader, "get", r#""region""#)
+            .await;
+        (status == 200 && text == r#""eu-west""#).then_some(())
+    })
+    .await;
+    assert!(seen.is_some(), "host 1's turns never saw the value");
 }

@@ -5,13 +5,16 @@ mod platform;
 mod state;
 mod workflow;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 
 use super::limits::MemoryLimiter;
 use super::stdio::GuestOutput;
+use warren_core::runtime::config::ComponentConfig;
 use warren_core::runtime::{Runtime, TurnState};
 
 /// What a turn's guest can reach through its imports.
@@ -23,6 +26,8 @@ pub struct TurnHost {
     pub deadline: Instant,
     /// The turn's trace headers, passed on with the calls and casts it makes.
     pub trace: Vec<(String, String)>,
+    /// The configuration values of the actor's component, if it has any.
+    pub config: Option<Arc<ComponentConfig>>,
 }
 
 /// Data of one wasmtime store: one guest instance for one turn (or one `describe`).
@@ -36,6 +41,21 @@ pub struct HostState {
     pub deadline: Instant,
     /// Handle to the guest's stdout (and stderr), to relabel a reused instance.
     pub output: GuestOutput,
+    /// What the guest reads through `wasi:config/store`: the values of the turn's
+    /// component (none in `describe`).
+    pub config: WasiConfigVariables,
+}
+
+/// The `wasi:config` values of a component's turn.
+pub fn config_variables(config: Option<&ComponentConfig>) -> WasiConfigVariables {
+    config
+        .map(|c| {
+            c.values
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl WasiView for HostState {
@@ -106,5 +126,11 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     workflow::add_to_linker::<HostState, StagedImports>(linker, staged_view)?;
     actors::add_to_linker::<HostState, TurnImports>(linker, turn_view)?;
     platform::add_to_linker::<HostState, TurnImports>(linker, turn_view)?;
+    wasmtime_wasi_config::add_to_linker(linker, config_view)?;
     Ok(())
+}
+
+/// What the host side of `wasi:config/store` sees: the turn's values only.
+fn config_view(state: &mut HostState) -> WasiConfig<'_> {
+    WasiConfig::new(&state.config)
 }

@@ -310,6 +310,7 @@ impl Runtime {
             limits: &tenant.limits,
             cache: &slot.cache,
             state: TurnState::new(actor.clone(), slot.record.clone()),
+            config: tenant.config_of(&entry.component),
         };
         let started = unix_micros();
         let TurnOutcome {

@@ -1,0 +1,147 @@
+//! Configuration values and secrets per component (`wasi:config/store`): set with the
+//! CLI, seen by the next turn without a redeploy, kept over a restart; a secret is used
+//! by the guest and never answered by the admin API nor written to the host's log.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::support::{Host, guest};
+
+const SECRET: &str = "sk-live-5eb3c0ffee9d";
+
+/// Run `warren ARGS` against `host`, with `stdin` on its standard input.
+fn warren(host: &Host, args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(args)
+        .env("WARREN_URL", &host.url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run warren");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn values_set_with_the_cli_reach_the_next_turn_and_secrets_stay_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = Host::start(dir.path(), &[]);
+    let (status, body) = host
+        .deploy(std::fs::read(guest("configured")).unwrap())
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        host.invoke_ok("reader", "a", "get", r#""greeting""#).await,
+        "null"
+    );
+
+    // A value, then a change to it: each seen by the next turn, no redeploy.
+    let (ok, out, err) = warren(
+        &host,
+        &["config", "set", "configured", "greeting", "hello"],
+        "",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, r#"{"key":"greeting","secret":false,"value":"hello"}"#);
+    assert_eq!(
+        host.invoke_ok("reader", "a", "get", r#""greeting""#).await,
+        r#""hello""#
+    );
+    let (ok, _, err) = warren(
+        &host,
+        &["config", "set", "configured", "greeting", "hi"],
+        "",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        host.invoke_ok("reader", "a", "get", r#""greeting""#).await,
+        r#""hi""#
+    );
+
+    // A secret from standard input: the guest uses it, the host never answers it.
+    let args = ["config", "set", "configured", "api_key", "-", "--secret"];
+    let (ok, out, err) = warren(&host, &args, &format!("{SECRET}\n"));
+    assert!(ok, "{err}");
+    assert_eq!(out, r#"{"key":"api_key","secret":true}"#);
+    assert_eq!(
+        host.invoke_ok("reader", "a", "get", r#""api_key""#).await,
+        format!("\"{SECRET}\"")
+    );
+    let (ok, out, _) = warren(&host, &["config", "get", "configured", "api_key"], "");
+    assert!(ok && !out.contains(SECRET), "{out}");
+    let (ok, out, _) = warren(&host, &["config", "list", "configured"], "");
+    assert!(ok, "{out}");
+    assert_eq!(
+        out,
+        r#"[{"key":"api_key","secret":true},{"key":"greeting","secret":false,"value":"hi"}]"#
+    );
+    for path in ["/admin/v1/components", "/admin/v1/tenants/default"] {
+        let text = host.get(path).await.text().await.unwrap();
+        assert!(!text.contains(SECRET), "{path}: {text}");
+    }
+    assert_eq!(
+        host.invoke_ok("reader", "a", "keys", "").await,
+        r#"["api_key","greeting"]"#
+    );
+
+    // The guest prints the secret: the host's log has the line, redacted.
+    assert_eq!(
+        host.invoke_ok("reader", "a", "log", r#""api_key""#).await,
+        SECRET.len().to_string()
+    );
+    assert!(
+        host.logged("the value is [redacted], used here").await,
+        "{}",
+        host.log()
+    );
+    assert!(
+        !host.log().contains(SECRET),
+        "the secret is in the host's log"
+    );
+
+    // Refusals say why; a deleted value is gone for the next turn.
+    let (ok, _, err) = warren(
+        &host,
+        &["config", "set", "configured", "no spaces", "x"],
+        "",
+    );
+    assert!(
+        !ok && err.contains("400") && err.contains("invalid key"),
+        "{err}"
+    );
+    let (ok, _, err) = warren(&host, &["config", "get", "configured", "nothing"], "");
+    assert!(!ok && err.contains("404"), "{err}");
+    let (ok, _, err) = warren(&host, &["config", "delete", "configured", "greeting"], "");
+    assert!(ok, "{err}");
+    assert_eq!(
+        host.invoke_ok("reader", "a", "get", r#""greeting""#).await,
+        "null"
+    );
+    let (ok, _, err) = warren(&host, &["config", "delete", "configured", "greeting"], "");
+    assert!(
+        !ok && err.contains("404") && err.contains("no value"),
+        "{err}"
+    );
+
+    // Kept with the tenant in the store, over a restart.
+    host.restart();
+    assert_eq!(
+        host.invoke_ok("reader", "b", "get", r#""api_key""#).await,
+        format!("\"{SECRET}\"")
+    );
+    assert!(
+        !host.log().contains(SECRET),
+        "the secret is in the host's log"
+    );
+}
