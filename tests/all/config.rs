@@ -45,10 +45,26 @@ async fn values_set_with_the_cli_reach_the_next_turn_and_secrets_stay_hidden() {
         host.invoke_ok("reader", "a", "get", r#""greeting""#).await,
         "null"
     );
+    values_reach_the_next_turn(&host).await;
+    a_secret_is_used_and_never_shown(&host).await;
+    refusals_say_why_and_deletes_take_effect(&host).await;
 
-    // A value, then a change to it: each seen by the next turn, no redeploy.
+    // Kept with the tenant in the store, over a restart.
+    host.restart();
+    assert_eq!(
+        host.invoke_ok("reader", "b", "get", r#""api_key""#).await,
+        format!("\"{SECRET}\"")
+    );
+    assert!(
+        !host.log().contains(SECRET),
+        "the secret is in the host's log"
+    );
+}
+
+/// A value, then a change to it: each seen by the next turn, no redeploy.
+async fn values_reach_the_next_turn(host: &Host) {
     let (ok, out, err) = warren(
-        &host,
+        host,
         &["config", "set", "configured", "greeting", "hello"],
         "",
     );
@@ -58,29 +74,28 @@ async fn values_set_with_the_cli_reach_the_next_turn_and_secrets_stay_hidden() {
         host.invoke_ok("reader", "a", "get", r#""greeting""#).await,
         r#""hello""#
     );
-    let (ok, _, err) = warren(
-        &host,
-        &["config", "set", "configured", "greeting", "hi"],
-        "",
-    );
+    let (ok, _, err) = warren(host, &["config", "set", "configured", "greeting", "hi"], "");
     assert!(ok, "{err}");
     assert_eq!(
         host.invoke_ok("reader", "a", "get", r#""greeting""#).await,
         r#""hi""#
     );
+}
 
-    // A secret from standard input: the guest uses it, the host never answers it.
+/// A secret from standard input: the guest uses it, the host never answers it, and the
+/// line the guest prints with it is in the host's log redacted.
+async fn a_secret_is_used_and_never_shown(host: &Host) {
     let args = ["config", "set", "configured", "api_key", "-", "--secret"];
-    let (ok, out, err) = warren(&host, &args, &format!("{SECRET}\n"));
+    let (ok, out, err) = warren(host, &args, &format!("{SECRET}\n"));
     assert!(ok, "{err}");
     assert_eq!(out, r#"{"key":"api_key","secret":true}"#);
     assert_eq!(
         host.invoke_ok("reader", "a", "get", r#""api_key""#).await,
         format!("\"{SECRET}\"")
     );
-    let (ok, out, _) = warren(&host, &["config", "get", "configured", "api_key"], "");
+    let (ok, out, _) = warren(host, &["config", "get", "configured", "api_key"], "");
     assert!(ok && !out.contains(SECRET), "{out}");
-    let (ok, out, _) = warren(&host, &["config", "list", "configured"], "");
+    let (ok, out, _) = warren(host, &["config", "list", "configured"], "");
     assert!(ok, "{out}");
     assert_eq!(
         out,
@@ -94,12 +109,8 @@ async fn values_set_with_the_cli_reach_the_next_turn_and_secrets_stay_hidden() {
         host.invoke_ok("reader", "a", "keys", "").await,
         r#"["api_key","greeting"]"#
     );
-
-    // The guest prints the secret: the host's log has the line, redacted.
-    assert_eq!(
-        host.invoke_ok("reader", "a", "log", r#""api_key""#).await,
-        SECRET.len().to_string()
-    );
+    let printed = host.invoke_ok("reader", "a", "log", r#""api_key""#).await;
+    assert_eq!(printed, SECRET.len().to_string());
     assert!(
         host.logged("the value is [redacted], used here").await,
         "{}",
@@ -109,39 +120,26 @@ async fn values_set_with_the_cli_reach_the_next_turn_and_secrets_stay_hidden() {
         !host.log().contains(SECRET),
         "the secret is in the host's log"
     );
+}
 
-    // Refusals say why; a deleted value is gone for the next turn.
-    let (ok, _, err) = warren(
-        &host,
-        &["config", "set", "configured", "no spaces", "x"],
-        "",
-    );
+/// Refusals say why; a deleted value is gone for the next turn.
+async fn refusals_say_why_and_deletes_take_effect(host: &Host) {
+    let (ok, _, err) = warren(host, &["config", "set", "configured", "no spaces", "x"], "");
     assert!(
         !ok && err.contains("400") && err.contains("invalid key"),
         "{err}"
     );
-    let (ok, _, err) = warren(&host, &["config", "get", "configured", "nothing"], "");
+    let (ok, _, err) = warren(host, &["config", "get", "configured", "nothing"], "");
     assert!(!ok && err.contains("404"), "{err}");
-    let (ok, _, err) = warren(&host, &["config", "delete", "configured", "greeting"], "");
+    let (ok, _, err) = warren(host, &["config", "delete", "configured", "greeting"], "");
     assert!(ok, "{err}");
     assert_eq!(
         host.invoke_ok("reader", "a", "get", r#""greeting""#).await,
         "null"
     );
-    let (ok, _, err) = warren(&host, &["config", "delete", "configured", "greeting"], "");
+    let (ok, _, err) = warren(host, &["config", "delete", "configured", "greeting"], "");
     assert!(
         !ok && err.contains("404") && err.contains("no value"),
         "{err}"
-    );
-
-    // Kept with the tenant in the store, over a restart.
-    host.restart();
-    assert_eq!(
-        host.invoke_ok("reader", "b", "get", r#""api_key""#).await,
-        format!("\"{SECRET}\"")
-    );
-    assert!(
-        !host.log().contains(SECRET),
-        "the secret is in the host's log"
     );
 }

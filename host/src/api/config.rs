@@ -10,8 +10,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::admin::{AdminError, AdminResult};
-use crate::runtime::Runtime;
-use crate::runtime::config::ConfigEntry;
+use crate::runtime::config::{ConfigEntry, ConfigError};
+use crate::runtime::{Runtime, TenantError};
 use warren_protocol::Access;
 
 /// The configuration routes, under `/admin/v1/components/{name}/config`.
@@ -62,12 +62,8 @@ async fn read(
         .component_config(&tenant, &component)?
         .into_iter()
         .find(|v| v.key == key)
-        .ok_or_else(|| {
-            AdminError::Status(
-                StatusCode::NOT_FOUND,
-                format!("component {component:?} has no value {key:?}"),
-            )
-        })?;
+        .ok_or(ConfigError::NotFound { component, key })
+        .map_err(TenantError::from)?;
     Ok(Json(value).into_response())
 }
 

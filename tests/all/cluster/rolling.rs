@@ -62,13 +62,21 @@ async fn add_http(http: &reqwest::Client, url: &str, id: &str) -> Attempt {
 type Dapr =
     warren_host::wire::dapr_proto::runtime::dapr_client::DaprClient<tonic::transport::Channel>;
 
-/// Whether a gRPC call failed before the server saw it: no connection, or a request the
-/// connection dropped before sending it (the cases gRPC clients retry transparently).
+/// Whether a gRPC call failed before the server saw it: no connection, a request the
+/// connection dropped before sending it, or a stream the server's GOAWAY refused (above
+/// its last stream id: never processed, RFC 9113 section 6.8). These are the cases gRPC
+/// clients retry transparently; a stream taken for unprocessed that was processed would
+/// show as a surplus in the totals checked at the end.
 fn not_sent(status: &tonic::Status) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
     while let Some(e) = source {
         if e.downcast_ref::<hyper::Error>()
             .is_some_and(|e| e.is_canceled())
+        {
+            return true;
+        }
+        if e.downcast_ref::<h2::Error>()
+            .is_some_and(|e| e.is_go_away() && e.is_remote())
         {
             return true;
         }
