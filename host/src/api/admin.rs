@@ -129,7 +129,7 @@ pub fn router(runtime: Runtime) -> Router {
 
 /// Query parameters shared by the admin routes.
 #[derive(Deserialize)]
-struct Scope {
+pub(super) struct Scope {
     /// The tenant to act in: the caller's own by default.
     tenant: Option<String>,
     /// Component name on upload; defaults to the manifest's.
@@ -145,7 +145,8 @@ struct Scope {
 }
 
 impl Scope {
-    fn tenant(&self, access: &Access) -> Result<String, Denied> {
+    /// The tenant the caller acts in: the one named, if the caller may, or its own.
+    pub(super) fn tenant(&self, access: &Access) -> Result<String, Denied> {
         access.scope(self.tenant.as_deref())
     }
 }

@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::admin::{AdminError, AdminResult};
+use super::admin::{AdminError, AdminResult, Scope};
 use crate::runtime::config::{ConfigEntry, ConfigError};
 use crate::runtime::{Runtime, TenantError};
 use warren_protocol::Access;
@@ -25,12 +25,6 @@ pub fn router(runtime: Runtime) -> Router {
         .with_state(runtime)
 }
 
-/// The tenant to act in: the caller's own by default.
-#[derive(Deserialize)]
-struct TenantScope {
-    tenant: Option<String>,
-}
-
 /// A value to set.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,9 +38,9 @@ async fn list(
     State(runtime): State<Runtime>,
     access: Access,
     Path(component): Path<String>,
-    Query(scope): Query<TenantScope>,
+    Query(scope): Query<Scope>,
 ) -> AdminResult {
-    let tenant = access.scope(scope.tenant.as_deref())?;
+    let tenant = scope.tenant(&access)?;
     let values = runtime.component_config(&tenant, &component)?;
     Ok(Json(values).into_response())
 }
@@ -55,9 +49,9 @@ async fn read(
     State(runtime): State<Runtime>,
     access: Access,
     Path((component, key)): Path<(String, String)>,
-    Query(scope): Query<TenantScope>,
+    Query(scope): Query<Scope>,
 ) -> AdminResult {
-    let tenant = access.scope(scope.tenant.as_deref())?;
+    let tenant = scope.tenant(&access)?;
     let value = runtime
         .component_config(&tenant, &component)?
         .into_iter()
@@ -71,10 +65,10 @@ async fn set(
     State(runtime): State<Runtime>,
     access: Access,
     Path((component, key)): Path<(String, String)>,
-    Query(scope): Query<TenantScope>,
+    Query(scope): Query<Scope>,
     body: axum::body::Bytes,
 ) -> AdminResult {
-    let tenant = access.scope(scope.tenant.as_deref())?;
+    let tenant = scope.tenant(&access)?;
     let new: NewValue = serde_json::from_slice(&body).map_err(|e| {
         AdminError::Status(
             StatusCode::BAD_REQUEST,
@@ -95,9 +89,9 @@ async fn remove(
     State(runtime): State<Runtime>,
     access: Access,
     Path((component, key)): Path<(String, String)>,
-    Query(scope): Query<TenantScope>,
+    Query(scope): Query<Scope>,
 ) -> AdminResult {
-    let tenant = access.scope(scope.tenant.as_deref())?;
+    let tenant = scope.tenant(&access)?;
     runtime
         .delete_component_config(&tenant, &component, &key)
         .await?;
