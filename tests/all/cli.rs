@@ -5,16 +5,7 @@ use std::process::Command;
 use crate::support::{Host, guest};
 
 fn warren(host: &Host, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(args)
-        .env("WARREN_URL", &host.url)
-        .output()
-        .expect("cannot run warren");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
+    host.cli(args, "")
 }
 
 #[tokio::test]

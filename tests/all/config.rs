@@ -2,36 +2,9 @@
 //! CLI, seen by the next turn without a redeploy, kept over a restart; a secret is used
 //! by the guest and never answered by the admin API nor written to the host's log.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use crate::support::{Host, guest};
 
 const SECRET: &str = "sk-live-5eb3c0ffee9d";
-
-/// Run `warren ARGS` against `host`, with `stdin` on its standard input.
-fn warren(host: &Host, args: &[&str], stdin: &str) -> (bool, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(args)
-        .env("WARREN_URL", &host.url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot run warren");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
 
 #[tokio::test]
 async fn values_set_with_the_cli_reach_the_next_turn_and_secrets_stay_hidden() {
@@ -63,18 +36,14 @@ async fn values_set_with_the_cli_reach_the_next_turn_and_secrets_stay_hidden() {
 
 /// A value, then a change to it: each seen by the next turn, no redeploy.
 async fn values_reach_the_next_turn(host: &Host) {
-    let (ok, out, err) = warren(
-        host,
-        &["config", "set", "configured", "greeting", "hello"],
-        "",
-    );
+    let (ok, out, err) = host.cli(&["config", "set", "configured", "greeting", "hello"], "");
     assert!(ok, "{err}");
     assert_eq!(out, r#"{"key":"greeting","secret":false,"value":"hello"}"#);
     assert_eq!(
         host.invoke_ok("reader", "a", "get", r#""greeting""#).await,
         r#""hello""#
     );
-    let (ok, _, err) = warren(host, &["config", "set", "configured", "greeting", "hi"], "");
+    let (ok, _, err) = host.cli(&["config", "set", "configured", "greeting", "hi"], "");
     assert!(ok, "{err}");
     assert_eq!(
         host.invoke_ok("reader", "a", "get", r#""greeting""#).await,
@@ -86,16 +55,16 @@ async fn values_reach_the_next_turn(host: &Host) {
 /// line the guest prints with it is in the host's log redacted.
 async fn a_secret_is_used_and_never_shown(host: &Host) {
     let args = ["config", "set", "configured", "api_key", "-", "--secret"];
-    let (ok, out, err) = warren(host, &args, &format!("{SECRET}\n"));
+    let (ok, out, err) = host.cli(&args, &format!("{SECRET}\n"));
     assert!(ok, "{err}");
     assert_eq!(out, r#"{"key":"api_key","secret":true}"#);
     assert_eq!(
         host.invoke_ok("reader", "a", "get", r#""api_key""#).await,
         format!("\"{SECRET}\"")
     );
-    let (ok, out, _) = warren(host, &["config", "get", "configured", "api_key"], "");
+    let (ok, out, _) = host.cli(&["config", "get", "configured", "api_key"], "");
     assert!(ok && !out.contains(SECRET), "{out}");
-    let (ok, out, _) = warren(host, &["config", "list", "configured"], "");
+    let (ok, out, _) = host.cli(&["config", "list", "configured"], "");
     assert!(ok, "{out}");
     assert_eq!(
         out,
@@ -124,20 +93,20 @@ async fn a_secret_is_used_and_never_shown(host: &Host) {
 
 /// Refusals say why; a deleted value is gone for the next turn.
 async fn refusals_say_why_and_deletes_take_effect(host: &Host) {
-    let (ok, _, err) = warren(host, &["config", "set", "configured", "no spaces", "x"], "");
+    let (ok, _, err) = host.cli(&["config", "set", "configured", "no spaces", "x"], "");
     assert!(
         !ok && err.contains("400") && err.contains("invalid key"),
         "{err}"
     );
-    let (ok, _, err) = warren(host, &["config", "get", "configured", "nothing"], "");
+    let (ok, _, err) = host.cli(&["config", "get", "configured", "nothing"], "");
     assert!(!ok && err.contains("404"), "{err}");
-    let (ok, _, err) = warren(host, &["config", "delete", "configured", "greeting"], "");
+    let (ok, _, err) = host.cli(&["config", "delete", "configured", "greeting"], "");
     assert!(ok, "{err}");
     assert_eq!(
         host.invoke_ok("reader", "a", "get", r#""greeting""#).await,
         "null"
     );
-    let (ok, _, err) = warren(host, &["config", "delete", "configured", "greeting"], "");
+    let (ok, _, err) = host.cli(&["config", "delete", "configured", "greeting"], "");
     assert!(
         !ok && err.contains("404") && err.contains("no value"),
         "{err}"

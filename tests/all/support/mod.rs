@@ -224,6 +224,29 @@ impl Host {
             .unwrap_or(0)
     }
 
+    /// Run the `warren` CLI against this host with `args`, `stdin` on its standard input;
+    /// returns whether it succeeded, its standard output (trimmed) and its standard error.
+    pub fn cli(&self, args: &[&str], stdin: &str) -> (bool, String, String) {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
+            .args(args)
+            .env("WARREN_URL", &self.url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot run warren");
+        let mut input = child.stdin.take().expect("a piped stdin");
+        input.write_all(stdin.as_bytes()).expect("stdin written");
+        drop(input);
+        let out = child.wait_with_output().expect("warren ends");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
+
     /// Everything the host logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
