@@ -12,7 +12,7 @@ fi
 
 cargo build --release --target wasm32-wasip2 \
     -p counter -p bank -p newsroom -p calculator -p assistant -p tally -p tally-v2 \
-    -p hostile -p not-an-actor -p legacy -p appender -p configured
+    -p hostile -p not-an-actor -p legacy -p appender -p configured -p fetcher
 
 tools="$(scripts/guest-tools.sh)"
 out="${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release"

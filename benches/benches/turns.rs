@@ -11,6 +11,7 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use warren_bench::inproc::{call, empty_state, runtime_with};
 use warren_bench::procs::guest;
+use warren_host::runtime::egress::TenantEgress;
 use warren_host::runtime::tenants::Limits;
 use warren_host::runtime::{ActorId, Runtime, TurnState};
 use warren_host::store::Durability;
@@ -64,6 +65,7 @@ fn turns(c: &mut Criterion) {
                         limits: &limits,
                         cache: None,
                         config: None,
+                        egress: TenantEgress::of("bench", &limits),
                     },
                 )
                 .await;

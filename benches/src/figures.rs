@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use warren_bench::inproc::{call, empty_state, runtime, runtime_with};
 use warren_bench::procs::{Warren, guest, rss_of};
 use warren_bench::stats::{Summary, fmt, histogram};
+use warren_host::runtime::egress::TenantEgress;
 use warren_host::runtime::tenants::Limits;
 use warren_host::runtime::{ActorId, Runtime, TurnState};
 use warren_host::store::{ActorStore, Durability, SledStore};
@@ -123,6 +124,7 @@ pub async fn invoke(duration: Duration) -> anyhow::Result<()> {
                             limits: &limits,
                             cache: None,
                             config: None,
+                            egress: TenantEgress::of("bench", &limits),
                         };
                         wasm.run_turn(&component, rt, state, &inv, setting)
                             .await

@@ -47,6 +47,7 @@ pub mod bindings {
 }
 
 pub mod config;
+pub mod http;
 mod manifest;
 pub mod state;
 

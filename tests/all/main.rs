@@ -15,6 +15,7 @@ mod dapr_sdk;
 mod dapr_state;
 mod dapr_turns;
 mod deploy;
+mod egress;
 mod faults;
 mod hostile;
 mod hostile_apps;

@@ -4,6 +4,7 @@
 
 mod bindings;
 mod cache;
+mod egress;
 mod host;
 mod instances;
 mod limits;
@@ -11,6 +12,7 @@ mod manifest;
 mod stdio;
 mod turn;
 
+pub use egress::EgressSettings;
 pub use turn::TurnSetting;
 
 use std::path::Path;
@@ -62,6 +64,9 @@ pub struct WasmConfig {
     /// actors must not pin much memory. Guests in Python or JavaScript start with tens of
     /// megabytes (their interpreter's heap), so under the default they never keep one.
     pub pinned_max_memory_bytes: usize,
+    /// How guests' outbound requests reach the outside (each tenant's policy says where
+    /// they may go).
+    pub egress: EgressSettings,
 }
 
 impl Default for WasmConfig {
@@ -73,6 +78,7 @@ impl Default for WasmConfig {
             reuse_instances: false,
             pinned_instances: 500,
             pinned_max_memory_bytes: 8 << 20,
+            egress: EgressSettings::default(),
         }
     }
 }
@@ -138,6 +144,8 @@ pub struct WasmEngine {
     instances: Arc<Semaphore>,
     /// Instances kept for their actors now.
     pinned: Arc<AtomicUsize>,
+    /// How guests' outbound requests go out.
+    egress: Arc<egress::EgressNet>,
 }
 
 /// Hex SHA-256 of some bytes.
@@ -170,6 +178,7 @@ impl WasmEngine {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         host::add_to_linker(&mut linker)?;
 
         let ticker = engine.weak();
@@ -184,7 +193,9 @@ impl WasmEngine {
             })?;
 
         let cache = ArtifactCache::new(cache_dir, &engine)?;
+        let egress = Arc::new(egress::EgressNet::new(&config.egress)?);
         Ok(Arc::new(WasmEngine {
+            egress,
             engine,
             linker,
             cache,
@@ -283,6 +294,11 @@ impl WasmEngine {
                 table: ResourceTable::new(),
                 limiter: MemoryLimiter::new(memory_bytes.min(self.config.max_memory_bytes)),
                 config: host::config_variables(turn.as_ref().and_then(|t| t.config.as_deref())),
+                http: wasmtime_wasi_http::WasiHttpCtx::new(),
+                egress: egress::EgressHooks::new(
+                    self.egress.clone(),
+                    turn.as_ref().map(TurnHost::egress),
+                ),
                 turn,
                 deadline,
                 output,
@@ -392,6 +408,7 @@ impl ActorBackend for WasmComponent {
                         limits: turn.limits,
                         cache: Some(turn.cache),
                         config: turn.config,
+                        egress: turn.egress,
                     },
                 )
                 .await

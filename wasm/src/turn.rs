@@ -15,6 +15,7 @@ use super::bindings::{WarrenActor, types};
 use super::host::{HostState, TurnHost, config_variables};
 use super::{OnUpgrade, Pinned, WARM_PER_COMPONENT, Warm, WasmComponent, WasmEngine};
 use warren_core::runtime::config::ComponentConfig;
+use warren_core::runtime::egress::TenantEgress;
 use warren_core::runtime::tenants::Limits;
 use warren_core::runtime::trace::{is_trace_header, trace_headers, trace_id_in};
 use warren_core::runtime::{ActivationCache, Runtime, TurnOutcome, TurnState};
@@ -30,6 +31,8 @@ pub struct TurnSetting<'a> {
     pub cache: Option<&'a ActivationCache>,
     /// The configuration values of the actor's component, if it has any.
     pub config: Option<Arc<ComponentConfig>>,
+    /// What the turn may send out, under its tenant's egress policy.
+    pub egress: TenantEgress,
 }
 
 /// Where a turn's instance comes from and goes back to, and what it may use.
@@ -74,9 +77,10 @@ impl WasmEngine {
             limits,
             cache,
             config,
+            egress,
         } = setting;
         let mut keeping = self.keeping(component, invocation, limits, cache);
-        let (host, upgrade_from) = prepare(component, runtime, state, invocation, config);
+        let (host, upgrade_from) = prepare(component, runtime, state, invocation, (config, egress));
         let Some(acquired) = self
             .acquire(component, &mut keeping, host, invocation, limits)
             .await
@@ -178,6 +182,7 @@ impl WasmEngine {
             let mut store = w.store;
             let data = store.data_mut();
             data.config = config_variables(config.as_deref());
+            data.egress.turn = Some(host.egress());
             data.turn = Some(host);
             data.deadline = invocation.deadline;
             data.limiter.reset(keeping.memory);
@@ -264,7 +269,7 @@ fn prepare(
     runtime: Runtime,
     mut state: TurnState,
     invocation: &Invocation,
-    config: Option<Arc<ComponentConfig>>,
+    (config, egress): (Option<Arc<ComponentConfig>>, TenantEgress),
 ) -> (TurnHost, Option<String>) {
     let upgrade_from = component
         .on_upgrade
@@ -278,6 +283,8 @@ fn prepare(
         deadline: invocation.deadline,
         trace: trace_headers(&invocation.metadata),
         config,
+        egress,
+        label: invocation.target.to_string(),
     };
     (host, upgrade_from)
 }

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::config::ComponentConfig;
+use super::egress::TenantEgress;
 use super::tenants::Limits;
 use super::{ActivationCache, Runtime, TurnState};
 use crate::types::manifest::Manifest;
@@ -32,6 +33,8 @@ pub struct Turn<'a> {
     pub state: TurnState,
     /// The configuration values of the actor's component, if it has any.
     pub config: Option<Arc<ComponentConfig>>,
+    /// What the turn may send out, under its tenant's egress policy.
+    pub egress: TenantEgress,
 }
 
 /// What a backend answers for one turn.

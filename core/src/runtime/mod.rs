@@ -8,6 +8,7 @@ mod backend;
 mod catalog;
 mod components;
 pub mod config;
+pub mod egress;
 pub use warren_wire::durations;
 mod execute;
 mod firing;
@@ -104,6 +105,12 @@ impl Default for Limits {
             max_state_bytes: 1 << 40,
             max_components: 100,
             max_payload_bytes: 4 << 20,
+            allowed_outbound_hosts: Vec::new(),
+            max_outbound_requests: 64,
+            max_outbound_request_bytes: 1 << 20,
+            max_outbound_response_bytes: 8 << 20,
+            outbound_connect_timeout_ms: 5_000,
+            outbound_first_byte_timeout_ms: 30_000,
         }
     }
 }

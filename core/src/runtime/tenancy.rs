@@ -36,12 +36,21 @@ pub enum TenantError {
         /// The token id asked for.
         id: String,
     },
+    /// A pattern of `allowed_outbound_hosts` does not parse.
+    #[error(transparent)]
+    Egress(#[from] super::egress::PatternError),
     /// A configuration value was refused or is missing.
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Refuse outbound host patterns that do not parse, before they are stored.
+fn check_egress(limits: &LimitOverrides) -> Result<(), TenantError> {
+    let patterns = limits.allowed_outbound_hosts.as_deref().unwrap_or_default();
+    Ok(super::egress::check_patterns(patterns)?)
 }
 
 /// A tenant as the admin API shows it: never a token, only token ids.
@@ -213,6 +222,7 @@ impl Tenancy {
         limits: LimitOverrides,
     ) -> Result<TenantView, TenantError> {
         check_name("tenant", name).map_err(TenantError::BadName)?;
+        check_egress(&limits)?;
         if self.tenants.get(name).is_some() {
             return Err(TenantError::Exists(name.to_string()));
         }
@@ -250,6 +260,7 @@ impl Tenancy {
         name: &str,
         limits: LimitOverrides,
     ) -> Result<TenantView, TenantError> {
+        check_egress(&limits)?;
         let tenant = self.existing(name)?;
         let mut record = tenant.record.clone();
         record.limits = record.limits.merged(&limits);

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::config::{ComponentConfig, TenantConfig};
+use super::egress::{EgressPolicy, TenantEgress};
 
 /// Effective limits of a tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +33,21 @@ pub struct Limits {
     pub max_components: u64,
     /// Request payload and reply size.
     pub max_payload_bytes: u64,
+    /// Where its actors may send HTTP requests (`scheme://host[:port]` patterns, see
+    /// [`super::egress`]); none by default.
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<String>,
+    /// Outbound requests in flight at once, on one host.
+    pub max_outbound_requests: u64,
+    /// Body of one outbound request.
+    pub max_outbound_request_bytes: u64,
+    /// Body of one response to an outbound request; a longer one is cut here.
+    pub max_outbound_response_bytes: u64,
+    /// Longest wait to resolve a name and connect (never past the turn's deadline).
+    pub outbound_connect_timeout_ms: u64,
+    /// Longest wait for a response's head and between its body's chunks (never past the
+    /// turn's deadline).
+    pub outbound_first_byte_timeout_ms: u64,
 }
 
 /// Overrides of a tenant's limits; absent fields take the host's defaults.
@@ -65,13 +81,33 @@ pub struct LimitOverrides {
     /// Request payload and reply size, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_payload_bytes: Option<u64>,
+    /// Where its actors may send HTTP requests; replaces the whole list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_outbound_hosts: Option<Vec<String>>,
+    /// Outbound requests in flight at once, on one host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_outbound_requests: Option<u64>,
+    /// Body of one outbound request, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_outbound_request_bytes: Option<u64>,
+    /// Body of one response to an outbound request, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_outbound_response_bytes: Option<u64>,
+    /// Longest wait to resolve and connect, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_connect_timeout_ms: Option<u64>,
+    /// Longest wait for a response's head and between its chunks, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_first_byte_timeout_ms: Option<u64>,
 }
 
 impl LimitOverrides {
     /// `self` with every field `other` sets replaced.
     pub fn merged(&self, other: &LimitOverrides) -> LimitOverrides {
         macro_rules! pick {
-            ($($f:ident),*) => { LimitOverrides { $($f: other.$f.or(self.$f)),* } };
+            ($($f:ident),*) => {
+                LimitOverrides { $($f: other.$f.clone().or_else(|| self.$f.clone())),* }
+            };
         }
         pick!(
             max_memory_bytes,
@@ -82,7 +118,13 @@ impl LimitOverrides {
             max_state_bytes_per_actor,
             max_state_bytes,
             max_components,
-            max_payload_bytes
+            max_payload_bytes,
+            allowed_outbound_hosts,
+            max_outbound_requests,
+            max_outbound_request_bytes,
+            max_outbound_response_bytes,
+            outbound_connect_timeout_ms,
+            outbound_first_byte_timeout_ms
         )
     }
 
@@ -102,6 +144,25 @@ impl LimitOverrides {
             max_state_bytes: self.max_state_bytes.unwrap_or(defaults.max_state_bytes),
             max_components: self.max_components.unwrap_or(defaults.max_components),
             max_payload_bytes: self.max_payload_bytes.unwrap_or(defaults.max_payload_bytes),
+            allowed_outbound_hosts: self
+                .allowed_outbound_hosts
+                .clone()
+                .unwrap_or_else(|| defaults.allowed_outbound_hosts.clone()),
+            max_outbound_requests: self
+                .max_outbound_requests
+                .unwrap_or(defaults.max_outbound_requests),
+            max_outbound_request_bytes: self
+                .max_outbound_request_bytes
+                .unwrap_or(defaults.max_outbound_request_bytes),
+            max_outbound_response_bytes: self
+                .max_outbound_response_bytes
+                .unwrap_or(defaults.max_outbound_response_bytes),
+            outbound_connect_timeout_ms: self
+                .outbound_connect_timeout_ms
+                .unwrap_or(defaults.outbound_connect_timeout_ms),
+            outbound_first_byte_timeout_ms: self
+                .outbound_first_byte_timeout_ms
+                .unwrap_or(defaults.outbound_first_byte_timeout_ms),
         }
     }
 }
@@ -147,12 +208,16 @@ pub struct Tenant {
     pub record: TenantRecord,
     /// Its effective limits: its overrides over the host's defaults.
     pub limits: Limits,
-    /// Its turns running on this host now.
-    pub running_turns: AtomicU64,
+    /// Its turns running on this host now. The counters are shared with the tenant's
+    /// next version (a limit changed), so a turn that started before the change still
+    /// counts, and is released, in the same counter.
+    pub running_turns: Arc<AtomicU64>,
     /// Its actors active on this host now.
-    pub active_actors: AtomicU64,
+    pub active_actors: Arc<AtomicU64>,
     /// Bytes of its actors' stored state, keys plus values.
-    pub state_bytes: AtomicU64,
+    pub state_bytes: Arc<AtomicU64>,
+    /// What its actors may send out, and its requests in flight.
+    pub egress: TenantEgress,
     /// What each of its components' turns see of the configuration, by component.
     config: HashMap<String, Arc<ComponentConfig>>,
 }
@@ -227,15 +292,23 @@ impl Tenants {
     pub fn put(&self, record: TenantRecord, defaults: &Limits, state_bytes: u64) -> Arc<Tenant> {
         let mut by_name = self.by_name.write().unwrap_or_else(|p| p.into_inner());
         let old = by_name.get(&record.name).cloned();
-        let counter = |f: fn(&Tenant) -> &AtomicU64, init: u64| {
-            AtomicU64::new(
-                old.as_deref()
-                    .map(|t| f(t).load(Ordering::Acquire))
-                    .unwrap_or(init),
-            )
+        let counter = |f: fn(&Tenant) -> &Arc<AtomicU64>, init: u64| {
+            old.as_deref()
+                .map(|t| f(t).clone())
+                .unwrap_or_else(|| Arc::new(AtomicU64::new(init)))
         };
+        let limits = record.limits.apply(defaults);
+        let in_flight = old
+            .as_deref()
+            .map(|t| t.egress.in_flight.clone())
+            .unwrap_or_default();
         let tenant = Arc::new(Tenant {
-            limits: record.limits.apply(defaults),
+            egress: TenantEgress::new(
+                Arc::from(record.name.as_str()),
+                Arc::new(EgressPolicy::of(&limits)),
+                in_flight,
+            ),
+            limits,
             running_turns: counter(|t| &t.running_turns, 0),
             active_actors: counter(|t| &t.active_actors, 0),
             state_bytes: counter(|t| &t.state_bytes, state_bytes),

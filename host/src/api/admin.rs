@@ -70,7 +70,7 @@ impl From<DeployError> for AdminError {
 impl From<TenantError> for AdminError {
     fn from(e: TenantError) -> Self {
         let status = match e {
-            TenantError::BadName(_) => StatusCode::BAD_REQUEST,
+            TenantError::BadName(_) | TenantError::Egress(_) => StatusCode::BAD_REQUEST,
             TenantError::Exists(_) => StatusCode::CONFLICT,
             TenantError::NotFound(_) | TenantError::NoSuchToken { .. } => StatusCode::NOT_FOUND,
             TenantError::DefaultTenant => StatusCode::FORBIDDEN,

@@ -210,6 +210,15 @@ pub struct ServeArgs {
     /// actor, up to --pinned-instances.
     #[arg(long, default_value_t = 8)]
     pub pinned_max_memory_mib: usize,
+    /// Answer this name with these addresses instead of asking the resolver, for actors'
+    /// outbound requests (as curl's --resolve): `NAME=IP[,IP...]`, repeatable. The
+    /// addresses are still checked against each tenant's allowed_outbound_hosts.
+    #[arg(long = "egress-resolve", value_name = "NAME=IP", value_parser = parse_resolve)]
+    pub egress_resolve: Vec<(String, Vec<std::net::IpAddr>)>,
+    /// A CA certificate (PEM) to trust for actors' outbound https, besides the system's
+    /// roots; repeatable.
+    #[arg(long = "egress-ca", value_name = "FILE")]
+    pub egress_ca: Vec<PathBuf>,
     /// Token for the admin API across all tenants. Without it the admin API is open.
     #[arg(long, env = "WARREN_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -261,4 +270,20 @@ fn sample_ratio(text: &str) -> Result<f64, String> {
         Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
         _ => Err(format!("{text:?} is not a number from 0 to 1")),
     }
+}
+
+/// `NAME=IP[,IP...]` of `--egress-resolve`.
+fn parse_resolve(text: &str) -> Result<(String, Vec<std::net::IpAddr>), String> {
+    let (name, ips) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not NAME=IP[,IP...]"))?;
+    let ips = ips
+        .split(',')
+        .map(|ip| {
+            ip.trim()
+                .parse()
+                .map_err(|_| format!("{ip:?} is not an IP address"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((name.trim().to_string(), ips))
 }

@@ -17,7 +17,7 @@ use warren_host::otlp::Exporter;
 use warren_host::runtime::tenants::Limits;
 use warren_host::runtime::trace::Tracing;
 use warren_host::runtime::{DEFAULT_TENANT, Runtime, RuntimeConfig};
-use warren_host::wasm::{WasmConfig, WasmEngine, sha256_hex};
+use warren_host::wasm::{EgressSettings, WasmConfig, WasmEngine, sha256_hex};
 use warren_opaca::Opaca;
 use warren_protocol::listener::{self, ConnectionLimits};
 use warren_protocol::{AuthConfig, Host, ListenerTls, Protocol};
@@ -185,6 +185,10 @@ async fn start_runtime(
             reuse_instances: args.reuse_instances,
             pinned_instances: args.pinned_instances,
             pinned_max_memory_bytes: args.pinned_max_memory_mib.saturating_mul(1 << 20),
+            egress: EgressSettings {
+                resolve: args.egress_resolve.iter().cloned().collect(),
+                extra_roots: args.egress_ca.clone(),
+            },
             ..WasmConfig::default()
         },
         &args.data_dir.join("artifacts"),

@@ -11,10 +11,13 @@ use std::time::Instant;
 use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::egress::{EgressHooks, TurnEgress};
 use super::limits::MemoryLimiter;
 use super::stdio::GuestOutput;
 use warren_core::runtime::config::ComponentConfig;
+use warren_core::runtime::egress::TenantEgress;
 use warren_core::runtime::{Runtime, TurnState};
 
 /// What a turn's guest can reach through its imports.
@@ -28,6 +31,23 @@ pub struct TurnHost {
     pub trace: Vec<(String, String)>,
     /// The configuration values of the actor's component, if it has any.
     pub config: Option<Arc<ComponentConfig>>,
+    /// What the turn may send out.
+    pub egress: TenantEgress,
+    /// The actor, as logs name it.
+    pub label: String,
+}
+
+impl TurnHost {
+    /// What the turn's outbound requests go out under.
+    pub fn egress(&self) -> TurnEgress {
+        TurnEgress {
+            egress: self.egress.clone(),
+            runtime: self.runtime.clone(),
+            actor: self.label.clone(),
+            trace: self.trace.clone(),
+            deadline: self.deadline,
+        }
+    }
 }
 
 /// Data of one wasmtime store: one guest instance for one turn (or one `describe`).
@@ -44,6 +64,10 @@ pub struct HostState {
     /// What the guest reads through `wasi:config/store`: the values of the turn's
     /// component (none in `describe`).
     pub config: WasiConfigVariables,
+    /// The state of `wasi:http` (its field size limit).
+    pub http: WasiHttpCtx,
+    /// How the guest's outbound requests go out: under the turn's egress policy.
+    pub egress: EgressHooks,
 }
 
 /// The `wasi:config` values of a component's turn.
@@ -63,6 +87,16 @@ impl WasiView for HostState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.egress,
+            table: &mut self.table,
+            ctx: &mut self.http,
         }
     }
 }

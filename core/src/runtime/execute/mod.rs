@@ -311,6 +311,7 @@ impl Runtime {
             cache: &slot.cache,
             state: TurnState::new(actor.clone(), slot.record.clone()),
             config: tenant.config_of(&entry.component),
+            egress: tenant.egress.clone(),
         };
         let started = unix_micros();
         let TurnOutcome {

@@ -3,6 +3,10 @@
 //! lateness, store commits, and protocol requests. Labels are bounded: tenants and actor
 //! types the host knows, never actor ids. `GET /metrics` on the admin side encodes them.
 
+mod egress;
+
+pub use egress::{EgressMetrics, EgressOutcome, RefusalReason};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -188,6 +192,8 @@ pub struct Metrics {
     artifact_cache_hits: Gauge,
     /// The last minute, for the console and `warren status`.
     activity: super::activity::Activity,
+    /// Actors' outbound HTTP requests.
+    egress: EgressMetrics,
 }
 
 impl Default for Metrics {
@@ -202,6 +208,7 @@ impl Metrics {
         let mut metrics = Metrics {
             enabled,
             registry: Registry::with_prefix("warren"),
+            egress: EgressMetrics::new(enabled),
             turns: Family::default(),
             turn_counters: DashMap::new(),
             turn_seconds: latency_histogram(),
@@ -231,6 +238,7 @@ impl Metrics {
         metrics.register_component_loads();
         metrics.register_requests();
         metrics.register_forwards();
+        metrics.egress.register(&mut metrics.registry);
         metrics.register_gauges();
         metrics
     }
@@ -420,6 +428,11 @@ impl Metrics {
     /// Whether anything is counted.
     pub fn enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// Actors' outbound HTTP requests.
+    pub fn egress(&self) -> &EgressMetrics {
+        &self.egress
     }
 
     /// The last minute of turns and the last failed ones.
