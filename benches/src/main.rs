@@ -69,6 +69,7 @@ fn main() -> anyhow::Result<()> {
         "observe",
         "languages",
         "tls",
+        "egress",
     ];
     let chosen: Vec<&str> = if args.figures.is_empty() {
         all.to_vec()
@@ -103,6 +104,7 @@ fn main() -> anyhow::Result<()> {
                 "observe" => figures::observe(args.duration).await,
                 "languages" => figures::languages(args.duration).await,
                 "tls" => figures::tls(args.duration).await,
+                "egress" => figures::egress(args.duration).await,
                 other => anyhow::bail!("unknown figure {other:?}; known: {all:?}"),
             }
         })?;

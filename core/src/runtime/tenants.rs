@@ -342,3 +342,38 @@ impl Tenants {
         removed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(max_concurrent_turns: u64) -> TenantRecord {
+        TenantRecord {
+            name: "t".into(),
+            limits: LimitOverrides {
+                max_concurrent_turns: Some(max_concurrent_turns),
+                ..Default::default()
+            },
+            tokens: Vec::new(),
+            created_at: 0,
+            config: Default::default(),
+        }
+    }
+
+    /// A turn that started before a limit changed is released from the count the new
+    /// version of the tenant checks, not from a copy that nothing reads any more.
+    #[test]
+    fn a_limit_change_keeps_the_counts_of_turns_in_flight() {
+        let tenants = Tenants::default();
+        let before = tenants.put(record(1), &Limits::default(), 0);
+        let running = Tenant::take(&before.running_turns, 1).expect("room for one turn");
+        let after = tenants.put(record(2), &Limits::default(), 0);
+        assert_eq!(after.running_turns.load(Ordering::Acquire), 1);
+        drop(running);
+        assert_eq!(after.running_turns.load(Ordering::Acquire), 0);
+        let one = Tenant::take(&after.running_turns, 2);
+        let two = Tenant::take(&after.running_turns, 2);
+        assert!(one.is_some() && two.is_some());
+        assert!(Tenant::take(&after.running_turns, 2).is_none());
+    }
+}
