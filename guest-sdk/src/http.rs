@@ -264,9 +264,16 @@ fn send_once(request: &Request) -> Result<Response, FetchError> {
     outgoing
         .set_path_with_query(Some(url.path))
         .map_err(|_| invalid("path"))?;
-    let body = outgoing
-        .body()
-        .map_err(|_| FetchError::Http("the request body was taken".into()))?;
+    // A request without a body takes none: the host then sends it as complete at once,
+    // rather than chunked and open until the guest finishes the body.
+    let body = match request.body.is_empty() {
+        true => None,
+        false => Some(
+            outgoing
+                .body()
+                .map_err(|_| FetchError::Http("the request body was taken".into()))?,
+        ),
+    };
     let options = request.timeout.map(|t| {
         let options = RequestOptions::new();
         let nanos = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX);
@@ -274,7 +281,9 @@ fn send_once(request: &Request) -> Result<Response, FetchError> {
         options
     });
     let pending = outgoing_handler::handle(outgoing, options).map_err(code)?;
-    write_body(body, &request.body)?;
+    if let Some(body) = body {
+        write_body(body, &request.body)?;
+    }
     pending.subscribe().block();
     let response = match pending.get() {
         Some(Ok(Ok(response))) => response,

@@ -2,7 +2,7 @@
 //! `fetcher` test guest, through `wasi:http` and the tenant's policy), against the same GET
 //! made by a plain hyper client on a new connection (as Warren's sender opens one per
 //! request), and against an empty turn of the same actor; then turns/s of 64 actors that
-//! fetch on every turn, against 64 actors that do not.
+//! fetch on every turn, against 64 actors that do not and 64 plain hyper clients.
 //!
 //! One call at a time, in rounds that alternate the order; the figures are the medians of
 //! the rounds, since this machine's speed drifts by more than some of the costs measured.
@@ -156,6 +156,10 @@ pub async fn egress(duration: Duration) -> anyhow::Result<()> {
         async move { turn(&rt, &format!("q{t}"), None).await }
     })
     .await?;
+    let plain64 = measure("64 tasks, plain GET", 64, duration / 2, move |_| async move {
+        plain_get(port).await.is_ok()
+    })
+    .await?;
     let (rt64, payload) = (rt.clone(), payload.clone());
     let busy = measure("64 actors, one GET per turn", 64, duration / 2, move |t| {
         let (rt, payload) = (rt64.clone(), payload.clone());
@@ -163,7 +167,8 @@ pub async fn egress(duration: Duration) -> anyhow::Result<()> {
     })
     .await?;
     quiet.print(None);
-    busy.print(Some(&quiet));
+    plain64.print(None);
+    busy.print(Some(&plain64));
     eprintln!("egress figure took {:?}", started.elapsed());
     Ok(())
 }
