@@ -44,8 +44,11 @@ js_inputs="wit/actor.wit $sdk_js/index.js examples/js-counter/counter.js scripts
 build_once counter_js "$js_inputs" \
     node "$tools/node/componentize-js.mjs" examples/js-counter/counter.js wit \
     "$out/counter_js.wasm" --sdk "$sdk_js"
-# The same counter with StarlingMonkey's HTTP left on: it imports wasi:http, which Warren
-# refuses at deploy.
+# The same counter with StarlingMonkey's fetch() on: it imports wasi:http.
 build_once counter_js_http "$js_inputs" \
     node "$tools/node/componentize-js.mjs" examples/js-counter/counter.js wit \
-    "$out/counter_js_http.wasm" --sdk "$sdk_js" --keep-http
+    "$out/counter_js_http.wasm" --sdk "$sdk_js" --http
+fetcher_js_inputs="wit/actor.wit $sdk_js/index.js tests/guests/fetcher-js/fetcher.js scripts/componentize-js.mjs"
+build_once fetcher_js "$fetcher_js_inputs" \
+    node "$tools/node/componentize-js.mjs" tests/guests/fetcher-js/fetcher.js wit \
+    "$out/fetcher_js.wasm" --sdk "$sdk_js" --http

@@ -1,8 +1,9 @@
 // Build a JavaScript actor into a component: bundle SOURCE with esbuild (Warren's and
 // WASI's imports left to the component model), then componentize it against WIT_DIR.
-// Usage: node componentize-js.mjs SOURCE WIT_DIR OUT.wasm [--keep-http] [--sdk DIR]
-// `--keep-http` leaves StarlingMonkey's HTTP features on: a component then imports
-// wasi:http, which Warren does not provide (for the test of a refused import).
+// Usage: node componentize-js.mjs SOURCE WIT_DIR OUT.wasm [--http] [--sdk DIR]
+// `--http` leaves StarlingMonkey's `fetch()` on: the component then imports
+// wasi:http/outgoing-handler, and its requests go out under the tenant's egress policy.
+// Without it the component imports no wasi:http and starts faster.
 // `--sdk DIR` resolves `@warren/actor` to DIR (the repository's guest-sdk/js) instead of
 // node_modules.
 import { build } from 'esbuild';
@@ -13,7 +14,7 @@ import { join, resolve } from 'node:path';
 
 const [source, witPath, out, ...flags] = process.argv.slice(2);
 if (!source || !witPath || !out) {
-  console.error('usage: componentize-js.mjs SOURCE WIT_DIR OUT.wasm [--keep-http] [--sdk DIR]');
+  console.error('usage: componentize-js.mjs SOURCE WIT_DIR OUT.wasm [--http] [--sdk DIR]');
   process.exit(2);
 }
 const sdk = flags.includes('--sdk') ? flags[flags.indexOf('--sdk') + 1] : undefined;
@@ -28,7 +29,8 @@ await build({
   outfile: bundle,
   logLevel: 'warning',
 });
-const disableFeatures = flags.includes('--keep-http') ? [] : ['http', 'fetch-event'];
+// 'fetch-event' is the incoming-request side, which an actor never uses.
+const disableFeatures = flags.includes('--http') ? ['fetch-event'] : ['http', 'fetch-event'];
 const { component } = await componentize({
   sourcePath: bundle,
   witPath,

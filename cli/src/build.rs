@@ -20,6 +20,10 @@ pub struct BuildArgs {
     /// The project directory (default: the current directory).
     #[arg(default_value = ".")]
     dir: PathBuf,
+    /// JavaScript: keep `fetch()` (the component then imports `wasi:http`, and starts a
+    /// little slower). Rust and Python actors import it when they use it.
+    #[arg(long)]
+    http: bool,
 }
 
 /// The language of the project in `dir`, from the file its build starts at.
@@ -63,7 +67,7 @@ fn tools() -> Option<PathBuf> {
 }
 
 /// Build the project in `dir`; returns the component's path.
-pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
+pub fn build(dir: &Path, http: bool) -> anyhow::Result<PathBuf> {
     let dir = dir
         .canonicalize()
         .with_context(|| format!("no directory {}", dir.display()))?;
@@ -133,6 +137,7 @@ pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
                 .args(["actor.js", "wit"])
                 .arg(&out)
                 .args(["--sdk", "warren-actor"])
+                .args(http.then_some("--http"))
                 .current_dir(&dir);
             run(node, "componentize-js")?;
         }
@@ -143,7 +148,7 @@ pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
 /// `warren build`.
 pub fn run_build(args: BuildArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let out = build(&args.dir)?;
+    let out = build(&args.dir, args.http)?;
     let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     eprintln!(
         "built {} ({size} bytes) in {:.1} s; deploy it with `warren deploy {}`",

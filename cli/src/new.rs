@@ -28,7 +28,7 @@ pub struct NewArgs {
 }
 
 const WIT: &str = include_str!("../../wit/actor.wit");
-/// `wasi:config/store`, which the Rust SDK's world imports.
+/// `wasi:config/store`, which the actor world imports.
 const WIT_CONFIG: &str = include_str!("../../wit/deps/config/store.wit");
 
 /// The files of a project in `language`: path and text, with `{{name}}` standing for its
@@ -66,6 +66,10 @@ fn files(language: Language) -> Vec<(&'static str, &'static str)> {
             (
                 "warren-guest/src/config.rs",
                 include_str!("../../guest-sdk/src/config.rs"),
+            ),
+            (
+                "warren-guest/src/http.rs",
+                include_str!("../../guest-sdk/src/http.rs"),
             ),
         ],
         Language::Python => vec![

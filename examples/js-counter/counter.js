@@ -4,8 +4,10 @@
 // - `remind` takes `{"due": "1s", "n": 5}` and adds `n` when the reminder fires.
 // - `call-add` takes `{"target": "id", "n": 3}` and adds `n` to another counter,
 //   returning that counter's reply.
+// - `label` returns the component's configuration value `label`
+//   (`warren config set counter label ...`), or 'counter' while it is unset.
 
-import { call, component, get, invalidArgument, put, remind } from '@warren/actor';
+import { call, component, config, get, invalidArgument, put, remind } from '@warren/actor';
 
 export const actor = component({
   name: 'counter',
@@ -29,6 +31,9 @@ export const actor = component({
         },
         'call-add'({ target, n }) {
           return call('counter', target, 'add', n);
+        },
+        label() {
+          return config('label', 'counter');
         },
       },
     },

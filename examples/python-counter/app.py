@@ -4,6 +4,8 @@
 - `remind` takes `{"due": "1s", "n": 5}` and adds `n` when the reminder fires.
 - `call-add` takes `{"target": "id", "n": 3}` and adds `n` to another counter, returning
   that counter's reply.
+- `label` returns the component's configuration value `label`
+  (`warren config set counter label ...`), or "counter" while it is unset.
 """
 
 import warren_actor as w
@@ -31,6 +33,9 @@ class Counter(w.ActorType):
 
     def call_add(self, args):
         return w.call("counter", args["target"], "add", args["n"])
+
+    def label(self):
+        return w.config("label", "counter")
 
 
 Actor = w.component("counter", "1.0.0", Counter)

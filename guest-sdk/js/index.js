@@ -6,6 +6,7 @@
 
 import * as state from 'warren:actor/state@0.1.0';
 import * as actors from 'warren:actor/actors@0.1.0';
+import * as wasiConfig from 'wasi:config/store@0.2.0-rc.1';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -69,6 +70,20 @@ export function remove(key) {
 /** The keys starting with `prefix`, sorted. */
 export function keys(prefix = '') {
   return state.keys(prefix);
+}
+
+// Configuration.
+
+/** The configuration value under `key` (set with `warren config set`), or `fallback`. */
+export function config(key, fallback = undefined) {
+  let value;
+  try {
+    value = wasiConfig.get(key);
+  } catch (e) {
+    const error = e && e.payload !== undefined ? e.payload : e;
+    throw failed(`cannot read the configuration: ${error && error.val !== undefined ? error.val : error}`);
+  }
+  return value === undefined ? fallback : value;
 }
 
 // Other actors.
@@ -155,27 +170,58 @@ export function component({ name, version, types }) {
       };
     },
 
-    handleAction(ctx, action, payload) {
-      const type = types[ctx.target.actorType];
-      const run = type && Object.hasOwn(type.actions, action) ? type.actions[action] : undefined;
-      if (run === undefined) {
-        throw { tag: 'not-found', val: `${ctx.target.actorType} has no action ${JSON.stringify(action)}` };
-      }
-      let argument;
-      try {
-        argument = payload.length === 0 ? undefined : JSON.parse(decoder.decode(payload));
-      } catch (e) {
-        throw { tag: 'invalid-argument', val: `payload is not JSON: ${e}` };
-      }
-      current = ctx;
-      try {
-        return toBytes(run(argument));
-      } catch (e) {
-        if (e instanceof ActorError) throw { tag: e.tag, val: e.message };
-        throw { tag: 'failed', val: String(e && e.stack ? e.stack : e) };
-      } finally {
-        current = undefined;
-      }
-    },
+    handleAction: Object.values(types).some(hasAsyncAction) ? handleAsync : handle,
   };
+
+  // An action's run: its function, the payload parsed, the context set while it runs.
+  function prepare(ctx, action, payload) {
+    const type = types[ctx.target.actorType];
+    const run = type && Object.hasOwn(type.actions, action) ? type.actions[action] : undefined;
+    if (run === undefined) {
+      throw { tag: 'not-found', val: `${ctx.target.actorType} has no action ${JSON.stringify(action)}` };
+    }
+    let argument;
+    try {
+      argument = payload.length === 0 ? undefined : JSON.parse(decoder.decode(payload));
+    } catch (e) {
+      throw { tag: 'invalid-argument', val: `payload is not JSON: ${e}` };
+    }
+    return () => run(argument);
+  }
+
+  function handle(ctx, action, payload) {
+    const run = prepare(ctx, action, payload);
+    current = ctx;
+    try {
+      return toBytes(run());
+    } catch (e) {
+      throw asWitError(e);
+    } finally {
+      current = undefined;
+    }
+  }
+
+  // For a component with an `async` action (one that awaits `fetch()`): the export is
+  // async too, and ComponentizeJS runs the event loop until it settles. Components
+  // without one keep the plain export, which is faster.
+  async function handleAsync(ctx, action, payload) {
+    const run = prepare(ctx, action, payload);
+    current = ctx;
+    try {
+      return toBytes(await run());
+    } catch (e) {
+      throw asWitError(e);
+    } finally {
+      current = undefined;
+    }
+  }
+}
+
+const hasAsyncAction = (type) =>
+  Object.values(type.actions).some((f) => f.constructor && f.constructor.name === 'AsyncFunction');
+
+// A thrown error as the WIT error the export returns.
+function asWitError(e) {
+  if (e instanceof ActorError) return { tag: e.tag, val: e.message };
+  return { tag: 'failed', val: String(e && e.stack ? e.stack : e) };
 }

@@ -178,6 +178,15 @@ async fn new_projects_build_and_deploy_in_every_language() {
         let body = r#"{"target":"b","n":2}"#;
         assert_eq!(host.invoke_ok(&name, "a", "call-add", body).await, "2");
         assert_eq!(host.invoke_ok(&name, "b", "get", "").await, "2");
+        // The template reads a configuration value; a change reaches the next turn.
+        let label = format!("\"{name}\"");
+        assert_eq!(host.invoke_ok(&name, "a", "label", "").await, label);
+        let (ok, _, err) = warren(&host, &["config", "set", &name, "label", "shop floor"]);
+        assert!(ok, "{language}: {err}");
+        assert_eq!(
+            host.invoke_ok(&name, "a", "label", "").await,
+            r#""shop floor""#
+        );
     }
 
     // Refused: a name no language takes, an existing directory, a directory without a

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Redirect};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Host, eventually};
+use crate::support::{Host, eventually, guest};
 use crate::tenancy::{ADMIN, admin_host};
 
 /// The upstream server: what it answers, and how many requests reached it.
@@ -351,4 +351,43 @@ async fn reminders_that_fetch_keep_firing_while_a_slow_server_holds_another_tena
     for s in stuck {
         s.abort();
     }
+}
+
+/// A guest in JavaScript (`fetch()` of StarlingMonkey) and in Rust fetch from the
+/// allowed host of the default tenant; a host not allowed fails the JavaScript fetch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guests_in_every_language_fetch_what_the_policy_allows() {
+    let (port, upstream) = upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path(), &[]);
+    let policy = json!({"allowed_outbound_hosts": [format!("http://127.0.0.1:{port}")]});
+    let (status, text) = host
+        .call(
+            Method::PATCH,
+            "/admin/v1/tenants/default",
+            None,
+            policy.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 200, "{text}");
+    for name in ["fetcher", "fetcher_js"] {
+        let (status, body) = host.deploy(std::fs::read(guest(name)).unwrap()).await;
+        assert_eq!(status, 201, "{name}: {body}");
+    }
+    let hello = json!({"url": format!("http://127.0.0.1:{port}/hello")}).to_string();
+    for actor_type in ["fetcher", "fetcher-js"] {
+        let answer = host.invoke_ok(actor_type, "a", "fetch", &hello).await;
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(answer["status"], 200, "{actor_type}: {answer}");
+        assert_eq!(
+            answer["body"], "hello from upstream",
+            "{actor_type}: {answer}"
+        );
+    }
+    assert_eq!(upstream.hits.load(Ordering::SeqCst), 2);
+    let elsewhere = json!({"url": format!("http://localhost:{port}/hello")}).to_string();
+    let answer = host.invoke_ok("fetcher-js", "a", "fetch", &elsewhere).await;
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert!(answer["error"].is_string(), "{answer}");
+    assert_eq!(upstream.hits.load(Ordering::SeqCst), 2, "{answer}");
 }

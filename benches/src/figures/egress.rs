@@ -156,9 +156,12 @@ pub async fn egress(duration: Duration) -> anyhow::Result<()> {
         async move { turn(&rt, &format!("q{t}"), None).await }
     })
     .await?;
-    let plain64 = measure("64 tasks, plain GET", 64, duration / 2, move |_| async move {
-        plain_get(port).await.is_ok()
-    })
+    let plain64 = measure(
+        "64 tasks, plain GET",
+        64,
+        duration / 2,
+        move |_| async move { plain_get(port).await.is_ok() },
+    )
     .await?;
     let (rt64, payload) = (rt.clone(), payload.clone());
     let busy = measure("64 actors, one GET per turn", 64, duration / 2, move |t| {

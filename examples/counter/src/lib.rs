@@ -2,7 +2,9 @@
 //! `add` also takes a one-element array (`[5]`), which is how the Dapr JS SDK's actor
 //! proxies send their arguments. `remind` takes `{"due": "1s", "n": 5}` and adds `n` when
 //! the reminder fires; `call-add` takes `{"target": "id", "n": 3}` and adds `n` to another
-//! counter, returning its reply. The Python and JavaScript counters do the same.
+//! counter, returning its reply. `label` returns the component's configuration value
+//! `label` (`warren config set counter label ...`), or `"counter"` while it is unset. The
+//! Python and JavaScript counters do the same.
 
 use warren_guest::prelude::*;
 
@@ -26,7 +28,7 @@ impl Actor for Counter {
         Manifest::new("counter").with_type(
             ActorType::new("counter")
                 .description("Keeps a running total")
-                .actions(["add", "get", "remind", "call-add"]),
+                .actions(["add", "get", "remind", "call-add", "label"]),
         )
     }
 
@@ -55,6 +57,7 @@ impl Actor for Counter {
                 let target = actors::actor("counter", &args.target);
                 actors::call(&target, "add", args.n.to_string().as_bytes())
             }
+            "label" => to_json(&config::get("label")?.unwrap_or_else(|| "counter".into())),
             other => Err(Error::NotFound(format!("counter has no action {other:?}"))),
         }
     }

@@ -11,6 +11,7 @@ from typing import Any, Optional
 from componentize_py_types import Err
 from wit_world.imports import actors as _actors
 from wit_world.imports import state as _state
+from wit_world.imports import store as _config
 from wit_world.imports import types as _types
 
 __all__ = [
@@ -88,6 +89,15 @@ def keys(prefix: str = "") -> list:
 
 
 # Other actors.
+
+def config(key: str, default: Optional[str] = None) -> Optional[str]:
+    """The configuration value under `key` (set with `warren config set`), or `default`."""
+    try:
+        value = _config.get(key)
+    except Err as e:
+        raise Failed(f"cannot read the configuration: {e.value.value}")
+    return default if value is None else value
+
 
 def _payload(value: Any) -> bytes:
     return b"" if value is None else json.dumps(value, separators=(",", ":")).encode()
