@@ -11,7 +11,7 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
 fi
 
 cargo build --release --target wasm32-wasip2 \
-    -p counter -p bank -p newsroom -p calculator -p assistant -p tally -p tally-v2 \
+    -p counter -p bank -p newsroom -p calculator -p assistant -p tally -p tally-v2 -p price-cache \
     -p hostile -p not-an-actor -p legacy -p appender -p configured -p fetcher
 
 tools="$(scripts/guest-tools.sh)"

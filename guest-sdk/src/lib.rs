@@ -355,7 +355,7 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Error> {
 pub mod prelude {
     pub use crate::{
         Actor, ActorKind, ActorRef, ActorType, Context, Error, InstanceStrategy, Manifest, Trigger,
-        actors, config, json, platform, schedule, state, to_json, workflow,
+        actors, config, http, json, platform, schedule, state, to_json, workflow,
     };
 }
 

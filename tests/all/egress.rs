@@ -31,6 +31,7 @@ async fn upstream() -> (u16, Arc<Upstream>) {
         .route("/big", axum::routing::get(big))
         .route("/redirect", axum::routing::get(redirect))
         .route("/silent", axum::routing::get(silent))
+        .route("/price/{symbol}", axum::routing::get(price))
         .layer(axum::middleware::from_fn_with_state(
             counts.clone(),
             count_hits,
@@ -68,6 +69,11 @@ async fn big() -> Vec<u8> {
 
 async fn redirect(Query(to): Query<std::collections::HashMap<String, String>>) -> Redirect {
     Redirect::temporary(&to["to"])
+}
+
+/// A price API's answer, for the price-cache example.
+async fn price(axum::extract::Path(symbol): axum::extract::Path<String>) -> axum::Json<Value> {
+    axum::Json(json!({"symbol": symbol, "price": 97250.5}))
 }
 
 /// Never answers (within any turn's deadline).
@@ -390,4 +396,35 @@ async fn guests_in_every_language_fetch_what_the_policy_allows() {
     let answer: Value = serde_json::from_str(&answer).unwrap();
     assert!(answer["error"].is_string(), "{answer}");
     assert_eq!(upstream.hits.load(Ordering::SeqCst), 2, "{answer}");
+}
+
+/// The price-cache example fetches a quote from the API its configuration names, keeps
+/// it in its state and answers it from there while it is fresh; `refresh` fetches again.
+#[tokio::test]
+async fn the_price_cache_example_keeps_what_it_fetched() {
+    let (port, upstream) = upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(dir.path(), &[]);
+    let api = format!("http://127.0.0.1:{port}");
+    let policy = json!({"allowed_outbound_hosts": [api]}).to_string();
+    let (ok, _, err) = host.cli(&["tenant", "update", "default", &policy], "");
+    assert!(ok, "{err}");
+    let (status, body) = host
+        .deploy(std::fs::read(guest("price_cache")).unwrap())
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // Without its API configured, the actor says what is missing.
+    let (status, text) = host.invoke("price", "BTC", "get", "").await;
+    assert!(status != 200 && text.contains("api_url"), "{status} {text}");
+    let (ok, _, err) = host.cli(&["config", "set", "price-cache", "api_url", &api], "");
+    assert!(ok, "{err}");
+    for _ in 0..3 {
+        let quote: Value =
+            serde_json::from_str(&host.invoke_ok("price", "BTC", "get", "").await).unwrap();
+        assert_eq!(quote["quote"]["price"], 97250.5, "{quote}");
+        assert_eq!(quote["quote"]["symbol"], "BTC", "{quote}");
+    }
+    assert_eq!(upstream.hits.load(Ordering::SeqCst), 1, "answered from its state");
+    host.invoke_ok("price", "BTC", "refresh", "").await;
+    assert_eq!(upstream.hits.load(Ordering::SeqCst), 2);
 }
