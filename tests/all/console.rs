@@ -85,6 +85,17 @@ async fn the_console_works_in_a_browser() {
             hostile.to_str().unwrap(),
         ],
     );
+    // An egress policy, which the tenants page shows.
+    let policy = r#"{"allowed_outbound_hosts": ["https://api.example.org"]}"#;
+    let updated = host
+        .client
+        .patch(format!("{}/admin/v1/tenants/default", host.url))
+        .bearer_auth(ADMIN)
+        .body(policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), 200);
     let out = target_dir().join("test-output/console");
     std::fs::create_dir_all(&out).unwrap();
     let not_wasm = dir.path().join("notes.wasm");

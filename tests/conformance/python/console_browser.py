@@ -105,6 +105,8 @@ def main():
         # Tenants.
         page.goto(f"{URL}/console#/tenants")
         expect(page.locator("#tenant-list")).to_contain_text("default")
+        # The egress policy the test set, in its own column.
+        expect(page.locator("#tenant-list")).to_contain_text("https://api.example.org")
         shot(page, "09-tenants")
 
         assert not errors, f"script errors in the page: {errors}"

@@ -138,8 +138,9 @@ async function overview() {
 async function tenants() {
   const list = await api("/admin/v1/tenants");
   show(el("h2", {}, "Tenants"),
-    table(["name", "active actors", "running turns", "state bytes", "tokens", "limits"],
-      list.map((t) => [t.name, t.active_actors, t.running_turns, t.state_bytes, t.tokens.length, json(t.overrides)]),
+    table(["name", "active actors", "running turns", "state bytes", "tokens", "outbound hosts", "limits"],
+      list.map((t) => [t.name, t.active_actors, t.running_turns, t.state_bytes, t.tokens.length,
+        t.limits.allowed_outbound_hosts.join(" ") || "none", json(t.overrides)]),
       "tenant-list"));
 }
 
