@@ -65,7 +65,7 @@ fn turns(c: &mut Criterion) {
                         limits: &limits,
                         cache: None,
                         config: None,
-                        egress: TenantEgress::of("bench", &limits),
+                        egress: TenantEgress::of("bench", limits.egress()),
                     },
                 )
                 .await;

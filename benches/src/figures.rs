@@ -126,7 +126,7 @@ pub async fn invoke(duration: Duration) -> anyhow::Result<()> {
                             limits: &limits,
                             cache: None,
                             config: None,
-                            egress: TenantEgress::of("bench", &limits),
+                            egress: TenantEgress::of("bench", limits.egress()),
                         };
                         wasm.run_turn(&component, rt, state, &inv, setting)
                             .await

@@ -179,6 +179,11 @@ async fn actors_reach_what_their_tenant_allows_and_nothing_else() {
     a_body_past_the_limit_is_cut_there(&host, &a, &url("/big")).await;
     a_silent_server_fails_only_its_own_turn(&host, (&a, &b), &url("/silent"), &upstream).await;
 
+    every_outcome_is_counted_and_refusals_logged(&host).await;
+}
+
+/// What the test above did, in `/metrics` per tenant, and the refusals in the log.
+async fn every_outcome_is_counted_and_refusals_logged(host: &Host) {
     let (_, text) = host
         .call(Method::GET, "/metrics", Some(ADMIN), Vec::new())
         .await;
@@ -424,7 +429,11 @@ async fn the_price_cache_example_keeps_what_it_fetched() {
         assert_eq!(quote["quote"]["price"], 97250.5, "{quote}");
         assert_eq!(quote["quote"]["symbol"], "BTC", "{quote}");
     }
-    assert_eq!(upstream.hits.load(Ordering::SeqCst), 1, "answered from its state");
+    assert_eq!(
+        upstream.hits.load(Ordering::SeqCst),
+        1,
+        "answered from its state"
+    );
     host.invoke_ok("price", "BTC", "refresh", "").await;
     assert_eq!(upstream.hits.load(Ordering::SeqCst), 2);
 }

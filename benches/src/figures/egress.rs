@@ -149,6 +149,17 @@ pub async fn egress(duration: Duration) -> anyhow::Result<()> {
         "the GET from a turn (turn with a GET minus empty turn) vs plain hyper: x{a:.2} (x{a_lo:.2}-x{a_hi:.2}); whole turn with a GET vs plain hyper: x{w:.2} (x{w_lo:.2}-x{w_hi:.2})"
     );
 
+    concurrent(&rt, port, payload, duration).await
+}
+
+/// Turns/s of 64 actors fetching on every turn, against 64 that do not and 64 plain hyper
+/// clients.
+async fn concurrent(
+    rt: &Runtime,
+    port: u16,
+    payload: Arc<[u8]>,
+    duration: Duration,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let rt64 = rt.clone();
     let quiet = measure("64 actors, empty turns", 64, duration / 2, move |t| {

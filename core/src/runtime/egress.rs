@@ -22,8 +22,6 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::tenants::Limits;
-
 /// The scheme of an outbound request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutboundScheme {
@@ -296,22 +294,12 @@ pub struct EgressPolicy {
 }
 
 impl EgressPolicy {
-    /// The policy of `limits` (patterns that do not parse, which the admin API refuses,
-    /// let nothing through).
-    pub fn of(limits: &Limits) -> Self {
+    /// The policy of these patterns under `limits` (patterns that do not parse, which the
+    /// admin API refuses, let nothing through).
+    pub fn new(patterns: &[String], limits: EgressLimits) -> Self {
         EgressPolicy {
-            patterns: limits
-                .allowed_outbound_hosts
-                .iter()
-                .filter_map(|p| p.parse().ok())
-                .collect(),
-            limits: EgressLimits {
-                max_concurrent: limits.max_outbound_requests,
-                max_request_bytes: limits.max_outbound_request_bytes,
-                max_response_bytes: limits.max_outbound_response_bytes,
-                connect_timeout: Duration::from_millis(limits.outbound_connect_timeout_ms),
-                first_byte_timeout: Duration::from_millis(limits.outbound_first_byte_timeout_ms),
-            },
+            patterns: patterns.iter().filter_map(|p| p.parse().ok()).collect(),
+            limits,
         }
     }
 
@@ -361,14 +349,10 @@ impl TenantEgress {
         }
     }
 
-    /// The egress of `tenant` under `limits`, with a count of its own (for a turn run
+    /// The egress of `tenant` under `policy`, with a count of its own (for a turn run
     /// outside the runtime's tenants, as a benchmark runs one).
-    pub fn of(tenant: &str, limits: &Limits) -> Self {
-        TenantEgress::new(
-            Arc::from(tenant),
-            Arc::new(EgressPolicy::of(limits)),
-            Arc::default(),
-        )
+    pub fn of(tenant: &str, policy: EgressPolicy) -> Self {
+        TenantEgress::new(Arc::from(tenant), Arc::new(policy), Arc::default())
     }
 
     /// One request in flight for as long as the permit lives, or `None` at the limit.
@@ -402,13 +386,20 @@ mod tests {
     use super::*;
     use OutboundScheme::{Http, Https};
 
+    fn limits(max_concurrent: u64) -> EgressLimits {
+        EgressLimits {
+            max_concurrent,
+            max_request_bytes: 1 << 20,
+            max_response_bytes: 1 << 20,
+            connect_timeout: Duration::from_secs(1),
+            first_byte_timeout: Duration::from_secs(1),
+        }
+    }
+
     fn policy(patterns: &[&str]) -> EgressPolicy {
-        let limits = Limits {
-            allowed_outbound_hosts: patterns.iter().map(|p| p.to_string()).collect(),
-            ..Limits::default()
-        };
-        check_patterns(&limits.allowed_outbound_hosts).expect("patterns parse");
-        EgressPolicy::of(&limits)
+        let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+        check_patterns(&patterns).expect("patterns parse");
+        EgressPolicy::new(&patterns, limits(8))
     }
 
     #[test]
@@ -488,11 +479,7 @@ mod tests {
 
     #[test]
     fn the_permit_counts_requests_in_flight() {
-        let limits = Limits {
-            max_outbound_requests: 1,
-            ..Limits::default()
-        };
-        let egress = TenantEgress::of("t", &limits);
+        let egress = TenantEgress::of("t", EgressPolicy::new(&[], limits(1)));
         let first = egress.permit().expect("first");
         assert!(egress.permit().is_none());
         drop(first);

@@ -5,12 +5,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::config::{ComponentConfig, TenantConfig};
-use super::egress::{EgressPolicy, TenantEgress};
+use super::egress::{EgressLimits, EgressPolicy, TenantEgress};
 
 /// Effective limits of a tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +49,22 @@ pub struct Limits {
     /// Longest wait for a response's head and between its body's chunks (never past the
     /// turn's deadline).
     pub outbound_first_byte_timeout_ms: u64,
+}
+
+impl Limits {
+    /// The egress policy these limits give.
+    pub fn egress(&self) -> EgressPolicy {
+        EgressPolicy::new(
+            &self.allowed_outbound_hosts,
+            EgressLimits {
+                max_concurrent: self.max_outbound_requests,
+                max_request_bytes: self.max_outbound_request_bytes,
+                max_response_bytes: self.max_outbound_response_bytes,
+                connect_timeout: Duration::from_millis(self.outbound_connect_timeout_ms),
+                first_byte_timeout: Duration::from_millis(self.outbound_first_byte_timeout_ms),
+            },
+        )
+    }
 }
 
 /// Overrides of a tenant's limits; absent fields take the host's defaults.
@@ -305,7 +322,7 @@ impl Tenants {
         let tenant = Arc::new(Tenant {
             egress: TenantEgress::new(
                 Arc::from(record.name.as_str()),
-                Arc::new(EgressPolicy::of(&limits)),
+                Arc::new(limits.egress()),
                 in_flight,
             ),
             limits,

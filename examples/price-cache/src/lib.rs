@@ -40,10 +40,7 @@ fn refresh(symbol: &str) -> Result<Quote, Error> {
         .header("accept", "application/json")
         .send()?;
     if response.status != 200 {
-        return Err(Error::Failed(format!(
-            "{url} answered {}",
-            response.status
-        )));
+        return Err(Error::Failed(format!("{url} answered {}", response.status)));
     }
     let quote: serde_json::Value = serde_json::from_slice(&response.body)
         .map_err(|e| Error::Failed(format!("{url} answered no JSON: {e}")))?;
