@@ -195,7 +195,7 @@ async fn every_outcome_is_counted_and_refusals_logged(host: &Host) {
         )
     };
     assert_eq!(refused("a", "not_allowed"), 2.0, "{text}");
-    assert_eq!(refused("b", "not_allowed"), 2.0, "{text}");
+    assert_eq!(refused("b", "not_allowed"), 21.0, "{text}");
     assert_eq!(refused("c", "address"), 1.0, "{text}");
     assert_eq!(refused("a", "response_size"), 1.0, "{text}");
     let requests = |tenant, outcome| {
@@ -215,6 +215,12 @@ async fn every_outcome_is_counted_and_refusals_logged(host: &Host) {
     );
     assert!(received >= (1 << 20) as f64, "{received}");
     let log = host.log();
+    // Written before the later turns' lines, which are in: all of them are in the log.
+    let spam = log
+        .lines()
+        .filter(|l| l.contains("outbound request refused") && l.contains("actor=b:fetcher/spam"))
+        .count();
+    assert_eq!(spam, 8, "{log}");
     assert!(
         log.contains("outbound request refused")
             && log.contains("tenant=b")
@@ -240,10 +246,11 @@ async fn refusals_each_have_their_error(host: &Host, (a, b, c): (&str, &str, &st
     let metadata = "http://169.254.169.254/latest/meta-data/";
     let hop = json!({"url": format!("http://127.0.0.1:{port}/redirect?to={metadata}")});
     assert_eq!(error(host.fetch_as(a, "x", hop).await), "HttpRequestDenied");
-    // Tenant a's policy does not let tenant b out, even to the same address.
-    let allowed_for_a = json!({"url": format!("http://127.0.0.1:{port}/hello")});
+    // Tenant a's policy does not let tenant b out, even to the same address; twenty
+    // tries in one turn are all counted, and the first eight logged.
+    let allowed_for_a = json!({"url": format!("http://127.0.0.1:{port}/hello"), "times": 20});
     assert_eq!(
-        error(host.fetch_as(b, "y", allowed_for_a).await),
+        error(host.fetch_as(b, "spam", allowed_for_a).await),
         "HttpRequestDenied"
     );
 }

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use http::{HeaderName, HeaderValue, Request, Response};
@@ -65,7 +66,13 @@ pub struct TurnEgress {
     pub trace: Vec<(String, String)>,
     /// The turn's deadline: no request waits past it.
     pub deadline: Instant,
+    /// Refusals of this turn logged so far.
+    pub refusals_logged: Arc<AtomicU32>,
 }
+
+/// Refusals logged at `warn` per turn; later ones are only counted (and logged at
+/// `debug`), so a guest refused in a loop cannot flood the host's log.
+const REFUSALS_LOGGED_PER_TURN: u32 = 8;
 
 /// The wasi-http hooks of one instance: the current turn's egress (none in `describe`,
 /// where every request is refused).
@@ -138,7 +145,13 @@ async fn outbound(
         started: Instant::now(),
         settled: false,
     };
-    let target = Target::of(request.uri())?;
+    let target = match Target::of(request.uri()) {
+        Ok(target) => target,
+        Err(error) => {
+            pending.settle(EgressOutcome::failed);
+            return Err(error);
+        }
+    };
     let failure = match attempt(&net, &turn, &target, request, options).await {
         Ok(answered) => {
             pending.settle(EgressOutcome::ok);
@@ -152,14 +165,26 @@ async fn outbound(
         Failure::Refused(reason, detail, error) => {
             pending.settle(EgressOutcome::refused);
             metrics.refused(tenant, reason);
-            tracing::warn!(
-                target: "warren::egress",
-                tenant = %tenant,
-                actor = %turn.actor,
-                to = %target.origin(),
-                reason = reason.as_str(),
-                "outbound request refused: {detail}"
-            );
+            let logged = turn.refusals_logged.fetch_add(1, Ordering::Relaxed);
+            if logged < REFUSALS_LOGGED_PER_TURN {
+                tracing::warn!(
+                    target: "warren::egress",
+                    tenant = %tenant,
+                    actor = %turn.actor,
+                    to = %target.origin(),
+                    reason = reason.as_str(),
+                    "outbound request refused: {detail}"
+                );
+            } else {
+                tracing::debug!(
+                    target: "warren::egress",
+                    tenant = %tenant,
+                    actor = %turn.actor,
+                    to = %target.origin(),
+                    reason = reason.as_str(),
+                    "outbound request refused: {detail}"
+                );
+            }
             Err(error)
         }
         Failure::Failed(error) => {

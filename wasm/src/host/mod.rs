@@ -46,6 +46,7 @@ impl TurnHost {
             actor: self.label.clone(),
             trace: self.trace.clone(),
             deadline: self.deadline,
+            refusals_logged: Default::default(),
         }
     }
 }

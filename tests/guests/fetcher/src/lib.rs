@@ -1,6 +1,7 @@
 //! Sends outbound HTTP requests through `wasi:http`, for the tests of Warren's egress.
 //! `fetch` takes `{"url", "method"?, "body"?, "timeout_ms"?}` and answers
-//! `{"status", "body", "bytes", "traceparent"}` or `{"error", "received"?}`: a refused or
+//! `{"status", "body", "bytes", "traceparent"}` or `{"error", "received"?}` (with
+//! `"times": n`, the last of n tries): a refused or
 //! failed request is an answer, not a failed turn, so a test reads the error code.
 //! `poll` takes `{"url", "every"}` and sets a reminder `tick` that fetches the URL each
 //! time and counts the outcomes in state (`counts` returns them).
@@ -20,6 +21,9 @@ struct Fetch {
     body: Option<String>,
     #[serde(default)]
     timeout_ms: Option<u64>,
+    /// Send it this many times (default once); the answer is the last one's.
+    #[serde(default)]
+    times: Option<u32>,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -66,7 +70,14 @@ impl Actor for Fetcher {
 
     fn handle(_ctx: &Context, action: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
         match action {
-            "fetch" => to_json(&fetch(&json::<Fetch>(payload)?)),
+            "fetch" => {
+                let args: Fetch = json(payload)?;
+                let mut answer = fetch(&args);
+                for _ in 1..args.times.unwrap_or(1) {
+                    answer = fetch(&args);
+                }
+                to_json(&answer)
+            }
             "poll" => {
                 let args: Poll = json(payload)?;
                 schedule::set_reminder("tick", &args.every, &args.every, "", args.url.as_bytes())?;
