@@ -364,11 +364,6 @@ impl TenantEgress {
         }
         Some(EgressPermit(self.in_flight.clone()))
     }
-
-    /// The tenant's requests in flight now.
-    pub fn in_flight(&self) -> u64 {
-        self.in_flight.load(Ordering::Acquire)
-    }
 }
 
 /// One outbound request in flight; released on drop.

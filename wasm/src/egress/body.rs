@@ -117,6 +117,15 @@ impl ResponseBody {
     }
 }
 
+/// The body's bytes are counted once, as it is dropped (not a labelled metric lookup per
+/// chunk).
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        let egress = self.counting.runtime.metrics().egress();
+        egress.received(&self.counting.tenant, self.received);
+    }
+}
+
 /// When the next chunk must have arrived.
 fn next_wait(between: Duration, deadline: Instant) -> Instant {
     (Instant::now() + between).min(deadline)
@@ -155,8 +164,6 @@ impl Body for ResponseBody {
                     egress.refused(&this.counting.tenant, RefusalReason::response_size);
                 }
                 this.received += data.len() as u64;
-                let egress = this.counting.runtime.metrics().egress();
-                egress.received(&this.counting.tenant, data.len() as u64);
                 Frame::data(data)
             }
             Err(trailers) => trailers,

@@ -165,25 +165,25 @@ async fn outbound(
         Failure::Refused(reason, detail, error) => {
             pending.settle(EgressOutcome::refused);
             metrics.refused(tenant, reason);
+            // tracing takes a level known at compile time: one event, at either level.
+            macro_rules! refusal {
+                ($level:expr) => {
+                    tracing::event!(
+                        target: "warren::egress",
+                        $level,
+                        tenant = %tenant,
+                        actor = %turn.actor,
+                        to = %target.origin(),
+                        reason = reason.as_str(),
+                        "outbound request refused: {detail}"
+                    )
+                };
+            }
             let logged = turn.refusals_logged.fetch_add(1, Ordering::Relaxed);
             if logged < REFUSALS_LOGGED_PER_TURN {
-                tracing::warn!(
-                    target: "warren::egress",
-                    tenant = %tenant,
-                    actor = %turn.actor,
-                    to = %target.origin(),
-                    reason = reason.as_str(),
-                    "outbound request refused: {detail}"
-                );
+                refusal!(tracing::Level::WARN);
             } else {
-                tracing::debug!(
-                    target: "warren::egress",
-                    tenant = %tenant,
-                    actor = %turn.actor,
-                    to = %target.origin(),
-                    reason = reason.as_str(),
-                    "outbound request refused: {detail}"
-                );
+                refusal!(tracing::Level::DEBUG);
             }
             Err(error)
         }
