@@ -2,6 +2,9 @@
 # Run every check and test Warren has. This is what CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A run from a clean clone builds everything once: incremental caches would only cost disk
+# (gigabytes across clippy and the test build) and time, and CI's disk is not ours alone.
+export CARGO_INCREMENTAL=0
 
 scripts/build-guests.sh
 scripts/conformance-deps.sh
