@@ -40,6 +40,15 @@ build_once counter_py "$py_inputs" \
     "$tools/py/bin/componentize-py" -d wit -w warren-actor componentize app \
     -p examples/python-counter -p "$sdk_py" -o "$out/counter_py.wasm"
 
+# The Python fetcher sends HTTP requests: the warren-http-actor world, with the module
+# names `warren build --http` gives (cli/src/build.rs).
+fetcher_py_inputs="wit/actor.wit wit/deps/http/http.wit $sdk_py/warren_actor/__init__.py $sdk_py/warren_actor/http.py tests/guests/fetcher-py/app.py"
+build_once fetcher_py "$fetcher_py_inputs" \
+    "$tools/py/bin/componentize-py" -d wit -w warren-http-actor \
+    --import-interface-name wasi:http/types@0.2.0=http_types \
+    --import-interface-name warren:actor/types@0.1.0=types componentize app \
+    -p tests/guests/fetcher-py -p "$sdk_py" -o "$out/fetcher_py.wasm"
+
 js_inputs="wit/actor.wit $sdk_js/index.js examples/js-counter/counter.js scripts/componentize-js.mjs"
 build_once counter_js "$js_inputs" \
     node "$tools/node/componentize-js.mjs" examples/js-counter/counter.js wit \

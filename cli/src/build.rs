@@ -14,14 +14,27 @@ use super::new::Language;
 /// The componentize-py the templates are tested with.
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 
+/// componentize-py's world and module names for a Python actor that sends HTTP requests:
+/// both `types` interfaces would otherwise get qualified module names, and the SDK
+/// imports Warren's as `types`.
+const PYTHON_HTTP_ARGS: [&str; 6] = [
+    "-w",
+    "warren-http-actor",
+    "--import-interface-name",
+    "wasi:http/types@0.2.0=http_types",
+    "--import-interface-name",
+    "warren:actor/types@0.1.0=types",
+];
+
 /// Arguments of `warren build`.
 #[derive(clap::Args)]
 pub struct BuildArgs {
     /// The project directory (default: the current directory).
     #[arg(default_value = ".")]
     dir: PathBuf,
-    /// JavaScript: keep `fetch()` (the component then imports `wasi:http`, and starts a
-    /// little slower). Rust and Python actors import it when they use it.
+    /// Let the actor send HTTP requests: `fetch()` in JavaScript (the component then
+    /// imports `wasi:http`, and starts a little slower), `warren_actor.http` in Python.
+    /// Rust actors import `wasi:http` when they use `warren_guest::http`.
     #[arg(long)]
     http: bool,
 }
@@ -112,8 +125,12 @@ pub fn build(dir: &Path, http: bool) -> anyhow::Result<PathBuf> {
                 }
             };
             let mut componentize = Command::new(tool);
+            match http {
+                true => componentize.args(["-d", "wit"]).args(PYTHON_HTTP_ARGS),
+                false => componentize.args(["-d", "wit", "-w", "warren-actor"]),
+            };
             componentize
-                .args(["-d", "wit", "-w", "warren-actor", "componentize", "app"])
+                .args(["componentize", "app"])
                 .args(["-p", ".", "-o"])
                 .arg(&out)
                 .current_dir(&dir);

@@ -30,6 +30,21 @@ pub struct NewArgs {
 const WIT: &str = include_str!("../../wit/actor.wit");
 /// `wasi:config/store`, which the actor world imports.
 const WIT_CONFIG: &str = include_str!("../../wit/deps/config/store.wit");
+/// `wasi:http` and what it names, which the `warren-http-actor` world imports.
+const WIT_HTTP: [(&str, &str); 3] = [
+    (
+        "wit/deps/http/http.wit",
+        include_str!("../../wit/deps/http/http.wit"),
+    ),
+    (
+        "wit/deps/io/io.wit",
+        include_str!("../../wit/deps/io/io.wit"),
+    ),
+    (
+        "wit/deps/clocks/monotonic-clock.wit",
+        include_str!("../../wit/deps/clocks/monotonic-clock.wit"),
+    ),
+];
 
 /// The files of a project in `language`: path and text, with `{{name}}` standing for its
 /// name. The actor itself is the language's counter example, whose quoted `counter` (its
@@ -39,6 +54,7 @@ fn files(language: Language) -> Vec<(&'static str, &'static str)> {
         ("wit/actor.wit", WIT),
         ("wit/deps/config/store.wit", WIT_CONFIG),
     ];
+    files.extend(WIT_HTTP);
     files.extend(match language {
         Language::Rust => vec![
             ("Cargo.toml", include_str!("templates/rust/Cargo.toml")),
@@ -81,6 +97,10 @@ fn files(language: Language) -> Vec<(&'static str, &'static str)> {
             (
                 "warren_actor/__init__.py",
                 include_str!("../../guest-sdk/python/src/warren_actor/__init__.py"),
+            ),
+            (
+                "warren_actor/http.py",
+                include_str!("../../guest-sdk/python/src/warren_actor/http.py"),
             ),
         ],
         Language::Js => vec![

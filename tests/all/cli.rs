@@ -127,8 +127,9 @@ async fn versions_are_listed_rolled_back_and_canaried_from_the_cli() {
 }
 
 /// `warren new LANG NAME`, `warren build` and `warren deploy` give a working actor in each
-/// language. The toolchains come from scripts/guest-tools.sh (WARREN_GUEST_TOOLS); the
-/// Rust project builds in a target dir of its own, kept between runs.
+/// language (the Python one built with `--http`, importing `wasi:http`). The toolchains
+/// come from scripts/guest-tools.sh (WARREN_GUEST_TOOLS); the Rust project builds in a
+/// target dir of its own, kept between runs.
 #[tokio::test]
 async fn new_projects_build_and_deploy_in_every_language() {
     let dir = tempfile::tempdir().unwrap();
@@ -153,8 +154,11 @@ async fn new_projects_build_and_deploy_in_every_language() {
         );
         assert!(ok, "{language}: {err}");
         let project = projects.path().join(&name);
+        // The Python one is built to send HTTP requests too (warren_actor.http).
+        let http = language == "python";
         let out = Command::new(env!("CARGO_BIN_EXE_warren"))
             .arg("build")
+            .args(http.then_some("--http"))
             .current_dir(&project)
             .env("WARREN_GUEST_TOOLS", &tools)
             .env(
@@ -168,6 +172,11 @@ async fn new_projects_build_and_deploy_in_every_language() {
         assert!(err.contains(&format!("{name}.wasm")), "{language}: {err}");
 
         let wasm = project.join(format!("{name}.wasm"));
+        let bytes = std::fs::read(&wasm).unwrap();
+        let names_http = bytes
+            .windows(26)
+            .any(|w| w == b"wasi:http/outgoing-handler");
+        assert_eq!(names_http, http, "{language}: imports wasi:http");
         let (ok, out, err) = warren(&host, &["deploy", wasm.to_str().unwrap()]);
         assert!(ok, "{language}: {err}");
         assert!(

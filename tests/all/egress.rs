@@ -19,18 +19,19 @@ use crate::tenancy::{ADMIN, admin_host};
 
 /// The upstream server: what it answers, and how many requests reached it.
 #[derive(Default)]
-struct Upstream {
-    hits: AtomicU64,
+pub struct Upstream {
+    pub hits: AtomicU64,
 }
 
 /// Start the upstream server on a free loopback port; it stops with the test's runtime.
-async fn upstream() -> (u16, Arc<Upstream>) {
+pub async fn upstream() -> (u16, Arc<Upstream>) {
     let counts = Arc::new(Upstream::default());
     let app = axum::Router::new()
         .route("/hello", axum::routing::get(hello))
         .route("/big", axum::routing::get(big))
         .route("/redirect", axum::routing::get(redirect))
         .route("/silent", axum::routing::get(silent))
+        .route("/echo", axum::routing::post(echo))
         .route("/price/{symbol}", axum::routing::get(price))
         .layer(axum::middleware::from_fn_with_state(
             counts.clone(),
@@ -69,6 +70,16 @@ async fn big() -> Vec<u8> {
 
 async fn redirect(Query(to): Query<std::collections::HashMap<String, String>>) -> Redirect {
     Redirect::temporary(&to["to"])
+}
+
+/// The request's body back, with its content type.
+async fn echo(headers: HeaderMap, body: axum::body::Bytes) -> impl IntoResponse {
+    let kind = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none")
+        .to_string();
+    ([("content-type", kind)], body)
 }
 
 /// A price API's answer, for the price-cache example.
@@ -371,8 +382,9 @@ async fn reminders_that_fetch_keep_firing_while_a_slow_server_holds_another_tena
     }
 }
 
-/// A guest in JavaScript (`fetch()` of StarlingMonkey) and in Rust fetch from the
-/// allowed host of the default tenant; a host not allowed fails the JavaScript fetch.
+/// A guest in Rust, in JavaScript (`fetch()` of StarlingMonkey) and in Python
+/// (`warren_actor.http`) fetch from the allowed host of the default tenant; a host not
+/// allowed fails the JavaScript and Python fetches.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guests_in_every_language_fetch_what_the_policy_allows() {
     let (port, upstream) = upstream().await;
@@ -388,12 +400,12 @@ async fn guests_in_every_language_fetch_what_the_policy_allows() {
         )
         .await;
     assert_eq!(status, 200, "{text}");
-    for name in ["fetcher", "fetcher_js"] {
+    for name in ["fetcher", "fetcher_js", "fetcher_py"] {
         let (status, body) = host.deploy(std::fs::read(guest(name)).unwrap()).await;
         assert_eq!(status, 201, "{name}: {body}");
     }
     let hello = json!({"url": format!("http://127.0.0.1:{port}/hello")}).to_string();
-    for actor_type in ["fetcher", "fetcher-js"] {
+    for actor_type in ["fetcher", "fetcher-js", "fetcher-py"] {
         let answer = host.invoke_ok(actor_type, "a", "fetch", &hello).await;
         let answer: Value = serde_json::from_str(&answer).unwrap();
         assert_eq!(answer["status"], 200, "{actor_type}: {answer}");
@@ -402,12 +414,44 @@ async fn guests_in_every_language_fetch_what_the_policy_allows() {
             "{actor_type}: {answer}"
         );
     }
-    assert_eq!(upstream.hits.load(Ordering::SeqCst), 2);
+    assert_eq!(upstream.hits.load(Ordering::SeqCst), 3);
     let elsewhere = json!({"url": format!("http://localhost:{port}/hello")}).to_string();
-    let answer = host.invoke_ok("fetcher-js", "a", "fetch", &elsewhere).await;
-    let answer: Value = serde_json::from_str(&answer).unwrap();
-    assert!(answer["error"].is_string(), "{answer}");
-    assert_eq!(upstream.hits.load(Ordering::SeqCst), 2, "{answer}");
+    for actor_type in ["fetcher-js", "fetcher-py"] {
+        let answer = host.invoke_ok(actor_type, "a", "fetch", &elsewhere).await;
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        assert!(answer["error"].is_string(), "{actor_type}: {answer}");
+    }
+    assert_eq!(upstream.hits.load(Ordering::SeqCst), 3);
+    python_sends_bodies_and_follows_redirects(&host, port, &upstream).await;
+}
+
+/// The Python SDK's fetch: a POST's body and headers arrive, a redirect is followed (two
+/// requests), a refusal names its WASI HTTP error code.
+async fn python_sends_bodies_and_follows_redirects(host: &Host, port: u16, upstream: &Upstream) {
+    let base = format!("http://127.0.0.1:{port}");
+    let fetch = |args: Value| async move {
+        let answer = host
+            .invoke_ok("fetcher-py", "a", "fetch", &args.to_string())
+            .await;
+        serde_json::from_str::<Value>(&answer).unwrap()
+    };
+    let hits = upstream.hits.load(Ordering::SeqCst);
+    let posted = fetch(json!({
+        "url": format!("{base}/echo"), "method": "POST", "body": "ping from python",
+        "headers": {"content-type": "text/plain"},
+    }))
+    .await;
+    assert_eq!(posted["status"], 200, "{posted}");
+    assert_eq!(posted["body"], "ping from python", "{posted}");
+    assert_eq!(posted["type"], "text/plain", "{posted}");
+    let redirected = fetch(json!({"url": format!("{base}/redirect?to=/hello")})).await;
+    assert_eq!(redirected["body"], "hello from upstream", "{redirected}");
+    assert_eq!(upstream.hits.load(Ordering::SeqCst), hits + 3);
+    let denied = fetch(json!({"url": format!("http://localhost:{port}/hello")})).await;
+    assert_eq!(denied["code"], "HttpRequestDenied", "{denied}");
+    let bad = fetch(json!({"url": "ftp://127.0.0.1/file"})).await;
+    assert_eq!(bad["code"], "BadUrl", "{bad}");
+    assert_eq!(upstream.hits.load(Ordering::SeqCst), hits + 3);
 }
 
 /// The price-cache example fetches a quote from the API its configuration names, keeps

@@ -237,8 +237,18 @@ impl TestCluster {
 
 /// An actor of `actor_type` whose partition `host` owns.
 async fn owned_by(db: &tokio_postgres::Client, actor_type: &str, host: &str) -> ActorId {
+    owned_by_in(db, "default", actor_type, host).await
+}
+
+/// An actor of tenant `tenant`'s `actor_type` whose partition `host` owns.
+async fn owned_by_in(
+    db: &tokio_postgres::Client,
+    tenant: &str,
+    actor_type: &str,
+    host: &str,
+) -> ActorId {
     for i in 0..500 {
-        let candidate = ActorId::new("default", actor_type, &format!("a{i}"));
+        let candidate = ActorId::new(tenant, actor_type, &format!("a{i}"));
         if owner_of(db, &candidate).await.as_deref() == Some(host) {
             return candidate;
         }

@@ -1,6 +1,6 @@
 //! Several hosts serve one actor space: exact totals, one activation per actor, state in
-//! SQL, reminders on the owner, components, tenant quotas and configuration shared by every
-//! host.
+//! SQL, reminders on the owner, components, tenant quotas, configuration and egress policy
+//! shared by every host.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use serde_json::json;
 use warren_host::store::partition_of;
 use warren_host::types::ActorId;
 
-use super::{TestCluster, host_id, owner_of, owners};
+use super::{TestCluster, host_id, owned_by_in, owners};
 use crate::support::{Host, eventually, guest};
 
 #[tokio::test]
@@ -147,18 +147,10 @@ async fn a_tenant_state_quota_holds_across_hosts() {
     let (db, hosts) = (&cluster.db, &cluster.hosts);
     let token = hosts[0].tenant("q", json!({"max_state_bytes": 1000})).await;
     hosts[0].deploy_as(&token, "hostile").await;
-    let ids = [host_id(&hosts[0]), host_id(&hosts[1])];
     let mut actors = Vec::new();
-    for owner in &ids {
-        let mut found = None;
-        for i in 0..500 {
-            let actor = ActorId::new("q", "glutton", &format!("g{i}"));
-            if owner_of(db, &actor).await.as_deref() == Some(owner) {
-                found = Some(format!("glutton/{}", actor.id));
-                break;
-            }
-        }
-        actors.push(found.expect("an actor of each host"));
+    for host in hosts.iter().take(2) {
+        let actor = owned_by_in(db, "q", "glutton", &host_id(host)).await;
+        actors.push(format!("glutton/{}", actor.id));
     }
     let fill = |bytes: u64| json!({"key": "k", "bytes": bytes}).to_string();
     // 600 bytes on host 0's actor ("k" and 599).
@@ -199,16 +191,8 @@ async fn configuration_set_on_one_host_reaches_turns_on_another() {
     let (db, hosts) = (&cluster.db, &cluster.hosts);
     let token = hosts[0].tenant("cfg", json!({})).await;
     hosts[0].deploy_as(&token, "configured").await;
-    let other = host_id(&hosts[1]);
-    let mut reader = None;
-    for i in 0..500 {
-        let actor = ActorId::new("cfg", "reader", &format!("r{i}"));
-        if owner_of(db, &actor).await.as_deref() == Some(other.as_str()) {
-            reader = Some(format!("reader/{}", actor.id));
-            break;
-        }
-    }
-    let reader = reader.expect("an actor of host 1");
+    let reader = owned_by_in(db, "cfg", "reader", &host_id(&hosts[1])).await;
+    let reader = format!("reader/{}", reader.id);
     let body = json!({"value": "eu-west", "secret": false}).to_string();
     let path = "/admin/v1/components/configured/config/region";
     let (status, text) = hosts[0]
@@ -223,4 +207,64 @@ async fn configuration_set_on_one_host_reaches_turns_on_another() {
     })
     .await;
     assert!(seen.is_some(), "host 1's turns never saw the value");
+}
+
+/// A tenant's egress policy set through one host is kept with the tenant in PostgreSQL and
+/// lets the actors another host runs out, to what it allows and nowhere else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_egress_policy_set_on_one_host_holds_on_another() {
+    use crate::tenancy::ADMIN;
+    let (port, upstream) = crate::egress::upstream().await;
+    let cluster = TestCluster::start(2, &["--admin-token", ADMIN]).await;
+    let (db, hosts) = (&cluster.db, &cluster.hosts);
+    let token = hosts[0].tenant("out", json!({})).await;
+    hosts[0].deploy_as(&token, "fetcher").await;
+    let fetcher = owned_by_in(db, "out", "fetcher", &host_id(&hosts[1])).await;
+    let fetcher = format!("fetcher/{}", fetcher.id);
+    let hello = json!({"url": format!("http://127.0.0.1:{port}/hello")}).to_string();
+    // The fetcher's answer, or null while host 1 does not know the component yet.
+    let fetch = || async {
+        let (status, text) = hosts[1].invoke_as(&token, &fetcher, "fetch", &hello).await;
+        let answer = serde_json::from_str(&text).unwrap_or_default();
+        if status == 200 {
+            answer
+        } else {
+            serde_json::Value::Null
+        }
+    };
+    // No pattern yet: refused on host 1, nothing sent.
+    let refused = eventually(Duration::from_secs(15), || async {
+        let answer = fetch().await;
+        (answer["error"] == "HttpRequestDenied").then_some(())
+    })
+    .await;
+    assert!(refused.is_some(), "host 1 never ran the fetcher");
+    assert_eq!(upstream.hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let policy = json!({"allowed_outbound_hosts": [format!("http://127.0.0.1:{port}")]});
+    let (status, text) = hosts[0]
+        .call(
+            reqwest::Method::PATCH,
+            "/admin/v1/tenants/out",
+            Some(ADMIN),
+            policy.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 200, "{text}");
+    let allowed = eventually(Duration::from_secs(15), || async {
+        let answer = fetch().await;
+        (answer["status"] == 200 && answer["body"] == "hello from upstream").then_some(())
+    })
+    .await;
+    assert!(allowed.is_some(), "host 1 never let the fetch out");
+    let hits = upstream.hits.load(std::sync::atomic::Ordering::SeqCst);
+    let elsewhere = json!({"url": format!("http://localhost:{port}/hello")}).to_string();
+    let (status, text) = hosts[1]
+        .invoke_as(&token, &fetcher, "fetch", &elsewhere)
+        .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("HttpRequestDenied"), "{text}");
+    assert_eq!(
+        upstream.hits.load(std::sync::atomic::Ordering::SeqCst),
+        hits
+    );
 }

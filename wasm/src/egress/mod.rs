@@ -253,7 +253,7 @@ async fn attempt(
     let body = |b| send::boxed(RequestBody::new(b, max_request, counting.clone()));
     let request = request.map(body);
     let timeouts = Timeouts::new(policy, options, turn.deadline);
-    let (response, driver) = match send::send(net, policy, target, request, timeouts).await {
+    let (response, connection) = match send::send(net, policy, target, request, timeouts).await {
         Ok(sent) => sent,
         Err(NotSent::Address(ips)) => {
             let detail = format!(
@@ -271,7 +271,7 @@ async fn attempt(
         let body = ResponseBody::new(incoming, max, timeouts.between, deadline, counting, permit);
         send::boxed(body)
     });
-    let io = async move { driver.await.map_err(Error::from) };
+    let io = async move { connection.await.map_err(Error::from) };
     Ok((response, Box::new(io)))
 }
 

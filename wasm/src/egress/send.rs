@@ -3,6 +3,7 @@
 //! address for the check and another for the connection), TLS for https, then HTTP/1.1.
 
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -111,21 +112,18 @@ impl From<Error> for NotSent {
 trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
-/// Resolve, check, connect and send `request`; the response's body is hyper's, and the
-/// connection is driven by a task that ends with the returned handle.
+/// The connection a request went out on, to be driven until its response's body is read.
+pub type Connection = Pin<Box<dyn Future<Output = Result<(), hyper::Error>> + Send>>;
+
+/// Resolve, check, connect and send `request`; the response's body is hyper's, read as
+/// the returned connection is driven.
 pub async fn send(
     net: &EgressNet,
     policy: &EgressPolicy,
     target: &Target,
     mut request: Request<WasiBody>,
     timeouts: Timeouts,
-) -> Result<
-    (
-        Response<hyper::body::Incoming>,
-        wasmtime_wasi::runtime::AbortOnDropJoinHandle<Result<(), hyper::Error>>,
-    ),
-    NotSent,
-> {
+) -> Result<(Response<hyper::body::Incoming>, Connection), NotSent> {
     let addresses = resolve(net, target, timeouts).await?;
     let allowed: Vec<SocketAddr> = addresses
         .iter()
@@ -158,14 +156,30 @@ pub async fn send(
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(Error::from)?;
-    let driver = wasmtime_wasi::runtime::spawn(connection);
     origin_form(&mut request)?;
+    // The connection is driven here, beside the request, until the response's head is
+    // in; then it goes back to wasmtime-wasi-http, which drives it in a task of its own
+    // while the guest reads the body. Spawning it here too cost a task and a wake-up.
+    let mut connection: Connection = Box::pin(connection);
+    let mut connection_ended = false;
+    let mut exchange = std::pin::pin!(sender.send_request(request));
+    let exchange = std::future::poll_fn(|cx| {
+        // A connection that ends early fails the exchange, which is then answered.
+        if !connection_ended && connection.as_mut().poll(cx).is_ready() {
+            connection_ended = true;
+        }
+        exchange.as_mut().poll(cx)
+    });
     let within = timeouts.within(timeouts.first_byte);
-    let response = tokio::time::timeout(within, sender.send_request(request))
+    let response = tokio::time::timeout(within, exchange)
         .await
         .map_err(|_| Error::ConnectionReadTimeout)?
         .map_err(Error::from)?;
-    Ok((response, driver))
+    let connection: Connection = match connection_ended {
+        true => Box::pin(async { Ok(()) }),
+        false => connection,
+    };
+    Ok((response, connection))
 }
 
 /// The addresses of the target: its literal address, the host's override for its name,
