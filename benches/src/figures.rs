@@ -16,6 +16,7 @@ use warren_host::store::{ActorStore, Durability, SledStore};
 use warren_host::wasm::{TurnSetting, WasmConfig};
 
 mod cluster;
+mod deploys;
 mod egress;
 mod hop;
 mod http;
@@ -25,6 +26,7 @@ mod reminders;
 mod span_floor;
 mod tls;
 pub use cluster::cluster;
+pub use deploys::deploy_memory;
 pub use egress::egress;
 pub use hop::hop_echo;
 pub use http::{app, bare_server, counter_app, http};

@@ -70,6 +70,7 @@ fn main() -> anyhow::Result<()> {
         "languages",
         "tls",
         "egress",
+        "deploy-memory",
     ];
     let chosen: Vec<&str> = if args.figures.is_empty() {
         all.to_vec()
@@ -105,6 +106,7 @@ fn main() -> anyhow::Result<()> {
                 "languages" => figures::languages(args.duration).await,
                 "tls" => figures::tls(args.duration).await,
                 "egress" => figures::egress(args.duration).await,
+                "deploy-memory" => figures::deploy_memory().await,
                 other => anyhow::bail!("unknown figure {other:?}; known: {all:?}"),
             }
         })?;

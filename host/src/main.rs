@@ -23,12 +23,27 @@ struct Args {
 enum Command {
     /// Run the host.
     Serve(Box<serve::ServeArgs>),
+    /// Compile a component read from stdin into an artifact (run by the host, under
+    /// limits, for each upload).
+    #[command(hide = true)]
+    CompileComponent {
+        /// Where to write the artifact.
+        #[arg(long)]
+        output: std::path::PathBuf,
+        /// Compile for a host that meters fuel.
+        #[arg(long)]
+        fuel: bool,
+    },
     #[command(flatten)]
     Client(warren_cli::Command),
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // The compiler child needs no async runtime: it compiles, writes and exits.
+    if let Command::CompileComponent { output, fuel } = &args.command {
+        std::process::exit(warren_host::wasm::compile_child(output, *fuel));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -36,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         match args.command {
             Command::Serve(a) => serve::run(*a).await,
             Command::Client(command) => warren_cli::run(command).await,
+            Command::CompileComponent { .. } => Ok(()),
         }
     })
 }

@@ -176,3 +176,36 @@ async fn an_upgrade_that_would_break_running_actors_is_refused_unless_forced() {
     let (status, text) = upload("counter", "name=app").await;
     assert_eq!(status, 201, "{text}");
 }
+
+/// Each upload compiles in a child process under the host's limits: a compilation past
+/// its memory limit fails only its own deploy (422, naming the limit), while the host goes
+/// on serving and deploying. Compiled in the child, the artifact loads after a restart.
+#[tokio::test]
+async fn a_compilation_past_its_limit_fails_only_its_own_deploy() {
+    let dir = tempfile::tempdir().unwrap();
+    // Enough for a Rust component (about 100 MiB), not for a Python one (about 450).
+    let limit = "192";
+    let mut host = Host::start(dir.path(), &["--compile-memory-mib", limit]);
+    let (status, body) = host.deploy(std::fs::read(guest("counter")).unwrap()).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = host
+        .deploy(std::fs::read(guest("counter_py")).unwrap())
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let text = body.to_string();
+    assert!(
+        text.contains(&format!("memory limit of {limit} MiB")),
+        "{text}"
+    );
+    assert_eq!(host.invoke_ok("counter", "a", "add", "2").await, "2");
+    let (status, body) = host.deploy(std::fs::read(guest("bank")).unwrap()).await;
+    assert_eq!(status, 201, "{body}");
+    let components = host.get_json("/admin/v1/components").await;
+    assert_eq!(components.as_array().unwrap().len(), 2, "{components}");
+    let stats = host.get_json("/admin/v1/stats").await;
+    assert_eq!(stats["components_compiled"], 2, "{stats}");
+    host.restart();
+    let stats = host.get_json("/admin/v1/stats").await;
+    assert_eq!(stats["artifact_cache_hits"], 2, "{stats}");
+    assert_eq!(host.invoke_ok("counter", "a", "add", "1").await, "3");
+}

@@ -35,33 +35,45 @@ impl ArtifactCache {
         })
     }
 
-    fn path(&self, sha256: &str) -> PathBuf {
+    /// Where the artifact of the `.wasm` with hash `sha256` is kept.
+    pub fn path(&self, sha256: &str) -> PathBuf {
         self.dir.join(format!("{sha256}-{}.cwasm", self.engine_key))
     }
 
-    /// The compiled component for `wasm`, from the cache or freshly compiled (and then
-    /// cached). Compilation errors are the caller's to report: the bytes are bad.
+    /// The cached artifact of `sha256`, if there is a usable one.
+    pub fn load(&self, engine: &Engine, sha256: &str) -> Option<Component> {
+        let path = self.path(sha256);
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: the file was written by `Component::serialize` or
+        // `Engine::precompile_component` of an engine with the same compatibility hash, into
+        // the host's own data dir; `deserialize_file` still checks the header and rejects
+        // an incompatible artifact.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => {
+                self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                Some(component)
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "discarding unreadable artifact");
+                None
+            }
+        }
+    }
+
+    /// The compiled component for `wasm`, from the cache or compiled in this process (and
+    /// then cached). Compilation errors are the caller's to report: the bytes are bad.
     pub fn load_or_compile(
         &self,
         engine: &Engine,
         wasm: &[u8],
         sha256: &str,
     ) -> wasmtime::Result<Component> {
-        let path = self.path(sha256);
-        if path.exists() {
-            // SAFETY: the file was written by `Component::serialize` of an engine with the
-            // same compatibility hash, into the host's own data dir; `deserialize_file`
-            // still checks the header and rejects an incompatible artifact.
-            match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(component) => {
-                    self.stats.hits.fetch_add(1, Ordering::Relaxed);
-                    return Ok(component);
-                }
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "discarding unreadable artifact")
-                }
-            }
+        if let Some(component) = self.load(engine, sha256) {
+            return Ok(component);
         }
+        let path = self.path(sha256);
         let component = Component::new(engine, wasm)?;
         self.stats.compiles.fetch_add(1, Ordering::Relaxed);
         match component.serialize() {
@@ -73,6 +85,28 @@ impl ArtifactCache {
             Err(e) => tracing::warn!(error = %e, "cannot serialize compiled artifact"),
         }
         Ok(component)
+    }
+
+    /// Take the artifact a compiler child wrote to `written` as `sha256`'s, and load it.
+    pub fn adopt(
+        &self,
+        engine: &Engine,
+        written: &Path,
+        sha256: &str,
+    ) -> wasmtime::Result<Component> {
+        let path = self.path(sha256);
+        std::fs::rename(written, &path)?;
+        self.stats.compiles.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as in `load`: written by a child of this host with the same settings.
+        unsafe { Component::deserialize_file(engine, &path) }
+    }
+
+    /// A fresh temporary path in the cache's directory, for a child to write an artifact.
+    pub fn scratch_path(&self, sha256: &str) -> PathBuf {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        self.dir
+            .join(format!("{sha256}.tmp{}-{n}", std::process::id()))
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod bindings;
 mod cache;
+mod compile;
 mod egress;
 mod host;
 mod instances;
@@ -12,6 +13,7 @@ mod manifest;
 mod stdio;
 mod turn;
 
+pub use compile::{CompileLimits, Compiler, compile_child};
 pub use egress::EgressSettings;
 pub use turn::TurnSetting;
 
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, ComponentExportIndex, Instance, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use bindings::{WarrenActor, WarrenActorPre, types};
@@ -67,6 +69,10 @@ pub struct WasmConfig {
     /// How guests' outbound requests reach the outside (each tenant's policy says where
     /// they may go).
     pub egress: EgressSettings,
+    /// Where uploaded components are compiled.
+    pub compiler: Compiler,
+    /// Components compiled at once at most (each compilation uses every core it gets).
+    pub compile_jobs: usize,
 }
 
 impl Default for WasmConfig {
@@ -79,6 +85,8 @@ impl Default for WasmConfig {
             pinned_instances: 500,
             pinned_max_memory_bytes: 8 << 20,
             egress: EgressSettings::default(),
+            compiler: Compiler::InProcess,
+            compile_jobs: 2,
         }
     }
 }
@@ -146,6 +154,8 @@ pub struct WasmEngine {
     pinned: Arc<AtomicUsize>,
     /// How guests' outbound requests go out.
     egress: Arc<egress::EgressNet>,
+    /// Compilations that may run now.
+    compile_slots: Semaphore,
 }
 
 /// Hex SHA-256 of some bytes.
@@ -169,11 +179,8 @@ impl WasmEngine {
             .linear_memory_keep_resident(1 << 20)
             .table_keep_resident(64 << 10)
             .pagemap_scan(wasmtime::Enabled::Auto);
-        let mut cfg = Config::new();
-        cfg.epoch_interruption(true)
-            .consume_fuel(config.fuel)
-            .memory_init_cow(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let mut cfg = compile::code_config(config.fuel);
+        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&cfg)?;
 
         let mut linker = Linker::new(&engine);
@@ -206,6 +213,7 @@ impl WasmEngine {
                 ..config
             },
             pinned: Arc::new(AtomicUsize::new(0)),
+            compile_slots: Semaphore::new(config.compile_jobs.max(1)),
         }))
     }
 
@@ -218,23 +226,73 @@ impl WasmEngine {
         )
     }
 
+    /// The compiled component of `wasm` and its hash: from the cache, else compiled where
+    /// the config says (one of `compile_jobs` at a time) and cached.
+    async fn compile(
+        self: &Arc<Self>,
+        wasm: Arc<Vec<u8>>,
+    ) -> Result<(Component, String), LoadError> {
+        let this = self.clone();
+        let bytes = wasm.clone();
+        let blocking =
+            |e: tokio::task::JoinError| LoadError::Compile(format!("the task failed: {e}"));
+        let (cached, sha256) = tokio::task::spawn_blocking(move || {
+            let sha256 = sha256_hex(&bytes);
+            (this.cache.load(&this.engine, &sha256), sha256)
+        })
+        .await
+        .map_err(blocking)?;
+        if let Some(component) = cached {
+            return Ok((component, sha256));
+        }
+        let _slot = self
+            .compile_slots
+            .acquire()
+            .await
+            .map_err(|_| LoadError::Compile("the host is stopping".into()))?;
+        let this = self.clone();
+        let hash = sha256.clone();
+        let component = match &self.config.compiler {
+            Compiler::InProcess => tokio::task::spawn_blocking(move || {
+                this.cache
+                    .load_or_compile(&this.engine, &wasm, &hash)
+                    .map_err(|e| LoadError::Invalid(format!("{e:#}")))
+            })
+            .await
+            .map_err(blocking)??,
+            Compiler::Child { program, limits } => {
+                let scratch = self.cache.scratch_path(&sha256);
+                let compiled =
+                    compile::compile_in_child(program, *limits, &wasm, &scratch, self.config.fuel)
+                        .await;
+                if let Err(e) = compiled {
+                    let _ = std::fs::remove_file(&scratch);
+                    return Err(match e {
+                        compile::CompileError::Invalid(reason) => LoadError::Invalid(reason),
+                        other => LoadError::Compile(other.to_string()),
+                    });
+                }
+                tokio::task::spawn_blocking(move || {
+                    this.cache
+                        .adopt(&this.engine, &scratch, &hash)
+                        .map_err(|e| {
+                            LoadError::Compile(format!("its artifact does not load: {e:#}"))
+                        })
+                })
+                .await
+                .map_err(blocking)??
+            }
+        };
+        Ok((component, sha256))
+    }
+
     /// Compile (or load from cache), link and describe a component. CPU-heavy: run it off
     /// the async workers.
     pub async fn load_component(
         self: &Arc<Self>,
         wasm: Arc<Vec<u8>>,
     ) -> Result<(WasmComponent, Manifest), LoadError> {
-        let this = self.clone();
-        let bytes = wasm.clone();
-        let (component, sha256) = tokio::task::spawn_blocking(move || {
-            let sha256 = sha256_hex(&bytes);
-            this.cache
-                .load_or_compile(&this.engine, &bytes, &sha256)
-                .map(|c| (c, sha256))
-        })
-        .await
-        .map_err(|e| LoadError::Invalid(format!("compilation task failed: {e}")))?
-        .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let (component, sha256) = self.compile(wasm.clone()).await?;
         let pre = self.prepare(&component)?;
         let export = |interface: &str, function: &str| {
             component

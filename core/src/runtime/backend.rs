@@ -195,6 +195,9 @@ pub enum LoadError {
     /// The bytes are not a WebAssembly component the engine accepts.
     #[error("not a valid WebAssembly component: {0}")]
     Invalid(String),
+    /// Its compilation did not finish: the compiler hit a limit or crashed.
+    #[error("compiling the component failed: {0}")]
+    Compile(String),
     /// The component's imports or exports do not match the `warren:actor` world.
     #[error("the component does not implement the warren:actor world: {0}")]
     WrongWorld(String),

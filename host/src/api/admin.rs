@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::runtime::config::ConfigError;
 use crate::runtime::tenants::LimitOverrides;
-use crate::runtime::{DeployError, DeployOptions, Runtime, TenantError, VersionError};
+use crate::runtime::{DeployError, DeployOptions, LoadError, Runtime, TenantError, VersionError};
 use warren_protocol::Access;
 use warren_protocol::auth::Caller;
 use warren_protocol::auth::Denied;
@@ -48,6 +48,8 @@ impl From<Denied> for AdminError {
 impl From<DeployError> for AdminError {
     fn from(e: DeployError) -> Self {
         let status = match e {
+            // Well-formed, but its compilation did not finish within the host's limits.
+            DeployError::Invalid(LoadError::Compile(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             DeployError::Invalid(_) | DeployError::BadName(_) => StatusCode::BAD_REQUEST,
             DeployError::Conflict(_) | DeployError::Breaking { .. } => StatusCode::CONFLICT,
             DeployError::NoTenant(_) => StatusCode::NOT_FOUND,

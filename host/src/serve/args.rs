@@ -219,6 +219,20 @@ pub struct ServeArgs {
     /// roots; repeatable.
     #[arg(long = "egress-ca", value_name = "FILE")]
     pub egress_ca: Vec<PathBuf>,
+    /// Memory (private, writable) a compilation of an uploaded component may use, in MiB.
+    /// Each compiles in a child process of its own; past this the deploy fails, and the
+    /// host never holds the compiler's memory.
+    #[arg(long, default_value_t = 2048)]
+    pub compile_memory_mib: u64,
+    /// CPU time a compilation may use, in seconds (all its threads together).
+    #[arg(long, default_value_t = 120)]
+    pub compile_cpu_seconds: u64,
+    /// The largest compiled artifact a compilation may write, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub compile_output_mib: u64,
+    /// Compilations that may run at once (deploys past it wait); default: the cores.
+    #[arg(long)]
+    pub compile_jobs: Option<usize>,
     /// Token for the admin API across all tenants. Without it the admin API is open.
     #[arg(long, env = "WARREN_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,

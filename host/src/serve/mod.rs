@@ -17,7 +17,9 @@ use warren_host::otlp::Exporter;
 use warren_host::runtime::tenants::Limits;
 use warren_host::runtime::trace::Tracing;
 use warren_host::runtime::{DEFAULT_TENANT, Runtime, RuntimeConfig};
-use warren_host::wasm::{EgressSettings, WasmConfig, WasmEngine, sha256_hex};
+use warren_host::wasm::{
+    CompileLimits, Compiler, EgressSettings, WasmConfig, WasmEngine, sha256_hex,
+};
 use warren_opaca::Opaca;
 use warren_protocol::listener::{self, ConnectionLimits};
 use warren_protocol::{AuthConfig, Host, ListenerTls, Protocol};
@@ -189,6 +191,17 @@ async fn start_runtime(
                 resolve: args.egress_resolve.iter().cloned().collect(),
                 extra_roots: args.egress_ca.clone(),
             },
+            compiler: Compiler::Child {
+                program: std::env::current_exe().context("cannot find the warren binary")?,
+                limits: CompileLimits {
+                    memory_bytes: args.compile_memory_mib.saturating_mul(1 << 20),
+                    cpu_seconds: args.compile_cpu_seconds,
+                    output_bytes: args.compile_output_mib.saturating_mul(1 << 20),
+                },
+            },
+            compile_jobs: args
+                .compile_jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             ..WasmConfig::default()
         },
         &args.data_dir.join("artifacts"),
