@@ -16,9 +16,10 @@ async fn turn(client: &reqwest::Client, addr: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The resident memory of `warren` once it has settled, in MiB.
+/// The resident memory of `warren` once it has settled (the host gives freed memory back
+/// every 2 s), in MiB.
 async fn settled_rss(warren: &Warren) -> u64 {
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     warren.rss() >> 20
 }
 
