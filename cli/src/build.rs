@@ -79,6 +79,27 @@ fn tools() -> Option<PathBuf> {
     std::env::var_os("WARREN_GUEST_TOOLS").map(PathBuf::from)
 }
 
+/// componentize-py: the guest tools', the PATH's, or one installed into the project.
+fn componentize_py(dir: &Path) -> anyhow::Result<PathBuf> {
+    if let Some(tools) = tools() {
+        return Ok(tools.join("py/bin/componentize-py"));
+    }
+    if runs("componentize-py") {
+        return Ok(PathBuf::from("componentize-py"));
+    }
+    let venv = dir.join(".venv");
+    if !venv.join("bin/componentize-py").exists() {
+        eprintln!("installing {COMPONENTIZE_PY} into {}", venv.display());
+        let mut python = Command::new("python3");
+        python.arg("-m").arg("venv").arg(&venv);
+        run(python, "python3 -m venv")?;
+        let mut pip = Command::new(venv.join("bin/pip"));
+        pip.args(["install", "--quiet", COMPONENTIZE_PY]);
+        run(pip, "pip install componentize-py")?;
+    }
+    Ok(venv.join("bin/componentize-py"))
+}
+
 /// Build the project in `dir`; returns the component's path.
 pub fn build(dir: &Path, http: bool) -> anyhow::Result<PathBuf> {
     let dir = dir
@@ -107,24 +128,7 @@ pub fn build(dir: &Path, http: bool) -> anyhow::Result<PathBuf> {
                 .with_context(|| format!("cannot copy {}", built.display()))?;
         }
         Language::Python => {
-            let tool = match tools() {
-                Some(tools) => tools.join("py/bin/componentize-py"),
-                None if runs("componentize-py") => PathBuf::from("componentize-py"),
-                None => {
-                    let venv = dir.join(".venv");
-                    if !venv.join("bin/componentize-py").exists() {
-                        eprintln!("installing {COMPONENTIZE_PY} into {}", venv.display());
-                        let mut python = Command::new("python3");
-                        python.arg("-m").arg("venv").arg(&venv);
-                        run(python, "python3 -m venv")?;
-                        let mut pip = Command::new(venv.join("bin/pip"));
-                        pip.args(["install", "--quiet", COMPONENTIZE_PY]);
-                        run(pip, "pip install componentize-py")?;
-                    }
-                    venv.join("bin/componentize-py")
-                }
-            };
-            let mut componentize = Command::new(tool);
+            let mut componentize = Command::new(componentize_py(&dir)?);
             match http {
                 true => componentize.args(["-d", "wit"]).args(PYTHON_HTTP_ARGS),
                 false => componentize.args(["-d", "wit", "-w", "warren-actor"]),
