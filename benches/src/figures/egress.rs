@@ -149,7 +149,31 @@ pub async fn egress(duration: Duration) -> anyhow::Result<()> {
         "the GET from a turn (turn with a GET minus empty turn) vs plain hyper: x{a:.2} (x{a_lo:.2}-x{a_hi:.2}); whole turn with a GET vs plain hyper: x{w:.2} (x{w_lo:.2}-x{w_hi:.2})"
     );
 
+    refused(&rt, each).await?;
     concurrent(&rt, port, payload, duration).await
+}
+
+/// A turn whose GET the policy refuses: what `wasi:http` and the guest's code cost
+/// without the network.
+async fn refused(rt: &Runtime, duration: Duration) -> anyhow::Result<()> {
+    let rt = rt.clone();
+    let summary = measure(
+        "turn with one refused GET (no network)",
+        1,
+        duration,
+        move |_| {
+            let rt = rt.clone();
+            async move {
+                let actor = ActorId::new("default", "fetcher", "one");
+                let payload = br#"{"url": "http://not-allowed.invalid/"}"#;
+                let reply = rt.invoke(call(actor, "fetch", payload)).await;
+                reply.is_ok_and(|r| r.data.windows(17).any(|w| w == b"HttpRequestDenied"))
+            }
+        },
+    )
+    .await?;
+    summary.print(None);
+    Ok(())
 }
 
 /// Turns/s of 64 actors fetching on every turn, against 64 that do not and 64 plain hyper
