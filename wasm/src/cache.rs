@@ -62,27 +62,26 @@ impl ArtifactCache {
         }
     }
 
-    /// The compiled component for `wasm`, from the cache or compiled in this process (and
-    /// then cached). Compilation errors are the caller's to report: the bytes are bad.
-    pub fn load_or_compile(
+    /// Compile `wasm` in this process and cache its artifact (the caller found none).
+    /// Compilation errors are the caller's to report: the bytes are bad.
+    pub fn compile_here(
         &self,
         engine: &Engine,
         wasm: &[u8],
         sha256: &str,
     ) -> wasmtime::Result<Component> {
-        if let Some(component) = self.load(engine, sha256) {
-            return Ok(component);
-        }
-        let path = self.path(sha256);
         let component = Component::new(engine, wasm)?;
         self.stats.compiles.fetch_add(1, Ordering::Relaxed);
-        match component.serialize() {
-            Ok(bytes) => {
-                if let Err(e) = write_atomically(&path, &bytes) {
-                    tracing::warn!(path = %path.display(), error = %e, "cannot cache compiled artifact");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot serialize compiled artifact"),
+        let path = self.path(sha256);
+        // Written whole then renamed, so a crash never leaves half an artifact.
+        let scratch = self.scratch_path(sha256);
+        let stored = component
+            .serialize()
+            .and_then(|bytes| Ok(std::fs::write(&scratch, bytes)?))
+            .and_then(|()| Ok(std::fs::rename(&scratch, &path)?));
+        if let Err(e) = stored {
+            let _ = std::fs::remove_file(&scratch);
+            tracing::warn!(path = %path.display(), error = %e, "cannot cache compiled artifact");
         }
         Ok(component)
     }
@@ -101,18 +100,12 @@ impl ArtifactCache {
         unsafe { Component::deserialize_file(engine, &path) }
     }
 
-    /// A fresh temporary path in the cache's directory, for a child to write an artifact.
+    /// A fresh temporary path in the cache's directory, to write an artifact to before it
+    /// is renamed into place.
     pub fn scratch_path(&self, sha256: &str) -> PathBuf {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         self.dir
             .join(format!("{sha256}.tmp{}-{n}", std::process::id()))
     }
-}
-
-/// Write through a temporary file and rename, so a crash never leaves half an artifact.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }

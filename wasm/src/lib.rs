@@ -255,7 +255,7 @@ impl WasmEngine {
         let component = match &self.config.compiler {
             Compiler::InProcess => tokio::task::spawn_blocking(move || {
                 this.cache
-                    .load_or_compile(&this.engine, &wasm, &hash)
+                    .compile_here(&this.engine, &wasm, &hash)
                     .map_err(|e| LoadError::Invalid(format!("{e:#}")))
             })
             .await
