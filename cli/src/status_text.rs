@@ -19,6 +19,13 @@ fn ms(v: &Value) -> String {
     }
 }
 
+fn mib(v: &Value) -> String {
+    match v.as_f64() {
+        Some(n) => format!("{:.1} MiB", n / f64::from(1 << 20)),
+        None => "–".to_string(),
+    }
+}
+
 /// The host at `url` as `view` (the admin API's `/admin/v1/status`) describes it.
 pub fn render(url: &str, view: &Value) -> String {
     let mut out = String::new();
@@ -42,6 +49,15 @@ pub fn render(url: &str, view: &Value) -> String {
         ("failed turns since start", number(&view["failed_total"])),
         ("active actors", number(&view["active_actors"])),
         ("kept instances", number(&view["kept_instances"])),
+        (
+            "kept memory / budget",
+            format!(
+                "{} / {} (evicted {})",
+                mib(&view["kept_memory_bytes"]),
+                mib(&view["kept_memory_budget_bytes"]),
+                number(&view["kept_evictions"])
+            ),
+        ),
         ("tenants", number(&view["tenants"])),
         ("components", number(&view["components"])),
         ("actor types", number(&view["actor_types"])),

@@ -19,6 +19,7 @@ mod egress;
 mod faults;
 mod hostile;
 mod hostile_apps;
+mod kept;
 mod layering;
 mod metrics;
 mod migration;

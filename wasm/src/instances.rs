@@ -67,7 +67,7 @@ pub(super) fn apply(manifest: &mut Manifest, chosen: Vec<TypeInstances>) -> Resu
 /// what the host allows (reuse only with `--reuse-instances`, keeping only while actors
 /// may keep instances at all).
 pub(super) fn effective(chosen: Option<InstanceStrategy>, config: &WasmConfig) -> InstanceStrategy {
-    let keeps = config.pinned_instances > 0;
+    let keeps = config.pinned_instances > 0 && config.kept_memory_bytes > 0;
     let default = if config.reuse_instances {
         InstanceStrategy::Reused
     } else if keeps {
@@ -101,7 +101,7 @@ pub(super) fn strategies(
                     actor_type = %t.name,
                     ?chosen,
                     ?strategy,
-                    "instance strategy capped by the host's flags (--reuse-instances, --pinned-instances)"
+                    "instance strategy capped by the host's flags (--reuse-instances, --pinned-instances, --kept-memory-mib)"
                 );
             }
             (t.name.clone(), strategy)

@@ -8,8 +8,10 @@ mod compile;
 mod egress;
 mod host;
 mod instances;
+mod kept;
 mod limits;
 mod manifest;
+mod residency;
 mod stdio;
 mod turn;
 
@@ -19,7 +21,7 @@ pub use turn::TurnSetting;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -31,10 +33,12 @@ use wasmtime_wasi::WasiCtxBuilder;
 use bindings::{WarrenActor, WarrenActorPre, types};
 use cache::ArtifactCache;
 use host::{HostState, TurnHost};
+use kept::KeptInstances;
 use limits::MemoryLimiter;
 use stdio::GuestOutput;
 use warren_core::runtime::{
-    ActorBackend, BackendFuture, ComponentLoader, LoadError, LoadedComponent, Turn, TurnOutcome,
+    ActorBackend, BackendFuture, ComponentLoader, KeptUsage, LoadError, LoadedComponent, Turn,
+    TurnOutcome,
 };
 use warren_core::types::manifest::{InstanceStrategy, Manifest};
 
@@ -62,10 +66,9 @@ pub struct WasmConfig {
     /// kept so serves only its actor, so no data crosses actors; 0 gives every turn a
     /// fresh instance. Each kept instance holds a slot of `max_instances`.
     pub pinned_instances: usize,
-    /// An instance whose linear memory grew past this is not kept for its actor: idle
-    /// actors must not pin much memory. Guests in Python or JavaScript start with tens of
-    /// megabytes (their interpreter's heap), so under the default they never keep one.
-    pub pinned_max_memory_bytes: usize,
+    /// Memory all kept instances together may hold, as each is charged what it made
+    /// resident; past it, the least recently used are dropped. 0 keeps none.
+    pub kept_memory_bytes: u64,
     /// How guests' outbound requests reach the outside (each tenant's policy says where
     /// they may go).
     pub egress: EgressSettings,
@@ -83,7 +86,7 @@ impl Default for WasmConfig {
             fuel: false,
             reuse_instances: false,
             pinned_instances: 500,
-            pinned_max_memory_bytes: 8 << 20,
+            kept_memory_bytes: 1 << 30,
             egress: EgressSettings::default(),
             compiler: Compiler::InProcess,
             compile_jobs: 2,
@@ -98,24 +101,12 @@ struct Warm {
     /// The same instance untyped, for the optional `on-upgrade` export.
     raw: Instance,
     _slot: tokio::sync::OwnedSemaphorePermit,
+    /// What it has made resident since it was instantiated.
+    resident: residency::Resident,
 }
 
 /// Warm instances kept per component at most.
 const WARM_PER_COMPONENT: usize = 64;
-
-/// An instance kept for its actor's next turn, counted while it is kept.
-struct Pinned {
-    warm: Option<Warm>,
-    /// Hex SHA-256 of its component: a redeployed type must not run the old code.
-    sha256: String,
-    count: Arc<AtomicUsize>,
-}
-
-impl Drop for Pinned {
-    fn drop(&mut self) {
-        self.count.fetch_sub(1, Ordering::AcqRel);
-    }
-}
 
 /// A compiled, linked component ready to instantiate: the backend of its actor types.
 pub struct WasmComponent {
@@ -150,8 +141,8 @@ pub struct WasmEngine {
     cache: ArtifactCache,
     config: WasmConfig,
     instances: Arc<Semaphore>,
-    /// Instances kept for their actors now.
-    pinned: Arc<AtomicUsize>,
+    /// Instances kept for their actors now, within their memory budget.
+    kept: Arc<KeptInstances<Warm>>,
     /// How guests' outbound requests go out.
     egress: Arc<egress::EgressNet>,
     /// Compilations that may run now.
@@ -208,12 +199,12 @@ impl WasmEngine {
             cache,
             instances: Arc::new(Semaphore::new(n as usize)),
             // Kept instances never take more than half the pool from fresh turns.
-            config: WasmConfig {
-                pinned_instances: config.pinned_instances.min(n as usize / 2),
-                ..config
-            },
-            pinned: Arc::new(AtomicUsize::new(0)),
+            kept: KeptInstances::new(
+                config.kept_memory_bytes,
+                config.pinned_instances.min(n as usize / 2),
+            ),
             compile_slots: Semaphore::new(config.compile_jobs.max(1)),
+            config,
         }))
     }
 
@@ -432,8 +423,8 @@ impl ComponentLoader for WasmEngine {
         WasmEngine::cache_counts(self)
     }
 
-    fn kept_instances(&self) -> u64 {
-        self.pinned.load(Ordering::Relaxed) as u64
+    fn kept(&self) -> KeptUsage {
+        self.kept.usage()
     }
 }
 

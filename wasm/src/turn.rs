@@ -13,7 +13,9 @@ use wasmtime::component::Instance;
 
 use super::bindings::{WarrenActor, types};
 use super::host::{HostState, TurnHost, config_variables};
-use super::{OnUpgrade, Pinned, WARM_PER_COMPONENT, Warm, WasmComponent, WasmEngine};
+use super::kept::{Charge, Pinned};
+use super::residency::{self, Resident};
+use super::{OnUpgrade, WARM_PER_COMPONENT, Warm, WasmComponent, WasmEngine};
 use warren_core::runtime::config::ComponentConfig;
 use warren_core::runtime::egress::TenantEgress;
 use warren_core::runtime::tenants::Limits;
@@ -40,11 +42,14 @@ struct Keeping<'a> {
     strategy: InstanceStrategy,
     /// The actor's cache, when its type keeps an instance per actor.
     cache: Option<&'a ActivationCache>,
-    /// The actor's kept instance, taken for this turn: its place under the cap of kept
-    /// instances stays reserved until the turn ends.
-    reservation: Option<Box<Pinned>>,
+    /// The actor's handle on its kept instance, to keep the instance again after the turn.
+    pinned: Option<Pinned<Warm>>,
+    /// The actor's kept instance, taken out for this turn.
+    warm: Option<Warm>,
     /// The memory the turn may use: the tenant's limit within the engine's.
     memory: usize,
+    /// The tenant whose kept-instance budget the instance counts in, and that budget.
+    tenant: (Arc<str>, u64),
 }
 
 /// The store a turn runs in, and its instance when a warm one was taken.
@@ -52,6 +57,8 @@ struct Acquired {
     store: Store<HostState>,
     instance: Option<(WarrenActor, Instance)>,
     slot: OwnedSemaphorePermit,
+    /// What the instance made resident in its earlier turns.
+    resident: Resident,
 }
 
 /// How the guest call ended: its reply (the instance fit for another turn), a trap, or
@@ -89,13 +96,21 @@ impl WasmEngine {
         };
         let mut store = acquired.store;
         let upgrading = AtomicBool::new(false);
-        let called = call(
-            component,
-            &mut store,
-            acquired.instance,
-            invocation,
-            upgrade_from.as_deref(),
-            &upgrading,
+        // Only an instance that may be kept is charged, so only its turns are measured.
+        let weight = acquired
+            .resident
+            .next_weight()
+            .filter(|_| keeping.cache.is_some());
+        let (called, faults) = residency::metered(
+            call(
+                component,
+                &mut store,
+                acquired.instance,
+                invocation,
+                upgrade_from.as_deref(),
+                &upgrading,
+            ),
+            weight.is_some(),
         )
         .await;
         let upgrade = Upgrading {
@@ -110,6 +125,7 @@ impl WasmEngine {
                 instance,
                 raw,
                 _slot: acquired.slot,
+                resident: acquired.resident.after(faults, weight),
             };
             self.put_back(component, keeping, warm, outcome.result.is_ok());
         }
@@ -133,22 +149,27 @@ impl WasmEngine {
             .copied()
             .unwrap_or(InstanceStrategy::Fresh);
         let cache = cache.filter(|_| strategy == InstanceStrategy::Kept);
-        // The actor's kept instance, if it is still of this component and within the
-        // tenant's memory limit.
-        let reservation = cache
+        // The actor's kept instance, if it is still of this component, was not evicted,
+        // and is within the tenant's memory limit.
+        let pinned = cache
             .and_then(ActivationCache::take)
-            .and_then(|kept| kept.downcast::<Pinned>().ok())
-            .filter(|p| p.sha256 == component.sha256)
-            .filter(|p| {
-                p.warm
-                    .as_ref()
-                    .is_some_and(|w| w.store.data().limiter.memory_bytes <= memory)
-            });
+            .and_then(|kept| kept.downcast::<Pinned<Warm>>().ok())
+            .map(|pinned| *pinned)
+            .filter(|p| p.owner == component.sha256);
+        let warm = pinned
+            .as_ref()
+            .and_then(|p| self.kept.take(p))
+            .filter(|w| w.store.data().limiter.memory_bytes <= memory);
         Keeping {
             strategy,
             cache,
-            reservation,
+            pinned,
+            warm,
             memory,
+            tenant: (
+                invocation.target.tenant.clone(),
+                limits.max_kept_memory_bytes,
+            ),
         }
     }
 
@@ -163,9 +184,9 @@ impl WasmEngine {
         invocation: &Invocation,
         limits: &Limits,
     ) -> Option<Acquired> {
-        let pinned = keeping.reservation.as_mut().and_then(|p| p.warm.take());
-        let warm = if pinned.is_some() {
-            pinned
+        let kept = keeping.warm.take();
+        let warm = if kept.is_some() {
+            kept
         } else if keeping.strategy == InstanceStrategy::Reused {
             component
                 .warm
@@ -195,6 +216,7 @@ impl WasmEngine {
                 store,
                 instance: Some((w.instance, w.raw)),
                 slot: w._slot,
+                resident: w.resident,
             });
         }
         let acquired = tokio::time::timeout_at(
@@ -219,35 +241,33 @@ impl WasmEngine {
             store,
             instance: None,
             slot,
+            resident: Resident::default(),
         })
     }
 
     /// Keep an instance that finished its turn cleanly: for its actor only after a turn
     /// that succeeded (a failed turn's writes are dropped, so its memory may disagree with
-    /// the stored state), never grew past the limit, and stayed small: within the keep
-    /// limit and half the tenant's memory, so a guest whose heap grows from turn to turn
-    /// (an interpreter's garbage) is dropped with half its limit still free, not failed by
-    /// a turn that would pass in a fresh instance.
+    /// the stored state), never grew past the limit, and stayed within half the tenant's
+    /// memory (a guest whose heap grows from turn to turn, an interpreter's garbage, is
+    /// dropped with half its limit still free, not failed by a turn that would pass in a
+    /// fresh instance). It is charged what it made resident, within the kept budgets.
     fn put_back(&self, component: &WasmComponent, keeping: Keeping<'_>, warm: Warm, ok: bool) {
         let limiter = &warm.store.data().limiter;
-        let keepable = ok
-            && !limiter.memory_refused
-            && limiter.memory_bytes <= self.config.pinned_max_memory_bytes.min(keeping.memory / 2);
+        let keepable = ok && !limiter.memory_refused && limiter.memory_bytes <= keeping.memory / 2;
         match keeping.cache.filter(|_| keepable) {
             Some(cache) => {
-                if let Some(mut kept) = keeping.reservation {
-                    kept.warm = Some(warm);
-                    cache.put(kept);
-                } else if self.pinned.fetch_add(1, Ordering::AcqRel) < self.config.pinned_instances
+                let (tenant, tenant_budget) = keeping.tenant;
+                let charge = Charge {
+                    tenant,
+                    tenant_budget,
+                    bytes: warm.resident.bytes() + INSTANCE_ALLOWANCE,
+                };
+                match self
+                    .kept
+                    .keep(warm, charge, keeping.pinned, &component.sha256)
                 {
-                    cache.put(Box::new(Pinned {
-                        warm: Some(warm),
-                        sha256: component.sha256.clone(),
-                        count: self.pinned.clone(),
-                    }));
-                } else {
-                    // Over the cap: undo the reservation just taken.
-                    self.pinned.fetch_sub(1, Ordering::AcqRel);
+                    Ok(pinned) => cache.put(Box::new(pinned)),
+                    Err(why) => tracing::debug!(?why, "instance not kept"),
                 }
             }
             None if keeping.strategy == InstanceStrategy::Reused => {
@@ -260,6 +280,10 @@ impl WasmEngine {
         }
     }
 }
+
+/// What a kept instance is charged besides the pages it faulted in: its `VMContext`, its
+/// store and host state, allocated on the host's heap where no fault shows them.
+const INSTANCE_ALLOWANCE: u64 = 16 << 10;
 
 /// The turn's host state, and the version whose state the turn finds when that is not
 /// this component's and it exports `on-upgrade`: the migration runs first, in the same

@@ -56,13 +56,6 @@ pub async fn languages(duration: Duration) -> anyhow::Result<()> {
     for (strategy, config) in [
         ("instance kept per actor", WasmConfig::default()),
         (
-            "instance kept per actor up to 32 MiB",
-            WasmConfig {
-                pinned_max_memory_bytes: 32 << 20,
-                ..WasmConfig::default()
-            },
-        ),
-        (
             "fresh instance per turn",
             WasmConfig {
                 pinned_instances: 0,

@@ -267,6 +267,12 @@ pub struct HostStatus {
     pub active_actors: usize,
     /// Guest instances kept warm between turns now.
     pub kept_instances: u64,
+    /// Memory charged to them, in bytes.
+    pub kept_memory_bytes: u64,
+    /// The host's budget for them, in bytes.
+    pub kept_memory_budget_bytes: u64,
+    /// Kept instances dropped since start to fit a budget.
+    pub kept_evictions: u64,
     /// Components compiled since start.
     pub components_compiled: u64,
     /// Components loaded from the compiled-artifact cache instead, since start.
@@ -298,6 +304,7 @@ impl super::Runtime {
         let tenants = inner.tenancy.list();
         let (compiled, hits) = inner.catalog.loader().cache_counts();
         let started_ms = inner.started_ms;
+        let kept = inner.catalog.loader().kept();
         HostStatus {
             version: env!("CARGO_PKG_VERSION"),
             started_ms,
@@ -313,7 +320,10 @@ impl super::Runtime {
                 .map(|t| inner.catalog.registry().actor_types(&t.record.name).len())
                 .sum(),
             active_actors: inner.table.len(),
-            kept_instances: inner.catalog.loader().kept_instances(),
+            kept_instances: kept.instances,
+            kept_memory_bytes: kept.bytes,
+            kept_memory_budget_bytes: kept.budget_bytes,
+            kept_evictions: kept.evictions,
             components_compiled: compiled,
             artifact_cache_hits: hits,
             activity: inner.metrics.activity().snapshot(),

@@ -171,10 +171,23 @@ pub trait ComponentLoader: Send + Sync + 'static {
     /// Components compiled since start, and artifacts loaded from the cache instead.
     fn cache_counts(&self) -> (u64, u64);
 
-    /// Instances kept warm for their actors now.
-    fn kept_instances(&self) -> u64 {
-        0
+    /// The instances kept warm for their actors now, and their memory budget.
+    fn kept(&self) -> KeptUsage {
+        KeptUsage::default()
     }
+}
+
+/// What the instances kept for their actors between turns hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeptUsage {
+    /// Instances kept now.
+    pub instances: u64,
+    /// Memory charged to them, in bytes.
+    pub bytes: u64,
+    /// The host's budget for them, in bytes.
+    pub budget_bytes: u64,
+    /// Kept instances dropped to make room for others, since start.
+    pub evictions: u64,
 }
 
 /// A component loaded and described, ready to register.

@@ -49,7 +49,7 @@ pub use crate::types::{
     check_name,
 };
 pub use backend::{
-    ActorBackend, BackendFuture, ComponentLoader, HeldState, HeldStateError, LoadError,
+    ActorBackend, BackendFuture, ComponentLoader, HeldState, HeldStateError, KeptUsage, LoadError,
     LoadedComponent, Turn, TurnOutcome,
 };
 pub use catalog::{
@@ -97,6 +97,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_memory_bytes: 64 << 20,
+            max_kept_memory_bytes: 256 << 20,
             turn_timeout_ms: 60_000,
             fuel_per_turn: None,
             max_concurrent_turns: 10_000,

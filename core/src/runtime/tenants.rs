@@ -18,6 +18,10 @@ use super::egress::{EgressLimits, EgressPolicy, TenantEgress};
 pub struct Limits {
     /// Linear memory of one Wasm instance.
     pub max_memory_bytes: u64,
+    /// Memory its actors' instances kept between turns may hold on one host, charged as
+    /// each made it resident; past it, its least recently used kept instance is dropped.
+    #[serde(default = "default_max_kept_memory_bytes")]
+    pub max_kept_memory_bytes: u64,
     /// Wall-clock deadline of a request, enforced inside guests by epochs.
     pub turn_timeout_ms: u64,
     /// Fuel (roughly, Wasm instructions) one turn may burn; needs `--enable-fuel`.
@@ -51,6 +55,11 @@ pub struct Limits {
     pub outbound_first_byte_timeout_ms: u64,
 }
 
+/// The kept-instance budget of a tenant whose limits were recorded before there was one.
+fn default_max_kept_memory_bytes() -> u64 {
+    Limits::default().max_kept_memory_bytes
+}
+
 impl Limits {
     /// The egress policy these limits give.
     pub fn egress(&self) -> EgressPolicy {
@@ -74,6 +83,9 @@ pub struct LimitOverrides {
     /// Linear memory of one Wasm instance, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_memory_bytes: Option<u64>,
+    /// Memory its instances kept between turns may hold on one host, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_kept_memory_bytes: Option<u64>,
     /// Wall-clock deadline of a request, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turn_timeout_ms: Option<u64>,
@@ -128,6 +140,7 @@ impl LimitOverrides {
         }
         pick!(
             max_memory_bytes,
+            max_kept_memory_bytes,
             turn_timeout_ms,
             fuel_per_turn,
             max_concurrent_turns,
@@ -149,6 +162,9 @@ impl LimitOverrides {
     pub fn apply(&self, defaults: &Limits) -> Limits {
         Limits {
             max_memory_bytes: self.max_memory_bytes.unwrap_or(defaults.max_memory_bytes),
+            max_kept_memory_bytes: self
+                .max_kept_memory_bytes
+                .unwrap_or(defaults.max_kept_memory_bytes),
             turn_timeout_ms: self.turn_timeout_ms.unwrap_or(defaults.turn_timeout_ms),
             fuel_per_turn: self.fuel_per_turn.or(defaults.fuel_per_turn),
             max_concurrent_turns: self

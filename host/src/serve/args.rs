@@ -203,13 +203,16 @@ pub struct ServeArgs {
     /// fresh instance.
     #[arg(long, default_value_t = 500)]
     pub pinned_instances: usize,
-    /// A Wasm instance whose linear memory grew past this many MiB (or past half its
-    /// tenant's memory limit) is not kept for its actor. Python and JavaScript guests
-    /// carry an interpreter heap of about 20 MiB: raise it (32) to keep theirs, for turns
-    /// 25-60 times faster (benches/RESULTS.md); memory then grows by that much per active
-    /// actor, up to --pinned-instances.
-    #[arg(long, default_value_t = 8)]
-    pub pinned_max_memory_mib: usize,
+    /// Memory, in MiB, that all Wasm instances kept for their actors may hold together.
+    /// Each is charged the pages it made resident (a Rust actor's some tens of KiB, a
+    /// Python one's a few MiB); past the budget the least recently used are dropped and
+    /// their actors' next turns start fresh. Each tenant has its own share too
+    /// (`max_kept_memory_bytes`, default --tenant-kept-memory-mib). 0 keeps none.
+    #[arg(long, default_value_t = 1024)]
+    pub kept_memory_mib: u64,
+    /// Default budget, in MiB, of one tenant's kept instances on this host.
+    #[arg(long, default_value_t = 256)]
+    pub tenant_kept_memory_mib: u64,
     /// Answer this name with these addresses instead of asking the resolver, for actors'
     /// outbound requests (as curl's --resolve): `NAME=IP[,IP...]`, repeatable. The
     /// addresses are still checked against each tenant's allowed_outbound_hosts.

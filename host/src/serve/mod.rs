@@ -186,7 +186,7 @@ async fn start_runtime(
             fuel: args.enable_fuel,
             reuse_instances: args.reuse_instances,
             pinned_instances: args.pinned_instances,
-            pinned_max_memory_bytes: args.pinned_max_memory_mib.saturating_mul(1 << 20),
+            kept_memory_bytes: args.kept_memory_mib.saturating_mul(1 << 20),
             egress: EgressSettings {
                 resolve: args.egress_resolve.iter().cloned().collect(),
                 extra_roots: args.egress_ca.clone(),
@@ -215,6 +215,7 @@ async fn start_runtime(
             max_firing_turns: args.max_firing_turns,
             limits: Limits {
                 max_memory_bytes: (args.max_memory_mib as u64) << 20,
+                max_kept_memory_bytes: args.tenant_kept_memory_mib.saturating_mul(1 << 20),
                 turn_timeout_ms: args.turn_timeout.as_millis() as u64,
                 ..Limits::default()
             },

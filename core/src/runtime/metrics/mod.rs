@@ -188,6 +188,9 @@ pub struct Metrics {
     forward_seconds: Histogram,
     active_actors: Gauge,
     kept_instances: Gauge,
+    kept_memory_bytes: Gauge,
+    kept_memory_budget_bytes: Gauge,
+    kept_evictions: Gauge,
     components_compiled: Gauge,
     artifact_cache_hits: Gauge,
     /// The last minute, for the console and `warren status`.
@@ -226,6 +229,9 @@ impl Metrics {
             forward_seconds: latency_histogram(),
             active_actors: Gauge::default(),
             kept_instances: Gauge::default(),
+            kept_memory_bytes: Gauge::default(),
+            kept_memory_budget_bytes: Gauge::default(),
+            kept_evictions: Gauge::default(),
             components_compiled: Gauge::default(),
             artifact_cache_hits: Gauge::default(),
             activity: Default::default(),
@@ -347,6 +353,21 @@ impl Metrics {
                 "kept_instances",
                 "Guest instances kept warm between turns",
                 &self.kept_instances,
+            ),
+            (
+                "kept_memory_bytes",
+                "Memory charged to the kept instances (the pages each made resident)",
+                &self.kept_memory_bytes,
+            ),
+            (
+                "kept_memory_budget_bytes",
+                "The host's budget for kept instances (--kept-memory-mib)",
+                &self.kept_memory_budget_bytes,
+            ),
+            (
+                "kept_evictions",
+                "Kept instances dropped since start to fit a budget",
+                &self.kept_evictions,
             ),
             (
                 "components_compiled",
@@ -548,9 +569,14 @@ impl Runtime {
         let metrics = &self.0.metrics;
         let stats = self.stats();
         metrics.active_actors.set(stats.active_actors as i64);
+        let kept = self.0.catalog.loader().kept();
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        metrics.kept_instances.set(gauge(kept.instances));
+        metrics.kept_memory_bytes.set(gauge(kept.bytes));
         metrics
-            .kept_instances
-            .set(self.0.catalog.loader().kept_instances() as i64);
+            .kept_memory_budget_bytes
+            .set(gauge(kept.budget_bytes));
+        metrics.kept_evictions.set(gauge(kept.evictions));
         metrics
             .components_compiled
             .set(stats.components_compiled as i64);

@@ -64,6 +64,10 @@ function formatMs(ms) {
   return ms === null || ms === undefined ? "–" : ms < 1 ? `${ms} ms` : `${Math.round(ms)} ms`;
 }
 
+function formatMiB(bytes) {
+  return bytes === null || bytes === undefined ? "–" : `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
 function ago(ms) {
   const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
   return s < 60 ? `${s} s ago` : s < 3600 ? `${Math.round(s / 60)} min ago` : new Date(ms).toLocaleString();
@@ -120,6 +124,9 @@ async function overview() {
       figure("failed since start", status.failed_total, "failed-total"),
       figure("active actors", status.active_actors, "active-actors"),
       figure("kept instances", status.kept_instances, "kept-instances"),
+      figure("kept memory / budget",
+        `${formatMiB(status.kept_memory_bytes)} / ${formatMiB(status.kept_memory_budget_bytes)}`,
+        "kept-memory"),
       figure("tenants", status.tenants, "tenants"),
       figure("components", status.components, "components"),
       figure("actor types", status.actor_types, "actor-types"),

@@ -1,0 +1,128 @@
+//! Instances kept for their actors between turns live within a memory budget, the host's
+//! and each tenant's: Python actors keep theirs by default, more actors than fit still
+//! get every turn right (the least recently used instances are dropped and their actors
+//! start fresh), and `warren status`'s view shows the budget and its use.
+
+use futures::future::join_all;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::Host;
+use crate::tenancy::{ADMIN, admin_host};
+
+/// The kept-instance figures of the host's status.
+async fn kept(host: &Host) -> (u64, u64, u64, u64) {
+    let (status, text) = host
+        .call(Method::GET, "/admin/v1/status", Some(ADMIN), Vec::new())
+        .await;
+    assert_eq!(status, 200, "{text}");
+    let view: Value = serde_json::from_str(&text).unwrap();
+    let field = |name: &str| {
+        view[name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{name}: {view}"))
+    };
+    (
+        field("kept_instances"),
+        field("kept_memory_bytes"),
+        field("kept_memory_budget_bytes"),
+        field("kept_evictions"),
+    )
+}
+
+/// One `add 1` to each of `ids`, all at once, as `token`; every one must succeed.
+async fn add_to_each(host: &Host, token: &str, ids: &[String]) {
+    let actors: Vec<String> = ids.iter().map(|id| format!("counter/{id}")).collect();
+    let calls = actors
+        .iter()
+        .map(|actor| host.invoke_as(token, actor, "add", "1"));
+    for ((status, body), id) in join_all(calls).await.into_iter().zip(ids) {
+        assert_eq!(status, 200, "{id}: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_instances_stay_within_the_budget_and_every_turn_stays_right() {
+    const BUDGET_MIB: u64 = 8;
+    let dir = tempfile::tempdir().unwrap();
+    let budget = BUDGET_MIB.to_string();
+    let host = admin_host(dir.path(), &["--kept-memory-mib", &budget]);
+    let t = host.tenant("t", json!({})).await;
+    host.deploy_as(&t, "counter_py").await;
+
+    // With the default flags a Python actor keeps its instance, charged what it made
+    // resident: a few MiB at most, not its whole linear memory.
+    add_to_each(&host, &t, &["first".to_string()]).await;
+    let (instances, bytes, budget_bytes, _) = kept(&host).await;
+    assert_eq!(instances, 1);
+    assert_eq!(budget_bytes, BUDGET_MIB << 20);
+    assert!(
+        (100 << 10..4 << 20).contains(&bytes),
+        "one Python instance charged {bytes} bytes"
+    );
+
+    // Far more actors than fit, four rounds, each round's calls at once.
+    let ids: Vec<String> = (0..16).map(|i| format!("a{i}")).collect();
+    for round in 1..=4 {
+        add_to_each(&host, &t, &ids).await;
+        let (instances, bytes, _, _) = kept(&host).await;
+        assert!(
+            bytes <= BUDGET_MIB << 20,
+            "round {round}: {bytes} bytes kept"
+        );
+        assert!(
+            (1..16).contains(&instances),
+            "round {round}: {instances} kept"
+        );
+    }
+    let (_, _, _, evictions) = kept(&host).await;
+    assert!(evictions > 0, "nothing was evicted");
+    for id in &ids {
+        let (status, total) = host
+            .invoke_as(&t, &format!("counter/{id}"), "get", "")
+            .await;
+        assert_eq!((status, total.as_str()), (200, "4"), "{id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_over_its_kept_budget_drops_only_its_own_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = admin_host(dir.path(), &[]);
+    let big = host.tenant("big", json!({})).await;
+    host.deploy_as(&big, "counter_py").await;
+    let others: Vec<String> = (0..3).map(|i| format!("o{i}")).collect();
+    add_to_each(&host, &big, &others).await;
+    let (instances, bytes, _, _) = kept(&host).await;
+    assert_eq!(instances, 3);
+    let one = bytes / 3;
+
+    // A tenant whose budget holds one such instance, not two.
+    let small = host
+        .tenant("small", json!({"max_kept_memory_bytes": one * 3 / 2}))
+        .await;
+    host.deploy_as(&small, "counter_py").await;
+    let ids: Vec<String> = (0..3).map(|i| format!("s{i}")).collect();
+    for id in &ids {
+        add_to_each(&host, &small, std::slice::from_ref(id)).await;
+    }
+    let (instances, _, _, evictions) = kept(&host).await;
+    assert_eq!(instances, 4, "big's 3 and one of small's");
+    assert_eq!(evictions, 2);
+
+    // Every turn is still right, on both sides.
+    add_to_each(&host, &small, &ids).await;
+    add_to_each(&host, &big, &others).await;
+    for id in &ids {
+        let (_, total) = host
+            .invoke_as(&small, &format!("counter/{id}"), "get", "")
+            .await;
+        assert_eq!(total, "2", "{id}");
+    }
+    for id in &others {
+        let (_, total) = host
+            .invoke_as(&big, &format!("counter/{id}"), "get", "")
+            .await;
+        assert_eq!(total, "2", "{id}");
+    }
+}
