@@ -16,6 +16,7 @@ use warren_host::store::{ActorStore, Durability, SledStore};
 use warren_host::wasm::{TurnSetting, WasmConfig};
 
 mod cluster;
+mod density;
 mod deploys;
 mod egress;
 mod hop;
@@ -26,6 +27,7 @@ mod reminders;
 mod span_floor;
 mod tls;
 pub use cluster::cluster;
+pub use density::density;
 pub use deploys::deploy_memory;
 pub use egress::egress;
 pub use hop::hop_echo;

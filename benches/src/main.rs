@@ -71,6 +71,7 @@ fn main() -> anyhow::Result<()> {
         "tls",
         "egress",
         "deploy-memory",
+        "density",
     ];
     let chosen: Vec<&str> = if args.figures.is_empty() {
         all.to_vec()
@@ -107,6 +108,7 @@ fn main() -> anyhow::Result<()> {
                 "tls" => figures::tls(args.duration).await,
                 "egress" => figures::egress(args.duration).await,
                 "deploy-memory" => figures::deploy_memory().await,
+                "density" => figures::density(args.duration).await,
                 other => anyhow::bail!("unknown figure {other:?}; known: {all:?}"),
             }
         })?;

@@ -85,6 +85,19 @@ async fn kept_instances_stay_within_the_budget_and_every_turn_stays_right() {
     }
 }
 
+/// A tenant's kept instances and their charge, as the admin API shows the tenant.
+async fn kept_by(host: &Host, tenant: &str) -> (u64, u64) {
+    let path = format!("/admin/v1/tenants/{tenant}");
+    let (status, text) = host.call(Method::GET, &path, Some(ADMIN), Vec::new()).await;
+    assert_eq!(status, 200, "{text}");
+    let view: Value = serde_json::from_str(&text).unwrap();
+    let kept = &view["kept"];
+    (
+        kept["instances"].as_u64().unwrap(),
+        kept["bytes"].as_u64().unwrap(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_over_its_kept_budget_drops_only_its_own_instances() {
     let dir = tempfile::tempdir().unwrap();
@@ -93,35 +106,42 @@ async fn a_tenant_over_its_kept_budget_drops_only_its_own_instances() {
     host.deploy_as(&big, "counter_py").await;
     let others: Vec<String> = (0..3).map(|i| format!("o{i}")).collect();
     add_to_each(&host, &big, &others).await;
-    let (instances, bytes, _, _) = kept(&host).await;
+    let (instances, bytes) = kept_by(&host, "big").await;
     assert_eq!(instances, 3);
     let one = bytes / 3;
 
-    // A tenant whose budget holds one such instance, not two.
+    // A tenant whose budget holds about one and a half such instances.
+    let budget = one * 3 / 2;
     let small = host
-        .tenant("small", json!({"max_kept_memory_bytes": one * 3 / 2}))
+        .tenant("small", json!({"max_kept_memory_bytes": budget}))
         .await;
     host.deploy_as(&small, "counter_py").await;
     let ids: Vec<String> = (0..3).map(|i| format!("s{i}")).collect();
     for id in &ids {
         add_to_each(&host, &small, std::slice::from_ref(id)).await;
+        let (_, bytes) = kept_by(&host, "small").await;
+        assert!(bytes <= budget, "small holds {bytes} of {budget} bytes");
     }
-    let (instances, _, _, evictions) = kept(&host).await;
-    assert_eq!(instances, 4, "big's 3 and one of small's");
-    assert_eq!(evictions, 2);
+    let (instances, _) = kept_by(&host, "small").await;
+    assert!((1..3).contains(&instances), "small keeps {instances}");
+    let (_, _, _, evictions) = kept(&host).await;
+    assert_eq!(evictions, 3 - instances, "only small's own were dropped");
+    assert_eq!(
+        kept_by(&host, "big").await,
+        (3, bytes),
+        "big's stay as they were"
+    );
 
     // Every turn is still right, on both sides.
     add_to_each(&host, &small, &ids).await;
     add_to_each(&host, &big, &others).await;
-    for id in &ids {
+    for (token, id) in ids
+        .iter()
+        .map(|i| (&small, i))
+        .chain(others.iter().map(|i| (&big, i)))
+    {
         let (_, total) = host
-            .invoke_as(&small, &format!("counter/{id}"), "get", "")
-            .await;
-        assert_eq!(total, "2", "{id}");
-    }
-    for id in &others {
-        let (_, total) = host
-            .invoke_as(&big, &format!("counter/{id}"), "get", "")
+            .invoke_as(token, &format!("counter/{id}"), "get", "")
             .await;
         assert_eq!(total, "2", "{id}");
     }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use warren_core::runtime::KeptUsage;
+use warren_core::runtime::{KeptUsage, TenantKept};
 
 /// Where a kept instance waits for its actor's next turn. The ledger reaches it there to
 /// evict it; the actor's cache holds it through a [`Pinned`].
@@ -30,7 +30,8 @@ struct Ledger<T> {
     entries: HashMap<u64, Entry<T>>,
     clock: u64,
     used: u64,
-    tenants: HashMap<Arc<str>, u64>,
+    /// Per tenant: instances kept and bytes charged.
+    tenants: HashMap<Arc<str>, TenantKept>,
 }
 
 struct Entry<T> {
@@ -98,6 +99,11 @@ impl<T> KeptInstances<T> {
             budget_bytes: self.budget,
             evictions: self.evictions.load(Ordering::Relaxed),
         }
+    }
+
+    /// What `tenant`'s kept instances hold now.
+    pub(crate) fn usage_of(&self, tenant: &str) -> TenantKept {
+        self.lock().tenants.get(tenant).copied().unwrap_or_default()
     }
 
     /// Take the actor's kept instance out for a turn; its charge ends until it is kept
@@ -184,7 +190,7 @@ pub(crate) struct Charge {
 
 impl<T> Ledger<T> {
     fn tenant_use(&self, tenant: &str) -> u64 {
-        self.tenants.get(tenant).copied().unwrap_or(0)
+        self.tenants.get(tenant).map_or(0, |t| t.bytes)
     }
 
     /// The tenant's least recently used entry.
@@ -199,7 +205,9 @@ impl<T> Ledger<T> {
         self.clock += 1;
         self.order.insert(self.clock, id);
         self.used += charge.bytes;
-        *self.tenants.entry(charge.tenant.clone()).or_default() += charge.bytes;
+        let sum = self.tenants.entry(charge.tenant.clone()).or_default();
+        sum.instances += 1;
+        sum.bytes += charge.bytes;
         let entry = Entry {
             tick: self.clock,
             bytes: charge.bytes,
@@ -214,8 +222,9 @@ impl<T> Ledger<T> {
         self.order.remove(&entry.tick);
         self.used -= entry.bytes;
         if let Some(sum) = self.tenants.get_mut(&entry.tenant) {
-            *sum -= entry.bytes;
-            if *sum == 0 {
+            sum.instances -= 1;
+            sum.bytes -= entry.bytes;
+            if sum.instances == 0 {
                 self.tenants.remove(&entry.tenant);
             }
         }
@@ -265,6 +274,14 @@ mod tests {
         let first = kept.keep("1", charge("t", 50, 30), None, "c").unwrap();
         let second = kept.keep("2", charge("t", 50, 30), None, "c").unwrap();
         assert_eq!(kept.take(&first), None, "the tenant's older instance went");
+        assert_eq!(
+            kept.usage_of("t"),
+            TenantKept {
+                instances: 1,
+                bytes: 30
+            }
+        );
+        assert_eq!(kept.usage_of("other").instances, 1);
         assert_eq!(kept.take(&other), Some("o"), "another tenant's stayed");
         assert_eq!(kept.take(&second), Some("2"));
         assert_eq!(

@@ -37,8 +37,8 @@ use kept::KeptInstances;
 use limits::MemoryLimiter;
 use stdio::GuestOutput;
 use warren_core::runtime::{
-    ActorBackend, BackendFuture, ComponentLoader, KeptUsage, LoadError, LoadedComponent, Turn,
-    TurnOutcome,
+    ActorBackend, BackendFuture, ComponentLoader, KeptUsage, LoadError, LoadedComponent,
+    TenantKept, Turn, TurnOutcome,
 };
 use warren_core::types::manifest::{InstanceStrategy, Manifest};
 
@@ -425,6 +425,10 @@ impl ComponentLoader for WasmEngine {
 
     fn kept(&self) -> KeptUsage {
         self.kept.usage()
+    }
+
+    fn kept_by(&self, tenant: &str) -> TenantKept {
+        self.kept.usage_of(tenant)
     }
 }
 

@@ -1,8 +1,8 @@
 //! The counter in Rust, Python and JavaScript: the size of each component, its compile
 //! time (an empty artifact cache), its cached start (a new engine loading the artifact the
-//! first one stored), and figure 1 with an instance kept per actor (under the default
-//! 8 MiB keep limit, and under 32 MiB, half the default tenant memory), and with a fresh instance per turn, each against
-//! the Rust counter measured in the same run.
+//! first one stored), and figure 1 with an instance kept per actor (the default, within
+//! the kept-memory budget) and with a fresh instance per turn, each against the Rust
+//! counter measured in the same run.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

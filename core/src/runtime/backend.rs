@@ -175,6 +175,20 @@ pub trait ComponentLoader: Send + Sync + 'static {
     fn kept(&self) -> KeptUsage {
         KeptUsage::default()
     }
+
+    /// The instances kept for one tenant's actors now, and the memory charged to them.
+    fn kept_by(&self, _tenant: &str) -> TenantKept {
+        TenantKept::default()
+    }
+}
+
+/// What one tenant's kept instances hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TenantKept {
+    /// Instances kept now.
+    pub instances: u64,
+    /// Memory charged to them, in bytes.
+    pub bytes: u64,
 }
 
 /// What the instances kept for their actors between turns hold.

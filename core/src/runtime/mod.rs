@@ -50,7 +50,7 @@ pub use crate::types::{
 };
 pub use backend::{
     ActorBackend, BackendFuture, ComponentLoader, HeldState, HeldStateError, KeptUsage, LoadError,
-    LoadedComponent, Turn, TurnOutcome,
+    LoadedComponent, TenantKept, Turn, TurnOutcome,
 };
 pub use catalog::{
     ActorTypeEntry, AttachError, Breakage, CanaryInfo, Catalog, CatalogContext, ComponentInfo,

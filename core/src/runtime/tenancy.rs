@@ -70,6 +70,9 @@ pub struct TenantView {
     pub running_turns: u64,
     /// Bytes of its actors' stored state, keys plus values.
     pub state_bytes: u64,
+    /// Its actors' instances kept between turns on this host now, and their charge
+    /// (within `limits.max_kept_memory_bytes`).
+    pub kept: super::TenantKept,
 }
 
 impl TenantView {
@@ -83,6 +86,7 @@ impl TenantView {
             active_actors: t.active_actors.load(Acquire),
             running_turns: t.running_turns.load(Acquire),
             state_bytes: t.state_bytes.load(Acquire),
+            kept: Default::default(),
         }
     }
 }
@@ -407,12 +411,18 @@ impl Runtime {
 
     /// Every tenant.
     pub fn tenants(&self) -> Vec<TenantView> {
-        self.0.tenancy.views()
+        let mut views = self.0.tenancy.views();
+        for view in &mut views {
+            view.kept = self.0.catalog.loader().kept_by(&view.name);
+        }
+        views
     }
 
     /// One tenant as the admin API shows it.
     pub fn tenant_view(&self, name: &str) -> Result<TenantView, TenantError> {
-        self.0.tenancy.view(name)
+        let mut view = self.0.tenancy.view(name)?;
+        view.kept = self.0.catalog.loader().kept_by(name);
+        Ok(view)
     }
 
     /// Create a tenant with limit overrides.
