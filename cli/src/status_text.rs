@@ -26,19 +26,9 @@ fn mib(v: &Value) -> String {
     }
 }
 
-/// The host at `url` as `view` (the admin API's `/admin/v1/status`) describes it.
-pub fn render(url: &str, view: &Value) -> String {
-    let mut out = String::new();
-    let up = view["uptime_seconds"].as_u64().unwrap_or(0);
-    let _ = writeln!(
-        out,
-        "warren {} at {url}, up {}h{:02}m{:02}s",
-        view["version"].as_str().unwrap_or("?"),
-        up / 3600,
-        (up / 60) % 60,
-        up % 60
-    );
-    let rows = [
+/// The figures of the status, named.
+fn rows(view: &Value) -> [(&'static str, String); 12] {
+    [
         ("turns/s (last 10 s)", number(&view["turns_per_second"])),
         ("p99 latency (last minute)", ms(&view["p99_ms"])),
         (
@@ -69,8 +59,22 @@ pub fn render(url: &str, view: &Value) -> String {
                 number(&view["artifact_cache_hits"])
             ),
         ),
-    ];
-    for (name, value) in rows {
+    ]
+}
+
+/// The host at `url` as `view` (the admin API's `/admin/v1/status`) describes it.
+pub fn render(url: &str, view: &Value) -> String {
+    let mut out = String::new();
+    let up = view["uptime_seconds"].as_u64().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "warren {} at {url}, up {}h{:02}m{:02}s",
+        view["version"].as_str().unwrap_or("?"),
+        up / 3600,
+        (up / 60) % 60,
+        up % 60
+    );
+    for (name, value) in rows(view) {
         let _ = writeln!(out, "  {name:<32}{value}");
     }
     let failures = view["failures"]

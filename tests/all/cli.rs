@@ -55,6 +55,11 @@ async fn deploy_invoke_and_read_state_from_the_cli() {
     assert_eq!(figure("active actors"), "1", "{out}");
     assert_eq!(figure("components"), "1", "{out}");
     assert_eq!(figure("failed turns since start"), "1", "{out}");
+    let kept = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("kept memory / budget"))
+        .unwrap_or_else(|| panic!("no kept memory in {out}"));
+    assert!(kept.ends_with("/ 1024.0 MiB (evicted 0)"), "{out}");
     assert!(
         out.contains("default/counter/cli no-such-action [error]"),
         "{out}"

@@ -125,6 +125,18 @@ fn check_turns_moved_by_their_outcomes(before: &Samples, after: &Samples) {
 /// Active actors, activations, committed bytes and Dapr HTTP requests moved too.
 fn check_actors_store_and_requests_are_counted(before: &Samples, after: &Samples) {
     assert!(value(after, "warren_active_actors") >= 2.0);
+    // The Rust counter's actors keep their instances, charged some KiB each, within the
+    // default budget.
+    assert!(value(after, "warren_kept_instances") >= 1.0);
+    let kept = value(after, "warren_kept_memory_bytes");
+    assert!(
+        (1024.0..(1 << 20) as f64).contains(&kept),
+        "{kept} bytes kept"
+    );
+    assert_eq!(
+        value(after, "warren_kept_memory_budget_bytes"),
+        (1u64 << 30) as f64
+    );
     assert!(
         value(after, "warren_activations_total") - value(before, "warren_activations_total") >= 2.0
     );

@@ -45,6 +45,7 @@ def main():
         # The front page: figures and charts.
         expect(page.locator("#figures")).to_be_visible()
         expect(page.locator("#components .value")).to_have_text("1")
+        expect(page.locator("#kept-memory .value")).to_contain_text("/ 1024.0 MiB")
         shot(page, "02-overview")
 
         # A file that is not a component: the host's own error is shown.

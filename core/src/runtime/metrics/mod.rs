@@ -4,6 +4,7 @@
 //! types the host knows, never actor ids. `GET /metrics` on the admin side encodes them.
 
 mod egress;
+mod gauges;
 
 pub use egress::{EgressMetrics, EgressOutcome, RefusalReason};
 
@@ -15,7 +16,6 @@ use dashmap::DashMap;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -186,13 +186,8 @@ pub struct Metrics {
     request_counters: DashMap<(&'static str, u16), Counter>,
     forwards: Family<ForwardLabels, Counter>,
     forward_seconds: Histogram,
-    active_actors: Gauge,
-    kept_instances: Gauge,
-    kept_memory_bytes: Gauge,
-    kept_memory_budget_bytes: Gauge,
-    kept_evictions: Gauge,
-    components_compiled: Gauge,
-    artifact_cache_hits: Gauge,
+    /// What the host holds now, set as the metrics are encoded.
+    gauges: gauges::Gauges,
     /// The last minute, for the console and `warren status`.
     activity: super::activity::Activity,
     /// Actors' outbound HTTP requests.
@@ -227,13 +222,7 @@ impl Metrics {
             request_counters: DashMap::new(),
             forwards: Family::default(),
             forward_seconds: latency_histogram(),
-            active_actors: Gauge::default(),
-            kept_instances: Gauge::default(),
-            kept_memory_bytes: Gauge::default(),
-            kept_memory_budget_bytes: Gauge::default(),
-            kept_evictions: Gauge::default(),
-            components_compiled: Gauge::default(),
-            artifact_cache_hits: Gauge::default(),
+            gauges: Default::default(),
             activity: Default::default(),
         };
         // In this order, the order `GET /metrics` lists them in.
@@ -245,7 +234,7 @@ impl Metrics {
         metrics.register_requests();
         metrics.register_forwards();
         metrics.egress.register(&mut metrics.registry);
-        metrics.register_gauges();
+        metrics.gauges.register(&mut metrics.registry);
         metrics
     }
 
@@ -343,46 +332,6 @@ impl Metrics {
             "Latency of invocations forwarded to the owning host, reply included",
             self.forward_seconds.clone(),
         );
-    }
-
-    /// The gauges, which [`Runtime::encode_metrics`] sets as it encodes.
-    fn register_gauges(&mut self) {
-        let gauges = [
-            ("active_actors", "Actors active now", &self.active_actors),
-            (
-                "kept_instances",
-                "Guest instances kept warm between turns",
-                &self.kept_instances,
-            ),
-            (
-                "kept_memory_bytes",
-                "Memory charged to the kept instances (the pages each made resident)",
-                &self.kept_memory_bytes,
-            ),
-            (
-                "kept_memory_budget_bytes",
-                "The host's budget for kept instances (--kept-memory-mib)",
-                &self.kept_memory_budget_bytes,
-            ),
-            (
-                "kept_evictions",
-                "Kept instances dropped since start to fit a budget",
-                &self.kept_evictions,
-            ),
-            (
-                "components_compiled",
-                "Components compiled since start",
-                &self.components_compiled,
-            ),
-            (
-                "artifact_cache_hits",
-                "Components loaded from the compiled-artifact cache since start",
-                &self.artifact_cache_hits,
-            ),
-        ];
-        for (name, help, gauge) in gauges {
-            self.registry.register(name, help, gauge.clone());
-        }
     }
 }
 
@@ -567,22 +516,9 @@ impl Runtime {
     /// The metrics in Prometheus' text exposition format, with the gauges read now.
     pub fn encode_metrics(&self) -> String {
         let metrics = &self.0.metrics;
-        let stats = self.stats();
-        metrics.active_actors.set(stats.active_actors as i64);
-        let kept = self.0.catalog.loader().kept();
-        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        metrics.kept_instances.set(gauge(kept.instances));
-        metrics.kept_memory_bytes.set(gauge(kept.bytes));
         metrics
-            .kept_memory_budget_bytes
-            .set(gauge(kept.budget_bytes));
-        metrics.kept_evictions.set(gauge(kept.evictions));
-        metrics
-            .components_compiled
-            .set(stats.components_compiled as i64);
-        metrics
-            .artifact_cache_hits
-            .set(stats.artifact_cache_hits as i64);
+            .gauges
+            .set(&self.stats(), self.0.catalog.loader().kept());
         metrics.encode()
     }
 }
