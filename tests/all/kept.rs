@@ -1,7 +1,8 @@
 //! Instances kept for their actors between turns live within a memory budget, the host's
 //! and each tenant's: Python actors keep theirs by default, more actors than fit still
 //! get every turn right (the least recently used instances are dropped and their actors
-//! start fresh), and `warren status`'s view shows the budget and its use.
+//! start fresh), and `warren status`'s view shows the budget and its use. Identical
+//! components of different tenants share their code.
 
 use futures::future::join_all;
 use reqwest::Method;
@@ -145,4 +146,42 @@ async fn a_tenant_over_its_kept_budget_drops_only_its_own_instances() {
             .await;
         assert_eq!(total, "2", "{id}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_components_of_different_tenants_share_their_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = admin_host(dir.path(), &[]);
+    let mut tokens = Vec::new();
+    for i in 0..4 {
+        let token = host.tenant(&format!("t{i}"), json!({})).await;
+        host.deploy_as(&token, "counter_py").await;
+        add_to_each(&host, &token, &["a".to_string()]).await;
+        tokens.push(token);
+    }
+    let (status, text) = host
+        .call(Method::GET, "/admin/v1/stats", Some(ADMIN), Vec::new())
+        .await;
+    assert_eq!(status, 200, "{text}");
+    let stats: Value = serde_json::from_str(&text).unwrap();
+    // Compiled once; the other three loads took the code already loaded, not the cache.
+    assert_eq!(stats["components_compiled"], 1, "{stats}");
+    assert_eq!(stats["artifact_cache_hits"], 0, "{stats}");
+
+    // Removing one tenant's component leaves the others serving.
+    let (status, text) = host
+        .call(
+            Method::DELETE,
+            "/admin/v1/components/counter",
+            Some(&tokens[0]),
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(status, 204, "{text}");
+    for token in &tokens[1..] {
+        let (status, total) = host.invoke_as(token, "counter/a", "add", "1").await;
+        assert_eq!((status, total.as_str()), (200, "2"));
+    }
+    let (status, _) = host.invoke_as(&tokens[0], "counter/a", "get", "").await;
+    assert_ne!(status, 200);
 }

@@ -111,7 +111,8 @@ const WARM_PER_COMPONENT: usize = 64;
 /// A compiled, linked component ready to instantiate: the backend of its actor types.
 pub struct WasmComponent {
     engine: Arc<WasmEngine>,
-    pre: WarrenActorPre<HostState>,
+    /// Its code, shared with the components of the same bytes.
+    code: Arc<SharedCode>,
     warm: std::sync::Mutex<Vec<Warm>>,
     /// Its `on-upgrade` function, when it exports one.
     on_upgrade: Option<ComponentExportIndex>,
@@ -126,6 +127,18 @@ pub struct WasmComponent {
     /// Its manifest's `version`, which its actors' state is recorded as written by
     /// (shared, since every turn hands it to its state).
     pub version: Arc<str>,
+}
+
+/// A component's compiled code, linked: shared by every loaded component with the same
+/// bytes, and unmapped when the last of them goes.
+struct SharedCode {
+    component: Component,
+    pre: WarrenActorPre<HostState>,
+}
+
+/// A join error of a blocking load step, as a load error.
+fn blocking(e: tokio::task::JoinError) -> LoadError {
+    LoadError::Compile(format!("the task failed: {e}"))
 }
 
 /// The interface of the optional state-migration export.
@@ -147,6 +160,8 @@ pub struct WasmEngine {
     egress: Arc<egress::EgressNet>,
     /// Compilations that may run now.
     compile_slots: Semaphore,
+    /// The code loaded now, by hex SHA-256 of the `.wasm`.
+    code: std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<SharedCode>>>,
 }
 
 /// Hex SHA-256 of some bytes.
@@ -204,6 +219,7 @@ impl WasmEngine {
                 config.pinned_instances.min(n as usize / 2),
             ),
             compile_slots: Semaphore::new(config.compile_jobs.max(1)),
+            code: Default::default(),
             config,
         }))
     }
@@ -222,19 +238,15 @@ impl WasmEngine {
     async fn compile(
         self: &Arc<Self>,
         wasm: Arc<Vec<u8>>,
-    ) -> Result<(Component, String), LoadError> {
+        sha256: &str,
+    ) -> Result<Component, LoadError> {
         let this = self.clone();
-        let bytes = wasm.clone();
-        let blocking =
-            |e: tokio::task::JoinError| LoadError::Compile(format!("the task failed: {e}"));
-        let (cached, sha256) = tokio::task::spawn_blocking(move || {
-            let sha256 = sha256_hex(&bytes);
-            (this.cache.load(&this.engine, &sha256), sha256)
-        })
-        .await
-        .map_err(blocking)?;
+        let hash = sha256.to_string();
+        let cached = tokio::task::spawn_blocking(move || this.cache.load(&this.engine, &hash))
+            .await
+            .map_err(blocking)?;
         if let Some(component) = cached {
-            return Ok((component, sha256));
+            return Ok(component);
         }
         let _slot = self
             .compile_slots
@@ -242,7 +254,7 @@ impl WasmEngine {
             .await
             .map_err(|_| LoadError::Compile("the host is stopping".into()))?;
         let this = self.clone();
-        let hash = sha256.clone();
+        let hash = sha256.to_string();
         let component = match &self.config.compiler {
             Compiler::InProcess => tokio::task::spawn_blocking(move || {
                 this.cache
@@ -252,7 +264,7 @@ impl WasmEngine {
             .await
             .map_err(blocking)??,
             Compiler::Child { program, limits } => {
-                let scratch = self.cache.scratch_path(&sha256);
+                let scratch = self.cache.scratch_path(sha256);
                 let compiled =
                     compile::compile_in_child(program, *limits, &wasm, &scratch, self.config.fuel)
                         .await;
@@ -274,7 +286,37 @@ impl WasmEngine {
                 .map_err(blocking)??
             }
         };
-        Ok((component, sha256))
+        Ok(component)
+    }
+
+    /// The linked code of `wasm` and its hash: the code already loaded for another
+    /// component with the same bytes (another tenant's, say) if one is, so that identical
+    /// components share their mapped code and memory images; else compiled or loaded
+    /// from the cache.
+    async fn code(
+        self: &Arc<Self>,
+        wasm: Arc<Vec<u8>>,
+    ) -> Result<(Arc<SharedCode>, String), LoadError> {
+        let bytes = wasm.clone();
+        let sha256 = tokio::task::spawn_blocking(move || sha256_hex(&bytes))
+            .await
+            .map_err(blocking)?;
+        let loaded = self
+            .code
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&sha256)
+            .and_then(std::sync::Weak::upgrade);
+        if let Some(code) = loaded {
+            return Ok((code, sha256));
+        }
+        let component = self.compile(wasm, &sha256).await?;
+        let pre = self.prepare(&component)?;
+        let code = Arc::new(SharedCode { component, pre });
+        let mut shared = self.code.lock().unwrap_or_else(|p| p.into_inner());
+        shared.retain(|_, code| code.strong_count() > 0);
+        shared.insert(sha256.clone(), Arc::downgrade(&code));
+        Ok((code, sha256))
     }
 
     /// Compile (or load from cache), link and describe a component. CPU-heavy: run it off
@@ -283,8 +325,8 @@ impl WasmEngine {
         self: &Arc<Self>,
         wasm: Arc<Vec<u8>>,
     ) -> Result<(WasmComponent, Manifest), LoadError> {
-        let (component, sha256) = self.compile(wasm.clone()).await?;
-        let pre = self.prepare(&component)?;
+        let (code, sha256) = self.code(wasm.clone()).await?;
+        let component = &code.component;
         let export = |interface: &str, function: &str| {
             component
                 .get_export_index(None, interface)
@@ -294,7 +336,7 @@ impl WasmEngine {
         let instance_strategies = export(instances::INTERFACE, instances::FUNCTION);
         let mut wasm_component = WasmComponent {
             engine: self.clone(),
-            pre,
+            code,
             warm: std::sync::Mutex::new(Vec::new()),
             on_upgrade,
             instance_strategies,
@@ -439,6 +481,7 @@ impl WasmComponent {
         store: &mut Store<HostState>,
     ) -> wasmtime::Result<(WarrenActor, Instance)> {
         let raw = self
+            .code
             .pre
             .instance_pre()
             .instantiate_async(&mut *store)

@@ -2,9 +2,12 @@
 //! default flags (instance kept per actor, within the kept-memory budget) and with a fresh
 //! instance per turn, in process, against the Rust counter of the same run; what one kept
 //! instance costs in a `warren serve` process (private dirty memory, proportional set,
-//! resident set, and what the host charges it); and the deploy-memory figure.
+//! resident set, and what the host charges it); 100 tenants each with its own Python
+//! component and one actor; and the deploy-memory figure. The rows of issue 33 that need
+//! components loaded on use (10,000 stored components, 1,000 tenants x 10 components)
+//! wait for that part.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use warren_bench::inproc::runtime_with;
 use warren_bench::procs::{Warren, guest, rss_of};
@@ -48,7 +51,73 @@ pub async fn density(duration: Duration) -> anyhow::Result<()> {
     for (language, name) in COUNTERS {
         kept_instance_cost(language, name).await?;
     }
+    python_tenants(100).await?;
     super::deploy_memory().await
+}
+
+/// `tenants` tenants, each deploying the Python counter and calling one actor of it: the
+/// host's memory after, and the deploy rate.
+async fn python_tenants(tenants: usize) -> anyhow::Result<()> {
+    const ADMIN: &str = "density-admin";
+    let dir = tempfile::tempdir()?;
+    let warren = Warren::start(dir.path(), &["--admin-token", ADMIN])?;
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", warren.addr);
+    let wasm = std::fs::read(guest("counter_py"))?;
+    let began = Instant::now();
+    for i in 0..tenants {
+        let name = format!("t{i}");
+        let token = tenant_token(&client, &base, ADMIN, &name).await?;
+        let deployed = client
+            .post(format!("{base}/admin/v1/components"))
+            .bearer_auth(&token)
+            .body(wasm.clone())
+            .send()
+            .await?;
+        anyhow::ensure!(deployed.status() == 201, "deploy: {}", deployed.status());
+        let turn = client
+            .post(format!("{base}/v1.0/actors/counter/a/method/add"))
+            .bearer_auth(&token)
+            .body("1")
+            .send()
+            .await?;
+        anyhow::ensure!(turn.status() == 200, "turn: {}", turn.status());
+    }
+    let took = began.elapsed();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let [private, pss, rss] = memory(&warren).map(|b| b >> 20);
+    println!(
+        "{tenants} tenants, each its own Python counter and one actor: {:.1} deploys+turns/s; RSS {rss} MiB, PSS {pss} MiB, private dirty {private} MiB [goal RSS <= 1536 MiB]",
+        tenants as f64 / took.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Create tenant `name` and return a new token of it.
+async fn tenant_token(
+    client: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    name: &str,
+) -> anyhow::Result<String> {
+    let created = client
+        .post(format!("{base}/admin/v1/tenants"))
+        .bearer_auth(admin)
+        .json(&serde_json::json!({ "name": name }))
+        .send()
+        .await?;
+    anyhow::ensure!(created.status() == 201, "tenant: {}", created.status());
+    let token: serde_json::Value = client
+        .post(format!("{base}/admin/v1/tenants/{name}/tokens"))
+        .bearer_auth(admin)
+        .send()
+        .await?
+        .json()
+        .await?;
+    token["token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("no token in {token}"))
 }
 
 /// The memory figures of a `warren` process, in bytes: private dirty, proportional set,
