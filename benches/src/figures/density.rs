@@ -9,19 +9,10 @@
 
 use std::time::{Duration, Instant};
 
-use warren_bench::inproc::runtime_with;
 use warren_bench::procs::{Warren, guest, rss_of};
-use warren_bench::stats::Summary;
-use warren_host::store::Durability;
 use warren_host::wasm::WasmConfig;
 
-use super::counter_load;
-
-const COUNTERS: [(&str, &str); 3] = [
-    ("Rust", "counter"),
-    ("Python", "counter_py"),
-    ("JavaScript", "counter_js"),
-];
+use super::languages::COUNTERS;
 
 /// Actors that each make one turn, to measure what a kept instance costs.
 const ACTORS: usize = 40;
@@ -36,16 +27,8 @@ pub async fn density(duration: Duration) -> anyhow::Result<()> {
         ("default flags (kept)", WasmConfig::default()),
         ("fresh instance per turn", fresh),
     ] {
-        let mut baseline: Option<Summary> = None;
-        for (language, name) in COUNTERS {
-            let dir = tempfile::tempdir()?;
-            let (rt, _) =
-                runtime_with(dir.path(), Durability::Relaxed, &[name], config.clone()).await?;
-            let label = format!("{language} counter, {strategy}, 1 task");
-            let summary = counter_load(&rt, &label, 1, duration, ("d", "get", b"")).await?;
-            summary.print(baseline.as_ref());
-            baseline.get_or_insert(summary);
-        }
+        super::languages::counter_rows(&format!("{strategy}, 1 task"), &config, 1, duration)
+            .await?;
     }
     println!("what one kept instance costs ({ACTORS} actors, one turn each, `warren serve`):");
     for (language, name) in COUNTERS {

@@ -15,7 +15,7 @@ use warren_host::wasm::{WasmConfig, WasmEngine};
 use super::counter_load;
 use warren_bench::stats::Summary;
 
-const COUNTERS: [(&str, &str); 3] = [
+pub(super) const COUNTERS: [(&str, &str); 3] = [
     ("Rust", "counter"),
     ("Python", "counter_py"),
     ("JavaScript", "counter_js"),
@@ -64,17 +64,35 @@ pub async fn languages(duration: Duration) -> anyhow::Result<()> {
         ),
     ] {
         for tasks in [1, 2] {
-            let mut baseline: Option<Summary> = None;
-            for (language, name) in COUNTERS {
-                let dir = tempfile::tempdir()?;
-                let (rt, _) =
-                    runtime_with(dir.path(), Durability::Relaxed, &[name], config.clone()).await?;
-                let label = format!("figure 1, {language}, {strategy}, {tasks} task(s)");
-                let summary = counter_load(&rt, &label, tasks, duration, ("c", "get", b"")).await?;
-                summary.print(baseline.as_ref());
-                baseline.get_or_insert(summary);
-            }
+            counter_rows(
+                &format!("{strategy}, {tasks} task(s)"),
+                &config,
+                tasks,
+                duration,
+            )
+            .await?;
         }
+    }
+    Ok(())
+}
+
+/// `get` on the counter of each language under `config` from `tasks` tasks, one line each,
+/// against the Rust counter of the same run.
+pub(super) async fn counter_rows(
+    setting: &str,
+    config: &WasmConfig,
+    tasks: usize,
+    duration: Duration,
+) -> anyhow::Result<()> {
+    let mut baseline: Option<Summary> = None;
+    for (language, name) in COUNTERS {
+        let dir = tempfile::tempdir()?;
+        let (rt, _) =
+            runtime_with(dir.path(), Durability::Relaxed, &[name], config.clone()).await?;
+        let label = format!("figure 1, {language}, {setting}");
+        let summary = counter_load(&rt, &label, tasks, duration, ("c", "get", b"")).await?;
+        summary.print(baseline.as_ref());
+        baseline.get_or_insert(summary);
     }
     Ok(())
 }
